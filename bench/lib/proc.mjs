@@ -1,0 +1,119 @@
+// Small helpers: /proc readings for a server process tree, ports, stats.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
+
+let clkTck = 100;
+try {
+  clkTck = parseInt(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }), 10) || 100;
+} catch {}
+
+/** pid plus all its descendants (via /proc/<pid>/task/<tid>/children). */
+export function processTree(pid) {
+  const out = [];
+  const walk = (p) => {
+    out.push(p);
+    let tasks = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let kids = '';
+      try {
+        kids = fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {}
+      for (const k of kids.split(' ').filter(Boolean)) walk(Number(k));
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** utime+stime in seconds, summed over the process tree (null if unknown). */
+export function cpuSeconds(pid) {
+  if (!pid) return null;
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // fields 14 and 15 (utime, stime)
+    } catch {}
+  }
+  return ticks / clkTck;
+}
+
+/** VmRSS in bytes, summed over the process tree (null if unknown). */
+export function rssBytes(pid) {
+  if (!pid) return null;
+  let kib = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kib += Number(m[1]);
+    } catch {}
+  }
+  return kib * 1024;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll-connect until the port accepts, or throw after timeoutMs. */
+export async function waitForPort(host, port, timeoutMs, isAlive = () => true) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive()) throw new Error('server exited during startup');
+    const ok = await new Promise((resolve) => {
+      const s = net.connect({ host, port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`port ${host}:${port} not accepting after ${timeoutMs} ms`);
+}
+
+export function percentile(sorted, p) {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export const round = (x, d = 1) => (x == null || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+/** Source addresses 127.0.0.10.. so many connections don't exhaust one address's ephemeral ports. */
+export function localAddresses(host, count) {
+  if (!/^127\./.test(host)) return [undefined];
+  return Array.from({ length: count }, (_, i) => `127.0.0.${10 + i}`);
+}
+
+export function machineInfo() {
+  const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+  return { nproc: os.cpus().length, cpu: cpu ? cpu[1] : os.cpus()[0]?.model, kernel: os.release(), node: process.version };
+}
+
+/** Run `fn(i)` for i in [0, total) with at most `concurrency` in flight. */
+export async function pool(total, concurrency, fn) {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+}

@@ -1,0 +1,304 @@
+// Server launchers: each starts a private, throw-away instance pinned to CPU 0
+// (taskset -c 0) with `users` accounts u1..uN (password from opts), and returns
+// { name, version, host, port, domain, pid, stop() }.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { scramCredentials } from './scram.mjs';
+import { freePort, waitForPort } from './proc.mjs';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const HOST = '127.0.0.1';
+const DOMAIN = 'localhost';
+const SCRAM_ITERATIONS = 4096;
+
+const log = (...a) => console.error('[bench]', ...a);
+
+function dpkgVersion(pkg) {
+  try {
+    return execFileSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8' }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function tail(file, lines = 30) {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Spawn `cmd args` pinned to CPU 0 (unless pin=false), output to a file; returns the ChildProcess. */
+function spawnServer(cmd, args, { cwd, env, outFile, pin }) {
+  const out = fs.openSync(outFile, 'a');
+  const argv = pin ? ['taskset', '-c', '0', cmd, ...args] : [cmd, ...args];
+  log(`starting: ${argv.join(' ')}`);
+  // taskset, env (prosody's #!) and erl all exec(), so child.pid is the server's pid.
+  const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  child.exited = false;
+  child.on('exit', () => (child.exited = true));
+  return child;
+}
+
+/** SIGTERM, wait up to `graceMs`, then SIGKILL. Only ever signals our own child's pid. */
+async function stopChild(child, graceMs = 15000) {
+  if (!child || child.exited) return;
+  const done = new Promise((r) => child.once('exit', r));
+  try {
+    process.kill(child.pid, 'SIGTERM');
+  } catch {}
+  const t = setTimeout(() => {
+    try {
+      if (!child.exited) process.kill(child.pid, 'SIGKILL');
+    } catch {}
+  }, graceMs);
+  await done;
+  clearTimeout(t);
+}
+
+function makeTmp(name) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `uzzap-bench-${name}-`));
+}
+
+function rmTmp(dir, keep) {
+  if (!dir) return;
+  if (keep) log(`keeping ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
+}
+
+async function started(child, port, timeoutMs, logs) {
+  try {
+    await waitForPort(HOST, port, timeoutMs, () => !child.exited);
+  } catch (e) {
+    for (const f of logs) console.error(`--- ${f}\n${tail(f)}`);
+    await stopChild(child);
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------- uzzap
+async function uzzap(o) {
+  const tmp = makeTmp('uzzap');
+  const port = await freePort();
+  const bin = path.join(REPO, 'bin/uzzap.js');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} not found`);
+  const env = {
+    ...process.env,
+    UZZAP_DOMAIN: DOMAIN,
+    UZZAP_C2S_PORT: String(port),
+    UZZAP_C2S_TLS_PORT: '0',
+    UZZAP_HTTP_PORT: '0',
+    UZZAP_COMPONENT_PORT: '0',
+    UZZAP_DATA_DIR: path.join(tmp, 'data'),
+    UZZAP_C2S_REQUIRE_TLS: 'false',
+    UZZAP_LOG_LEVEL: 'warn',
+  };
+  fs.mkdirSync(env.UZZAP_DATA_DIR);
+  const usersFile = path.join(tmp, 'users.txt');
+  const lines = [];
+  for (let i = 1; i <= o.users; i++) lines.push(`${o.userPrefix}${i}@${DOMAIN} ${o.password}`);
+  fs.writeFileSync(usersFile, lines.join('\n') + '\n');
+  const t0 = Date.now();
+  execFileSync(process.execPath, [bin, 'user', 'add-bulk', usersFile], { cwd: tmp, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  log(`uzzap: ${o.users} users added in ${Date.now() - t0} ms`);
+  const outFile = path.join(tmp, 'server.out');
+  const child = spawnServer(process.execPath, [bin, 'start'], { cwd: tmp, env, outFile, pin: o.pin });
+  await started(child, port, 30000, [outFile]);
+  let version = null;
+  try {
+    version = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
+  } catch {}
+  return {
+    name: 'uzzap', version, host: HOST, port, domain: DOMAIN, pid: child.pid,
+    stop: async () => (await stopChild(child), rmTmp(tmp, o.keepTmp)),
+  };
+}
+
+// ---------------------------------------------------------------- prosody
+function lua(s) {
+  return JSON.stringify(s); // a JSON string literal is a valid Lua string literal for our paths
+}
+
+async function prosody(o) {
+  const tmp = makeTmp('prosody');
+  const port = await freePort();
+  const data = path.join(tmp, 'data');
+  const certs = path.join(tmp, 'certs');
+  fs.mkdirSync(certs);
+  // Accounts in internal_hashed format (what `prosodyctl register` writes), but
+  // pre-computed: one salt for all bench users, so this costs one PBKDF2.
+  const accounts = path.join(data, DOMAIN, 'accounts');
+  fs.mkdirSync(accounts, { recursive: true });
+  const salt = randomBytes(12).toString('hex');
+  const c = scramCredentials(o.password, Buffer.from(salt), SCRAM_ITERATIONS);
+  const body =
+    `return {\n\t["iteration_count"] = ${SCRAM_ITERATIONS};\n\t["salt"] = "${salt}";\n` +
+    `\t["server_key"] = "${c.serverKey.toString('hex')}";\n\t["stored_key"] = "${c.storedKey.toString('hex')}";\n};\n`;
+  for (let i = 1; i <= o.users; i++) fs.writeFileSync(path.join(accounts, `${o.userPrefix}${i}.dat`), body);
+  const cfg = path.join(tmp, 'prosody.cfg.lua');
+  fs.writeFileSync(
+    cfg,
+    `-- private benchmark instance, generated by bench/lib/targets.mjs
+run_as_root = true
+pidfile = ${lua(path.join(tmp, 'prosody.pid'))}
+data_path = ${lua(data)}
+certificates = ${lua(certs)}
+log = { { levels = { min = "warn" }, to = "file", filename = ${lua(path.join(tmp, 'prosody.log'))} } }
+c2s_ports = { ${port} }
+c2s_interfaces = { "${HOST}" }
+s2s_ports = { }
+component_ports = { }
+http_ports = { }
+https_ports = { }
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_hashed"
+storage = "internal"
+tcp_backlog = 1024
+modules_enabled = { "roster", "saslauth", "disco", "ping", "posix" }
+modules_disabled = { "s2s", "tls", "offline" }
+VirtualHost "${DOMAIN}"
+`,
+  );
+  const outFile = path.join(tmp, 'server.out');
+  const child = spawnServer('prosody', ['--config', cfg, '-F'], { cwd: tmp, env: process.env, outFile, pin: o.pin });
+  await started(child, port, 30000, [outFile, path.join(tmp, 'prosody.log')]);
+  return {
+    name: 'prosody', version: dpkgVersion('prosody'), host: HOST, port, domain: DOMAIN, pid: child.pid,
+    stop: async () => (await stopChild(child), rmTmp(tmp, o.keepTmp)),
+  };
+}
+
+// ---------------------------------------------------------------- ejabberd
+function ejabberdErlLibs() {
+  // Debian's ejabberdctl sets ERL_LIBS to where the ejabberd app lives.
+  try {
+    const m = /^ERL_LIBS='([^']+)'/m.exec(fs.readFileSync('/usr/sbin/ejabberdctl', 'utf8'));
+    if (m) return m[1];
+  } catch {}
+  return '/usr/lib/x86_64-linux-gnu';
+}
+
+async function ejabberd(o) {
+  const tmp = makeTmp('ejabberd');
+  const port = await freePort();
+  const distPort = await freePort(); // Erlang distribution without epmd (-erl_epmd_port)
+  const spool = path.join(tmp, 'spool');
+  fs.mkdirSync(spool);
+  const cfg = path.join(tmp, 'ejabberd.yml');
+  fs.writeFileSync(
+    cfg,
+    `# private benchmark instance, generated by bench/lib/targets.mjs
+hosts:
+  - ${DOMAIN}
+loglevel: warning
+log_rotate_count: 0
+listen:
+  -
+    port: ${port}
+    ip: "${HOST}"
+    module: ejabberd_c2s
+    backlog: 1024
+    max_stanza_size: 262144
+    starttls_required: false
+    shaper: none
+    access: c2s
+auth_method: internal
+auth_password_format: scram
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  c2s:
+    allow: all
+shaper_rules:
+  max_user_sessions: 10
+modules:
+  mod_disco: {}
+  mod_ping: {}
+  mod_roster: {}
+`,
+  );
+  const node = `uzzapbench${process.pid}@localhost`;
+  const cookie = randomBytes(12).toString('hex');
+  const dist = ['-setcookie', cookie, '-erl_epmd_port', String(distPort), '-start_epmd', 'false'];
+  const env = {
+    ...process.env,
+    HOME: tmp,
+    EJABBERD_CONFIG_PATH: cfg,
+    EJABBERD_LOG_PATH: path.join(tmp, 'ejabberd.log'),
+    ERL_LIBS: ejabberdErlLibs(),
+    ERL_CRASH_DUMP: path.join(tmp, 'erl_crash.dump'),
+    ERL_CRASH_DUMP_BYTES: '0',
+    ERL_MAX_ETS_TABLES: '1400',
+  };
+  const outFile = path.join(tmp, 'server.out');
+  const child = spawnServer(
+    'erl',
+    ['-sname', node, ...dist, '+S', '1:1', '+SDcpu', '1:1', '+P', '1000000', '+Q', '262144',
+      '-noinput', '-mnesia', 'dir', `"${spool}"`, '-s', 'ejabberd'],
+    { cwd: tmp, env, outFile, pin: o.pin },
+  );
+  const stop = async () => (await stopChild(child), rmTmp(tmp, o.keepTmp));
+  await started(child, port, 60000, [outFile, env.EJABBERD_LOG_PATH]);
+  try {
+    await ejabberdRegister(o, { tmp, env, node, dist });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { name: 'ejabberd', version: dpkgVersion('ejabberd'), host: HOST, port, domain: DOMAIN, pid: child.pid, stop };
+}
+
+/** One hidden Erlang node registers all users over RPC with pre-computed SCRAM credentials. */
+async function ejabberdRegister(o, { tmp, env, node, dist }) {
+  const t0 = Date.now();
+  const c = scramCredentials(o.password, randomBytes(16), SCRAM_ITERATIONS);
+  const b64 = (b) => b.toString('base64');
+  const termsFile = path.join(tmp, 'users.eterm');
+  fs.writeFileSync(
+    termsFile,
+    `{scram, <<"${b64(c.storedKey)}">>, <<"${b64(c.serverKey)}">>, <<"${b64(c.salt)}">>, sha, ${SCRAM_ITERATIONS}}.\n` +
+      `{users, <<"${DOMAIN}">>, <<"${o.userPrefix}">>, ${o.users}}.\n`,
+  );
+  const code = `
+    [Scram, {users, Host, Prefix, N}] = case file:consult("${termsFile}") of {ok, T} -> T end,
+    Node = '${node}',
+    true = net_kernel:connect_node(Node),
+    Reg = fun(I) -> U = <<Prefix/binary, (integer_to_binary(I))/binary>>,
+                    rpc:call(Node, ejabberd_auth, try_register, [U, Host, Scram]) end,
+    Bad = [{I, R} || I <- lists:seq(1, N), (R = Reg(I)) =/= ok],
+    case Bad of [] -> halt(0); _ -> io:format("~p failures, first: ~p~n", [length(Bad), hd(Bad)]), halt(1) end.`;
+  const regNode = `uzzapbenchreg${process.pid}@localhost`;
+  execFileSync('erl', ['-sname', regNode, ...dist, '-dist_listen', 'false', '-hidden', '-noinput', '-eval', code], {
+    cwd: tmp, env, stdio: ['ignore', 'inherit', 'inherit'], timeout: 600000,
+  });
+  log(`ejabberd: ${o.users} users registered in ${Date.now() - t0} ms`);
+}
+
+// ---------------------------------------------------------------- external
+async function external(o) {
+  if (!o.port) throw new Error('--target external needs --port (and --host, --domain, optionally --pid)');
+  const host = o.host || HOST;
+  await waitForPort(host, o.port, 5000);
+  return { name: 'external', version: null, host, port: o.port, domain: o.domain || DOMAIN, pid: o.pid || null, stop: async () => {} };
+}
+
+const TARGETS = { uzzap, prosody, ejabberd, external };
+
+/**
+ * @param {string} name uzzap|prosody|ejabberd|external
+ * @param {{users:number, userPrefix:string, password:string, pin:boolean, keepTmp:boolean,
+ *          host?:string, port?:number, domain?:string, pid?:number}} o
+ */
+export async function startTarget(name, o) {
+  const fn = TARGETS[name];
+  if (!fn) throw new Error(`unknown target ${name} (uzzap|prosody|ejabberd|external)`);
+  return fn(o);
+}

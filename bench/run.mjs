@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+// Benchmark runner: `node bench/run.mjs <conns|chat|login> [options]` (see bench/README.md).
+// Starts the target server pinned to CPU 0, runs the load generator in this
+// process pinned to CPU 1, prints one JSON object on stdout and a one-line
+// summary on stderr, then stops the server and removes its temp dir.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { XmppConn } from './lib/xmpp-lite.mjs';
+import { startTarget } from './lib/targets.mjs';
+import { localAddresses, machineInfo } from './lib/proc.mjs';
+
+const WORKLOADS = ['conns', 'chat', 'login'];
+const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
+
+const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
+  --target uzzap|prosody|ejabberd|external   (default uzzap)
+  --host H --port P --domain D --pid PID     for --target external (users u1..uN/pw must exist)
+  --quick                 smoke run (chat 50 pairs 5 s, login 5 s, conns N=1000)
+  --n N                   conns: sessions (10000)
+  --pairs P               chat: pairs (250)
+  --duration S            chat/login: measured seconds (20)
+  --warmup S              chat/login: warm-up seconds before measuring (3/2)
+  --window W              chat: messages in flight per pair (1)
+  --concurrency C         conns: logins in flight (200); login: parallel loops (20)
+  --users U               login: size of the user pool (500)
+  --mech M                SCRAM-SHA-1 (default) | PLAIN
+  --password PW --user-prefix PFX   account names PFX1..PFXn (pw, u)
+  --addrs K               source addresses 127.0.0.10.. to spread ports over (16)
+  --no-pin                don't pin with taskset; --keep-tmp  keep the server's temp dir`;
+
+function parse() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      target: { type: 'string', default: 'uzzap' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      domain: { type: 'string' },
+      pid: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      n: { type: 'string' },
+      pairs: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      window: { type: 'string' },
+      concurrency: { type: 'string' },
+      users: { type: 'string' },
+      'body-size': { type: 'string' },
+      mech: { type: 'string', default: 'SCRAM-SHA-1' },
+      password: { type: 'string', default: 'pw' },
+      'user-prefix': { type: 'string', default: 'u' },
+      addrs: { type: 'string', default: '16' },
+      'no-pin': { type: 'boolean', default: false },
+      'keep-tmp': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  return { values, workload: positionals[0] };
+}
+
+/** NOFILE if we may raise the hard limit that far, else the current hard limit. */
+function nofileLimit() {
+  try {
+    execFileSync('prlimit', [`--nofile=${NOFILE}:${NOFILE}`, 'true'], { stdio: 'ignore' });
+    return `${NOFILE}:${NOFILE}`;
+  } catch {
+    const m = /Max open files\s+\d+\s+(\d+)/.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return m ? `${m[1]}:${m[1]}` : 'unlimited'; // fallback should not happen on Linux
+  }
+}
+
+/** Re-exec under a high fd limit, pinned to CPU 1; returns true if this process should just wait. */
+function reexec() {
+  if (process.env.UZZAP_BENCH_CHILD) return false;
+  const pin = !process.argv.includes('--no-pin') && os.cpus().length >= 2;
+  const argv = ['prlimit', `--nofile=${nofileLimit()}`];
+  if (pin) argv.push('taskset', '-c', '1');
+  argv.push(process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2));
+  const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit', env: { ...process.env, UZZAP_BENCH_CHILD: '1' } });
+  // The child handles SIGINT/SIGTERM itself (stops the server); we just wait for it.
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+  child.on('exit', (code, sig) => process.exit(code ?? (sig ? 1 : 0)));
+  child.on('error', (e) => {
+    console.error(`[bench] cannot re-exec under prlimit/taskset (${e.message}); run with ulimit -n ${NOFILE}`);
+    process.exit(1);
+  });
+  return true;
+}
+
+async function main() {
+  const { values: v, workload } = parse();
+  if (v.help || !WORKLOADS.includes(workload)) {
+    console.error(USAGE);
+    process.exit(v.help ? 0 : 2);
+  }
+  if (reexec()) return;
+
+  const wl = await import(`./workloads/${workload}.mjs`);
+  const num = (k) => (v[k] == null ? undefined : Number(v[k]));
+  const cli = {
+    n: num('n'), pairs: num('pairs'), duration: num('duration'), warmup: num('warmup'), window: num('window'),
+    concurrency: num('concurrency'), users: num('users'), bodySize: num('body-size'),
+  };
+  const params = { ...wl.defaults, ...(v.quick ? wl.quick : {}), mech: v.mech.toUpperCase() };
+  for (const [k, x] of Object.entries(cli)) if (x !== undefined) params[k] = x;
+
+  if (v.host && !/^(127\.|localhost$|::1$)/.test(v.host)) throw new Error('only loopback targets are allowed');
+  const target = await startTarget(v.target, {
+    users: wl.usersNeeded(params),
+    userPrefix: v['user-prefix'],
+    password: v.password,
+    pin: !v['no-pin'],
+    keepTmp: v['keep-tmp'],
+    host: v.host,
+    port: num('port'),
+    domain: v.domain,
+    pid: num('pid'),
+  });
+  let stopping = null;
+  const stop = () => (stopping ??= target.stop());
+  for (const sig of ['SIGINT', 'SIGTERM'])
+    process.on(sig, async () => {
+      console.error(`[bench] ${sig}: stopping ${target.name}`);
+      await stop();
+      process.exit(130);
+    });
+
+  const addrs = localAddresses(target.host, Number(v.addrs));
+  const newConn = (i) =>
+    new XmppConn({
+      host: target.host, port: target.port, domain: target.domain, user: `${v['user-prefix']}${i}`,
+      password: v.password, mech: params.mech, localAddress: addrs[i % addrs.length],
+    });
+
+  let out;
+  try {
+    console.error(`[bench] ${workload} on ${target.name} ${target.version ?? ''} (pid ${target.pid ?? '?'}, port ${target.port})`);
+    out = await wl.run({ target, newConn }, params);
+  } finally {
+    await stop();
+  }
+  const report = {
+    workload,
+    target: { name: target.name, version: target.version, pid: target.pid },
+    params,
+    ...out.result,
+    machine: machineInfo(),
+    date: new Date().toISOString(),
+  };
+  process.stdout.write(JSON.stringify(report) + '\n');
+  console.error(out.summary);
+  if (out.result.generator_cpu_pct > 80)
+    console.error(`[bench] warning: generator at ${out.result.generator_cpu_pct}% of its core: it may be the bottleneck`);
+  process.exit(0); // don't linger on half-closed sockets
+}
+
+main().catch((e) => {
+  console.error(`[bench] error: ${e.stack || e}`);
+  process.exit(1);
+});

@@ -1,0 +1,107 @@
+// chat: P pairs of online users ping-pong 100-byte chat messages to each
+// other's full JID. Each delivered message triggers the reply, so `window`
+// messages per pair are in flight at any time (closed loop). After a warm-up,
+// count deliveries for `duration` seconds; latency = receive time - send time
+// stamped into the body.
+import { attr } from '../lib/xmpp-lite.mjs';
+import { cpuSeconds, percentile, pool, round, sleep } from '../lib/proc.mjs';
+
+export const defaults = { pairs: 250, duration: 20, warmup: 3, window: 1, bodySize: 100, concurrency: 100 };
+export const quick = { pairs: 50, duration: 5, warmup: 1 };
+export const usersNeeded = (o) => 2 * o.pairs;
+
+export async function run(ctx, o) {
+  const { target, newConn } = ctx;
+  // --- log in 2P users
+  const conns = new Array(2 * o.pairs);
+  await pool(2 * o.pairs, o.concurrency, async (i) => {
+    const c = newConn(i + 1);
+    await c.login({ presence: true, roster: false, resource: 'chat' });
+    conns[i] = c;
+  });
+
+  const pad = 'x'.repeat(o.bodySize);
+  let running = true;
+  let measuring = false;
+  let delivered = 0;
+  let sent = 0;
+  let dropped = 0;
+  let bounced = 0;
+  let seq = 0;
+  const lat = [];
+
+  const sendTo = (c, peerJid) => {
+    const ts = performance.now().toFixed(3);
+    const body = (ts + '|' + pad).slice(0, o.bodySize);
+    c.send(`<message type='chat' to='${peerJid}' id='m${(++seq).toString(36)}'><body>${body}</body></message>`);
+    sent++;
+  };
+
+  for (let p = 0; p < o.pairs; p++) {
+    const a = conns[2 * p];
+    const b = conns[2 * p + 1];
+    for (const [me, peer] of [[a, b], [b, a]]) {
+      me.onClose = (err) => err && running && dropped++;
+      me.onStanza = (s) => {
+        if (!s.startsWith('<message')) return;
+        const i = s.indexOf('<body>');
+        if (i < 0) return;
+        if (attr(s, 'type') !== 'chat') {
+          bounced++; // e.g. type='error' bounces carry our body too: not a delivery
+          if (bounced === 1) console.error(`[bench] unexpected: ${s.slice(0, 300)}`);
+          return;
+        }
+        if (process.env.BENCH_DEBUG && seq < 3) console.error(s);
+        const now = performance.now();
+        if (measuring) {
+          delivered++;
+          lat.push(now - parseFloat(s.slice(i + 6, s.indexOf('|', i))));
+        }
+        if (running) sendTo(me, peer.jid);
+      };
+    }
+  }
+
+  // --- run: warm-up, then measurement window
+  for (let p = 0; p < o.pairs; p++) for (let w = 0; w < o.window; w++) sendTo(conns[2 * p], conns[2 * p + 1].jid);
+  await sleep(o.warmup * 1000);
+  const cpu0 = cpuSeconds(target.pid);
+  const gen0 = process.cpuUsage();
+  const t0 = performance.now();
+  measuring = true;
+  await sleep(o.duration * 1000);
+  measuring = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSeconds(target.pid);
+  const gen = process.cpuUsage(gen0);
+  running = false;
+  await sleep(500);
+  for (const c of conns) c.close();
+  await sleep(300);
+
+  lat.sort((x, y) => x - y);
+  const cpu = cpu0 == null ? null : cpu1 - cpu0;
+  const result = {
+    delivered,
+    duration_s: round(elapsed, 2),
+    msgs_per_s: round(delivered / elapsed, 0),
+    latency_ms: {
+      p50: round(percentile(lat, 50), 2),
+      p90: round(percentile(lat, 90), 2),
+      p99: round(percentile(lat, 99), 2),
+      max: round(lat[lat.length - 1], 2),
+    },
+    server_cpu_s: round(cpu, 2),
+    server_cpu_pct: cpu == null ? null : round((cpu / elapsed) * 100, 1),
+    server_cpu_s_per_10k_msgs: cpu == null || !delivered ? null : round((cpu / delivered) * 10000, 3),
+    generator_cpu_pct: round(((gen.user + gen.system) / 1e6 / elapsed) * 100, 1),
+    sessions_dropped: dropped,
+    bounced,
+    sent_total: sent,
+  };
+  const summary =
+    `chat ${target.name}: ${result.msgs_per_s} msgs/s, p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms, ` +
+    `${result.server_cpu_s_per_10k_msgs ?? '?'} server CPU s/10k msgs (server ${result.server_cpu_pct ?? '?'}% CPU, ` +
+    `generator ${result.generator_cpu_pct}% CPU)`;
+  return { result, summary };
+}

@@ -1,0 +1,60 @@
+// conns: ramp N authenticated idle sessions (auth, bind, presence, roster get),
+// report sessions/s during the ramp and server RSS per session at N.
+import { cpuSeconds, rssBytes, pool, round, sleep } from '../lib/proc.mjs';
+
+export const defaults = { n: 10000, concurrency: 200, settle: 3 };
+export const quick = { n: 1000, settle: 1 };
+export const usersNeeded = (o) => o.n;
+
+export async function run(ctx, o) {
+  const { target, newConn } = ctx;
+  const rssBefore = rssBytes(target.pid);
+  const cpuBefore = cpuSeconds(target.pid);
+  const genBefore = process.cpuUsage();
+  const conns = [];
+  const errors = {};
+  let ok = 0;
+  let dropped = 0;
+  const t0 = performance.now();
+  await pool(o.n, o.concurrency, async (i) => {
+    const c = newConn(i + 1);
+    try {
+      await c.login({ presence: true, roster: true, resource: 'idle' });
+      ok++;
+      conns.push(c);
+      c.onClose = (err) => err && dropped++; // our own close() passes no error
+    } catch (e) {
+      const k = String(e.message).slice(0, 80);
+      errors[k] = (errors[k] || 0) + 1;
+    }
+  });
+  const rampS = (performance.now() - t0) / 1000;
+  const gen = process.cpuUsage(genBefore);
+  const cpuRamp = cpuSeconds(target.pid);
+  await sleep(o.settle * 1000); // let the server finish post-login work (e.g. GC) before sampling
+  const rssAfter = rssBytes(target.pid);
+  const open = conns.filter((c) => !c.closed).length;
+  for (const c of conns) c.close();
+  await sleep(500);
+
+  const rssPer = rssBefore != null && ok ? (rssAfter - rssBefore) / ok : null;
+  const result = {
+    sessions_ok: ok,
+    sessions_failed: o.n - ok,
+    sessions_open_at_sample: open,
+    sessions_dropped: dropped,
+    errors,
+    ramp_s: round(rampS, 2),
+    sessions_per_s: round(ok / rampS, 1),
+    server_rss_before_bytes: rssBefore,
+    server_rss_after_bytes: rssAfter,
+    server_rss_per_session_bytes: round(rssPer, 0),
+    server_rss_per_session_kib: round(rssPer / 1024, 1),
+    server_cpu_s_ramp: cpuBefore == null ? null : round(cpuRamp - cpuBefore, 2),
+    generator_cpu_pct: round(((gen.user + gen.system) / 1e6 / rampS) * 100, 1),
+  };
+  const summary =
+    `conns ${target.name}: ${ok}/${o.n} sessions in ${result.ramp_s}s = ${result.sessions_per_s} sessions/s; ` +
+    `RSS ${result.server_rss_per_session_kib ?? '?'} KiB/session; generator CPU ${result.generator_cpu_pct}%`;
+  return { result, summary };
+}

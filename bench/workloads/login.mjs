@@ -1,0 +1,71 @@
+// login: connect + SASL + bind, then close, in a loop with bounded concurrency.
+// Users are taken round-robin from a pool; after a warm-up, count completed
+// logins for `duration` seconds.
+import { cpuSeconds, percentile, round, sleep } from '../lib/proc.mjs';
+
+export const defaults = { duration: 20, warmup: 2, concurrency: 20, users: 500 };
+export const quick = { duration: 5, warmup: 1 };
+export const usersNeeded = (o) => o.users;
+
+export async function run(ctx, o) {
+  const { target, newConn } = ctx;
+  let measuring = false;
+  let stop = false;
+  let ok = 0;
+  let failed = 0;
+  let next = 0;
+  const errors = {};
+  const times = [];
+
+  const worker = async () => {
+    while (!stop) {
+      const c = newConn((next++ % o.users) + 1);
+      const t = performance.now();
+      try {
+        await c.login({ presence: false, roster: false });
+        if (measuring) {
+          ok++;
+          times.push(performance.now() - t);
+        }
+      } catch (e) {
+        if (measuring) failed++;
+        const k = String(e.message).slice(0, 80);
+        errors[k] = (errors[k] || 0) + 1;
+        if (failed > 1000) stop = true; // something is badly wrong; don't spin
+      }
+      c.close();
+    }
+  };
+  const workers = Array.from({ length: o.concurrency }, worker);
+  await sleep(o.warmup * 1000);
+  const cpu0 = cpuSeconds(target.pid);
+  const gen0 = process.cpuUsage();
+  const t0 = performance.now();
+  measuring = true;
+  await sleep(o.duration * 1000);
+  measuring = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSeconds(target.pid);
+  const gen = process.cpuUsage(gen0);
+  stop = true;
+  await Promise.all(workers);
+
+  times.sort((x, y) => x - y);
+  const cpu = cpu0 == null ? null : cpu1 - cpu0;
+  const result = {
+    mech: o.mech,
+    logins: ok,
+    failed,
+    errors,
+    duration_s: round(elapsed, 2),
+    logins_per_s: round(ok / elapsed, 1),
+    login_ms: { p50: round(percentile(times, 50), 2), p99: round(percentile(times, 99), 2) },
+    server_cpu_pct: cpu == null ? null : round((cpu / elapsed) * 100, 1),
+    server_cpu_ms_per_login: cpu == null || !ok ? null : round((cpu / ok) * 1000, 3),
+    generator_cpu_pct: round(((gen.user + gen.system) / 1e6 / elapsed) * 100, 1),
+  };
+  const summary =
+    `login ${target.name} (${o.mech}): ${result.logins_per_s} logins/s, p50 ${result.login_ms.p50} ms, ` +
+    `${failed} failed (server ${result.server_cpu_pct ?? '?'}% CPU, generator ${result.generator_cpu_pct}% CPU)`;
+  return { result, summary };
+}

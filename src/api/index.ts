@@ -1,0 +1,7 @@
+// The only import surface for xeps/** (enforced by eslint).
+export * from './module.js';
+export * from './errors.js';
+export { Element, x, parseXml, escapeXML, escapeXMLText } from '../xml/index.js';
+export { Jid, JidError, tryJid } from '../jid.js';
+export type { Storage, AccountStore, UserDataStore } from '../storage/types.js';
+export { z } from 'zod';

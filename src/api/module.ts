@@ -1,0 +1,130 @@
+// The module contract: everything an extension in xeps/ may use. Modules
+// declare what they provide; the core records each registration and undoes it
+// when the module is unloaded or the server reloads, so modules never unhook.
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Element } from '../xml/index.js';
+import type { Jid } from '../jid.js';
+import type { Storage } from '../storage/types.js';
+import type { StreamErrorCondition } from './errors.js';
+
+export interface XepInfo {
+  n: number;
+  version: string;
+  status: 'complete' | 'partial';
+  note?: string;
+}
+
+export interface XepModule<C = unknown> {
+  /** unique; also the key of this module's settings under `modules:` in uzzap.yaml */
+  name: string;
+  xeps: XepInfo[];
+  depends?: string[];
+  config?: z.ZodType<C>;
+  setup(m: ModuleContext<C>): void | Promise<void>;
+}
+
+/** A bound client session as modules see it. */
+export interface SessionApi {
+  readonly id: string;
+  readonly jid: Jid;
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  /** last broadcast presence priority (-128..127) */
+  readonly priority: number;
+  /** the last available presence broadcast, if any (initial presence sent) */
+  readonly presence: Element | undefined;
+  readonly available: boolean;
+  /** Deliver a stanza to this client. */
+  send(stanza: Element): void;
+  /** Close with a stream error. */
+  close(condition?: StreamErrorCondition, text?: string): void;
+  /** Per-module state, keyed by module name. */
+  readonly ext: Map<string, unknown>;
+}
+
+export interface StanzaEvent {
+  stanza: Element;
+  from: Jid;
+  to: Jid;
+  /** the local session the stanza came from, if any */
+  origin?: SessionApi;
+}
+
+/** true = handled, stop the chain. */
+export type HookResult = boolean | void | Promise<boolean | void>;
+
+export interface Hooks {
+  /** stanzas addressed to a local user's bare JID (before default delivery) */
+  'message/bare': (ev: StanzaEvent) => HookResult;
+  'message/full': (ev: StanzaEvent) => HookResult;
+  /** messages addressed to the server itself */
+  'message/host': (ev: StanzaEvent) => HookResult;
+  'presence/bare': (ev: StanzaEvent) => HookResult;
+  'presence/full': (ev: StanzaEvent) => HookResult;
+  'presence/host': (ev: StanzaEvent) => HookResult;
+  /** presence without 'to' from a client: its broadcast */
+  'presence/broadcast': (ev: StanzaEvent) => HookResult;
+  /** a message that could not be delivered to any resource of a local user */
+  'message/undelivered': (ev: StanzaEvent) => HookResult;
+  /** before a stanza is written to a session (return true to drop it) */
+  'stanza/out': (ev: { stanza: Element; session: SessionApi }) => HookResult;
+  'session/bound': (session: SessionApi) => HookResult;
+  'session/closed': (session: SessionApi, reason: string) => HookResult;
+  'user/created': (username: string) => HookResult;
+  'user/deleted': (username: string) => HookResult;
+  'server/stopping': () => HookResult;
+}
+
+export type IqTarget = 'host' | 'bare' | 'full';
+
+export interface IqRequest {
+  stanza: Element;
+  type: 'get' | 'set';
+  /** the first child element */
+  payload: Element;
+  from: Jid;
+  to: Jid;
+  /** IQ from a user to their own account (no 'to' or own bare JID) */
+  self: boolean;
+  origin?: SessionApi;
+}
+
+/** Return the result payload (or nothing for an empty result); throw StanzaError for errors. */
+export type IqHandler = (req: IqRequest) => Element | void | Promise<Element | void>;
+
+export interface Disco {
+  features(scope: 'host' | 'bare'): string[];
+  identities(scope: 'host' | 'bare'): { category: string; type: string; name?: string }[];
+  items(): { jid: string; name?: string }[];
+  forms(scope: 'host' | 'bare'): Element[];
+}
+
+export interface ServerInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly startedAt: number;
+  isAdmin(jid: Jid): boolean;
+}
+
+export interface ModuleContext<C = unknown> {
+  readonly host: string;
+  readonly config: Readonly<C>;
+  readonly log: Logger;
+  readonly storage: Storage;
+  readonly server: ServerInfo;
+  readonly disco: Disco;
+  /** advertise a disco#info feature */
+  feature(ns: string, scope?: 'host' | 'bare'): void;
+  identity(category: string, type: string, name?: string, scope?: 'host' | 'bare'): void;
+  /** an XEP-0128 extended info form on the server's disco#info */
+  discoForm(form: Element, scope?: 'host' | 'bare'): void;
+  discoItem(jid: string, name?: string): void;
+  iq(match: { type: 'get' | 'set'; ns: string; name: string; to: IqTarget[] }, handle: IqHandler): void;
+  hook<E extends keyof Hooks>(event: E, fn: Hooks[E], priority?: number): void;
+  /** Route a stanza from the server (its 'from' must be set). */
+  send(stanza: Element): void;
+  /** Local sessions of a user (bare JID), for modules that deliver directly. */
+  sessionsOf(bare: string): SessionApi[];
+  onClose(fn: () => void | Promise<void>): void;
+}

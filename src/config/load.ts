@@ -1,0 +1,103 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import YAML from 'yaml';
+import { DEFAULTS, ConfigSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Every leaf path of DEFAULTS with its environment variable name. */
+export function configLeaves(obj: Plain = DEFAULTS, prefix: string[] = []): { path: string[]; env: string; def: unknown }[] {
+  const out: { path: string[]; env: string; def: unknown }[] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    const path = [...prefix, k];
+    if (isPlain(v)) out.push(...configLeaves(v, path));
+    else out.push({ path, env: 'UZZAP_' + path.join('_').toUpperCase(), def: v });
+  }
+  return out;
+}
+
+function merge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(base[k]) ? merge(base[k] as Plain, v) : v;
+  return out;
+}
+
+function setPath(obj: Plain, path: string[], value: unknown): void {
+  let o = obj;
+  for (const k of path.slice(0, -1)) {
+    if (!isPlain(o[k])) o[k] = {};
+    o = o[k] as Plain;
+  }
+  o[path[path.length - 1]!] = value;
+}
+
+/** Convert an environment string to the type of the key's default. */
+function fromEnv(raw: string, def: unknown, env: string, problems: string[]): unknown {
+  if (typeof def === 'number') {
+    const n = Number(raw.trim());
+    if (raw.trim() === '' || !Number.isFinite(n)) problems.push(`${env}: "${raw}" is not a number`);
+    return n;
+  }
+  if (typeof def === 'boolean') {
+    const v = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(v)) return true;
+    if (['false', '0', 'no', 'off'].includes(v)) return false;
+    problems.push(`${env}: "${raw}" is not true/false`);
+    return def;
+  }
+  if (Array.isArray(def)) return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  return raw;
+}
+
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** extra overrides applied last (tests) */
+  overrides?: Plain;
+  cwd?: string;
+}
+
+/** Load uzzap.yaml (or --config), then UZZAP_* env, validate, report every problem at once. */
+export function loadConfig(opts: LoadOptions = {}): { config: Config; file?: string } {
+  const env = opts.env ?? process.env;
+  const problems: string[] = [];
+  let file: string | undefined;
+  let fromFile: Plain = {};
+  if (opts.file) file = resolve(opts.cwd ?? '.', opts.file);
+  else if (existsSync(resolve(opts.cwd ?? '.', 'uzzap.yaml'))) file = resolve(opts.cwd ?? '.', 'uzzap.yaml');
+  if (file) {
+    try {
+      const parsed: unknown = YAML.parse(readFileSync(file, 'utf8'));
+      if (parsed != null && !isPlain(parsed)) problems.push(`${file}: top level must be a mapping`);
+      else fromFile = (parsed as Plain) ?? {};
+    } catch (e) {
+      problems.push(`${file}: ${(e as Error).message}`);
+    }
+  }
+  const merged = merge(DEFAULTS as unknown as Plain, fromFile);
+  for (const leaf of configLeaves()) {
+    const raw = env[leaf.env];
+    if (raw !== undefined) setPath(merged, leaf.path, fromEnv(raw, leaf.def, leaf.env, problems));
+  }
+  const final = opts.overrides ? merge(merged, opts.overrides) : merged;
+  const result = ConfigSchema.safeParse(final);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path.join('.');
+      const envName = 'UZZAP_' + issue.path.join('_').toUpperCase();
+      problems.push(`${path || '(root)'} (${envName}): ${issue.message}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const config = result.data as Config;
+  config.admins = config.admins.map((a) => a.toLowerCase());
+  return { config, file };
+}

@@ -1,0 +1,94 @@
+// Configuration: one typed object, defaulted and validated at start.
+// Every leaf of DEFAULTS can be set in uzzap.yaml (same nesting) or by the
+// environment variable UZZAP_<PATH_IN_CAPS> (e.g. c2s.tls_port ->
+// UZZAP_C2S_TLS_PORT). docs/configuration.md documents each one; a test checks
+// that every leaf is documented.
+import { z } from 'zod';
+
+export const DEFAULTS = {
+  domain: 'localhost',
+  c2s: {
+    port: 5222,
+    tls_port: 5223,
+    require_tls: true,
+    /** seconds a connection may stay unauthenticated */
+    preauth_timeout: 30,
+  },
+  http: { port: 5280 },
+  component: { port: 5347, secret: '' },
+  bind_address: '',
+  data_dir: './data',
+  postgres_url: '',
+  redis_url: '',
+  admins: [] as string[],
+  registration: 'closed' as 'open' | 'closed',
+  sm: { resume_timeout: 300 },
+  ping_interval: 60,
+  max_stanza_size: 262144,
+  log_level: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
+  tls: { cert: '', key: '' },
+  sasl: { scram_iterations: 4096 },
+  auth: {
+    /** first delay (ms) added to a failed authentication from one address */
+    failure_delay: 250,
+    /** cap (ms) of the doubling delay */
+    failure_delay_max: 5000,
+    /** seconds after which an address's failure count is forgotten */
+    failure_window: 300,
+  },
+  limits: {
+    /** bytes queued towards one client before it counts as a slow consumer */
+    outbound_buffer: 1048576,
+    /** stanzas from one client waiting on asynchronous work before reading pauses */
+    inbound_queue: 64,
+    /** max resources per account; the oldest is not replaced, the new bind fails */
+    max_resources: 32,
+  },
+  storage: {
+    /** SQLite busy timeout (ms) so CLI writes wait for the running server */
+    sqlite_busy_timeout: 5000,
+    postgres_pool: 10,
+  },
+  modules: { disabled: [] as string[] },
+};
+
+export type Config = typeof DEFAULTS;
+
+const port = z.number().int().min(0).max(65535);
+const positive = z.number().int().positive();
+const bareJid = z.string().regex(/^[^@/\s]+@[^@/\s]+$/, 'must be a bare JID (user@domain)');
+const url = (schemes: string[]) =>
+  z
+    .string()
+    .refine((s) => s === '' || schemes.some((p) => s.startsWith(p + '://')), `must be a ${schemes.join('/')}:// URL`);
+
+export const ConfigSchema = z.strictObject({
+  domain: z.string().min(1),
+  c2s: z.strictObject({ port, tls_port: port, require_tls: z.boolean(), preauth_timeout: positive }),
+  http: z.strictObject({ port }),
+  component: z.strictObject({ port, secret: z.string() }),
+  bind_address: z.string(),
+  data_dir: z.string().min(1),
+  postgres_url: url(['postgres', 'postgresql']),
+  redis_url: url(['redis', 'rediss']),
+  admins: z.array(bareJid),
+  registration: z.enum(['open', 'closed']),
+  sm: z.strictObject({ resume_timeout: z.number().int().min(0) }),
+  ping_interval: positive,
+  max_stanza_size: z.number().int().min(1024),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  tls: z.strictObject({ cert: z.string(), key: z.string() }),
+  sasl: z.strictObject({ scram_iterations: z.number().int().min(1).max(1_000_000) }),
+  auth: z.strictObject({
+    failure_delay: z.number().int().min(0),
+    failure_delay_max: z.number().int().min(0),
+    failure_window: positive,
+  }),
+  limits: z.strictObject({ outbound_buffer: positive, inbound_queue: positive, max_resources: positive }),
+  storage: z.strictObject({ sqlite_busy_timeout: z.number().int().min(0), postgres_pool: positive }),
+  // per-module settings live beside 'disabled' under their module's name; each module validates its own
+  modules: z.looseObject({ disabled: z.array(z.string()) }),
+});
+
+/** Settings that a reload applies to the running server; the rest need a restart. */
+export const LIVE_KEYS = ['log_level', 'admins', 'registration', 'limits', 'auth', 'max_stanza_size', 'ping_interval', 'sasl'];

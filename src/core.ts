@@ -1,0 +1,31 @@
+// What streams and sessions need from the server that owns them. The Server
+// class implements it; keeping it an interface keeps the import graph acyclic.
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import type { Metrics } from './metrics.js';
+import type { Router } from './router/router.js';
+import type { HookBus } from './router/hooks.js';
+import type { SessionTable } from './session/table.js';
+import type { LocalSession } from './session/types.js';
+import type { Storage } from './storage/types.js';
+import type { Registry } from './registry/types.js';
+import type { TlsMaterial } from './tls.js';
+import type { AuthThrottle } from './stream/sasl/throttle.js';
+
+export interface Core {
+  readonly config: Config;
+  readonly nodeId: string;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly router: Router;
+  readonly hooks: HookBus;
+  readonly sessions: SessionTable<LocalSession>;
+  readonly storage: Storage;
+  readonly registry: Registry;
+  readonly tls: TlsMaterial;
+  readonly throttle: AuthThrottle;
+  /** secret for fake SCRAM salts of unknown users */
+  readonly saslSecret: Buffer;
+  /** streams currently open (for shutdown) */
+  readonly streams: Set<{ shutdown(): void }>;
+}

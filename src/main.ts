@@ -1,0 +1,182 @@
+// The `uzzap` command: start the server, manage users, certificates, schema.
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { loadConfig, ConfigError } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { openStorage, AccountExistsError, type Storage } from './storage/index.js';
+import { Accounts, AccountInputError, usernameFor, checkPassword } from './accounts.js';
+import { generateCert } from './tls.js';
+import { Server, VERSION } from './server.js';
+
+class CliError extends Error {}
+
+function config(opts: { config?: string }): Config {
+  return loadConfig({ file: opts.config }).config;
+}
+
+async function withStorage<T>(cfg: Config, fn: (s: Storage, a: Accounts) => Promise<T>): Promise<T> {
+  let storage: Storage;
+  try {
+    storage = await openStorage({
+      postgresUrl: cfg.postgres_url || undefined,
+      dataDir: cfg.data_dir,
+      sqliteBusyTimeout: cfg.storage.sqlite_busy_timeout,
+      postgresPool: 4,
+    });
+  } catch (e) {
+    throw new CliError(`cannot open storage (${cfg.postgres_url ? 'Postgres at UZZAP_POSTGRES_URL' : `SQLite in ${cfg.data_dir}`}): ${(e as Error).message}`);
+  }
+  try {
+    return await fn(storage, new Accounts(storage, () => cfg.sasl.scram_iterations));
+  } finally {
+    await storage.close();
+  }
+}
+
+export function cli(): Command {
+  const program = new Command('uzzap').description('Uzzap XMPP server').version(VERSION);
+  const cfgOpt = new Option('-c, --config <file>', 'configuration file (default: ./uzzap.yaml if present)');
+
+  program
+    .command('start', { isDefault: true })
+    .description('run the server in the foreground')
+    .addOption(cfgOpt)
+    .action(async (opts: { config?: string }) => {
+      const server = Server.fromEnvironment(opts.config);
+      let stopping = false;
+      const stop = (sig: string): void => {
+        if (stopping) return;
+        stopping = true;
+        server.log.info({ signal: sig }, 'stopping');
+        const force = setTimeout(() => process.exit(1), 20_000);
+        force.unref();
+        server.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            server.log.error({ err }, 'error while stopping');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => {
+        try {
+          server.reload();
+        } catch (err) {
+          server.log.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration');
+        }
+      });
+      await server.start();
+    });
+
+  const user = program.command('user').description('manage accounts (works while the server runs)');
+  user
+    .command('add <jid> <password>')
+    .addOption(cfgOpt)
+    .action(async (jid: string, password: string, opts: { config?: string }) => {
+      const cfg = config(opts);
+      const username = usernameFor(jid, cfg.domain);
+      checkPassword(password);
+      await withStorage(cfg, (_s, a) => a.create(username, password));
+      console.log(`created ${username}@${cfg.domain}`);
+    });
+  user
+    .command('del <jid>')
+    .addOption(cfgOpt)
+    .action(async (jid: string, opts: { config?: string }) => {
+      const cfg = config(opts);
+      const username = usernameFor(jid, cfg.domain);
+      if (!(await withStorage(cfg, (_s, a) => a.delete(username)))) throw new CliError(`no such user: ${username}@${cfg.domain}`);
+      console.log(`deleted ${username}@${cfg.domain}`);
+    });
+  user
+    .command('passwd <jid> <password>')
+    .addOption(cfgOpt)
+    .action(async (jid: string, password: string, opts: { config?: string }) => {
+      const cfg = config(opts);
+      const username = usernameFor(jid, cfg.domain);
+      if (!(await withStorage(cfg, (_s, a) => a.setPassword(username, password)))) throw new CliError(`no such user: ${username}@${cfg.domain}`);
+      console.log(`password changed for ${username}@${cfg.domain}`);
+    });
+  user
+    .command('list')
+    .addOption(cfgOpt)
+    .action(async (opts: { config?: string }) => {
+      const cfg = config(opts);
+      await withStorage(cfg, async (s) => {
+        let after = '';
+        for (;;) {
+          const page = await s.accounts.list({ after, limit: 1000 });
+          for (const u of page) console.log(`${u}@${cfg.domain}`);
+          if (page.length < 1000) break;
+          after = page[page.length - 1]!;
+        }
+      });
+    });
+  user
+    .command('add-bulk <file>')
+    .description('create accounts from lines "jid password" (existing ones are skipped)')
+    .addOption(cfgOpt)
+    .action(async (file: string, opts: { config?: string }) => {
+      const cfg = config(opts);
+      const entries: { username: string; password: string }[] = [];
+      const problems: string[] = [];
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          const t = line.trim();
+          if (!t || t.startsWith('#')) return;
+          const m = /^(\S+)\s+(.+)$/.exec(t);
+          if (!m) return void problems.push(`line ${i + 1}: expected "jid password"`);
+          try {
+            checkPassword(m[2]!);
+            entries.push({ username: usernameFor(m[1]!, cfg.domain), password: m[2]! });
+          } catch (e) {
+            problems.push(`line ${i + 1}: ${(e as Error).message}`);
+          }
+        });
+      if (problems.length) throw new CliError(`${file} has errors, nothing was created:\n  ${problems.join('\n  ')}`);
+      const t0 = Date.now();
+      const r = await withStorage(cfg, (_s, a) => a.createMany(entries));
+      console.log(`created ${r.created} accounts in ${((Date.now() - t0) / 1000).toFixed(1)} s` + (r.skipped.length ? `, skipped ${r.skipped.length} existing` : ''));
+    });
+
+  program
+    .command('cert')
+    .description('(re)generate the self-signed certificate for the domain in ./certs')
+    .addOption(cfgOpt)
+    .action(async (opts: { config?: string }) => {
+      const cfg = config(opts);
+      const files = await generateCert(cfg.domain);
+      console.log(`wrote ${files.cert} and ${files.key} (self-signed for ${cfg.domain} and *.${cfg.domain})`);
+    });
+
+  program
+    .command('migrate')
+    .description('apply database migrations and exit')
+    .addOption(cfgOpt)
+    .action(async (opts: { config?: string }) => {
+      await withStorage(config(opts), async () => undefined);
+      console.log('schema up to date');
+    });
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await cli().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof CliError || e instanceof AccountInputError) {
+      console.error(`uzzap: ${e.message}`);
+    } else if (e instanceof AccountExistsError) {
+      console.error(`uzzap: user ${e.username} already exists`);
+    } else {
+      console.error('uzzap:', e);
+    }
+    process.exit(1);
+  }
+}
+
+await main();

@@ -1,0 +1,59 @@
+// Prometheus metrics for one server instance. Each server owns its Registry so
+// that two servers in one process never share counters.
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({
+    name: 'uzzap_connections',
+    help: 'Open client connections by state',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+  readonly stanzasIn = new Counter({
+    name: 'uzzap_stanzas_in_total',
+    help: 'Stanzas received from clients, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly stanzasOut = new Counter({
+    name: 'uzzap_stanzas_out_total',
+    help: 'Stanzas sent to clients, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly authSuccess = new Counter({
+    name: 'uzzap_auth_success_total',
+    help: 'Successful SASL authentications by mechanism',
+    labelNames: ['mechanism'] as const,
+    registers: [this.registry],
+  });
+  readonly authFailure = new Counter({
+    name: 'uzzap_auth_failure_total',
+    help: 'Failed SASL authentications by mechanism and condition',
+    labelNames: ['mechanism', 'condition'] as const,
+    registers: [this.registry],
+  });
+  readonly routeLatency = new Histogram({
+    name: 'uzzap_routing_seconds',
+    help: 'Time from a stanza being parsed to it being handed to its recipient(s) or handler',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly streamErrors = new Counter({
+    name: 'uzzap_stream_errors_total',
+    help: 'Stream errors sent, by condition',
+    labelNames: ['condition'] as const,
+    registers: [this.registry],
+  });
+  readonly sessions = new Gauge({
+    name: 'uzzap_sessions',
+    help: 'Bound client sessions on this node',
+    registers: [this.registry],
+  });
+
+  constructor(defaults = true) {
+    // process_* and nodejs_* (event-loop lag, heap, RSS, GC)
+    if (defaults) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+  }
+}

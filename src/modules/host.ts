@@ -1,0 +1,171 @@
+// Loads XEP modules, gives each a ModuleContext, and records every
+// registration so that unloading a module (or reloading the server's modules)
+// undoes exactly what it did.
+import type { Logger } from 'pino';
+import type { Element } from '../xml/index.js';
+import type { Disco, Hooks, ModuleContext, ServerInfo, SessionApi, XepModule } from '../api/module.js';
+import type { HookBus } from '../router/hooks.js';
+import type { IqTable } from '../router/iq-table.js';
+import type { Storage } from '../storage/types.js';
+
+type Scope = 'host' | 'bare';
+type Undo = () => void | Promise<void>;
+
+export interface ModuleHostDeps {
+  host: string;
+  log: Logger;
+  storage: Storage;
+  hooks: HookBus;
+  iqs: IqTable;
+  server: ServerInfo;
+  send(stanza: Element): void;
+  sessionsOf(bare: string): SessionApi[];
+}
+
+interface Loaded {
+  mod: XepModule<unknown>;
+  undo: Undo[];
+}
+
+/** Counted registrations: two modules may advertise the same feature. */
+class Bag<T> {
+  private readonly items = new Map<string, { value: T; n: number }>();
+  add(key: string, value: T): Undo {
+    const e = this.items.get(key);
+    if (e) e.n++;
+    else this.items.set(key, { value, n: 1 });
+    return () => {
+      const cur = this.items.get(key);
+      if (cur && --cur.n === 0) this.items.delete(key);
+    };
+  }
+  values(): T[] {
+    return [...this.items.values()].map((e) => e.value);
+  }
+}
+
+export class ModuleHost implements Disco {
+  private readonly loaded = new Map<string, Loaded>();
+  private readonly featureBags = { host: new Bag<string>(), bare: new Bag<string>() };
+  private readonly identityBags = { host: new Bag<{ category: string; type: string; name?: string }>(), bare: new Bag<{ category: string; type: string; name?: string }>() };
+  private readonly formBags = { host: new Bag<Element>(), bare: new Bag<Element>() };
+  private readonly itemBag = new Bag<{ jid: string; name?: string }>();
+
+  constructor(private readonly deps: ModuleHostDeps) {}
+
+  // ---- Disco (read side) ----
+  features(scope: Scope): string[] {
+    return this.featureBags[scope].values().sort();
+  }
+  identities(scope: Scope): { category: string; type: string; name?: string }[] {
+    return this.identityBags[scope].values();
+  }
+  items(): { jid: string; name?: string }[] {
+    return this.itemBag.values();
+  }
+  forms(scope: Scope): Element[] {
+    return this.formBags[scope].values();
+  }
+
+  /** Core registrations that belong to no module (stream-level features). */
+  coreFeature(ns: string, scope: Scope = 'host'): void {
+    this.featureBags[scope].add(ns, ns);
+  }
+
+  list(): XepModule<unknown>[] {
+    return [...this.loaded.values()].map((l) => l.mod);
+  }
+
+  isLoaded(name: string): boolean {
+    return this.loaded.has(name);
+  }
+
+  /** Load modules in dependency order; settings come from config.modules[name]. */
+  async loadAll(mods: XepModule<unknown>[], settings: Record<string, unknown>, disabled: string[]): Promise<void> {
+    const byName = new Map(mods.map((m) => [m.name, m]));
+    const order: XepModule<unknown>[] = [];
+    const state = new Map<string, 'visiting' | 'done'>();
+    const visit = (m: XepModule<unknown>, path: string[]): void => {
+      if (state.get(m.name) === 'done') return;
+      if (state.get(m.name) === 'visiting') throw new Error(`module dependency cycle: ${[...path, m.name].join(' -> ')}`);
+      state.set(m.name, 'visiting');
+      for (const d of m.depends ?? []) {
+        const dep = byName.get(d);
+        if (!dep) throw new Error(`module ${m.name} depends on unknown module ${d}`);
+        if (disabled.includes(d)) throw new Error(`module ${m.name} depends on disabled module ${d}`);
+        visit(dep, [...path, m.name]);
+      }
+      state.set(m.name, 'done');
+      order.push(m);
+    };
+    for (const m of mods) if (!disabled.includes(m.name)) visit(m, []);
+    // validate every module's settings before setting any up, reporting all problems at once
+    const problems: string[] = [];
+    const configs = new Map<string, unknown>();
+    for (const m of order) {
+      const raw = settings[m.name] ?? {};
+      if (!m.config) {
+        configs.set(m.name, raw);
+        continue;
+      }
+      const r = m.config.safeParse(raw);
+      if (r.success) configs.set(m.name, r.data);
+      else for (const i of r.error.issues) problems.push(`modules.${m.name}.${i.path.join('.')}: ${i.message}`);
+    }
+    if (problems.length) throw new Error(`invalid module configuration:\n  - ${problems.join('\n  - ')}`);
+    for (const m of order) await this.load(m, configs.get(m.name));
+  }
+
+  async load(mod: XepModule<unknown>, config: unknown): Promise<void> {
+    if (this.loaded.has(mod.name)) throw new Error(`module ${mod.name} is already loaded`);
+    const entry: Loaded = { mod, undo: [] };
+    this.loaded.set(mod.name, entry);
+    const rec = (u: Undo): void => void entry.undo.push(u);
+    const d = this.deps;
+    const log = d.log.child({ module: mod.name });
+    const ctx: ModuleContext<unknown> = {
+      host: d.host,
+      config: Object.freeze(config),
+      log,
+      storage: d.storage,
+      server: d.server,
+      disco: this,
+      feature: (ns, scope = 'host') => rec(this.featureBags[scope].add(ns, ns)),
+      identity: (category, type, name, scope = 'host') =>
+        rec(this.identityBags[scope].add(`${category}/${type}/${name ?? ''}`, { category, type, name })),
+      discoForm: (form, scope = 'host') => rec(this.formBags[scope].add(form.toString(), form)),
+      discoItem: (jid, name) => rec(this.itemBag.add(jid, { jid, name })),
+      iq: (m, handle) => {
+        for (const target of m.to) rec(d.iqs.add(m.type, m.ns, m.name, target, handle, mod.name));
+      },
+      hook: <E extends keyof Hooks>(event: E, fn: Hooks[E], priority = 0) => rec(d.hooks.add(event, fn, priority, mod.name)),
+      send: (stanza) => d.send(stanza),
+      sessionsOf: (bare) => d.sessionsOf(bare),
+      onClose: (fn) => rec(fn),
+    };
+    try {
+      await mod.setup(ctx);
+    } catch (e) {
+      await this.unload(mod.name);
+      throw new Error(`module ${mod.name} failed to start: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Undo everything the module registered, newest first. */
+  async unload(name: string): Promise<void> {
+    const entry = this.loaded.get(name);
+    if (!entry) return;
+    this.loaded.delete(name);
+    for (const u of entry.undo.reverse()) {
+      try {
+        await u();
+      } catch (err) {
+        this.deps.log.error({ err, module: name }, 'module cleanup failed');
+      }
+    }
+  }
+
+  async unloadAll(): Promise<void> {
+    for (const name of [...this.loaded.keys()].reverse()) await this.unload(name);
+  }
+}

@@ -1,0 +1,289 @@
+// Routing per RFC 6120 §10 and RFC 6121 §8: classify the destination (remote,
+// service, host, bare, full), give hooks a chance, then deliver or answer with
+// the right error. Synchronous unless a hook or IQ handler is asynchronous;
+// the returned promise (if any) lets the origin session keep its stanzas in order.
+import type { Logger } from 'pino';
+import { Element } from '../xml/index.js';
+import { Jid, tryJid } from '../jid.js';
+import { StanzaError, errorReply } from '../api/errors.js';
+import type { IqRequest, IqTarget, StanzaEvent } from '../api/module.js';
+import type { HookBus } from './hooks.js';
+import type { IqTable } from './iq-table.js';
+import type { SessionTable } from '../session/table.js';
+import type { LocalSession } from '../session/types.js';
+import type { Metrics } from '../metrics.js';
+
+/** A domain served by something other than the user router (components, MUC). */
+export type ServiceHandler = (stanza: Element, from: Jid, to: Jid) => void | Promise<void>;
+
+export type Pending = void | Promise<void>;
+
+const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
+
+export class Router {
+  readonly services = new Map<string, ServiceHandler>();
+
+  constructor(
+    private readonly host: string,
+    private readonly sessions: SessionTable<LocalSession>,
+    private readonly hooks: HookBus,
+    private readonly iqs: IqTable,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** A stanza from a bound local client; 'from' has been stamped with its full JID. */
+  fromClient(stanza: Element, from: Jid, origin: LocalSession): Pending {
+    const toAttr = stanza.attrs.to;
+    if (toAttr === undefined || toAttr === '') {
+      if (stanza.name === 'presence') return this.broadcastPresence(stanza, from, origin);
+      // RFC 6120 §10.3.3: no 'to' means the user's own account.
+      return this.route(stanza, from, from.toBare(), origin);
+    }
+    const to = tryJid(toAttr);
+    if (!to) return this.bounce(stanza, new StanzaError('jid-malformed', 'invalid "to" address'));
+    return this.route(stanza, from, to, origin);
+  }
+
+  /** Route a stanza whose addresses are known (from a client, a module or a service). */
+  route(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
+    if (to.domain !== this.host) {
+      const service = this.services.get(to.domain) ?? this.parentService(to.domain);
+      if (service) return service(stanza, from, to);
+      return this.bounce(stanza, new StanzaError('remote-server-not-found', `no route to ${to.domain}`));
+    }
+    switch (stanza.name) {
+      case 'message':
+        return to.local === '' ? this.messageToHost(stanza, from, to, origin) : to.resource ? this.messageToFull(stanza, from, to, origin) : this.messageToBare(stanza, from, to, origin);
+      case 'presence':
+        return to.local === '' ? this.presenceToHost(stanza, from, to, origin) : to.resource ? this.presenceToFull(stanza, from, to, origin) : this.presenceToBare(stanza, from, to, origin);
+      case 'iq':
+        return this.iq(stanza, from, to, origin);
+      default:
+        return;
+    }
+  }
+
+  /** Route a server- or module-originated stanza by its attributes. */
+  send(stanza: Element): Pending {
+    const from = tryJid(stanza.attrs.from) ?? Jid.parse(this.host);
+    const to = tryJid(stanza.attrs.to);
+    if (!to) return void this.log.warn({ to: stanza.attrs.to }, 'dropping stanza from a module with a bad "to"');
+    return this.route(stanza, from, to);
+  }
+
+  // ---- messages (RFC 6121 §8.5) ----
+
+  private messageToBare(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
+    const ev: StanzaEvent = { stanza, from, to, origin };
+    if (this.hooks.has('message/bare')) {
+      const h = this.hooks.run('message/bare', ev);
+      if (h === true) return;
+      if (h instanceof Promise) return h.then((done) => (done ? undefined : this.deliverToBare(ev)));
+    }
+    return this.deliverToBare(ev);
+  }
+
+  private deliverToBare(ev: StanzaEvent): Pending {
+    const { stanza, to } = ev;
+    const type = stanza.attrs.type ?? 'normal';
+    if (type === 'error') return;
+    if (type === 'groupchat') return this.bounce(stanza, new StanzaError('service-unavailable'));
+    const targets: LocalSession[] = [];
+    if (type === 'headline') {
+      for (const s of this.sessions.resources(to.bare)) if (s.available && s.priority >= 0) targets.push(s);
+    } else {
+      // chat/normal: the available resource(s) with the highest non-negative priority
+      let best = 0;
+      for (const s of this.sessions.resources(to.bare)) {
+        if (!s.available || s.priority < best) continue;
+        if (s.priority > best) {
+          best = s.priority;
+          targets.length = 0;
+        }
+        targets.push(s);
+      }
+    }
+    if (targets.length) return this.deliver(stanza, targets);
+    if (type === 'headline') return;
+    const h = this.hooks.run('message/undelivered', ev);
+    const fallback = (done: boolean): void => {
+      if (!done) this.bounce(stanza, new StanzaError('service-unavailable'));
+    };
+    return h instanceof Promise ? h.then(fallback) : fallback(h);
+  }
+
+  private messageToFull(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
+    const s = this.sessions.get(to.bare, to.resource);
+    if (s) {
+      if (this.hooks.has('message/full')) {
+        const ev = { stanza, from, to, origin };
+        const h = this.hooks.run('message/full', ev);
+        if (h === true) return;
+        if (h instanceof Promise) return h.then((done) => (done ? undefined : this.deliver(stanza, [s])));
+      }
+      return this.deliver(stanza, [s]);
+    }
+    // RFC 6121 §8.5.3.2.1: no such resource
+    const type = stanza.attrs.type ?? 'normal';
+    if (type === 'chat' || type === 'normal') return this.messageToBare(stanza, from, to.toBare(), origin);
+    return; // headline, groupchat, error: silently ignored
+  }
+
+  private messageToHost(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
+    const h = this.hooks.run('message/host', { stanza, from, to, origin });
+    const fallback = (done: boolean): void => {
+      const type = stanza.attrs.type ?? 'normal';
+      if (!done && (type === 'normal' || type === 'chat')) this.bounce(stanza, new StanzaError('service-unavailable'));
+    };
+    return h instanceof Promise ? h.then(fallback) : fallback(h);
+  }
+
+  // ---- presence (RFC 6121 §4, §3) ----
+
+  private broadcastPresence(stanza: Element, from: Jid, origin: LocalSession): Pending {
+    const ev = { stanza, from, to: from.toBare(), origin };
+    const h = this.hooks.run('presence/broadcast', ev);
+    const fallback = (done: boolean): void => {
+      if (done) return;
+      const type = stanza.attrs.type;
+      if (type !== undefined && type !== 'unavailable') return;
+      // the user's own available resources, the sender included (RFC 6121 §4.2.2)
+      const targets: LocalSession[] = [];
+      for (const s of this.sessions.resources(from.bare)) if (s.available || s === origin) targets.push(s);
+      if (targets.length) this.deliver(stanza, targets);
+    };
+    return h instanceof Promise ? h.then(fallback) : fallback(h);
+  }
+
+  private presenceToBare(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
+    const ev = { stanza, from, to, origin };
+    const h = this.hooks.run('presence/bare', ev);
+    const fallback = (done: boolean): void => {
+      if (done) return;
+      const type = stanza.attrs.type;
+      if (type === 'probe' || type === 'error') return; // probes are answered by the server (IM module)
+      const targets: LocalSession[] = [];
+      for (const s of this.sessions.resources(to.bare)) if (s.available) targets.push(s);
+      if (targets.length) this.deliver(stanza, targets);
+    };
+    return h instanceof Promise ? h.then(fallback) : fallback(h);
+  }
+
+  private presenceToFull(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
+    const s = this.sessions.get(to.bare, to.resource);
+    const type = stanza.attrs.type ?? '';
+    if (!s) return SUBSCRIPTION_TYPES.has(type) ? this.presenceToBare(stanza, from, to.toBare(), origin) : undefined;
+    const h = this.hooks.run('presence/full', { stanza, from, to, origin });
+    const fallback = (done: boolean): void => {
+      if (!done) this.deliver(stanza, [s]);
+    };
+    return h instanceof Promise ? h.then(fallback) : fallback(h);
+  }
+
+  private presenceToHost(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
+    const h = this.hooks.run('presence/host', { stanza, from, to, origin });
+    return h instanceof Promise ? h.then(() => undefined) : undefined;
+  }
+
+  // ---- IQ (RFC 6120 §8.2.3) ----
+
+  private iq(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
+    const type = stanza.attrs.type;
+    if (type === 'result' || type === 'error') {
+      // responses are delivered if addressed to a session, never bounced
+      if (to.local && to.resource) {
+        const s = this.sessions.get(to.bare, to.resource);
+        if (s) this.deliver(stanza, [s]);
+      }
+      return;
+    }
+    if (type !== 'get' && type !== 'set') return this.bounce(stanza, new StanzaError('bad-request', 'IQ type must be get, set, result or error'));
+    if (!stanza.attrs.id) return this.bounce(stanza, new StanzaError('bad-request', 'IQ without id'));
+    const children = stanza.getChildElements();
+    if (children.length !== 1) return this.bounce(stanza, new StanzaError('bad-request', 'IQ get/set must have exactly one child'));
+    const payload = children[0]!;
+    const target: IqTarget = to.local === '' ? 'host' : to.resource ? 'full' : 'bare';
+    if (target === 'full') {
+      const s = this.sessions.get(to.bare, to.resource);
+      const handler = this.iqs.find(type, payload.getNS() ?? '', payload.name, 'full');
+      if (!handler) {
+        if (s) return this.deliver(stanza, [s]);
+        return this.bounce(stanza, new StanzaError('service-unavailable'));
+      }
+    }
+    const entry = this.iqs.find(type, payload.getNS() ?? '', payload.name, target);
+    if (!entry) return this.bounce(stanza, new StanzaError('service-unavailable'));
+    const req: IqRequest = { stanza, type, payload, from, to, self: target === 'bare' && to.bare === from.bare, origin };
+    let out: ReturnType<typeof entry.handle>;
+    try {
+      out = entry.handle(req);
+    } catch (e) {
+      return this.iqFailed(stanza, e, entry.owner);
+    }
+    if (out instanceof Promise) {
+      return out.then(
+        (r) => this.iqResult(stanza, r),
+        (e: unknown) => this.iqFailed(stanza, e, entry.owner),
+      );
+    }
+    return this.iqResult(stanza, out);
+  }
+
+  private iqResult(stanza: Element, payload: Element | void): void {
+    // A request without 'to' went to the user's own account: the reply carries no 'from'.
+    const res = new Element('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from });
+    if (payload) res.children.push(payload);
+    this.reply(res);
+  }
+
+  private iqFailed(stanza: Element, e: unknown, owner: string): void {
+    if (e instanceof StanzaError) return this.bounce(stanza, e);
+    this.log.error({ err: e, module: owner, stanza: stanza.toString().slice(0, 2000) }, 'IQ handler failed');
+    this.bounce(stanza, new StanzaError('internal-server-error'));
+  }
+
+  // ---- delivery ----
+
+  /** Answer a stanza with an error, unless it is itself an error (or an IQ response). */
+  bounce(stanza: Element, err: StanzaError): void {
+    const type = stanza.attrs.type;
+    if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
+    if (!stanza.attrs.from) return;
+    this.reply(errorReply(stanza, err));
+  }
+
+  /** Route a reply: its 'to' is a stamped sender, its 'from' may be absent (own account). */
+  private reply(stanza: Element): Pending {
+    if (stanza.attrs.from === undefined) delete stanza.attrs.from;
+    const to = tryJid(stanza.attrs.to);
+    if (!to) return;
+    const from = tryJid(stanza.attrs.from) ?? to.toBare();
+    return this.route(stanza, from, to);
+  }
+
+  /** Hand a stanza to local sessions, serialised once for all of them. */
+  deliver(stanza: Element, targets: LocalSession[]): void {
+    const kind = stanza.name as 'message' | 'presence' | 'iq';
+    if (this.hooks.has('stanza/out')) {
+      for (const session of targets) {
+        const h = this.hooks.run('stanza/out', { stanza, session });
+        if (h === true) continue;
+        if (h instanceof Promise) void h.then((drop) => drop || session.send(stanza));
+        else session.send(stanza);
+      }
+      return;
+    }
+    const xml = stanza.toString();
+    for (const s of targets) s.sendSerialized(xml, kind);
+  }
+
+  private parentService(domain: string): ServiceHandler | undefined {
+    // a component owns its subdomains too (XEP-0114 deployments route *.bridge.example)
+    for (let i = domain.indexOf('.'); i !== -1; i = domain.indexOf('.', i + 1)) {
+      const s = this.services.get(domain.slice(i + 1));
+      if (s && domain.slice(i + 1) !== this.host) return s;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,233 @@
+// One Uzzap node: storage, registry, router, modules and listeners built from
+// a Config. No module-level state: several servers can run in one process.
+import net from 'node:net';
+import tls from 'node:tls';
+import http from 'node:http';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { LIVE_KEYS } from './config/schema.js';
+import { loadConfig } from './config/load.js';
+import { createLogger } from './log.js';
+import { Metrics } from './metrics.js';
+import { Router } from './router/router.js';
+import { HookBus } from './router/hooks.js';
+import { IqTable } from './router/iq-table.js';
+import { SessionTable } from './session/table.js';
+import type { LocalSession } from './session/types.js';
+import { openStorage, type Storage } from './storage/index.js';
+import type { Registry } from './registry/types.js';
+import { MemoryRegistry } from './registry/memory.js';
+import { RedisRegistry } from './registry/redis.js';
+import { loadOrCreateCert, tlsMaterial, type TlsMaterial } from './tls.js';
+import { AuthThrottle } from './stream/sasl/throttle.js';
+import { C2SStream } from './stream/c2s.js';
+import { TcpTransport } from './transport/tcp.js';
+import { ModuleHost } from './modules/host.js';
+import { Accounts } from './accounts.js';
+import type { Core } from './core.js';
+import type { Element } from './xml/index.js';
+import { Jid } from './jid.js';
+import type { XepModule } from './api/module.js';
+import { NS_SESSION } from './stream/ns.js';
+import { MODULES } from '../xeps/index.js';
+
+/** package.json's version; found from src/ (tsx) and from dist/src/ (built). */
+export const VERSION: string = (() => {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'uzzap') return pkg.version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return '0.0.0';
+})();
+
+export interface ServerOptions {
+  config: Config;
+  /** config file to re-read on reload */
+  configFile?: string;
+  log?: Logger;
+  modules?: XepModule<never>[];
+  /** registry key prefix (tests isolate themselves on a shared Redis) */
+  redisPrefix?: string;
+}
+
+export interface Ports {
+  c2s: number;
+  c2sTls: number;
+  http: number;
+}
+
+export class Server implements Core {
+  config: Config;
+  readonly nodeId: string;
+  readonly log: Logger;
+  readonly metrics = new Metrics();
+  readonly hooks: HookBus;
+  readonly iqs = new IqTable();
+  readonly sessions = new SessionTable<LocalSession>();
+  readonly router: Router;
+  readonly throttle: AuthThrottle;
+  readonly saslSecret = randomBytes(32);
+  readonly streams = new Set<{ shutdown(): void }>();
+  readonly startedAt = Date.now();
+  readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0 };
+  storage!: Storage;
+  registry!: Registry;
+  tls!: TlsMaterial;
+  accounts!: Accounts;
+  modules!: ModuleHost;
+  private listeners: (net.Server | http.Server)[] = [];
+  private sockets = new Set<net.Socket>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly opts: ServerOptions) {
+    this.config = opts.config;
+    this.log = opts.log ?? createLogger(opts.config.log_level);
+    this.nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.hooks = new HookBus(this.log);
+    this.throttle = new AuthThrottle(this.config.auth);
+    this.router = new Router(this.config.domain, this.sessions, this.hooks, this.iqs, this.log, this.metrics);
+  }
+
+  /** Build a server from uzzap.yaml / environment (what `uzzap start` does). */
+  static fromEnvironment(file?: string, env: NodeJS.ProcessEnv = process.env): Server {
+    const { config, file: used } = loadConfig({ file, env });
+    return new Server({ config, configFile: used });
+  }
+
+  async start(): Promise<this> {
+    const c = this.config;
+    if (!c.c2s.require_tls) {
+      this.log.warn('UZZAP_C2S_REQUIRE_TLS=false: SASL (PLAIN included) is offered on unencrypted streams; use this only on loopback for tests and benchmarks');
+    }
+    this.storage = await openStorage({
+      postgresUrl: c.postgres_url || undefined,
+      dataDir: c.data_dir,
+      sqliteBusyTimeout: c.storage.sqlite_busy_timeout,
+      postgresPool: c.storage.postgres_pool,
+    });
+    this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
+    this.registry = c.redis_url ? await RedisRegistry.connect(c.redis_url, this.opts.redisPrefix ?? `uzzap:${c.domain}:`) : new MemoryRegistry();
+    this.log.info({ registry: this.registry.kind }, 'registry ready');
+    this.accounts = new Accounts(this.storage, () => this.config.sasl.scram_iterations, {
+      created: (u) => void this.hooks.run('user/created', u),
+      deleted: async (u) => {
+        await this.hooks.run('user/deleted', u);
+        for (const s of [...this.sessions.resources(`${u}@${c.domain}`)]) s.close('not-authorized', 'account deleted');
+      },
+    });
+    this.tls = tlsMaterial(await loadOrCreateCert(c.domain, c.tls, this.log));
+    this.modules = new ModuleHost({
+      host: c.domain,
+      log: this.log,
+      storage: this.storage,
+      hooks: this.hooks,
+      iqs: this.iqs,
+      server: { name: 'Uzzap', version: VERSION, startedAt: this.startedAt, isAdmin: (j: Jid) => this.config.admins.includes(j.bare) },
+      send: (stanza: Element) => {
+        const r = this.router.send(stanza);
+        if (r) r.catch((err: unknown) => this.log.error({ err }, 'module stanza routing failed'));
+      },
+      sessionsOf: (bare: string) => [...this.sessions.resources(bare)],
+    });
+    // RFC 3921 session establishment: advertised as optional, answered with an empty result.
+    this.iqs.add('set', NS_SESSION, 'session', 'bare', () => undefined, 'core');
+    this.iqs.add('set', NS_SESSION, 'session', 'host', () => undefined, 'core');
+    await this.modules.loadAll(this.opts.modules ?? MODULES, c.modules as Record<string, unknown>, c.modules.disabled);
+    await this.listen();
+    return this;
+  }
+
+  private async listen(): Promise<void> {
+    const c = this.config;
+    const host = c.bind_address || undefined;
+    const c2s = net.createServer((socket) => this.accept(socket));
+    this.ports.c2s = await listenOn(c2s, c.c2s.port, host);
+    // XEP-0368 direct TLS, ALPN "xmpp-client"
+    const direct = tls.createServer({ ...this.tls.options, ALPNProtocols: ['xmpp-client'] }, (socket) => this.accept(socket));
+    direct.on('tlsClientError', () => undefined);
+    this.ports.c2sTls = await listenOn(direct, c.c2s.tls_port, host);
+    const web = http.createServer((req, res) => void this.http(req, res));
+    this.ports.http = await listenOn(web, c.http.port, host);
+    this.listeners.push(c2s, direct, web);
+    this.log.info({ domain: c.domain, c2s: this.ports.c2s, c2s_tls: this.ports.c2sTls, http: this.ports.http }, 'Uzzap listening');
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.stopping) return void socket.destroy();
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    new C2SStream(this, new TcpTransport(socket, () => this.config.limits.outbound_buffer));
+  }
+
+  private async http(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+      res.end(await this.metrics.registry.metrics());
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+  }
+
+  /** Re-read configuration; apply what can change live, report what needs a restart. */
+  reload(): { applied: string[]; needsRestart: string[] } {
+    const { config: next } = loadConfig({ file: this.opts.configFile });
+    const applied: string[] = [];
+    const needsRestart: string[] = [];
+    const cur = this.config as unknown as Record<string, unknown>;
+    const nxt = next as unknown as Record<string, unknown>;
+    for (const key of Object.keys(nxt)) {
+      if (JSON.stringify(cur[key]) === JSON.stringify(nxt[key])) continue;
+      if (LIVE_KEYS.includes(key)) {
+        cur[key] = nxt[key];
+        applied.push(key);
+      } else needsRestart.push(key);
+    }
+    this.log.level = this.config.log_level;
+    this.throttle.settings = this.config.auth;
+    this.log.info({ applied, needsRestart }, 'configuration reloaded');
+    return { applied, needsRestart };
+  }
+
+  /** Graceful stop: <system-shutdown/> to every stream, storage flushed. */
+  stop(): Promise<void> {
+    return (this.stopping ??= this.doStop());
+  }
+
+  private async doStop(): Promise<void> {
+    this.log.info('shutting down');
+    await this.hooks.run('server/stopping');
+    for (const l of this.listeners) l.close();
+    for (const s of [...this.streams]) s.shutdown();
+    // give sockets a moment to flush the shutdown error, then cut the rest
+    const deadline = Date.now() + 3000;
+    while (this.sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.sockets) s.destroy();
+    if (this.modules) await this.modules.unloadAll();
+    if (this.registry) await this.registry.clearNode(this.nodeId).catch(() => 0);
+    if (this.registry) await this.registry.close();
+    if (this.storage) await this.storage.close();
+    this.log.info('stopped');
+  }
+}
+
+function listenOn(server: net.Server, port: number, host?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host }, () => {
+      server.removeListener('error', reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+}
+
+function redactUrl(u: string): string {
+  return u.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import type { Storage } from './types.js';
+import type { Sql } from './sql/sql.js';
+import { SqliteSql } from './sql/sqlite.js';
+import { openPostgres } from './sql/postgres.js';
+import { migrate } from './sql/migrate.js';
+import { SqlAccountStore, SqlUserDataStore } from './sql/stores.js';
+
+export * from './types.js';
+
+export interface StorageOptions {
+  postgresUrl?: string;
+  dataDir: string;
+  sqliteBusyTimeout?: number;
+  postgresPool?: number;
+}
+
+class SqlStorage implements Storage {
+  readonly accounts: SqlAccountStore;
+  readonly userData: SqlUserDataStore;
+  constructor(readonly sql: Sql) {
+    this.accounts = new SqlAccountStore(sql);
+    this.userData = new SqlUserDataStore(sql);
+  }
+  get kind(): 'sqlite' | 'postgres' {
+    return this.sql.dialect;
+  }
+  async ping(): Promise<number> {
+    const t = performance.now();
+    await this.sql.query('SELECT 1');
+    return performance.now() - t;
+  }
+  close(): Promise<void> {
+    return this.sql.close();
+  }
+}
+
+/** Open Postgres when a URL is given, else SQLite in dataDir; migrations applied. */
+export async function openStorage(opts: StorageOptions): Promise<Storage & { sql: Sql }> {
+  const sql = opts.postgresUrl
+    ? await openPostgres(opts.postgresUrl, opts.postgresPool ?? 10)
+    : new SqliteSql(opts.dataDir === ':memory:' ? ':memory:' : join(opts.dataDir, 'uzzap.sqlite'), opts.sqliteBusyTimeout ?? 5000);
+  try {
+    await migrate(sql);
+  } catch (e) {
+    await sql.close();
+    throw e;
+  }
+  return new SqlStorage(sql);
+}

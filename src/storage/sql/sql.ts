@@ -1,0 +1,12 @@
+// The tiny SQL surface both drivers implement. Queries use $1, $2 ... placeholders;
+// the SQLite driver rewrites them to ?1, ?2 once per statement text.
+export interface Sql {
+  readonly dialect: 'sqlite' | 'postgres';
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Run a statement; returns the number of affected rows. */
+  exec(text: string, params?: unknown[]): Promise<number>;
+  /** Several statements without parameters (migrations). */
+  script(text: string): Promise<void>;
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

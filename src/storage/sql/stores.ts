@@ -1,0 +1,109 @@
+import type { Sql } from './sql.js';
+import {
+  AccountExistsError,
+  type Account,
+  type AccountStore,
+  type StoredCredentials,
+  type UserDataStore,
+} from '../types.js';
+
+interface AccountRow {
+  username: string;
+  credentials: string;
+  created_at: number;
+  disabled: number;
+}
+
+export class SqlAccountStore implements AccountStore {
+  constructor(private readonly sql: Sql) {}
+
+  async create(username: string, credentials: StoredCredentials): Promise<void> {
+    const n = await this.sql.exec(
+      'INSERT INTO accounts (username, credentials, created_at) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING',
+      [username, JSON.stringify(credentials), Date.now()],
+    );
+    if (n === 0) throw new AccountExistsError(username);
+  }
+
+  async createMany(accounts: { username: string; credentials: StoredCredentials }[]): Promise<string[]> {
+    const skipped: string[] = [];
+    const now = Date.now();
+    await this.sql.transaction(async (tx) => {
+      for (const a of accounts) {
+        const n = await tx.exec(
+          'INSERT INTO accounts (username, credentials, created_at) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING',
+          [a.username, JSON.stringify(a.credentials), now],
+        );
+        if (n === 0) skipped.push(a.username);
+      }
+    });
+    return skipped;
+  }
+
+  async get(username: string): Promise<Account | undefined> {
+    const [row] = await this.sql.query<AccountRow>(
+      'SELECT username, credentials, created_at, disabled FROM accounts WHERE username = $1',
+      [username],
+    );
+    if (!row) return undefined;
+    return {
+      username: row.username,
+      credentials: JSON.parse(row.credentials) as StoredCredentials,
+      createdAt: Number(row.created_at),
+      disabled: Number(row.disabled) !== 0,
+    };
+  }
+
+  async setCredentials(username: string, credentials: StoredCredentials): Promise<boolean> {
+    return (await this.sql.exec('UPDATE accounts SET credentials = $2 WHERE username = $1', [username, JSON.stringify(credentials)])) > 0;
+  }
+
+  async setDisabled(username: string, disabled: boolean): Promise<boolean> {
+    return (await this.sql.exec('UPDATE accounts SET disabled = $2 WHERE username = $1', [username, disabled ? 1 : 0])) > 0;
+  }
+
+  async delete(username: string): Promise<boolean> {
+    return (await this.sql.exec('DELETE FROM accounts WHERE username = $1', [username])) > 0;
+  }
+
+  async list(opts: { after?: string; limit?: number } = {}): Promise<string[]> {
+    const rows = await this.sql.query<{ username: string }>(
+      'SELECT username FROM accounts WHERE username > $1 ORDER BY username LIMIT $2',
+      [opts.after ?? '', opts.limit ?? 1_000_000_000],
+    );
+    return rows.map((r) => r.username);
+  }
+
+  async count(): Promise<number> {
+    const [row] = await this.sql.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM accounts');
+    return Number(row?.n ?? 0);
+  }
+}
+
+export class SqlUserDataStore implements UserDataStore {
+  constructor(private readonly sql: Sql) {}
+
+  async get(username: string, kind: string, key: string): Promise<string | undefined> {
+    const [row] = await this.sql.query<{ value: string }>(
+      'SELECT value FROM user_data WHERE username = $1 AND kind = $2 AND key = $3',
+      [username, kind, key],
+    );
+    return row?.value;
+  }
+
+  async set(username: string, kind: string, key: string, value: string): Promise<void> {
+    await this.sql.exec(
+      `INSERT INTO user_data (username, kind, key, value, updated_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (username, kind, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+      [username, kind, key, value, Date.now()],
+    );
+  }
+
+  async remove(username: string, kind: string, key: string): Promise<boolean> {
+    return (await this.sql.exec('DELETE FROM user_data WHERE username = $1 AND kind = $2 AND key = $3', [username, kind, key])) > 0;
+  }
+
+  async deleteAll(username: string): Promise<number> {
+    return this.sql.exec('DELETE FROM user_data WHERE username = $1', [username]);
+  }
+}

@@ -1,0 +1,61 @@
+// Storage interfaces. Modules ask for a store by kind; they never see a driver.
+// One SQL implementation (src/storage/sql/) runs on SQLite and on Postgres.
+
+/** SCRAM credentials for one hash (RFC 5802 §3): never the password itself. */
+export interface ScramCredential {
+  salt: string; // base64
+  iterations: number;
+  storedKey: string; // base64
+  serverKey: string; // base64
+}
+
+export interface StoredCredentials {
+  'SHA-1': ScramCredential;
+  'SHA-256': ScramCredential;
+}
+
+export interface Account {
+  username: string;
+  credentials: StoredCredentials;
+  createdAt: number;
+  disabled: boolean;
+}
+
+export class AccountExistsError extends Error {
+  constructor(readonly username: string) {
+    super(`account ${username} already exists`);
+    this.name = 'AccountExistsError';
+  }
+}
+
+export interface AccountStore {
+  /** Throws AccountExistsError if the username is taken. */
+  create(username: string, credentials: StoredCredentials): Promise<void>;
+  /** Creates many in one transaction; returns the usernames that already existed (skipped). */
+  createMany(accounts: { username: string; credentials: StoredCredentials }[]): Promise<string[]>;
+  get(username: string): Promise<Account | undefined>;
+  setCredentials(username: string, credentials: StoredCredentials): Promise<boolean>;
+  setDisabled(username: string, disabled: boolean): Promise<boolean>;
+  /** Deletes the account row; per-user data of other stores goes through UserDataStore.deleteAll. */
+  delete(username: string): Promise<boolean>;
+  list(opts?: { after?: string; limit?: number }): Promise<string[]>;
+  count(): Promise<number>;
+}
+
+/** Small per-user XML documents keyed by (kind, key): vCard, private XML, ... */
+export interface UserDataStore {
+  get(username: string, kind: string, key: string): Promise<string | undefined>;
+  set(username: string, kind: string, key: string, value: string): Promise<void>;
+  remove(username: string, kind: string, key: string): Promise<boolean>;
+  /** Everything a user stored, for account deletion. */
+  deleteAll(username: string): Promise<number>;
+}
+
+export interface Storage {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly accounts: AccountStore;
+  readonly userData: UserDataStore;
+  /** ms of the last round-trip to the database (health/metrics) */
+  ping(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,478 @@
+// One client-to-server stream (RFC 6120): header, features, STARTTLS, SASL,
+// resource binding, then stanzas handed to the router. Elements are processed
+// strictly in order: if one needs asynchronous work (SASL, storage-backed
+// handlers), the next ones wait in a bounded inbox and reading pauses when it
+// fills, so TCP backpressure — not memory — absorbs a flood.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Element } from '../xml/index.js';
+import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
+import { Jid, prepResource, JidError } from '../jid.js';
+import { streamError, StanzaError, errorReply, type StreamErrorCondition } from '../api/errors.js';
+import type { Core } from '../core.js';
+import type { Transport } from '../transport/types.js';
+import { Session, type SessionOwner } from '../session/session.js';
+import { PlainMechanism, ScramMechanism, decodeB64, type SaslContext, type SaslMechanism, type SaslStep } from './sasl/mechanisms.js';
+import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
+
+type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
+type Kind = 'message' | 'presence' | 'iq';
+
+const MAX_SASL_FAILURES = 5;
+
+export class C2SStream implements SessionOwner {
+  readonly id = randomBytes(9).toString('base64url');
+  private phase: Phase = 'connected';
+  private parser: StreamParser;
+  private headerSent = false;
+  private inbox: Element[] = [];
+  private busy = false;
+  private paused = false;
+  private sasl: { mech: SaslMechanism; name: string } | undefined;
+  private saslFailures = 0;
+  private username = '';
+  private session: Session | undefined;
+  private preauthTimer: NodeJS.Timeout | undefined;
+  private metricState = 'connected';
+  private logger: Logger | undefined;
+  private lang = 'en';
+
+  constructor(
+    private readonly core: Core,
+    private readonly transport: Transport,
+  ) {
+    this.parser = new StreamParser(this, { maxStanzaSize: core.config.max_stanza_size, framed: transport.framed });
+    transport.setHandler({
+      data: (chunk) => this.parser.write(chunk),
+      closed: (reason) => this.onTransportClosed(reason),
+      overflow: () => this.close('policy-violation', 'too much data queued for a client that does not read'),
+    });
+    core.streams.add(this);
+    core.metrics.connections.inc({ state: 'connected' });
+    this.preauthTimer = setTimeout(() => this.close('connection-timeout', 'authentication took too long'), core.config.c2s.preauth_timeout * 1000);
+    this.preauthTimer.unref();
+  }
+
+  get log(): Logger {
+    return (this.logger ??= this.core.log.child({ sid: this.id, ip: this.transport.remoteAddress }));
+  }
+  get secure(): boolean {
+    return this.transport.secure;
+  }
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  // ---- parser callbacks ----
+
+  onOpen(name: string, attrs: Record<string, string>): void {
+    if (this.transport.framed) {
+      if (attrs.xmlns !== NS_FRAMING) return this.close('invalid-namespace', 'expected the framing namespace');
+    } else {
+      const colon = name.indexOf(':');
+      const prefix = colon === -1 ? '' : name.slice(0, colon);
+      const local = colon === -1 ? name : name.slice(colon + 1);
+      const streamNs = prefix ? attrs[`xmlns:${prefix}`] : attrs.xmlns;
+      if (local !== 'stream' || streamNs !== NS_STREAM) return this.close('invalid-namespace', 'expected a stream in the streams namespace');
+      if (attrs.xmlns !== NS_CLIENT) return this.close('invalid-namespace', 'content namespace must be jabber:client');
+    }
+    const to = attrs.to?.toLowerCase().replace(/\.$/, '');
+    if (to !== undefined && to !== this.core.config.domain) return this.close('host-unknown', `this server does not serve ${attrs.to}`);
+    if (!attrs.version || !/^1\.\d+$/.test(attrs.version)) return this.close('unsupported-version', 'XMPP 1.0 required');
+    if (attrs['xml:lang']) this.lang = attrs['xml:lang'];
+    this.sendHeader(attrs.from);
+    this.transport.write(this.features());
+  }
+
+  onElement(el: Element): void {
+    if (this.phase === 'closed') return;
+    if (this.busy) {
+      this.inbox.push(el);
+      if (!this.paused && this.inbox.length >= this.core.config.limits.inbound_queue) {
+        this.paused = true;
+        this.transport.pause();
+      }
+      return;
+    }
+    const p = this.handle(el);
+    if (p) this.waitFor(p);
+  }
+
+  onClose(): void {
+    if (this.phase === 'closed') return;
+    // RFC 6120 §4.4: answer the close, then end the connection.
+    this.transport.write(this.transport.framed ? `<close xmlns='${NS_FRAMING}'/>` : '</stream:stream>');
+    this.shutdownStream('client closed the stream');
+  }
+
+  onError(condition: XmlErrorCondition, text: string): void {
+    this.close(condition, text);
+  }
+
+  // ---- serial processing ----
+
+  private waitFor(p: Promise<void>): void {
+    this.busy = true;
+    p.catch((err: unknown) => this.log.error({ err }, 'stanza processing failed')).finally(() => this.drain());
+  }
+
+  private drain(): void {
+    this.busy = false;
+    while (this.inbox.length && !this.busy && this.phase !== 'closed') {
+      const el = this.inbox.shift()!;
+      const p = this.handle(el);
+      if (p) this.waitFor(p);
+    }
+    if (this.paused && this.inbox.length < this.core.config.limits.inbound_queue / 2) {
+      this.paused = false;
+      this.transport.resume();
+    }
+  }
+
+  private handle(el: Element): void | Promise<void> {
+    const t0 = performance.now();
+    if (this.phase === 'bound') {
+      const r = this.handleStanza(el);
+      if (r) return r.then(() => this.core.metrics.routeLatency.observe((performance.now() - t0) / 1000));
+      this.core.metrics.routeLatency.observe((performance.now() - t0) / 1000);
+      return;
+    }
+    if (this.phase === 'authenticated') return this.handleBind(el);
+    return this.handleNegotiation(el);
+  }
+
+  // ---- negotiation ----
+
+  private features(): string {
+    const f: string[] = [];
+    const { require_tls } = this.core.config.c2s;
+    if (this.phase === 'connected') {
+      if (!this.secure && this.transport.canStartTls) {
+        f.push(`<starttls xmlns='${NS_TLS}'>${require_tls ? '<required/>' : ''}</starttls>`);
+      }
+      if (this.secure || !require_tls) {
+        f.push(`<mechanisms xmlns='${NS_SASL}'>${this.mechanisms().map((m) => `<mechanism>${m}</mechanism>`).join('')}</mechanisms>`);
+        const cb = this.cbTypes();
+        if (cb.length) f.push(`<sasl-channel-binding xmlns='${NS_SASL_CB}'>${cb.map((t) => `<channel-binding type='${t}'/>`).join('')}</sasl-channel-binding>`);
+      }
+    } else if (this.phase === 'authenticated') {
+      f.push(`<bind xmlns='${NS_BIND}'/>`, `<session xmlns='${NS_SESSION}'><optional/></session>`);
+    }
+    return `<stream:features>${f.join('')}</stream:features>`;
+  }
+
+  private mechanisms(): string[] {
+    const plus = this.cbTypes().length > 0 ? ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS'] : [];
+    return [...plus, 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'];
+  }
+
+  /** Channel-binding types this connection can provide (XEP-0440). */
+  private cbTypes(): string[] {
+    const s = this.transport.tlsSocket;
+    if (!s) return [];
+    // tls-exporter (RFC 9266) is only defined for TLS 1.3 (or 1.2 with EMS, which Node does not report)
+    return s.getProtocol() === 'TLSv1.3' ? ['tls-exporter', 'tls-server-end-point'] : ['tls-server-end-point'];
+  }
+
+  private cbData(type: string): Buffer | undefined {
+    const s = this.transport.tlsSocket;
+    if (!s) return undefined;
+    if (type === 'tls-server-end-point') return this.core.tls.serverEndPoint;
+    if (type === 'tls-exporter' && s.getProtocol() === 'TLSv1.3') return s.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+    return undefined;
+  }
+
+  private handleNegotiation(el: Element): void | Promise<void> {
+    const ns = el.attrs.xmlns;
+    if (el.name === 'starttls' && ns === NS_TLS) return this.startTls();
+    if (ns === NS_SASL) {
+      if (el.name === 'auth') return this.saslAuth(el);
+      if (el.name === 'response') return this.saslResponse(el);
+      if (el.name === 'abort') {
+        this.sasl = undefined;
+        return this.saslFailure({ kind: 'failure', condition: 'aborted' });
+      }
+    }
+    this.close('not-authorized', 'authenticate first');
+  }
+
+  private startTls(): void {
+    if (this.secure || !this.transport.canStartTls) {
+      this.transport.write(`<failure xmlns='${NS_TLS}'/>`);
+      return this.shutdownStream('bad STARTTLS');
+    }
+    this.transport.writeNow(`<proceed xmlns='${NS_TLS}'/>`);
+    this.parser.reset();
+    this.headerSent = false;
+    this.transport.startTls(this.core.tls, (err) => {
+      if (err) {
+        this.log.debug({ err }, 'TLS handshake failed');
+        this.transport.destroy();
+        return;
+      }
+      this.setMetricState('secured');
+    });
+  }
+
+  private saslContext(): SaslContext {
+    return {
+      domain: this.core.config.domain,
+      lookup: (u) => this.core.storage.accounts.get(u),
+      cbTypes: this.cbTypes(),
+      cbData: (t) => this.cbData(t),
+      fakeSaltKey: this.core.saslSecret,
+      iterations: this.core.config.sasl.scram_iterations,
+    };
+  }
+
+  private saslAuth(el: Element): void | Promise<void> {
+    if (!this.secure && this.core.config.c2s.require_tls) {
+      return this.saslFailure({ kind: 'failure', condition: 'encryption-required', text: 'use STARTTLS first' });
+    }
+    const name = el.attrs.mechanism ?? '';
+    if (!this.mechanisms().includes(name)) return this.saslFailure({ kind: 'failure', condition: 'invalid-mechanism' });
+    const ctx = this.saslContext();
+    const plusOffered = ctx.cbTypes.length > 0;
+    const mech =
+      name === 'PLAIN'
+        ? new PlainMechanism(ctx)
+        : new ScramMechanism(ctx, name.startsWith('SCRAM-SHA-256') ? 'SHA-256' : 'SHA-1', name.endsWith('-PLUS'), plusOffered);
+    this.sasl = { mech, name };
+    const text = el.getText();
+    if (text === '') return this.saslStep(null);
+    return this.saslStep(text === '=' ? Buffer.alloc(0) : decodeB64(text.trim()));
+  }
+
+  private saslResponse(el: Element): void | Promise<void> {
+    if (!this.sasl) return this.saslFailure({ kind: 'failure', condition: 'malformed-request', text: 'no authentication in progress' });
+    const text = el.getText().trim();
+    return this.saslStep(text === '' || text === '=' ? Buffer.alloc(0) : decodeB64(text));
+  }
+
+  private async saslStep(data: Buffer | null | undefined): Promise<void> {
+    if (data === undefined) return this.saslFailure({ kind: 'failure', condition: 'incorrect-encoding' });
+    const sasl = this.sasl!;
+    let step: SaslStep;
+    try {
+      step = await sasl.mech.step(data);
+    } catch (err) {
+      this.log.error({ err }, 'SASL mechanism failed');
+      step = { kind: 'failure', condition: 'temporary-auth-failure' };
+    }
+    if (this.phase === 'closed' || this.sasl !== sasl) return;
+    if (step.kind === 'challenge') {
+      this.transport.write(`<challenge xmlns='${NS_SASL}'>${step.data.length ? step.data.toString('base64') : '='}</challenge>`);
+      return;
+    }
+    this.sasl = undefined;
+    if (step.kind === 'failure') return this.saslFailure(step, sasl.name);
+    this.core.throttle.recordSuccess(this.remoteAddress);
+    this.core.metrics.authSuccess.inc({ mechanism: sasl.name });
+    this.username = step.username;
+    this.phase = 'authenticated';
+    this.setMetricState('authenticated');
+    this.parser.reset();
+    this.headerSent = false;
+    this.transport.write(`<success xmlns='${NS_SASL}'>${step.data ? step.data.toString('base64') : ''}</success>`);
+    this.log.debug({ user: step.username, mechanism: sasl.name }, 'authenticated');
+  }
+
+  private saslFailure(step: SaslStep & { kind: 'failure' }, mechanism = 'none'): void | Promise<void> {
+    this.core.metrics.authFailure.inc({ mechanism, condition: step.condition });
+    const send = (): void => {
+      if (this.phase === 'closed') return;
+      const text = step.text ? `<text xml:lang='en'>${step.text.replace(/[<&]/g, '')}</text>` : '';
+      this.transport.write(`<failure xmlns='${NS_SASL}'><${step.condition}/>${text}</failure>`);
+      if (++this.saslFailures >= MAX_SASL_FAILURES) this.close('policy-violation', 'too many authentication attempts');
+    };
+    // Credential failures are slowed per address; protocol errors answered at once.
+    if (step.condition !== 'not-authorized' && step.condition !== 'account-disabled') return send();
+    this.log.info({ user: step.username, mechanism }, 'authentication failed');
+    const delay = this.core.throttle.recordFailure(this.remoteAddress);
+    if (delay <= 0) return send();
+    return new Promise((resolve) => setTimeout(resolve, delay).unref()).then(send);
+  }
+
+  // ---- resource binding (RFC 6120 §7) ----
+
+  private handleBind(el: Element): void {
+    if (el.name !== 'iq' || (el.attrs.xmlns !== undefined && el.attrs.xmlns !== NS_CLIENT)) {
+      return this.close('not-authorized', 'bind a resource first');
+    }
+    const bind = el.getChild('bind', NS_BIND);
+    if (!bind || el.attrs.type !== 'set') {
+      // RFC 6120 §7.2.1: nothing but binding before a resource is bound
+      return this.close('not-authorized', 'bind a resource first');
+    }
+    const domain = this.core.config.domain;
+    const reply = (child: Element): void =>
+      this.transport.write(new Element('iq', { type: 'error', id: el.attrs.id }).cnode(child).up().toString());
+    let resource = bind.getChildText('resource')?.trim() ?? '';
+    if (resource) {
+      try {
+        resource = prepResource(resource);
+      } catch (e) {
+        if (!(e instanceof JidError)) throw e;
+        return reply(new StanzaError('bad-request', e.message).toElement());
+      }
+    } else {
+      resource = `uzzap-${randomBytes(6).toString('hex')}`;
+    }
+    const jid = Jid.of(this.username, domain, resource);
+    const existing = this.core.sessions.get(jid.bare, resource);
+    if (!existing && this.core.sessions.countOf(jid.bare) >= this.core.config.limits.max_resources) {
+      return reply(new StanzaError('resource-constraint', 'too many resources bound for this account').toElement());
+    }
+    const session = new Session(jid, this);
+    this.session = session;
+    // RFC 6120 §7.7.2.2: the newer session wins; the older one is told why it goes.
+    const old = this.core.sessions.add(session);
+    if (old) old.close('conflict', 'replaced by a new connection for the same resource');
+    this.phase = 'bound';
+    this.setMetricState('bound');
+    clearTimeout(this.preauthTimer);
+    this.core.metrics.sessions.inc();
+    this.transport.write(`<iq type='result' id='${escAttr(el.attrs.id ?? '')}'><bind xmlns='${NS_BIND}'><jid>${escAttr(jid.full)}</jid></bind></iq>`);
+    this.core.registry.bind(jid.full, this.core.nodeId).catch((err: unknown) => this.log.error({ err }, 'registry bind failed'));
+    this.log.debug({ jid: jid.full }, 'bound');
+    const h = this.core.hooks.run('session/bound', session);
+    if (h instanceof Promise) h.catch(() => undefined);
+  }
+
+  // ---- stanzas ----
+
+  private handleStanza(el: Element): void | Promise<void> {
+    const session = this.session!;
+    const name = el.name;
+    const ns = el.attrs.xmlns;
+    if ((name !== 'message' && name !== 'presence' && name !== 'iq') || (ns !== undefined && ns !== NS_CLIENT)) {
+      return this.close('unsupported-stanza-type', `<${name}/> is not a stanza this server handles`);
+    }
+    this.core.metrics.stanzasIn.inc({ kind: name });
+    const from = el.attrs.from;
+    if (from !== undefined && from !== session.jid.full && from !== session.jid.bare) {
+      // RFC 6120 §8.1.2.1: a client may only send from its own address
+      return this.close('invalid-from', 'the from address does not match this stream');
+    }
+    el.attrs.from = session.jid.full;
+    if (name === 'presence' && el.attrs.to === undefined) {
+      const bad = this.updatePresence(session, el);
+      if (bad) return this.core.router.bounce(el, bad);
+    }
+    return this.core.router.fromClient(el, session.jid, session);
+  }
+
+  /** Track broadcast presence (RFC 6121 §4.2, §4.5); returns an error for a bad priority. */
+  private updatePresence(session: Session, el: Element): StanzaError | undefined {
+    const type = el.attrs.type;
+    if (type === undefined) {
+      const p = el.getChildText('priority');
+      let priority = 0;
+      if (p !== null) {
+        priority = Number(p.trim());
+        if (!/^\s*[+-]?\d+\s*$/.test(p) || priority < -128 || priority > 127) return new StanzaError('bad-request', 'priority must be an integer from -128 to 127');
+      }
+      session.available = true;
+      session.priority = priority;
+      session.presence = el;
+      this.core.registry
+        .setPresence(session.jid.full, this.core.nodeId, priority, el.toString())
+        .catch((err: unknown) => this.log.error({ err }, 'registry update failed'));
+    } else if (type === 'unavailable') {
+      session.available = false;
+      session.presence = undefined;
+      this.core.registry
+        .setPresence(session.jid.full, this.core.nodeId, session.priority, undefined)
+        .catch((err: unknown) => this.log.error({ err }, 'registry update failed'));
+    }
+    return undefined;
+  }
+
+  writeStanza(xml: string, kind: Kind): void {
+    if (this.phase === 'closed') return;
+    this.core.metrics.stanzasOut.inc({ kind });
+    this.transport.write(xml);
+  }
+
+  /** Answer a stanza with an error directly on this stream. */
+  replyError(el: Element, err: StanzaError): void {
+    this.transport.write(errorReply(el, err).toString());
+  }
+
+  // ---- closing ----
+
+  private sendHeader(clientFrom?: string): void {
+    if (this.headerSent) return;
+    this.headerSent = true;
+    const domain = this.core.config.domain;
+    const to = clientFrom ? ` to='${escAttr(clientFrom)}'` : '';
+    this.transport.write(
+      this.transport.framed
+        ? `<open xmlns='${NS_FRAMING}' id='${this.id}' from='${domain}'${to} version='1.0' xml:lang='en'/>`
+        : `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}' id='${this.id}' from='${domain}'${to} version='1.0' xml:lang='en'>`,
+    );
+  }
+
+  /** Close with a stream error (or cleanly without one). */
+  close(condition?: StreamErrorCondition, text?: string): void {
+    if (this.phase === 'closed') return;
+    if (condition) {
+      this.sendHeader();
+      this.core.metrics.streamErrors.inc({ condition });
+      this.log.debug({ condition, text }, 'stream error');
+      const err = streamError(condition, text);
+      this.transport.write(this.transport.framed ? err.replace('<stream:error>', `<stream:error xmlns:stream='${NS_STREAM}'>`) : err);
+    }
+    this.transport.write(this.transport.framed ? `<close xmlns='${NS_FRAMING}'/>` : '</stream:stream>');
+    this.shutdownStream(condition ?? 'closed');
+  }
+
+  /** Server shutdown: <system-shutdown/> (RFC 6120 §4.9.3.19). */
+  shutdown(): void {
+    this.close('system-shutdown', 'server shutting down');
+  }
+
+  private shutdownStream(reason: string): void {
+    this.transport.end();
+    this.teardown(reason);
+  }
+
+  private onTransportClosed(reason: string): void {
+    this.teardown(reason);
+  }
+
+  private teardown(reason: string): void {
+    if (this.phase === 'closed') return;
+    const wasBound = this.phase === 'bound';
+    this.phase = 'closed';
+    this.setMetricState(undefined);
+    clearTimeout(this.preauthTimer);
+    this.core.streams.delete(this);
+    this.inbox.length = 0;
+    const session = this.session;
+    if (!wasBound || !session) return;
+    this.core.metrics.sessions.dec();
+    const stillRegistered = this.core.sessions.remove(session);
+    if (stillRegistered) {
+      this.core.registry.unbind(session.jid.full, this.core.nodeId).catch((err: unknown) => this.log.error({ err }, 'registry unbind failed'));
+    }
+    if (session.available) {
+      // Broadcast unavailable as if the client had sent it (RFC 6121 §4.5.2).
+      session.available = false;
+      const unavailable = new Element('presence', { type: 'unavailable', from: session.jid.full });
+      const r = this.core.router.fromClient(unavailable, session.jid, session);
+      if (r) r.catch((err: unknown) => this.log.error({ err }, 'unavailable broadcast failed'));
+    }
+    const h = this.core.hooks.run('session/closed', session, reason);
+    if (h instanceof Promise) h.catch(() => undefined);
+    this.log.debug({ jid: session.jid.full, reason }, 'session closed');
+  }
+
+  private setMetricState(state: string | undefined): void {
+    this.core.metrics.connections.dec({ state: this.metricState });
+    if (state) this.core.metrics.connections.inc({ state });
+    this.metricState = state ?? 'closed';
+  }
+}
+
+const escAttr = (s: string): string => s.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/"/g, '&quot;');

@@ -1,0 +1,46 @@
+// XEP-0030 Service Discovery: answers disco#info and disco#items from what
+// every module registered through its context (feature/identity/discoItem).
+import { x, StanzaError, type XepModule } from '../../src/api/index.js';
+
+export const NS_INFO = 'http://jabber.org/protocol/disco#info';
+export const NS_ITEMS = 'http://jabber.org/protocol/disco#items';
+
+const disco: XepModule = {
+  name: 'disco',
+  xeps: [{ n: 30, version: '2.5rc3', status: 'complete', note: 'info and items for the server and accounts' }],
+  setup(m) {
+    m.feature(NS_INFO);
+    m.feature(NS_ITEMS);
+    m.identity('server', 'im', 'Uzzap');
+    m.feature(NS_INFO, 'bare');
+    m.feature(NS_ITEMS, 'bare');
+    m.identity('account', 'registered', undefined, 'bare');
+
+    m.iq({ type: 'get', ns: NS_INFO, name: 'query', to: ['host', 'bare'] }, async (req) => {
+      const scope = req.to.local ? 'bare' : 'host';
+      if (req.payload.attrs.node) throw new StanzaError('item-not-found');
+      if (scope === 'bare' && !req.self) {
+        // another user's account: only reveal that it exists (RFC 6121 §8.5.1)
+        if (!(await m.storage.accounts.get(req.to.local))) throw new StanzaError('service-unavailable');
+      }
+      return x(
+        'query',
+        { xmlns: NS_INFO },
+        m.disco.identities(scope).map((i) => x('identity', { category: i.category, type: i.type, name: i.name })),
+        m.disco.features(scope).map((f) => x('feature', { var: f })),
+        m.disco.forms(scope),
+      );
+    });
+
+    m.iq({ type: 'get', ns: NS_ITEMS, name: 'query', to: ['host', 'bare'] }, async (req) => {
+      if (req.payload.attrs.node) throw new StanzaError('item-not-found');
+      if (req.to.local) {
+        if (!req.self && !(await m.storage.accounts.get(req.to.local))) throw new StanzaError('service-unavailable');
+        return x('query', { xmlns: NS_ITEMS });
+      }
+      return x('query', { xmlns: NS_ITEMS }, m.disco.items().map((i) => x('item', { jid: i.jid, name: i.name })));
+    });
+  },
+};
+
+export default disco;

@@ -1,0 +1,41 @@
+// XEP-0049 Private XML Storage: each user keeps XML fragments keyed by namespace.
+import { Element, x, parseXml, StanzaError, type XepModule } from '../../src/api/index.js';
+
+const NS = 'jabber:iq:private';
+
+const privateStorage: XepModule = {
+  name: 'private',
+  xeps: [{ n: 49, version: '1.2', status: 'complete' }],
+  setup(m) {
+    m.feature(NS, 'bare');
+
+    const check = (payload: Element, self: boolean): Element[] => {
+      if (!self) throw new StanzaError('forbidden', 'private storage is only for your own account');
+      const children = payload.getChildElements();
+      if (children.length === 0) throw new StanzaError('bad-request', 'name a namespace to store or fetch');
+      for (const c of children) {
+        const ns = c.attrs.xmlns;
+        if (!ns) throw new StanzaError('bad-request', 'stored elements need a namespace');
+        if (ns.startsWith('jabber:')) throw new StanzaError('not-acceptable', 'jabber:* namespaces are reserved');
+      }
+      return children;
+    };
+    const key = (el: Element): string => `${el.name} ${el.attrs.xmlns}`;
+
+    m.iq({ type: 'get', ns: NS, name: 'query', to: ['bare'] }, async (req) => {
+      const [wanted] = check(req.payload, req.self);
+      if (req.payload.getChildElements().length !== 1) throw new StanzaError('bad-request', 'fetch one namespace at a time');
+      const stored = await m.storage.userData.get(req.from.local, 'private', key(wanted!));
+      return x('query', { xmlns: NS }, stored !== undefined ? parseXml(stored) : x(wanted!.name, { xmlns: wanted!.attrs.xmlns }));
+    });
+
+    m.iq({ type: 'set', ns: NS, name: 'query', to: ['bare'] }, async (req) => {
+      for (const el of check(req.payload, req.self)) {
+        el.parent = null;
+        await m.storage.userData.set(req.from.local, 'private', key(el), el.toString());
+      }
+    });
+  },
+};
+
+export default privateStorage;

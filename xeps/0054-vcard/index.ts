@@ -1,0 +1,30 @@
+// XEP-0054 vcard-temp: each user stores their own vCard; anyone may read it.
+import { Element, x, parseXml, StanzaError, type XepModule } from '../../src/api/index.js';
+
+const NS = 'vcard-temp';
+
+const vcard: XepModule = {
+  name: 'vcard',
+  xeps: [{ n: 54, version: '1.2', status: 'complete' }],
+  setup(m) {
+    m.feature(NS);
+    m.feature(NS, 'bare');
+
+    m.iq({ type: 'get', ns: NS, name: 'vCard', to: ['bare'] }, async (req) => {
+      const user = req.to.local;
+      const stored = await m.storage.userData.get(user, 'vcard', '');
+      if (stored !== undefined) return parseXml(stored);
+      if (!req.self && !(await m.storage.accounts.get(user))) throw new StanzaError('service-unavailable');
+      return x('vCard', { xmlns: NS }); // XEP-0054 §3.1: an empty vCard when none is stored
+    });
+
+    m.iq({ type: 'set', ns: NS, name: 'vCard', to: ['bare'] }, async (req) => {
+      if (!req.self) throw new StanzaError('forbidden', 'you can only publish your own vCard');
+      const card = new Element('vCard', { xmlns: NS });
+      for (const c of req.payload.children) card.children.push(c);
+      await m.storage.userData.set(req.from.local, 'vcard', '', card.toString());
+    });
+  },
+};
+
+export default vcard;
