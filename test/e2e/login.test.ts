@@ -1,0 +1,184 @@
+// Logging in: every SASL mechanism, both TLS modes, wrong passwords, binding.
+import assert from 'node:assert/strict';
+import type { Server } from '../../src/server.js';
+import { startServer } from '../helpers/server.js';
+import { connect, expectStanza, stopAll, xml, iq, type XmppClient } from '../helpers/clients.js';
+import { HEADER, RawClient, channelBinding, openToSasl, scramLogin } from '../helpers/raw.js';
+
+describe('login (e2e)', () => {
+  let server: Server;
+  before(async () => {
+    server = await startServer({ users: { alice: 'secret', bob: 'secret' } });
+  });
+  after(() => server.stop());
+
+  it('PLAIN over STARTTLS with @xmpp/client', async () => {
+    const c = await connect(server, 'alice', { mechanism: 'PLAIN', resource: 'plain' });
+    assert.equal(c.jid?.toString(), 'alice@localhost/plain');
+    await stopAll(c);
+  });
+
+  it('SCRAM-SHA-1 over direct TLS (XEP-0368) with @xmpp/client', async () => {
+    const c = await connect(server, 'alice', { mechanism: 'SCRAM-SHA-1', transport: 'direct', resource: 'direct' });
+    assert.equal(c.jid?.toString(), 'alice@localhost/direct');
+    await stopAll(c);
+  });
+
+  it('direct TLS negotiates ALPN xmpp-client', async () => {
+    const c = await RawClient.connect(server.ports.c2sTls, { tls: true });
+    assert.equal((c.socket as import('node:tls').TLSSocket).alpnProtocol, 'xmpp-client');
+    c.end();
+  });
+
+  it('offers SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), PLAIN and XEP-0440 channel bindings after TLS', async () => {
+    const c = await openToSasl(server.ports.c2s);
+    for (const m of ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN']) {
+      assert.match(c.data, new RegExp(`<mechanism>${m}</mechanism>`));
+    }
+    assert.match(c.data, /<sasl-channel-binding xmlns=.urn:xmpp:sasl-cb:0.><channel-binding type=.tls-exporter.\/><channel-binding type=.tls-server-end-point.\/>/);
+    c.end();
+  });
+
+  for (const mech of ['SCRAM-SHA-256', 'SCRAM-SHA-1'] as const) {
+    it(`${mech} succeeds and the server signature verifies`, async () => {
+      const c = await openToSasl(server.ports.c2s);
+      assert.match(await scramLogin(c, mech, 'bob', 'secret'), /^<success/);
+      c.end();
+    });
+  }
+
+  for (const mech of ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS'] as const) {
+    for (const type of ['tls-exporter', 'tls-server-end-point']) {
+      it(`${mech} with ${type} channel binding`, async () => {
+        const c = await openToSasl(server.ports.c2s);
+        assert.match(await scramLogin(c, mech, 'bob', 'secret', { type, data: channelBinding(c, type) }), /^<success/);
+        c.end();
+      });
+    }
+  }
+
+  it('-PLUS with wrong channel-binding data fails with not-authorized', async () => {
+    const c = await openToSasl(server.ports.c2s);
+    const out = await scramLogin(c, 'SCRAM-SHA-256-PLUS', 'bob', 'secret', { type: 'tls-exporter', data: Buffer.alloc(32) });
+    assert.match(out, /<failure[^>]*><not-authorized\/>/);
+    c.end();
+  });
+
+  it('wrong password gives <not-authorized/>, for SCRAM and PLAIN, and unknown users look the same', async () => {
+    await assert.rejects(connect(server, 'alice', { password: 'nope' }), /not-authorized/);
+    await assert.rejects(connect(server, 'alice', { password: 'nope', mechanism: 'PLAIN' }), /not-authorized/);
+    await assert.rejects(connect(server, 'nobody', { password: 'nope' }), /not-authorized/);
+    const c = await openToSasl(server.ports.c2s);
+    assert.match(await scramLogin(c, 'SCRAM-SHA-256', 'alice', 'wrong'), /<not-authorized\/>/);
+    c.end();
+  });
+
+  it('unknown mechanism gives <invalid-mechanism/>, bad base64 <incorrect-encoding/>, abort <aborted/>', async () => {
+    const c = await openToSasl(server.ports.c2s);
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>");
+    await c.waitFor('<invalid-mechanism/>');
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!notbase64!!</auth>");
+    await c.waitFor('<incorrect-encoding/>');
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'/>");
+    await c.waitFor('<challenge');
+    c.send("<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    await c.waitFor('<aborted/>');
+    c.end();
+  });
+
+  it('SASL before STARTTLS fails with <encryption-required/> when TLS is required', async () => {
+    const c = await RawClient.connect(server.ports.c2s);
+    c.send(HEADER());
+    await c.waitFor('</stream:features>');
+    assert.match(c.data, /<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required\/><\/starttls>/);
+    assert.doesNotMatch(c.data, /<mechanisms/);
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('\0alice\0secret').toString('base64')}</auth>`);
+    await c.waitFor('<encryption-required/>');
+    c.end();
+  });
+
+  it('the stream header reply starts with the XML declaration and TLS 1.1 is refused', async () => {
+    const c = await RawClient.connect(server.ports.c2s);
+    c.send(HEADER());
+    await c.waitFor('</stream:features>');
+    assert.ok(c.data.startsWith("<?xml version='1.0'?><stream:stream"), c.data);
+    c.end();
+    const tls = await import('node:tls');
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        const s = tls.connect({ port: server.ports.c2sTls, host: '127.0.0.1', rejectUnauthorized: false, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }, () => resolve(s));
+        s.on('error', reject);
+      }),
+    );
+  });
+
+  it('binds a server-generated resource when none is asked for, and answers the optional session IQ', async () => {
+    const c = await connect(server, 'alice');
+    assert.match(c.jid!.resource, /^.+$/);
+    const r = await iq(c, xml('iq', { type: 'set' }, xml('session', { xmlns: 'urn:ietf:params:xml:ns:xmpp-session' })));
+    assert.equal(r.attrs.type, 'result');
+    await stopAll(c);
+  });
+
+  it('advertises session as optional in the post-auth features', async () => {
+    const c = await openToSasl(server.ports.c2s);
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('\0alice\0secret').toString('base64')}</auth>`);
+    await c.waitFor('<success');
+    c.data = '';
+    c.send(HEADER());
+    await c.waitFor('</stream:features>');
+    assert.match(c.data, /<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'\/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional\/><\/session>/);
+    // anything but bind now is a not-authorized stream error
+    c.send("<message to='bob@localhost'><body>x</body></message>");
+    await c.waitFor('<not-authorized');
+    await c.waitClosed();
+  });
+
+  it('bind conflict: the newer session wins, the older gets <conflict/>', async () => {
+    const first = await connect(server, 'alice', { resource: 'same' });
+    const closed = new Promise<string>((resolve) => first.on('error', (e: Error) => resolve(e.message)));
+    const second = await connect(server, 'alice', { resource: 'same' });
+    assert.match(await closed, /conflict/);
+    const bob = await connect(server, 'bob');
+    await bob.send(xml('message', { to: 'alice@localhost/same', type: 'chat' }, xml('body', {}, 'to the new one')));
+    await expectStanza(second, (s) => s.is('message') && s.getChildText('body') === 'to the new one');
+    await stopAll(first, second, bob);
+  });
+
+  it('counts auth successes and failures in /metrics', async () => {
+    const res = await fetch(`http://127.0.0.1:${server.ports.http}/metrics`);
+    const text = await res.text();
+    assert.match(text, /uzzap_auth_success_total\{mechanism="SCRAM-SHA-1"\} \d+/);
+    assert.match(text, /uzzap_auth_failure_total\{mechanism="PLAIN",condition="not-authorized"\} \d+/);
+    assert.match(text, /uzzap_connections\{state="bound"\}/);
+    assert.match(text, /nodejs_eventloop_lag_seconds/);
+    assert.match(text, /uzzap_routing_seconds_bucket/);
+  });
+});
+
+describe('authentication failure throttling (e2e)', () => {
+  let server: Server;
+  before(async () => {
+    server = await startServer({ users: { alice: 'secret' }, config: { auth: { failure_delay: 150, failure_delay_max: 400 } } });
+  });
+  after(() => server.stop());
+
+  it('slows repeated failures from one address (bounded), successes stay fast', async () => {
+    const c = await openToSasl(server.ports.c2s);
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = Date.now();
+      assert.match(await scramLogin(c, 'SCRAM-SHA-1', 'alice', 'bad'), /not-authorized/);
+      times.push(Date.now() - t);
+    }
+    assert.ok(times[0]! >= 140, `first failure answered after ${times[0]} ms`);
+    assert.ok(times[1]! >= 290, `second failure answered after ${times[1]} ms`);
+    assert.ok(times[2]! >= 390 && times[2]! < 1500, `third failure capped: ${times[2]} ms`);
+    const t = Date.now();
+    assert.match(await scramLogin(c, 'SCRAM-SHA-1', 'alice', 'secret'), /^<success/);
+    assert.ok(Date.now() - t < 300);
+    c.end();
+  });
+});
+
+export type { XmppClient };
