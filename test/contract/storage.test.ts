@@ -1,0 +1,115 @@
+// One contract suite for the storage interfaces, run against the backend the
+// test run selected (SQLite, or Postgres with UZZAP_TEST_POSTGRES_URL).
+import assert from 'node:assert/strict';
+import { openStorage, AccountExistsError, type Storage } from '../../src/storage/index.js';
+import { deriveCredentials, verifyPassword } from '../../src/stream/sasl/credentials.js';
+import { BACKEND, newStorageSlot, type StorageSlot } from '../helpers/server.js';
+
+describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`, () => {
+  let slot: StorageSlot;
+  let s: Storage;
+  const open = () => openStorage({ postgresUrl: slot.postgresUrl || undefined, dataDir: slot.dataDir });
+
+  before(async () => {
+    slot = await newStorageSlot();
+    s = await open();
+  });
+  after(() => s.close());
+
+  it('reports its kind', () => {
+    assert.equal(s.kind, BACKEND === 'postgres' ? 'postgres' : 'sqlite');
+  });
+
+  describe('accounts', () => {
+    it('creates, reads, refuses duplicates', async () => {
+      const creds = await deriveCredentials('pw', 16);
+      await s.accounts.create('alice', creds);
+      const a = await s.accounts.get('alice');
+      assert.equal(a?.username, 'alice');
+      assert.equal(a?.disabled, false);
+      assert.deepEqual(a?.credentials, creds);
+      assert.ok(Math.abs(a!.createdAt - Date.now()) < 60_000);
+      await assert.rejects(s.accounts.create('alice', creds), AccountExistsError);
+      assert.equal(await s.accounts.get('nobody'), undefined);
+    });
+
+    it('stores only SCRAM keys, never the password', async () => {
+      const creds = await deriveCredentials('hunter2-secret', 16);
+      await s.accounts.create('pwcheck', creds);
+      const a = await s.accounts.get('pwcheck');
+      assert.ok(!JSON.stringify(a).includes('hunter2'));
+      assert.ok(await verifyPassword(a!.credentials, 'hunter2-secret'));
+      assert.ok(!(await verifyPassword(a!.credentials, 'wrong')));
+      assert.deepEqual(Object.keys(a!.credentials).sort(), ['SHA-1', 'SHA-256']);
+    });
+
+    it('changes credentials and the disabled flag', async () => {
+      const next = await deriveCredentials('new', 16);
+      assert.equal(await s.accounts.setCredentials('alice', next), true);
+      assert.deepEqual((await s.accounts.get('alice'))?.credentials, next);
+      assert.equal(await s.accounts.setCredentials('nobody', next), false);
+      assert.equal(await s.accounts.setDisabled('alice', true), true);
+      assert.equal((await s.accounts.get('alice'))?.disabled, true);
+      await s.accounts.setDisabled('alice', false);
+    });
+
+    it('creates many in one go, skipping existing ones', async () => {
+      const creds = await deriveCredentials('pw', 16);
+      const skipped = await s.accounts.createMany([
+        { username: 'bulk1', credentials: creds },
+        { username: 'alice', credentials: creds },
+        { username: 'bulk2', credentials: creds },
+      ]);
+      assert.deepEqual(skipped, ['alice']);
+      assert.ok(await s.accounts.get('bulk2'));
+    });
+
+    it('lists in order with paging, counts, deletes', async () => {
+      const all = await s.accounts.list();
+      assert.deepEqual(all, [...all].sort());
+      assert.ok(all.includes('bulk1'));
+      const page = await s.accounts.list({ after: 'bulk1', limit: 1 });
+      assert.deepEqual(page, ['bulk2']);
+      assert.equal(await s.accounts.count(), all.length);
+      assert.equal(await s.accounts.delete('bulk1'), true);
+      assert.equal(await s.accounts.delete('bulk1'), false);
+      assert.equal(await s.accounts.count(), all.length - 1);
+    });
+  });
+
+  describe('per-user data', () => {
+    it('sets, overwrites, reads, removes, deletes all of a user', async () => {
+      await s.userData.set('alice', 'vcard', '', '<vCard xmlns="vcard-temp"/>');
+      await s.userData.set('alice', 'vcard', '', '<vCard xmlns="vcard-temp"><FN>A</FN></vCard>');
+      await s.userData.set('alice', 'private', 'a ns', '<a xmlns="ns"/>');
+      await s.userData.set('bob', 'private', 'a ns', '<a xmlns="ns">bob</a>');
+      assert.equal(await s.userData.get('alice', 'vcard', ''), '<vCard xmlns="vcard-temp"><FN>A</FN></vCard>');
+      assert.equal(await s.userData.get('alice', 'private', 'missing'), undefined);
+      assert.equal(await s.userData.remove('alice', 'private', 'a ns'), true);
+      assert.equal(await s.userData.remove('alice', 'private', 'a ns'), false);
+      assert.equal(await s.userData.deleteAll('alice'), 1);
+      assert.equal(await s.userData.get('alice', 'vcard', ''), undefined);
+      assert.equal(await s.userData.get('bob', 'private', 'a ns'), '<a xmlns="ns">bob</a>');
+    });
+
+    it('keeps unicode and large values intact', async () => {
+      const v = `<x xmlns="u">${'€ 漢字 🙂'.repeat(5000)}</x>`;
+      await s.userData.set('bob', 'private', 'big', v);
+      assert.equal(await s.userData.get('bob', 'private', 'big'), v);
+    });
+  });
+
+  describe('lifecycle', () => {
+    it('data survives closing and reopening (migrations are idempotent)', async () => {
+      await s.close();
+      s = await open();
+      assert.ok(await s.accounts.get('alice'));
+      assert.ok(await s.userData.get('bob', 'private', 'a ns'));
+    });
+
+    it('measures a round trip', async () => {
+      const ms = await s.ping();
+      assert.ok(ms >= 0 && ms < 1000);
+    });
+  });
+});
