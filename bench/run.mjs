@@ -29,6 +29,7 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --mech M                SCRAM-SHA-1 (default) | PLAIN
   --password PW --user-prefix PFX   account names PFX1..PFXn (pw, u)
   --addrs K               source addresses 127.0.0.10.. to spread ports over (16)
+  --progress              chat: print per-second rates on stderr
   --no-pin                don't pin with taskset; --keep-tmp  keep the server's temp dir`;
 
 function parse() {
@@ -55,6 +56,7 @@ function parse() {
       addrs: { type: 'string', default: '16' },
       'no-pin': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
+      progress: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -105,6 +107,7 @@ async function main() {
     concurrency: num('concurrency'), users: num('users'), bodySize: num('body-size'),
   };
   const params = { ...wl.defaults, ...(v.quick ? wl.quick : {}), mech: v.mech.toUpperCase() };
+  if (v.progress) params.progress = true;
   for (const [k, x] of Object.entries(cli)) if (x !== undefined) params[k] = x;
 
   if (v.host && !/^(127\.|localhost$|::1$)/.test(v.host)) throw new Error('only loopback targets are allowed');

@@ -64,7 +64,8 @@ export function prepDomain(s: string): string {
     if (!/^\[[0-9a-fA-F:.]+\]$/.test(d)) throw new JidError('bad IPv6 literal');
     return d.toLowerCase();
   }
-  if (!/^[a-z0-9.-]+$/.test(d)) {
+  // A-labels (xn--) are decoded so that every spelling of a domain compares equal (RFC 7622 §3.2.1).
+  if (!/^[a-z0-9.-]+$/.test(d) || d.includes('xn--')) {
     const ascii = tr46.toASCII(d, {
       checkBidi: true,
       checkHyphens: false,

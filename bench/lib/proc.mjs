@@ -59,6 +59,25 @@ export function rssBytes(pid) {
   return kib * 1024;
 }
 
+/** Start measuring; the returned function gives wall time and CPU use since then, for the server and the generator. */
+export function cpuMeter(pid) {
+  const s0 = cpuSeconds(pid);
+  const g0 = process.cpuUsage();
+  const t0 = performance.now();
+  return () => {
+    const wall = (performance.now() - t0) / 1000;
+    const s1 = cpuSeconds(pid);
+    const g = process.cpuUsage(g0);
+    const pct = (x) => round((x / wall) * 100, 1);
+    return {
+      wall,
+      server_cpu_s: s0 == null ? null : s1 - s0,
+      server_cpu_pct: s0 == null ? null : pct(s1 - s0),
+      generator_cpu_pct: pct((g.user + g.system) / 1e6),
+    };
+  };
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();

@@ -4,7 +4,7 @@
 // count deliveries for `duration` seconds; latency = receive time - send time
 // stamped into the body.
 import { attr } from '../lib/xmpp-lite.mjs';
-import { cpuSeconds, percentile, pool, round, sleep } from '../lib/proc.mjs';
+import { cpuMeter, cpuSeconds, percentile, pool, round, sleep } from '../lib/proc.mjs';
 
 export const defaults = { pairs: 250, duration: 20, warmup: 3, window: 1, bodySize: 100, concurrency: 100 };
 export const quick = { pairs: 50, duration: 5, warmup: 1 };
@@ -48,7 +48,7 @@ export async function run(ctx, o) {
         if (i < 0) return;
         if (attr(s, 'type') !== 'chat') {
           bounced++; // e.g. type='error' bounces carry our body too: not a delivery
-          if (bounced === 1) console.error(`[bench] unexpected: ${s.slice(0, 300)}`);
+          if (bounced === 1 && measuring) console.error(`[bench] unexpected: ${s.slice(0, 300)}`);
           return;
         }
         if (process.env.BENCH_DEBUG && seq < 3) console.error(s);
@@ -65,26 +65,34 @@ export async function run(ctx, o) {
   // --- run: warm-up, then measurement window
   for (let p = 0; p < o.pairs; p++) for (let w = 0; w < o.window; w++) sendTo(conns[2 * p], conns[2 * p + 1].jid);
   await sleep(o.warmup * 1000);
-  const cpu0 = cpuSeconds(target.pid);
-  const gen0 = process.cpuUsage();
+  const meter = cpuMeter(target.pid);
   const t0 = performance.now();
   measuring = true;
+  let last = 0;
+  let lastCpu = cpuSeconds(target.pid);
+  const tick = o.progress
+    ? setInterval(() => {
+        const c = cpuSeconds(target.pid);
+        console.error(`[bench] +${Math.round(performance.now() - t0)} ms: ${delivered - last} msgs, server CPU ${round(c - lastCpu, 2)} s`);
+        last = delivered;
+        lastCpu = c;
+      }, 1000)
+    : null;
   await sleep(o.duration * 1000);
+  clearInterval(tick);
   measuring = false;
-  const elapsed = (performance.now() - t0) / 1000;
-  const cpu1 = cpuSeconds(target.pid);
-  const gen = process.cpuUsage(gen0);
+  const m = meter();
   running = false;
   await sleep(500);
   for (const c of conns) c.close();
   await sleep(300);
 
   lat.sort((x, y) => x - y);
-  const cpu = cpu0 == null ? null : cpu1 - cpu0;
+  const cpu = m.server_cpu_s;
   const result = {
     delivered,
-    duration_s: round(elapsed, 2),
-    msgs_per_s: round(delivered / elapsed, 0),
+    duration_s: round(m.wall, 2),
+    msgs_per_s: round(delivered / m.wall, 0),
     latency_ms: {
       p50: round(percentile(lat, 50), 2),
       p90: round(percentile(lat, 90), 2),
@@ -92,9 +100,9 @@ export async function run(ctx, o) {
       max: round(lat[lat.length - 1], 2),
     },
     server_cpu_s: round(cpu, 2),
-    server_cpu_pct: cpu == null ? null : round((cpu / elapsed) * 100, 1),
+    server_cpu_pct: m.server_cpu_pct,
     server_cpu_s_per_10k_msgs: cpu == null || !delivered ? null : round((cpu / delivered) * 10000, 3),
-    generator_cpu_pct: round(((gen.user + gen.system) / 1e6 / elapsed) * 100, 1),
+    generator_cpu_pct: m.generator_cpu_pct,
     sessions_dropped: dropped,
     bounced,
     sent_total: sent,

@@ -1,6 +1,6 @@
 // conns: ramp N authenticated idle sessions (auth, bind, presence, roster get),
 // report sessions/s during the ramp and server RSS per session at N.
-import { cpuSeconds, rssBytes, pool, round, sleep } from '../lib/proc.mjs';
+import { cpuMeter, rssBytes, pool, round, sleep } from '../lib/proc.mjs';
 
 export const defaults = { n: 10000, concurrency: 200, settle: 3 };
 export const quick = { n: 1000, settle: 1 };
@@ -9,8 +9,7 @@ export const usersNeeded = (o) => o.n;
 export async function run(ctx, o) {
   const { target, newConn } = ctx;
   const rssBefore = rssBytes(target.pid);
-  const cpuBefore = cpuSeconds(target.pid);
-  const genBefore = process.cpuUsage();
+  const meter = cpuMeter(target.pid);
   const conns = [];
   const errors = {};
   let ok = 0;
@@ -29,8 +28,7 @@ export async function run(ctx, o) {
     }
   });
   const rampS = (performance.now() - t0) / 1000;
-  const gen = process.cpuUsage(genBefore);
-  const cpuRamp = cpuSeconds(target.pid);
+  const m = meter();
   await sleep(o.settle * 1000); // let the server finish post-login work (e.g. GC) before sampling
   const rssAfter = rssBytes(target.pid);
   const open = conns.filter((c) => !c.closed).length;
@@ -50,11 +48,12 @@ export async function run(ctx, o) {
     server_rss_after_bytes: rssAfter,
     server_rss_per_session_bytes: round(rssPer, 0),
     server_rss_per_session_kib: round(rssPer / 1024, 1),
-    server_cpu_s_ramp: cpuBefore == null ? null : round(cpuRamp - cpuBefore, 2),
-    generator_cpu_pct: round(((gen.user + gen.system) / 1e6 / rampS) * 100, 1),
+    server_cpu_s_ramp: round(m.server_cpu_s, 2),
+    server_cpu_pct: m.server_cpu_pct,
+    generator_cpu_pct: m.generator_cpu_pct,
   };
   const summary =
     `conns ${target.name}: ${ok}/${o.n} sessions in ${result.ramp_s}s = ${result.sessions_per_s} sessions/s; ` +
-    `RSS ${result.server_rss_per_session_kib ?? '?'} KiB/session; generator CPU ${result.generator_cpu_pct}%`;
+    `RSS ${result.server_rss_per_session_kib ?? '?'} KiB/session; server CPU ${result.server_cpu_pct ?? '?'}%, generator CPU ${result.generator_cpu_pct}%`;
   return { result, summary };
 }

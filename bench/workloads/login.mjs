@@ -1,7 +1,7 @@
 // login: connect + SASL + bind, then close, in a loop with bounded concurrency.
 // Users are taken round-robin from a pool; after a warm-up, count completed
 // logins for `duration` seconds.
-import { cpuSeconds, percentile, round, sleep } from '../lib/proc.mjs';
+import { cpuMeter, percentile, round, sleep } from '../lib/proc.mjs';
 
 export const defaults = { duration: 20, warmup: 2, concurrency: 20, users: 500 };
 export const quick = { duration: 5, warmup: 1 };
@@ -38,31 +38,27 @@ export async function run(ctx, o) {
   };
   const workers = Array.from({ length: o.concurrency }, worker);
   await sleep(o.warmup * 1000);
-  const cpu0 = cpuSeconds(target.pid);
-  const gen0 = process.cpuUsage();
-  const t0 = performance.now();
+  const meter = cpuMeter(target.pid);
   measuring = true;
   await sleep(o.duration * 1000);
   measuring = false;
-  const elapsed = (performance.now() - t0) / 1000;
-  const cpu1 = cpuSeconds(target.pid);
-  const gen = process.cpuUsage(gen0);
+  const m = meter();
   stop = true;
   await Promise.all(workers);
 
   times.sort((x, y) => x - y);
-  const cpu = cpu0 == null ? null : cpu1 - cpu0;
+  const cpu = m.server_cpu_s;
   const result = {
     mech: o.mech,
     logins: ok,
     failed,
     errors,
-    duration_s: round(elapsed, 2),
-    logins_per_s: round(ok / elapsed, 1),
+    duration_s: round(m.wall, 2),
+    logins_per_s: round(ok / m.wall, 1),
     login_ms: { p50: round(percentile(times, 50), 2), p99: round(percentile(times, 99), 2) },
-    server_cpu_pct: cpu == null ? null : round((cpu / elapsed) * 100, 1),
+    server_cpu_pct: m.server_cpu_pct,
     server_cpu_ms_per_login: cpu == null || !ok ? null : round((cpu / ok) * 1000, 3),
-    generator_cpu_pct: round(((gen.user + gen.system) / 1e6 / elapsed) * 100, 1),
+    generator_cpu_pct: m.generator_cpu_pct,
   };
   const summary =
     `login ${target.name} (${o.mech}): ${result.logins_per_s} logins/s, p50 ${result.login_ms.p50} ms, ` +

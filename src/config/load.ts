@@ -82,7 +82,7 @@ export function loadConfig(opts: LoadOptions = {}): { config: Config; file?: str
       problems.push(`${file}: ${(e as Error).message}`);
     }
   }
-  const merged = merge(DEFAULTS as unknown as Plain, fromFile);
+  const merged = merge(structuredClone(DEFAULTS) as unknown as Plain, fromFile);
   for (const leaf of configLeaves()) {
     const raw = env[leaf.env];
     if (raw !== undefined) setPath(merged, leaf.path, fromEnv(raw, leaf.def, leaf.env, problems));
@@ -92,7 +92,8 @@ export function loadConfig(opts: LoadOptions = {}): { config: Config; file?: str
   if (!result.success) {
     for (const issue of result.error.issues) {
       const path = issue.path.join('.');
-      const envName = 'UZZAP_' + issue.path.join('_').toUpperCase();
+      // an array entry (admins.0) is still set by the array's variable (UZZAP_ADMINS)
+      const envName = 'UZZAP_' + issue.path.filter((p) => typeof p === 'string').join('_').toUpperCase();
       problems.push(`${path || '(root)'} (${envName}): ${issue.message}`);
     }
   }

@@ -8,6 +8,9 @@
 //   - name checks and end-tag matching (not-well-formed),
 //   - a stanza size bound (policy-violation) and a depth bound,
 //   - UTF-8 decoding across chunk boundaries.
+// Known leniency: a repeated attribute keeps its last value instead of being
+// rejected (ltx builds attributes into an object; the server stamps 'from'
+// itself, so this cannot be used to spoof an address).
 import { StringDecoder } from 'node:string_decoder';
 import SaxLtx from 'ltx/lib/parsers/ltx.js';
 import { Element } from 'ltx';
@@ -36,6 +39,13 @@ const NAME = /^[\p{L}_:][\p{L}\p{N}_:.\-\u00B7]*$/u;
 const ASCII_NAME = /^[A-Za-z_:][A-Za-z0-9_:.-]*$/;
 const validName = (n: string): boolean => ASCII_NAME.test(n) || NAME.test(n);
 const CDATA = '<![CDATA[';
+const WHITESPACE = /^\s*$/;
+const ENTITY = /&(?:#[0-9]+|#x[0-9a-fA-F]+|([A-Za-z_:][A-Za-z0-9_.:-]*));/y;
+const PARTIAL_ENTITY = /^&(?:#x?[0-9a-fA-F]*|[A-Za-z_:][A-Za-z0-9_.:-]*)?$/;
+const PREDEFINED = new Set(['amp', 'lt', 'gt', 'quot', 'apos']);
+/** longest construct held back between pieces (an XML declaration, an entity) */
+const MAX_HELD = 1024;
+const escapeCdata = (t: string): string => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export class StreamParser {
   private sax = new SaxLtx();
@@ -43,7 +53,9 @@ export class StreamParser {
   private root: Element | null = null;
   private cursor: Element | null = null;
   private depth = 0;
-  private scanCarry = '';
+  private held = '';
+  private inCdata = false;
+  private seenMarkup = false;
   /** bytes fed since the last top-level element ended (upper bound of the current element's size) */
   private sinceEnd = 0;
   private endedInPiece = false;
@@ -83,63 +95,128 @@ export class StreamParser {
     this.root = null;
     this.cursor = null;
     this.depth = 0;
-    this.scanCarry = '';
+    this.held = '';
+    this.inCdata = false;
+    this.seenMarkup = false;
     this.sinceEnd = 0;
   }
 
-  private feed(s: string, byteLength: number): void {
-    if (s.length === 0) return;
-    if (!this.scan(s)) return;
+  private feed(piece: string, byteLength: number): void {
+    if (piece.length === 0) return;
+    // whitespace keepalives between stanzas never count towards the size bound
+    const idle = this.cursor === null && WHITESPACE.test(piece);
+    const s = this.filter(piece);
+    if (s === undefined) return;
     this.endedInPiece = false;
     const before = this.sinceEnd;
-    this.sinceEnd += byteLength;
-    try {
-      this.sax.write(s);
-    } catch (e) {
-      // ltx throws from its entity decoder: unknown named entities are
-      // restricted (RFC 6120 §11.1), bad character references malformed.
-      const msg = (e as Error).message;
-      this.fail(msg.includes('entity') ? 'restricted-xml' : 'not-well-formed', msg);
-      return;
+    if (!idle) this.sinceEnd += byteLength;
+    if (s.length) {
+      try {
+        this.sax.write(s);
+      } catch (e) {
+        this.fail('not-well-formed', (e as Error).message); // e.g. &#0; (ltx checks character references)
+        return;
+      }
     }
     if (this.failed) return;
     if (this.endedInPiece) {
       // an element ended somewhere in this piece: what is left is at most one piece
       this.sinceEnd = Math.min(this.sinceEnd, byteLength);
-    } else if (before + byteLength > this.opts.maxStanzaSize + this.piece && this.depth > 0) {
+    } else if (!idle && before + byteLength > this.opts.maxStanzaSize + this.piece) {
       this.fail('policy-violation', 'stanza too large');
     }
   }
 
-  /** Reject comments, DOCTYPE/ENTITY declarations and processing instructions. */
-  private scan(piece: string): boolean {
-    const s = this.scanCarry ? this.scanCarry + piece : piece;
-    this.scanCarry = '';
-    let i = s.indexOf('<!');
-    while (i !== -1) {
-      const rest = s.length - i;
-      if (rest >= CDATA.length ? s.startsWith(CDATA, i) : CDATA.startsWith(s.slice(i))) {
-        if (rest < CDATA.length) {
-          this.scanCarry = s.slice(i);
-          break;
+  /**
+   * Lexical pre-pass over the text before ltx sees it (ltx silently skips or
+   * mangles these constructs):
+   *  - comments, DOCTYPE/ENTITY declarations, processing instructions and
+   *    entity references other than the five predefined ones: restricted-xml
+   *    (RFC 6120 §11.1); the XML declaration is allowed at the start of a stream;
+   *  - a bare '&': not-well-formed;
+   *  - CDATA sections are turned into escaped text (ltx drops text after them).
+   * An incomplete construct at the end of a piece is held back for the next one.
+   * Returns the text to tokenize, or undefined after failing the stream.
+   */
+  private filter(piece: string): string | undefined {
+    if (this.held.length > MAX_HELD) return void this.fail('not-well-formed', 'unterminated markup');
+    const s = this.held ? this.held + piece : piece;
+    this.held = '';
+    let out = '';
+    let i = 0;
+    while (i < s.length) {
+      if (this.inCdata) {
+        const end = s.indexOf(']]>', i);
+        if (end === -1) {
+          const keep = s.endsWith(']]') ? 2 : s.endsWith(']') ? 1 : 0;
+          out += escapeCdata(s.slice(i, s.length - keep));
+          this.held = s.slice(s.length - keep);
+          return out;
         }
-      } else {
-        this.fail('restricted-xml', 'comments and DTDs are not allowed');
-        return false;
+        out += escapeCdata(s.slice(i, end));
+        i = end + 3;
+        this.inCdata = false;
+        continue;
       }
-      i = s.indexOf('<!', i + 2);
-    }
-    i = s.indexOf('<?');
-    while (i !== -1) {
-      // Only the XML declaration, and only before the stream header.
-      if (this.root !== null || this.opts.framed || !(s.startsWith('<?xml ', i) || s.length - i < 6)) {
-        this.fail('restricted-xml', 'processing instructions are not allowed');
-        return false;
+      const bang = s.indexOf('<!', i);
+      const pi = s.indexOf('<?', i);
+      const amp = s.indexOf('&', i);
+      let j = s.length;
+      if (bang !== -1) j = bang;
+      if (pi !== -1 && pi < j) j = pi;
+      if (amp !== -1 && amp < j) j = amp;
+      if (j === s.length) {
+        // hold back a trailing '<' that may start '<!' or '<?'
+        const keep = s.charCodeAt(s.length - 1) === 60 ? 1 : 0;
+        out += this.emit(s.slice(i, s.length - keep));
+        this.held = s.slice(s.length - keep);
+        return out;
       }
-      i = s.indexOf('<?', i + 2);
+      out += this.emit(s.slice(i, j));
+      const rest = s.slice(j, j + 16);
+      if (j === amp) {
+        ENTITY.lastIndex = j;
+        const m = ENTITY.exec(s);
+        if (m) {
+          if (m[1] !== undefined && !PREDEFINED.has(m[1])) return void this.fail('restricted-xml', `entity &${m[1]}; is not allowed`);
+          out += this.emit(m[0]);
+          i = j + m[0].length;
+          continue;
+        }
+        if (rest.length < 16 && PARTIAL_ENTITY.test(s.slice(j))) return this.hold(out, s, j);
+        return void this.fail('not-well-formed', "'&' must start an entity reference");
+      }
+      if (j === bang) {
+        if (s.startsWith(CDATA, j)) {
+          this.inCdata = true;
+          i = j + CDATA.length;
+          continue;
+        }
+        if (s.length - j < CDATA.length && CDATA.startsWith(s.slice(j))) return this.hold(out, s, j);
+        return void this.fail('restricted-xml', 'comments and DTDs are not allowed');
+      }
+      // '<?': only the XML declaration, and only before anything else in the stream
+      if (!this.seenMarkup && (s.startsWith('<?xml', j) || '<?xml'.startsWith(s.slice(j)))) {
+        const end = s.indexOf('?>', j);
+        if (end === -1) return this.hold(out, s, j);
+        if (!/^<\?xml\s/.test(s.slice(j, end + 2))) return void this.fail('restricted-xml', 'processing instructions are not allowed');
+        i = end + 2;
+        continue;
+      }
+      return void this.fail('restricted-xml', 'processing instructions are not allowed');
     }
-    if (!this.scanCarry && s.charCodeAt(s.length - 1) === 60 /* < */) this.scanCarry = '<';
-    return true;
+    return out;
+  }
+
+  private hold(out: string, s: string, from: number): string {
+    this.held = s.slice(from);
+    return out;
+  }
+
+  /** pass text through, noting when the stream has started (no XML declaration after that) */
+  private emit(t: string): string {
+    if (!this.seenMarkup && !WHITESPACE.test(t)) this.seenMarkup = true;
+    return t;
   }
 
   private start(name: string, attrs: Record<string, string>): void {

@@ -1,0 +1,175 @@
+// The `uzzap` command as a user runs it: a real server process started from
+// environment variables, accounts managed while it runs, signals.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import net from 'node:net';
+import { BACKEND, REDIS_URL, newStorageSlot, testCert, type StorageSlot } from '../helpers/server.js';
+import { HEADER, RawClient, openToSasl, scramLogin } from '../helpers/raw.js';
+
+const BIN = resolve('bin/uzzap.js');
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+describe('uzzap CLI and process lifecycle (e2e)', function () {
+  this.timeout(60_000);
+  let slot: StorageSlot;
+  let env: NodeJS.ProcessEnv;
+  let cwd: string;
+
+  before(async () => {
+    slot = await newStorageSlot();
+    cwd = mkdtempSync(join(tmpdir(), 'uzzap-cli-'));
+    const { cert, key } = await testCert();
+    env = {
+      PATH: process.env.PATH,
+      UZZAP_DOMAIN: 'localhost',
+      UZZAP_DATA_DIR: slot.dataDir,
+      UZZAP_POSTGRES_URL: slot.postgresUrl,
+      UZZAP_REDIS_URL: BACKEND === 'postgres' ? REDIS_URL : '',
+      UZZAP_TLS_CERT: cert,
+      UZZAP_TLS_KEY: key,
+      UZZAP_LOG_LEVEL: 'info',
+      UZZAP_SASL_SCRAM_ITERATIONS: '4096',
+    };
+  });
+
+  const uzzap = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd, env, encoding: 'utf8' });
+
+  it('user add / list / passwd / del, with clear errors', () => {
+    let r = uzzap('user', 'add', 'Alice@localhost', 'secret');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /created alice@localhost/);
+    r = uzzap('user', 'add', 'alice@localhost', 'again');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /already exists/);
+    r = uzzap('user', 'add', 'bad@@jid', 'x');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /invalid JID/);
+    r = uzzap('user', 'add', 'eve@elsewhere.example', 'x');
+    assert.match(r.stderr, /not on this server's domain/);
+    r = uzzap('user', 'add', 'bob@localhost', 'secret');
+    assert.equal(r.status, 0, r.stderr);
+    r = uzzap('user', 'list');
+    assert.deepEqual(r.stdout.trim().split('\n'), ['alice@localhost', 'bob@localhost']);
+    r = uzzap('user', 'passwd', 'bob@localhost', 'newpass');
+    assert.equal(r.status, 0, r.stderr);
+    r = uzzap('user', 'del', 'nobody@localhost');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /no such user/);
+  });
+
+  it('reports an unreachable database clearly', function () {
+    if (BACKEND !== 'postgres') {
+      // the embedded run checks an unusable data directory instead
+      writeFileSync(join(cwd, 'a-file'), '');
+      const r = spawnSync(process.execPath, [BIN, 'user', 'list'], { cwd, env: { ...env, UZZAP_DATA_DIR: join(cwd, 'a-file', 'data') }, encoding: 'utf8' });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /cannot open storage/);
+      return;
+    }
+    const r = spawnSync(process.execPath, [BIN, 'user', 'list'], { cwd, env: { ...env, UZZAP_POSTGRES_URL: 'postgres://nobody@127.0.0.1:1/none' }, encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot open storage \(Postgres/);
+  });
+
+  it('reports every configuration problem at once', () => {
+    const r = spawnSync(process.execPath, [BIN, 'user', 'list'], { cwd, env: { ...env, UZZAP_C2S_PORT: 'abc', UZZAP_REGISTRATION: 'maybe' }, encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /UZZAP_C2S_PORT/);
+    assert.match(r.stderr, /UZZAP_REGISTRATION/);
+  });
+
+  it('user add-bulk creates 2,000 accounts quickly and rejects a bad file as a whole', () => {
+    const file = join(cwd, 'users.txt');
+    writeFileSync(file, Array.from({ length: 2000 }, (_, i) => `bulk${i}@localhost pw${i}`).join('\n') + '\n');
+    const t = Date.now();
+    let r = uzzap('user', 'add-bulk', file);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /created 2000 accounts/);
+    assert.ok(Date.now() - t < 20_000, `took ${Date.now() - t} ms`);
+    writeFileSync(file, 'ok@localhost pw\nbroken-line\n');
+    r = uzzap('user', 'add-bulk', file);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /line 2/);
+  });
+
+  describe('a running server', () => {
+    let proc: ChildProcess;
+    let port: number;
+    let out = '';
+    before(async () => {
+      port = await freePort();
+      // log_level comes from uzzap.yaml here (the environment would override the file)
+      const sEnv = { ...env, UZZAP_C2S_PORT: String(port), UZZAP_C2S_TLS_PORT: '0', UZZAP_HTTP_PORT: '0', UZZAP_COMPONENT_PORT: '0' };
+      delete sEnv.UZZAP_LOG_LEVEL;
+      writeFileSync(join(cwd, 'uzzap.yaml'), 'log_level: info\n');
+      proc = spawn(process.execPath, [BIN, 'start'], { cwd, env: sEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      const deadline = Date.now() + 15_000;
+      while (!out.includes('Uzzap listening')) {
+        if (Date.now() > deadline) throw new Error(`server did not start: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    });
+    after(() => {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    });
+
+    it('logs the chosen ports (port 0 = any free port)', () => {
+      assert.match(out, new RegExp(`"c2s":${port}`));
+      assert.match(out, /"http":[1-9]\d*/);
+    });
+
+    it('sees accounts the CLI adds, changes and deletes while it runs', async () => {
+      assert.equal(uzzap('user', 'add', 'carol@localhost', 'pw1').status, 0);
+      let c = await openToSasl(port);
+      assert.match(await scramLogin(c, 'SCRAM-SHA-256', 'carol', 'pw1'), /^<success/);
+      c.end();
+      assert.equal(uzzap('user', 'passwd', 'carol@localhost', 'pw2').status, 0);
+      c = await openToSasl(port);
+      assert.match(await scramLogin(c, 'SCRAM-SHA-256', 'carol', 'pw1'), /not-authorized/);
+      assert.match(await scramLogin(c, 'SCRAM-SHA-256', 'carol', 'pw2'), /^<success/);
+      c.end();
+      assert.equal(uzzap('user', 'del', 'carol@localhost').status, 0);
+      c = await openToSasl(port);
+      assert.match(await scramLogin(c, 'SCRAM-SHA-256', 'carol', 'pw2'), /not-authorized/);
+      c.end();
+    });
+
+    it('SIGHUP reloads the config file and applies live settings', async () => {
+      writeFileSync(join(cwd, 'uzzap.yaml'), 'log_level: debug\nbind_address: 127.0.0.1\n');
+      proc.kill('SIGHUP');
+      const deadline = Date.now() + 5000;
+      while (!out.includes('configuration reloaded')) {
+        if (Date.now() > deadline) throw new Error(`no reload logged: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const line = out.split('\n').find((l) => l.includes('configuration reloaded'))!;
+      assert.deepEqual(JSON.parse(line).applied, ['log_level']);
+      assert.deepEqual(JSON.parse(line).needsRestart, ['bind_address']);
+    });
+
+    it('SIGTERM sends <system-shutdown/> to every stream and exits 0 within seconds', async () => {
+      const c = await RawClient.connect(port);
+      c.send(HEADER());
+      await c.waitFor('</stream:features>');
+      const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+      const t = Date.now();
+      proc.kill('SIGTERM');
+      await c.waitFor(/<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+      assert.equal(await exited, 0);
+      assert.ok(Date.now() - t < 20_000);
+    });
+  });
+});
