@@ -73,7 +73,10 @@ export class Accounts {
    * Create many accounts: key derivation runs in parallel on the libuv pool,
    * rows are written in batches of one transaction each.
    */
-  async createMany(entries: { username: string; password: string }[], onProgress?: (done: number) => void): Promise<{ created: number; skipped: string[] }> {
+  async createMany(
+    entries: { username: string; password: string }[],
+    onProgress?: (done: number) => void,
+  ): Promise<{ created: number; skipped: string[] }> {
     const BATCH = 500;
     let created = 0;
     const skipped: string[] = [];

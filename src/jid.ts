@@ -37,7 +37,10 @@ export function prepLocal(s: string): string {
   // Fast path: the common case is already-prepared lowercase ASCII.
   let out = s;
   if (!/^[a-z0-9._\-+]+$/.test(s)) {
-    out = s.replace(WIDE, (c) => c.normalize('NFKC')).toLowerCase().normalize('NFC');
+    out = s
+      .replace(WIDE, (c) => c.normalize('NFKC'))
+      .toLowerCase()
+      .normalize('NFC');
     if (IDENTIFIER_DISALLOWED.test(out)) throw new JidError('localpart contains a disallowed character');
     if (LOCAL_FORBIDDEN.test(out)) throw new JidError('localpart contains a forbidden character');
   }
@@ -48,7 +51,6 @@ export function prepLocal(s: string): string {
 export function prepResource(s: string): string {
   if (s === '') throw new JidError('empty resourcepart');
   let out = s;
-  // eslint-disable-next-line no-control-regex
   if (!/^[\x21-\x7e ]+$/.test(s)) {
     out = s.replace(NON_ASCII_SPACE, ' ').normalize('NFC');
     if (OPAQUE_DISALLOWED.test(out)) throw new JidError('resourcepart contains a disallowed character');
@@ -111,11 +113,7 @@ export class Jid {
     const domain = at === -1 ? head : head.slice(at + 1);
     if (at !== -1 && local === '') throw new JidError('empty localpart');
     if (slash !== -1 && slash === s.length - 1) throw new JidError('empty resourcepart');
-    return new Jid(
-      at === -1 ? '' : prepLocal(local),
-      prepDomain(domain),
-      slash === -1 ? '' : prepResource(s.slice(slash + 1)),
-    );
+    return new Jid(at === -1 ? '' : prepLocal(local), prepDomain(domain), slash === -1 ? '' : prepResource(s.slice(slash + 1)));
   }
 
   static of(local: string, domain: string, resource = ''): Jid {

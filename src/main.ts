@@ -24,7 +24,9 @@ async function withStorage<T>(cfg: Config, fn: (s: Storage, a: Accounts) => Prom
       postgresPool: 4,
     });
   } catch (e) {
-    throw new CliError(`cannot open storage (${cfg.postgres_url ? 'Postgres at UZZAP_POSTGRES_URL' : `SQLite in ${cfg.data_dir}`}): ${(e as Error).message}`);
+    throw new CliError(
+      `cannot open storage (${cfg.postgres_url ? 'Postgres at UZZAP_POSTGRES_URL' : `SQLite in ${cfg.data_dir}`}): ${(e as Error).message}`,
+    );
   }
   try {
     return await fn(storage, new Accounts(storage, () => cfg.sasl.scram_iterations));
@@ -96,7 +98,8 @@ export function cli(): Command {
     .action(async (jid: string, password: string, opts: { config?: string }) => {
       const cfg = config(opts);
       const username = usernameFor(jid, cfg.domain);
-      if (!(await withStorage(cfg, (_s, a) => a.setPassword(username, password)))) throw new CliError(`no such user: ${username}@${cfg.domain}`);
+      if (!(await withStorage(cfg, (_s, a) => a.setPassword(username, password))))
+        throw new CliError(`no such user: ${username}@${cfg.domain}`);
       console.log(`password changed for ${username}@${cfg.domain}`);
     });
   user
@@ -139,7 +142,10 @@ export function cli(): Command {
       if (problems.length) throw new CliError(`${file} has errors, nothing was created:\n  ${problems.join('\n  ')}`);
       const t0 = Date.now();
       const r = await withStorage(cfg, (_s, a) => a.createMany(entries));
-      console.log(`created ${r.created} accounts in ${((Date.now() - t0) / 1000).toFixed(1)} s` + (r.skipped.length ? `, skipped ${r.skipped.length} existing` : ''));
+      console.log(
+        `created ${r.created} accounts in ${((Date.now() - t0) / 1000).toFixed(1)} s` +
+          (r.skipped.length ? `, skipped ${r.skipped.length} existing` : ''),
+      );
     });
 
   program

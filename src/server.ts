@@ -104,7 +104,9 @@ export class Server implements Core {
   async start(): Promise<this> {
     const c = this.config;
     if (!c.c2s.require_tls) {
-      this.log.warn('UZZAP_C2S_REQUIRE_TLS=false: SASL (PLAIN included) is offered on unencrypted streams; use this only on loopback for tests and benchmarks');
+      this.log.warn(
+        'UZZAP_C2S_REQUIRE_TLS=false: SASL (PLAIN included) is offered on unencrypted streams; use this only on loopback for tests and benchmarks',
+      );
     }
     this.storage = await openStorage({
       postgresUrl: c.postgres_url || undefined,
@@ -113,7 +115,9 @@ export class Server implements Core {
       postgresPool: c.storage.postgres_pool,
     });
     this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
-    this.registry = c.redis_url ? await RedisRegistry.connect(c.redis_url, this.opts.redisPrefix ?? `uzzap:${c.domain}:`) : new MemoryRegistry();
+    this.registry = c.redis_url
+      ? await RedisRegistry.connect(c.redis_url, this.opts.redisPrefix ?? `uzzap:${c.domain}:`)
+      : new MemoryRegistry();
     this.log.info({ registry: this.registry.kind }, 'registry ready');
     this.accounts = new Accounts(this.storage, () => this.config.sasl.scram_iterations, {
       created: (u) => void this.hooks.run('user/created', u),

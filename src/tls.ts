@@ -27,7 +27,13 @@ export async function generateCert(domain: string, dir = CERTS_DIR): Promise<Cer
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: domain }, { type: 2, value: `*.${domain}` }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: domain },
+          { type: 2, value: `*.${domain}` },
+        ],
+      },
     ],
   });
   const cert = join(dir, `${domain}.crt`);
@@ -46,7 +52,10 @@ export async function loadOrCreateCert(domain: string, cfg: { cert: string; key:
   const key = join(CERTS_DIR, `${domain}.key`);
   if (existsSync(cert) && existsSync(key)) return { cert, key, generated: false };
   const files = await generateCert(domain);
-  log.warn({ cert: files.cert }, `generated a self-signed certificate for ${domain}: clients will need to accept it (set UZZAP_TLS_CERT/UZZAP_TLS_KEY for a real one)`);
+  log.warn(
+    { cert: files.cert },
+    `generated a self-signed certificate for ${domain}: clients will need to accept it (set UZZAP_TLS_CERT/UZZAP_TLS_KEY for a real one)`,
+  );
   return files;
 }
 

@@ -53,7 +53,11 @@ function fromEnv(raw: string, def: unknown, env: string, problems: string[]): un
     problems.push(`${env}: "${raw}" is not true/false`);
     return def;
   }
-  if (Array.isArray(def)) return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (Array.isArray(def))
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return raw;
 }
 
@@ -93,7 +97,12 @@ export function loadConfig(opts: LoadOptions = {}): { config: Config; file?: str
     for (const issue of result.error.issues) {
       const path = issue.path.join('.');
       // an array entry (admins.0) is still set by the array's variable (UZZAP_ADMINS)
-      const envName = 'UZZAP_' + issue.path.filter((p) => typeof p === 'string').join('_').toUpperCase();
+      const envName =
+        'UZZAP_' +
+        issue.path
+          .filter((p) => typeof p === 'string')
+          .join('_')
+          .toUpperCase();
       problems.push(`${path || '(root)'} (${envName}): ${issue.message}`);
     }
   }

@@ -58,9 +58,7 @@ const port = z.number().int().min(0).max(65535);
 const positive = z.number().int().positive();
 const bareJid = z.string().regex(/^[^@/\s]+@[^@/\s]+$/, 'must be a bare JID (user@domain)');
 const url = (schemes: string[]) =>
-  z
-    .string()
-    .refine((s) => s === '' || schemes.some((p) => s.startsWith(p + '://')), `must be a ${schemes.join('/')}:// URL`);
+  z.string().refine((s) => s === '' || schemes.some((p) => s.startsWith(p + '://')), `must be a ${schemes.join('/')}:// URL`);
 
 export const ConfigSchema = z.strictObject({
   domain: z.string().min(1),

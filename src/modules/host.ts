@@ -47,7 +47,10 @@ class Bag<T> {
 export class ModuleHost implements Disco {
   private readonly loaded = new Map<string, Loaded>();
   private readonly featureBags = { host: new Bag<string>(), bare: new Bag<string>() };
-  private readonly identityBags = { host: new Bag<{ category: string; type: string; name?: string }>(), bare: new Bag<{ category: string; type: string; name?: string }>() };
+  private readonly identityBags = {
+    host: new Bag<{ category: string; type: string; name?: string }>(),
+    bare: new Bag<{ category: string; type: string; name?: string }>(),
+  };
   private readonly formBags = { host: new Bag<Element>(), bare: new Bag<Element>() };
   private readonly itemBag = new Bag<{ jid: string; name?: string }>();
 

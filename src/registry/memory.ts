@@ -40,7 +40,11 @@ export class MemoryRegistry implements Registry {
   async clearNode(node: string): Promise<number> {
     let n = 0;
     for (const [bare, m] of this.byBare) {
-      for (const [full, e] of m) if (e.node === node) m.delete(full), n++;
+      for (const [full, e] of m) {
+        if (e.node !== node) continue;
+        m.delete(full);
+        n++;
+      }
       if (m.size === 0) this.byBare.delete(bare);
     }
     return n;

@@ -54,9 +54,17 @@ export class Router {
     }
     switch (stanza.name) {
       case 'message':
-        return to.local === '' ? this.messageToHost(stanza, from, to, origin) : to.resource ? this.messageToFull(stanza, from, to, origin) : this.messageToBare(stanza, from, to, origin);
+        return to.local === ''
+          ? this.messageToHost(stanza, from, to, origin)
+          : to.resource
+            ? this.messageToFull(stanza, from, to, origin)
+            : this.messageToBare(stanza, from, to, origin);
       case 'presence':
-        return to.local === '' ? this.presenceToHost(stanza, from, to, origin) : to.resource ? this.presenceToFull(stanza, from, to, origin) : this.presenceToBare(stanza, from, to, origin);
+        return to.local === ''
+          ? this.presenceToHost(stanza, from, to, origin)
+          : to.resource
+            ? this.presenceToFull(stanza, from, to, origin)
+            : this.presenceToBare(stanza, from, to, origin);
       case 'iq':
         return this.iq(stanza, from, to, origin);
       default:
@@ -198,7 +206,8 @@ export class Router {
       }
       return;
     }
-    if (type !== 'get' && type !== 'set') return this.bounce(stanza, new StanzaError('bad-request', 'IQ type must be get, set, result or error'));
+    if (type !== 'get' && type !== 'set')
+      return this.bounce(stanza, new StanzaError('bad-request', 'IQ type must be get, set, result or error'));
     if (!stanza.attrs.id) return this.bounce(stanza, new StanzaError('bad-request', 'IQ without id'));
     const children = stanza.getChildElements();
     if (children.length !== 1) return this.bounce(stanza, new StanzaError('bad-request', 'IQ get/set must have exactly one child'));

@@ -49,7 +49,10 @@ export class C2SStream implements SessionOwner {
     });
     core.streams.add(this);
     core.metrics.connections.inc({ state: 'connected' });
-    this.preauthTimer = setTimeout(() => this.close('connection-timeout', 'authentication took too long'), core.config.c2s.preauth_timeout * 1000);
+    this.preauthTimer = setTimeout(
+      () => this.close('connection-timeout', 'authentication took too long'),
+      core.config.c2s.preauth_timeout * 1000,
+    );
     this.preauthTimer.unref();
   }
 
@@ -73,7 +76,8 @@ export class C2SStream implements SessionOwner {
       const prefix = colon === -1 ? '' : name.slice(0, colon);
       const local = colon === -1 ? name : name.slice(colon + 1);
       const streamNs = prefix ? attrs[`xmlns:${prefix}`] : attrs.xmlns;
-      if (local !== 'stream' || streamNs !== NS_STREAM) return this.close('invalid-namespace', 'expected a stream in the streams namespace');
+      if (local !== 'stream' || streamNs !== NS_STREAM)
+        return this.close('invalid-namespace', 'expected a stream in the streams namespace');
       if (attrs.xmlns !== NS_CLIENT) return this.close('invalid-namespace', 'content namespace must be jabber:client');
     }
     const to = attrs.to?.toLowerCase().replace(/\.$/, '');
@@ -151,9 +155,16 @@ export class C2SStream implements SessionOwner {
         f.push(`<starttls xmlns='${NS_TLS}'>${require_tls ? '<required/>' : ''}</starttls>`);
       }
       if (this.secure || !require_tls) {
-        f.push(`<mechanisms xmlns='${NS_SASL}'>${this.mechanisms().map((m) => `<mechanism>${m}</mechanism>`).join('')}</mechanisms>`);
+        f.push(
+          `<mechanisms xmlns='${NS_SASL}'>${this.mechanisms()
+            .map((m) => `<mechanism>${m}</mechanism>`)
+            .join('')}</mechanisms>`,
+        );
         const cb = this.cbTypes();
-        if (cb.length) f.push(`<sasl-channel-binding xmlns='${NS_SASL_CB}'>${cb.map((t) => `<channel-binding type='${t}'/>`).join('')}</sasl-channel-binding>`);
+        if (cb.length)
+          f.push(
+            `<sasl-channel-binding xmlns='${NS_SASL_CB}'>${cb.map((t) => `<channel-binding type='${t}'/>`).join('')}</sasl-channel-binding>`,
+          );
       }
     } else if (this.phase === 'authenticated') {
       f.push(`<bind xmlns='${NS_BIND}'/>`, `<session xmlns='${NS_SESSION}'><optional/></session>`);
@@ -178,7 +189,8 @@ export class C2SStream implements SessionOwner {
     const s = this.transport.tlsSocket;
     if (!s) return undefined;
     if (type === 'tls-server-end-point') return this.core.tls.serverEndPoint;
-    if (type === 'tls-exporter' && s.getProtocol() === 'TLSv1.3') return s.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+    if (type === 'tls-exporter' && s.getProtocol() === 'TLSv1.3')
+      return s.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
     return undefined;
   }
 
@@ -332,7 +344,9 @@ export class C2SStream implements SessionOwner {
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
     this.core.metrics.sessions.inc();
-    this.transport.write(`<iq type='result' id='${escAttr(el.attrs.id ?? '')}'><bind xmlns='${NS_BIND}'><jid>${escAttr(jid.full)}</jid></bind></iq>`);
+    this.transport.write(
+      `<iq type='result' id='${escAttr(el.attrs.id ?? '')}'><bind xmlns='${NS_BIND}'><jid>${escAttr(jid.full)}</jid></bind></iq>`,
+    );
     this.core.registry.bind(jid.full, this.core.nodeId).catch((err: unknown) => this.log.error({ err }, 'registry bind failed'));
     this.log.debug({ jid: jid.full }, 'bound');
     const h = this.core.hooks.run('session/bound', session);
@@ -370,7 +384,8 @@ export class C2SStream implements SessionOwner {
       let priority = 0;
       if (p !== null) {
         priority = Number(p.trim());
-        if (!/^\s*[+-]?\d+\s*$/.test(p) || priority < -128 || priority > 127) return new StanzaError('bad-request', 'priority must be an integer from -128 to 127');
+        if (!/^\s*[+-]?\d+\s*$/.test(p) || priority < -128 || priority > 127)
+          return new StanzaError('bad-request', 'priority must be an integer from -128 to 127');
       }
       session.available = true;
       session.priority = priority;
@@ -454,7 +469,9 @@ export class C2SStream implements SessionOwner {
     this.core.metrics.sessions.dec();
     const stillRegistered = this.core.sessions.remove(session);
     if (stillRegistered) {
-      this.core.registry.unbind(session.jid.full, this.core.nodeId).catch((err: unknown) => this.log.error({ err }, 'registry unbind failed'));
+      this.core.registry
+        .unbind(session.jid.full, this.core.nodeId)
+        .catch((err: unknown) => this.log.error({ err }, 'registry unbind failed'));
     }
     if (session.available) {
       // Broadcast unavailable as if the client had sent it (RFC 6121 §4.5.2).

@@ -243,8 +243,11 @@ export class StreamParser {
     }
     if (++this.depth > this.maxDepth) return this.fail('policy-violation', 'elements nested too deeply');
     const el = new Element(name, attrs);
-    const topLevel = this.cursor === null;
-    if (!topLevel) this.cursor!.children.push(el), (el.parent = this.cursor!);
+    const parent = this.cursor;
+    if (parent !== null) {
+      parent.children.push(el);
+      el.parent = parent;
+    }
     this.cursor = el;
   }
 

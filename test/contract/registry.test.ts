@@ -8,7 +8,8 @@ import { RedisRegistry } from '../../src/registry/redis.js';
 import { BACKEND, REDIS_URL } from '../helpers/server.js';
 
 const backends: [string, () => Promise<Registry>][] = [['memory', async () => new MemoryRegistry()]];
-if (BACKEND === 'postgres') backends.push(['redis', () => RedisRegistry.connect(REDIS_URL, `uzzap-test:${randomBytes(4).toString('hex')}:`)]);
+if (BACKEND === 'postgres')
+  backends.push(['redis', () => RedisRegistry.connect(REDIS_URL, `uzzap-test:${randomBytes(4).toString('hex')}:`)]);
 
 for (const [name, make] of backends) {
   describe(`registry contract (${name})`, () => {
@@ -25,7 +26,10 @@ for (const [name, make] of backends) {
       assert.deepEqual(list.map((e) => e.full).sort(), ['alice@localhost/a', 'alice@localhost/b']);
       assert.equal(list.find((e) => e.full === 'alice@localhost/b')?.node, 'n2');
       await r.unbind('alice@localhost/a', 'n1');
-      assert.deepEqual((await r.resources('alice@localhost')).map((e) => e.full), ['alice@localhost/b']);
+      assert.deepEqual(
+        (await r.resources('alice@localhost')).map((e) => e.full),
+        ['alice@localhost/b'],
+      );
       assert.deepEqual(await r.resources('nobody@localhost'), []);
     });
 

@@ -95,14 +95,26 @@ describe('bad input (e2e)', () => {
   });
 
   it('wrong stream namespace / content namespace -> <invalid-namespace/>', async () => {
-    await probePreAuth('', 'invalid-namespace', `<stream:stream xmlns='jabber:client' xmlns:stream='urn:wrong' to='localhost' version='1.0'>`);
-    await probePreAuth('', 'invalid-namespace', `<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`);
+    await probePreAuth(
+      '',
+      'invalid-namespace',
+      `<stream:stream xmlns='jabber:client' xmlns:stream='urn:wrong' to='localhost' version='1.0'>`,
+    );
+    await probePreAuth(
+      '',
+      'invalid-namespace',
+      `<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`,
+    );
   });
 
   it('unknown host -> <host-unknown/>; no version -> <unsupported-version/>', async () => {
     const data = await probePreAuth('', 'host-unknown', HEADER('example.net'));
     assert.ok(data.startsWith("<?xml version='1.0'?><stream:stream"), 'error comes after our stream header');
-    await probePreAuth('', 'unsupported-version', `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost'>`);
+    await probePreAuth(
+      '',
+      'unsupported-version',
+      `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost'>`,
+    );
   });
 
   it('stanzas before authentication -> <not-authorized/>', async () => {

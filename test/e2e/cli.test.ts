@@ -72,18 +72,30 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
     if (BACKEND !== 'postgres') {
       // the embedded run checks an unusable data directory instead
       writeFileSync(join(cwd, 'a-file'), '');
-      const r = spawnSync(process.execPath, [BIN, 'user', 'list'], { cwd, env: { ...env, UZZAP_DATA_DIR: join(cwd, 'a-file', 'data') }, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [BIN, 'user', 'list'], {
+        cwd,
+        env: { ...env, UZZAP_DATA_DIR: join(cwd, 'a-file', 'data') },
+        encoding: 'utf8',
+      });
       assert.equal(r.status, 1);
       assert.match(r.stderr, /cannot open storage/);
       return;
     }
-    const r = spawnSync(process.execPath, [BIN, 'user', 'list'], { cwd, env: { ...env, UZZAP_POSTGRES_URL: 'postgres://nobody@127.0.0.1:1/none' }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, 'user', 'list'], {
+      cwd,
+      env: { ...env, UZZAP_POSTGRES_URL: 'postgres://nobody@127.0.0.1:1/none' },
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /cannot open storage \(Postgres/);
   });
 
   it('reports every configuration problem at once', () => {
-    const r = spawnSync(process.execPath, [BIN, 'user', 'list'], { cwd, env: { ...env, UZZAP_C2S_PORT: 'abc', UZZAP_REGISTRATION: 'maybe' }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, 'user', 'list'], {
+      cwd,
+      env: { ...env, UZZAP_C2S_PORT: 'abc', UZZAP_REGISTRATION: 'maybe' },
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /UZZAP_C2S_PORT/);
     assert.match(r.stderr, /UZZAP_REGISTRATION/);
@@ -110,7 +122,13 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
     before(async () => {
       port = await freePort();
       // log_level comes from uzzap.yaml here (the environment would override the file)
-      const sEnv = { ...env, UZZAP_C2S_PORT: String(port), UZZAP_C2S_TLS_PORT: '0', UZZAP_HTTP_PORT: '0', UZZAP_COMPONENT_PORT: '0' };
+      const sEnv: NodeJS.ProcessEnv = {
+        ...env,
+        UZZAP_C2S_PORT: String(port),
+        UZZAP_C2S_TLS_PORT: '0',
+        UZZAP_HTTP_PORT: '0',
+        UZZAP_COMPONENT_PORT: '0',
+      };
       delete sEnv.UZZAP_LOG_LEVEL;
       writeFileSync(join(cwd, 'uzzap.yaml'), 'log_level: info\n');
       proc = spawn(process.execPath, [BIN, 'start'], { cwd, env: sEnv, stdio: ['ignore', 'pipe', 'pipe'] });

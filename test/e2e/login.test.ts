@@ -35,7 +35,10 @@ describe('login (e2e)', () => {
     for (const m of ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN']) {
       assert.match(c.data, new RegExp(`<mechanism>${m}</mechanism>`));
     }
-    assert.match(c.data, /<sasl-channel-binding xmlns=.urn:xmpp:sasl-cb:0.><channel-binding type=.tls-exporter.\/><channel-binding type=.tls-server-end-point.\/>/);
+    assert.match(
+      c.data,
+      /<sasl-channel-binding xmlns=.urn:xmpp:sasl-cb:0.><channel-binding type=.tls-exporter.\/><channel-binding type=.tls-server-end-point.\/>/,
+    );
     c.end();
   });
 
@@ -106,7 +109,10 @@ describe('login (e2e)', () => {
     const tls = await import('node:tls');
     await assert.rejects(
       new Promise((resolve, reject) => {
-        const s = tls.connect({ port: server.ports.c2sTls, host: '127.0.0.1', rejectUnauthorized: false, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }, () => resolve(s));
+        const s = tls.connect(
+          { port: server.ports.c2sTls, host: '127.0.0.1', rejectUnauthorized: false, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' },
+          () => resolve(s),
+        );
         s.on('error', reject);
       }),
     );
@@ -127,7 +133,10 @@ describe('login (e2e)', () => {
     c.data = '';
     c.send(HEADER());
     await c.waitFor('</stream:features>');
-    assert.match(c.data, /<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'\/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional\/><\/session>/);
+    assert.match(
+      c.data,
+      /<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'\/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional\/><\/session>/,
+    );
     // anything but bind now is a not-authorized stream error
     c.send("<message to='bob@localhost'><body>x</body></message>");
     await c.waitFor('<not-authorized');

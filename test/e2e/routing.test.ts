@@ -1,6 +1,7 @@
 // Messages, presence and IQs between real clients (RFC 6120 §10, RFC 6121 §8).
 import assert from 'node:assert/strict';
 import type { Server } from '../../src/server.js';
+import type { Element } from 'ltx';
 import { startServer } from '../helpers/server.js';
 import { connect, expectStanza, expectNothing, isMessage, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
 
@@ -116,7 +117,13 @@ describe('routing (e2e)', () => {
     const resP = iq(alice, xml('iq', { type: 'get', to: 'bob@localhost/pc' }, xml('query', { xmlns: 'jabber:iq:version' })));
     const req = await p;
     assert.equal(req.attrs.from, 'alice@localhost/phone');
-    await bob.send(xml('iq', { type: 'result', id: req.attrs.id, to: req.attrs.from }, xml('query', { xmlns: 'jabber:iq:version' }, xml('name', {}, 'bobclient'))));
+    await bob.send(
+      xml(
+        'iq',
+        { type: 'result', id: req.attrs.id, to: req.attrs.from },
+        xml('query', { xmlns: 'jabber:iq:version' }, xml('name', {}, 'bobclient')),
+      ),
+    );
     const res = await resP;
     assert.equal(res.attrs.type, 'result');
     assert.equal(res.getChild('query')?.getChildText('name'), 'bobclient');
@@ -178,32 +185,60 @@ describe('server features (e2e)', () => {
   });
 
   it('XEP-0030 disco#info lists every module’s features; disco#items answers; unknown node item-not-found', async () => {
-    const r = await iq(alice, xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+    const r = await iq(
+      alice,
+      xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })),
+    );
     const q = r.getChild('query')!;
-    assert.deepEqual(q.getChildren('identity').map((i) => `${i.attrs.category}/${i.attrs.type}`), ['server/im']);
-    const features = q.getChildren('feature').map((f) => f.attrs.var);
-    for (const f of ['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items', 'jabber:iq:version', 'urn:xmpp:ping', 'urn:xmpp:time', 'vcard-temp']) {
+    assert.deepEqual(
+      q.getChildren('identity').map((i: Element) => `${i.attrs.category}/${i.attrs.type}`),
+      ['server/im'],
+    );
+    const features = q.getChildren('feature').map((f: Element) => f.attrs.var);
+    for (const f of [
+      'http://jabber.org/protocol/disco#info',
+      'http://jabber.org/protocol/disco#items',
+      'jabber:iq:version',
+      'urn:xmpp:ping',
+      'urn:xmpp:time',
+      'vcard-temp',
+    ]) {
       assert.ok(features.includes(f), `missing ${f}`);
     }
-    const items = await iq(alice, xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' })));
+    const items = await iq(
+      alice,
+      xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' })),
+    );
     assert.equal(items.attrs.type, 'result');
-    const node = await iq(alice, xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: 'nope' })));
+    const node = await iq(
+      alice,
+      xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: 'nope' })),
+    );
     assert.ok(node.getChild('error')?.getChild('item-not-found'));
-    const acct = await iq(alice, xml('iq', { type: 'get', to: 'alice@localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+    const acct = await iq(
+      alice,
+      xml('iq', { type: 'get', to: 'alice@localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })),
+    );
     assert.equal(acct.getChild('query')?.getChild('identity')?.attrs.category, 'account');
   });
 
   it('XEP-0054 vCard: set own, read own and another’s, others cannot write it', async () => {
     const empty = await iq(bob, xml('iq', { type: 'get' }, xml('vCard', { xmlns: 'vcard-temp' })));
     assert.equal(empty.attrs.type, 'result');
-    const set = await iq(alice, xml('iq', { type: 'set' }, xml('vCard', { xmlns: 'vcard-temp' }, xml('FN', {}, 'Alice Liddell'), xml('NICKNAME', {}, 'ali'))));
+    const set = await iq(
+      alice,
+      xml('iq', { type: 'set' }, xml('vCard', { xmlns: 'vcard-temp' }, xml('FN', {}, 'Alice Liddell'), xml('NICKNAME', {}, 'ali'))),
+    );
     assert.equal(set.attrs.type, 'result');
     const own = await iq(alice, xml('iq', { type: 'get' }, xml('vCard', { xmlns: 'vcard-temp' })));
     assert.equal(own.getChild('vCard')?.getChildText('FN'), 'Alice Liddell');
     const other = await iq(bob, xml('iq', { type: 'get', to: 'alice@localhost' }, xml('vCard', { xmlns: 'vcard-temp' })));
     assert.equal(other.attrs.from, 'alice@localhost');
     assert.equal(other.getChild('vCard')?.getChildText('NICKNAME'), 'ali');
-    const forbidden = await iq(bob, xml('iq', { type: 'set', to: 'alice@localhost' }, xml('vCard', { xmlns: 'vcard-temp' }, xml('FN', {}, 'Mallory'))));
+    const forbidden = await iq(
+      bob,
+      xml('iq', { type: 'set', to: 'alice@localhost' }, xml('vCard', { xmlns: 'vcard-temp' }, xml('FN', {}, 'Mallory'))),
+    );
     assert.ok(forbidden.getChild('error')?.getChild('forbidden'));
     const nobody = await iq(bob, xml('iq', { type: 'get', to: 'nobody@localhost' }, xml('vCard', { xmlns: 'vcard-temp' })));
     assert.ok(nobody.getChild('error')?.getChild('service-unavailable'));
@@ -211,7 +246,10 @@ describe('server features (e2e)', () => {
 
   it('XEP-0049 private XML storage: store, fetch, reserved namespaces, only own account', async () => {
     const NS = 'jabber:iq:private';
-    const set = await iq(alice, xml('iq', { type: 'set' }, xml('query', { xmlns: NS }, xml('exodus', { xmlns: 'exodus:prefs' }, xml('defaultnick', {}, 'Hamlet')))));
+    const set = await iq(
+      alice,
+      xml('iq', { type: 'set' }, xml('query', { xmlns: NS }, xml('exodus', { xmlns: 'exodus:prefs' }, xml('defaultnick', {}, 'Hamlet')))),
+    );
     assert.equal(set.attrs.type, 'result');
     const get = await iq(alice, xml('iq', { type: 'get' }, xml('query', { xmlns: NS }, xml('exodus', { xmlns: 'exodus:prefs' }))));
     assert.equal(get.getChild('query')?.getChild('exodus', 'exodus:prefs')?.getChildText('defaultnick'), 'Hamlet');
@@ -219,7 +257,10 @@ describe('server features (e2e)', () => {
     assert.equal(none.getChild('query')?.getChild('other')?.children.length, 0);
     const reserved = await iq(alice, xml('iq', { type: 'set' }, xml('query', { xmlns: NS }, xml('x', { xmlns: 'jabber:iq:roster' }))));
     assert.ok(reserved.getChild('error')?.getChild('not-acceptable'));
-    const others = await iq(bob, xml('iq', { type: 'get', to: 'alice@localhost' }, xml('query', { xmlns: NS }, xml('exodus', { xmlns: 'exodus:prefs' }))));
+    const others = await iq(
+      bob,
+      xml('iq', { type: 'get', to: 'alice@localhost' }, xml('query', { xmlns: NS }, xml('exodus', { xmlns: 'exodus:prefs' }))),
+    );
     assert.ok(others.getChild('error')?.getChild('forbidden'));
   });
 });

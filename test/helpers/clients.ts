@@ -77,7 +77,12 @@ export async function stopAll(...clients: (XmppClient | undefined)[]): Promise<v
 export async function iq(c: XmppClient, el: Element, timeoutMs = 3000): Promise<Element> {
   const id = `t${Math.random().toString(36).slice(2)}`;
   el.attrs.id = id;
-  const p = expectStanza(c, (s) => s.is('iq') && s.attrs.id === id && (s.attrs.type === 'result' || s.attrs.type === 'error'), timeoutMs, `IQ response ${id}`);
+  const p = expectStanza(
+    c,
+    (s) => s.is('iq') && s.attrs.id === id && (s.attrs.type === 'result' || s.attrs.type === 'error'),
+    timeoutMs,
+    `IQ response ${id}`,
+  );
   await c.send(el);
   return p;
 }

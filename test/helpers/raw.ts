@@ -32,7 +32,9 @@ export class RawClient {
   static connect(port: number, opts: { tls?: boolean } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const s = opts.tls
-        ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['xmpp-client'], servername: 'localhost' }, () => resolve(new RawClient(s)))
+        ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['xmpp-client'], servername: 'localhost' }, () =>
+            resolve(new RawClient(s)),
+          )
         : net.connect({ port, host: '127.0.0.1' }, () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
@@ -169,7 +171,9 @@ export async function scramLogin(
 /** Full raw login: TLS, PLAIN, restart, bind. */
 export async function rawSession(port: number, user: string, password: string, resource = 'raw'): Promise<RawClient> {
   const c = await openToSasl(port);
-  c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${password}`).toString('base64')}</auth>`);
+  c.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${password}`).toString('base64')}</auth>`,
+  );
   await c.waitFor('<success');
   c.data = '';
   c.send(HEADER());

@@ -333,7 +333,6 @@ describe('StreamParser', () => {
     it("rejects an unescaped '&' in text", () => {
       only(new Recorder().write(`${HEADER}<message><body>fish & chips</body></message>`).events, 'not-well-formed');
     });
-
   });
 
   describe('policy-violation: stanza size', () => {

@@ -38,7 +38,11 @@ const disco: XepModule = {
         if (!req.self && !(await m.storage.accounts.get(req.to.local))) throw new StanzaError('service-unavailable');
         return x('query', { xmlns: NS_ITEMS });
       }
-      return x('query', { xmlns: NS_ITEMS }, m.disco.items().map((i) => x('item', { jid: i.jid, name: i.name })));
+      return x(
+        'query',
+        { xmlns: NS_ITEMS },
+        m.disco.items().map((i) => x('item', { jid: i.jid, name: i.name })),
+      );
     });
   },
 };

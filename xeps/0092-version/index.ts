@@ -12,7 +12,13 @@ const version: XepModule<z.infer<typeof Config>> = {
   setup(m) {
     m.feature(NS);
     m.iq({ type: 'get', ns: NS, name: 'query', to: ['host'] }, () =>
-      x('query', { xmlns: NS }, x('name', null, m.server.name), x('version', null, m.server.version), m.config.show_os ? x('os', null, `${type()} ${release()}`) : undefined),
+      x(
+        'query',
+        { xmlns: NS },
+        x('name', null, m.server.name),
+        x('version', null, m.server.version),
+        m.config.show_os ? x('os', null, `${type()} ${release()}`) : undefined,
+      ),
     );
   },
 };

@@ -16,7 +16,12 @@ const time: XepModule = {
     m.feature(NS);
     m.iq({ type: 'get', ns: NS, name: 'time', to: ['host'] }, () => {
       const now = new Date();
-      return x('time', { xmlns: NS }, x('tzo', null, tzo(now.getTimezoneOffset())), x('utc', null, now.toISOString().replace(/\.\d{3}Z$/, 'Z')));
+      return x(
+        'time',
+        { xmlns: NS },
+        x('tzo', null, tzo(now.getTimezoneOffset())),
+        x('utc', null, now.toISOString().replace(/\.\d{3}Z$/, 'Z')),
+      );
     });
   },
 };

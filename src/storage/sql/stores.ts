@@ -1,11 +1,5 @@
 import type { Sql } from './sql.js';
-import {
-  AccountExistsError,
-  type Account,
-  type AccountStore,
-  type StoredCredentials,
-  type UserDataStore,
-} from '../types.js';
+import { AccountExistsError, type Account, type AccountStore, type StoredCredentials, type UserDataStore } from '../types.js';
 
 interface AccountRow {
   username: string;
@@ -41,10 +35,9 @@ export class SqlAccountStore implements AccountStore {
   }
 
   async get(username: string): Promise<Account | undefined> {
-    const [row] = await this.sql.query<AccountRow>(
-      'SELECT username, credentials, created_at, disabled FROM accounts WHERE username = $1',
-      [username],
-    );
+    const [row] = await this.sql.query<AccountRow>('SELECT username, credentials, created_at, disabled FROM accounts WHERE username = $1', [
+      username,
+    ]);
     if (!row) return undefined;
     return {
       username: row.username,
@@ -84,10 +77,11 @@ export class SqlUserDataStore implements UserDataStore {
   constructor(private readonly sql: Sql) {}
 
   async get(username: string, kind: string, key: string): Promise<string | undefined> {
-    const [row] = await this.sql.query<{ value: string }>(
-      'SELECT value FROM user_data WHERE username = $1 AND kind = $2 AND key = $3',
-      [username, kind, key],
-    );
+    const [row] = await this.sql.query<{ value: string }>('SELECT value FROM user_data WHERE username = $1 AND kind = $2 AND key = $3', [
+      username,
+      kind,
+      key,
+    ]);
     return row?.value;
   }
 

@@ -1,0 +1,37 @@
+// Lint: typescript-eslint's recommended rules, plus the module boundary:
+// code in xeps/ may import only the module API (src/api) and other xeps.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench/**', 'data/**', 'certs/**'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['xeps/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./\\.\\./src/(?!api/)',
+              message: 'xeps/ may import only from src/api (the module contract).',
+            },
+            {
+              regex: '^(ltx|@xmpp/.*|pg|ioredis|better-sqlite3)$',
+              message: 'xeps/ must not use drivers or XML libraries directly; use src/api.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/api/**/*.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'error' },
+  },
+);

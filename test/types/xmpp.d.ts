@@ -1,0 +1,21 @@
+// Minimal typings for the parts of @xmpp/client the tests use (the package ships none).
+declare module '@xmpp/xml' {
+  import { Element } from 'ltx';
+  export { Element };
+  export function xml(name: string, attrs?: Record<string, string | undefined> | null, ...children: (Element | string)[]): Element;
+  export default xml;
+}
+
+declare module '@xmpp/client' {
+  import { EventEmitter } from 'node:events';
+  import type { Element } from 'ltx';
+  export { xml } from '@xmpp/xml';
+  export interface Client extends EventEmitter {
+    jid: { toString(): string; local: string; domain: string; resource: string } | null;
+    start(): Promise<unknown>;
+    stop(): Promise<unknown>;
+    send(el: Element): Promise<void>;
+    iqCaller: { request(el: Element, timeout?: number): Promise<Element> };
+  }
+  export function client(opts: Record<string, unknown>): Client;
+}
