@@ -379,3 +379,15 @@ describe('config', () => {
     });
   });
 });
+
+describe('docs/configuration.md', () => {
+  it('documents every configuration key and its environment variable', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { configLeaves } = await import('../../src/config/load.js');
+    const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    for (const leaf of configLeaves()) {
+      const key = leaf.path.join('.');
+      if (!doc.includes(`| \`${key}\` | \`${leaf.env}\` |`)) throw new Error(`docs/configuration.md lacks ${key} / ${leaf.env}`);
+    }
+  });
+});

@@ -7,7 +7,7 @@ export const NS_ITEMS = 'http://jabber.org/protocol/disco#items';
 
 const disco: XepModule = {
   name: 'disco',
-  xeps: [{ n: 30, version: '2.5rc3', status: 'complete', note: 'info and items for the server and accounts' }],
+  xeps: [{ n: 30, version: '2.5.0', status: 'complete', note: 'info and items for the server and accounts' }],
   setup(m) {
     m.feature(NS_INFO);
     m.feature(NS_ITEMS);

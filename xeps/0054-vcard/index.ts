@@ -5,7 +5,7 @@ const NS = 'vcard-temp';
 
 const vcard: XepModule = {
   name: 'vcard',
-  xeps: [{ n: 54, version: '1.2', status: 'complete' }],
+  xeps: [{ n: 54, version: '1.3.0', status: 'complete' }],
   setup(m) {
     m.feature(NS);
     m.feature(NS, 'bare');
