@@ -51,16 +51,17 @@ if (i === -1 || j === -1) throw new Error('README.md lacks the xeps markers');
 const nextReadme = readme.slice(0, i + start.length) + '\n' + table + '\n' + readme.slice(j);
 
 if (process.argv.includes('--check')) {
-  let stale = false;
-  if (nextReadme !== readme) ((stale = true), console.error('README.md XEP table is stale: run npm run docs'));
+  const stale: string[] = [];
+  if (nextReadme !== readme) stale.push('README.md XEP table');
   let current = '';
   try {
     current = readFileSync('docs/uzzap.doap', 'utf8');
   } catch {
     // missing counts as stale
   }
-  if (current !== doap) ((stale = true), console.error('docs/uzzap.doap is stale: run npm run docs'));
-  process.exit(stale ? 1 : 0);
+  if (current !== doap) stale.push('docs/uzzap.doap');
+  for (const f of stale) console.error(`${f} is stale: run npm run docs`);
+  process.exit(stale.length ? 1 : 0);
 }
 writeFileSync('README.md', nextReadme);
 writeFileSync('docs/uzzap.doap', doap);
