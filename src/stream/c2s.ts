@@ -177,12 +177,23 @@ export class C2SStream implements SessionOwner {
     return [...plus, 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'];
   }
 
-  /** Channel-binding types this connection can provide (XEP-0440). */
+  /** Channel-binding types advertised on this connection (XEP-0440). */
   private cbTypes(): string[] {
     const s = this.transport.tlsSocket;
     if (!s) return [];
-    // tls-exporter (RFC 9266) is only defined for TLS 1.3 (or 1.2 with EMS, which Node does not report)
-    return s.getProtocol() === 'TLSv1.3' ? ['tls-exporter', 'tls-server-end-point'] : ['tls-server-end-point'];
+    // tls-exporter (RFC 9266) is defined for TLS 1.3; tls-unique (RFC 5929) only for TLS 1.2
+    return s.getProtocol() === 'TLSv1.3' ? ['tls-exporter', 'tls-server-end-point'] : ['tls-unique', 'tls-server-end-point'];
+  }
+
+  /**
+   * Types a client may use. Besides the advertised ones we accept tls-unique on
+   * TLS 1.3 too: clients built on OpenSSL's SSL_get_finished (Python's ssl, so
+   * slixmpp and aioxmpp) know no other type, and would otherwise fall back to
+   * the "y" flag, which RFC 5802 requires us to reject as a downgrade.
+   */
+  private cbAccepted(): string[] {
+    const types = this.cbTypes();
+    return types.length && !types.includes('tls-unique') ? [...types, 'tls-unique'] : types;
   }
 
   private cbData(type: string): Buffer | undefined {
@@ -191,6 +202,8 @@ export class C2SStream implements SessionOwner {
     if (type === 'tls-server-end-point') return this.core.tls.serverEndPoint;
     if (type === 'tls-exporter' && s.getProtocol() === 'TLSv1.3')
       return s.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+    // RFC 5929 §3.1: the first Finished message of the latest handshake
+    if (type === 'tls-unique') return s.isSessionReused() ? s.getFinished() : s.getPeerFinished();
     return undefined;
   }
 
@@ -230,7 +243,7 @@ export class C2SStream implements SessionOwner {
     return {
       domain: this.core.config.domain,
       lookup: (u) => this.core.storage.accounts.get(u),
-      cbTypes: this.cbTypes(),
+      cbTypes: this.cbAccepted(),
       cbData: (t) => this.cbData(t),
       fakeSaltKey: this.core.saslSecret,
       iterations: this.core.config.sasl.scram_iterations,
@@ -244,7 +257,7 @@ export class C2SStream implements SessionOwner {
     const name = el.attrs.mechanism ?? '';
     if (!this.mechanisms().includes(name)) return this.saslFailure({ kind: 'failure', condition: 'invalid-mechanism' });
     const ctx = this.saslContext();
-    const plusOffered = ctx.cbTypes.length > 0;
+    const plusOffered = this.cbTypes().length > 0;
     const mech =
       name === 'PLAIN'
         ? new PlainMechanism(ctx)
@@ -298,7 +311,8 @@ export class C2SStream implements SessionOwner {
       if (++this.saslFailures >= MAX_SASL_FAILURES) this.close('policy-violation', 'too many authentication attempts');
     };
     // Credential failures are slowed per address; protocol errors answered at once.
-    if (step.condition !== 'not-authorized' && step.condition !== 'account-disabled') return send();
+    // (a failure with a username is a credential check; a downgrade or a bad request is not)
+    if ((step.condition !== 'not-authorized' && step.condition !== 'account-disabled') || step.username === undefined) return send();
     this.log.info({ user: step.username, mechanism }, 'authentication failed');
     const delay = this.core.throttle.recordFailure(this.remoteAddress);
     if (delay <= 0) return send();

@@ -51,7 +51,7 @@ describe('login (e2e)', () => {
   }
 
   for (const mech of ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS'] as const) {
-    for (const type of ['tls-exporter', 'tls-server-end-point']) {
+    for (const type of ['tls-exporter', 'tls-server-end-point', 'tls-unique']) {
       it(`${mech} with ${type} channel binding`, async () => {
         const c = await openToSasl(server.ports.c2s);
         assert.match(await scramLogin(c, mech, 'bob', 'secret', { type, data: channelBinding(c, type) }), /^<success/);
@@ -59,6 +59,24 @@ describe('login (e2e)', () => {
       });
     }
   }
+
+  it('the "y" flag (client thinks we cannot bind) is rejected as a downgrade when -PLUS was offered (RFC 5802)', async () => {
+    const c = await openToSasl(server.ports.c2s);
+    assert.match(
+      await scramLogin(c, 'SCRAM-SHA-256', 'bob', 'secret', undefined, 'y'),
+      /<not-authorized\/><text[^>]*>channel binding downgrade/,
+    );
+    c.end();
+  });
+
+  it('the "y" flag is fine on a stream where -PLUS is not offered (plaintext test mode)', async () => {
+    const plain = await startServer({ users: { bob: 'secret' }, config: { c2s: { require_tls: false } } });
+    const c = await openToSasl(plain.ports.c2s, { tls: 'none' });
+    assert.doesNotMatch(c.data, /-PLUS/);
+    assert.match(await scramLogin(c, 'SCRAM-SHA-1', 'bob', 'secret', undefined, 'y'), /^<success/);
+    c.end();
+    await plain.stop();
+  });
 
   it('-PLUS with wrong channel-binding data fails with not-authorized', async () => {
     const c = await openToSasl(server.ports.c2s);

@@ -126,6 +126,8 @@ export function channelBinding(c: RawClient, type: string): Buffer {
   const s = c.socket as TLSSocket;
   if (type === 'tls-exporter') return s.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
   if (type === 'tls-server-end-point') return createHash('sha256').update(s.getPeerX509Certificate()!.raw).digest();
+  // what OpenSSL-based clients (Python's ssl) send: the client's own Finished message
+  if (type === 'tls-unique') return s.getFinished()!;
   throw new Error(`unknown channel binding ${type}`);
 }
 
@@ -136,10 +138,11 @@ export async function scramLogin(
   user: string,
   password: string,
   cb?: { type: string; data?: Buffer },
+  flag: 'n' | 'y' = 'n',
 ): Promise<string> {
   const alg = mech.startsWith('SCRAM-SHA-256') ? 'sha256' : 'sha1';
   const len = alg === 'sha256' ? 32 : 20;
-  const gs2 = cb ? `p=${cb.type},,` : 'n,,';
+  const gs2 = cb ? `p=${cb.type},,` : `${flag},,`;
   const cnonce = randomBytes(12).toString('base64');
   const first = `n=${user},r=${cnonce}`;
   c.data = '';

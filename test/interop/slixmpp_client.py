@@ -1,0 +1,59 @@
+"""Interop probe: two slixmpp clients log in to Uzzap (default mechanism choice),
+exchange a message, ping the server and query disco#info. Prints one line per
+check; exits non-zero on the first failure.
+
+usage: python3 slixmpp_client.py HOST PORT [MECHANISM]
+"""
+import asyncio
+import ssl
+import sys
+
+import slixmpp
+
+HOST, PORT = sys.argv[1], int(sys.argv[2])
+MECH = sys.argv[3] if len(sys.argv) > 3 else None
+
+
+class Client(slixmpp.ClientXMPP):
+    def __init__(self, jid, password):
+        super().__init__(jid, password, sasl_mech=MECH)
+        self.ssl_context.check_hostname = False
+        self.ssl_context.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
+        loop = asyncio.get_event_loop()
+        self.online = loop.create_future()
+        self.inbox = asyncio.Queue()
+        self.register_plugin('xep_0030')
+        self.register_plugin('xep_0199')
+        self.add_event_handler('session_start', self.on_start)
+        self.add_event_handler('failed_all_auth', lambda _: self.online.done() or self.online.set_exception(RuntimeError('auth failed')))
+        self.add_event_handler('message', lambda m: self.inbox.put_nowait(m))
+
+    def on_start(self, _):
+        self.send_presence()
+        if not self.online.done():
+            self.online.set_result(True)
+
+
+async def main():
+    alice = Client('alice@localhost/slix', 'secret')
+    bob = Client('bob@localhost/slix', 'secret')
+    for c in (alice, bob):
+        c.connect((HOST, PORT))
+    await asyncio.wait_for(asyncio.gather(alice.online, bob.online), 10)
+    print('logged in', alice.boundjid.full, bob.boundjid.full, 'with', alice.plugin['feature_mechanisms'].mech.name, flush=True)
+    alice.send_message(mto='bob@localhost/slix', mbody='hello from slixmpp', mtype='chat')
+    msg = await asyncio.wait_for(bob.inbox.get(), 5)
+    assert msg['body'] == 'hello from slixmpp' and msg['from'] == 'alice@localhost/slix', msg
+    print('message delivered', flush=True)
+    await alice['xep_0199'].ping('localhost', timeout=5)
+    print('ping answered', flush=True)
+    info = await alice['xep_0030'].get_info('localhost', timeout=5)
+    assert 'urn:xmpp:ping' in info['disco_info']['features']
+    print('disco#info answered', flush=True)
+    for c in (alice, bob):
+        c.disconnect()
+    await asyncio.sleep(0.3)
+
+
+asyncio.run(main())
+print('OK', flush=True)
