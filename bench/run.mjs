@@ -93,7 +93,14 @@ function reexec() {
 }
 
 async function main() {
-  const { values: v, workload } = parse();
+  let parsed;
+  try {
+    parsed = parse();
+  } catch (e) {
+    console.error(`${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  const { values: v, workload } = parsed;
   if (v.help || !WORKLOADS.includes(workload)) {
     console.error(USAGE);
     process.exit(v.help ? 0 : 2);
@@ -157,6 +164,8 @@ async function main() {
   console.error(out.summary);
   if (out.result.generator_cpu_pct > 80)
     console.error(`[bench] warning: generator at ${out.result.generator_cpu_pct}% of its core: it may be the bottleneck`);
+  if (out.result.other_cpu_pct > 10)
+    console.error(`[bench] warning: other processes used ${out.result.other_cpu_pct}% of a core during the run: figures are disturbed`);
   process.exit(0); // don't linger on half-closed sockets
 }
 

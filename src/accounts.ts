@@ -65,6 +65,7 @@ export class Accounts {
     const existed = await this.storage.accounts.delete(username);
     if (!existed) return false;
     await this.storage.userData.deleteAll(username);
+    await this.storage.roster.deleteAll(username);
     await this.hooks.deleted?.(username);
     return true;
   }

@@ -26,6 +26,8 @@ export interface Core {
   readonly throttle: AuthThrottle;
   /** secret for fake SCRAM salts of unknown users */
   readonly saslSecret: Buffer;
+  /** stream features modules offer after authentication */
+  postAuthFeatures(): string;
   /** streams currently open (for shutdown) */
   readonly streams: Set<{ shutdown(): void }>;
 }

@@ -170,6 +170,10 @@ export class Server implements Core {
     new C2SStream(this, new TcpTransport(socket, () => this.config.limits.outbound_buffer));
   }
 
+  postAuthFeatures(): string {
+    return this.modules.postAuthFeatures();
+  }
+
   private async http(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, { 'content-type': this.metrics.registry.contentType });

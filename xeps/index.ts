@@ -6,5 +6,7 @@ import vcard from './0054-vcard/index.js';
 import version from './0092-version/index.js';
 import ping from './0199-ping/index.js';
 import time from './0202-time/index.js';
+import roster from '../src/im/roster.js';
 
-export const MODULES: XepModule<never>[] = [disco, privateStorage, vcard, version, ping, time] as XepModule<never>[];
+// src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
+export const MODULES: XepModule<never>[] = [roster, disco, privateStorage, vcard, version, ping, time] as XepModule<never>[];

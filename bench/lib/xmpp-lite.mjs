@@ -55,7 +55,6 @@ export class XmppConn {
     this.onClose = null;
     this.closed = false;
     this.jid = null;
-    this.idSeq = 0;
   }
 
   // ---- transport -------------------------------------------------------
@@ -189,7 +188,10 @@ export class XmppConn {
     for (;;) {
       const s = await this._next();
       if (s.startsWith('<iq') && attr(s, 'id') === id) {
-        if (attr(s, 'type') !== 'result') throw new Error(`iq ${id} failed: ${s.slice(0, 200)}`);
+        if (attr(s, 'type') !== 'result') {
+          const cond = /<error[^>]*>\s*<([\w-]+)/.exec(s);
+          throw new Error(`iq ${id} failed: ${cond ? cond[1] : s.slice(0, 200)}`);
+        }
         return s;
       }
       // anything else (e.g. a roster push, presence) is ignored during login
@@ -254,7 +256,13 @@ export class XmppConn {
       if (!tail.includes('<optional')) await this._iq('set', 'sess1', `<session xmlns='${NS_SESSION}'/>`);
     }
     if (presence) this.send('<presence/>');
-    if (roster) await this._iq('get', 'roster1', "<query xmlns='jabber:iq:roster'/>");
+    if (roster) {
+      // An error reply still completes the exchange: note it (workloads report it) and go on.
+      await this._iq('get', 'roster1', "<query xmlns='jabber:iq:roster'/>").catch((e) => {
+        if (this.closed || !/^iq roster1 failed/.test(e.message)) throw e;
+        this.rosterError = e.message;
+      });
+    }
     this.queue.length = 0;
     this.onStanza = () => {};
     return this.jid;

@@ -103,6 +103,7 @@ export async function run(ctx, o) {
     server_cpu_pct: m.server_cpu_pct,
     server_cpu_s_per_10k_msgs: cpu == null || !delivered ? null : round((cpu / delivered) * 10000, 3),
     generator_cpu_pct: m.generator_cpu_pct,
+    other_cpu_pct: m.other_cpu_pct,
     sessions_dropped: dropped,
     bounced,
     sent_total: sent,

@@ -1,7 +1,7 @@
 // login: connect + SASL + bind, then close, in a loop with bounded concurrency.
 // Users are taken round-robin from a pool; after a warm-up, count completed
 // logins for `duration` seconds.
-import { cpuMeter, percentile, round, sleep } from '../lib/proc.mjs';
+import { countError, cpuMeter, percentile, round, sleep } from '../lib/proc.mjs';
 
 export const defaults = { duration: 20, warmup: 2, concurrency: 20, users: 500 };
 export const quick = { duration: 5, warmup: 1 };
@@ -29,8 +29,7 @@ export async function run(ctx, o) {
         }
       } catch (e) {
         if (measuring) failed++;
-        const k = String(e.message).slice(0, 80);
-        errors[k] = (errors[k] || 0) + 1;
+        countError(errors, e);
         if (failed > 1000) stop = true; // something is badly wrong; don't spin
       }
       c.close();
@@ -59,6 +58,7 @@ export async function run(ctx, o) {
     server_cpu_pct: m.server_cpu_pct,
     server_cpu_ms_per_login: cpu == null || !ok ? null : round((cpu / ok) * 1000, 3),
     generator_cpu_pct: m.generator_cpu_pct,
+    other_cpu_pct: m.other_cpu_pct,
   };
   const summary =
     `login ${target.name} (${o.mech}): ${result.logins_per_s} logins/s, p50 ${result.login_ms.p50} ms, ` +

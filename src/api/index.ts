@@ -3,5 +3,5 @@ export * from './module.js';
 export * from './errors.js';
 export { Element, x, parseXml, escapeXML, escapeXMLText } from '../xml/index.js';
 export { Jid, JidError, tryJid } from '../jid.js';
-export type { Storage, AccountStore, UserDataStore } from '../storage/types.js';
+export type { Storage, AccountStore, UserDataStore, RosterStore, RosterItem, Subscription } from '../storage/types.js';
 export { z } from 'zod';

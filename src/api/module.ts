@@ -119,6 +119,8 @@ export interface ModuleContext<C = unknown> {
   identity(category: string, type: string, name?: string, scope?: 'host' | 'bare'): void;
   /** an XEP-0128 extended info form on the server's disco#info */
   discoForm(form: Element, scope?: 'host' | 'bare'): void;
+  /** a stream feature offered after authentication (e.g. roster versioning), in `order` */
+  streamFeature(xml: string, order?: number): void;
   discoItem(jid: string, name?: string): void;
   iq(match: { type: 'get' | 'set'; ns: string; name: string; to: IqTarget[] }, handle: IqHandler): void;
   hook<E extends keyof Hooks>(event: E, fn: Hooks[E], priority?: number): void;

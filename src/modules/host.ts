@@ -53,6 +53,8 @@ export class ModuleHost implements Disco {
   };
   private readonly formBags = { host: new Bag<Element>(), bare: new Bag<Element>() };
   private readonly itemBag = new Bag<{ jid: string; name?: string }>();
+  private readonly featureXml = new Bag<{ xml: string; order: number }>();
+  private postAuthCache: string | undefined;
 
   constructor(private readonly deps: ModuleHostDeps) {}
 
@@ -68,6 +70,15 @@ export class ModuleHost implements Disco {
   }
   forms(scope: Scope): Element[] {
     return this.formBags[scope].values();
+  }
+
+  /** Serialised post-auth stream features from modules, in their order. */
+  postAuthFeatures(): string {
+    return (this.postAuthCache ??= this.featureXml
+      .values()
+      .sort((a, b) => a.order - b.order)
+      .map((f) => f.xml)
+      .join(''));
   }
 
   /** Core registrations that belong to no module (stream-level features). */
@@ -138,6 +149,14 @@ export class ModuleHost implements Disco {
         rec(this.identityBags[scope].add(`${category}/${type}/${name ?? ''}`, { category, type, name })),
       discoForm: (form, scope = 'host') => rec(this.formBags[scope].add(form.toString(), form)),
       discoItem: (jid, name) => rec(this.itemBag.add(jid, { jid, name })),
+      streamFeature: (xml, order = 0) => {
+        this.postAuthCache = undefined;
+        const undo = this.featureXml.add(xml, { xml, order });
+        rec(() => {
+          this.postAuthCache = undefined;
+          undo();
+        });
+      },
       iq: (m, handle) => {
         for (const target of m.to) rec(d.iqs.add(m.type, m.ns, m.name, target, handle, mod.name));
       },

@@ -5,6 +5,7 @@ import { SqliteSql } from './sql/sqlite.js';
 import { openPostgres } from './sql/postgres.js';
 import { migrate } from './sql/migrate.js';
 import { SqlAccountStore, SqlUserDataStore } from './sql/stores.js';
+import { SqlRosterStore } from './sql/roster.js';
 
 export * from './types.js';
 
@@ -18,9 +19,11 @@ export interface StorageOptions {
 class SqlStorage implements Storage {
   readonly accounts: SqlAccountStore;
   readonly userData: SqlUserDataStore;
+  readonly roster: SqlRosterStore;
   constructor(readonly sql: Sql) {
     this.accounts = new SqlAccountStore(sql);
     this.userData = new SqlUserDataStore(sql);
+    this.roster = new SqlRosterStore(sql);
   }
   get kind(): 'sqlite' | 'postgres' {
     return this.sql.dialect;

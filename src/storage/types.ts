@@ -51,10 +51,44 @@ export interface UserDataStore {
   deleteAll(username: string): Promise<number>;
 }
 
+export type Subscription = 'none' | 'to' | 'from' | 'both';
+
+/** One contact in a user's roster (RFC 6121 §2.1.2). */
+export interface RosterItem {
+  /** bare JID of the contact */
+  jid: string;
+  name?: string;
+  subscription: Subscription;
+  /** pending outbound subscription request (ask='subscribe') */
+  ask: boolean;
+  /** subscription pre-approved by the user (RFC 6121 §3.4) */
+  approved: boolean;
+  groups: string[];
+}
+
+export interface RosterStore {
+  /** the roster and its version (0 for a user who never had one) */
+  get(username: string): Promise<{ version: number; items: RosterItem[] }>;
+  getItem(username: string, jid: string): Promise<RosterItem | undefined>;
+  /** insert or replace an item; returns the roster's new version */
+  put(username: string, item: RosterItem): Promise<number>;
+  /** returns the new version, or undefined if there was no such item */
+  remove(username: string, jid: string): Promise<number | undefined>;
+  count(username: string): Promise<number>;
+  /** local users whose roster holds jid (account deletion tells them) */
+  holders(jid: string): Promise<string[]>;
+  /** inbound subscription requests not yet answered (RFC 6121 §3.1.3), redelivered at login */
+  addPending(username: string, jid: string, stanza: string): Promise<void>;
+  removePending(username: string, jid: string): Promise<boolean>;
+  pending(username: string): Promise<{ jid: string; stanza: string }[]>;
+  deleteAll(username: string): Promise<void>;
+}
+
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   readonly accounts: AccountStore;
   readonly userData: UserDataStore;
+  readonly roster: RosterStore;
   /** ms of the last round-trip to the database (health/metrics) */
   ping(): Promise<number>;
   close(): Promise<void>;

@@ -167,7 +167,7 @@ export class C2SStream implements SessionOwner {
           );
       }
     } else if (this.phase === 'authenticated') {
-      f.push(`<bind xmlns='${NS_BIND}'/>`, `<session xmlns='${NS_SESSION}'><optional/></session>`);
+      f.push(`<bind xmlns='${NS_BIND}'/>`, `<session xmlns='${NS_SESSION}'><optional/></session>`, this.core.postAuthFeatures());
     }
     return `<stream:features>${f.join('')}</stream:features>`;
   }

@@ -99,6 +99,65 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
     });
   });
 
+  describe('roster', () => {
+    const item = (jid: string, extra: Partial<import('../../src/storage/types.js').RosterItem> = {}) => ({
+      jid,
+      subscription: 'none' as const,
+      ask: false,
+      approved: false,
+      groups: [],
+      ...extra,
+    });
+
+    it('starts empty at version 0', async () => {
+      assert.deepEqual(await s.roster.get('rosterless'), { version: 0, items: [] });
+    });
+
+    it('puts, updates and removes items, bumping the version each time', async () => {
+      const v1 = await s.roster.put('alice', item('bob@localhost', { name: 'Bob', groups: ['Friends', 'Ünïcode'] }));
+      const v2 = await s.roster.put('alice', item('carol@localhost', { subscription: 'to', ask: true }));
+      assert.ok(v2 > v1);
+      const v3 = await s.roster.put('alice', item('bob@localhost', { name: 'Robert', subscription: 'both', approved: true, groups: [] }));
+      const r = await s.roster.get('alice');
+      assert.equal(r.version, v3);
+      assert.deepEqual(r.items, [
+        { jid: 'bob@localhost', name: 'Robert', subscription: 'both', ask: false, approved: true, groups: [] },
+        { jid: 'carol@localhost', subscription: 'to', ask: true, approved: false, groups: [] },
+      ]);
+      assert.deepEqual(await s.roster.getItem('alice', 'carol@localhost'), r.items[1]);
+      assert.equal(await s.roster.count('alice'), 2);
+      assert.equal(await s.roster.remove('alice', 'nobody@localhost'), undefined);
+      const v4 = await s.roster.remove('alice', 'carol@localhost');
+      assert.ok(v4! > v3);
+      assert.equal(await s.roster.getItem('alice', 'carol@localhost'), undefined);
+    });
+
+    it('finds who holds a contact, keeps pending requests, deletes a user’s roster', async () => {
+      await s.roster.put('dave', item('bob@localhost'));
+      assert.deepEqual((await s.roster.holders('bob@localhost')).sort(), ['alice', 'dave']);
+      await s.roster.addPending('bob', 'eve@localhost', '<presence type="subscribe"/>');
+      await s.roster.addPending('bob', 'eve@localhost', '<presence type="subscribe"><status>hi</status></presence>');
+      await s.roster.addPending('bob', 'frank@localhost', '<presence type="subscribe"/>');
+      assert.deepEqual(
+        (await s.roster.pending('bob')).map((p) => p.jid),
+        ['eve@localhost', 'frank@localhost'],
+      );
+      assert.match((await s.roster.pending('bob'))[0]!.stanza, /hi/);
+      assert.equal(await s.roster.removePending('bob', 'frank@localhost'), true);
+      assert.equal(await s.roster.removePending('bob', 'frank@localhost'), false);
+      await s.roster.deleteAll('dave');
+      assert.deepEqual(await s.roster.get('dave'), { version: 0, items: [] });
+      await s.roster.deleteAll('bob');
+      assert.deepEqual(await s.roster.pending('bob'), []);
+    });
+
+    it('serialises concurrent writers without losing a version', async () => {
+      const versions = await Promise.all(Array.from({ length: 20 }, (_, i) => s.roster.put('grace', item(`c${i}@localhost`))));
+      assert.equal(new Set(versions).size, 20);
+      assert.equal((await s.roster.get('grace')).items.length, 20);
+    });
+  });
+
   describe('lifecycle', () => {
     it('data survives closing and reopening (migrations are idempotent)', async () => {
       await s.close();

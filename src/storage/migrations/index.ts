@@ -27,4 +27,32 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'rosters and pending subscription requests',
+    sql: `
+      CREATE TABLE roster_items (
+        username TEXT NOT NULL,
+        jid TEXT NOT NULL,
+        name TEXT,
+        subscription TEXT NOT NULL DEFAULT 'none',
+        ask INTEGER NOT NULL DEFAULT 0,
+        approved INTEGER NOT NULL DEFAULT 0,
+        groups TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (username, jid)
+      );
+      CREATE INDEX roster_items_jid ON roster_items (jid);
+      CREATE TABLE roster_versions (
+        username TEXT PRIMARY KEY,
+        version BIGINT NOT NULL
+      );
+      CREATE TABLE roster_pending (
+        username TEXT NOT NULL,
+        jid TEXT NOT NULL,
+        stanza TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (username, jid)
+      );
+    `,
+  },
 ];

@@ -8,7 +8,7 @@ export class SqliteSql implements Sql {
   readonly dialect = 'sqlite' as const;
   private db: Database.Database;
   private stmts = new Map<string, Database.Statement>();
-  private inTx = false;
+  private busy: Promise<void> | undefined;
 
   constructor(file: string, busyTimeoutMs: number) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -29,34 +29,52 @@ export class SqliteSql implements Sql {
   }
 
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
+    if (this.busy) await this.idle();
     return this.prepare(text).all(named(params)) as T[];
   }
 
   async exec(text: string, params: unknown[] = []): Promise<number> {
+    if (this.busy) await this.idle();
     return this.prepare(text).run(named(params)).changes;
   }
 
   async script(text: string): Promise<void> {
+    if (this.busy) await this.idle();
     this.db.exec(text);
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-    // better-sqlite3 transactions must be synchronous; ours may await (always
-    // on this same connection), so manage BEGIN/COMMIT ourselves. Nested calls
-    // join the outer transaction.
-    if (this.inTx) return fn(this);
+    // better-sqlite3 transactions must be synchronous; ours may await, so we
+    // manage BEGIN/COMMIT ourselves. There is one connection: while a
+    // transaction is open every other statement waits for it, so nothing from
+    // another caller slips into it (and is rolled back with it).
+    while (this.busy) await this.busy;
+    let done!: () => void;
+    this.busy = new Promise<void>((r) => (done = r));
+    const tx: Sql = {
+      dialect: 'sqlite',
+      query: async <R>(text: string, params: unknown[] = []) => this.prepare(text).all(named(params)) as R[],
+      exec: async (text: string, params: unknown[] = []) => this.prepare(text).run(named(params)).changes,
+      script: async (text: string) => void this.db.exec(text),
+      transaction: <R>(inner: (t: Sql) => Promise<R>) => inner(tx),
+      close: async () => undefined,
+    };
     this.db.exec('BEGIN IMMEDIATE');
-    this.inTx = true;
     try {
-      const r = await fn(this);
+      const r = await fn(tx);
       this.db.exec('COMMIT');
       return r;
     } catch (e) {
       this.db.exec('ROLLBACK');
       throw e;
     } finally {
-      this.inTx = false;
+      this.busy = undefined;
+      done();
     }
+  }
+
+  private async idle(): Promise<void> {
+    while (this.busy) await this.busy;
   }
 
   async close(): Promise<void> {
