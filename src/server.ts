@@ -20,7 +20,6 @@ import type { LocalSession } from './session/types.js';
 import { openStorage, type Storage } from './storage/index.js';
 import type { Registry } from './registry/types.js';
 import { MemoryRegistry } from './registry/memory.js';
-import { RedisRegistry } from './registry/redis.js';
 import { loadOrCreateCert, tlsMaterial, type TlsMaterial } from './tls.js';
 import { AuthThrottle } from './stream/sasl/throttle.js';
 import { C2SStream } from './stream/c2s.js';
@@ -115,8 +114,9 @@ export class Server implements Core {
       postgresPool: c.storage.postgres_pool,
     });
     this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
+    // drivers are loaded only when configured (ioredis alone adds ~25 MB to the process)
     this.registry = c.redis_url
-      ? await RedisRegistry.connect(c.redis_url, this.opts.redisPrefix ?? `uzzap:${c.domain}:`)
+      ? await (await import('./registry/redis.js')).RedisRegistry.connect(c.redis_url, this.opts.redisPrefix ?? `uzzap:${c.domain}:`)
       : new MemoryRegistry();
     this.log.info({ registry: this.registry.kind }, 'registry ready');
     this.accounts = new Accounts(this.storage, () => this.config.sasl.scram_iterations, {

@@ -4,7 +4,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import selfsigned from 'selfsigned';
 import type { Logger } from 'pino';
 
 export interface CertFiles {
@@ -18,6 +17,7 @@ export const CERTS_DIR = 'certs';
 /** Generate a self-signed certificate for domain (and its subdomains) into dir. */
 export async function generateCert(domain: string, dir = CERTS_DIR): Promise<CertFiles> {
   mkdirSync(dir, { recursive: true });
+  const { default: selfsigned } = await import('selfsigned'); // only needed when generating
   const pems = await selfsigned.generate([{ name: 'commonName', value: domain }], {
     keyType: 'ec',
     curve: 'P-256',

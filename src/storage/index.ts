@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import type { Storage } from './types.js';
 import type { Sql } from './sql/sql.js';
 import { SqliteSql } from './sql/sqlite.js';
-import { openPostgres } from './sql/postgres.js';
 import { migrate } from './sql/migrate.js';
 import { SqlAccountStore, SqlUserDataStore } from './sql/stores.js';
 import { SqlRosterStore } from './sql/roster.js';
@@ -41,7 +40,7 @@ class SqlStorage implements Storage {
 /** Open Postgres when a URL is given, else SQLite in dataDir; migrations applied. */
 export async function openStorage(opts: StorageOptions): Promise<Storage & { sql: Sql }> {
   const sql = opts.postgresUrl
-    ? await openPostgres(opts.postgresUrl, opts.postgresPool ?? 10)
+    ? await (await import('./sql/postgres.js')).openPostgres(opts.postgresUrl, opts.postgresPool ?? 10)
     : new SqliteSql(opts.dataDir === ':memory:' ? ':memory:' : join(opts.dataDir, 'uzzap.sqlite'), opts.sqliteBusyTimeout ?? 5000);
   try {
     await migrate(sql);
