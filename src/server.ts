@@ -29,7 +29,7 @@ import { Accounts } from './accounts.js';
 import type { Core } from './core.js';
 import type { Element } from './xml/index.js';
 import { Jid } from './jid.js';
-import type { XepModule } from './api/module.js';
+import type { SessionApi, XepModule } from './api/module.js';
 import { NS_SESSION } from './stream/ns.js';
 import { MODULES } from '../xeps/index.js';
 
@@ -139,6 +139,7 @@ export class Server implements Core {
         if (r) r.catch((err: unknown) => this.log.error({ err }, 'module stanza routing failed'));
       },
       sessionsOf: (bare: string) => [...this.sessions.resources(bare)],
+      deliver: (stanza: Element, targets: SessionApi[]) => this.router.deliver(stanza, targets as LocalSession[]),
     });
     // RFC 3921 session establishment: advertised as optional, answered with an empty result.
     this.iqs.add('set', NS_SESSION, 'session', 'bare', () => undefined, 'core');

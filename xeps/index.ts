@@ -6,7 +6,7 @@ import vcard from './0054-vcard/index.js';
 import version from './0092-version/index.js';
 import ping from './0199-ping/index.js';
 import time from './0202-time/index.js';
-import roster from '../src/im/roster.js';
+import im from '../src/im/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
-export const MODULES: XepModule<never>[] = [roster, disco, privateStorage, vcard, version, ping, time] as XepModule<never>[];
+export const MODULES: XepModule<never>[] = [im, disco, privateStorage, vcard, version, ping, time] as XepModule<never>[];

@@ -74,6 +74,10 @@ export interface Hooks {
   'user/created': (username: string) => HookResult;
   'user/deleted': (username: string) => HookResult;
   'server/stopping': () => HookResult;
+  /** any stanza to a local user's JID, before routing by kind (privacy lists, blocking); true = handled */
+  'route/user': (ev: StanzaEvent) => HookResult;
+  /** does `owner` (a local username) block `other`? true = blocked */
+  'privacy/blocks': (owner: string, other: Jid) => HookResult;
 }
 
 export type IqTarget = 'host' | 'bare' | 'full';
@@ -128,5 +132,9 @@ export interface ModuleContext<C = unknown> {
   send(stanza: Element): void;
   /** Local sessions of a user (bare JID), for modules that deliver directly. */
   sessionsOf(bare: string): SessionApi[];
+  /** Deliver one stanza to several local sessions, serialised once. */
+  deliver(stanza: Element, targets: SessionApi[]): void;
+  /** Ask the 'privacy/blocks' hooks whether owner blocks other. */
+  blocks(owner: string, other: Jid): boolean | Promise<boolean>;
   onClose(fn: () => void | Promise<void>): void;
 }

@@ -20,6 +20,7 @@ export interface ModuleHostDeps {
   server: ServerInfo;
   send(stanza: Element): void;
   sessionsOf(bare: string): SessionApi[];
+  deliver(stanza: Element, targets: SessionApi[]): void;
 }
 
 interface Loaded {
@@ -163,6 +164,8 @@ export class ModuleHost implements Disco {
       hook: <E extends keyof Hooks>(event: E, fn: Hooks[E], priority = 0) => rec(d.hooks.add(event, fn, priority, mod.name)),
       send: (stanza) => d.send(stanza),
       sessionsOf: (bare) => d.sessionsOf(bare),
+      deliver: (stanza, targets) => d.deliver(stanza, targets),
+      blocks: (owner, other) => d.hooks.run('privacy/blocks', owner, other),
       onClose: (fn) => rec(fn),
     };
     try {

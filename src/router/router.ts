@@ -52,6 +52,15 @@ export class Router {
       if (service) return service(stanza, from, to);
       return this.bounce(stanza, new StanzaError('remote-server-not-found', `no route to ${to.domain}`));
     }
+    if (to.local !== '' && this.hooks.has('route/user')) {
+      const h = this.hooks.run('route/user', { stanza, from, to, origin });
+      if (h === true) return;
+      if (h instanceof Promise) return h.then((done) => (done ? undefined : this.dispatch(stanza, from, to, origin)));
+    }
+    return this.dispatch(stanza, from, to, origin);
+  }
+
+  private dispatch(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
     switch (stanza.name) {
       case 'message':
         return to.local === ''

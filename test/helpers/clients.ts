@@ -73,6 +73,12 @@ export async function stopAll(...clients: (XmppClient | undefined)[]): Promise<v
   await Promise.all(clients.map((c) => c?.stop().catch(() => undefined)));
 }
 
+/** Cut the client's TCP connection without a stream close, as a phone leaving coverage would. */
+export function dropConnection(c: XmppClient): void {
+  const wrapper = (c as unknown as { socket: { socket?: { destroy(): void }; destroy?(): void } }).socket;
+  (wrapper.socket ?? (wrapper as { destroy(): void })).destroy();
+}
+
 /** Send an IQ and return the response (result or error) without throwing. */
 export async function iq(c: XmppClient, el: Element, timeoutMs = 3000): Promise<Element> {
   const id = `t${Math.random().toString(36).slice(2)}`;

@@ -1,0 +1,48 @@
+// Core IM (RFC 6121): rosters, subscriptions and presence, on the module
+// contract like every extension, loaded first and always.
+import { z, type XepModule } from '../api/index.js';
+import { RosterService } from './roster-service.js';
+import { rosterHandlers } from './roster.js';
+import { Subscriptions } from './subscriptions.js';
+import { PresenceService } from './presence.js';
+
+const Config = z.object({
+  /** most contacts one roster may hold; one more gets not-allowed */
+  max_roster_items: z.number().int().positive().default(2000),
+});
+
+const im: XepModule<z.infer<typeof Config>> = {
+  name: 'im',
+  xeps: [{ n: 237, version: '1.3', status: 'complete', note: 'roster versioning: an unchanged version gets an empty result' }],
+  config: Config,
+  setup(m) {
+    const roster = new RosterService(m);
+    const presence = new PresenceService(m, roster);
+    const subs = new Subscriptions(
+      m,
+      roster,
+      (u, to) => presence.sendPresenceOf(u, to),
+      (u, to) => presence.sendUnavailableOf(u, to),
+    );
+    presence.subs = subs;
+
+    m.streamFeature(`<ver xmlns='urn:xmpp:features:rosterver'/>`, 10);
+    m.streamFeature(`<sub xmlns='urn:xmpp:features:pre-approval'/>`, 11);
+    rosterHandlers(m, roster, subs, () => ({ max_items: m.config.max_roster_items }));
+
+    m.hook('presence/broadcast', (ev) => presence.broadcast(ev), 100);
+    m.hook('presence/bare', (ev) => presence.toBare(ev), 100);
+    m.hook('presence/full', (ev) => presence.toFull(ev), 100);
+    m.hook('session/closed', (s) => {
+      if (m.sessionsOf(s.jid.bare).length === 0) roster.forget(s.jid.local);
+    });
+    m.hook('user/deleted', async (user) => {
+      roster.forget(user);
+      // remove the user from every local roster that holds them, with pushes
+      const bare = `${user}@${m.host}`;
+      for (const holder of await m.storage.roster.holders(bare)) await roster.remove(holder, bare);
+    });
+  },
+};
+
+export default im;

@@ -1,0 +1,105 @@
+// Rosters of users with sessions on this node, cached (presence broadcasts and
+// subscription checks read them on every presence change), written through to
+// storage, and pushed to interested resources on every change (RFC 6121 §2.1.6).
+import { x, type Element, type ModuleContext, type RosterItem, type SessionApi, type Subscription } from '../api/index.js';
+
+export const NS_ROSTER = 'jabber:iq:roster';
+/** session ext key: the session requested the roster and gets pushes */
+export const INTERESTED = 'roster/interested';
+
+export function itemElement(item: RosterItem, subscription?: string): Element {
+  return x(
+    'item',
+    { jid: item.jid, name: item.name, subscription: subscription ?? item.subscription, ask: item.ask ? 'subscribe' : undefined },
+    item.groups.map((g) => x('group', null, g)),
+  );
+}
+
+interface Cached {
+  version: number;
+  items: Map<string, RosterItem>;
+}
+
+export const hasTo = (s: Subscription): boolean => s === 'to' || s === 'both';
+export const hasFrom = (s: Subscription): boolean => s === 'from' || s === 'both';
+
+export class RosterService {
+  private readonly cache = new Map<string, Promise<Cached>>();
+
+  constructor(private readonly m: ModuleContext) {}
+
+  private bare(user: string): string {
+    return `${user}@${this.m.host}`;
+  }
+
+  /** The user's roster (cached while the user has sessions here). */
+  load(user: string): Promise<Cached> {
+    let c = this.cache.get(user);
+    if (!c) {
+      c = this.m.storage.roster.get(user).then((r) => ({ version: r.version, items: new Map(r.items.map((i) => [i.jid, i])) }));
+      // only keep rosters of users who are online here; others are read fresh
+      if (this.m.sessionsOf(this.bare(user)).length) this.cache.set(user, c);
+      c.catch(() => this.cache.delete(user));
+    }
+    return c;
+  }
+
+  async item(user: string, jid: string): Promise<RosterItem | undefined> {
+    return (await this.load(user)).items.get(jid);
+  }
+
+  /** Forget a user's cached roster (last session gone, or account deleted). */
+  forget(user: string): void {
+    this.cache.delete(user);
+  }
+
+  async put(user: string, item: RosterItem): Promise<void> {
+    const version = await this.m.storage.roster.put(user, item);
+    const c = this.cache.get(user);
+    if (c) {
+      const r = await c;
+      r.items.set(item.jid, item);
+      r.version = version;
+    }
+    this.push(user, version, itemElement(item));
+  }
+
+  async remove(user: string, jid: string): Promise<boolean> {
+    const version = await this.m.storage.roster.remove(user, jid);
+    if (version === undefined) return false;
+    const c = this.cache.get(user);
+    if (c) {
+      const r = await c;
+      r.items.delete(jid);
+      r.version = version;
+    }
+    this.push(user, version, x('item', { jid, subscription: 'remove' }));
+    return true;
+  }
+
+  /** Roster push to every resource of the user that requested the roster. */
+  private push(user: string, version: number, item: Element): void {
+    for (const s of this.m.sessionsOf(this.bare(user))) {
+      if (!s.ext.get(INTERESTED)) continue;
+      s.send(
+        x(
+          'iq',
+          { type: 'set', id: `push${version}-${Math.random().toString(36).slice(2, 8)}`, to: s.jid.full },
+          x('query', { xmlns: NS_ROSTER, ver: String(version) }, item),
+        ),
+      );
+    }
+  }
+
+  /** Contacts with the given subscription test, for presence broadcast and probes. */
+  async contacts(user: string, test: (s: Subscription) => boolean): Promise<string[]> {
+    const r = await this.load(user);
+    const out: string[] = [];
+    for (const i of r.items.values()) if (test(i.subscription)) out.push(i.jid);
+    return out;
+  }
+
+  static isInterested(s: SessionApi): boolean {
+    return s.ext.get(INTERESTED) === true;
+  }
+}
