@@ -44,6 +44,12 @@ export class RosterService {
     return c;
   }
 
+  /** Read the roster from storage (the roster get: always current, even after writes from elsewhere) and refresh the cache. */
+  async fresh(user: string): Promise<Cached> {
+    this.cache.delete(user);
+    return this.load(user);
+  }
+
   async item(user: string, jid: string): Promise<RosterItem | undefined> {
     return (await this.load(user)).items.get(jid);
   }
