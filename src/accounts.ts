@@ -66,6 +66,7 @@ export class Accounts {
     if (!existed) return false;
     await this.storage.userData.deleteAll(username);
     await this.storage.roster.deleteAll(username);
+    await this.storage.offline.deleteAll(username);
     await this.hooks.deleted?.(username);
     return true;
   }

@@ -10,6 +10,8 @@ import type { LocalSession } from './session/types.js';
 import type { Storage } from './storage/types.js';
 import type { Registry } from './registry/types.js';
 import type { TlsMaterial } from './tls.js';
+import type { PreAuthIqRequest } from './api/module.js';
+import type { Element } from './xml/index.js';
 import type { AuthThrottle } from './stream/sasl/throttle.js';
 
 export interface Core {
@@ -26,8 +28,10 @@ export interface Core {
   readonly throttle: AuthThrottle;
   /** secret for fake SCRAM salts of unknown users */
   readonly saslSecret: Buffer;
-  /** stream features modules offer after authentication */
-  postAuthFeatures(): string;
+  /** stream features modules offer in a phase */
+  streamFeatures(phase: 'pre-auth' | 'post-auth', s: { secure: boolean }): string;
+  /** handler of an IQ allowed before authentication, by payload namespace */
+  preAuthIq(ns: string): ((req: PreAuthIqRequest) => Element | void | Promise<Element | void>) | undefined;
   /** streams currently open (for shutdown) */
   readonly streams: Set<{ shutdown(): void }>;
 }

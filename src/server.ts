@@ -29,7 +29,7 @@ import { Accounts } from './accounts.js';
 import type { Core } from './core.js';
 import type { Element } from './xml/index.js';
 import { Jid } from './jid.js';
-import type { SessionApi, XepModule } from './api/module.js';
+import type { PreAuthIqRequest, SessionApi, XepModule } from './api/module.js';
 import { NS_SESSION } from './stream/ns.js';
 import { MODULES } from '../xeps/index.js';
 
@@ -133,7 +133,14 @@ export class Server implements Core {
       storage: this.storage,
       hooks: this.hooks,
       iqs: this.iqs,
-      server: { name: 'Uzzap', version: VERSION, startedAt: this.startedAt, isAdmin: (j: Jid) => this.config.admins.includes(j.bare) },
+      server: {
+        name: 'Uzzap',
+        version: VERSION,
+        startedAt: this.startedAt,
+        isAdmin: (j: Jid) => this.config.admins.includes(j.bare),
+        registrationOpen: () => this.config.registration === 'open',
+      },
+      accounts: this.accounts,
       send: (stanza: Element) => {
         const r = this.router.send(stanza);
         if (r) r.catch((err: unknown) => this.log.error({ err }, 'module stanza routing failed'));
@@ -171,8 +178,12 @@ export class Server implements Core {
     new C2SStream(this, new TcpTransport(socket, () => this.config.limits.outbound_buffer));
   }
 
-  postAuthFeatures(): string {
-    return this.modules.postAuthFeatures();
+  streamFeatures(phase: 'pre-auth' | 'post-auth', s: { secure: boolean }): string {
+    return this.modules.streamFeatures(phase, s);
+  }
+
+  preAuthIq(ns: string): ((req: PreAuthIqRequest) => Element | void | Promise<Element | void>) | undefined {
+    return this.modules.preAuthIqs.get(ns);
   }
 
   private async http(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

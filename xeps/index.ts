@@ -7,6 +7,24 @@ import version from './0092-version/index.js';
 import ping from './0199-ping/index.js';
 import time from './0202-time/index.js';
 import im from '../src/im/index.js';
+import last from './0012-last/index.js';
+import register from './0077-register/index.js';
+import offline from './0160-offline/index.js';
+import blocking from './0191-blocking/index.js';
+import carbons from './0280-carbons/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
-export const MODULES: XepModule<never>[] = [im, disco, privateStorage, vcard, version, ping, time] as XepModule<never>[];
+export const MODULES: XepModule<never>[] = [
+  im,
+  disco,
+  last,
+  privateStorage,
+  vcard,
+  register,
+  version,
+  offline,
+  blocking,
+  ping,
+  time,
+  carbons,
+] as XepModule<never>[];

@@ -74,6 +74,10 @@ export interface Hooks {
   'user/created': (username: string) => HookResult;
   'user/deleted': (username: string) => HookResult;
   'server/stopping': () => HookResult;
+  /** a message from a local client, before routing (carbons 'sent' copies, hints); true = stop */
+  'message/sent': (ev: StanzaEvent) => HookResult;
+  /** a message was handed to these local sessions of its recipient */
+  'message/delivered': (ev: StanzaEvent, targets: SessionApi[]) => HookResult;
   /** any stanza to a local user's JID, before routing by kind (privacy lists, blocking); true = handled */
   'route/user': (ev: StanzaEvent) => HookResult;
   /** does `owner` (a local username) block `other`? true = blocked */
@@ -97,6 +101,14 @@ export interface IqRequest {
 /** Return the result payload (or nothing for an empty result); throw StanzaError for errors. */
 export type IqHandler = (req: IqRequest) => Element | void | Promise<Element | void>;
 
+export interface PreAuthIqRequest {
+  stanza: Element;
+  type: 'get' | 'set';
+  payload: Element;
+  remoteAddress: string;
+  secure: boolean;
+}
+
 export interface Disco {
   features(scope: 'host' | 'bare'): string[];
   identities(scope: 'host' | 'bare'): { category: string; type: string; name?: string }[];
@@ -109,6 +121,16 @@ export interface ServerInfo {
   readonly version: string;
   readonly startedAt: number;
   isAdmin(jid: Jid): boolean;
+  /** UZZAP_REGISTRATION=open (live setting) */
+  registrationOpen(): boolean;
+}
+
+/** Account management with the server's hooks (deletion cleans up everywhere). */
+export interface AccountsApi {
+  /** throws AccountExistsError; AccountInputError for a bad password */
+  create(username: string, password: string): Promise<void>;
+  setPassword(username: string, password: string): Promise<boolean>;
+  delete(username: string): Promise<boolean>;
 }
 
 export interface ModuleContext<C = unknown> {
@@ -117,14 +139,20 @@ export interface ModuleContext<C = unknown> {
   readonly log: Logger;
   readonly storage: Storage;
   readonly server: ServerInfo;
+  readonly accounts: AccountsApi;
   readonly disco: Disco;
   /** advertise a disco#info feature */
   feature(ns: string, scope?: 'host' | 'bare'): void;
   identity(category: string, type: string, name?: string, scope?: 'host' | 'bare'): void;
   /** an XEP-0128 extended info form on the server's disco#info */
   discoForm(form: Element, scope?: 'host' | 'bare'): void;
-  /** a stream feature offered after authentication (e.g. roster versioning), in `order` */
-  streamFeature(xml: string, order?: number): void;
+  /**
+   * A stream feature, in `order`: after authentication (default; e.g. roster
+   * versioning) or before it (e.g. in-band registration), offered while `when` holds.
+   */
+  streamFeature(xml: string, order?: number, phase?: 'pre-auth' | 'post-auth', when?: (s: { secure: boolean }) => boolean): void;
+  /** Handle an IQ sent before authentication (XEP-0077 registration). */
+  preAuthIq(ns: string, handle: (req: PreAuthIqRequest) => Element | void | Promise<Element | void>): void;
   discoItem(jid: string, name?: string): void;
   iq(match: { type: 'get' | 'set'; ns: string; name: string; to: IqTarget[] }, handle: IqHandler): void;
   hook<E extends keyof Hooks>(event: E, fn: Hooks[E], priority?: number): void;

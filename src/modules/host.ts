@@ -3,7 +3,7 @@
 // undoes exactly what it did.
 import type { Logger } from 'pino';
 import type { Element } from '../xml/index.js';
-import type { Disco, Hooks, ModuleContext, ServerInfo, SessionApi, XepModule } from '../api/module.js';
+import type { AccountsApi, Disco, Hooks, ModuleContext, PreAuthIqRequest, ServerInfo, SessionApi, XepModule } from '../api/module.js';
 import type { HookBus } from '../router/hooks.js';
 import type { IqTable } from '../router/iq-table.js';
 import type { Storage } from '../storage/types.js';
@@ -18,6 +18,7 @@ export interface ModuleHostDeps {
   hooks: HookBus;
   iqs: IqTable;
   server: ServerInfo;
+  accounts: AccountsApi;
   send(stanza: Element): void;
   sessionsOf(bare: string): SessionApi[];
   deliver(stanza: Element, targets: SessionApi[]): void;
@@ -54,8 +55,13 @@ export class ModuleHost implements Disco {
   };
   private readonly formBags = { host: new Bag<Element>(), bare: new Bag<Element>() };
   private readonly itemBag = new Bag<{ jid: string; name?: string }>();
-  private readonly featureXml = new Bag<{ xml: string; order: number }>();
-  private postAuthCache: string | undefined;
+  private readonly featureXml = new Bag<{
+    xml: string;
+    order: number;
+    phase: 'pre-auth' | 'post-auth';
+    when?: (s: { secure: boolean }) => boolean;
+  }>();
+  readonly preAuthIqs = new Map<string, (req: PreAuthIqRequest) => Element | void | Promise<Element | void>>();
 
   constructor(private readonly deps: ModuleHostDeps) {}
 
@@ -73,13 +79,14 @@ export class ModuleHost implements Disco {
     return this.formBags[scope].values();
   }
 
-  /** Serialised post-auth stream features from modules, in their order. */
-  postAuthFeatures(): string {
-    return (this.postAuthCache ??= this.featureXml
+  /** Serialised stream features modules offer in a phase, in their order. */
+  streamFeatures(phase: 'pre-auth' | 'post-auth', s: { secure: boolean }): string {
+    return this.featureXml
       .values()
+      .filter((f) => f.phase === phase && (!f.when || f.when(s)))
       .sort((a, b) => a.order - b.order)
       .map((f) => f.xml)
-      .join(''));
+      .join('');
   }
 
   /** Core registrations that belong to no module (stream-level features). */
@@ -144,19 +151,19 @@ export class ModuleHost implements Disco {
       log,
       storage: d.storage,
       server: d.server,
+      accounts: d.accounts,
       disco: this,
       feature: (ns, scope = 'host') => rec(this.featureBags[scope].add(ns, ns)),
       identity: (category, type, name, scope = 'host') =>
         rec(this.identityBags[scope].add(`${category}/${type}/${name ?? ''}`, { category, type, name })),
       discoForm: (form, scope = 'host') => rec(this.formBags[scope].add(form.toString(), form)),
       discoItem: (jid, name) => rec(this.itemBag.add(jid, { jid, name })),
-      streamFeature: (xml, order = 0) => {
-        this.postAuthCache = undefined;
-        const undo = this.featureXml.add(xml, { xml, order });
-        rec(() => {
-          this.postAuthCache = undefined;
-          undo();
-        });
+      streamFeature: (xml, order = 0, phase = 'post-auth', when) =>
+        rec(this.featureXml.add(`${phase} ${xml}`, { xml, order, phase, when })),
+      preAuthIq: (ns, handle) => {
+        if (this.preAuthIqs.has(ns)) throw new Error(`pre-auth IQ ${ns} already handled`);
+        this.preAuthIqs.set(ns, handle);
+        rec(() => void this.preAuthIqs.delete(ns));
       },
       iq: (m, handle) => {
         for (const target of m.to) rec(d.iqs.add(m.type, m.ns, m.name, target, handle, mod.name));

@@ -42,6 +42,11 @@ export class Router {
     }
     const to = tryJid(toAttr);
     if (!to) return this.bounce(stanza, new StanzaError('jid-malformed', 'invalid "to" address'));
+    if (stanza.name === 'message' && this.hooks.has('message/sent')) {
+      const h = this.hooks.run('message/sent', { stanza, from, to, origin });
+      if (h === true) return;
+      if (h instanceof Promise) return h.then((done) => (done ? undefined : this.route(stanza, from, to, origin)));
+    }
     return this.route(stanza, from, to, origin);
   }
 
@@ -121,7 +126,7 @@ export class Router {
         targets.push(s);
       }
     }
-    if (targets.length) return this.deliver(stanza, targets);
+    if (targets.length) return this.deliverMessage(ev, targets);
     if (type === 'headline') return;
     const h = this.hooks.run('message/undelivered', ev);
     const fallback = (done: boolean): void => {
@@ -133,13 +138,13 @@ export class Router {
   private messageToFull(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
     const s = this.sessions.get(to.bare, to.resource);
     if (s) {
+      const ev = { stanza, from, to, origin };
       if (this.hooks.has('message/full')) {
-        const ev = { stanza, from, to, origin };
         const h = this.hooks.run('message/full', ev);
         if (h === true) return;
-        if (h instanceof Promise) return h.then((done) => (done ? undefined : this.deliver(stanza, [s])));
+        if (h instanceof Promise) return h.then((done) => (done ? undefined : this.deliverMessage(ev, [s])));
       }
-      return this.deliver(stanza, [s]);
+      return this.deliverMessage(ev, [s]);
     }
     // RFC 6121 §8.5.3.2.1: no such resource
     const type = stanza.attrs.type ?? 'normal';
@@ -278,6 +283,13 @@ export class Router {
     if (!to) return;
     const from = tryJid(stanza.attrs.from) ?? to.toBare();
     return this.route(stanza, from, to);
+  }
+
+  private deliverMessage(ev: StanzaEvent, targets: LocalSession[]): Pending {
+    this.deliver(ev.stanza, targets);
+    if (!this.hooks.has('message/delivered')) return;
+    const h = this.hooks.run('message/delivered', ev, targets);
+    return h instanceof Promise ? h.then(() => undefined) : undefined;
   }
 
   /** Hand a stanza to local sessions, serialised once for all of them. */

@@ -3,7 +3,7 @@ import type { Storage } from './types.js';
 import type { Sql } from './sql/sql.js';
 import { SqliteSql } from './sql/sqlite.js';
 import { migrate } from './sql/migrate.js';
-import { SqlAccountStore, SqlUserDataStore } from './sql/stores.js';
+import { SqlAccountStore, SqlOfflineStore, SqlUserDataStore } from './sql/stores.js';
 import { SqlRosterStore } from './sql/roster.js';
 
 export * from './types.js';
@@ -19,7 +19,9 @@ class SqlStorage implements Storage {
   readonly accounts: SqlAccountStore;
   readonly userData: SqlUserDataStore;
   readonly roster: SqlRosterStore;
+  readonly offline: SqlOfflineStore;
   constructor(readonly sql: Sql) {
+    this.offline = new SqlOfflineStore(sql);
     this.accounts = new SqlAccountStore(sql);
     this.userData = new SqlUserDataStore(sql);
     this.roster = new SqlRosterStore(sql);

@@ -47,6 +47,10 @@ export interface UserDataStore {
   get(username: string, kind: string, key: string): Promise<string | undefined>;
   set(username: string, kind: string, key: string, value: string): Promise<void>;
   remove(username: string, kind: string, key: string): Promise<boolean>;
+  /** every (key, value) of one kind, ordered by key */
+  list(username: string, kind: string): Promise<{ key: string; value: string }[]>;
+  /** remove every entry of one kind; returns how many */
+  clear(username: string, kind: string): Promise<number>;
   /** Everything a user stored, for account deletion. */
   deleteAll(username: string): Promise<number>;
 }
@@ -84,11 +88,24 @@ export interface RosterStore {
   deleteAll(username: string): Promise<void>;
 }
 
+/** XEP-0160 offline messages, kept in arrival order. */
+export interface OfflineStore {
+  /** store unless the user already has `max`; false when full */
+  push(username: string, stanza: string, max: number): Promise<boolean>;
+  /** the oldest `limit` messages, in order */
+  list(username: string, limit?: number): Promise<{ id: number; stanza: string }[]>;
+  /** delete delivered messages */
+  remove(username: string, ids: number[]): Promise<void>;
+  count(username: string): Promise<number>;
+  deleteAll(username: string): Promise<number>;
+}
+
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   readonly accounts: AccountStore;
   readonly userData: UserDataStore;
   readonly roster: RosterStore;
+  readonly offline: OfflineStore;
   /** ms of the last round-trip to the database (health/metrics) */
   ping(): Promise<number>;
   close(): Promise<void>;

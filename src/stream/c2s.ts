@@ -5,7 +5,7 @@
 // fills, so TCP backpressure — not memory — absorbs a flood.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Element } from '../xml/index.js';
+import { Element, x } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
 import { Jid, prepResource, JidError } from '../jid.js';
 import { streamError, StanzaError, errorReply, type StreamErrorCondition } from '../api/errors.js';
@@ -167,7 +167,11 @@ export class C2SStream implements SessionOwner {
           );
       }
     } else if (this.phase === 'authenticated') {
-      f.push(`<bind xmlns='${NS_BIND}'/>`, `<session xmlns='${NS_SESSION}'><optional/></session>`, this.core.postAuthFeatures());
+      f.push(
+        `<bind xmlns='${NS_BIND}'/>`,
+        `<session xmlns='${NS_SESSION}'><optional/></session>`,
+        this.core.streamFeatures('post-auth', { secure: this.secure }),
+      );
     }
     return `<stream:features>${f.join('')}</stream:features>`;
   }
@@ -210,6 +214,11 @@ export class C2SStream implements SessionOwner {
   private handleNegotiation(el: Element): void | Promise<void> {
     const ns = el.attrs.xmlns;
     if (el.name === 'starttls' && ns === NS_TLS) return this.startTls();
+    if (el.name === 'iq' && (ns === undefined || ns === NS_CLIENT) && (this.secure || !this.core.config.c2s.require_tls)) {
+      const payload = el.getChildElements()[0];
+      const handle = payload && this.core.preAuthIq(payload.attrs.xmlns ?? '');
+      if (handle && (el.attrs.type === 'get' || el.attrs.type === 'set')) return this.preAuthIq(el, payload, handle);
+    }
     if (ns === NS_SASL) {
       if (el.name === 'auth') return this.saslAuth(el);
       if (el.name === 'response') return this.saslResponse(el);
@@ -219,6 +228,26 @@ export class C2SStream implements SessionOwner {
       }
     }
     this.close('not-authorized', 'authenticate first');
+  }
+
+  /** An IQ before authentication (XEP-0077), answered on this stream only. */
+  private async preAuthIq(el: Element, payload: Element, handle: NonNullable<ReturnType<Core['preAuthIq']>>): Promise<void> {
+    let reply: Element;
+    try {
+      const r = await handle({
+        stanza: el,
+        type: el.attrs.type as 'get' | 'set',
+        payload,
+        remoteAddress: this.remoteAddress,
+        secure: this.secure,
+      });
+      reply = x('iq', { type: 'result', id: el.attrs.id }, r ?? undefined);
+    } catch (e) {
+      if (!(e instanceof StanzaError)) this.log.error({ err: e }, 'pre-auth IQ handler failed');
+      const err = e instanceof StanzaError ? e : new StanzaError('internal-server-error');
+      reply = x('iq', { type: 'error', id: el.attrs.id }, payload, err.toElement());
+    }
+    if (this.phase !== 'closed') this.transport.write(reply.toString());
   }
 
   private startTls(): void {

@@ -46,9 +46,10 @@ describe('routing (e2e)', () => {
     await bob2.send(xml('presence', {}, xml('priority', {}, '-1')));
     await bob.send(xml('presence', {}, xml('priority', {}, '-1')));
     await new Promise((r) => setTimeout(r, 100));
+    // RFC 6121 §8.5.2.1.1: with only negative priorities the user counts as offline: stored, no error
     await alice.send(chat('bob@localhost', 'nobody non-negative'));
-    const err = await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error');
-    assert.ok(err.getChild('error')?.getChild('service-unavailable'));
+    await expectNothing(alice, (s) => s.is('message') && s.attrs.type === 'error');
+    await expectNothing(bob, isMessage('nobody non-negative'));
     // a full-JID message still reaches a negative-priority resource
     await alice.send(chat('bob@localhost/pc', 'direct'));
     await expectStanza(bob, isMessage('direct'));
@@ -72,13 +73,24 @@ describe('routing (e2e)', () => {
     await expectStanza(bob, (s) => s.is('presence') && s.getChildText('status') === 'busy');
   });
 
-  it('a message to an offline user gets service-unavailable', async () => {
+  it('a message to an offline user gets service-unavailable when offline storage is disabled', async () => {
+    const bare = await startServer({ users: { alice: 'secret', carol: 'secret' }, config: { modules: { disabled: ['offline'] } } });
+    const alice = await connect(bare, 'alice');
     await alice.send(chat('carol@localhost', 'are you there'));
     const err = await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error');
     assert.equal(err.attrs.from, 'carol@localhost');
     assert.equal(err.getChild('error')?.attrs.type, 'cancel');
     assert.ok(err.getChild('error')?.getChild('service-unavailable', 'urn:ietf:params:xml:ns:xmpp-stanzas'));
     assert.equal(err.getChildText('body'), 'are you there');
+    await stopAll(alice);
+    await bare.stop();
+  });
+
+  it('a message to a user that does not exist gets service-unavailable', async () => {
+    await alice.send(chat('nobody@localhost', 'hello?'));
+    const err = await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error');
+    assert.equal(err.attrs.from, 'nobody@localhost');
+    assert.ok(err.getChild('error')?.getChild('service-unavailable'));
   });
 
   it('chat to a missing resource is treated as bare; headline to a missing resource is dropped', async () => {
@@ -94,7 +106,7 @@ describe('routing (e2e)', () => {
     await alice.send(chat('bob@localhost', 'gc', 'groupchat'));
     const err = await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error');
     assert.ok(err.getChild('error')?.getChild('service-unavailable'));
-    await alice.send(chat('carol@localhost', 'err', 'error'));
+    await alice.send(chat('nobody@localhost', 'err', 'error'));
     await expectNothing(alice, (s) => s.is('message') && s.getChildText('body') === 'err');
   });
 

@@ -1,5 +1,6 @@
 // Numbered schema migrations, applied in order at start (and by `uzzap migrate`).
 // SQL here is portable between SQLite and Postgres: TEXT, BIGINT, ON CONFLICT.
+// The one dialect difference, an auto-increment key, is written {{serial}}.
 export interface Migration {
   version: number;
   name: string;
@@ -53,6 +54,19 @@ export const MIGRATIONS: Migration[] = [
         created_at BIGINT NOT NULL,
         PRIMARY KEY (username, jid)
       );
+    `,
+  },
+  {
+    version: 3,
+    name: 'offline messages',
+    sql: `
+      CREATE TABLE offline_messages (
+        id {{serial}},
+        username TEXT NOT NULL,
+        stanza TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX offline_messages_user ON offline_messages (username, id);
     `,
   },
 ];

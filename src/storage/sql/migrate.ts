@@ -12,7 +12,9 @@ export async function migrate(sql: Sql): Promise<number[]> {
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
       if (done.has(m.version)) continue;
-      await tx.script(m.sql);
+      await tx.script(
+        m.sql.replace(/\{\{serial\}\}/g, tx.dialect === 'postgres' ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT'),
+      );
       await tx.exec('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
       applied.push(m.version);
     }

@@ -1,5 +1,12 @@
 import type { Sql } from './sql.js';
-import { AccountExistsError, type Account, type AccountStore, type StoredCredentials, type UserDataStore } from '../types.js';
+import {
+  AccountExistsError,
+  type Account,
+  type AccountStore,
+  type StoredCredentials,
+  type UserDataStore,
+  type OfflineStore,
+} from '../types.js';
 
 interface AccountRow {
   username: string;
@@ -97,7 +104,55 @@ export class SqlUserDataStore implements UserDataStore {
     return (await this.sql.exec('DELETE FROM user_data WHERE username = $1 AND kind = $2 AND key = $3', [username, kind, key])) > 0;
   }
 
+  async list(username: string, kind: string): Promise<{ key: string; value: string }[]> {
+    return this.sql.query<{ key: string; value: string }>(
+      'SELECT key, value FROM user_data WHERE username = $1 AND kind = $2 ORDER BY key',
+      [username, kind],
+    );
+  }
+
+  async clear(username: string, kind: string): Promise<number> {
+    return this.sql.exec('DELETE FROM user_data WHERE username = $1 AND kind = $2', [username, kind]);
+  }
+
   async deleteAll(username: string): Promise<number> {
     return this.sql.exec('DELETE FROM user_data WHERE username = $1', [username]);
+  }
+}
+
+export class SqlOfflineStore implements OfflineStore {
+  constructor(private readonly sql: Sql) {}
+
+  async push(username: string, stanza: string, max: number): Promise<boolean> {
+    return this.sql.transaction(async (tx) => {
+      const [r] = await tx.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM offline_messages WHERE username = $1', [username]);
+      if (Number(r?.n ?? 0) >= max) return false;
+      await tx.exec('INSERT INTO offline_messages (username, stanza, created_at) VALUES ($1, $2, $3)', [username, stanza, Date.now()]);
+      return true;
+    });
+  }
+
+  async list(username: string, limit = 1_000_000): Promise<{ id: number; stanza: string }[]> {
+    const rows = await this.sql.query<{ id: number; stanza: string }>(
+      'SELECT id, stanza FROM offline_messages WHERE username = $1 ORDER BY id LIMIT $2',
+      [username, limit],
+    );
+    return rows.map((r) => ({ id: Number(r.id), stanza: r.stanza }));
+  }
+
+  async remove(username: string, ids: number[]): Promise<void> {
+    if (!ids.length) return;
+    await this.sql.transaction(async (tx) => {
+      for (const id of ids) await tx.exec('DELETE FROM offline_messages WHERE username = $1 AND id = $2', [username, id]);
+    });
+  }
+
+  async count(username: string): Promise<number> {
+    const [r] = await this.sql.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM offline_messages WHERE username = $1', [username]);
+    return Number(r?.n ?? 0);
+  }
+
+  async deleteAll(username: string): Promise<number> {
+    return this.sql.exec('DELETE FROM offline_messages WHERE username = $1', [username]);
   }
 }

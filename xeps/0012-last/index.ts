@@ -1,0 +1,45 @@
+// XEP-0012 Last Activity: a contact's time since logout (with its last status),
+// or the server's uptime.
+import { x, StanzaError, type XepModule } from '../../src/api/index.js';
+
+const NS = 'jabber:iq:last';
+
+const last: XepModule = {
+  name: 'last',
+  xeps: [{ n: 12, version: '2.0', status: 'complete' }],
+  setup(m) {
+    m.feature(NS);
+    m.feature(NS, 'bare');
+
+    m.iq({ type: 'get', ns: NS, name: 'query', to: ['host'] }, () =>
+      x('query', { xmlns: NS, seconds: String(Math.floor((Date.now() - m.server.startedAt) / 1000)) }),
+    );
+
+    m.iq({ type: 'get', ns: NS, name: 'query', to: ['bare'] }, async (req) => {
+      const user = req.to.local;
+      if (!req.self) {
+        // only subscribers may see it (XEP-0012 §3)
+        const item = await m.storage.roster.getItem(user, req.from.bare);
+        if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) throw new StanzaError('forbidden');
+      }
+      if (m.sessionsOf(req.to.bare).some((s) => s.available)) return x('query', { xmlns: NS, seconds: '0' });
+      const stored = await m.storage.userData.get(user, 'last', '');
+      if (stored === undefined) throw new StanzaError('item-not-found');
+      const { at, status } = JSON.parse(stored) as { at: number; status: string };
+      return x('query', { xmlns: NS, seconds: String(Math.max(0, Math.floor((Date.now() - at) / 1000))) }, status || undefined);
+    });
+
+    // remember the status of the unavailable presence, store it when the last session ends
+    m.hook('presence/broadcast', (ev) => {
+      if (ev.origin && ev.stanza.attrs.type === 'unavailable') ev.origin.ext.set('last/status', ev.stanza.getChildText('status') ?? '');
+      return false;
+    });
+    m.hook('session/closed', async (s) => {
+      if (m.sessionsOf(s.jid.bare).length) return;
+      const status = (s.ext.get('last/status') as string | undefined) ?? '';
+      await m.storage.userData.set(s.jid.local, 'last', '', JSON.stringify({ at: Date.now(), status }));
+    });
+  },
+};
+
+export default last;

@@ -1,0 +1,128 @@
+// XEP-0077 In-Band Registration: open with UZZAP_REGISTRATION=open (closed by
+// default), rate-limited per address; password change and account removal
+// for logged-in users.
+import {
+  x,
+  z,
+  StanzaError,
+  Jid,
+  JidError,
+  AccountExistsError,
+  AccountInputError,
+  type Element,
+  type XepModule,
+} from '../../src/api/index.js';
+
+const NS = 'jabber:iq:register';
+
+const Config = z.object({
+  /** new accounts one address may register per window */
+  per_address: z.number().int().positive().default(5),
+  /** seconds of that window */
+  window: z.number().int().positive().default(3600),
+});
+
+const MAX_TRACKED = 100_000;
+
+const register: XepModule<z.infer<typeof Config>> = {
+  name: 'register',
+  xeps: [{ n: 77, version: '2.4', status: 'complete', note: 'register, change password, cancel; closed unless UZZAP_REGISTRATION=open' }],
+  config: Config,
+  setup(m) {
+    const recent = new Map<string, number[]>(); // address -> registration times (bounded)
+
+    m.streamFeature(`<register xmlns='http://jabber.org/features/iq-register'/>`, 0, 'pre-auth', () => m.server.registrationOpen());
+    m.feature(NS);
+
+    const form = (registered?: string): Element =>
+      x(
+        'query',
+        { xmlns: NS },
+        registered !== undefined
+          ? x('registered')
+          : x('instructions', null, 'Choose a username and password to register with this server.'),
+        x('username', null, registered ?? undefined),
+        x('password'),
+      );
+
+    const fields = (q: Element): { username: string; password: string } => {
+      const username = q.getChildText('username');
+      const password = q.getChildText('password');
+      if (!username || !password) throw new StanzaError('not-acceptable', 'username and password are required');
+      return { username, password };
+    };
+
+    const allowed = (address: string): boolean => {
+      const now = Date.now();
+      const times = (recent.get(address) ?? []).filter((t) => now - t < m.config.window * 1000);
+      if (times.length >= m.config.per_address) return false;
+      times.push(now);
+      recent.delete(address);
+      recent.set(address, times);
+      if (recent.size > MAX_TRACKED) recent.delete(recent.keys().next().value!);
+      return true;
+    };
+
+    // before authentication: registration of a new account
+    m.preAuthIq(NS, async (req) => {
+      if (!m.server.registrationOpen()) throw new StanzaError('service-unavailable', 'registration is closed');
+      if (req.type === 'get') return form();
+      if (req.payload.getChild('remove')) throw new StanzaError('not-authorized', 'log in to remove your account');
+      const { username, password } = fields(req.payload);
+      let local: string;
+      try {
+        local = Jid.of(username, m.host).local;
+      } catch (e) {
+        if (e instanceof JidError) throw new StanzaError('not-acceptable', `bad username: ${e.message}`);
+        throw e;
+      }
+      if (!allowed(req.remoteAddress)) throw new StanzaError('resource-constraint', 'too many registrations from your address; try later');
+      try {
+        await m.accounts.create(local, password);
+      } catch (e) {
+        if (e instanceof AccountExistsError) throw new StanzaError('conflict', 'that username is taken');
+        if (e instanceof AccountInputError) throw new StanzaError('not-acceptable', e.message);
+        throw e;
+      }
+      m.log.info({ user: local, ip: req.remoteAddress }, 'account registered in-band');
+    });
+
+    // after authentication: form, password change, cancellation
+    m.iq({ type: 'get', ns: NS, name: 'query', to: ['bare', 'host'] }, (req) => {
+      if (req.to.local && !req.self) throw new StanzaError('forbidden');
+      return form(req.from.local);
+    });
+
+    m.iq({ type: 'set', ns: NS, name: 'query', to: ['bare', 'host'] }, async (req) => {
+      if (req.to.local && !req.self) throw new StanzaError('forbidden');
+      const user = req.from.local;
+      if (req.payload.getChild('remove')) {
+        // the result goes out first; then the account and every session of it go
+        // (sessions are closed with <not-authorized/>, XEP-0077 §3.2)
+        setImmediate(() => {
+          m.accounts.delete(user).then(
+            () => m.log.info({ user }, 'account cancelled in-band'),
+            (err: unknown) => m.log.error({ err, user }, 'account removal failed'),
+          );
+        });
+        return;
+      }
+      const { username, password } = fields(req.payload);
+      let same = false;
+      try {
+        same = Jid.of(username, m.host).local === user;
+      } catch {
+        same = false;
+      }
+      if (!same) throw new StanzaError('not-allowed', 'you can only change your own password');
+      try {
+        await m.accounts.setPassword(user, password);
+      } catch (e) {
+        if (e instanceof AccountInputError) throw new StanzaError('not-acceptable', e.message);
+        throw e;
+      }
+    });
+  },
+};
+
+export default register;

@@ -1,0 +1,170 @@
+// XEP-0191 Blocking Command: a user's blocklist, pushed to their resources,
+// enforced both ways for every stanza routed to or from a local user.
+import { x, Jid, JidError, StanzaError, errorReply, type Element, type StanzaEvent, type XepModule, z } from '../../src/api/index.js';
+
+const NS = 'urn:xmpp:blocking';
+const NS_ERRORS = 'urn:xmpp:blocking:errors';
+const INTERESTED = 'blocking/interested';
+
+const Config = z.object({
+  /** blocklists kept in memory (least recently used are dropped and re-read) */
+  cache_users: z.number().int().positive().default(100_000),
+  /** items one blocklist may hold */
+  max_items: z.number().int().positive().default(1000),
+});
+
+/** XEP-0191 §3.4 / XEP-0016 matching: domain, domain/resource, bare, full. */
+function matches(item: string, j: Jid): boolean {
+  if (item === j.bare || item === j.full || item === j.domain) return true;
+  return j.resource !== '' && item === `${j.domain}/${j.resource}`;
+}
+
+const blocking: XepModule<z.infer<typeof Config>> = {
+  name: 'blocking',
+  xeps: [{ n: 191, version: '1.3', status: 'complete' }],
+  config: Config,
+  setup(m) {
+    m.feature(NS);
+    // username -> blocked JIDs; an entry (possibly empty) means "loaded"
+    const cache = new Map<string, Set<string>>();
+
+    const load = (user: string): Set<string> | Promise<Set<string>> => {
+      const hit = cache.get(user);
+      if (hit) {
+        cache.delete(user); // refresh LRU position
+        cache.set(user, hit);
+        return hit;
+      }
+      return m.storage.userData.list(user, 'block').then((rows) => {
+        const set = new Set(rows.map((r) => r.key));
+        cache.set(user, set);
+        if (cache.size > m.config.cache_users) cache.delete(cache.keys().next().value!);
+        return set;
+      });
+    };
+    const test = (set: Set<string>, other: Jid): boolean => {
+      if (set.size === 0) return false;
+      for (const item of set) if (matches(item, other)) return true;
+      return false;
+    };
+    /** synchronous when the blocklist is cached, which the hot path relies on */
+    const blocks = (user: string, other: Jid): boolean | Promise<boolean> => {
+      const set = load(user);
+      return set instanceof Promise ? set.then((s) => test(s, other)) : test(set, other);
+    };
+
+    m.hook('privacy/blocks', (owner, other) => blocks(owner, other));
+
+    // enforcement on everything routed to a local user
+    m.hook(
+      'route/user',
+      (ev: StanzaEvent) => {
+        const inbound = blocks(ev.to.local, ev.from);
+        const outbound = ev.origin && ev.from.domain === m.host ? blocks(ev.from.local, ev.to) : false;
+        const decide = (inb: boolean, out: boolean): boolean => {
+          if (out) {
+            // XEP-0191 §3.5: the user blocked the recipient
+            const err = new StanzaError('not-acceptable', 'you have blocked this contact', undefined, x('blocked', { xmlns: NS_ERRORS }));
+            if (ev.stanza.name !== 'presence') ev.origin!.send(errorReply(ev.stanza, err));
+            return true;
+          }
+          if (!inb) return false;
+          // §3.4: the recipient blocked the sender: messages and IQ requests get service-unavailable
+          const type = ev.stanza.attrs.type;
+          const answer =
+            (ev.stanza.name === 'message' && type !== 'error' && type !== 'groupchat') ||
+            (ev.stanza.name === 'iq' && (type === 'get' || type === 'set'));
+          if (answer && ev.origin) ev.origin.send(errorReply(ev.stanza, new StanzaError('service-unavailable')));
+          return true;
+        };
+        if (inbound instanceof Promise || outbound instanceof Promise)
+          return Promise.all([inbound, outbound]).then(([a, b]) => decide(a, b));
+        return decide(inbound, outbound);
+      },
+      1000,
+    );
+
+    const push = (user: string, el: Element): void => {
+      for (const s of m.sessionsOf(`${user}@${m.host}`)) {
+        if (s.ext.get(INTERESTED)) s.send(x('iq', { type: 'set', id: `block-${Date.now().toString(36)}`, to: s.jid.full }, el));
+      }
+    };
+    const items = (payload: Element): string[] =>
+      payload.getChildren('item').map((i) => {
+        try {
+          return Jid.parse(i.attrs.jid ?? '').full;
+        } catch (e) {
+          if (e instanceof JidError) throw new StanzaError('jid-malformed', e.message);
+          throw e;
+        }
+      });
+
+    m.iq({ type: 'get', ns: NS, name: 'blocklist', to: ['bare'] }, async (req) => {
+      if (!req.self) throw new StanzaError('forbidden');
+      req.origin?.ext.set(INTERESTED, true);
+      const set = await load(req.from.local);
+      return x(
+        'blocklist',
+        { xmlns: NS },
+        [...set].sort().map((jid) => x('item', { jid })),
+      );
+    });
+
+    m.iq({ type: 'set', ns: NS, name: 'block', to: ['bare'] }, async (req) => {
+      if (!req.self) throw new StanzaError('forbidden');
+      const jids = items(req.payload);
+      if (!jids.length) throw new StanzaError('bad-request', 'name at least one JID to block');
+      const user = req.from.local;
+      const set = await load(user);
+      if (set.size + jids.filter((j) => !set.has(j)).length > m.config.max_items)
+        throw new StanzaError('resource-constraint', 'blocklist full');
+      for (const j of jids) {
+        await m.storage.userData.set(user, 'block', j, '');
+        set.add(j);
+      }
+      // blocked contacts see us go offline (XEP-0191 §3.3)
+      const mine = m.sessionsOf(`${user}@${m.host}`).filter((s) => s.available);
+      for (const j of jids) for (const s of mine) m.send(x('presence', { type: 'unavailable', from: s.jid.full, to: j }));
+      push(
+        user,
+        x(
+          'block',
+          { xmlns: NS },
+          jids.map((jid) => x('item', { jid })),
+        ),
+      );
+    });
+
+    m.iq({ type: 'set', ns: NS, name: 'unblock', to: ['bare'] }, async (req) => {
+      if (!req.self) throw new StanzaError('forbidden');
+      const user = req.from.local;
+      const set = await load(user);
+      const jids = items(req.payload);
+      const removed = jids.length ? jids.filter((j) => set.has(j)) : [...set];
+      for (const j of removed) {
+        await m.storage.userData.remove(user, 'block', j);
+        set.delete(j);
+      }
+      // unblocked contacts that are subscribed get our presence again
+      for (const j of removed) {
+        const item = await m.storage.roster.getItem(user, Jid.parse(j).bare);
+        if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) continue;
+        for (const s of m.sessionsOf(`${user}@${m.host}`))
+          if (s.available && s.presence)
+            m.send(x('presence', { ...s.presence.attrs, from: s.jid.full, to: j }, s.presence.children as Element[]));
+      }
+      push(
+        user,
+        x(
+          'unblock',
+          { xmlns: NS },
+          jids.map((jid) => x('item', { jid })),
+        ),
+      );
+    });
+
+    m.hook('user/deleted', (user) => void cache.delete(user));
+  },
+};
+
+export default blocking;

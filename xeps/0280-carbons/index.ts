@@ -1,0 +1,83 @@
+// XEP-0280 Message Carbons (urn:xmpp:carbons:2): every carbon-enabled resource
+// of a user sees the chats its other resources send and receive.
+import { x, StanzaError, type Element, type SessionApi, type XepModule } from '../../src/api/index.js';
+
+const NS = 'urn:xmpp:carbons:2';
+const NS_FORWARD = 'urn:xmpp:forward:0';
+const ENABLED = 'carbons/enabled';
+const IM_PAYLOADS: [string, string][] = [
+  ['request', 'urn:xmpp:receipts'],
+  ['received', 'urn:xmpp:receipts'],
+  ['active', 'http://jabber.org/protocol/chatstates'],
+  ['composing', 'http://jabber.org/protocol/chatstates'],
+  ['paused', 'http://jabber.org/protocol/chatstates'],
+  ['inactive', 'http://jabber.org/protocol/chatstates'],
+  ['gone', 'http://jabber.org/protocol/chatstates'],
+  ['replace', 'urn:xmpp:message-correct:0'],
+  ['displayed', 'urn:xmpp:chat-markers:0'],
+];
+
+/** XEP-0280 §6 eligibility, plus the no-copy hint (XEP-0334). */
+function eligible(m: Element): boolean {
+  if (m.getChild('private', NS) || m.getChild('no-copy', 'urn:xmpp:hints')) return false;
+  if (m.getChild('sent', NS) || m.getChild('received', NS)) return false; // never carbon a carbon
+  const type = m.attrs.type ?? 'normal';
+  if (type === 'chat' || type === 'error') return true;
+  if (type === 'normal' && m.getChild('body')) return true;
+  if (type === 'groupchat' || type === 'headline') return false;
+  return IM_PAYLOADS.some(([n, ns]) => m.getChild(n, ns));
+}
+
+function carbon(kind: 'sent' | 'received', bare: string, to: SessionApi, msg: Element): Element {
+  return x(
+    'message',
+    { from: bare, to: to.jid.full, type: msg.attrs.type ?? 'normal' },
+    x(kind, { xmlns: NS }, x('forwarded', { xmlns: NS_FORWARD }, msg)),
+  );
+}
+
+const carbons: XepModule = {
+  name: 'carbons',
+  xeps: [{ n: 280, version: '1.0.1', status: 'complete' }],
+  setup(m) {
+    m.feature(NS);
+
+    for (const name of ['enable', 'disable'] as const) {
+      m.iq({ type: 'set', ns: NS, name, to: ['bare'] }, (req) => {
+        if (!req.self || !req.origin) throw new StanzaError('not-allowed');
+        if (name === 'enable') req.origin.ext.set(ENABLED, true);
+        else req.origin.ext.delete(ENABLED);
+      });
+    }
+
+    const others = (bare: string, except: (s: SessionApi) => boolean): SessionApi[] =>
+      m.sessionsOf(bare).filter((s) => s.ext.get(ENABLED) && !except(s));
+
+    // sent: the other carbon-enabled resources of the sender get a copy
+    m.hook(
+      'message/sent',
+      (ev) => {
+        const msg = ev.stanza;
+        const priv = msg.getChild('private', NS);
+        if (eligible(msg) && ev.origin) {
+          for (const s of others(ev.from.bare, (t) => t === ev.origin || t.jid.full === ev.to.full))
+            s.send(carbon('sent', ev.from.bare, s, msg));
+        }
+        // the <private/> marker is for our server only (XEP-0280 §7)
+        if (priv) msg.children.splice(msg.children.indexOf(priv), 1);
+        return false;
+      },
+      10,
+    );
+
+    // received: carbon-enabled resources that did not get the message get a copy
+    m.hook('message/delivered', (ev, targets) => {
+      if (!eligible(ev.stanza)) return false;
+      for (const s of others(ev.to.bare, (t) => targets.includes(t) || t.jid.full === ev.from.full))
+        s.send(carbon('received', ev.to.bare, s, ev.stanza));
+      return false;
+    });
+  },
+};
+
+export default carbons;
