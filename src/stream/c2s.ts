@@ -165,6 +165,7 @@ export class C2SStream implements SessionOwner {
           f.push(
             `<sasl-channel-binding xmlns='${NS_SASL_CB}'>${cb.map((t) => `<channel-binding type='${t}'/>`).join('')}</sasl-channel-binding>`,
           );
+        f.push(this.core.streamFeatures('pre-auth', { secure: this.secure }));
       }
     } else if (this.phase === 'authenticated') {
       f.push(

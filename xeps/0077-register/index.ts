@@ -52,15 +52,17 @@ const register: XepModule<z.infer<typeof Config>> = {
       return { username, password };
     };
 
-    const allowed = (address: string): boolean => {
+    /** accounts registered from an address within the window (only successes count) */
+    const recentFrom = (address: string): number[] => {
       const now = Date.now();
-      const times = (recent.get(address) ?? []).filter((t) => now - t < m.config.window * 1000);
-      if (times.length >= m.config.per_address) return false;
-      times.push(now);
+      return (recent.get(address) ?? []).filter((t) => now - t < m.config.window * 1000);
+    };
+    const record = (address: string): void => {
+      const times = recentFrom(address);
+      times.push(Date.now());
       recent.delete(address);
       recent.set(address, times);
       if (recent.size > MAX_TRACKED) recent.delete(recent.keys().next().value!);
-      return true;
     };
 
     // before authentication: registration of a new account
@@ -76,9 +78,11 @@ const register: XepModule<z.infer<typeof Config>> = {
         if (e instanceof JidError) throw new StanzaError('not-acceptable', `bad username: ${e.message}`);
         throw e;
       }
-      if (!allowed(req.remoteAddress)) throw new StanzaError('resource-constraint', 'too many registrations from your address; try later');
+      if (recentFrom(req.remoteAddress).length >= m.config.per_address)
+        throw new StanzaError('resource-constraint', 'too many registrations from your address; try later');
       try {
         await m.accounts.create(local, password);
+        record(req.remoteAddress);
       } catch (e) {
         if (e instanceof AccountExistsError) throw new StanzaError('conflict', 'that username is taken');
         if (e instanceof AccountInputError) throw new StanzaError('not-acceptable', e.message);
