@@ -40,6 +40,7 @@ export async function credentialsFor(password: string, iterations: number): Prom
 }
 
 export interface AccountHooks {
+  deleting?(username: string): void | Promise<void>;
   deleted?(username: string): void | Promise<void>;
   created?(username: string): void | Promise<void>;
 }
@@ -62,8 +63,9 @@ export class Accounts {
 
   /** Delete the account and everything stored for it. */
   async delete(username: string): Promise<boolean> {
-    const existed = await this.storage.accounts.delete(username);
-    if (!existed) return false;
+    if (!(await this.storage.accounts.get(username))) return false;
+    await this.hooks.deleting?.(username);
+    if (!(await this.storage.accounts.delete(username))) return false;
     await this.storage.userData.deleteAll(username);
     await this.storage.roster.deleteAll(username);
     await this.storage.offline.deleteAll(username);

@@ -121,10 +121,12 @@ export class Server implements Core {
     this.log.info({ registry: this.registry.kind }, 'registry ready');
     this.accounts = new Accounts(this.storage, () => this.config.sasl.scram_iterations, {
       created: (u) => void this.hooks.run('user/created', u),
-      deleted: async (u) => {
-        await this.hooks.run('user/deleted', u);
+      deleting: async (u) => {
+        // modules tell contacts first (while the roster exists), then the sessions go
+        await this.hooks.run('user/deleting', u);
         for (const s of [...this.sessions.resources(`${u}@${c.domain}`)]) s.close('not-authorized', 'account deleted');
       },
+      deleted: async (u) => void (await this.hooks.run('user/deleted', u)),
     });
     this.tls = tlsMaterial(await loadOrCreateCert(c.domain, c.tls, this.log));
     this.modules = new ModuleHost({

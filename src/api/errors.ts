@@ -64,6 +64,8 @@ export type StreamErrorCondition =
 /** Throw from a handler to answer with a stanza error. */
 export class StanzaError extends Error {
   readonly type: ErrorType;
+  /** include the original payload in the error reply (false for payloads holding secrets, e.g. passwords) */
+  echo = true;
   constructor(
     readonly condition: StanzaErrorCondition,
     readonly text?: string,
@@ -98,7 +100,9 @@ export function errorReply(stanza: Element, err: StanzaError): Element {
     from: stanza.attrs.to,
     to: stanza.attrs.from,
   });
-  if (stanza.name !== 'iq') for (const c of stanza.children) reply.children.push(c);
+  if (!err.echo) {
+    // nothing of the original payload goes back
+  } else if (stanza.name !== 'iq') for (const c of stanza.children) reply.children.push(c);
   else {
     const payload = stanza.getChildElements()[0];
     if (payload) reply.children.push(payload);

@@ -72,6 +72,9 @@ export interface Hooks {
   'session/bound': (session: SessionApi) => HookResult;
   'session/closed': (session: SessionApi, reason: string) => HookResult;
   'user/created': (username: string) => HookResult;
+  /** an account is about to be deleted: its data is still there (cancel subscriptions, tell contacts) */
+  'user/deleting': (username: string) => HookResult;
+  /** an account and all its stored data are gone */
   'user/deleted': (username: string) => HookResult;
   'server/stopping': () => HookResult;
   /** a message from a local client, before routing (carbons 'sent' copies, hints); true = stop */

@@ -36,12 +36,14 @@ const im: XepModule<z.infer<typeof Config>> = {
     m.hook('session/closed', (s) => {
       if (m.sessionsOf(s.jid.bare).length === 0) roster.forget(s.jid.local);
     });
-    m.hook('user/deleted', async (user) => {
-      roster.forget(user);
-      // remove the user from every local roster that holds them, with pushes
+    m.hook('user/deleting', async (user) => {
+      // contacts see the user go offline and lose the subscriptions both ways,
+      // then the user disappears from every local roster (with pushes)
       const bare = `${user}@${m.host}`;
+      for (const item of (await roster.fresh(user)).items.values()) await subs.onRemove(user, item);
       for (const holder of await m.storage.roster.holders(bare)) await roster.remove(holder, bare);
     });
+    m.hook('user/deleted', (user) => roster.forget(user));
   },
 };
 

@@ -6,6 +6,8 @@ import { SUB_TYPES, type Subscriptions, type SubType } from './subscriptions.js'
 
 const INITIAL_SENT = 'presence/initial';
 const DIRECTED = 'presence/directed';
+/** directed-presence recipients remembered per session */
+const MAX_DIRECTED = 1000;
 
 export class PresenceService {
   subs!: Subscriptions;
@@ -73,6 +75,11 @@ export class PresenceService {
 
   /** First available presence of a session: probe contacts, replay pending requests. */
   private async onInitial(session: SessionApi, user: string): Promise<void> {
+    // a user is implicitly subscribed to their own presence (RFC 6121 §4.2.2)
+    for (const t of this.available(session.jid.bare)) {
+      if (t !== session && t.presence)
+        session.send(x('presence', { ...t.presence.attrs, from: t.jid.full, to: session.jid.full }, t.presence.children as Element[]));
+    }
     for (const c of await this.roster.contacts(user, hasTo)) {
       if (await this.cut(user, c)) continue;
       for (const t of this.available(c)) {
@@ -109,6 +116,8 @@ export class PresenceService {
       let set = s.ext.get(DIRECTED) as Set<string> | undefined;
       if (!set) s.ext.set(DIRECTED, (set = new Set()));
       set.add(target);
+      // bounded: the oldest entries are forgotten (they then get no unavailable on logout)
+      if (set.size > MAX_DIRECTED) set.delete(set.values().next().value!);
     } else if (type === 'unavailable') {
       (s.ext.get(DIRECTED) as Set<string> | undefined)?.delete(target);
     }

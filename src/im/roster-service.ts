@@ -10,7 +10,14 @@ export const INTERESTED = 'roster/interested';
 export function itemElement(item: RosterItem, subscription?: string): Element {
   return x(
     'item',
-    { jid: item.jid, name: item.name, subscription: subscription ?? item.subscription, ask: item.ask ? 'subscribe' : undefined },
+    {
+      jid: item.jid,
+      name: item.name,
+      subscription: subscription ?? item.subscription,
+      ask: item.ask ? 'subscribe' : undefined,
+      // RFC 6121 §2.1.2.1: pre-approval shown to the client
+      approved: item.approved && (item.subscription === 'none' || item.subscription === 'to') ? 'true' : undefined,
+    },
     item.groups.map((g) => x('group', null, g)),
   );
 }
@@ -25,11 +32,28 @@ export const hasFrom = (s: Subscription): boolean => s === 'from' || s === 'both
 
 export class RosterService {
   private readonly cache = new Map<string, Promise<Cached>>();
+  private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(private readonly m: ModuleContext) {}
 
   private bare(user: string): string {
     return `${user}@${this.m.host}`;
+  }
+
+  /**
+   * Run a read-modify-write of one user's roster alone, so concurrent changes
+   * (a roster set racing a subscription) never overwrite each other and pushes
+   * leave in version order.
+   */
+  async exclusive<T>(user: string, fn: () => Promise<T>): Promise<T> {
+    while (this.locks.has(user)) await this.locks.get(user)!.catch(() => undefined);
+    const run = fn();
+    this.locks.set(user, run);
+    try {
+      return await run;
+    } finally {
+      this.locks.delete(user);
+    }
   }
 
   /** The user's roster (cached while the user has sessions here). */
@@ -57,6 +81,24 @@ export class RosterService {
   /** Forget a user's cached roster (last session gone, or account deleted). */
   forget(user: string): void {
     this.cache.delete(user);
+  }
+
+  /**
+   * Read-modify-write one item under the user's lock: `change` returns the new
+   * item, null to remove it, or undefined to leave it. Returns the item before.
+   */
+  async update(
+    user: string,
+    jid: string,
+    change: (cur: RosterItem | undefined) => RosterItem | null | undefined,
+  ): Promise<RosterItem | undefined> {
+    return this.exclusive(user, async () => {
+      const cur = await this.item(user, jid);
+      const next = change(cur);
+      if (next === null) await this.remove(user, jid);
+      else if (next !== undefined) await this.put(user, next);
+      return cur;
+    });
   }
 
   async put(user: string, item: RosterItem): Promise<void> {

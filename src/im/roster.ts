@@ -3,6 +3,10 @@ import { x, Jid, JidError, StanzaError, type IqRequest, type ModuleContext, type
 import { NS_ROSTER, INTERESTED, itemElement, type RosterService } from './roster-service.js';
 import type { Subscriptions } from './subscriptions.js';
 
+/** longest item name or group name (characters), and most groups per item */
+const MAX_TEXT = 1024;
+const MAX_GROUPS = 64;
+
 export interface RosterLimits {
   max_items: number;
 }
@@ -47,19 +51,23 @@ export function rosterHandlers(m: ModuleContext, roster: RosterService, subs: Su
     const groups = el.getChildren('group').map((g) => g.getText());
     if (groups.some((g) => g === '')) throw new StanzaError('not-acceptable', 'empty group name');
     if (new Set(groups).size !== groups.length) throw new StanzaError('bad-request', 'duplicate group');
-    const existing = await roster.item(user, contact.bare);
-    if (!existing && (await roster.load(user)).items.size >= limits().max_items) {
-      throw new StanzaError('not-allowed', `rosters are limited to ${limits().max_items} items`);
+    const name = el.attrs.name;
+    if ((name?.length ?? 0) > MAX_TEXT || groups.some((g) => g.length > MAX_TEXT) || groups.length > MAX_GROUPS) {
+      throw new StanzaError('not-acceptable', `names and groups are limited to ${MAX_TEXT} characters, ${MAX_GROUPS} groups`);
     }
-    // the client sets name and groups; subscription state is the server's (RFC 6121 §2.1.2.5)
-    const item: RosterItem = {
-      jid: contact.bare,
-      ...(el.attrs.name ? { name: el.attrs.name } : {}),
-      subscription: existing?.subscription ?? 'none',
-      ask: existing?.ask ?? false,
-      approved: existing?.approved ?? false,
-      groups,
-    };
-    await roster.put(user, item);
+    const size = (await roster.load(user)).items.size;
+    await roster.update(user, contact.bare, (existing) => {
+      if (!existing && size >= limits().max_items)
+        throw new StanzaError('not-allowed', `rosters are limited to ${limits().max_items} items`);
+      // the client sets name and groups; subscription state is the server's (RFC 6121 §2.1.2.5)
+      return {
+        jid: contact.bare,
+        ...(name ? { name } : {}),
+        subscription: existing?.subscription ?? 'none',
+        ask: existing?.ask ?? false,
+        approved: existing?.approved ?? false,
+        groups,
+      } satisfies RosterItem;
+    });
   });
 }

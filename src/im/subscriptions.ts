@@ -1,13 +1,18 @@
 // RFC 6121 §3 presence subscriptions: both the user's side (outbound) and the
 // contact's side (inbound) run here, since both are local until s2s exists.
-// State changes follow RFC 6121 Appendix A (tables A.2-A.5).
-import { x, Jid, type Element, type ModuleContext, type RosterItem, type SessionApi } from '../api/index.js';
+// State changes follow RFC 6121 Appendix A (tables A.2-A.5); each one is a
+// read-modify-write of one roster item under that user's roster lock.
+import { x, Jid, type Element, type ModuleContext, type RosterItem, type SessionApi, type Subscription } from '../api/index.js';
 import { hasFrom, hasTo, type RosterService } from './roster-service.js';
 
 export type SubType = 'subscribe' | 'subscribed' | 'unsubscribe' | 'unsubscribed';
 export const SUB_TYPES = new Set<string>(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
 const blank = (jid: string): RosterItem => ({ jid, subscription: 'none', ask: false, approved: false, groups: [] });
+const addTo = (s: Subscription): Subscription => (s === 'from' ? 'both' : s === 'none' ? 'to' : s);
+const addFrom = (s: Subscription): Subscription => (s === 'to' ? 'both' : s === 'none' ? 'from' : s);
+const dropTo = (s: Subscription): Subscription => (s === 'both' ? 'from' : s === 'to' ? 'none' : s);
+const dropFrom = (s: Subscription): Subscription => (s === 'both' ? 'to' : s === 'from' ? 'none' : s);
 
 export class Subscriptions {
   constructor(
@@ -31,67 +36,54 @@ export class Subscriptions {
   private deliver(user: string, type: string, from: string, original?: Element): void {
     const targets = this.m.sessionsOf(this.bare(user)).filter((s: SessionApi) => s.available);
     if (!targets.length) return;
-    const p = x('presence', { type, from, to: this.bare(user) }, original ? original.getChildElements() : []);
-    this.m.deliver(p, targets);
+    this.m.deliver(x('presence', { type, from, to: this.bare(user) }, original ? original.getChildElements() : []), targets);
+  }
+
+  private hasPending(user: string, jid: string): Promise<boolean> {
+    return this.m.storage.roster.pending(user).then((p) => p.some((r) => r.jid === jid));
   }
 
   /** A user sent a subscription stanza to `contact` (a bare JID). */
   async outbound(user: string, contact: Jid, type: SubType, stanza: Element): Promise<void> {
     const from = this.bare(user);
-    const item = await this.roster.item(user, contact.bare);
+    let route = true;
     switch (type) {
-      case 'subscribe': {
-        // A.2.1: none/from -> ask; to/both unchanged (and the request still goes out)
-        if (!item || !hasTo(item.subscription)) {
-          if (!item?.ask) await this.roster.put(user, { ...(item ?? blank(contact.bare)), ask: true });
-        }
+      case 'subscribe':
+        // A.2.1: none/from -> ask; to/both unchanged (the request still goes out)
+        await this.roster.update(user, contact.bare, (cur) =>
+          cur && (hasTo(cur.subscription) || cur.ask) ? undefined : { ...(cur ?? blank(contact.bare)), ask: true },
+        );
         break;
-      }
       case 'subscribed': {
-        const pending = (await this.m.storage.roster.pending(user)).some((p) => p.jid === contact.bare);
-        if (pending) {
-          await this.m.storage.roster.removePending(user, contact.bare);
-          const cur = item ?? blank(contact.bare);
-          await this.roster.put(user, {
-            ...cur,
-            subscription: cur.subscription === 'to' ? 'both' : cur.subscription === 'none' ? 'from' : cur.subscription,
-            approved: false,
-          });
-        } else if (!item || !hasFrom(item.subscription)) {
-          // RFC 6121 §3.4 pre-approval
-          if (!item?.approved) await this.roster.put(user, { ...(item ?? blank(contact.bare)), approved: true });
-          return; // nothing is sent for a pre-approval
-        } else {
-          return; // already subscribed: nothing to do (A.3.1)
-        }
+        const pending = await this.hasPending(user, contact.bare);
+        if (pending) await this.m.storage.roster.removePending(user, contact.bare);
+        await this.roster.update(user, contact.bare, (cur) => {
+          if (pending) return { ...(cur ?? blank(contact.bare)), subscription: addFrom(cur?.subscription ?? 'none'), approved: false };
+          if (cur && hasFrom(cur.subscription)) return undefined; // already subscribed (A.3.1)
+          return cur?.approved ? undefined : { ...(cur ?? blank(contact.bare)), approved: true }; // pre-approval (§3.4)
+        });
+        route = pending; // nothing is sent for a pre-approval
         break;
       }
-      case 'unsubscribe': {
-        if (item && (hasTo(item.subscription) || item.ask)) {
-          await this.roster.put(user, {
-            ...item,
-            subscription: item.subscription === 'both' ? 'from' : item.subscription === 'to' ? 'none' : item.subscription,
-            ask: false,
-          });
-        }
+      case 'unsubscribe':
+        await this.roster.update(user, contact.bare, (cur) =>
+          cur && (hasTo(cur.subscription) || cur.ask) ? { ...cur, subscription: dropTo(cur.subscription), ask: false } : undefined,
+        );
         break;
-      }
       case 'unsubscribed': {
         const hadPending = await this.m.storage.roster.removePending(user, contact.bare);
-        if (item && (hasFrom(item.subscription) || item.approved)) {
-          await this.roster.put(user, {
-            ...item,
-            subscription: item.subscription === 'both' ? 'to' : item.subscription === 'from' ? 'none' : item.subscription,
-            approved: false,
-          });
-        } else if (!hadPending) {
-          return;
-        }
+        const before = await this.roster.update(user, contact.bare, (cur) =>
+          cur && (hasFrom(cur.subscription) || cur.approved)
+            ? { ...cur, subscription: dropFrom(cur.subscription), approved: false }
+            : undefined,
+        );
+        route = hadPending || !!(before && (hasFrom(before.subscription) || before.approved));
         // the contact loses our presence: tell it we are gone (RFC 6121 §3.2.2)
-        this.sendUnavailableOf(user, contact.bare);
+        if (route) this.sendUnavailableOf(user, contact.bare);
         break;
       }
     }
+    if (!route) return;
     if (this.isLocalUser(contact)) await this.inbound(contact.local, Jid.parse(from), type, stanza);
     // an approved subscriber gets our current presence at once (RFC 6121 §3.1.5)
     if (type === 'subscribed') this.sendPresenceOf(user, contact.bare);
@@ -99,17 +91,30 @@ export class Subscriptions {
 
   /** A subscription stanza from `from` (a bare JID) reached local user `user`. */
   async inbound(user: string, from: Jid, type: SubType, stanza: Element): Promise<void> {
-    const item = await this.roster.item(user, from.bare);
+    if (!(await this.m.storage.accounts.get(user))) {
+      // no such account (RFC 6121 §8.5.1): a request is declined, the rest ignored
+      if (type === 'subscribe' && this.isLocalUser(from)) {
+        await this.inbound(from.local, Jid.parse(this.bare(user)), 'unsubscribed', x('presence', { type: 'unsubscribed' }));
+      }
+      return;
+    }
     switch (type) {
       case 'subscribe': {
-        if (item && hasFrom(item.subscription)) {
-          // already subscribed: answer for the user (RFC 6121 §3.1.3)
-          return this.reply(user, from, 'subscribed');
-        }
-        if (item?.approved) {
-          await this.roster.put(user, { ...item, subscription: item.subscription === 'to' ? 'both' : 'from', approved: false });
+        let answer: 'subscribed' | 'approved' | 'pending' = 'pending';
+        await this.roster.update(user, from.bare, (cur) => {
+          if (cur && hasFrom(cur.subscription)) {
+            answer = 'subscribed'; // already subscribed: answer for the user (§3.1.3)
+            return undefined;
+          }
+          if (cur?.approved) {
+            answer = 'approved';
+            return { ...cur, subscription: addFrom(cur.subscription), approved: false };
+          }
+          return undefined;
+        });
+        if (answer !== 'pending') {
           await this.reply(user, from, 'subscribed');
-          this.sendPresenceOf(user, from.bare);
+          if (answer === 'approved') this.sendPresenceOf(user, from.bare);
           return;
         }
         // keep the request until the user answers; deliver it now to online resources
@@ -119,32 +124,27 @@ export class Subscriptions {
         return;
       }
       case 'subscribed': {
-        if (!item || !item.ask) return; // A.3.2: not expected, ignore
-        await this.roster.put(user, {
-          ...item,
-          subscription: item.subscription === 'from' ? 'both' : item.subscription === 'none' ? 'to' : item.subscription,
-          ask: false,
-        });
-        this.deliver(user, 'subscribed', from.bare, stanza);
+        const before = await this.roster.update(user, from.bare, (cur) =>
+          cur?.ask ? { ...cur, subscription: addTo(cur.subscription), ask: false } : undefined,
+        );
+        if (before?.ask) this.deliver(user, 'subscribed', from.bare, stanza); // A.3.2: unexpected ones are ignored
         return;
       }
       case 'unsubscribe': {
         const hadPending = await this.m.storage.roster.removePending(user, from.bare);
-        if (item && hasFrom(item.subscription)) {
-          await this.roster.put(user, { ...item, subscription: item.subscription === 'both' ? 'to' : 'none' });
-          this.sendUnavailableOf(user, from.bare);
-        } else if (!hadPending) return;
-        this.deliver(user, 'unsubscribe', from.bare, stanza);
+        const before = await this.roster.update(user, from.bare, (cur) =>
+          cur && hasFrom(cur.subscription) ? { ...cur, subscription: dropFrom(cur.subscription) } : undefined,
+        );
+        const wasSubscribed = !!before && hasFrom(before.subscription);
+        if (wasSubscribed) this.sendUnavailableOf(user, from.bare);
+        if (wasSubscribed || hadPending) this.deliver(user, 'unsubscribe', from.bare, stanza);
         return;
       }
       case 'unsubscribed': {
-        if (!item || (!hasTo(item.subscription) && !item.ask)) return;
-        await this.roster.put(user, {
-          ...item,
-          subscription: item.subscription === 'both' ? 'from' : item.subscription === 'to' ? 'none' : item.subscription,
-          ask: false,
-        });
-        this.deliver(user, 'unsubscribed', from.bare, stanza);
+        const before = await this.roster.update(user, from.bare, (cur) =>
+          cur && (hasTo(cur.subscription) || cur.ask) ? { ...cur, subscription: dropTo(cur.subscription), ask: false } : undefined,
+        );
+        if (before && (hasTo(before.subscription) || before.ask)) this.deliver(user, 'unsubscribed', from.bare, stanza);
         return;
       }
     }
@@ -158,15 +158,14 @@ export class Subscriptions {
   /** Roster removal (RFC 6121 §2.5.2): cancel both directions first. */
   async onRemove(user: string, item: RosterItem): Promise<void> {
     const contact = Jid.parse(item.jid);
+    const me = Jid.parse(this.bare(user));
     const hadPending = await this.m.storage.roster.removePending(user, item.jid);
     if (hasFrom(item.subscription) || hadPending) {
       this.sendUnavailableOf(user, item.jid);
-      if (this.isLocalUser(contact))
-        await this.inbound(contact.local, Jid.parse(this.bare(user)), 'unsubscribed', x('presence', { type: 'unsubscribed' }));
+      if (this.isLocalUser(contact)) await this.inbound(contact.local, me, 'unsubscribed', x('presence', { type: 'unsubscribed' }));
     }
-    if (hasTo(item.subscription) || item.ask) {
-      if (this.isLocalUser(contact))
-        await this.inbound(contact.local, Jid.parse(this.bare(user)), 'unsubscribe', x('presence', { type: 'unsubscribe' }));
+    if ((hasTo(item.subscription) || item.ask) && this.isLocalUser(contact)) {
+      await this.inbound(contact.local, me, 'unsubscribe', x('presence', { type: 'unsubscribe' }));
     }
   }
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Element, x } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
-import { Jid, prepResource, JidError } from '../jid.js';
+import { Jid, prepResource, JidError, tryJid } from '../jid.js';
 import { streamError, StanzaError, errorReply, type StreamErrorCondition } from '../api/errors.js';
 import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
@@ -19,6 +19,8 @@ type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
 type Kind = 'message' | 'presence' | 'iq';
 
 const MAX_SASL_FAILURES = 5;
+/** longest wait for already-received stanzas after the client went away */
+const CLOSE_DRAIN_MS = 5000;
 
 export class C2SStream implements SessionOwner {
   readonly id = randomBytes(9).toString('base64url');
@@ -26,6 +28,7 @@ export class C2SStream implements SessionOwner {
   private parser: StreamParser;
   private headerSent = false;
   private inbox: Element[] = [];
+  private pendingClose: (() => void) | undefined;
   private busy = false;
   private paused = false;
   private sasl: { mech: SaslMechanism; name: string } | undefined;
@@ -104,9 +107,29 @@ export class C2SStream implements SessionOwner {
 
   onClose(): void {
     if (this.phase === 'closed') return;
-    // RFC 6120 §4.4: answer the close, then end the connection.
-    this.transport.write(this.transport.framed ? `<close xmlns='${NS_FRAMING}'/>` : '</stream:stream>');
-    this.shutdownStream('client closed the stream');
+    // RFC 6120 §4.4: stanzas received before the close are still processed, then
+    // the close is answered and the connection ended.
+    this.afterInbox(() => {
+      this.transport.write(this.transport.framed ? `<close xmlns='${NS_FRAMING}'/>` : '</stream:stream>');
+      this.shutdownStream('client closed the stream');
+    });
+  }
+
+  /** Run fn now, or once the stanzas already received have been processed. */
+  private afterInbox(fn: () => void): void {
+    if (!this.busy && this.inbox.length === 0) return fn();
+    let done = false;
+    const once = (): void => {
+      if (done) return;
+      done = true;
+      fn();
+    };
+    this.pendingClose = once;
+    // a handler that never settles must not keep a dead connection around
+    setTimeout(() => {
+      this.inbox.length = 0;
+      once();
+    }, CLOSE_DRAIN_MS).unref();
   }
 
   onError(condition: XmlErrorCondition, text: string): void {
@@ -130,6 +153,11 @@ export class C2SStream implements SessionOwner {
     if (this.paused && this.inbox.length < this.core.config.limits.inbound_queue / 2) {
       this.paused = false;
       this.transport.resume();
+    }
+    if (this.pendingClose && !this.busy && this.inbox.length === 0) {
+      const fn = this.pendingClose;
+      this.pendingClose = undefined;
+      fn();
     }
   }
 
@@ -246,7 +274,7 @@ export class C2SStream implements SessionOwner {
     } catch (e) {
       if (!(e instanceof StanzaError)) this.log.error({ err: e }, 'pre-auth IQ handler failed');
       const err = e instanceof StanzaError ? e : new StanzaError('internal-server-error');
-      reply = x('iq', { type: 'error', id: el.attrs.id }, payload, err.toElement());
+      reply = x('iq', { type: 'error', id: el.attrs.id }, err.echo ? payload : undefined, err.toElement());
     }
     if (this.phase !== 'closed') this.transport.write(reply.toString());
   }
@@ -408,7 +436,7 @@ export class C2SStream implements SessionOwner {
     }
     this.core.metrics.stanzasIn.inc({ kind: name });
     const from = el.attrs.from;
-    if (from !== undefined && from !== session.jid.full && from !== session.jid.bare) {
+    if (from !== undefined && from !== session.jid.full && from !== session.jid.bare && !sameAddress(from, session.jid)) {
       // RFC 6120 §8.1.2.1: a client may only send from its own address
       return this.close('invalid-from', 'the from address does not match this stream');
     }
@@ -497,7 +525,8 @@ export class C2SStream implements SessionOwner {
   }
 
   private onTransportClosed(reason: string): void {
-    this.teardown(reason);
+    // what the client sent before the connection dropped is still delivered
+    this.afterInbox(() => this.teardown(reason));
   }
 
   private teardown(reason: string): void {
@@ -517,8 +546,8 @@ export class C2SStream implements SessionOwner {
         .unbind(session.jid.full, this.core.nodeId)
         .catch((err: unknown) => this.log.error({ err }, 'registry unbind failed'));
     }
-    if (session.available) {
-      // Broadcast unavailable as if the client had sent it (RFC 6121 §4.5.2).
+    if (session.available || session.ext.has('presence/directed')) {
+      // Broadcast unavailable as if the client had sent it (RFC 6121 §4.5.2, §4.6.3).
       session.available = false;
       const unavailable = new Element('presence', { type: 'unavailable', from: session.jid.full });
       const r = this.core.router.fromClient(unavailable, session.jid, session);
@@ -534,6 +563,12 @@ export class C2SStream implements SessionOwner {
     if (state) this.core.metrics.connections.inc({ state });
     this.metricState = state ?? 'closed';
   }
+}
+
+/** a client-supplied 'from' equal to our JID after preparation (case, normalisation) */
+function sameAddress(from: string, jid: Jid): boolean {
+  const j = tryJid(from);
+  return !!j && (j.full === jid.full || j.full === jid.bare);
 }
 
 const escAttr = (s: string): string => s.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/"/g, '&quot;');

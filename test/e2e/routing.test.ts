@@ -213,10 +213,14 @@ describe('server features (e2e)', () => {
       'jabber:iq:version',
       'urn:xmpp:ping',
       'urn:xmpp:time',
-      'vcard-temp',
+      'urn:xmpp:carbons:2',
+      'urn:xmpp:blocking',
+      'msgoffline',
     ]) {
       assert.ok(features.includes(f), `missing ${f}`);
     }
+    // vCards live on accounts, not on the server (XEP-0054)
+    assert.ok(!features.includes('vcard-temp'));
     const items = await iq(
       alice,
       xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' })),

@@ -15,13 +15,24 @@ const last: XepModule = {
       x('query', { xmlns: NS, seconds: String(Math.floor((Date.now() - m.server.startedAt) / 1000)) }),
     );
 
+    /** only the user and their subscribers may see it (XEP-0012 §3, §4) */
+    const authorize = async (user: string, requester: string, self: boolean): Promise<void> => {
+      if (self) return;
+      if (!(await m.storage.accounts.get(user))) throw new StanzaError('service-unavailable');
+      const item = await m.storage.roster.getItem(user, requester);
+      if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) throw new StanzaError('forbidden');
+    };
+
+    // to a full JID the server answers on the user's behalf (XEP-0012 §4 allows it): online, so 0
+    m.iq({ type: 'get', ns: NS, name: 'query', to: ['full'] }, async (req) => {
+      await authorize(req.to.local, req.from.bare, req.to.bare === req.from.bare);
+      if (!m.sessionsOf(req.to.bare).some((s) => s.jid.full === req.to.full)) throw new StanzaError('service-unavailable');
+      return x('query', { xmlns: NS, seconds: '0' });
+    });
+
     m.iq({ type: 'get', ns: NS, name: 'query', to: ['bare'] }, async (req) => {
       const user = req.to.local;
-      if (!req.self) {
-        // only subscribers may see it (XEP-0012 §3)
-        const item = await m.storage.roster.getItem(user, req.from.bare);
-        if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) throw new StanzaError('forbidden');
-      }
+      await authorize(user, req.from.bare, req.self);
       if (m.sessionsOf(req.to.bare).some((s) => s.available)) return x('query', { xmlns: NS, seconds: '0' });
       const stored = await m.storage.userData.get(user, 'last', '');
       if (stored === undefined) throw new StanzaError('item-not-found');
@@ -29,13 +40,19 @@ const last: XepModule = {
       return x('query', { xmlns: NS, seconds: String(Math.max(0, Math.floor((Date.now() - at) / 1000))) }, status || undefined);
     });
 
-    // remember the status of the unavailable presence, store it when the last session ends
-    m.hook('presence/broadcast', (ev) => {
-      if (ev.origin && ev.stanza.attrs.type === 'unavailable') ev.origin.ext.set('last/status', ev.stanza.getChildText('status') ?? '');
-      return false;
-    });
+    // remember the status of the unavailable presence (before the IM module's
+    // broadcast, priority 100), store it when the last session ends
+    m.hook(
+      'presence/broadcast',
+      (ev) => {
+        if (ev.origin && ev.stanza.attrs.type === 'unavailable') ev.origin.ext.set('last/status', ev.stanza.getChildText('status') ?? '');
+        return false;
+      },
+      200,
+    );
     m.hook('session/closed', async (s) => {
       if (m.sessionsOf(s.jid.bare).length) return;
+      if (!(await m.storage.accounts.get(s.jid.local))) return; // deleted: nothing to remember
       const status = (s.ext.get('last/status') as string | undefined) ?? '';
       await m.storage.userData.set(s.jid.local, 'last', '', JSON.stringify({ at: Date.now(), status }));
     });

@@ -7,15 +7,15 @@ const vcard: XepModule = {
   name: 'vcard',
   xeps: [{ n: 54, version: '1.3.0', status: 'complete' }],
   setup(m) {
-    m.feature(NS);
     m.feature(NS, 'bare');
 
     m.iq({ type: 'get', ns: NS, name: 'vCard', to: ['bare'] }, async (req) => {
       const user = req.to.local;
       const stored = await m.storage.userData.get(user, 'vcard', '');
       if (stored !== undefined) return parseXml(stored);
-      if (!req.self && !(await m.storage.accounts.get(user))) throw new StanzaError('service-unavailable');
-      return x('vCard', { xmlns: NS }); // XEP-0054 §3.1: an empty vCard when none is stored
+      // XEP-0054 §3.3: another user's missing vCard and a missing account look the same
+      if (!req.self) throw new StanzaError('service-unavailable');
+      return x('vCard', { xmlns: NS }); // §3.1: one's own, not yet published: empty
     });
 
     m.iq({ type: 'set', ns: NS, name: 'vCard', to: ['bare'] }, async (req) => {

@@ -45,10 +45,11 @@ const register: XepModule<z.infer<typeof Config>> = {
         x('password'),
       );
 
-    const fields = (q: Element): { username: string; password: string } => {
+    /** XEP-0077 §3.3: a missing field is not-acceptable for registration, bad-request for a password change */
+    const fields = (q: Element, missing: 'not-acceptable' | 'bad-request'): { username: string; password: string } => {
       const username = q.getChildText('username');
       const password = q.getChildText('password');
-      if (!username || !password) throw new StanzaError('not-acceptable', 'username and password are required');
+      if (!username || !password) throw new StanzaError(missing, 'username and password are required');
       return { username, password };
     };
 
@@ -65,31 +66,48 @@ const register: XepModule<z.infer<typeof Config>> = {
       if (recent.size > MAX_TRACKED) recent.delete(recent.keys().next().value!);
     };
 
+    /** errors never echo the request: it holds a password (XEP-0077 §3.3) */
+    const quiet =
+      <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
+      async (...a: A): Promise<R> => {
+        try {
+          return await fn(...a);
+        } catch (e) {
+          if (e instanceof StanzaError) e.echo = false;
+          throw e;
+        }
+      };
+
     // before authentication: registration of a new account
-    m.preAuthIq(NS, async (req) => {
-      if (!m.server.registrationOpen()) throw new StanzaError('service-unavailable', 'registration is closed');
-      if (req.type === 'get') return form();
-      if (req.payload.getChild('remove')) throw new StanzaError('not-authorized', 'log in to remove your account');
-      const { username, password } = fields(req.payload);
-      let local: string;
-      try {
-        local = Jid.of(username, m.host).local;
-      } catch (e) {
-        if (e instanceof JidError) throw new StanzaError('not-acceptable', `bad username: ${e.message}`);
-        throw e;
-      }
-      if (recentFrom(req.remoteAddress).length >= m.config.per_address)
-        throw new StanzaError('resource-constraint', 'too many registrations from your address; try later');
-      try {
-        await m.accounts.create(local, password);
-        record(req.remoteAddress);
-      } catch (e) {
-        if (e instanceof AccountExistsError) throw new StanzaError('conflict', 'that username is taken');
-        if (e instanceof AccountInputError) throw new StanzaError('not-acceptable', e.message);
-        throw e;
-      }
-      m.log.info({ user: local, ip: req.remoteAddress }, 'account registered in-band');
-    });
+    m.preAuthIq(
+      NS,
+      quiet(async (req) => {
+        if (!m.server.registrationOpen()) throw new StanzaError('service-unavailable', 'registration is closed');
+        if (req.type === 'get') return form();
+        if (req.payload.getChild('remove')) throw new StanzaError('not-authorized', 'log in to remove your account');
+        const { username, password } = fields(req.payload, 'not-acceptable');
+        let local: string;
+        try {
+          local = Jid.of(username, m.host).local;
+        } catch (e) {
+          if (e instanceof JidError) throw new StanzaError('not-acceptable', `bad username: ${e.message}`);
+          throw e;
+        }
+        // a taken name is refused before any key derivation (no CPU to burn with endless attempts)
+        if (await m.storage.accounts.get(local)) throw new StanzaError('conflict', 'that username is taken');
+        if (recentFrom(req.remoteAddress).length >= m.config.per_address)
+          throw new StanzaError('resource-constraint', 'too many registrations from your address; try later');
+        try {
+          await m.accounts.create(local, password);
+          record(req.remoteAddress);
+        } catch (e) {
+          if (e instanceof AccountExistsError) throw new StanzaError('conflict', 'that username is taken');
+          if (e instanceof AccountInputError) throw new StanzaError('not-acceptable', e.message);
+          throw e;
+        }
+        m.log.info({ user: local, ip: req.remoteAddress }, 'account registered in-band');
+      }),
+    );
 
     // after authentication: form, password change, cancellation
     m.iq({ type: 'get', ns: NS, name: 'query', to: ['bare', 'host'] }, (req) => {
@@ -97,35 +115,39 @@ const register: XepModule<z.infer<typeof Config>> = {
       return form(req.from.local);
     });
 
-    m.iq({ type: 'set', ns: NS, name: 'query', to: ['bare', 'host'] }, async (req) => {
-      if (req.to.local && !req.self) throw new StanzaError('forbidden');
-      const user = req.from.local;
-      if (req.payload.getChild('remove')) {
-        // the result goes out first; then the account and every session of it go
-        // (sessions are closed with <not-authorized/>, XEP-0077 §3.2)
-        setImmediate(() => {
-          m.accounts.delete(user).then(
-            () => m.log.info({ user }, 'account cancelled in-band'),
-            (err: unknown) => m.log.error({ err, user }, 'account removal failed'),
-          );
-        });
-        return;
-      }
-      const { username, password } = fields(req.payload);
-      let same = false;
-      try {
-        same = Jid.of(username, m.host).local === user;
-      } catch {
-        same = false;
-      }
-      if (!same) throw new StanzaError('not-allowed', 'you can only change your own password');
-      try {
-        await m.accounts.setPassword(user, password);
-      } catch (e) {
-        if (e instanceof AccountInputError) throw new StanzaError('not-acceptable', e.message);
-        throw e;
-      }
-    });
+    m.iq(
+      { type: 'set', ns: NS, name: 'query', to: ['bare', 'host'] },
+      quiet(async (req) => {
+        if (req.to.local && !req.self) throw new StanzaError('forbidden');
+        const user = req.from.local;
+        if (req.payload.getChild('remove')) {
+          if (req.payload.getChildElements().length > 1) throw new StanzaError('bad-request', '<remove/> stands alone');
+          // the result goes out first; then the account and every session of it go
+          // (sessions are closed with <not-authorized/>, XEP-0077 §3.2)
+          setImmediate(() => {
+            m.accounts.delete(user).then(
+              () => m.log.info({ user }, 'account cancelled in-band'),
+              (err: unknown) => m.log.error({ err, user }, 'account removal failed'),
+            );
+          });
+          return;
+        }
+        const { username, password } = fields(req.payload, 'bad-request');
+        let same = false;
+        try {
+          same = Jid.of(username, m.host).local === user;
+        } catch {
+          same = false;
+        }
+        if (!same) throw new StanzaError('not-allowed', 'you can only change your own password');
+        try {
+          await m.accounts.setPassword(user, password);
+        } catch (e) {
+          if (e instanceof AccountInputError) throw new StanzaError('not-acceptable', e.message);
+          throw e;
+        }
+      }),
+    );
   },
 };
 

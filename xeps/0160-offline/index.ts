@@ -1,7 +1,7 @@
 // XEP-0160 offline messages: chat/normal messages to a user with no available
 // resource are stored (bounded per user) with a XEP-0203 delay stamp and
 // delivered in order when a resource with non-negative priority comes online.
-import { x, parseXml, z, type Element, type XepModule } from '../../src/api/index.js';
+import { x, parseXml, z, type Element, type SessionApi, type XepModule } from '../../src/api/index.js';
 
 const Config = z.object({
   /** messages kept per user; one more is refused with service-unavailable */
@@ -9,12 +9,17 @@ const Config = z.object({
 });
 
 const NS_HINTS = 'urn:xmpp:hints';
-const DELIVERED = 'offline/delivered';
+const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
 
-/** Worth storing: has content a user reads, and no hint says otherwise (XEP-0160 §3, XEP-0334). */
+/**
+ * XEP-0160 §3 / XEP-0334: everything but messages that carry nothing but
+ * chat states (and a thread), or that a hint asks not to store.
+ */
 function storable(m: Element): boolean {
+  if (m.getChild('store', NS_HINTS)) return true;
   if (m.getChild('no-store', NS_HINTS) || m.getChild('no-permanent-store', NS_HINTS)) return false;
-  return !!(m.getChild('body') || m.getChild('subject') || m.getChild('store', NS_HINTS) || m.getChild('x', 'jabber:x:conference'));
+  const payload = m.getChildElements().filter((c) => c.name !== 'thread' && c.attrs.xmlns !== NS_CHATSTATES && c.attrs.xmlns !== NS_HINTS);
+  return payload.length > 0;
 }
 
 const offline: XepModule<z.infer<typeof Config>> = {
@@ -39,19 +44,35 @@ const offline: XepModule<z.infer<typeof Config>> = {
       return m.storage.offline.push(ev.to.local, copy.toString(), m.config.max_per_user);
     });
 
-    // after the IM module has broadcast the initial presence (priority 100)
+    // one flush at a time per user, so two resources coming online never both get a message
+    const flushing = new Map<string, Promise<void>>();
+    const flush = async (user: string, to: SessionApi): Promise<void> => {
+      while (flushing.has(user)) await flushing.get(user);
+      const run = (async () => {
+        const stored = await m.storage.offline.list(user);
+        if (!stored.length) return;
+        for (const { stanza } of stored) to.send(parseXml(stanza));
+        await m.storage.offline.remove(
+          user,
+          stored.map((r) => r.id),
+        );
+      })();
+      flushing.set(user, run);
+      try {
+        await run;
+      } finally {
+        flushing.delete(user);
+      }
+    };
+
+    // whenever a resource becomes available with non-negative priority (XEP-0160 §2),
+    // after the IM module has broadcast the presence (priority 100)
     m.hook(
       'presence/broadcast',
       async (ev) => {
         const s = ev.origin;
-        if (!s || ev.stanza.attrs.type !== undefined || s.priority < 0 || s.ext.get(DELIVERED)) return false;
-        s.ext.set(DELIVERED, true);
-        const stored = await m.storage.offline.list(s.jid.local);
-        for (const { stanza } of stored) s.send(parseXml(stanza));
-        await m.storage.offline.remove(
-          s.jid.local,
-          stored.map((r) => r.id),
-        );
+        if (!s || ev.stanza.attrs.type !== undefined || s.priority < 0) return false;
+        await flush(s.jid.local, s);
         return false;
       },
       50,

@@ -29,12 +29,9 @@ const blocking: XepModule<z.infer<typeof Config>> = {
     const cache = new Map<string, Set<string>>();
 
     const load = (user: string): Set<string> | Promise<Set<string>> => {
+      // oldest-loaded first out: a re-read is cheap, a reordering per stanza is not
       const hit = cache.get(user);
-      if (hit) {
-        cache.delete(user); // refresh LRU position
-        cache.set(user, hit);
-        return hit;
-      }
+      if (hit) return hit;
       return m.storage.userData.list(user, 'block').then((rows) => {
         const set = new Set(rows.map((r) => r.key));
         cache.set(user, set);
@@ -59,18 +56,22 @@ const blocking: XepModule<z.infer<typeof Config>> = {
     m.hook(
       'route/user',
       (ev: StanzaEvent) => {
+        // a user's own traffic and the server's replies are never blocked (XEP-0191 §6)
+        if (ev.from.bare === ev.to.bare || (ev.from.local === '' && ev.from.domain === m.host)) return false;
         const inbound = blocks(ev.to.local, ev.from);
         const outbound = ev.origin && ev.from.domain === m.host ? blocks(ev.from.local, ev.to) : false;
         const decide = (inb: boolean, out: boolean): boolean => {
+          const type = ev.stanza.attrs.type;
+          // errors and IQ results are never answered with an error (RFC 6120 §8.3.1, §8.2.3)
+          const answerable = type !== 'error' && !(ev.stanza.name === 'iq' && type === 'result');
           if (out) {
             // XEP-0191 §3.5: the user blocked the recipient
             const err = new StanzaError('not-acceptable', 'you have blocked this contact', undefined, x('blocked', { xmlns: NS_ERRORS }));
-            if (ev.stanza.name !== 'presence') ev.origin!.send(errorReply(ev.stanza, err));
+            if (ev.stanza.name !== 'presence' && answerable) ev.origin!.send(errorReply(ev.stanza, err));
             return true;
           }
           if (!inb) return false;
           // §3.4: the recipient blocked the sender: messages and IQ requests get service-unavailable
-          const type = ev.stanza.attrs.type;
           const answer =
             (ev.stanza.name === 'message' && type !== 'error' && type !== 'groupchat') ||
             (ev.stanza.name === 'iq' && (type === 'get' || type === 'set'));
@@ -84,9 +85,10 @@ const blocking: XepModule<z.infer<typeof Config>> = {
       1000,
     );
 
+    let pushes = 0;
     const push = (user: string, el: Element): void => {
       for (const s of m.sessionsOf(`${user}@${m.host}`)) {
-        if (s.ext.get(INTERESTED)) s.send(x('iq', { type: 'set', id: `block-${Date.now().toString(36)}`, to: s.jid.full }, el));
+        if (s.ext.get(INTERESTED)) s.send(x('iq', { type: 'set', id: `block-push-${++pushes}`, to: s.jid.full }, el));
       }
     };
     const items = (payload: Element): string[] =>
@@ -122,9 +124,13 @@ const blocking: XepModule<z.infer<typeof Config>> = {
         await m.storage.userData.set(user, 'block', j, '');
         set.add(j);
       }
-      // blocked contacts see us go offline (XEP-0191 §3.3)
+      // blocked contacts that could see our presence see us go offline (XEP-0191 §3.3)
       const mine = m.sessionsOf(`${user}@${m.host}`).filter((s) => s.available);
-      for (const j of jids) for (const s of mine) m.send(x('presence', { type: 'unavailable', from: s.jid.full, to: j }));
+      for (const j of jids) {
+        const item = await m.storage.roster.getItem(user, Jid.parse(j).bare);
+        if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) continue;
+        for (const s of mine) m.deliver(x('presence', { type: 'unavailable', from: s.jid.full, to: j }), m.sessionsOf(Jid.parse(j).bare));
+      }
       push(
         user,
         x(

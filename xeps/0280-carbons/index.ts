@@ -1,6 +1,6 @@
 // XEP-0280 Message Carbons (urn:xmpp:carbons:2): every carbon-enabled resource
 // of a user sees the chats its other resources send and receive.
-import { x, StanzaError, type Element, type SessionApi, type XepModule } from '../../src/api/index.js';
+import { Element, x, StanzaError, type SessionApi, type XepModule } from '../../src/api/index.js';
 
 const NS = 'urn:xmpp:carbons:2';
 const NS_FORWARD = 'urn:xmpp:forward:0';
@@ -28,11 +28,14 @@ function eligible(m: Element): boolean {
   return IM_PAYLOADS.some(([n, ns]) => m.getChild(n, ns));
 }
 
+/** The wrapper; the forwarded copy is declared jabber:client (XEP-0297), not the wrapper's namespace. */
 function carbon(kind: 'sent' | 'received', bare: string, to: SessionApi, msg: Element): Element {
+  const copy = new Element('message', { ...msg.attrs, xmlns: 'jabber:client' });
+  copy.children = msg.children; // shared, not re-parented: the original is still being delivered
   return x(
     'message',
     { from: bare, to: to.jid.full, type: msg.attrs.type ?? 'normal' },
-    x(kind, { xmlns: NS }, x('forwarded', { xmlns: NS_FORWARD }, msg)),
+    x(kind, { xmlns: NS }, x('forwarded', { xmlns: NS_FORWARD }, copy)),
   );
 }
 
@@ -53,18 +56,14 @@ const carbons: XepModule = {
     const others = (bare: string, except: (s: SessionApi) => boolean): SessionApi[] =>
       m.sessionsOf(bare).filter((s) => s.ext.get(ENABLED) && !except(s));
 
-    // sent: the other carbon-enabled resources of the sender get a copy
+    // sent: the other carbon-enabled resources of the sender get a copy. <private/>
+    // stays in the message: the recipient's server honours it too (XEP-0280 §7).
     m.hook(
       'message/sent',
       (ev) => {
-        const msg = ev.stanza;
-        const priv = msg.getChild('private', NS);
-        if (eligible(msg) && ev.origin) {
-          for (const s of others(ev.from.bare, (t) => t === ev.origin || t.jid.full === ev.to.full))
-            s.send(carbon('sent', ev.from.bare, s, msg));
-        }
-        // the <private/> marker is for our server only (XEP-0280 §7)
-        if (priv) msg.children.splice(msg.children.indexOf(priv), 1);
+        // a message to one's own account reaches the other resources anyway
+        if (!ev.origin || ev.to.bare === ev.from.bare || !eligible(ev.stanza)) return false;
+        for (const s of others(ev.from.bare, (t) => t === ev.origin)) s.send(carbon('sent', ev.from.bare, s, ev.stanza));
         return false;
       },
       10,
@@ -72,9 +71,8 @@ const carbons: XepModule = {
 
     // received: carbon-enabled resources that did not get the message get a copy
     m.hook('message/delivered', (ev, targets) => {
-      if (!eligible(ev.stanza)) return false;
-      for (const s of others(ev.to.bare, (t) => targets.includes(t) || t.jid.full === ev.from.full))
-        s.send(carbon('received', ev.to.bare, s, ev.stanza));
+      if (ev.to.bare === ev.from.bare || !eligible(ev.stanza)) return false;
+      for (const s of others(ev.to.bare, (t) => targets.includes(t))) s.send(carbon('received', ev.to.bare, s, ev.stanza));
       return false;
     });
   },
