@@ -12,14 +12,15 @@ import { XmppConn } from './lib/xmpp-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --target uzzap|prosody|ejabberd|external   (default uzzap)
   --host H --port P --domain D --pid PID     for --target external (users u1..uN/pw must exist)
   --quick                 smoke run (chat 50 pairs 5 s, login 5 s, conns N=1000)
-  --n N                   conns: sessions (10000)
+  --n N                   conns: sessions (10000); presence: users (2000)
+  --contacts K            presence: contacts per user, mutual (50)
   --pairs P               chat: pairs (250)
   --duration S            chat/login: measured seconds (20)
   --warmup S              chat/login: warm-up seconds before measuring (3/2)
@@ -43,6 +44,7 @@ function parse() {
       pid: { type: 'string' },
       quick: { type: 'boolean', default: false },
       n: { type: 'string' },
+      contacts: { type: 'string' },
       pairs: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
@@ -111,7 +113,7 @@ async function main() {
   const num = (k) => (v[k] == null ? undefined : Number(v[k]));
   const cli = {
     n: num('n'), pairs: num('pairs'), duration: num('duration'), warmup: num('warmup'), window: num('window'),
-    concurrency: num('concurrency'), users: num('users'), bodySize: num('body-size'),
+    concurrency: num('concurrency'), users: num('users'), bodySize: num('body-size'), contacts: num('contacts'),
   };
   const params = { ...wl.defaults, ...(v.quick ? wl.quick : {}), mech: v.mech.toUpperCase() };
   if (v.progress) params.progress = true;
@@ -120,6 +122,7 @@ async function main() {
   if (v.host && !/^(127\.|localhost$|::1$)/.test(v.host)) throw new Error('only loopback targets are allowed');
   const target = await startTarget(v.target, {
     users: wl.usersNeeded(params),
+    contacts: wl.contactsNeeded?.(params) ?? 0,
     userPrefix: v['user-prefix'],
     password: v.password,
     pin: !v['no-pin'],
@@ -139,10 +142,10 @@ async function main() {
     });
 
   const addrs = localAddresses(target.host, Number(v.addrs));
-  const newConn = (i) =>
+  const newConn = (i, presenceCounter) =>
     new XmppConn({
       host: target.host, port: target.port, domain: target.domain, user: `${v['user-prefix']}${i}`,
-      password: v.password, mech: params.mech, localAddress: addrs[i % addrs.length],
+      password: v.password, mech: params.mech, localAddress: addrs[i % addrs.length], presenceCounter,
     });
 
   let out;

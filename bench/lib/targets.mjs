@@ -8,6 +8,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { scramCredentials } from './scram.mjs';
+import { seedUzzap, ringContacts } from './uzzap-seed.mjs';
 import { freePort, waitForPort } from './proc.mjs';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -100,13 +101,10 @@ async function uzzap(o) {
     UZZAP_LOG_LEVEL: 'warn',
   };
   fs.mkdirSync(env.UZZAP_DATA_DIR);
-  const usersFile = path.join(tmp, 'users.txt');
-  const lines = [];
-  for (let i = 1; i <= o.users; i++) lines.push(`${o.userPrefix}${i}@${DOMAIN} ${o.password}`);
-  fs.writeFileSync(usersFile, lines.join('\n') + '\n');
+  // accounts (one shared salt, like the other targets) and rosters straight into storage
   const t0 = Date.now();
-  execFileSync(process.execPath, [bin, 'user', 'add-bulk', usersFile], { cwd: tmp, env, stdio: ['ignore', 'ignore', 'inherit'] });
-  log(`uzzap: ${o.users} users added in ${Date.now() - t0} ms`);
+  await seedUzzap(env.UZZAP_DATA_DIR, { users: o.users, prefix: o.userPrefix, password: o.password, domain: DOMAIN, contacts: o.contacts ?? 0 });
+  log(`uzzap: ${o.users} users${o.contacts ? ` with ${o.contacts} contacts each` : ''} added in ${Date.now() - t0} ms`);
   const outFile = path.join(tmp, 'server.out');
   const child = spawnServer(process.execPath, [bin, 'start'], { cwd: tmp, env, outFile, pin: o.pin });
   await started(child, port, 30000, [outFile]);
@@ -141,6 +139,17 @@ async function prosody(o) {
     `return {\n\t["iteration_count"] = ${SCRAM_ITERATIONS};\n\t["salt"] = "${salt}";\n` +
     `\t["server_key"] = "${c.serverKey.toString('hex')}";\n\t["stored_key"] = "${c.storedKey.toString('hex')}";\n};\n`;
   for (let i = 1; i <= o.users; i++) fs.writeFileSync(path.join(accounts, `${o.userPrefix}${i}.dat`), body);
+  if (o.contacts) {
+    // rosters in Prosody's internal storage format (what mod_roster writes)
+    const rosters = path.join(data, DOMAIN, 'roster');
+    fs.mkdirSync(rosters, { recursive: true });
+    for (let i = 1; i <= o.users; i++) {
+      const items = ringContacts(i, o.users, o.contacts)
+        .map((j) => `\t[${lua(`${o.userPrefix}${j}@${DOMAIN}`)}] = { ["subscription"] = "both"; ["groups"] = {}; };\n`)
+        .join('');
+      fs.writeFileSync(path.join(rosters, `${o.userPrefix}${i}.dat`), `return {\n\t[false] = { ["version"] = 1; };\n${items}};\n`);
+    }
+  }
   const cfg = path.join(tmp, 'prosody.cfg.lua');
   fs.writeFileSync(
     cfg,
@@ -274,6 +283,15 @@ async function ejabberdRegister(o, { tmp, env, node, dist }) {
     Reg = fun(I) -> U = <<Prefix/binary, (integer_to_binary(I))/binary>>,
                     rpc:call(Node, ejabberd_auth, try_register, [U, Host, Scram]) end,
     Bad = [{I, R} || I <- lists:seq(1, N), (R = Reg(I)) =/= ok],
+    K = ${o.contacts ?? 0},
+    Contact = fun(I, D) -> ((I - 1 + D + N) rem N) + 1 end,
+    Name = fun(I) -> <<Prefix/binary, (integer_to_binary(I))/binary>> end,
+    %% mod_roster's mnesia record: {roster, USJ, US, JID, Name, Subscription, Ask, Groups, AskMessage, Xs}
+    [ok = rpc:call(Node, mnesia, dirty_write,
+        [{roster, {Name(I), Host, {Name(J), Host, <<>>}}, {Name(I), Host}, {Name(J), Host, <<>>},
+          <<>>, both, none, [], <<>>, []}])
+     || K > 0, I <- lists:seq(1, N), D <- lists:seq(1, K div 2) ++ [-X || X <- lists:seq(1, K div 2)],
+        J <- [Contact(I, D)], J =/= I],
     case Bad of [] -> halt(0); _ -> io:format("~p failures, first: ~p~n", [length(Bad), hd(Bad)]), halt(1) end.`;
   const regNode = `uzzapbenchreg${process.pid}@localhost`;
   execFileSync('erl', ['-sname', regNode, ...dist, '-dist_listen', 'false', '-hidden', '-noinput', '-eval', code], {

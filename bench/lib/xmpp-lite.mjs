@@ -149,6 +149,13 @@ export class XmppConn {
   }
 
   _stanza(s) {
+    // presence counting for the presence workload, whatever phase the login is in
+    if (this.o.presenceCounter && s.startsWith('<presence')) {
+      const pc = this.o.presenceCounter;
+      pc.n++;
+      // distinct (recipient, sender, type): a server may legitimately repeat a presence
+      pc.unique?.add(`${this.o.user} ${attr(s, 'from')} ${attr(s, 'type') ?? ''}`);
+    }
     if (this.onStanza) {
       // Online: answer server pings, hand the rest to the workload.
       if (s.startsWith('<iq') && s.includes('urn:xmpp:ping') && attr(s, 'type') === 'get') {
