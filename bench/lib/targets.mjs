@@ -280,6 +280,8 @@ async function ejabberdRegister(o, { tmp, env, node, dist }) {
     [Scram, {users, Host, Prefix, N}] = case file:consult("${termsFile}") of {ok, T} -> T end,
     Node = '${node}',
     true = net_kernel:connect_node(Node),
+    %% the port can accept before mnesia has created ejabberd's tables
+    ok = rpc:call(Node, mnesia, wait_for_tables, [[passwd, roster], 60000]),
     Reg = fun(I) -> U = <<Prefix/binary, (integer_to_binary(I))/binary>>,
                     rpc:call(Node, ejabberd_auth, try_register, [U, Host, Scram]) end,
     Bad = [{I, R} || I <- lists:seq(1, N), (R = Reg(I)) =/= ok],
@@ -292,7 +294,7 @@ async function ejabberdRegister(o, { tmp, env, node, dist }) {
           <<>>, both, none, [], <<>>, []}])
      || K > 0, I <- lists:seq(1, N), D <- lists:seq(1, K div 2) ++ [-X || X <- lists:seq(1, K div 2)],
         J <- [Contact(I, D)], J =/= I],
-    case Bad of [] -> halt(0); _ -> io:format("~p failures, first: ~p~n", [length(Bad), hd(Bad)]), halt(1) end.`;
+    case Bad of [] -> halt(0); _ -> io:format(standard_error, "~p failures, first: ~p~n", [length(Bad), hd(Bad)]), halt(1) end.`;
   const regNode = `uzzapbenchreg${process.pid}@localhost`;
   execFileSync('erl', ['-sname', regNode, ...dist, '-dist_listen', 'false', '-hidden', '-noinput', '-eval', code], {
     cwd: tmp, env, stdio: ['ignore', 'inherit', 'inherit'], timeout: 600000,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
 import { connect, expectStanza, stopAll, xml, iq, type XmppClient } from '../helpers/clients.js';
-import { HEADER, RawClient, channelBinding, openToSasl, scramLogin } from '../helpers/raw.js';
+import { HEADER, RawClient, channelBinding, openToSasl, scramLogin, authenticated } from '../helpers/raw.js';
 
 describe('login (e2e)', () => {
   let server: Server;
@@ -145,12 +145,7 @@ describe('login (e2e)', () => {
   });
 
   it('advertises session as optional in the post-auth features', async () => {
-    const c = await openToSasl(server.ports.c2s);
-    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('\0alice\0secret').toString('base64')}</auth>`);
-    await c.waitFor('<success');
-    c.data = '';
-    c.send(HEADER());
-    await c.waitFor('</stream:features>');
+    const c = await authenticated(server.ports.c2s, 'alice', 'secret');
     assert.match(
       c.data,
       /<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'\/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional\/><\/session>/,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
 import { connect, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
-import { HEADER, openToSasl } from '../helpers/raw.js';
+import { authenticated } from '../helpers/raw.js';
 
 describe('roster (e2e)', () => {
   let server: Server;
@@ -26,12 +26,7 @@ describe('roster (e2e)', () => {
   });
 
   it('advertises roster versioning after authentication', async () => {
-    const c = await openToSasl(server.ports.c2s);
-    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('\0alice\0secret').toString('base64')}</auth>`);
-    await c.waitFor('<success');
-    c.data = '';
-    c.send(HEADER());
-    await c.waitFor('</stream:features>');
+    const c = await authenticated(server.ports.c2s, 'alice', 'secret');
     assert.match(c.data, /<ver xmlns='urn:xmpp:features:rosterver'\/>/);
     c.end();
   });

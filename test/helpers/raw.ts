@@ -171,8 +171,8 @@ export async function scramLogin(
   return out;
 }
 
-/** Full raw login: TLS, PLAIN, restart, bind. */
-export async function rawSession(port: number, user: string, password: string, resource = 'raw'): Promise<RawClient> {
+/** TLS, PLAIN, stream restart: up to the post-authentication features (in c.data). */
+export async function authenticated(port: number, user: string, password: string): Promise<RawClient> {
   const c = await openToSasl(port);
   c.send(
     `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${password}`).toString('base64')}</auth>`,
@@ -181,6 +181,12 @@ export async function rawSession(port: number, user: string, password: string, r
   c.data = '';
   c.send(HEADER());
   await c.waitFor('</stream:features>');
+  return c;
+}
+
+/** Full raw login: TLS, PLAIN, restart, bind. */
+export async function rawSession(port: number, user: string, password: string, resource = 'raw'): Promise<RawClient> {
+  const c = await authenticated(port, user, password);
   c.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);
   await c.waitFor(/<iq[^>]*id=['"]b1['"][\s\S]*?<\/iq>/);
   c.data = '';
