@@ -4,16 +4,8 @@ import assert from 'node:assert/strict';
 import type { Element } from 'ltx';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
-import { connect, expectNothing, expectStanza, isMessage, iq, stopAll, xml } from '../helpers/clients.js';
+import { connect, expectNothing, expectStanza, isMessage, iq, stopAll, until, xml } from '../helpers/clients.js';
 import { rawSession } from '../helpers/raw.js';
-
-async function until(cond: () => Promise<boolean>, what: string, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const chat = (to: string, body: string) => xml('message', { to, type: 'chat' }, xml('body', {}, body));
 const both = { subscription: 'both' as const, ask: false, approved: false, groups: [] };

@@ -73,6 +73,15 @@ export async function stopAll(...clients: (XmppClient | undefined)[]): Promise<v
   await Promise.all(clients.map((c) => c?.stop().catch(() => undefined)));
 }
 
+/** Poll an asynchronous condition (storage written by the server in the background). */
+export async function until(cond: () => Promise<boolean> | boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Cut the client's TCP connection without a stream close, as a phone leaving coverage would. */
 export function dropConnection(c: XmppClient): void {
   const wrapper = (c as unknown as { socket: { socket?: { destroy(): void }; destroy?(): void } }).socket;
