@@ -52,6 +52,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // label children bound once: the per-stanza counters skip the label hashing
+  private readonly inBy = {
+    message: this.stanzasIn.labels('message'),
+    presence: this.stanzasIn.labels('presence'),
+    iq: this.stanzasIn.labels('iq'),
+  };
+  private readonly outBy = {
+    message: this.stanzasOut.labels('message'),
+    presence: this.stanzasOut.labels('presence'),
+    iq: this.stanzasOut.labels('iq'),
+  };
+
+  countIn(kind: 'message' | 'presence' | 'iq'): void {
+    this.inBy[kind].inc();
+  }
+
+  countOut(kind: 'message' | 'presence' | 'iq'): void {
+    this.outBy[kind].inc();
+  }
+
   constructor(defaults = true) {
     // process_* and nodejs_* (event-loop lag, heap, RSS, GC)
     if (defaults) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });

@@ -3,7 +3,7 @@
 // strictly in order: if one needs asynchronous work (SASL, storage-backed
 // handlers), the next ones wait in a bounded inbox and reading pauses when it
 // fills, so TCP backpressure — not memory — absorbs a flood.
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../random.js';
 import type { Logger } from 'pino';
 import { Element, x } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
@@ -23,7 +23,7 @@ const MAX_SASL_FAILURES = 5;
 const CLOSE_DRAIN_MS = 5000;
 
 export class C2SStream implements SessionOwner {
-  readonly id = randomBytes(9).toString('base64url');
+  readonly id = randomToken(9);
   private phase: Phase = 'connected';
   private parser: StreamParser;
   private headerSent = false;
@@ -400,7 +400,7 @@ export class C2SStream implements SessionOwner {
         return reply(new StanzaError('bad-request', e.message).toElement());
       }
     } else {
-      resource = `uzzap-${randomBytes(6).toString('hex')}`;
+      resource = `uzzap-${randomToken(6)}`;
     }
     const jid = Jid.of(this.username, domain, resource);
     const existing = this.core.sessions.get(jid.bare, resource);
@@ -434,7 +434,7 @@ export class C2SStream implements SessionOwner {
     if ((name !== 'message' && name !== 'presence' && name !== 'iq') || (ns !== undefined && ns !== NS_CLIENT)) {
       return this.close('unsupported-stanza-type', `<${name}/> is not a stanza this server handles`);
     }
-    this.core.metrics.stanzasIn.inc({ kind: name });
+    this.core.metrics.countIn(name);
     const from = el.attrs.from;
     if (from !== undefined && from !== session.jid.full && from !== session.jid.bare && !sameAddress(from, session.jid)) {
       // RFC 6120 §8.1.2.1: a client may only send from its own address
@@ -477,7 +477,7 @@ export class C2SStream implements SessionOwner {
 
   writeStanza(xml: string, kind: Kind): void {
     if (this.phase === 'closed') return;
-    this.core.metrics.stanzasOut.inc({ kind });
+    this.core.metrics.countOut(kind);
     this.transport.write(xml);
   }
 

@@ -23,12 +23,17 @@ export class SqlRosterStore implements RosterStore {
   constructor(private readonly sql: Sql) {}
 
   async get(username: string): Promise<{ version: number; items: RosterItem[] }> {
-    const [v] = await this.sql.query<{ version: number }>('SELECT version FROM roster_versions WHERE username = $1', [username]);
-    const rows = await this.sql.query<Row>(
-      'SELECT jid, name, subscription, ask, approved, groups FROM roster_items WHERE username = $1 ORDER BY jid',
+    // one round trip for the version and the items (read at every login)
+    const rows = await this.sql.query<Row & { version: number | null }>(
+      `SELECT v.version AS version, r.jid, r.name, r.subscription, r.ask, r.approved, r.groups
+       FROM (SELECT CAST($1 AS TEXT) AS u) q
+       LEFT JOIN roster_versions v ON v.username = q.u
+       LEFT JOIN roster_items r ON r.username = q.u
+       ORDER BY r.jid`,
       [username],
     );
-    return { version: Number(v?.version ?? 0), items: rows.map(toItem) };
+    const version = Number(rows[0]?.version ?? 0);
+    return { version, items: rows.filter((r) => r.jid !== null).map(toItem) };
   }
 
   async getItem(username: string, jid: string): Promise<RosterItem | undefined> {

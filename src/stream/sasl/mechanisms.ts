@@ -1,6 +1,7 @@
 // Server side of SASL PLAIN (RFC 4616) and SCRAM-SHA-1/-256[-PLUS]
 // (RFC 5802, RFC 7677, channel binding per RFC 5929 / RFC 9266).
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { randomToken } from '../../random.js';
 import saslprep from '@mongodb-js/saslprep';
 import { prepLocal, JidError } from '../../jid.js';
 import type { Account } from '../../storage/types.js';
@@ -159,7 +160,7 @@ export class ScramMechanism implements SaslMechanism {
       this.iterations = this.ctx.iterations;
     }
     this.clientFirstBare = bare;
-    this.nonce = attrs.get('r')! + randomBytes(18).toString('base64');
+    this.nonce = attrs.get('r')! + randomToken(18);
     this.serverFirst = `r=${this.nonce},s=${this.salt.toString('base64')},i=${this.iterations}`;
     this.stage = 'final';
     return { kind: 'challenge', data: Buffer.from(this.serverFirst) };
