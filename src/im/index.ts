@@ -40,7 +40,7 @@ const im: XepModule<z.infer<typeof Config>> = {
       // contacts see the user go offline and lose the subscriptions both ways,
       // then the user disappears from every local roster (with pushes)
       const bare = `${user}@${m.host}`;
-      for (const item of (await roster.fresh(user)).items.values()) await subs.onRemove(user, item);
+      for (const item of (await roster.load(user)).items.values()) await subs.onRemove(user, item);
       for (const holder of await m.storage.roster.holders(bare)) await roster.remove(holder, bare);
     });
     m.hook('user/deleted', (user) => roster.forget(user));

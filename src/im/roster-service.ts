@@ -1,6 +1,8 @@
 // Rosters of users with sessions on this node, cached (presence broadcasts and
 // subscription checks read them on every presence change), written through to
 // storage, and pushed to interested resources on every change (RFC 6121 §2.1.6).
+// Every roster change on this node goes through here, so the cache is exact;
+// nodes of a cluster will invalidate each other's entries (cluster issue).
 import { x, type Element, type ModuleContext, type RosterItem, type SessionApi, type Subscription } from '../api/index.js';
 
 export const NS_ROSTER = 'jabber:iq:roster';
@@ -66,12 +68,6 @@ export class RosterService {
       c.catch(() => this.cache.delete(user));
     }
     return c;
-  }
-
-  /** Read the roster from storage (the roster get: always current, even after writes from elsewhere) and refresh the cache. */
-  async fresh(user: string): Promise<Cached> {
-    this.cache.delete(user);
-    return this.load(user);
   }
 
   async item(user: string, jid: string): Promise<RosterItem | undefined> {

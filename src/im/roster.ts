@@ -15,7 +15,7 @@ export function rosterHandlers(m: ModuleContext, roster: RosterService, subs: Su
   m.iq({ type: 'get', ns: NS_ROSTER, name: 'query', to: ['bare'] }, async (req) => {
     if (!req.self) throw new StanzaError('forbidden', 'you can only read your own roster');
     req.origin?.ext.set(INTERESTED, true);
-    const { version, items } = await roster.fresh(req.from.local);
+    const { version, items } = await roster.load(req.from.local);
     const ver = String(version);
     // XEP-0237 §4: the client's version is current, nothing to send
     if (req.payload.attrs.ver !== undefined && req.payload.attrs.ver === ver) return;

@@ -47,7 +47,10 @@ describe('roster (e2e)', () => {
     const same = await iq(alice, xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:roster', ver })));
     assert.equal(same.attrs.type, 'result');
     assert.equal(same.children.length, 0);
-    await server.storage.roster.put('alice', { jid: 'carol@localhost', subscription: 'none', ask: false, approved: false, groups: [] });
+    // another resource of alice changes the roster while this one keeps its old version
+    const other = await connect(server, 'alice', { resource: 'other' });
+    await iq(other, xml('iq', { type: 'set' }, xml('query', { xmlns: 'jabber:iq:roster' }, xml('item', { jid: 'carol@localhost' }))));
+    await stopAll(other);
     const changed = await iq(alice, xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:roster', ver })));
     assert.notEqual(changed.getChild('query')!.attrs.ver, ver);
     assert.equal(changed.getChild('query')!.getChildren('item').length, 2);

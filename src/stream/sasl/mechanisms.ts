@@ -44,7 +44,8 @@ const fail = (condition: SaslCondition, text?: string, username?: string): SaslS
 
 /** SASLprep + XMPP localpart preparation of an authcid. */
 function prepUsername(raw: string): string {
-  return prepLocal(saslprep(raw));
+  // SASLprep maps nothing in printable ASCII: skip its table walk for the common case
+  return prepLocal(/^[\x21-\x7e]+$/.test(raw) ? raw : saslprep(raw));
 }
 
 export class PlainMechanism implements SaslMechanism {
