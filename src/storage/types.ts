@@ -98,6 +98,8 @@ export interface OfflineStore {
   remove(username: string, ids: number[]): Promise<void>;
   count(username: string): Promise<number>;
   deleteAll(username: string): Promise<number>;
+  /** users with at least one stored message (read once at start) */
+  users(): Promise<string[]>;
 }
 
 export interface Storage {

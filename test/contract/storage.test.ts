@@ -158,6 +158,28 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
     });
   });
 
+  describe('offline', () => {
+    it('keeps messages in order, bounded, and knows who has some', async () => {
+      assert.equal(await s.offline.push('olga', '<message id="1"/>', 2), true);
+      assert.equal(await s.offline.push('olga', '<message id="2"/>', 2), true);
+      assert.equal(await s.offline.push('olga', '<message id="3"/>', 2), false);
+      assert.equal(await s.offline.push('pete', '<message id="p"/>', 2), true);
+      assert.deepEqual((await s.offline.users()).sort(), ['olga', 'pete']);
+      const list = await s.offline.list('olga');
+      assert.deepEqual(
+        list.map((r) => r.stanza),
+        ['<message id="1"/>', '<message id="2"/>'],
+      );
+      await s.offline.remove(
+        'olga',
+        list.map((r) => r.id),
+      );
+      assert.equal(await s.offline.count('olga'), 0);
+      assert.equal(await s.offline.deleteAll('pete'), 1);
+      assert.deepEqual(await s.offline.users(), []);
+    });
+  });
+
   describe('lifecycle', () => {
     it('data survives closing and reopening (migrations are idempotent)', async () => {
       await s.close();

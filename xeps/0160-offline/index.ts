@@ -6,6 +6,11 @@ import { x, parseXml, z, type Element, type SessionApi, type XepModule } from '.
 const Config = z.object({
   /** messages kept per user; one more is refused with service-unavailable */
   max_per_user: z.number().int().positive().default(500),
+  /**
+   * users with stored messages remembered in memory, so a login of anyone else
+   * skips the storage check; past this many the check is always made
+   */
+  track_users: z.number().int().min(0).default(1_000_000),
 });
 
 const NS_HINTS = 'urn:xmpp:hints';
@@ -29,8 +34,17 @@ const offline: XepModule<z.infer<typeof Config>> = {
     { n: 203, version: '2.0', status: 'complete', note: 'delay stamp on stored messages' },
   ],
   config: Config,
-  setup(m) {
+  async setup(m) {
     m.feature('msgoffline');
+    // Who may have messages waiting. Every store on this node goes through here;
+    // a cluster will share this through Redis (cluster issue).
+    let waiting: Set<string> | undefined = new Set(await m.storage.offline.users());
+    const note = (user: string): void => {
+      if (!waiting) return;
+      waiting.add(user);
+      if (waiting.size > m.config.track_users) waiting = undefined;
+    };
+    if (waiting.size > m.config.track_users) waiting = undefined;
 
     m.hook('message/undelivered', async (ev) => {
       const type = ev.stanza.attrs.type ?? 'normal';
@@ -41,13 +55,18 @@ const offline: XepModule<z.infer<typeof Config>> = {
       copy.children.push(
         x('delay', { xmlns: 'urn:xmpp:delay', from: m.host, stamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') }, 'Offline Storage'),
       );
-      return m.storage.offline.push(ev.to.local, copy.toString(), m.config.max_per_user);
+      const stored = await m.storage.offline.push(ev.to.local, copy.toString(), m.config.max_per_user);
+      if (stored) note(ev.to.local);
+      return stored;
     });
 
     // one flush at a time per user, so two resources coming online never both get a message
     const flushing = new Map<string, Promise<void>>();
     const flush = async (user: string, to: SessionApi): Promise<void> => {
       while (flushing.has(user)) await flushing.get(user);
+      if (waiting && !waiting.has(user)) return;
+      // forget the mark before reading: a message stored meanwhile marks the user again
+      waiting?.delete(user);
       const run = (async () => {
         const stored = await m.storage.offline.list(user);
         if (!stored.length) return;

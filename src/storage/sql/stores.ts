@@ -155,4 +155,8 @@ export class SqlOfflineStore implements OfflineStore {
   async deleteAll(username: string): Promise<number> {
     return this.sql.exec('DELETE FROM offline_messages WHERE username = $1', [username]);
   }
+
+  async users(): Promise<string[]> {
+    return (await this.sql.query<{ username: string }>('SELECT DISTINCT username FROM offline_messages')).map((r) => r.username);
+  }
 }
