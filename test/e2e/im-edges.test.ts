@@ -130,3 +130,17 @@ describe('IM edge cases (e2e)', () => {
     await stopAll(alice, bob);
   });
 });
+
+describe('private storage bound (e2e)', () => {
+  it('refuses one namespace more than modules.private.max_items, still updates existing ones', async () => {
+    const server = await startServer({ users: { alice: 'secret' }, config: { modules: { private: { max_items: 1 } } } });
+    const c = await connect(server, 'alice');
+    const store = (ns: string) =>
+      iq(c, xml('iq', { type: 'set' }, xml('query', { xmlns: 'jabber:iq:private' }, xml('prefs', { xmlns: ns }))));
+    assert.equal((await store('urn:example:one')).attrs.type, 'result');
+    assert.ok((await store('urn:example:two')).getChild('error')?.getChild('resource-constraint'));
+    assert.equal((await store('urn:example:one')).attrs.type, 'result');
+    await stopAll(c);
+    await server.stop();
+  });
+});

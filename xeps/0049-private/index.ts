@@ -1,10 +1,16 @@
 // XEP-0049 Private XML Storage: each user keeps XML fragments keyed by namespace.
-import { Element, x, parseXml, StanzaError, type XepModule } from '../../src/api/index.js';
+import { Element, x, z, parseXml, StanzaError, type XepModule } from '../../src/api/index.js';
 
 const NS = 'jabber:iq:private';
 
-const privateStorage: XepModule = {
+const Config = z.object({
+  /** namespaces one user may store (each bounded by the stanza size) */
+  max_items: z.number().int().positive().default(100),
+});
+
+const privateStorage: XepModule<z.infer<typeof Config>> = {
   name: 'private',
+  config: Config,
   xeps: [{ n: 49, version: '1.2', status: 'complete' }],
   setup(m) {
     m.feature(NS, 'bare');
@@ -30,7 +36,12 @@ const privateStorage: XepModule = {
     });
 
     m.iq({ type: 'set', ns: NS, name: 'query', to: ['bare'] }, async (req) => {
-      for (const el of check(req.payload, req.self)) {
+      const els = check(req.payload, req.self);
+      const have = new Set((await m.storage.userData.list(req.from.local, 'private')).map((r) => r.key));
+      const adding = new Set(els.map(key).filter((k) => !have.has(k)));
+      if (have.size + adding.size > m.config.max_items)
+        throw new StanzaError('resource-constraint', `at most ${m.config.max_items} namespaces`);
+      for (const el of els) {
         el.parent = null;
         await m.storage.userData.set(req.from.local, 'private', key(el), el.toString());
       }
