@@ -3,7 +3,7 @@
 // storage, and pushed to interested resources on every change (RFC 6121 §2.1.6).
 // Every roster change on this node goes through here, so the cache is exact;
 // nodes of a cluster will invalidate each other's entries (cluster issue).
-import { x, type Element, type ModuleContext, type RosterItem, type SessionApi, type Subscription } from '../api/index.js';
+import { x, type Element, type ModuleContext, type RosterItem, type Subscription } from '../api/index.js';
 
 export const NS_ROSTER = 'jabber:iq:roster';
 /** session ext key: the session requested the roster and gets pushes */
@@ -141,9 +141,5 @@ export class RosterService {
     const out: string[] = [];
     for (const i of r.items.values()) if (test(i.subscription)) out.push(i.jid);
     return out;
-  }
-
-  static isInterested(s: SessionApi): boolean {
-    return s.ext.get(INTERESTED) === true;
   }
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Element, x } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
 import { Jid, prepResource, JidError, tryJid } from '../jid.js';
-import { streamError, StanzaError, errorReply, type StreamErrorCondition } from '../api/errors.js';
+import { streamError, StanzaError, type StreamErrorCondition } from '../api/errors.js';
 import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
 import { Session, type SessionOwner } from '../session/session.js';
@@ -479,11 +479,6 @@ export class C2SStream implements SessionOwner {
     if (this.phase === 'closed') return;
     this.core.metrics.countOut(kind);
     this.transport.write(xml);
-  }
-
-  /** Answer a stanza with an error directly on this stream. */
-  replyError(el: Element, err: StanzaError): void {
-    this.transport.write(errorReply(el, err).toString());
   }
 
   // ---- closing ----

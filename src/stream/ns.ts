@@ -6,4 +6,3 @@ export const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 export const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
 export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 export const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
-export const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
