@@ -149,6 +149,9 @@ export class Server implements Core {
       },
       sessionsOf: (bare: string) => [...this.sessions.resources(bare)],
       deliver: (stanza: Element, targets: SessionApi[]) => this.router.deliver(stanza, targets as LocalSession[]),
+      fanout: (stanza: Element, targets: readonly Jid[]) => this.router.fanout(stanza, targets),
+      hasSession: (j: Jid) => this.sessions.get(j.bare, j.resource) !== undefined,
+      services: this.router.services,
     });
     // RFC 3921 session establishment: advertised as optional, answered with an empty result.
     this.iqs.add('set', NS_SESSION, 'session', 'bare', () => undefined, 'core');

@@ -7,3 +7,5 @@ export { AccountExistsError } from '../storage/types.js';
 export { AccountInputError } from '../accounts.js';
 export type { Storage, AccountStore, UserDataStore, RosterStore, RosterItem, Subscription, OfflineStore } from '../storage/types.js';
 export { z } from 'zod';
+export { dataForm, SubmittedForm, NS_DATA } from './forms.js';
+export type { FormField, FieldType } from './forms.js';

@@ -87,6 +87,9 @@ export interface Hooks {
   'privacy/blocks': (owner: string, other: Jid) => HookResult;
 }
 
+/** Receives the stanzas routed to a service domain. */
+export type ServiceHandler = (stanza: Element, from: Jid, to: Jid) => void | Promise<void>;
+
 export type IqTarget = 'host' | 'bare' | 'full';
 
 export interface IqRequest {
@@ -165,6 +168,19 @@ export interface ModuleContext<C = unknown> {
   sessionsOf(bare: string): SessionApi[];
   /** Deliver one stanza to several local sessions, serialised once. */
   deliver(stanza: Element, targets: SessionApi[]): void;
+  /**
+   * Send one stanza to many full JIDs that differ only in 'to' (MUC fan-out):
+   * serialised once, each copy gets its own 'to'. Local sessions are written
+   * directly (blocking rules apply); other addresses are routed.
+   */
+  fanout(stanza: Element, targets: readonly Jid[]): void;
+  /** Is this full JID a bound local session? */
+  hasSession(jid: Jid): boolean;
+  /**
+   * Serve a whole domain (a MUC service, a component): every stanza addressed
+   * to it or a subdomain comes to `handle`, with 'from' already validated.
+   */
+  service(domain: string, handle: ServiceHandler): void;
   /** Ask the 'privacy/blocks' hooks whether owner blocks other. */
   blocks(owner: string, other: Jid): boolean | Promise<boolean>;
   onClose(fn: () => void | Promise<void>): void;

@@ -91,6 +91,14 @@ export function loadConfig(opts: LoadOptions = {}): { config: Config; file?: str
     const raw = env[leaf.env];
     if (raw !== undefined) setPath(merged, leaf.path, fromEnv(raw, leaf.def, leaf.env, problems));
   }
+  // module settings: UZZAP_MODULES_<MODULE>_<KEY> sets modules.<module>.<key> (keys are flat;
+  // module names have no '_'). Values are typed by their look; each module's schema validates them.
+  for (const [name, raw] of Object.entries(env)) {
+    const m = /^UZZAP_MODULES_([A-Z0-9]+)_([A-Z0-9_]+)$/.exec(name);
+    if (!m || raw === undefined || name === 'UZZAP_MODULES_DISABLED') continue;
+    const value = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw;
+    setPath(merged, ['modules', m[1]!.toLowerCase(), m[2]!.toLowerCase()], value);
+  }
   const final = opts.overrides ? merge(merged, opts.overrides) : merged;
   const result = ConfigSchema.safeParse(final);
   if (!result.success) {

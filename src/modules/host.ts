@@ -3,7 +3,18 @@
 // undoes exactly what it did.
 import type { Logger } from 'pino';
 import type { Element } from '../xml/index.js';
-import type { AccountsApi, Disco, Hooks, ModuleContext, PreAuthIqRequest, ServerInfo, SessionApi, XepModule } from '../api/module.js';
+import type { Jid } from '../jid.js';
+import type {
+  AccountsApi,
+  ServiceHandler,
+  Disco,
+  Hooks,
+  ModuleContext,
+  PreAuthIqRequest,
+  ServerInfo,
+  SessionApi,
+  XepModule,
+} from '../api/module.js';
 import type { HookBus } from '../router/hooks.js';
 import type { IqTable } from '../router/iq-table.js';
 import type { Storage } from '../storage/types.js';
@@ -22,6 +33,9 @@ export interface ModuleHostDeps {
   send(stanza: Element): void;
   sessionsOf(bare: string): SessionApi[];
   deliver(stanza: Element, targets: SessionApi[]): void;
+  fanout(stanza: Element, targets: readonly Jid[]): void;
+  hasSession(jid: Jid): boolean;
+  services: Map<string, ServiceHandler>;
 }
 
 interface Loaded {
@@ -172,6 +186,14 @@ export class ModuleHost implements Disco {
       send: (stanza) => d.send(stanza),
       sessionsOf: (bare) => d.sessionsOf(bare),
       deliver: (stanza, targets) => d.deliver(stanza, targets),
+      fanout: (stanza, targets) => d.fanout(stanza, targets),
+      hasSession: (jid) => d.hasSession(jid),
+      service: (domain, handle) => {
+        if (d.services.has(domain)) throw new Error(`domain ${domain} is already served`);
+        if (domain === d.host) throw new Error("a service cannot take the server's own domain");
+        d.services.set(domain, handle);
+        rec(() => void d.services.delete(domain));
+      },
       blocks: (owner, other) => d.hooks.run('privacy/blocks', owner, other),
       onClose: (fn) => rec(fn),
     };

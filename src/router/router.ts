@@ -6,15 +6,13 @@ import type { Logger } from 'pino';
 import { Element } from '../xml/index.js';
 import { Jid, tryJid } from '../jid.js';
 import { StanzaError, errorReply } from '../api/errors.js';
-import type { IqRequest, IqTarget, StanzaEvent } from '../api/module.js';
+import type { IqRequest, IqTarget, ServiceHandler, StanzaEvent } from '../api/module.js';
+import { escapeXML } from '../xml/index.js';
 import type { HookBus } from './hooks.js';
 import type { IqTable } from './iq-table.js';
 import type { SessionTable } from '../session/table.js';
 import type { LocalSession } from '../session/types.js';
 import type { Metrics } from '../metrics.js';
-
-/** A domain served by something other than the user router (components, MUC). */
-export type ServiceHandler = (stanza: Element, from: Jid, to: Jid) => void | Promise<void>;
 
 export type Pending = void | Promise<void>;
 
@@ -308,6 +306,47 @@ export class Router {
     for (const s of targets) s.sendSerialized(xml, kind);
   }
 
+  /**
+   * One stanza to many full JIDs (MUC fan-out). The stanza is serialised once
+   * without 'to'; each copy is that string with its own 'to' spliced in, so a
+   * room of thousands costs one serialisation, not one per occupant.
+   */
+  fanout(stanza: Element, targets: readonly Jid[]): void {
+    if (targets.length === 0) return;
+    const kind = stanza.name as 'message' | 'presence' | 'iq';
+    const from = tryJid(stanza.attrs.from);
+    if (!from) return void this.log.warn({ from: stanza.attrs.from }, 'fan-out without a valid "from"');
+    const perTarget = this.hooks.has('stanza/out');
+    const filter = this.hooks.has('route/user');
+    delete stanza.attrs.to;
+    const xml = perTarget ? '' : stanza.toString();
+    const head = `<${stanza.name} to="`;
+    const rest = xml.slice(stanza.name.length + 1);
+    for (const to of targets) {
+      const s = to.domain === this.host ? this.sessions.get(to.bare, to.resource) : undefined;
+      if (!s) {
+        // not a local session: route a copy (a component, or a session that just left)
+        const copy = addressed(stanza, to);
+        void this.route(copy, from, to);
+        continue;
+      }
+      if (filter) {
+        const h = this.hooks.run('route/user', { stanza, from, to });
+        if (h === true) continue;
+        if (h instanceof Promise) {
+          // a blocklist not yet cached: this one copy waits for it
+          const copy = addressed(stanza, to);
+          void h.then((drop) => drop || this.deliver(copy, [s]));
+          continue;
+        }
+      }
+      if (perTarget) {
+        const copy = addressed(stanza, to);
+        this.deliver(copy, [s]);
+      } else s.sendSerialized(head + escapeXML(to.full) + '"' + rest, kind);
+    }
+  }
+
   private parentService(domain: string): ServiceHandler | undefined {
     // a component owns its subdomains too (XEP-0114 deployments route *.bridge.example)
     for (let i = domain.indexOf('.'); i !== -1; i = domain.indexOf('.', i + 1)) {
@@ -316,4 +355,11 @@ export class Router {
     }
     return undefined;
   }
+}
+
+/** A shallow copy with its own 'to' (children shared: stanzas are not mutated after routing). */
+function addressed(stanza: Element, to: Jid): Element {
+  const copy = new Element(stanza.name, { ...stanza.attrs, to: to.full });
+  copy.children = stanza.children;
+  return copy;
 }

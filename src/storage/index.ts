@@ -5,6 +5,7 @@ import { SqliteSql } from './sql/sqlite.js';
 import { migrate } from './sql/migrate.js';
 import { SqlAccountStore, SqlOfflineStore, SqlUserDataStore } from './sql/stores.js';
 import { SqlRosterStore } from './sql/roster.js';
+import { SqlRoomStore } from './sql/rooms.js';
 
 export * from './types.js';
 
@@ -20,7 +21,9 @@ class SqlStorage implements Storage {
   readonly userData: SqlUserDataStore;
   readonly roster: SqlRosterStore;
   readonly offline: SqlOfflineStore;
+  readonly rooms: SqlRoomStore;
   constructor(readonly sql: Sql) {
+    this.rooms = new SqlRoomStore(sql);
     this.offline = new SqlOfflineStore(sql);
     this.accounts = new SqlAccountStore(sql);
     this.userData = new SqlUserDataStore(sql);

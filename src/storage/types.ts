@@ -102,12 +102,45 @@ export interface OfflineStore {
   users(): Promise<string[]>;
 }
 
+/** A room's affiliation (XEP-0045 §5.2), kept for persistent rooms. */
+export interface RoomAffiliation {
+  /** bare JID (or a domain) */
+  jid: string;
+  affiliation: 'owner' | 'admin' | 'member' | 'outcast';
+  /** registered nickname (XEP-0045 §7.10) */
+  nick?: string;
+  reason?: string;
+}
+
+export interface StoredRoom {
+  /** the room's local part */
+  name: string;
+  /** the room's configuration, as the service serialises it (JSON) */
+  config: string;
+  /** the current subject (JSON), '' if none */
+  subject: string;
+  affiliations: RoomAffiliation[];
+}
+
+/** Persistent multi-user chat rooms (XEP-0045), per service domain. */
+export interface RoomStore {
+  /** every stored room of a service, with its affiliations (read at start) */
+  all(service: string): Promise<StoredRoom[]>;
+  /** insert or update a room's configuration and subject */
+  save(service: string, name: string, config: string, subject: string): Promise<void>;
+  /** set (or with affiliation 'none', remove) one affiliation */
+  setAffiliation(service: string, name: string, a: RoomAffiliation | { jid: string; affiliation: 'none' }): Promise<void>;
+  /** delete a room and its affiliations */
+  remove(service: string, name: string): Promise<boolean>;
+}
+
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   readonly accounts: AccountStore;
   readonly userData: UserDataStore;
   readonly roster: RosterStore;
   readonly offline: OfflineStore;
+  readonly rooms: RoomStore;
   /** ms of the last round-trip to the database (health/metrics) */
   ping(): Promise<number>;
   close(): Promise<void>;

@@ -180,6 +180,42 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
     });
   });
 
+  describe('rooms', () => {
+    it('saves rooms with affiliations per service, updates, removes', async () => {
+      await s.rooms.save('conference.localhost', 'lobby', '{"name":"Lobby"}', '');
+      await s.rooms.save('conference.localhost', 'den', '{}', '{"text":"hi"}');
+      await s.rooms.save('other.localhost', 'lobby', '{}', '');
+      await s.rooms.setAffiliation('conference.localhost', 'lobby', { jid: 'alice@localhost', affiliation: 'owner' });
+      await s.rooms.setAffiliation('conference.localhost', 'lobby', { jid: 'bob@localhost', affiliation: 'member', nick: 'bobby' });
+      await s.rooms.setAffiliation('conference.localhost', 'lobby', { jid: 'eve@localhost', affiliation: 'outcast', reason: 'spam' });
+      await s.rooms.save('conference.localhost', 'lobby', '{"name":"Lobby 2"}', '{"text":"topic"}');
+      await s.rooms.setAffiliation('conference.localhost', 'lobby', { jid: 'bob@localhost', affiliation: 'admin' });
+      await s.rooms.setAffiliation('conference.localhost', 'lobby', { jid: 'eve@localhost', affiliation: 'none' });
+      const rooms = await s.rooms.all('conference.localhost');
+      assert.deepEqual(
+        rooms.map((r) => r.name),
+        ['den', 'lobby'],
+      );
+      const lobby = rooms.find((r) => r.name === 'lobby')!;
+      assert.equal(lobby.config, '{"name":"Lobby 2"}');
+      assert.equal(lobby.subject, '{"text":"topic"}');
+      assert.deepEqual(
+        lobby.affiliations.sort((a, b) => a.jid.localeCompare(b.jid)),
+        [
+          { jid: 'alice@localhost', affiliation: 'owner' },
+          { jid: 'bob@localhost', affiliation: 'admin' },
+        ],
+      );
+      assert.equal(await s.rooms.remove('conference.localhost', 'lobby'), true);
+      assert.equal(await s.rooms.remove('conference.localhost', 'lobby'), false);
+      assert.deepEqual(
+        (await s.rooms.all('conference.localhost')).map((r) => r.name),
+        ['den'],
+      );
+      assert.equal((await s.rooms.all('other.localhost')).length, 1);
+    });
+  });
+
   describe('lifecycle', () => {
     it('data survives closing and reopening (migrations are idempotent)', async () => {
       await s.close();

@@ -69,4 +69,27 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX offline_messages_user ON offline_messages (username, id);
     `,
   },
+  {
+    version: 4,
+    name: 'multi-user chat rooms',
+    sql: `
+      CREATE TABLE muc_rooms (
+        service TEXT NOT NULL,
+        name TEXT NOT NULL,
+        config TEXT NOT NULL,
+        subject TEXT NOT NULL DEFAULT '',
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (service, name)
+      );
+      CREATE TABLE muc_affiliations (
+        service TEXT NOT NULL,
+        room TEXT NOT NULL,
+        jid TEXT NOT NULL,
+        affiliation TEXT NOT NULL,
+        nick TEXT,
+        reason TEXT,
+        PRIMARY KEY (service, room, jid)
+      );
+    `,
+  },
 ];
