@@ -12,6 +12,7 @@ import register from './0077-register/index.js';
 import offline from './0160-offline/index.js';
 import blocking from './0191-blocking/index.js';
 import carbons from './0280-carbons/index.js';
+import muc from './0045-muc/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -27,4 +28,5 @@ export const MODULES: XepModule<never>[] = [
   ping,
   time,
   carbons,
+  muc,
 ] as XepModule<never>[];

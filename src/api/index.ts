@@ -5,7 +5,18 @@ export { Element, x, parseXml, escapeXML, escapeXMLText } from '../xml/index.js'
 export { Jid, JidError, tryJid } from '../jid.js';
 export { AccountExistsError } from '../storage/types.js';
 export { AccountInputError } from '../accounts.js';
-export type { Storage, AccountStore, UserDataStore, RosterStore, RosterItem, Subscription, OfflineStore } from '../storage/types.js';
+export type {
+  Storage,
+  RoomStore,
+  RoomAffiliation,
+  StoredRoom,
+  AccountStore,
+  UserDataStore,
+  RosterStore,
+  RosterItem,
+  Subscription,
+  OfflineStore,
+} from '../storage/types.js';
 export { z } from 'zod';
 export { dataForm, SubmittedForm, NS_DATA } from './forms.js';
 export type { FormField, FieldType } from './forms.js';

@@ -330,13 +330,13 @@ export class Router {
         void this.route(copy, from, to);
         continue;
       }
-      if (filter) {
-        const h = this.hooks.run('route/user', { stanza, from, to });
+      const held = this.held.get(s);
+      if (filter || held) {
+        const h = filter ? this.hooks.run('route/user', { stanza, from, to }) : false;
         if (h === true) continue;
-        if (h instanceof Promise) {
-          // a blocklist not yet cached: this one copy waits for it
-          const copy = addressed(stanza, to);
-          void h.then((drop) => drop || this.deliver(copy, [s]));
+        if (h instanceof Promise || held) {
+          // a blocklist not yet cached: this copy, and every later one to the same session, waits for it
+          this.hold(s, h instanceof Promise ? h : Promise.resolve(h), addressed(stanza, to));
           continue;
         }
       }
@@ -345,6 +345,23 @@ export class Router {
         this.deliver(copy, [s]);
       } else s.sendSerialized(head + escapeXML(to.full) + '"' + rest, kind);
     }
+  }
+
+  /** Stanzas to a session that wait on an asynchronous check, kept in order. */
+  private readonly held = new Map<LocalSession, Promise<void>>();
+
+  private hold(s: LocalSession, check: Promise<boolean | void>, stanza: Element): void {
+    const prev = this.held.get(s);
+    const next = (prev ? prev.then(() => check) : check).then(
+      (drop) => {
+        if (drop !== true) this.deliver(stanza, [s]);
+      },
+      (err: unknown) => this.log.error({ err }, 'delivery check failed'),
+    );
+    this.held.set(s, next);
+    void next.then(() => {
+      if (this.held.get(s) === next) this.held.delete(s);
+    });
   }
 
   private parentService(domain: string): ServiceHandler | undefined {

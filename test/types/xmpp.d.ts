@@ -16,6 +16,7 @@ declare module '@xmpp/client' {
     stop(): Promise<unknown>;
     send(el: Element): Promise<void>;
     iqCaller: { request(el: Element, timeout?: number): Promise<Element> };
+    iqCallee: { get(ns: string, name: string, handler: (ctx: unknown) => Element | Promise<Element>): void };
   }
   export function client(opts: Record<string, unknown>): Client;
 }

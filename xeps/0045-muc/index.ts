@@ -1,0 +1,68 @@
+// XEP-0045 Multi-User Chat as a service at conference.<domain>, with the
+// extensions modern clients expect: stable stanza ids (XEP-0359), occupant ids
+// (XEP-0421), self-ping (XEP-0410), moderated retraction (XEP-0425), directory
+// paging (XEP-0059). Rooms: room.ts; the service and its routing: service.ts.
+import { z, type XepModule } from '../../src/api/index.js';
+import { MucService, type MucSettings } from './service.js';
+import { NS_MUC } from './ns.js';
+
+const settings = z.object({
+  domain: z.string().default(''),
+  name: z.string().default('Chatrooms'),
+  creation: z.enum(['anyone', 'admins']).default('anyone'),
+  max_rooms: z.number().int().positive().default(100_000),
+  max_occupants: z.number().int().positive().default(10_000),
+  history: z.number().int().min(0).default(20),
+  max_history: z.number().int().min(0).max(10_000).default(100),
+  max_affiliations: z.number().int().positive().default(10_000),
+  message_rate: z.number().min(0).default(10),
+  message_burst: z.number().min(1).default(30),
+  presence_rate: z.number().min(0).default(2),
+  presence_burst: z.number().min(1).default(10),
+  presence_threshold: z.number().int().min(0).default(0),
+  persistent: z.boolean().default(false),
+  public: z.boolean().default(true),
+  max_pending_iqs: z.number().int().positive().default(10_000),
+  directory_page: z.number().int().positive().default(1000),
+});
+
+const muc: XepModule<MucSettings> = {
+  name: 'muc',
+  xeps: [
+    { n: 45, version: '1.35.5', status: 'complete', note: 'service at conference.<domain>; history in memory' },
+    { n: 249, version: '1.2', status: 'complete', note: 'direct invitations pass through' },
+    { n: 410, version: '1.1.0', status: 'complete', note: 'self-ping answered by the room' },
+    { n: 421, version: '0.1.0', status: 'complete' },
+    { n: 425, version: '0.3.0', status: 'complete', note: 'retraction of messages still in the room history is reflected there too' },
+  ],
+  config: settings as unknown as z.ZodType<MucSettings>,
+  async setup(m) {
+    const domain = m.config.domain || `conference.${m.host}`;
+    const service = new MucService(domain, m);
+    await service.load();
+    m.service(domain, (stanza, from, to) => service.handle(stanza, from, to));
+    m.discoItem(domain, m.config.name);
+    // ghosts: a session that went away (or announced unavailable) leaves its rooms
+    m.hook('session/closed', (s) => void service.leaveAll(s.jid));
+    m.hook('presence/broadcast', (ev) => {
+      if (ev.stanza.attrs.type === 'unavailable') service.leaveAll(ev.from);
+      return false;
+    });
+    m.hook('server/stopping', () => {
+      for (const room of service.rooms.values()) room.shutdownNotice();
+    });
+    m.hook('user/deleted', (user) => {
+      const bare = `${user}@${m.host}`;
+      for (const room of service.rooms.values()) if (room.affiliations.has(bare)) room.setAffiliation(bare, 'none', undefined, undefined);
+    });
+    const timer = setInterval(() => service.sweep(Date.now()), 10_000);
+    timer.unref();
+    m.onClose(async () => {
+      clearInterval(timer);
+      await service.flush();
+    });
+    m.feature(NS_MUC, 'host');
+  },
+};
+
+export default muc;

@@ -1,0 +1,1058 @@
+// One chat room (XEP-0045): occupants, roles and affiliations, presence and
+// message fan-out, history, subject, the admin/owner protocol and moderation.
+// Everything here is synchronous and in memory; persistence is written behind
+// (RoomHost.persist) in order, so a room never waits on the database.
+import { createHmac } from 'node:crypto';
+import { Element, Jid, StanzaError, SubmittedForm, dataForm, errorReply, x, type RoomAffiliation } from '../../src/api/index.js';
+import { applyConfigForm, roomConfigForm, type Affiliation, type Role, type RoomConfig } from './config.js';
+import {
+  NS_ADMIN,
+  NS_DELAY,
+  NS_DISCO_INFO,
+  NS_DISCO_ITEMS,
+  NS_MODERATE,
+  NS_MUC,
+  NS_OCCUPANT_ID,
+  NS_OWNER,
+  NS_PING,
+  NS_REGISTER,
+  NS_REGISTER_FORM,
+  NS_REQUEST,
+  NS_RETRACT,
+  NS_ROOMINFO,
+  NS_SELF_PING,
+  NS_SID,
+  NS_STABLE_ID,
+  NS_USER,
+} from './ns.js';
+
+export interface RoomLimits {
+  maxUsers: number;
+  maxHistory: number;
+  maxAffiliations: number;
+  messageRate: number;
+  messageBurst: number;
+  presenceRate: number;
+  presenceBurst: number;
+}
+
+/** What a room needs from its service. */
+export interface RoomHost {
+  readonly domain: string;
+  limits(): RoomLimits;
+  send(stanza: Element): void;
+  fanout(stanza: Element, targets: readonly Jid[]): void;
+  newId(): string;
+  /** write the room's config/subject (or remove it when not persistent) */
+  persist(room: Room, what: 'room' | 'remove'): void;
+  persistAffiliation(room: Room, a: RoomAffiliation | { jid: string; affiliation: 'none' }): void;
+  /** a session entered or left this room (the service's per-session index) */
+  track(room: Room, session: Jid, joined: boolean): void;
+  /** the room is gone (destroyed or empty and temporary) */
+  dispose(room: Room): void;
+  /** forward an IQ to an occupant and route its answer back */
+  proxyIq(room: Room, stanza: Element, from: Occupant, to: Occupant): void;
+  isServerAdmin(jid: Jid): boolean;
+}
+
+export interface Occupant {
+  nick: string;
+  /** room@service/nick */
+  jid: Jid;
+  bare: string;
+  /** the occupant's sessions (multi-session nicks), by full JID, in join order */
+  sessions: Map<string, Jid>;
+  /** the last presence children from the occupant (show, status, caps ...) */
+  presence: Element[];
+  role: Role;
+  occupantId: string;
+  tokens: number;
+  refill: number;
+  ptokens: number;
+  prefill: number;
+}
+
+interface PresenceOpts {
+  type?: 'unavailable';
+  codes?: number[];
+  item?: { nick?: string; actor?: string; reason?: string; affiliation?: Affiliation; role?: Role };
+  destroy?: Element;
+  children?: Element[];
+  /** the session named in the item's jid (default: the occupant's latest) */
+  jid?: Jid;
+}
+
+interface HistoryEntry {
+  stanza: Element;
+  at: number;
+  chars: number;
+  stanzaId: string;
+}
+
+interface Subject {
+  text: string;
+  /** room/nick of whoever set it ('' for the room itself) */
+  from: string;
+}
+
+const STATUS = {
+  nonAnonymous: 100,
+  self: 110,
+  logging: 170,
+  configChanged: 104,
+  nowNonAnonymous: 172,
+  nowSemiAnonymous: 173,
+  created: 201,
+  nickModified: 210,
+  banned: 301,
+  nickChanged: 303,
+  kicked: 307,
+  affiliationChanged: 321,
+  membersOnly: 322,
+  shutdown: 332,
+  error: 333,
+};
+
+const AFF_RANK: Record<Affiliation, number> = { owner: 4, admin: 3, member: 2, none: 1, outcast: 0 };
+const ROLE_RANK: Record<Role, number> = { moderator: 3, participant: 2, visitor: 1, none: 0 };
+
+function stamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Children a client may not inject into what the room sends on its behalf. */
+function clientChildren(stanza: Element, room: string): Element[] {
+  const out: Element[] = [];
+  for (const c of stanza.children) {
+    if (typeof c === 'string') continue;
+    const ns = c.attrs.xmlns;
+    if (ns === NS_MUC || ns === NS_USER || ns === NS_OCCUPANT_ID || ns === NS_DELAY) continue;
+    if (ns === NS_SID && c.name === 'stanza-id' && c.attrs.by === room) continue;
+    out.push(c);
+  }
+  return out;
+}
+
+export class Room {
+  readonly jid: Jid;
+  config: RoomConfig;
+  locked = false;
+  readonly affiliations = new Map<string, { affiliation: Exclude<Affiliation, 'none'>; nick?: string; reason?: string }>();
+  readonly occupants = new Map<string, Occupant>();
+  /** occupant by real full JID */
+  readonly bySession = new Map<string, Occupant>();
+  private history: HistoryEntry[] = [];
+  subject: Subject = { text: '', from: '' };
+  /** every session of every occupant, for message fan-out (rebuilt after joins/leaves) */
+  private allTargets: Jid[] | undefined;
+  private readonly salt: Buffer;
+
+  constructor(
+    readonly name: string,
+    private readonly host: RoomHost,
+    config: RoomConfig,
+  ) {
+    this.jid = Jid.of(name, host.domain);
+    this.config = config;
+    this.salt = Buffer.from(config.occupantSalt, 'base64url');
+  }
+
+  get empty(): boolean {
+    return this.occupants.size === 0;
+  }
+
+  affiliation(bare: string): Affiliation {
+    return this.affiliations.get(bare)?.affiliation ?? this.affiliations.get(Jid.parse(bare).domain)?.affiliation ?? 'none';
+  }
+
+  private defaultRole(aff: Affiliation): Role {
+    if (aff === 'owner' || aff === 'admin') return 'moderator';
+    if (aff === 'outcast') return 'none';
+    if (aff === 'member') return 'participant';
+    return this.config.moderated ? 'visitor' : 'participant';
+  }
+
+  private maxUsers(): number {
+    const cap = this.host.limits().maxUsers;
+    return this.config.maxUsers > 0 ? Math.min(this.config.maxUsers, cap) : cap;
+  }
+
+  private occupantId(bare: string): string {
+    return createHmac('sha256', this.salt).update(bare).digest('base64url').slice(0, 22);
+  }
+
+  private targets(): Jid[] {
+    if (this.allTargets) return this.allTargets;
+    const t: Jid[] = [];
+    for (const o of this.occupants.values()) for (const j of o.sessions.values()) t.push(j);
+    return (this.allTargets = t);
+  }
+
+  private canSeeJids(o: Occupant): boolean {
+    return this.config.whois === 'anyone' || o.role === 'moderator';
+  }
+
+  /** May `viewer` receive the presence of `subject`? (presencebroadcast, the big-room threshold) */
+  private seesPresenceOf(viewer: Occupant, subject: Occupant): boolean {
+    if (viewer === subject || viewer.role === 'moderator') return true;
+    if (!this.config.presenceBroadcast.includes(subject.role === 'none' ? 'participant' : subject.role)) return false;
+    const t = this.config.presenceThreshold;
+    return t === 0 || this.occupants.size <= t || subject.role === 'moderator';
+  }
+
+  // ---- presence building ----
+
+  private presenceOf(
+    o: Occupant,
+    opts: PresenceOpts & {
+      withJid: boolean;
+      self?: boolean;
+    },
+  ): Element {
+    const aff = opts.item?.affiliation ?? this.affiliation(o.bare);
+    const role = opts.item?.role ?? (opts.type === 'unavailable' ? 'none' : o.role);
+    const item = x(
+      'item',
+      {
+        affiliation: aff,
+        role,
+        jid: opts.withJid ? (opts.jid ?? [...o.sessions.values()].at(-1))?.full : undefined,
+        nick: opts.item?.nick,
+      },
+      opts.item?.actor !== undefined ? x('actor', { nick: opts.item.actor }) : undefined,
+      opts.item?.reason ? x('reason', null, opts.item.reason) : undefined,
+    );
+    const codes = [...(opts.codes ?? [])];
+    if (opts.self) codes.unshift(STATUS.self);
+    return x(
+      'presence',
+      { from: o.jid.full, type: opts.type },
+      opts.children ?? (opts.type === 'unavailable' ? o.presence.filter((c) => c.name === 'status') : o.presence),
+      x(
+        'x',
+        { xmlns: NS_USER },
+        item,
+        opts.destroy,
+        codes.map((c) => x('status', { code: c })),
+      ),
+      x('occupant-id', { xmlns: NS_OCCUPANT_ID, id: o.occupantId }),
+    );
+  }
+
+  /**
+   * Broadcast an occupant's presence: one stanza per variant (with/without the
+   * real JID, self), each serialised once for all its recipients.
+   */
+  private broadcastPresence(o: Occupant, opts: PresenceOpts & { selfCodes?: number[]; skipSelf?: boolean }): void {
+    const withJid: Jid[] = [];
+    const without: Jid[] = [];
+    for (const v of this.occupants.values()) {
+      if (v === o || !this.seesPresenceOf(v, o)) continue;
+      const list = this.canSeeJids(v) ? withJid : without;
+      for (const j of v.sessions.values()) list.push(j);
+    }
+    if (withJid.length) this.host.fanout(this.presenceOf(o, { ...opts, withJid: true }), withJid);
+    if (without.length) this.host.fanout(this.presenceOf(o, { ...opts, withJid: false }), without);
+    if (!opts.skipSelf && o.sessions.size) {
+      const self = this.presenceOf(o, { ...opts, withJid: true, self: true, codes: [...(opts.codes ?? []), ...(opts.selfCodes ?? [])] });
+      this.host.fanout(self, [...o.sessions.values()]);
+    }
+  }
+
+  // ---- entering and leaving (XEP-0045 §7.2, §7.14) ----
+
+  /** Presence from a real JID to room/nick. */
+  presence(stanza: Element, from: Jid, to: Jid, creating: boolean): void {
+    const type = stanza.attrs.type;
+    const current = this.bySession.get(from.full);
+    if (type === 'error') {
+      // §7.2: a client that answers the room with an error is removed (status 333)
+      if (current) this.removeSession(current, from, { codes: [STATUS.error], statusText: 'removed after a delivery error' });
+      return;
+    }
+    if (type === 'unavailable') {
+      if (current) this.removeSession(current, from, { children: stanza.getChildren('status') });
+      return;
+    }
+    if (type !== undefined) return; // probes, subscriptions: rooms have none
+    if (!current) return this.join(stanza, from, to, creating);
+    if (current.nick !== to.resource) return this.changeNick(current, stanza, from, to);
+    // a presence update (§7.7)
+    if (!this.takePresenceToken(current)) {
+      this.host.send(errorReply(stanza, new StanzaError('resource-constraint', 'presence changes too fast; slow down')));
+      return;
+    }
+    current.presence = clientChildren(stanza, this.jid.bare);
+    this.broadcastPresence(current, {});
+  }
+
+  private join(stanza: Element, from: Jid, to: Jid, creating: boolean): void {
+    const nick = to.resource;
+    const bare = from.bare;
+    const aff = this.affiliation(bare);
+    const mucX = stanza.getChild('x', NS_MUC);
+    const deny = (cond: ConstructorParameters<typeof StanzaError>[0], text?: string): void => {
+      const err = new StanzaError(cond, text);
+      this.host.send(errorReply(stanza, err));
+    };
+    const serverAdmin = this.host.isServerAdmin(from);
+    if (this.locked && aff !== 'owner') return deny('item-not-found', 'this room is locked until its owner configures it');
+    if (aff === 'outcast' && !serverAdmin) return deny('forbidden', 'you are banned from this room');
+    if (this.config.membersOnly && AFF_RANK[aff] < AFF_RANK.member && !serverAdmin)
+      return deny('registration-required', 'this room is for members only');
+    const existing = this.occupants.get(nick);
+    if (existing && existing.bare !== bare) return deny('conflict', 'that nickname is in use');
+    const reservedBy = this.nickOwner(nick);
+    if (reservedBy && reservedBy !== bare) return deny('conflict', 'that nickname is reserved');
+    if (this.config.password !== '' && AFF_RANK[aff] < AFF_RANK.owner) {
+      const given = mucX?.getChildText('password');
+      if (given !== this.config.password) {
+        const err = new StanzaError('not-authorized', 'a password is required');
+        err.echo = false;
+        return void this.host.send(errorReply(stanza, err));
+      }
+    }
+    if (!existing && this.occupants.size >= this.maxUsers() && AFF_RANK[aff] < AFF_RANK.admin && !serverAdmin)
+      return deny('service-unavailable', 'the room is full');
+
+    const children = clientChildren(stanza, this.jid.bare);
+    let o = existing;
+    if (o) {
+      // another session of the same user under the same nick (multi-session nick)
+      o.sessions.set(from.full, from);
+      o.presence = children;
+    } else {
+      const now = Date.now();
+      const limits = this.host.limits();
+      o = {
+        nick,
+        jid: to,
+        bare,
+        sessions: new Map([[from.full, from]]),
+        presence: children,
+        role: this.defaultRole(serverAdmin && aff === 'none' ? 'admin' : aff),
+        occupantId: this.occupantId(bare),
+        tokens: limits.messageBurst,
+        refill: now,
+        ptokens: limits.presenceBurst,
+        prefill: now,
+      };
+    }
+    // 1. existing occupants to the newcomer
+    const newcomer: Occupant = o;
+    const seeJids = this.canSeeJids(newcomer);
+    for (const v of this.occupants.values()) {
+      if (v === newcomer || !this.seesPresenceOf(newcomer, v)) continue;
+      this.host.fanout(this.presenceOf(v, { withJid: seeJids }), [from]);
+    }
+    if (!existing) this.occupants.set(nick, newcomer);
+    this.bySession.set(from.full, newcomer);
+    this.allTargets = undefined;
+    this.host.track(this, from, true);
+    // 2. the newcomer to everyone, 3. self-presence last (with 110 and the room's codes)
+    const selfCodes: number[] = [];
+    if (this.config.whois === 'anyone') selfCodes.push(STATUS.nonAnonymous);
+    if (creating) selfCodes.push(STATUS.created);
+    if (existing) {
+      this.broadcastPresence(newcomer, { skipSelf: true });
+      this.host.fanout(this.presenceOf(newcomer, { withJid: true, self: true, codes: selfCodes }), [from]);
+    } else this.broadcastPresence(newcomer, { selfCodes });
+    // 4. discussion history, 5. the subject
+    this.sendHistory(from, mucX?.getChild('history'));
+    const subj = x(
+      'message',
+      { from: this.subject.from || this.jid.bare, type: 'groupchat', id: this.host.newId() },
+      x('subject', null, this.subject.text),
+    );
+    this.host.fanout(subj, [from]);
+  }
+
+  private sendHistory(to: Jid, h: Element | undefined): void {
+    let entries = this.history;
+    let max = this.config.historyLength;
+    if (h) {
+      const ms = h.attrs.maxstanzas;
+      if (ms !== undefined && /^\d+$/.test(ms)) max = Math.min(max, Number(ms));
+      const secs = h.attrs.seconds;
+      if (secs !== undefined && /^\d+$/.test(secs)) {
+        const since = Date.now() - Number(secs) * 1000;
+        entries = entries.filter((e) => e.at >= since);
+      }
+      const sinceAttr = h.attrs.since;
+      if (sinceAttr !== undefined) {
+        const t = Date.parse(sinceAttr);
+        if (!Number.isNaN(t)) entries = entries.filter((e) => e.at > t);
+      }
+      if (max < entries.length) entries = entries.slice(entries.length - max);
+      const mc = h.attrs.maxchars;
+      if (mc !== undefined && /^\d+$/.test(mc)) {
+        let budget = Number(mc);
+        let i = entries.length;
+        while (i > 0 && budget - entries[i - 1]!.chars >= 0) budget -= entries[--i]!.chars;
+        entries = entries.slice(i);
+      }
+    } else if (max < entries.length) entries = entries.slice(entries.length - max);
+    for (const e of entries) {
+      const m = new Element('message', { ...e.stanza.attrs });
+      m.children = [...e.stanza.children, x('delay', { xmlns: NS_DELAY, from: this.jid.bare, stamp: stamp(e.at) })];
+      this.host.fanout(m, [to]);
+    }
+  }
+
+  private changeNick(o: Occupant, stanza: Element, from: Jid, to: Jid): void {
+    const nick = to.resource;
+    const other = this.occupants.get(nick);
+    const reservedBy = this.nickOwner(nick);
+    if ((other && other !== o) || (reservedBy && reservedBy !== o.bare)) {
+      return void this.host.send(errorReply(stanza, new StanzaError('conflict', 'that nickname is in use')));
+    }
+    if (!this.takePresenceToken(o)) {
+      return void this.host.send(errorReply(stanza, new StanzaError('resource-constraint', 'presence changes too fast; slow down')));
+    }
+    // §7.6: unavailable with 303 and the new nick, then available under the new nick
+    this.broadcastPresence(o, { type: 'unavailable', codes: [STATUS.nickChanged], item: { nick }, children: [] });
+    this.occupants.delete(o.nick);
+    o.nick = nick;
+    o.jid = to;
+    o.presence = clientChildren(stanza, this.jid.bare);
+    this.occupants.set(nick, o);
+    this.broadcastPresence(o, {});
+  }
+
+  /** One session of an occupant goes; the occupant leaves with its last session. */
+  removeSession(o: Occupant, session: Jid, opts: { codes?: number[]; children?: Element[]; statusText?: string } = {}): void {
+    if (!o.sessions.delete(session.full)) return;
+    this.bySession.delete(session.full);
+    this.allTargets = undefined;
+    this.host.track(this, session, false);
+    const children = opts.children ?? (opts.statusText ? [x('status', null, opts.statusText)] : []);
+    if (o.sessions.size > 0) {
+      // the leaving session still hears that it left
+      this.host.fanout(this.presenceOf(o, { type: 'unavailable', withJid: true, self: true, codes: opts.codes, children, jid: session }), [
+        session,
+      ]);
+      return;
+    }
+    const self = this.presenceOf(o, { type: 'unavailable', withJid: true, self: true, codes: opts.codes, children, jid: session });
+    this.occupants.delete(o.nick);
+    this.broadcastPresence(o, { type: 'unavailable', codes: opts.codes, children, skipSelf: true, jid: session });
+    this.host.fanout(self, [session]);
+    this.afterLeave();
+  }
+
+  /** Remove a whole occupant (kick, ban, membership loss) with the given codes and actor. */
+  private evict(o: Occupant, codes: number[], item: { actor?: string; reason?: string; affiliation?: Affiliation }): void {
+    const sessions = [...o.sessions.values()];
+    const opts = { type: 'unavailable' as const, codes, item: { ...item, role: 'none' as Role }, children: [] };
+    this.broadcastPresence(o, opts);
+    for (const s of sessions) {
+      this.bySession.delete(s.full);
+      this.host.track(this, s, false);
+    }
+    o.sessions.clear();
+    this.occupants.delete(o.nick);
+    this.allTargets = undefined;
+    this.afterLeave();
+  }
+
+  private afterLeave(): void {
+    if (!this.empty) return;
+    if (this.locked || !this.config.persistent) this.host.dispose(this);
+  }
+
+  // ---- messages (§7.4, §7.5, §7.8, §7.13, §8.1) ----
+
+  private takeToken(o: Occupant): boolean {
+    const { messageRate, messageBurst } = this.host.limits();
+    if (messageRate <= 0) return true;
+    const now = Date.now();
+    o.tokens = Math.min(messageBurst, o.tokens + ((now - o.refill) / 1000) * messageRate);
+    o.refill = now;
+    if (o.tokens < 1) return false;
+    o.tokens -= 1;
+    return true;
+  }
+
+  private takePresenceToken(o: Occupant): boolean {
+    const { presenceRate, presenceBurst } = this.host.limits();
+    if (presenceRate <= 0) return true;
+    const now = Date.now();
+    o.ptokens = Math.min(presenceBurst, o.ptokens + ((now - o.prefill) / 1000) * presenceRate);
+    o.prefill = now;
+    if (o.ptokens < 1) return false;
+    o.ptokens -= 1;
+    return true;
+  }
+
+  /** A message from a real JID to the room's bare JID. */
+  message(stanza: Element, from: Jid): void {
+    const type = stanza.attrs.type ?? 'normal';
+    const o = this.bySession.get(from.full);
+    if (type === 'error') return;
+    if (type === 'groupchat') return this.groupchat(stanza, from, o);
+    const ux = stanza.getChild('x', NS_USER);
+    if (ux && (ux.getChild('invite') || ux.getChild('decline'))) return this.invitations(stanza, from, o, ux);
+    const form = SubmittedForm.in(stanza);
+    if (form?.formType === NS_REQUEST) return this.voiceRequest(stanza, from, o, form);
+    if (!o) return void this.host.send(errorReply(stanza, new StanzaError('not-acceptable', 'you are not in this room')));
+    this.host.send(
+      errorReply(stanza, new StanzaError('bad-request', 'send groupchat messages, invitations or voice requests to the room')),
+    );
+  }
+
+  private groupchat(stanza: Element, from: Jid, o: Occupant | undefined): void {
+    const err = (cond: ConstructorParameters<typeof StanzaError>[0], text: string): void =>
+      this.host.send(errorReply(stanza, new StanzaError(cond, text)));
+    if (!o) return err('not-acceptable', 'only occupants may send messages to the room');
+    if (o.role === 'visitor') return err('forbidden', 'you have no voice in this room');
+    const subject = stanza.getChild('subject');
+    const hasBody = stanza.getChild('body') !== undefined;
+    if (subject && !hasBody && !(o.role === 'moderator' || this.config.changeSubject))
+      return err('forbidden', 'only moderators may change the subject of this room');
+    if (!this.takeToken(o)) return err('resource-constraint', 'too many messages; slow down');
+    const stanzaId = this.host.newId();
+    const m = new Element('message', {
+      from: o.jid.full,
+      type: 'groupchat',
+      id: stanza.attrs.id ?? stanzaId,
+      'xml:lang': stanza.attrs['xml:lang'],
+    });
+    if (m.attrs['xml:lang'] === undefined) delete m.attrs['xml:lang'];
+    m.children = clientChildren(stanza, this.jid.bare);
+    m.children.push(
+      x('stanza-id', { xmlns: NS_SID, id: stanzaId, by: this.jid.bare }),
+      x('occupant-id', { xmlns: NS_OCCUPANT_ID, id: o.occupantId }),
+    );
+    if (subject && !hasBody) {
+      this.subject = { text: subject.getText(), from: o.jid.full };
+      if (this.config.persistent) this.host.persist(this, 'room');
+    } else if (hasBody) this.remember(m, stanzaId);
+    this.host.fanout(m, this.targets());
+  }
+
+  private remember(m: Element, stanzaId: string): void {
+    const max = Math.min(this.host.limits().maxHistory, Math.max(this.config.historyLength, 0));
+    if (max === 0) return;
+    this.history.push({ stanza: m, at: Date.now(), chars: m.toString().length, stanzaId });
+    if (this.history.length > max) this.history.splice(0, this.history.length - max);
+  }
+
+  /** A private message to room/nick (§7.5). */
+  privateMessage(stanza: Element, from: Jid, to: Jid): void {
+    const type = stanza.attrs.type ?? 'normal';
+    if (type === 'error') return;
+    const err = (cond: ConstructorParameters<typeof StanzaError>[0], text: string): void =>
+      this.host.send(errorReply(stanza, new StanzaError(cond, text)));
+    if (type === 'groupchat') return err('bad-request', 'groupchat messages go to the room, not to an occupant');
+    const o = this.bySession.get(from.full);
+    if (!o) return err('not-acceptable', 'only occupants may send private messages');
+    const target = this.occupants.get(to.resource);
+    if (!target) return err('item-not-found', 'no such occupant');
+    const policy = this.config.allowPm;
+    const allowed =
+      o.role === 'moderator' ||
+      policy === 'anyone' ||
+      (policy === 'participants' && ROLE_RANK[o.role] >= ROLE_RANK.participant) ||
+      (policy === 'moderators' && target.role === 'moderator');
+    if (!allowed || policy === 'none') return err('forbidden', 'private messages are not allowed here');
+    if (!this.takeToken(o)) return err('resource-constraint', 'too many messages; slow down');
+    const m = new Element('message', { ...stanza.attrs, from: o.jid.full });
+    delete m.attrs.to;
+    m.children = clientChildren(stanza, this.jid.bare);
+    m.children.push(x('x', { xmlns: NS_USER }), x('occupant-id', { xmlns: NS_OCCUPANT_ID, id: o.occupantId }));
+    this.host.fanout(m, [...target.sessions.values()]);
+  }
+
+  private invitations(stanza: Element, from: Jid, o: Occupant | undefined, ux: Element): void {
+    const invites = ux.getChildren('invite');
+    if (invites.length) {
+      const aff = this.affiliation(from.bare);
+      const mayInvite = o !== undefined && (!this.config.membersOnly || this.config.allowInvites || AFF_RANK[aff] >= AFF_RANK.admin);
+      if (!o) return void this.host.send(errorReply(stanza, new StanzaError('not-acceptable', 'only occupants may invite')));
+      if (!mayInvite || (!this.config.allowInvites && AFF_RANK[aff] < AFF_RANK.admin && o.role !== 'moderator'))
+        return void this.host.send(errorReply(stanza, new StanzaError('forbidden', 'you may not invite people to this room')));
+      for (const inv of invites) {
+        let to: Jid;
+        try {
+          to = Jid.parse(inv.attrs.to ?? '');
+        } catch {
+          return void this.host.send(errorReply(stanza, new StanzaError('jid-malformed', 'bad invitee address')));
+        }
+        // §9.4: in a members-only room, an invitation from an admin (or allowed occupant) makes the invitee a member
+        if (this.config.membersOnly && this.affiliation(to.bare) === 'none') this.setAffiliation(to.bare, 'member', undefined, undefined);
+        const reason = inv.getChildText('reason');
+        this.host.send(
+          x(
+            'message',
+            { from: this.jid.bare, to: to.full, id: stanza.attrs.id ?? this.host.newId() },
+            x(
+              'x',
+              { xmlns: NS_USER },
+              x('invite', { from: from.bare }, reason ? x('reason', null, reason) : undefined, inv.getChild('continue')),
+              this.config.password ? x('password', null, this.config.password) : undefined,
+            ),
+            x('body', null, `${from.bare} invites you to the room ${this.jid.bare}${reason ? ` (${reason})` : ''}`),
+          ),
+        );
+      }
+      return;
+    }
+    const decline = ux.getChild('decline')!;
+    let to: Jid;
+    try {
+      to = Jid.parse(decline.attrs.to ?? '');
+    } catch {
+      return void this.host.send(errorReply(stanza, new StanzaError('jid-malformed', 'bad address in decline')));
+    }
+    const reason = decline.getChildText('reason');
+    this.host.send(
+      x(
+        'message',
+        { from: this.jid.bare, to: to.full, id: stanza.attrs.id ?? this.host.newId() },
+        x('x', { xmlns: NS_USER }, x('decline', { from: from.bare }, reason ? x('reason', null, reason) : undefined)),
+      ),
+    );
+  }
+
+  /** §7.13 voice requests from visitors, §8.6 approvals from moderators. */
+  private voiceRequest(stanza: Element, from: Jid, o: Occupant | undefined, form: SubmittedForm): void {
+    if (!o) return void this.host.send(errorReply(stanza, new StanzaError('not-acceptable', 'you are not in this room')));
+    if (form.type === 'submit' && o.role === 'moderator' && form.has('muc#request_allow')) {
+      if (form.bool('muc#request_allow') !== true) return;
+      const nick = form.text('muc#roomnick');
+      const target = nick ? this.occupants.get(nick) : undefined;
+      if (target && target.role === 'visitor') this.setRole(target, 'participant', o.nick, undefined);
+      return;
+    }
+    if (o.role !== 'visitor') return;
+    const request = dataForm(
+      'form',
+      NS_REQUEST,
+      [
+        { var: 'muc#role', type: 'list-single', label: 'Requested role', value: 'participant', options: [{ value: 'participant' }] },
+        { var: 'muc#jid', type: 'jid-single', label: 'User ID', value: from.bare },
+        { var: 'muc#roomnick', type: 'text-single', label: 'Room nickname', value: o.nick },
+        { var: 'muc#request_allow', type: 'boolean', label: 'Grant voice to this person?', value: false },
+      ],
+      { title: 'Voice request', instructions: 'To approve this request for voice, select "Grant voice" and submit.' },
+    );
+    const mods: Jid[] = [];
+    for (const v of this.occupants.values()) if (v.role === 'moderator') for (const j of v.sessions.values()) mods.push(j);
+    this.host.fanout(x('message', { from: this.jid.bare, id: this.host.newId() }, request), mods);
+  }
+
+  // ---- IQs to the room (§8, §9, §10, disco, XEP-0410, XEP-0425) ----
+
+  /** Answer an IQ addressed to the room's bare JID; returns the result payload. */
+  iq(stanza: Element, from: Jid): Element | undefined {
+    const type = stanza.attrs.type;
+    const payload = stanza.getChildElements()[0]!;
+    const ns = payload.attrs.xmlns;
+    if (ns === NS_DISCO_INFO && type === 'get') return this.discoInfo(payload.attrs.node, from);
+    if (ns === NS_DISCO_ITEMS && type === 'get') {
+      if (payload.attrs.node) throw new StanzaError('item-not-found');
+      return x('query', { xmlns: NS_DISCO_ITEMS });
+    }
+    if (ns === NS_PING && type === 'get') return undefined;
+    if (ns === NS_ADMIN && payload.name === 'query') return type === 'get' ? this.adminGet(payload, from) : this.adminSet(payload, from);
+    if (ns === NS_OWNER && payload.name === 'query') return type === 'get' ? this.ownerGet(from) : this.ownerSet(payload, from);
+    if (ns === NS_REGISTER && payload.name === 'query') return this.register(type === 'get', payload, from);
+    if (ns === NS_MODERATE && payload.name === 'moderate' && type === 'set') return this.moderate(payload, from);
+    throw new StanzaError('service-unavailable');
+  }
+
+  private discoInfo(node: string | undefined, from: Jid): Element {
+    if (node === 'x-roomuser-item') {
+      // §7.12: the user's reserved nickname
+      const nick = this.affiliations.get(from.bare)?.nick;
+      return x(
+        'query',
+        { xmlns: NS_DISCO_INFO, node },
+        nick ? x('identity', { category: 'conference', type: 'text', name: nick }) : undefined,
+      );
+    }
+    if (node) throw new StanzaError('item-not-found');
+    const c = this.config;
+    const features = [
+      NS_MUC,
+      NS_STABLE_ID,
+      NS_SELF_PING,
+      NS_OCCUPANT_ID,
+      NS_SID,
+      NS_MODERATE,
+      NS_REQUEST,
+      NS_REGISTER,
+      NS_DISCO_INFO,
+      NS_PING,
+      c.public ? 'muc_public' : 'muc_hidden',
+      c.persistent ? 'muc_persistent' : 'muc_temporary',
+      c.membersOnly ? 'muc_membersonly' : 'muc_open',
+      c.moderated ? 'muc_moderated' : 'muc_unmoderated',
+      c.whois === 'anyone' ? 'muc_nonanonymous' : 'muc_semianonymous',
+      c.password ? 'muc_passwordprotected' : 'muc_unsecured',
+    ];
+    const info = dataForm('result', NS_ROOMINFO, [
+      { var: 'muc#roominfo_description', label: 'Description', value: c.description },
+      { var: 'muc#roominfo_occupants', label: 'Number of occupants', value: this.occupants.size },
+      { var: 'muc#roominfo_subject', label: 'Subject', value: this.subject.text },
+      { var: 'muc#roominfo_subjectmod', type: 'boolean', label: 'Occupants may change the subject', value: c.changeSubject },
+      { var: 'muc#roomconfig_roomname', label: 'Name', value: c.name },
+      { var: 'muc#roomconfig_changesubject', type: 'boolean', value: c.changeSubject },
+      { var: 'muc#maxhistoryfetch', label: 'Maximum history', value: c.historyLength },
+      ...(c.lang ? [{ var: 'muc#roominfo_lang', label: 'Language', value: c.lang }] : []),
+    ]);
+    return x(
+      'query',
+      { xmlns: NS_DISCO_INFO },
+      x('identity', { category: 'conference', type: 'text', name: c.name || this.name }),
+      features.sort().map((f) => x('feature', { var: f })),
+      info,
+    );
+  }
+
+  private requester(from: Jid): { aff: Affiliation; occupant?: Occupant; actor: string | undefined } {
+    const occupant = this.bySession.get(from.full);
+    const aff = this.host.isServerAdmin(from) ? 'owner' : this.affiliation(from.bare);
+    return { aff, occupant, actor: occupant?.nick };
+  }
+
+  private adminGet(q: Element, from: Jid): Element {
+    const item = q.getChild('item');
+    if (!item) throw new StanzaError('bad-request', 'ask for a list with an <item/> naming a role or an affiliation');
+    const { aff, occupant } = this.requester(from);
+    if (item.attrs.role) {
+      const role = item.attrs.role;
+      if (role !== 'moderator' && role !== 'participant' && role !== 'visitor') throw new StanzaError('bad-request', 'no such role');
+      if (occupant?.role !== 'moderator' && AFF_RANK[aff] < AFF_RANK.admin)
+        throw new StanzaError('forbidden', 'only moderators may see role lists');
+      const items = [...this.occupants.values()]
+        .filter((o) => o.role === role)
+        .map((o) => x('item', { affiliation: this.affiliation(o.bare), role: o.role, nick: o.nick, jid: o.bare }));
+      return x('query', { xmlns: NS_ADMIN }, items);
+    }
+    const wanted = item.attrs.affiliation;
+    if (wanted !== 'owner' && wanted !== 'admin' && wanted !== 'member' && wanted !== 'outcast')
+      throw new StanzaError('bad-request', 'no such affiliation');
+    if (AFF_RANK[aff] < AFF_RANK.admin) throw new StanzaError('forbidden', 'only admins and owners may see affiliation lists');
+    const items: Element[] = [];
+    for (const [jid, a] of this.affiliations) {
+      if (a.affiliation !== wanted) continue;
+      items.push(x('item', { affiliation: a.affiliation, jid, nick: a.nick }, a.reason ? x('reason', null, a.reason) : undefined));
+    }
+    return x('query', { xmlns: NS_ADMIN }, items);
+  }
+
+  /** §8.2–§8.5 roles and §9.1–§10.7 affiliations; every item checked before any is applied. */
+  private adminSet(q: Element, from: Jid): undefined {
+    const items = q.getChildren('item');
+    if (items.length === 0) throw new StanzaError('bad-request', 'no <item/> to apply');
+    const { aff: myAff, occupant: me, actor } = this.requester(from);
+    const changes: (() => void)[] = [];
+    for (const item of items) {
+      const reason = item.getChildText('reason') ?? undefined;
+      if (item.attrs.role !== undefined) {
+        const role = item.attrs.role as Role;
+        if (!(role in ROLE_RANK)) throw new StanzaError('bad-request', 'no such role');
+        const target = item.attrs.nick !== undefined ? this.occupants.get(item.attrs.nick) : undefined;
+        if (!target) throw new StanzaError('item-not-found', 'no occupant with that nickname');
+        if (me?.role !== 'moderator' && AFF_RANK[myAff] < AFF_RANK.admin)
+          throw new StanzaError('forbidden', 'only moderators may change roles');
+        const targetAff = this.affiliation(target.bare);
+        if (role === 'moderator' || (target.role === 'moderator' && role !== 'none')) {
+          // granting or revoking moderator status takes an admin (§9.6, §9.7)
+          if (AFF_RANK[myAff] < AFF_RANK.admin) throw new StanzaError('not-allowed', 'only admins may grant or revoke moderator status');
+          if (role !== 'moderator' && AFF_RANK[targetAff] >= AFF_RANK.admin)
+            throw new StanzaError('not-allowed', 'admins and owners are always moderators');
+        }
+        if ((role === 'none' || role === 'visitor') && AFF_RANK[targetAff] >= AFF_RANK.admin && AFF_RANK[targetAff] >= AFF_RANK[myAff])
+          throw new StanzaError('not-allowed', 'you cannot kick or silence an admin or owner');
+        if (role === 'none' && target === me) throw new StanzaError('conflict', 'you cannot kick yourself');
+        changes.push(() => (role === 'none' ? this.kick(target, actor, reason) : this.setRole(target, role, actor, reason)));
+        continue;
+      }
+      const affiliation = item.attrs.affiliation as Affiliation | undefined;
+      if (affiliation === undefined || !(affiliation in AFF_RANK))
+        throw new StanzaError('bad-request', 'an <item/> needs a role or an affiliation');
+      let jid: string;
+      if (item.attrs.jid !== undefined) {
+        try {
+          jid = Jid.parse(item.attrs.jid).bare;
+        } catch {
+          throw new StanzaError('jid-malformed', 'bad JID in <item/>');
+        }
+      } else {
+        const o = item.attrs.nick !== undefined ? this.occupants.get(item.attrs.nick) : undefined;
+        if (!o) throw new StanzaError('item-not-found', 'no occupant with that nickname');
+        jid = o.bare;
+      }
+      const current = this.affiliation(jid);
+      if (AFF_RANK[myAff] < AFF_RANK.admin) throw new StanzaError('forbidden', 'only admins and owners may change affiliations');
+      const ownerOnly = affiliation === 'owner' || affiliation === 'admin' || current === 'owner' || current === 'admin';
+      if (ownerOnly && myAff !== 'owner') throw new StanzaError('not-allowed', 'only owners may change owner and admin affiliations');
+      if (current === 'owner' && affiliation !== 'owner') {
+        const owners = [...this.affiliations.values()].filter((a) => a.affiliation === 'owner').length;
+        if (owners <= 1) throw new StanzaError('conflict', 'a room needs at least one owner');
+      }
+      if (affiliation !== 'none' && this.affiliations.size >= this.host.limits().maxAffiliations && !this.affiliations.has(jid))
+        throw new StanzaError('resource-constraint', 'this room has too many affiliations');
+      changes.push(() => this.setAffiliation(jid, affiliation, actor, reason));
+    }
+    for (const c of changes) c();
+    return undefined;
+  }
+
+  private kick(o: Occupant, actor: string | undefined, reason: string | undefined): void {
+    this.evict(o, [STATUS.kicked], { actor, reason });
+  }
+
+  private setRole(o: Occupant, role: Role, actor: string | undefined, reason: string | undefined): void {
+    if (o.role === role) return;
+    o.role = role;
+    this.broadcastPresence(o, { item: { actor, reason } });
+  }
+
+  /** Change an affiliation and its effects on the occupants of that JID (§9, §10). */
+  setAffiliation(jid: string, affiliation: Affiliation, actor: string | undefined, reason: string | undefined, nick?: string): void {
+    const prev = this.affiliations.get(jid);
+    if (affiliation === 'none') {
+      if (!prev) return;
+      this.affiliations.delete(jid);
+      if (this.config.persistent) this.host.persistAffiliation(this, { jid, affiliation: 'none' });
+    } else {
+      const entry = { affiliation, nick: nick ?? prev?.nick, reason };
+      if (!entry.nick) delete entry.nick;
+      if (!entry.reason) delete entry.reason;
+      this.affiliations.set(jid, entry);
+      if (this.config.persistent) this.host.persistAffiliation(this, { jid, ...entry });
+    }
+    for (const o of [...this.occupants.values()]) {
+      if (o.bare !== jid) continue;
+      if (affiliation === 'outcast') this.evict(o, [STATUS.banned], { actor, reason, affiliation: 'outcast' });
+      else if (this.config.membersOnly && AFF_RANK[affiliation] < AFF_RANK.member)
+        this.evict(o, [STATUS.affiliationChanged], { actor, reason, affiliation });
+      else {
+        o.role = this.defaultRole(affiliation);
+        this.allTargets = undefined;
+        this.broadcastPresence(o, { item: { actor, reason } });
+      }
+    }
+  }
+
+  private ownerGet(from: Jid): Element {
+    if (this.requester(from).aff !== 'owner') throw new StanzaError('forbidden', 'only owners may configure the room');
+    const list = (a: string): string[] => [...this.affiliations].filter(([, v]) => v.affiliation === a).map(([j]) => j);
+    return x('query', { xmlns: NS_OWNER }, roomConfigForm(this.config, this.host.limits(), list('owner'), list('admin')));
+  }
+
+  private ownerSet(q: Element, from: Jid): undefined {
+    const { aff, actor } = this.requester(from);
+    if (aff !== 'owner') throw new StanzaError('forbidden', 'only owners may configure or destroy the room');
+    const destroy = q.getChild('destroy');
+    if (destroy) {
+      this.destroy(destroy.attrs.jid, destroy.getChildText('reason') ?? undefined);
+      return undefined;
+    }
+    const formEl = q.getChild('x', 'jabber:x:data');
+    if (!formEl) throw new StanzaError('bad-request', 'send a data form or <destroy/>');
+    const form = new SubmittedForm(formEl);
+    if (form.type === 'cancel') {
+      // §10.1.3: cancelling the configuration of a new room destroys it
+      if (this.locked) this.destroy(undefined, undefined);
+      return undefined;
+    }
+    if (form.type !== 'submit') throw new StanzaError('bad-request', 'the form must be of type submit or cancel');
+    const limits = this.host.limits();
+    const next = applyConfigForm(this.config, form, limits);
+    const owners = form.values('muc#roomconfig_roomowners');
+    const admins = form.values('muc#roomconfig_roomadmins');
+    const parse = (list: string[] | undefined): string[] | undefined => {
+      if (!list) return undefined;
+      try {
+        return list.filter((s) => s !== '').map((s) => Jid.parse(s).bare);
+      } catch {
+        throw new StanzaError('jid-malformed', 'bad JID in the owner or admin list');
+      }
+    };
+    const ownerList = parse(owners);
+    const adminList = parse(admins);
+    if (ownerList && ownerList.length === 0) throw new StanzaError('not-acceptable', 'a room needs at least one owner');
+    const prev = this.config;
+    const wasPersistent = prev.persistent;
+    this.config = next;
+    const wasLocked = this.locked;
+    this.locked = false;
+    if (next.persistent) this.host.persist(this, 'room');
+    if (next.persistent && !wasPersistent) {
+      for (const [jid, a] of this.affiliations) this.host.persistAffiliation(this, { jid, ...a });
+    }
+    if (!next.persistent && wasPersistent) this.host.persist(this, 'remove');
+    const applyList = (list: string[] | undefined, a: 'owner' | 'admin'): void => {
+      if (!list) return;
+      for (const [jid, v] of [...this.affiliations])
+        if (v.affiliation === a && !list.includes(jid)) this.setAffiliation(jid, 'none', actor, undefined);
+      for (const jid of list) if (this.affiliation(jid) !== a) this.setAffiliation(jid, a, actor, undefined);
+    };
+    applyList(ownerList, 'owner');
+    applyList(adminList, 'admin');
+    if (next.membersOnly && !prev.membersOnly) {
+      // §9.x: non-members are removed when a room becomes members-only (status 322)
+      for (const o of [...this.occupants.values()])
+        if (AFF_RANK[this.affiliation(o.bare)] < AFF_RANK.member) this.evict(o, [STATUS.membersOnly], { actor });
+    }
+    if (!wasLocked) {
+      const codes = [STATUS.configChanged];
+      if (next.whois !== prev.whois) codes.push(next.whois === 'anyone' ? STATUS.nowNonAnonymous : STATUS.nowSemiAnonymous);
+      this.host.fanout(
+        x(
+          'message',
+          { from: this.jid.bare, type: 'groupchat', id: this.host.newId() },
+          x(
+            'x',
+            { xmlns: NS_USER },
+            codes.map((c) => x('status', { code: c })),
+          ),
+        ),
+        this.targets(),
+      );
+    }
+    return undefined;
+  }
+
+  /** §10.9: every occupant is told, the room and its stored state go. */
+  destroy(alternate: string | undefined, reason: string | undefined, password?: string): void {
+    const d = x(
+      'destroy',
+      { jid: alternate },
+      reason ? x('reason', null, reason) : undefined,
+      password ? x('password', null, password) : undefined,
+    );
+    for (const o of [...this.occupants.values()]) {
+      const p = this.presenceOf(o, {
+        type: 'unavailable',
+        withJid: false,
+        item: { affiliation: 'none', role: 'none' },
+        destroy: d,
+        children: [],
+      });
+      const sessions = [...o.sessions.values()];
+      this.host.fanout(p, sessions);
+      for (const s of sessions) {
+        this.bySession.delete(s.full);
+        this.host.track(this, s, false);
+      }
+    }
+    this.occupants.clear();
+    this.allTargets = undefined;
+    this.host.persist(this, 'remove');
+    this.host.dispose(this);
+  }
+
+  /** §7.10 registration: a member with a reserved nickname. */
+  private register(get: boolean, q: Element, from: Jid): Element | undefined {
+    const a = this.affiliations.get(from.bare);
+    if (get) {
+      if (a?.nick) return x('query', { xmlns: NS_REGISTER }, x('registered'), x('username', null, a.nick));
+      if (this.config.membersOnly && !a) throw new StanzaError('registration-required', 'this room is for members only');
+      return x(
+        'query',
+        { xmlns: NS_REGISTER },
+        x('instructions', null, 'Choose the nickname to reserve in this room.'),
+        dataForm('form', NS_REGISTER_FORM, [{ var: 'muc#register_roomnick', type: 'text-single', label: 'Nickname', required: true }]),
+      );
+    }
+    if (q.getChild('remove')) {
+      if (!a) throw new StanzaError('item-not-found', 'you are not registered');
+      if (a.affiliation === 'member') this.setAffiliation(from.bare, 'none', undefined, undefined);
+      else {
+        delete a.nick;
+        if (this.config.persistent) this.host.persistAffiliation(this, { jid: from.bare, ...a });
+      }
+      return undefined;
+    }
+    const form = SubmittedForm.in(q);
+    if (!form || form.type !== 'submit') throw new StanzaError('bad-request', 'submit the registration form');
+    const raw = form.text('muc#register_roomnick') ?? '';
+    let nick: string;
+    try {
+      nick = this.jid.withResource(raw).resource;
+    } catch {
+      throw new StanzaError('not-acceptable', 'that nickname is not valid');
+    }
+    if (!nick) throw new StanzaError('not-acceptable', 'a nickname is required');
+    const owner = this.nickOwner(nick);
+    const occ = this.occupants.get(nick);
+    if ((owner && owner !== from.bare) || (occ && occ.bare !== from.bare)) throw new StanzaError('conflict', 'that nickname is taken');
+    if (a?.affiliation === 'outcast') throw new StanzaError('forbidden', 'you are banned from this room');
+    if (this.config.membersOnly && !a) throw new StanzaError('registration-required', 'this room is for members only');
+    this.setAffiliation(from.bare, a?.affiliation ?? 'member', undefined, a?.reason, nick);
+    return undefined;
+  }
+
+  private nickOwner(nick: string): string | undefined {
+    for (const [jid, a] of this.affiliations) if (a.nick === nick) return jid;
+    return undefined;
+  }
+
+  /** XEP-0425: a moderator retracts a message by its stanza-id. */
+  private moderate(q: Element, from: Jid): undefined {
+    const me = this.bySession.get(from.full);
+    if (me?.role !== 'moderator') throw new StanzaError('forbidden', "only moderators may moderate other participants' messages");
+    const id = q.attrs.id;
+    if (!id || !q.getChild('retract', NS_RETRACT)) throw new StanzaError('bad-request', 'moderate needs an id and <retract/>');
+    const reason = q.getChildText('reason');
+    const idx = this.history.findIndex((e) => e.stanzaId === id);
+    const moderated = (): Element =>
+      x('moderated', { xmlns: NS_MODERATE, by: me.jid.full }, x('occupant-id', { xmlns: NS_OCCUPANT_ID, id: me.occupantId }));
+    if (idx !== -1) {
+      // keep a tombstone in the history instead of the message
+      const e = this.history[idx]!;
+      const t = new Element('message', { ...e.stanza.attrs });
+      t.children = [
+        x('retracted', { xmlns: NS_RETRACT, stamp: stamp(Date.now()) }, moderated(), reason ? x('reason', null, reason) : undefined),
+        ...e.stanza.getChildElements().filter((c) => c.attrs.xmlns === NS_SID || c.attrs.xmlns === NS_OCCUPANT_ID),
+      ];
+      this.history[idx] = { ...e, stanza: t };
+    }
+    const stanzaId = this.host.newId();
+    const m = x(
+      'message',
+      { from: this.jid.bare, type: 'groupchat', id: stanzaId },
+      x('retract', { xmlns: NS_RETRACT, id }, moderated(), reason ? x('reason', null, reason) : undefined),
+      x('body', null, `A message was retracted by a moderator${reason ? `: ${reason}` : ''}.`),
+      x('stanza-id', { xmlns: NS_SID, id: stanzaId, by: this.jid.bare }),
+    );
+    this.host.fanout(m, this.targets());
+    return undefined;
+  }
+
+  /** An IQ from a real JID to room/nick: self-ping (XEP-0410) or forwarded to that occupant. */
+  occupantIq(stanza: Element, from: Jid, to: Jid): void {
+    const type = stanza.attrs.type;
+    if (type === 'result' || type === 'error') return; // answers to forwarded IQs are matched by the service
+    const me = this.bySession.get(from.full);
+    const payload = stanza.getChildElements()[0];
+    const target = this.occupants.get(to.resource);
+    if (!me) {
+      // XEP-0410: a ping to "our" nick from a session that is not joined
+      return void this.host.send(errorReply(stanza, new StanzaError('not-acceptable', 'you are not in this room')));
+    }
+    if (target === me && payload?.attrs.xmlns === NS_PING) {
+      return void this.host.send(x('iq', { type: 'result', id: stanza.attrs.id, from: to.full, to: from.full }));
+    }
+    if (!target) return void this.host.send(errorReply(stanza, new StanzaError('item-not-found', 'no such occupant')));
+    this.host.proxyIq(this, stanza, me, target);
+  }
+
+  // ---- persistence ----
+
+  toStored(): { config: string; subject: string } {
+    return { config: JSON.stringify(this.config), subject: this.subject.text ? JSON.stringify(this.subject) : '' };
+  }
+
+  /** The service is stopping: every occupant is told (status 332). */
+  shutdownNotice(): void {
+    for (const o of [...this.occupants.values()]) this.evict(o, [STATUS.shutdown], {});
+  }
+}
+
+export { STATUS };

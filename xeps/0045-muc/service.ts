@@ -1,0 +1,391 @@
+// The MUC service at conference.<domain>: owns the rooms, routes each stanza
+// addressed to the service, a room or an occupant, answers service discovery
+// (with XEP-0059 paging), forwards IQs between occupants, writes persistent
+// rooms behind, and removes occupants whose sessions went away.
+import { randomBytes } from 'node:crypto';
+import { Element, Jid, StanzaError, errorReply, x, type ModuleContext, type RoomAffiliation } from '../../src/api/index.js';
+import type { RoomConfig } from './config.js';
+import { Room, type Occupant, type RoomHost, type RoomLimits } from './room.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_UNIQUE, NS_VCARD } from './ns.js';
+
+export interface MucSettings {
+  domain: string;
+  name: string;
+  creation: 'anyone' | 'admins';
+  max_rooms: number;
+  max_occupants: number;
+  history: number;
+  max_history: number;
+  max_affiliations: number;
+  message_rate: number;
+  message_burst: number;
+  presence_rate: number;
+  presence_burst: number;
+  presence_threshold: number;
+  persistent: boolean;
+  public: boolean;
+  max_pending_iqs: number;
+  directory_page: number;
+}
+
+interface PendingIq {
+  room: Room;
+  asker: Jid;
+  askerOccupant: string;
+  target: string;
+  targetOccupant: string;
+  id: string;
+  at: number;
+}
+
+const IQ_TIMEOUT_MS = 60_000;
+
+export class MucService implements RoomHost {
+  readonly rooms = new Map<string, Room>();
+  /** rooms each session (real full JID) is in */
+  private readonly sessionRooms = new Map<string, Set<Room>>();
+  private readonly pending = new Map<string, PendingIq>();
+  private writes: Promise<void> = Promise.resolve();
+  private readonly idBase = Date.now().toString(36) + randomBytes(3).toString('hex');
+  private idCounter = 0;
+
+  constructor(
+    readonly domain: string,
+    private readonly m: ModuleContext<MucSettings>,
+  ) {}
+
+  get settings(): MucSettings {
+    return this.m.config;
+  }
+
+  limits(): RoomLimits {
+    const s = this.m.config;
+    return {
+      maxUsers: s.max_occupants,
+      maxHistory: s.max_history,
+      maxAffiliations: s.max_affiliations,
+      messageRate: s.message_rate,
+      messageBurst: s.message_burst,
+      presenceRate: s.presence_rate,
+      presenceBurst: s.presence_burst,
+    };
+  }
+
+  newId(): string {
+    return `${this.idBase}-${(++this.idCounter).toString(36)}`;
+  }
+
+  send(stanza: Element): void {
+    this.m.send(stanza);
+  }
+
+  fanout(stanza: Element, targets: readonly Jid[]): void {
+    this.m.fanout(stanza, targets);
+  }
+
+  isServerAdmin(jid: Jid): boolean {
+    return this.m.server.isAdmin(jid);
+  }
+
+  defaultConfig(): RoomConfig {
+    const s = this.m.config;
+    return {
+      name: '',
+      description: '',
+      lang: '',
+      public: s.public,
+      persistent: s.persistent,
+      membersOnly: false,
+      moderated: false,
+      password: '',
+      maxUsers: 0,
+      whois: 'moderators',
+      historyLength: Math.min(s.history, s.max_history),
+      allowPm: 'anyone',
+      changeSubject: false,
+      allowInvites: true,
+      presenceBroadcast: ['moderator', 'participant', 'visitor'],
+      presenceThreshold: s.presence_threshold,
+      occupantSalt: randomBytes(16).toString('base64url'),
+    };
+  }
+
+  // ---- persistence (written behind, in order) ----
+
+  private write(what: string, fn: () => Promise<unknown>): void {
+    this.writes = this.writes.then(fn).then(
+      () => undefined,
+      (err: unknown) => this.m.log.error({ err, what }, 'storing a room failed'),
+    );
+  }
+
+  persist(room: Room, what: 'room' | 'remove'): void {
+    if (what === 'remove') return this.write(`remove ${room.name}`, () => this.m.storage.rooms.remove(this.domain, room.name));
+    const { config, subject } = room.toStored();
+    this.write(`save ${room.name}`, () => this.m.storage.rooms.save(this.domain, room.name, config, subject));
+  }
+
+  persistAffiliation(room: Room, a: RoomAffiliation | { jid: string; affiliation: 'none' }): void {
+    this.write(`affiliation ${room.name}`, () => this.m.storage.rooms.setAffiliation(this.domain, room.name, a));
+  }
+
+  /** Wait for every queued write (shutdown, tests). */
+  flush(): Promise<void> {
+    return this.writes;
+  }
+
+  async load(): Promise<void> {
+    const stored = await this.m.storage.rooms.all(this.domain);
+    for (const r of stored) {
+      let config: RoomConfig;
+      try {
+        config = { ...this.defaultConfig(), ...(JSON.parse(r.config) as Partial<RoomConfig>), persistent: true };
+      } catch (err) {
+        this.m.log.error({ err, room: r.name }, 'skipping a stored room with an unreadable configuration');
+        continue;
+      }
+      const room = new Room(r.name, this, config);
+      if (r.subject) {
+        try {
+          room.subject = JSON.parse(r.subject) as Room['subject'];
+        } catch {
+          // a bad subject is not worth losing the room over
+        }
+      }
+      for (const a of r.affiliations) room.affiliations.set(a.jid, { affiliation: a.affiliation, nick: a.nick, reason: a.reason });
+      this.rooms.set(r.name, room);
+    }
+    if (stored.length) this.m.log.info({ rooms: stored.length, service: this.domain }, 'persistent rooms loaded');
+  }
+
+  // ---- the room index ----
+
+  track(room: Room, session: Jid, joined: boolean): void {
+    let set = this.sessionRooms.get(session.full);
+    if (joined) {
+      if (!set) this.sessionRooms.set(session.full, (set = new Set()));
+      set.add(room);
+    } else if (set) {
+      set.delete(room);
+      if (set.size === 0) this.sessionRooms.delete(session.full);
+    }
+  }
+
+  dispose(room: Room): void {
+    if (this.rooms.get(room.name) === room) this.rooms.delete(room.name);
+  }
+
+  /** A session went away (or sent unavailable): it leaves every room it was in. */
+  leaveAll(session: Jid, statusText?: string): void {
+    const set = this.sessionRooms.get(session.full);
+    if (!set) return;
+    for (const room of [...set]) {
+      const o = room.bySession.get(session.full);
+      if (o) room.removeSession(o, session, { statusText });
+    }
+    this.sessionRooms.delete(session.full);
+  }
+
+  // ---- IQs between occupants ----
+
+  proxyIq(room: Room, stanza: Element, from: Occupant, to: Occupant): void {
+    if (this.pending.size >= this.m.config.max_pending_iqs) {
+      this.sweep(Date.now());
+      if (this.pending.size >= this.m.config.max_pending_iqs)
+        return this.send(errorReply(stanza, new StanzaError('resource-constraint', 'too many requests in flight')));
+    }
+    const payload = stanza.getChildElements()[0];
+    // vCards belong to the account: ask the occupant's server, not a client (XEP-0054 with MUC)
+    const target = payload?.attrs.xmlns === NS_VCARD ? Jid.parse(to.bare) : [...to.sessions.values()].at(-1)!;
+    const id = this.newId();
+    this.pending.set(id, {
+      room,
+      asker: Jid.parse(stanza.attrs.from!),
+      askerOccupant: from.jid.full,
+      target: target.full,
+      targetOccupant: to.jid.full,
+      id: stanza.attrs.id!,
+      at: Date.now(),
+    });
+    const fwd = new Element('iq', { ...stanza.attrs, id, from: from.jid.full, to: target.full });
+    fwd.children = stanza.children;
+    this.send(fwd);
+  }
+
+  private answer(stanza: Element, from: Jid, to: Jid): void {
+    const p = this.pending.get(stanza.attrs.id ?? '');
+    if (!p || p.target !== from.full || p.askerOccupant !== to.full) return;
+    this.pending.delete(stanza.attrs.id!);
+    const back = new Element('iq', { ...stanza.attrs, id: p.id, from: p.targetOccupant, to: p.asker.full });
+    back.children = stanza.children;
+    this.send(back);
+  }
+
+  sweep(now: number): void {
+    for (const [id, p] of this.pending) {
+      if (now - p.at < IQ_TIMEOUT_MS) break; // insertion order is age order
+      this.pending.delete(id);
+      const err = x(
+        'iq',
+        { type: 'error', id: p.id, from: p.targetOccupant, to: p.asker.full },
+        new StanzaError('remote-server-timeout').toElement(),
+      );
+      this.send(err);
+    }
+  }
+
+  // ---- dispatch ----
+
+  handle(stanza: Element, from: Jid, to: Jid): void {
+    if (to.domain !== this.domain) return this.send(errorReply(stanza, new StanzaError('item-not-found', 'no such service')));
+    if (to.local === '') return this.toService(stanza, from, to);
+    const room = this.rooms.get(to.local);
+    switch (stanza.name) {
+      case 'presence':
+        return this.presence(stanza, from, to, room);
+      case 'message':
+        if (!room) {
+          if (stanza.attrs.type !== 'error') this.send(errorReply(stanza, new StanzaError('item-not-found', 'no such room')));
+          return;
+        }
+        return to.resource ? room.privateMessage(stanza, from, to) : room.message(stanza, from);
+      case 'iq':
+        return this.iq(stanza, from, to, room);
+    }
+  }
+
+  private presence(stanza: Element, from: Jid, to: Jid, room: Room | undefined): void {
+    const type = stanza.attrs.type;
+    if (!to.resource) {
+      // §7.2.1: entering needs a nickname
+      if (type === undefined) this.send(errorReply(stanza, new StanzaError('jid-malformed', 'a nickname is required to enter a room')));
+      return;
+    }
+    if (room) return room.presence(stanza, from, to, false);
+    if (type !== undefined) return;
+    // a new room (§10.1)
+    const s = this.m.config;
+    if (s.creation === 'admins' && !this.isServerAdmin(from))
+      return this.send(errorReply(stanza, new StanzaError('not-allowed', 'only administrators may create rooms')));
+    if (this.rooms.size >= s.max_rooms)
+      return this.send(errorReply(stanza, new StanzaError('resource-constraint', 'this service has too many rooms')));
+    const created = new Room(to.local, this, this.defaultConfig());
+    created.affiliations.set(from.bare, { affiliation: 'owner' });
+    // §10.1.1: a client that does not speak MUC (no <x/>) gets an instant room, unlocked
+    created.locked = stanza.getChild('x', NS_MUC) !== undefined;
+    this.rooms.set(to.local, created);
+    created.presence(stanza, from, to, true);
+  }
+
+  private iq(stanza: Element, from: Jid, to: Jid, room: Room | undefined): void {
+    const type = stanza.attrs.type;
+    if (type === 'result' || type === 'error') {
+      if (to.resource) this.answer(stanza, from, to);
+      return;
+    }
+    if (type !== 'get' && type !== 'set') return this.send(errorReply(stanza, new StanzaError('bad-request', 'bad IQ type')));
+    if (stanza.getChildElements().length !== 1)
+      return this.send(errorReply(stanza, new StanzaError('bad-request', 'an IQ needs exactly one child')));
+    if (!room) return this.send(errorReply(stanza, new StanzaError('item-not-found', 'no such room')));
+    if (to.resource) return room.occupantIq(stanza, from, to);
+    let payload: Element | undefined;
+    try {
+      payload = room.iq(stanza, from);
+    } catch (e) {
+      if (e instanceof StanzaError) return this.send(errorReply(stanza, e));
+      this.m.log.error({ err: e, stanza: stanza.toString().slice(0, 2000) }, 'room IQ failed');
+      return this.send(errorReply(stanza, new StanzaError('internal-server-error')));
+    }
+    this.send(x('iq', { type: 'result', id: stanza.attrs.id, from: to.full, to: from.full }, payload));
+  }
+
+  private toService(stanza: Element, from: Jid, to: Jid): void {
+    const type = stanza.attrs.type;
+    if (stanza.name === 'presence') return;
+    if (stanza.name === 'message') {
+      if (type !== 'error' && type !== 'groupchat') this.send(errorReply(stanza, new StanzaError('service-unavailable')));
+      return;
+    }
+    if (type !== 'get' && type !== 'set') return;
+    const payload = stanza.getChildElements()[0];
+    const reply = (p?: Element): void => this.send(x('iq', { type: 'result', id: stanza.attrs.id, from: to.full, to: from.full }, p));
+    const ns = payload?.attrs.xmlns;
+    if (type === 'get' && ns === NS_DISCO_INFO && !payload!.attrs.node)
+      return reply(
+        x(
+          'query',
+          { xmlns: NS_DISCO_INFO },
+          x('identity', { category: 'conference', type: 'text', name: this.m.config.name }),
+          [NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_UNIQUE, NS_PING, NS_RSM].sort().map((f) => x('feature', { var: f })),
+        ),
+      );
+    if (type === 'get' && ns === NS_DISCO_ITEMS && !payload!.attrs.node) {
+      try {
+        return reply(this.directory(payload!));
+      } catch (e) {
+        if (e instanceof StanzaError) return this.send(errorReply(stanza, e));
+        throw e;
+      }
+    }
+    if (type === 'get' && ns === NS_UNIQUE && payload!.name === 'unique') {
+      let name: string;
+      do name = randomBytes(8).toString('hex');
+      while (this.rooms.has(name));
+      return reply(x('unique', { xmlns: NS_UNIQUE }, name));
+    }
+    if (type === 'get' && ns === NS_PING) return reply();
+    this.send(errorReply(stanza, new StanzaError(ns === NS_DISCO_INFO ? 'item-not-found' : 'service-unavailable')));
+  }
+
+  /** disco#items of the service: public rooms, sorted, paged with XEP-0059. */
+  private directory(q: Element): Element {
+    const all = [...this.rooms.values()]
+      .filter((r) => r.config.public && !r.locked)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const set = q.getChild('set', NS_RSM);
+    const page = this.m.config.directory_page;
+    let start = 0;
+    let end = all.length;
+    if (set) {
+      const maxText = set.getChildText('max');
+      const max = maxText === null ? page : Number(maxText);
+      if (!Number.isInteger(max) || max < 0) throw new StanzaError('bad-request', 'bad <max/>');
+      const lim = Math.min(max, page);
+      const after = set.getChild('after');
+      const before = set.getChild('before');
+      const index = set.getChildText('index');
+      if (after) {
+        const key = Jid.parse(after.getText()).local;
+        start = all.findIndex((r) => r.name > key);
+        if (start === -1) start = all.length;
+        end = Math.min(all.length, start + lim);
+      } else if (before) {
+        const t = before.getText();
+        end = t === '' ? all.length : all.findIndex((r) => r.name >= Jid.parse(t).local);
+        if (end === -1) end = all.length;
+        start = Math.max(0, end - lim);
+      } else {
+        start = index !== null && /^\d+$/.test(index) ? Math.min(Number(index), all.length) : 0;
+        end = Math.min(all.length, start + lim);
+      }
+      if (max === 0) end = start;
+    } else end = Math.min(all.length, page);
+    const items = all.slice(start, end);
+    const rsm =
+      set || all.length > page
+        ? x(
+            'set',
+            { xmlns: NS_RSM },
+            items.length ? x('first', { index: start }, items[0]!.jid.bare) : undefined,
+            items.length ? x('last', null, items.at(-1)!.jid.bare) : undefined,
+            x('count', null, String(all.length)),
+          )
+        : undefined;
+    return x(
+      'query',
+      { xmlns: NS_DISCO_ITEMS },
+      items.map((r) => x('item', { jid: r.jid.bare, name: r.config.name || r.name })),
+      rsm,
+    );
+  }
+}
