@@ -175,7 +175,19 @@ describe('config', () => {
       assert.equal(config.c2s.tls_port, 5223);
     });
 
-    it('port 0 (pick any free port) is allowed', () => {
+    it('UZZAP_MODULES_<MODULE>_<KEY> sets a module setting, typed by its look', () => {
+      const { config } = load({
+        UZZAP_MODULES_MUC_MESSAGE_RATE: '0',
+        UZZAP_MODULES_MUC_DOMAIN: 'rooms.example.com',
+        UZZAP_MODULES_MUC_PERSISTENT: 'true',
+        UZZAP_MODULES_DISABLED: 'carbons',
+      });
+      const muc = (config.modules as Record<string, Record<string, unknown>>).muc!;
+      assert.deepEqual(muc, { message_rate: 0, domain: 'rooms.example.com', persistent: true });
+      assert.deepEqual(config.modules.disabled, ['carbons']);
+    });
+
+        it('port 0 (pick any free port) is allowed', () => {
       const { config } = load({ UZZAP_C2S_PORT: '0', UZZAP_C2S_TLS_PORT: '0', UZZAP_HTTP_PORT: '0', UZZAP_COMPONENT_PORT: '0' });
       assert.equal(config.c2s.port, 0);
       assert.equal(config.c2s.tls_port, 0);

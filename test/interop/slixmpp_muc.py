@@ -1,0 +1,246 @@
+"""Interop probe for Multi-User Chat (XEP-0045) with slixmpp's xep_0045 plugin.
+
+Alice creates a room (201, locked) and unlocks it as an instant room, Bob
+joins, both chat, Alice changes the subject, self-pings (XEP-0410), and kicks
+Bob. Prints one `PASS <check>` or `FAIL <check>: <why>` line per check and a
+final `DONE passed=N failed=M`; exits non-zero if any check failed or a step
+the rest depends on broke.
+
+usage: python3 slixmpp_muc.py HOST PORT
+       SLIXMPP_DEBUG=1 adds slixmpp's debug log (with every stanza) on stderr.
+"""
+import asyncio
+import logging
+import os
+import ssl
+import sys
+
+import slixmpp
+from slixmpp.exceptions import IqError, IqTimeout
+
+HOST, PORT = sys.argv[1], int(sys.argv[2])
+ROOM = 'interop@conference.localhost'
+NS_SID = 'urn:xmpp:sid:0'
+NS_ROOMCONFIG = 'http://jabber.org/protocol/muc#roomconfig'
+STEP = 5  # seconds to wait for any single answer
+TOTAL = 20  # seconds for the whole run
+
+if os.environ.get('SLIXMPP_DEBUG'):
+    logging.basicConfig(level=logging.DEBUG, format='%(levelname)-8s %(message)s', stream=sys.stderr)
+
+passed, failed = 0, 0
+
+
+def check(name, ok, detail=''):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f'PASS {name}', flush=True)
+    else:
+        failed += 1
+        print(f'FAIL {name}: {detail}', flush=True)
+    return ok
+
+
+class Abort(Exception):
+    """A step the remaining checks depend on failed."""
+
+
+def require(name, ok, detail=''):
+    if not check(name, ok, detail):
+        raise Abort(name)
+
+
+def codes(pres):
+    return set(pres['muc']['status_codes'])
+
+
+class Client(slixmpp.ClientXMPP):
+    def __init__(self, jid, password):
+        super().__init__(jid, password)
+        self.ssl_context.check_hostname = False
+        self.ssl_context.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
+        loop = asyncio.get_event_loop()
+        self.online = loop.create_future()
+        self.messages = asyncio.Queue()  # groupchat messages with a body
+        self.subjects = asyncio.Queue()  # subject changes
+        self.presences = asyncio.Queue()  # MUC presences
+        for p in ('xep_0030', 'xep_0004', 'xep_0045', 'xep_0199', 'xep_0359'):
+            self.register_plugin(p)
+        self.add_event_handler('session_start', self.on_start)
+        self.add_event_handler(
+            'failed_all_auth', lambda _: self.online.done() or self.online.set_exception(RuntimeError('auth failed'))
+        )
+        self.add_event_handler('groupchat_message', self.messages.put_nowait)
+        self.add_event_handler('groupchat_subject', self.subjects.put_nowait)
+        self.add_event_handler('groupchat_presence', self.presences.put_nowait)
+
+    def on_start(self, _):
+        self.send_presence()
+        if not self.online.done():
+            self.online.set_result(True)
+
+    async def wait_for(self, queue, pred, what):
+        """The first item in `queue` matching `pred` (earlier ones are dropped)."""
+
+        async def scan():
+            while True:
+                item = await queue.get()
+                if pred(item):
+                    return item
+
+        try:
+            return await asyncio.wait_for(scan(), STEP)
+        except asyncio.TimeoutError:
+            raise asyncio.TimeoutError(f'{self.boundjid.bare}: no {what} within {STEP}s') from None
+
+
+def stanza_id_ok(msg):
+    sid = msg['stanza_id']
+    return bool(sid['id']) and sid['by'] == ROOM, f"stanza-id id={sid['id']!r} by={sid['by']!r} in {msg}"
+
+
+async def run(alice, bob):
+    muc_a, muc_b = alice['xep_0045'], bob['xep_0045']
+    for c in (alice, bob):
+        c.connect((HOST, PORT))
+    await asyncio.wait_for(asyncio.gather(alice.online, bob.online), STEP * 2)
+    print('logged in', alice.boundjid.full, bob.boundjid.full, flush=True)
+
+    # 1. Alice creates the room: self-presence with 110 + 201, owner/moderator, room locked (§10.1.1).
+    try:
+        pres, _subject, _occ, _hist = await muc_a.join_muc_wait(ROOM, 'alice', maxstanzas=0, timeout=STEP)
+    except Exception as e:  # noqa: BLE001 — report anything as a failure
+        require('create room: join answered', False, repr(e))
+    require(
+        'create room: self-presence has status 110 and 201',
+        {110, 201} <= codes(pres),
+        f'codes={sorted(codes(pres))} in {pres}',
+    )
+    check(
+        'create room: creator is owner/moderator',
+        (pres['muc']['affiliation'], pres['muc']['role']) == ('owner', 'moderator'),
+        f"affiliation={pres['muc']['affiliation']} role={pres['muc']['role']}",
+    )
+
+    # 2. Instant room (§10.1.2): an empty submit form unlocks it.
+    try:
+        await muc_a.set_room_config(ROOM, alice['xep_0004'].make_form(ftype='submit'), timeout=STEP)
+        require('instant room: empty submit form accepted', True)
+    except (IqError, IqTimeout) as e:
+        require('instant room: empty submit form accepted', False, repr(e) + ' ' + str(getattr(e, 'iq', '')))
+
+    # 2b. The owner's configuration form round-trips through slixmpp's data forms.
+    try:
+        form = await muc_a.get_room_config(ROOM, timeout=STEP)
+        fields = form.get_fields()
+        ok = fields.get('FORM_TYPE') is not None and fields['FORM_TYPE']['value'] == NS_ROOMCONFIG
+        check('config form: has FORM_TYPE muc#roomconfig', ok, str(form))
+        form.set_values({'muc#roomconfig_roomname': 'Interop room'})
+        await muc_a.set_room_config(ROOM, form, timeout=STEP)
+        check('config form: modified form submitted back is accepted', True)
+    except (IqError, IqTimeout, ValueError) as e:
+        check('config form: get + submit back', False, repr(e) + ' ' + str(getattr(e, 'iq', '')))
+
+    # A message before Bob arrives, so Bob's join carries history.
+    alice.send_message(mto=ROOM, mbody='before bob', mtype='groupchat')
+    await alice.wait_for(alice.messages, lambda m: m['body'] == 'before bob', 'reflection of "before bob"')
+
+    # 3. Bob joins: 110 without 201, sees Alice, gets history (with delay and stanza-id) and the subject.
+    try:
+        pres, _subject, occupants, history = await muc_b.join_muc_wait(ROOM, 'bob', maxstanzas=10, timeout=STEP)
+    except Exception as e:  # noqa: BLE001
+        require('join: bob enters the unlocked room', False, repr(e))
+    require(
+        'join: bob self-presence has 110 (and no 201)',
+        110 in codes(pres) and 201 not in codes(pres),
+        f'codes={sorted(codes(pres))} in {pres}',
+    )
+    check(
+        'join: bob sees alice in the room',
+        any(p['from'].resource == 'alice' for p in occupants),
+        f'occupants={[str(p["from"]) for p in occupants]}',
+    )
+    hist = [m for m in history if m['body'] == 'before bob']
+    if check('join: history message delivered with delay from the room', len(hist) == 1, f'history={history}'):
+        check('join: history message carries stanza-id by the room', *stanza_id_ok(hist[0]))
+    await alice.wait_for(
+        alice.presences,
+        lambda p: p['from'] == f'{ROOM}/bob' and p['type'] != 'unavailable',
+        "bob's join presence",
+    )
+    check('join: alice sees bob arrive', True)
+
+    # 4. Groupchat messages both ways, each with a stanza-id from the room.
+    alice.send_message(mto=ROOM, mbody='hello from alice', mtype='groupchat')
+    m = await bob.wait_for(bob.messages, lambda m: m['body'] == 'hello from alice', "alice's message")
+    check('groupchat: bob receives alice\'s message from room/alice', m['from'] == f'{ROOM}/alice', str(m))
+    check('groupchat: bob\'s copy carries stanza-id by the room', *stanza_id_ok(m))
+    bob.send_message(mto=ROOM, mbody='hello from bob', mtype='groupchat')
+    m = await alice.wait_for(alice.messages, lambda m: m['body'] == 'hello from bob', "bob's message")
+    check('groupchat: alice receives bob\'s message from room/bob', m['from'] == f'{ROOM}/bob', str(m))
+    check('groupchat: alice\'s copy carries stanza-id by the room', *stanza_id_ok(m))
+    m = await bob.wait_for(bob.messages, lambda m: m['body'] == 'hello from bob', 'reflection of own message')
+    check('groupchat: bob gets his own message reflected', m['from'] == f'{ROOM}/bob', str(m))
+
+    # 5. Subject change by the owner reaches Bob.
+    muc_a.set_subject(ROOM, 'interop subject')
+    m = await bob.wait_for(bob.subjects, lambda m: m['subject'] == 'interop subject', 'subject change')
+    check('subject: bob sees the new subject from room/alice', m['from'] == f'{ROOM}/alice', str(m))
+
+    # 6. XEP-0410 self-ping: an IQ ping to our own occupant JID gets a result while joined.
+    try:
+        r = await alice['xep_0199'].send_ping(f'{ROOM}/alice', timeout=STEP)
+        check('self-ping: alice pinging room/alice gets a result', r['type'] == 'result', str(r))
+    except (IqError, IqTimeout) as e:
+        check('self-ping: alice pinging room/alice gets a result', False, repr(e) + ' ' + str(getattr(e, 'iq', '')))
+
+    # 7. Kick (§8.2): role none; Bob gets unavailable self-presence with 110 + 307, Alice sees 307.
+    try:
+        await muc_a.set_role(ROOM, 'bob', 'none', reason='interop kick', timeout=STEP)
+        check('kick: set_role none answered with result', True)
+    except (IqError, IqTimeout) as e:
+        require('kick: set_role none answered with result', False, repr(e) + ' ' + str(getattr(e, 'iq', '')))
+    p = await bob.wait_for(
+        bob.presences,
+        lambda p: p['type'] == 'unavailable' and p['from'] == f'{ROOM}/bob',
+        'own unavailable presence after kick',
+    )
+    check('kick: bob gets own unavailable presence with 110 and 307', {110, 307} <= codes(p), f'codes={sorted(codes(p))} in {p}')
+    check('kick: the kick reason reaches bob', p['muc']['item']['reason'] == 'interop kick', str(p))
+    p = await alice.wait_for(
+        alice.presences,
+        lambda p: p['type'] == 'unavailable' and p['from'] == f'{ROOM}/bob',
+        "bob's unavailable presence",
+    )
+    check('kick: alice sees bob leave with 307 (no 110)', 307 in codes(p) and 110 not in codes(p), f'codes={sorted(codes(p))} in {p}')
+
+    # 8. XEP-0410: once out of the room, a self-ping is an error (not-acceptable).
+    try:
+        r = await bob['xep_0199'].send_ping(f'{ROOM}/bob', timeout=STEP)
+        check('self-ping after kick: error not-acceptable', False, f'got {r}')
+    except IqError as e:
+        cond = e.iq['error']['condition']
+        check('self-ping after kick: error not-acceptable', cond == 'not-acceptable', str(e.iq))
+    except IqTimeout:
+        check('self-ping after kick: error not-acceptable', False, 'timeout')
+
+
+async def main():
+    alice = Client('alice@localhost/muc', 'secret')
+    bob = Client('bob@localhost/muc', 'secret')
+    try:
+        await asyncio.wait_for(run(alice, bob), TOTAL)
+    except Abort as e:
+        print(f'ABORT after failed step: {e}', flush=True)
+    except asyncio.TimeoutError as e:
+        check('run finished in time', False, str(e) or f'whole run over {TOTAL}s')
+    finally:
+        for c in (alice, bob):
+            c.disconnect()
+        await asyncio.sleep(0.3)
+
+
+asyncio.run(main())
+print(f'DONE passed={passed} failed={failed}', flush=True)
+sys.exit(1 if failed else 0)
