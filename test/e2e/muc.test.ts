@@ -693,6 +693,14 @@ describe('multi-user chat (XEP-0045)', function () {
       await bob.stop().catch(() => undefined);
     });
 
+    it('tells occupants the service is shutting down (332)', async () => {
+      const alice = await client('alice');
+      await createRoom(alice, 'closing', 'Alice');
+      const gone = expectStanza(alice, presenceFrom(`closing@${SERVICE}/Alice`, 'unavailable'), 5000);
+      await server.stop();
+      assert.deepEqual(codes(await gone), [110, 332]);
+    });
+
     it('moderators retract messages (XEP-0425); others may not', async () => {
       const alice = await client('alice');
       const bob = await client('bob');

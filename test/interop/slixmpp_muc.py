@@ -16,7 +16,7 @@ import ssl
 import sys
 
 import slixmpp
-from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 ROOM = 'interop@conference.localhost'
@@ -123,6 +123,15 @@ async def run(alice, bob):
         f"affiliation={pres['muc']['affiliation']} role={pres['muc']['role']}",
     )
 
+    # 1b. While locked, nobody else may enter (§10.1.1): <item-not-found/>.
+    try:
+        await muc_b.join_muc_wait(ROOM, 'bob', maxstanzas=0, timeout=STEP)
+        check('locked room: bob is refused with item-not-found', False, 'bob entered the locked room')
+    except PresenceError as e:
+        check('locked room: bob is refused with item-not-found', e.condition == 'item-not-found', str(e.presence))
+    except asyncio.TimeoutError:
+        check('locked room: bob is refused with item-not-found', False, 'no answer')
+
     # 2. Instant room (§10.1.2): an empty submit form unlocks it.
     try:
         await muc_a.set_room_config(ROOM, alice['xep_0004'].make_form(ftype='submit'), timeout=STEP)
@@ -134,11 +143,15 @@ async def run(alice, bob):
     try:
         form = await muc_a.get_room_config(ROOM, timeout=STEP)
         fields = form.get_fields()
-        ok = fields.get('FORM_TYPE') is not None and fields['FORM_TYPE']['value'] == NS_ROOMCONFIG
-        check('config form: has FORM_TYPE muc#roomconfig', ok, str(form))
+        # slixmpp 1.8 reads a hidden field's value as a list
+        form_type = fields['FORM_TYPE']['value'] if 'FORM_TYPE' in fields else None
+        ok = form_type in (NS_ROOMCONFIG, [NS_ROOMCONFIG])
+        check('config form: has FORM_TYPE muc#roomconfig', ok, f'FORM_TYPE={form_type!r} in {form}')
         form.set_values({'muc#roomconfig_roomname': 'Interop room'})
         await muc_a.set_room_config(ROOM, form, timeout=STEP)
         check('config form: modified form submitted back is accepted', True)
+        name = (await muc_a.get_room_config(ROOM, timeout=STEP)).get_fields()['muc#roomconfig_roomname']['value']
+        check('config form: the new room name is stored', name == 'Interop room', f'roomname={name!r}')
     except (IqError, IqTimeout, ValueError) as e:
         check('config form: get + submit back', False, repr(e) + ' ' + str(getattr(e, 'iq', '')))
 

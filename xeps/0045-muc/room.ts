@@ -388,7 +388,8 @@ export class Room {
       if (mc !== undefined && /^\d+$/.test(mc)) {
         let budget = Number(mc);
         let i = entries.length;
-        while (i > 0 && budget - entries[i - 1]!.chars >= 0) budget -= entries[--i]!.chars;
+        const size = (e: HistoryEntry): number => (e.chars >= 0 ? e.chars : (e.chars = e.stanza.toString().length));
+        while (i > 0 && budget - size(entries[i - 1]!) >= 0) budget -= size(entries[--i]!);
         entries = entries.slice(i);
       }
     } else if (max < entries.length) entries = entries.slice(entries.length - max);
@@ -533,7 +534,8 @@ export class Room {
   private remember(m: Element, stanzaId: string): void {
     const max = Math.min(this.host.limits().maxHistory, Math.max(this.config.historyLength, 0));
     if (max === 0) return;
-    this.history.push({ stanza: m, at: Date.now(), chars: m.toString().length, stanzaId });
+    // chars is measured only if a client asks for maxchars (no second serialisation per message)
+    this.history.push({ stanza: m, at: Date.now(), chars: -1, stanzaId });
     if (this.history.length > max) this.history.splice(0, this.history.length - max);
   }
 
@@ -1011,7 +1013,7 @@ export class Room {
         x('retracted', { xmlns: NS_RETRACT, stamp: stamp(Date.now()) }, moderated(), reason ? x('reason', null, reason) : undefined),
         ...e.stanza.getChildElements().filter((c) => c.attrs.xmlns === NS_SID || c.attrs.xmlns === NS_OCCUPANT_ID),
       ];
-      this.history[idx] = { ...e, stanza: t };
+      this.history[idx] = { ...e, stanza: t, chars: -1 };
     }
     const stanzaId = this.host.newId();
     const m = x(
@@ -1051,7 +1053,15 @@ export class Room {
 
   /** The service is stopping: every occupant is told (status 332). */
   shutdownNotice(): void {
-    for (const o of [...this.occupants.values()]) this.evict(o, [STATUS.shutdown], {});
+    // each occupant hears only about itself: everyone is leaving, so no N² broadcast
+    for (const o of this.occupants.values()) {
+      const p = this.presenceOf(o, { type: 'unavailable', withJid: true, self: true, codes: [STATUS.shutdown], children: [] });
+      this.host.fanout(p, [...o.sessions.values()]);
+      for (const s of o.sessions.values()) this.host.track(this, s, false);
+    }
+    this.occupants.clear();
+    this.bySession.clear();
+    this.allTargets = undefined;
   }
 }
 

@@ -1,0 +1,69 @@
+// Multi-User Chat interop with a real third-party client: slixmpp's xep_0045
+// plugin (Debian python3-slixmpp) against conference.localhost.
+// Run by `npm run test:interop`. SLIXMPP_DEBUG=1 puts slixmpp's stanza log on stderr.
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Server } from '../../src/server.js';
+import { startServer } from '../helpers/server.js';
+
+const PY = '/usr/bin/python3';
+const SCRIPT = new URL('./slixmpp_muc.py', import.meta.url).pathname;
+
+/** The checks slixmpp_muc.py prints as `PASS <check>` lines. */
+const CHECKS = [
+  'create room: self-presence has status 110 and 201',
+  'create room: creator is owner/moderator',
+  'locked room: bob is refused with item-not-found',
+  'instant room: empty submit form accepted',
+  'config form: has FORM_TYPE muc#roomconfig',
+  'config form: modified form submitted back is accepted',
+  'config form: the new room name is stored',
+  'join: bob self-presence has 110 (and no 201)',
+  'join: bob sees alice in the room',
+  'join: history message delivered with delay from the room',
+  'join: history message carries stanza-id by the room',
+  'join: alice sees bob arrive',
+  "groupchat: bob receives alice's message from room/alice",
+  "groupchat: bob's copy carries stanza-id by the room",
+  "groupchat: alice receives bob's message from room/bob",
+  "groupchat: alice's copy carries stanza-id by the room",
+  'groupchat: bob gets his own message reflected',
+  'subject: bob sees the new subject from room/alice',
+  'self-ping: alice pinging room/alice gets a result',
+  'kick: set_role none answered with result',
+  'kick: bob gets own unavailable presence with 110 and 307',
+  'kick: the kick reason reaches bob',
+  'kick: alice sees bob leave with 307 (no 110)',
+  'self-ping after kick: error not-acceptable',
+];
+
+describe('interop: slixmpp MUC (XEP-0045)', function () {
+  this.timeout(30_000);
+  let server: Server;
+  let out = '';
+  before(async () => {
+    const probe = spawnSync(PY, ['-c', 'import slixmpp']);
+    assert.equal(probe.status, 0, 'python3-slixmpp is not installed: apt-get install python3-slixmpp');
+    server = await startServer({ users: { alice: 'secret', bob: 'secret' } });
+    // asynchronous: the server runs in this process and must keep answering
+    const r = await promisify(execFile)(PY, [SCRIPT, '127.0.0.1', String(server.ports.c2s)], { timeout: 25_000 }).catch(
+      (e: { stdout?: string; stderr?: string; message: string }) => ({ stdout: e.stdout ?? '', stderr: `${e.message}\n${e.stderr ?? ''}` }),
+    );
+    out = r.stdout;
+    if (process.env.SLIXMPP_DEBUG) process.stderr.write(r.stderr);
+    assert.match(out, /^DONE passed=\d+ failed=\d+$/m, `slixmpp_muc.py did not finish:\n${out}\n${r.stderr}`);
+  });
+  after(() => server?.stop());
+
+  it('reports no failed check', () => {
+    const fails = out.split('\n').filter((l) => /^(FAIL|ABORT) /.test(l));
+    assert.deepEqual(fails, [], out);
+  });
+
+  for (const name of CHECKS) {
+    it(name, () => {
+      assert.ok(out.split('\n').includes(`PASS ${name}`), `no "PASS ${name}" line in:\n${out}`);
+    });
+  }
+});
