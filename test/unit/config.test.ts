@@ -182,7 +182,7 @@ describe('config', () => {
         UZZAP_MODULES_MUC_PERSISTENT: 'true',
         UZZAP_MODULES_DISABLED: 'carbons',
       });
-      const muc = (config.modules as Record<string, Record<string, unknown>>).muc!;
+      const muc = (config.modules as unknown as Record<string, Record<string, unknown>>).muc!;
       assert.deepEqual(muc, { message_rate: 0, domain: 'rooms.example.com', persistent: true });
       assert.deepEqual(config.modules.disabled, ['carbons']);
     });
