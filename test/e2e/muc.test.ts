@@ -431,7 +431,7 @@ describe('multi-user chat (XEP-0045)', function () {
           .map((i) => i.attrs.jid),
         ['carol@localhost'],
       );
-      assert.equal(errorOf(await adminSet(bob, 'lists', xml('item', { jid: 'alice@localhost', affiliation: 'none' }))), 'not-allowed');
+      assert.equal(errorOf(await adminSet(bob, 'lists', xml('item', { jid: 'alice@localhost', affiliation: 'none' }))), 'forbidden');
       assert.equal(errorOf(await adminSet(alice, 'lists', xml('item', { jid: 'alice@localhost', affiliation: 'member' }))), 'conflict');
       const carolList = await iq(
         carol,
@@ -452,6 +452,75 @@ describe('multi-user chat (XEP-0045)', function () {
           .getChildren('item')
           .map((i) => i.attrs.nick),
         ['Alice'],
+      );
+    });
+  });
+
+  describe('review findings', () => {
+    it('the last-owner rule holds across a multi-item request; self-ban is a conflict; role+affiliation is bad-request', async () => {
+      const alice = await client('alice');
+      await createRoom(alice, 'owners', 'Alice');
+      await adminSet(alice, 'owners', xml('item', { jid: 'bob@localhost', affiliation: 'owner' }));
+      const both = await adminSet(
+        alice,
+        'owners',
+        xml('item', { jid: 'alice@localhost', affiliation: 'member' }),
+        xml('item', { jid: 'bob@localhost', affiliation: 'member' }),
+      );
+      assert.equal(errorOf(both), 'conflict');
+      assert.equal(errorOf(await adminSet(alice, 'owners', xml('item', { jid: 'alice@localhost', affiliation: 'outcast' }))), 'conflict');
+      assert.equal(
+        errorOf(await adminSet(alice, 'owners', xml('item', { nick: 'Alice', role: 'participant', affiliation: 'member' }))),
+        'bad-request',
+      );
+      const owners = await iq(
+        alice,
+        xml('iq', { type: 'get', to: `owners@${SERVICE}` }, xml('query', { xmlns: ADMIN }, xml('item', { affiliation: 'owner' }))),
+      );
+      assert.equal(owners.getChild('query')!.getChildren('item').length, 2);
+    });
+
+    it('a moderator cannot kick or silence someone of a higher affiliation', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      const carol = await client('carol');
+      await createRoom(alice, 'ranks', 'Alice');
+      await adminSet(alice, 'ranks', xml('item', { jid: 'carol@localhost', affiliation: 'member' }));
+      await join(bob, 'ranks', 'Bob');
+      await join(carol, 'ranks', 'Carol');
+      await adminSet(alice, 'ranks', xml('item', { nick: 'Bob', role: 'moderator' }));
+      assert.equal(errorOf(await adminSet(bob, 'ranks', xml('item', { nick: 'Carol', role: 'none' }))), 'not-allowed');
+      assert.equal(errorOf(await adminSet(bob, 'ranks', xml('item', { nick: 'Carol', role: 'visitor' }))), 'not-allowed');
+    });
+
+    it('re-sending the join resynchronises the session; blank nicknames are refused; bad RSM is bad-request', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'resync', 'Alice');
+      await join(bob, 'resync', 'Bob');
+      bob.received.length = 0;
+      const again = await join(bob, 'resync', 'Bob');
+      assert.deepEqual(codes(again.self), [110]);
+      assert.ok(bob.received.some(presenceFrom(`resync@${SERVICE}/Alice`)), 'the occupant list comes again');
+      assert.equal(again.subject.is('message'), true, 'the subject comes again');
+      const carol = await client('carol');
+      assert.equal(errorOf((await join(carol, 'resync', '   ')).self), 'jid-malformed');
+      const bad = await iq(
+        carol,
+        xml(
+          'iq',
+          { type: 'get', to: SERVICE },
+          xml(
+            'query',
+            { xmlns: 'http://jabber.org/protocol/disco#items' },
+            xml('set', { xmlns: 'http://jabber.org/protocol/rsm' }, xml('after', {}, '@@bad@@')),
+          ),
+        ),
+      );
+      assert.equal(errorOf(bad), 'bad-request');
+      assert.equal(
+        (await iq(carol, xml('iq', { type: 'get', to: 'localhost' }, xml('ping', { xmlns: 'urn:xmpp:ping' })))).attrs.type,
+        'result',
       );
     });
   });
@@ -831,6 +900,28 @@ describe('multi-user chat persistence', function () {
       assert.equal(item(owner.self).affiliation, 'owner');
     } finally {
       await stopAll(alice, bob, eve, carol);
+      await server.stop();
+    }
+  });
+});
+
+describe('multi-user chat persistence by default', function () {
+  this.timeout(30_000);
+  it('with modules.muc.persistent, an instant room keeps its owner across a restart', async () => {
+    const slot = await newStorageSlot();
+    const config = { modules: { muc: { persistent: true } } };
+    let server = await startServer({ slot, users: USERS, config });
+    let alice = await connect(server, 'alice');
+    await createRoom(alice, 'byDefault'.toLowerCase(), 'Alice');
+    await stopAll(alice);
+    await server.stop();
+    server = await startServer({ slot, config });
+    alice = await connect(server, 'alice');
+    try {
+      const j = await join(alice, 'bydefault', 'Alice');
+      assert.equal(item(j.self).affiliation, 'owner');
+    } finally {
+      await stopAll(alice);
       await server.stop();
     }
   });

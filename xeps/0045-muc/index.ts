@@ -45,7 +45,7 @@ const muc: XepModule<MucSettings> = {
     // ghosts: a session that went away (or announced unavailable) leaves its rooms
     m.hook('session/closed', (s) => void service.leaveAll(s.jid));
     m.hook('presence/broadcast', (ev) => {
-      if (ev.stanza.attrs.type === 'unavailable') service.leaveAll(ev.from);
+      if (ev.stanza.attrs.type === 'unavailable') service.leaveAll(ev.from, ev.stanza.getChildren('status'));
       return false;
     });
     m.hook('server/stopping', () => {

@@ -3,7 +3,7 @@
 // Everything here is synchronous and in memory; persistence is written behind
 // (RoomHost.persist) in order, so a room never waits on the database.
 import { createHmac } from 'node:crypto';
-import { Element, Jid, StanzaError, SubmittedForm, dataForm, errorReply, x, type RoomAffiliation } from '../../src/api/index.js';
+import { Element, Jid, StanzaError, SubmittedForm, dataForm, errorReply, tryJid, x, type RoomAffiliation } from '../../src/api/index.js';
 import { applyConfigForm, roomConfigForm, type Affiliation, type Role, type RoomConfig } from './config.js';
 import {
   NS_ADMIN,
@@ -127,7 +127,7 @@ function clientChildren(stanza: Element, room: string): Element[] {
     if (typeof c === 'string') continue;
     const ns = c.attrs.xmlns;
     if (ns === NS_MUC || ns === NS_USER || ns === NS_OCCUPANT_ID || ns === NS_DELAY) continue;
-    if (ns === NS_SID && c.name === 'stanza-id' && c.attrs.by === room) continue;
+    if (ns === NS_SID && c.name === 'stanza-id' && (c.attrs.by === room || tryJid(c.attrs.by)?.bare === room)) continue;
     out.push(c);
   }
   return out;
@@ -277,17 +277,22 @@ export class Room {
     if (type !== undefined) return; // probes, subscriptions: rooms have none
     if (!current) return this.join(stanza, from, to, creating);
     if (current.nick !== to.resource) return this.changeNick(current, stanza, from, to);
-    // a presence update (§7.7)
-    if (!this.takePresenceToken(current)) {
-      this.host.send(errorReply(stanza, new StanzaError('resource-constraint', 'presence changes too fast; slow down')));
+    current.presence = clientChildren(stanza, this.jid.bare);
+    const mucX = stanza.getChild('x', NS_MUC);
+    if (mucX) {
+      // §17.3: a join from a session already in the room is a full resynchronisation
+      this.sendRoomState(current, from, [], mucX);
       return;
     }
-    current.presence = clientChildren(stanza, this.jid.bare);
+    // a presence update (§7.7); beyond the rate it is kept (newcomers see it) but not broadcast,
+    // since an error from the occupant's own JID would tell its client it had left
+    if (!this.takePresenceToken(current)) return;
     this.broadcastPresence(current, {});
   }
 
   private join(stanza: Element, from: Jid, to: Jid, creating: boolean): void {
     const nick = to.resource;
+    if (nick.trim() === '') return void this.host.send(errorReply(stanza, new StanzaError('jid-malformed', 'a nickname cannot be blank')));
     const bare = from.bare;
     const aff = this.affiliation(bare);
     const mucX = stanza.getChild('x', NS_MUC);
@@ -313,7 +318,7 @@ export class Room {
       }
     }
     if (!existing && this.occupants.size >= this.maxUsers() && AFF_RANK[aff] < AFF_RANK.admin && !serverAdmin)
-      return deny('service-unavailable', 'the room is full');
+      return void this.host.send(errorReply(stanza, new StanzaError('service-unavailable', 'the room is full', 'wait')));
 
     const children = clientChildren(stanza, this.jid.bare);
     let o = existing;
@@ -338,33 +343,38 @@ export class Room {
         prefill: now,
       };
     }
-    // 1. existing occupants to the newcomer
     const newcomer: Occupant = o;
-    const seeJids = this.canSeeJids(newcomer);
-    for (const v of this.occupants.values()) {
-      if (v === newcomer || !this.seesPresenceOf(newcomer, v)) continue;
-      this.host.fanout(this.presenceOf(v, { withJid: seeJids }), [from]);
-    }
     if (!existing) this.occupants.set(nick, newcomer);
     this.bySession.set(from.full, newcomer);
     this.allTargets = undefined;
     this.host.track(this, from, true);
-    // 2. the newcomer to everyone, 3. self-presence last (with 110 and the room's codes)
+    // 2. the newcomer to everyone else (before its own list, which it gets in sendRoomState)
+    this.broadcastPresence(newcomer, { skipSelf: true });
     const selfCodes: number[] = [];
-    if (this.config.whois === 'anyone') selfCodes.push(STATUS.nonAnonymous);
     if (creating) selfCodes.push(STATUS.created);
-    if (existing) {
-      this.broadcastPresence(newcomer, { skipSelf: true });
-      this.host.fanout(this.presenceOf(newcomer, { withJid: true, self: true, codes: selfCodes }), [from]);
-    } else this.broadcastPresence(newcomer, { selfCodes });
-    // 4. discussion history, 5. the subject
-    this.sendHistory(from, mucX?.getChild('history'));
+    this.sendRoomState(newcomer, from, selfCodes, mucX);
+  }
+
+  /**
+   * What a session gets on entering (§7.2.3), or on re-sending its join: 1. the other
+   * occupants, 3. its self-presence (110 and the room's codes), 4. history, 5. the subject.
+   */
+  private sendRoomState(o: Occupant, session: Jid, extraCodes: number[], mucX: Element | undefined): void {
+    const seeJids = this.canSeeJids(o);
+    for (const v of this.occupants.values()) {
+      if (v === o || !this.seesPresenceOf(o, v)) continue;
+      this.host.fanout(this.presenceOf(v, { withJid: seeJids }), [session]);
+    }
+    const codes = [...extraCodes];
+    if (this.config.whois === 'anyone') codes.push(STATUS.nonAnonymous);
+    this.host.fanout(this.presenceOf(o, { withJid: true, self: true, codes, jid: session }), [session]);
+    this.sendHistory(session, mucX?.getChild('history'));
     const subj = x(
       'message',
       { from: this.subject.from || this.jid.bare, type: 'groupchat', id: this.host.newId() },
       x('subject', null, this.subject.text),
     );
-    this.host.fanout(subj, [from]);
+    this.host.fanout(subj, [session]);
   }
 
   private sendHistory(to: Jid, h: Element | undefined): void {
@@ -402,6 +412,7 @@ export class Room {
 
   private changeNick(o: Occupant, stanza: Element, from: Jid, to: Jid): void {
     const nick = to.resource;
+    if (nick.trim() === '') return void this.host.send(errorReply(stanza, new StanzaError('jid-malformed', 'a nickname cannot be blank')));
     const other = this.occupants.get(nick);
     const reservedBy = this.nickOwner(nick);
     if ((other && other !== o) || (reservedBy && reservedBy !== o.bare)) {
@@ -411,7 +422,7 @@ export class Room {
       return void this.host.send(errorReply(stanza, new StanzaError('resource-constraint', 'presence changes too fast; slow down')));
     }
     // §7.6: unavailable with 303 and the new nick, then available under the new nick
-    this.broadcastPresence(o, { type: 'unavailable', codes: [STATUS.nickChanged], item: { nick }, children: [] });
+    this.broadcastPresence(o, { type: 'unavailable', codes: [STATUS.nickChanged], item: { nick, role: o.role }, children: [] });
     this.occupants.delete(o.nick);
     o.nick = nick;
     o.jid = to;
@@ -422,7 +433,13 @@ export class Room {
 
   /** One session of an occupant goes; the occupant leaves with its last session. */
   removeSession(o: Occupant, session: Jid, opts: { codes?: number[]; children?: Element[]; statusText?: string } = {}): void {
-    if (!o.sessions.delete(session.full)) return;
+    if (!o.sessions.has(session.full)) return;
+    if (this.locked && this.occupants.size === 1 && o.sessions.size === 1) {
+      // §10.1.2: the owner left a room it never configured: the room is destroyed
+      this.destroy(undefined, 'the room was never configured');
+      return;
+    }
+    o.sessions.delete(session.full);
     this.bySession.delete(session.full);
     this.allTargets = undefined;
     this.host.track(this, session, false);
@@ -490,6 +507,7 @@ export class Room {
     const type = stanza.attrs.type ?? 'normal';
     const o = this.bySession.get(from.full);
     if (type === 'error') return;
+    if (this.locked && !o) return void this.host.send(errorReply(stanza, new StanzaError('item-not-found', 'no such room')));
     if (type === 'groupchat') return this.groupchat(stanza, from, o);
     const ux = stanza.getChild('x', NS_USER);
     if (ux && (ux.getChild('invite') || ux.getChild('decline'))) return this.invitations(stanza, from, o, ux);
@@ -507,7 +525,8 @@ export class Room {
     if (!o) return err('not-acceptable', 'only occupants may send messages to the room');
     if (o.role === 'visitor') return err('forbidden', 'you have no voice in this room');
     const subject = stanza.getChild('subject');
-    const hasBody = stanza.getChild('body') !== undefined;
+    // §8.1: a subject with a body or a thread is a message, not a subject change
+    const hasBody = stanza.getChild('body') !== undefined || stanza.getChild('thread') !== undefined;
     if (subject && !hasBody && !(o.role === 'moderator' || this.config.changeSubject))
       return err('forbidden', 'only moderators may change the subject of this room');
     if (!this.takeToken(o)) return err('resource-constraint', 'too many messages; slow down');
@@ -552,10 +571,7 @@ export class Room {
     if (!target) return err('item-not-found', 'no such occupant');
     const policy = this.config.allowPm;
     const allowed =
-      o.role === 'moderator' ||
-      policy === 'anyone' ||
-      (policy === 'participants' && ROLE_RANK[o.role] >= ROLE_RANK.participant) ||
-      (policy === 'moderators' && target.role === 'moderator');
+      o.role === 'moderator' || policy === 'anyone' || (policy === 'participants' && ROLE_RANK[o.role] >= ROLE_RANK.participant);
     if (!allowed || policy === 'none') return err('forbidden', 'private messages are not allowed here');
     if (!this.takeToken(o)) return err('resource-constraint', 'too many messages; slow down');
     const m = new Element('message', { ...stanza.attrs, from: o.jid.full });
@@ -729,13 +745,18 @@ export class Room {
         throw new StanzaError('forbidden', 'only moderators may see role lists');
       const items = [...this.occupants.values()]
         .filter((o) => o.role === role)
-        .map((o) => x('item', { affiliation: this.affiliation(o.bare), role: o.role, nick: o.nick, jid: o.bare }));
+        .map((o) =>
+          x('item', { affiliation: this.affiliation(o.bare), role: o.role, nick: o.nick, jid: [...o.sessions.values()].at(-1)?.full }),
+        );
       return x('query', { xmlns: NS_ADMIN }, items);
     }
     const wanted = item.attrs.affiliation;
     if (wanted !== 'owner' && wanted !== 'admin' && wanted !== 'member' && wanted !== 'outcast')
       throw new StanzaError('bad-request', 'no such affiliation');
     if (AFF_RANK[aff] < AFF_RANK.admin) throw new StanzaError('forbidden', 'only admins and owners may see affiliation lists');
+    // §10.5, §10.8: owner and admin lists are for owners (anyone may read them in a non-anonymous room)
+    if ((wanted === 'owner' || wanted === 'admin') && aff !== 'owner' && this.config.whois !== 'anyone')
+      throw new StanzaError('forbidden', 'only owners may see the owner and admin lists');
     const items: Element[] = [];
     for (const [jid, a] of this.affiliations) {
       if (a.affiliation !== wanted) continue;
@@ -750,8 +771,11 @@ export class Room {
     if (items.length === 0) throw new StanzaError('bad-request', 'no <item/> to apply');
     const { aff: myAff, occupant: me, actor } = this.requester(from);
     const changes: (() => void)[] = [];
+    const finalAff = new Map<string, Affiliation>();
     for (const item of items) {
       const reason = item.getChildText('reason') ?? undefined;
+      if (item.attrs.role !== undefined && item.attrs.affiliation !== undefined)
+        throw new StanzaError('bad-request', 'an <item/> changes a role or an affiliation, not both');
       if (item.attrs.role !== undefined) {
         const role = item.attrs.role as Role;
         if (!(role in ROLE_RANK)) throw new StanzaError('bad-request', 'no such role');
@@ -766,8 +790,13 @@ export class Room {
           if (role !== 'moderator' && AFF_RANK[targetAff] >= AFF_RANK.admin)
             throw new StanzaError('not-allowed', 'admins and owners are always moderators');
         }
-        if ((role === 'none' || role === 'visitor') && AFF_RANK[targetAff] >= AFF_RANK.admin && AFF_RANK[targetAff] >= AFF_RANK[myAff])
-          throw new StanzaError('not-allowed', 'you cannot kick or silence an admin or owner');
+        // §8.2: no kicking someone of a higher affiliation; §8.4: no silencing someone at or above your own
+        if (role === 'none' && AFF_RANK[targetAff] > AFF_RANK[myAff])
+          throw new StanzaError('not-allowed', 'you cannot kick someone above you');
+        if (role === 'visitor' && target !== me && AFF_RANK[targetAff] >= AFF_RANK[myAff] && myAff !== 'owner')
+          throw new StanzaError('not-allowed', 'you cannot revoke voice from someone at or above your affiliation');
+        if (role === 'visitor' && AFF_RANK[targetAff] >= AFF_RANK.admin)
+          throw new StanzaError('not-allowed', 'admins and owners always have voice');
         if (role === 'none' && target === me) throw new StanzaError('conflict', 'you cannot kick yourself');
         changes.push(() => (role === 'none' ? this.kick(target, actor, reason) : this.setRole(target, role, actor, reason)));
         continue;
@@ -789,15 +818,24 @@ export class Room {
       }
       const current = this.affiliation(jid);
       if (AFF_RANK[myAff] < AFF_RANK.admin) throw new StanzaError('forbidden', 'only admins and owners may change affiliations');
-      const ownerOnly = affiliation === 'owner' || affiliation === 'admin' || current === 'owner' || current === 'admin';
-      if (ownerOnly && myAff !== 'owner') throw new StanzaError('not-allowed', 'only owners may change owner and admin affiliations');
-      if (current === 'owner' && affiliation !== 'owner') {
-        const owners = [...this.affiliations.values()].filter((a) => a.affiliation === 'owner').length;
-        if (owners <= 1) throw new StanzaError('conflict', 'a room needs at least one owner');
-      }
+      // §9.1: nobody bans themselves
+      if (affiliation === 'outcast' && jid === from.bare) throw new StanzaError('conflict', 'you cannot ban yourself');
+      // §10.3–§10.6: granting or revoking owner/admin is for owners
+      if ((affiliation === 'owner' || affiliation === 'admin') && myAff !== 'owner')
+        throw new StanzaError('forbidden', 'only owners may grant owner or admin status');
+      if ((current === 'owner' || current === 'admin') && myAff !== 'owner')
+        throw new StanzaError(affiliation === 'outcast' ? 'not-allowed' : 'forbidden', 'only owners may change an owner or admin');
+      finalAff.set(jid, affiliation);
       if (affiliation !== 'none' && this.affiliations.size >= this.host.limits().maxAffiliations && !this.affiliations.has(jid))
         throw new StanzaError('resource-constraint', 'this room has too many affiliations');
       changes.push(() => this.setAffiliation(jid, affiliation, actor, reason));
+    }
+    // the last-owner rule is checked on the result of the whole request
+    if (finalAff.size) {
+      let owners = 0;
+      for (const [jid, a] of this.affiliations) if (a.affiliation === 'owner' && (finalAff.get(jid) ?? 'owner') === 'owner') owners++;
+      for (const [jid, a] of finalAff) if (a === 'owner' && this.affiliations.get(jid)?.affiliation !== 'owner') owners++;
+      if (owners === 0) throw new StanzaError('conflict', 'a room needs at least one owner');
     }
     for (const c of changes) c();
     return undefined;
@@ -821,7 +859,8 @@ export class Room {
       this.affiliations.delete(jid);
       if (this.config.persistent) this.host.persistAffiliation(this, { jid, affiliation: 'none' });
     } else {
-      const entry = { affiliation, nick: nick ?? prev?.nick, reason };
+      // §9.1: a ban also drops the reserved nickname
+      const entry = { affiliation, nick: affiliation === 'outcast' ? undefined : (nick ?? prev?.nick), reason };
       if (!entry.nick) delete entry.nick;
       if (!entry.reason) delete entry.reason;
       this.affiliations.set(jid, entry);
@@ -884,7 +923,7 @@ export class Room {
     const wasLocked = this.locked;
     this.locked = false;
     if (next.persistent) this.host.persist(this, 'room');
-    if (next.persistent && !wasPersistent) {
+    if (next.persistent && (!wasPersistent || wasLocked)) {
       for (const [jid, a] of this.affiliations) this.host.persistAffiliation(this, { jid, ...a });
     }
     if (!next.persistent && wasPersistent) this.host.persist(this, 'remove');
@@ -901,6 +940,7 @@ export class Room {
       for (const o of [...this.occupants.values()])
         if (AFF_RANK[this.affiliation(o.bare)] < AFF_RANK.member) this.evict(o, [STATUS.membersOnly], { actor });
     }
+    if (this.empty) this.afterLeave();
     if (!wasLocked) {
       const codes = [STATUS.configChanged];
       if (next.whois !== prev.whois) codes.push(next.whois === 'anyone' ? STATUS.nowNonAnonymous : STATUS.nowSemiAnonymous);
@@ -954,7 +994,8 @@ export class Room {
     const a = this.affiliations.get(from.bare);
     if (get) {
       if (a?.nick) return x('query', { xmlns: NS_REGISTER }, x('registered'), x('username', null, a.nick));
-      if (this.config.membersOnly && !a) throw new StanzaError('registration-required', 'this room is for members only');
+      if (this.config.membersOnly && !a)
+        throw new StanzaError('not-allowed', 'registration in this room is closed; ask an admin for membership');
       return x(
         'query',
         { xmlns: NS_REGISTER },
@@ -985,7 +1026,8 @@ export class Room {
     const occ = this.occupants.get(nick);
     if ((owner && owner !== from.bare) || (occ && occ.bare !== from.bare)) throw new StanzaError('conflict', 'that nickname is taken');
     if (a?.affiliation === 'outcast') throw new StanzaError('forbidden', 'you are banned from this room');
-    if (this.config.membersOnly && !a) throw new StanzaError('registration-required', 'this room is for members only');
+    if (this.config.membersOnly && !a)
+      throw new StanzaError('not-allowed', 'registration in this room is closed; ask an admin for membership');
     this.setAffiliation(from.bare, a?.affiliation ?? 'member', undefined, a?.reason, nick);
     return undefined;
   }
@@ -1020,6 +1062,7 @@ export class Room {
       'message',
       { from: this.jid.bare, type: 'groupchat', id: stanzaId },
       x('retract', { xmlns: NS_RETRACT, id }, moderated(), reason ? x('reason', null, reason) : undefined),
+      x('fallback', { xmlns: 'urn:xmpp:fallback:0', for: NS_RETRACT }),
       x('body', null, `A message was retracted by a moderator${reason ? `: ${reason}` : ''}.`),
       x('stanza-id', { xmlns: NS_SID, id: stanzaId, by: this.jid.bare }),
     );
@@ -1035,8 +1078,9 @@ export class Room {
     const payload = stanza.getChildElements()[0];
     const target = this.occupants.get(to.resource);
     if (!me) {
-      // XEP-0410: a ping to "our" nick from a session that is not joined
-      return void this.host.send(errorReply(stanza, new StanzaError('not-acceptable', 'you are not in this room')));
+      // XEP-0410: a ping from a session that is not joined gets not-acceptable; other IQs bad-request (§6.6)
+      const cond = payload?.attrs.xmlns === NS_PING ? 'not-acceptable' : 'bad-request';
+      return void this.host.send(errorReply(stanza, new StanzaError(cond, 'you are not in this room')));
     }
     if (target === me && payload?.attrs.xmlns === NS_PING) {
       return void this.host.send(x('iq', { type: 'result', id: stanza.attrs.id, from: to.full, to: from.full }));

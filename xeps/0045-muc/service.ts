@@ -3,10 +3,10 @@
 // (with XEP-0059 paging), forwards IQs between occupants, writes persistent
 // rooms behind, and removes occupants whose sessions went away.
 import { randomBytes } from 'node:crypto';
-import { Element, Jid, StanzaError, errorReply, x, type ModuleContext, type RoomAffiliation } from '../../src/api/index.js';
+import { Element, Jid, StanzaError, errorReply, tryJid, x, type ModuleContext, type RoomAffiliation } from '../../src/api/index.js';
 import type { RoomConfig } from './config.js';
 import { Room, type Occupant, type RoomHost, type RoomLimits } from './room.js';
-import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_UNIQUE, NS_VCARD } from './ns.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_STABLE_ID, NS_UNIQUE, NS_VCARD } from './ns.js';
 
 export interface MucSettings {
   domain: string;
@@ -176,12 +176,12 @@ export class MucService implements RoomHost {
   }
 
   /** A session went away (or sent unavailable): it leaves every room it was in. */
-  leaveAll(session: Jid, statusText?: string): void {
+  leaveAll(session: Jid, children?: Element[]): void {
     const set = this.sessionRooms.get(session.full);
     if (!set) return;
     for (const room of [...set]) {
       const o = room.bySession.get(session.full);
-      if (o) room.removeSession(o, session, { statusText });
+      if (o) room.removeSession(o, session, { children });
     }
     this.sessionRooms.delete(session.full);
   }
@@ -237,6 +237,17 @@ export class MucService implements RoomHost {
   // ---- dispatch ----
 
   handle(stanza: Element, from: Jid, to: Jid): void {
+    try {
+      this.dispatch(stanza, from, to);
+    } catch (e) {
+      // a bug in a room must not close the sender's stream
+      this.m.log.error({ err: e, stanza: stanza.toString().slice(0, 2000) }, 'MUC stanza failed');
+      const err = e instanceof StanzaError ? e : new StanzaError('internal-server-error');
+      if (stanza.attrs.type !== 'error' && !(stanza.name === 'iq' && stanza.attrs.type === 'result')) this.send(errorReply(stanza, err));
+    }
+  }
+
+  private dispatch(stanza: Element, from: Jid, to: Jid): void {
     if (to.domain !== this.domain) return this.send(errorReply(stanza, new StanzaError('item-not-found', 'no such service')));
     if (to.local === '') return this.toService(stanza, from, to);
     const room = this.rooms.get(to.local);
@@ -274,6 +285,10 @@ export class MucService implements RoomHost {
     // §10.1.1: a client that does not speak MUC (no <x/>) gets an instant room, unlocked
     created.locked = stanza.getChild('x', NS_MUC) !== undefined;
     this.rooms.set(to.local, created);
+    if (!created.locked && created.config.persistent) {
+      this.persist(created, 'room');
+      this.persistAffiliation(created, { jid: from.bare, affiliation: 'owner' });
+    }
     created.presence(stanza, from, to, true);
   }
 
@@ -316,7 +331,7 @@ export class MucService implements RoomHost {
           'query',
           { xmlns: NS_DISCO_INFO },
           x('identity', { category: 'conference', type: 'text', name: this.m.config.name }),
-          [NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_UNIQUE, NS_PING, NS_RSM].sort().map((f) => x('feature', { var: f })),
+          [NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_UNIQUE, NS_PING, NS_RSM, NS_STABLE_ID].sort().map((f) => x('feature', { var: f })),
         ),
       );
     if (type === 'get' && ns === NS_DISCO_ITEMS && !payload!.attrs.node) {
@@ -354,14 +369,20 @@ export class MucService implements RoomHost {
       const after = set.getChild('after');
       const before = set.getChild('before');
       const index = set.getChildText('index');
+      const local = (s: string): string => {
+        const j = tryJid(s);
+        if (!j) throw new StanzaError('bad-request', 'RSM <after/> and <before/> take a room JID');
+        return j.local;
+      };
       if (after) {
-        const key = Jid.parse(after.getText()).local;
+        const key = local(after.getText());
         start = all.findIndex((r) => r.name > key);
         if (start === -1) start = all.length;
         end = Math.min(all.length, start + lim);
       } else if (before) {
         const t = before.getText();
-        end = t === '' ? all.length : all.findIndex((r) => r.name >= Jid.parse(t).local);
+        const key = t === '' ? '' : local(t);
+        end = t === '' ? all.length : all.findIndex((r) => r.name >= key);
         if (end === -1) end = all.length;
         start = Math.max(0, end - lim);
       } else {
