@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark runner: `node bench/run.mjs <conns|chat|login> [options]` (see bench/README.md).
+// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc> [options]` (see bench/README.md).
 // Starts the target server pinned to CPU 0, runs the load generator in this
 // process pinned to CPU 1, prints one JSON object on stdout and a one-line
 // summary on stderr, then stops the server and removes its temp dir.
@@ -12,25 +12,33 @@ import { XmppConn } from './lib/xmpp-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --target uzzap|prosody|ejabberd|external   (default uzzap)
   --host H --port P --domain D --pid PID     for --target external (users u1..uN/pw must exist)
-  --quick                 smoke run (chat 50 pairs 5 s, login 5 s, conns N=1000)
+  --muc-domain D          muc on --target external: the MUC service (conference.<domain>)
+  --quick                 smoke run (chat 50 pairs 5 s, login 5 s, conns N=1000,
+                          muc 200 occupants / 20 rooms x 10, 5 s)
   --n N                   conns: sessions (10000); presence: users (2000)
   --contacts K            presence: contacts per user, mutual (50)
   --pairs P               chat: pairs (250)
-  --duration S            chat/login: measured seconds (20)
-  --warmup S              chat/login: warm-up seconds before measuring (3/2)
-  --window W              chat: messages in flight per pair (1)
-  --concurrency C         conns: logins in flight (200); login: parallel loops (20)
+  --shape big|rooms       muc: one big room (default) or many small rooms
+  --occupants N           muc: occupants per room (big 1000, rooms 20)
+  --rooms R               muc: rooms (big 1, rooms 100)
+  --senders S             muc: senders per room (big 10, rooms 1)
+  --join-concurrency J    muc: room joins in flight (50)
+  --duration S            chat/login/muc: measured seconds (20)
+  --warmup S              chat/login/muc: warm-up seconds before measuring (3/2/3)
+  --window W              chat: messages in flight per pair (1); muc: per sender (1)
+  --body-size B           chat/muc: message body bytes (100)
+  --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100)
   --users U               login: size of the user pool (500)
   --mech M                SCRAM-SHA-1 (default) | PLAIN
   --password PW --user-prefix PFX   account names PFX1..PFXn (pw, u)
   --addrs K               source addresses 127.0.0.10.. to spread ports over (16)
-  --progress              chat: print per-second rates on stderr
+  --progress              chat/muc: print per-second rates on stderr
   --no-pin                don't pin with taskset; --keep-tmp  keep the server's temp dir`;
 
 function parse() {
@@ -41,11 +49,17 @@ function parse() {
       host: { type: 'string' },
       port: { type: 'string' },
       domain: { type: 'string' },
+      'muc-domain': { type: 'string' },
       pid: { type: 'string' },
       quick: { type: 'boolean', default: false },
       n: { type: 'string' },
       contacts: { type: 'string' },
       pairs: { type: 'string' },
+      shape: { type: 'string' },
+      occupants: { type: 'string' },
+      rooms: { type: 'string' },
+      senders: { type: 'string' },
+      'join-concurrency': { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
       window: { type: 'string' },
@@ -114,15 +128,28 @@ async function main() {
   const cli = {
     n: num('n'), pairs: num('pairs'), duration: num('duration'), warmup: num('warmup'), window: num('window'),
     concurrency: num('concurrency'), users: num('users'), bodySize: num('body-size'), contacts: num('contacts'),
+    shape: v.shape, occupants: num('occupants'), rooms: num('rooms'), senders: num('senders'),
+    joinConcurrency: num('join-concurrency'),
   };
   const params = { ...wl.defaults, ...(v.quick ? wl.quick : {}), mech: v.mech.toUpperCase() };
   if (v.progress) params.progress = true;
   for (const [k, x] of Object.entries(cli)) if (x !== undefined) params[k] = x;
+  if (wl.resolve) {
+    try {
+      wl.resolve(params, { quick: v.quick }); // fills defaults that depend on other options (muc's --shape)
+    } catch (e) {
+      console.error(`${e.message}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
 
   if (v.host && !/^(127\.|localhost$|::1$)/.test(v.host)) throw new Error('only loopback targets are allowed');
   const target = await startTarget(v.target, {
     users: wl.usersNeeded(params),
     contacts: wl.contactsNeeded?.(params) ?? 0,
+    muc: Boolean(wl.needsMuc),
+    stopGraceMs: wl.stopGraceMs,
+    mucDomain: v['muc-domain'],
     userPrefix: v['user-prefix'],
     password: v.password,
     pin: !v['no-pin'],

@@ -1,6 +1,8 @@
 // Server launchers: each starts a private, throw-away instance pinned to CPU 0
 // (taskset -c 0) with `users` accounts u1..uN (password from opts), and returns
-// { name, version, host, port, domain, pid, stop() }.
+// { name, version, host, port, domain, mucDomain, pid, stop() }. With `muc: true`
+// the server also gets a Multi-User Chat service at conference.<domain>
+// configured for load (no rate limits, large rooms): see MUC_* below.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +17,9 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const HOST = '127.0.0.1';
 const DOMAIN = 'localhost';
 const SCRAM_ITERATIONS = 4096;
+const MUC_DOMAIN = `conference.${DOMAIN}`;
+/** room size cap the MUC services are configured with (bench rooms stay well below it) */
+const MUC_MAX_USERS = 5000;
 
 const log = (...a) => console.error('[bench]', ...a);
 
@@ -49,6 +54,7 @@ function spawnServer(cmd, args, { cwd, env, outFile, pin }) {
 
 /** SIGTERM, wait up to `graceMs`, then SIGKILL. Only ever signals our own child's pid. */
 async function stopChild(child, graceMs = 15000) {
+  graceMs ??= 15000;
   if (!child || child.exited) return;
   const done = new Promise((r) => child.once('exit', r));
   try {
@@ -100,6 +106,11 @@ async function uzzap(o) {
     UZZAP_C2S_REQUIRE_TLS: 'false',
     UZZAP_LOG_LEVEL: 'warn',
   };
+  if (o.muc) {
+    // MUC at conference.<domain> (the module's default) with its per-occupant
+    // message rate limit off (UZZAP_MODULES_<MODULE>_<KEY> sets modules.<module>.<key>).
+    env.UZZAP_MODULES_MUC_MESSAGE_RATE = '0';
+  }
   fs.mkdirSync(env.UZZAP_DATA_DIR);
   // accounts (one shared salt, like the other targets) and rosters straight into storage
   const t0 = Date.now();
@@ -113,14 +124,28 @@ async function uzzap(o) {
     version = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
   } catch {}
   return {
-    name: 'uzzap', version, host: HOST, port, domain: DOMAIN, pid: child.pid,
-    stop: async () => (await stopChild(child), rmTmp(tmp, o.keepTmp)),
+    name: 'uzzap', version, host: HOST, port, domain: DOMAIN, mucDomain: MUC_DOMAIN, pid: child.pid,
+    stop: async () => (await stopChild(child, o.stopGraceMs), rmTmp(tmp, o.keepTmp)),
   };
 }
 
 // ---------------------------------------------------------------- prosody
 function lua(s) {
   return JSON.stringify(s); // a JSON string literal is a valid Lua string literal for our paths
+}
+
+/** Prosody 0.12's mod_muc: anyone may create rooms (restrict_room_creation = false, the
+ *  default), no occupant limit or message rate limit exists in 0.12's mod_muc (those are
+ *  community modules), new rooms are locked until configured (muc_room_locking, default).
+ *  The live-room cache (default 100) would swap rooms to disk beyond 100 rooms. */
+function prosodyMuc() {
+  return `
+Component "${MUC_DOMAIN}" "muc"
+restrict_room_creation = false
+muc_room_locking = true
+muc_room_cache_size = 100000
+muc_tombstones = false
+`;
 }
 
 async function prosody(o) {
@@ -173,14 +198,14 @@ tcp_backlog = 1024
 modules_enabled = { "roster", "saslauth", "disco", "ping", "posix" }
 modules_disabled = { "s2s", "tls", "offline" }
 VirtualHost "${DOMAIN}"
-`,
+${o.muc ? prosodyMuc() : ''}`,
   );
   const outFile = path.join(tmp, 'server.out');
   const child = spawnServer('prosody', ['--config', cfg, '-F'], { cwd: tmp, env: process.env, outFile, pin: o.pin });
   await started(child, port, 30000, [outFile, path.join(tmp, 'prosody.log')]);
   return {
-    name: 'prosody', version: dpkgVersion('prosody'), host: HOST, port, domain: DOMAIN, pid: child.pid,
-    stop: async () => (await stopChild(child), rmTmp(tmp, o.keepTmp)),
+    name: 'prosody', version: dpkgVersion('prosody'), host: HOST, port, domain: DOMAIN, mucDomain: MUC_DOMAIN, pid: child.pid,
+    stop: async () => (await stopChild(child, o.stopGraceMs), rmTmp(tmp, o.keepTmp)),
   };
 }
 
@@ -192,6 +217,31 @@ function ejabberdErlLibs() {
     if (m) return m[1];
   } catch {}
   return '/usr/lib/x86_64-linux-gnu';
+}
+
+/** ejabberd 23.01's mod_muc: rooms capped at MUC_MAX_USERS (defaults: 200 per service and
+ *  per room), presence broadcast kept on in big rooms (max_users_presence, default 1000:
+ *  above it occupants no longer get each other's presence), no interval limits or shapers. */
+function ejabberdMuc() {
+  return `  mod_muc:
+    host: "${MUC_DOMAIN}"
+    access: all
+    access_create: all
+    max_users: ${MUC_MAX_USERS}
+    max_users_presence: 1000000
+    max_user_conferences: 100
+    min_message_interval: 0
+    min_presence_interval: 0
+    room_shaper: none
+    user_message_shaper: none
+    user_presence_shaper: none
+    history_size: 20
+    default_room_options:
+      max_users: ${MUC_MAX_USERS}
+      persistent: false
+      mam: false
+      logging: false
+`;
 }
 
 async function ejabberd(o) {
@@ -232,7 +282,7 @@ modules:
   mod_disco: {}
   mod_ping: {}
   mod_roster: {}
-`,
+${o.muc ? ejabberdMuc() : ''}`,
   );
   const node = `uzzapbench${process.pid}@localhost`;
   const cookie = randomBytes(12).toString('hex');
@@ -254,7 +304,7 @@ modules:
       '-noinput', '-mnesia', 'dir', `"${spool}"`, '-s', 'ejabberd'],
     { cwd: tmp, env, outFile, pin: o.pin },
   );
-  const stop = async () => (await stopChild(child), rmTmp(tmp, o.keepTmp));
+  const stop = async () => (await stopChild(child, o.stopGraceMs), rmTmp(tmp, o.keepTmp));
   await started(child, port, 60000, [outFile, env.EJABBERD_LOG_PATH]);
   try {
     await ejabberdRegister(o, { tmp, env, node, dist });
@@ -262,7 +312,7 @@ modules:
     await stop();
     throw e;
   }
-  return { name: 'ejabberd', version: dpkgVersion('ejabberd'), host: HOST, port, domain: DOMAIN, pid: child.pid, stop };
+  return { name: 'ejabberd', version: dpkgVersion('ejabberd'), host: HOST, port, domain: DOMAIN, mucDomain: MUC_DOMAIN, pid: child.pid, stop };
 }
 
 /** One hidden Erlang node registers all users over RPC with pre-computed SCRAM credentials. */
@@ -307,7 +357,11 @@ async function external(o) {
   if (!o.port) throw new Error('--target external needs --port (and --host, --domain, optionally --pid)');
   const host = o.host || HOST;
   await waitForPort(host, o.port, 5000);
-  return { name: 'external', version: null, host, port: o.port, domain: o.domain || DOMAIN, pid: o.pid || null, stop: async () => {} };
+  const domain = o.domain || DOMAIN;
+  return {
+    name: 'external', version: null, host, port: o.port, domain, mucDomain: o.mucDomain || `conference.${domain}`,
+    pid: o.pid || null, stop: async () => {},
+  };
 }
 
 const TARGETS = { uzzap, prosody, ejabberd, external };
@@ -315,7 +369,8 @@ const TARGETS = { uzzap, prosody, ejabberd, external };
 /**
  * @param {string} name uzzap|prosody|ejabberd|external
  * @param {{users:number, userPrefix:string, password:string, pin:boolean, keepTmp:boolean,
- *          host?:string, port?:number, domain?:string, pid?:number}} o
+ *          host?:string, port?:number, domain?:string, pid?:number, muc?:boolean, mucDomain?:string,
+ *          stopGraceMs?:number}} o   stopGraceMs: SIGTERM to SIGKILL at the end (15 s)
  */
 export async function startTarget(name, o) {
   const fn = TARGETS[name];
