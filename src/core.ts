@@ -13,6 +13,7 @@ import type { TlsMaterial } from './tls.js';
 import type { PreAuthIqRequest } from './api/module.js';
 import type { Element } from './xml/index.js';
 import type { AuthThrottle } from './stream/sasl/throttle.js';
+import type { SessionManager } from './session/manager.js';
 
 export interface Core {
   readonly config: Config;
@@ -22,6 +23,8 @@ export interface Core {
   readonly router: Router;
   readonly hooks: HookBus;
   readonly sessions: SessionTable<LocalSession>;
+  /** binding, stream-management detach/resume, and the end of sessions */
+  readonly lifecycle: SessionManager;
   readonly storage: Storage;
   readonly registry: Registry;
   readonly tls: TlsMaterial;
@@ -33,5 +36,5 @@ export interface Core {
   /** handler of an IQ allowed before authentication, by payload namespace */
   preAuthIq(ns: string): ((req: PreAuthIqRequest) => Element | void | Promise<Element | void>) | undefined;
   /** streams currently open (for shutdown) */
-  readonly streams: Set<{ shutdown(): void }>;
+  readonly streams: Set<{ shutdown(): void; tick(now: number): void }>;
 }

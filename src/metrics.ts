@@ -52,6 +52,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly smDetached = new Counter({
+    name: 'uzzap_sm_detached_total',
+    help: 'Sessions detached after losing their connection (XEP-0198), waiting for resumption',
+    registers: [this.registry],
+  });
+  readonly smResumed = new Counter({
+    name: 'uzzap_sm_resumed_total',
+    help: 'Detached sessions resumed on a new connection',
+    registers: [this.registry],
+  });
+  readonly pingTimeouts = new Counter({
+    name: 'uzzap_ping_timeouts_total',
+    help: 'Connections dropped because they did not answer a liveness check (half-open)',
+    registers: [this.registry],
+  });
+  readonly slowConsumers = new Counter({
+    name: 'uzzap_slow_consumer_closes_total',
+    help: 'Streams closed because the client stopped reading (outbound buffer over its bound)',
+    registers: [this.registry],
+  });
+
   // label children bound once: the per-stanza counters skip the label hashing
   private readonly inBy = {
     message: this.stanzasIn.labels('message'),

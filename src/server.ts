@@ -16,6 +16,7 @@ import { Router } from './router/router.js';
 import { HookBus } from './router/hooks.js';
 import { IqTable } from './router/iq-table.js';
 import { SessionTable } from './session/table.js';
+import { SessionManager } from './session/manager.js';
 import type { LocalSession } from './session/types.js';
 import { openStorage, type Storage } from './storage/index.js';
 import type { Registry } from './registry/types.js';
@@ -70,10 +71,12 @@ export class Server implements Core {
   readonly hooks: HookBus;
   readonly iqs = new IqTable();
   readonly sessions = new SessionTable<LocalSession>();
+  readonly lifecycle: SessionManager = new SessionManager(this);
+  readonly streams = new Set<{ shutdown(): void; tick(now: number): void }>();
+  private ticker: NodeJS.Timeout | undefined;
   readonly router: Router;
   readonly throttle: AuthThrottle;
   readonly saslSecret = randomBytes(32);
-  readonly streams = new Set<{ shutdown(): void }>();
   readonly startedAt = Date.now();
   readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0 };
   storage!: Storage;
@@ -158,6 +161,12 @@ export class Server implements Core {
     this.iqs.add('set', NS_SESSION, 'session', 'host', () => undefined, 'core');
     await this.modules.loadAll(this.opts.modules ?? MODULES, c.modules as Record<string, unknown>, c.modules.disabled);
     await this.listen();
+    // one timer for every stream's liveness checks and ack requests (4 passes a second)
+    this.ticker = setInterval(() => {
+      const now = Date.now();
+      for (const s of this.streams) s.tick(now);
+    }, 250);
+    this.ticker.unref();
     return this;
   }
 
@@ -230,7 +239,9 @@ export class Server implements Core {
     this.log.info('shutting down');
     await this.hooks.run('server/stopping');
     for (const l of this.listeners) l.close();
+    clearInterval(this.ticker);
     for (const s of [...this.streams]) s.shutdown();
+    this.lifecycle.endAll();
     // give sockets a moment to flush the shutdown error, then cut the rest
     const deadline = Date.now() + 3000;
     while (this.sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

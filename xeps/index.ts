@@ -13,6 +13,8 @@ import offline from './0160-offline/index.js';
 import blocking from './0191-blocking/index.js';
 import carbons from './0280-carbons/index.js';
 import muc from './0045-muc/index.js';
+import sm from './0198-sm/index.js';
+import csi from './0352-csi/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -29,4 +31,6 @@ export const MODULES: XepModule<never>[] = [
   time,
   carbons,
   muc,
+  sm,
+  csi,
 ] as XepModule<never>[];

@@ -22,8 +22,23 @@ export const DEFAULTS = {
   redis_url: '',
   admins: [] as string[],
   registration: 'closed' as 'open' | 'closed',
-  sm: { resume_timeout: 300 },
+  sm: {
+    /** seconds a session whose connection dropped is kept for resumption */
+    resume_timeout: 300,
+    /** unacknowledged stanzas kept per session; more closes the stream */
+    max_queue: 1000,
+    /** the server asks for an ack after this many stanzas */
+    ack_every: 10,
+    /** ... or when stanzas have waited this many seconds unacknowledged */
+    ack_interval: 5,
+  },
+  csi: {
+    /** presences/chat states held for an inactive client before they are sent anyway */
+    max_held: 1000,
+  },
   ping_interval: 60,
+  /** seconds a client has to answer a liveness check */
+  ping_timeout: 30,
   max_stanza_size: 262144,
   log_level: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
   tls: { cert: '', key: '' },
@@ -71,8 +86,10 @@ export const ConfigSchema = z.strictObject({
   redis_url: url(['redis', 'rediss']),
   admins: z.array(bareJid),
   registration: z.enum(['open', 'closed']),
-  sm: z.strictObject({ resume_timeout: z.number().int().min(0) }),
+  sm: z.strictObject({ resume_timeout: z.number().int().min(0), max_queue: positive, ack_every: positive, ack_interval: positive }),
+  csi: z.strictObject({ max_held: positive }),
   ping_interval: positive,
+  ping_timeout: positive,
   max_stanza_size: z.number().int().min(1024),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   tls: z.strictObject({ cert: z.string(), key: z.string() }),
@@ -89,4 +106,16 @@ export const ConfigSchema = z.strictObject({
 });
 
 /** Settings that a reload applies to the running server; the rest need a restart. */
-export const LIVE_KEYS = ['log_level', 'admins', 'registration', 'limits', 'auth', 'max_stanza_size', 'ping_interval', 'sasl'];
+export const LIVE_KEYS = [
+  'log_level',
+  'admins',
+  'registration',
+  'limits',
+  'auth',
+  'max_stanza_size',
+  'ping_interval',
+  'ping_timeout',
+  'sasl',
+  'sm',
+  'csi',
+];

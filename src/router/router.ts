@@ -264,6 +264,12 @@ export class Router {
     this.bounce(stanza, new StanzaError('internal-server-error'));
   }
 
+  /** A message that reached no session (e.g. never acknowledged before its session ended): offline storage. */
+  undeliverable(stanza: Element, from: Jid, to: Jid): void {
+    const h = this.hooks.run('message/undelivered', { stanza, from, to });
+    if (h instanceof Promise) h.catch((err: unknown) => this.log.error({ err }, 'storing an undelivered message failed'));
+  }
+
   // ---- delivery ----
 
   /** Answer a stanza with an error, unless it is itself an error (or an IQ response). */

@@ -1,38 +1,82 @@
 // A bound client session: the JID, presence state and the outbound side.
-// The stream (src/stream/c2s.ts) owns the transport; the session writes
-// through it and carries what routing and modules need to know.
+// The stream (src/stream/c2s.ts) owns the transport while it is connected; with
+// stream management (XEP-0198) a session outlives its stream: while detached
+// it keeps its unacknowledged queue and collects what arrives, until a new
+// stream resumes it or the resume window ends (src/session/manager.ts).
+// Client State Indication (XEP-0352) holds back presence and chat states here.
 import type { Element } from '../xml/index.js';
 import type { Jid } from '../jid.js';
 import type { StreamErrorCondition } from '../api/errors.js';
 import type { LocalSession } from './types.js';
 
+export type Kind = 'message' | 'presence' | 'iq';
+
 export interface SessionOwner {
   readonly id: string;
   readonly secure: boolean;
   readonly remoteAddress: string;
-  writeStanza(xml: string, kind: 'message' | 'presence' | 'iq'): void;
+  writeStanza(xml: string, kind: Kind): void;
+  /** stream-level elements (SM requests) */
+  writeRaw(s: string): void;
   close(condition?: StreamErrorCondition, text?: string): void;
+}
+
+/** What a session needs from the server around it. */
+export interface SessionEnv {
+  sm(): { max_queue: number; ack_every: number };
+  csiMaxHeld(): number;
+  /** the unacknowledged queue passed its bound */
+  queueOverflow(s: Session): void;
+  /** a message with a body reached a session that cannot show it now (detached or inactive) */
+  away(s: Session, reason: 'detached' | 'inactive'): void;
+  /** the session was asked to close while detached */
+  closeDetached(s: Session, condition?: StreamErrorCondition, text?: string): void;
+}
+
+export const NS_SM = 'urn:xmpp:sm:3';
+
+export interface SmState {
+  readonly id: string;
+  readonly resumable: boolean;
+  /** stanzas handled from the client (mod 2^32) */
+  inH: number;
+  /** the last 'h' the client acknowledged (mod 2^32) */
+  acked: number;
+  /** sent and not yet acknowledged, oldest first */
+  queue: { xml: string; kind: Kind }[];
+  /** stanzas sent since the last <r/> */
+  sinceRequest: number;
+  lastRequest: number;
 }
 
 export class Session implements LocalSession {
   available = false;
   priority = 0;
   presence: Element | undefined = undefined;
+  sm: SmState | undefined;
+  /** XEP-0352: the client said it is inactive */
+  inactive = false;
+  /** held while inactive: the latest presence / chat state per sender, in order of arrival */
+  private held: Map<string, { xml: string; kind: Kind }> | undefined;
   private extMap: Map<string, unknown> | undefined;
 
   constructor(
     readonly jid: Jid,
-    private readonly owner: SessionOwner,
+    public owner: SessionOwner | undefined,
+    private readonly env: SessionEnv,
   ) {}
 
   get id(): string {
-    return this.owner.id;
+    return this.owner?.id ?? this.sm?.id ?? '';
   }
   get secure(): boolean {
-    return this.owner.secure;
+    return this.owner?.secure ?? true;
   }
   get remoteAddress(): string {
-    return this.owner.remoteAddress;
+    return this.owner?.remoteAddress ?? '';
+  }
+  get detached(): boolean {
+    return this.owner === undefined;
   }
   /** allocated on first use: most sessions never need module state */
   get ext(): Map<string, unknown> {
@@ -40,14 +84,100 @@ export class Session implements LocalSession {
   }
 
   send(stanza: Element): void {
-    this.owner.writeStanza(stanza.toString(), stanza.name as 'message' | 'presence' | 'iq');
+    this.sendSerialized(stanza.toString(), stanza.name as Kind);
   }
 
-  sendSerialized(xml: string, kind: 'message' | 'presence' | 'iq'): void {
-    this.owner.writeStanza(xml, kind);
+  sendSerialized(xml: string, kind: Kind): void {
+    if (this.inactive) {
+      const key = holdKey(xml, kind);
+      if (key !== undefined) {
+        const held = (this.held ??= new Map());
+        held.delete(key); // the newer one replaces it, at the end of the order
+        held.set(key, { xml, kind });
+        if (held.size > this.env.csiMaxHeld()) this.flushHeld();
+        return;
+      }
+      // something that matters: what was held goes first, so order is kept
+      if (this.held?.size) this.flushHeld();
+      if (kind === 'message' && hasBody(xml)) this.env.away(this, 'inactive');
+    }
+    this.transmit(xml, kind);
+  }
+
+  private transmit(xml: string, kind: Kind): void {
+    const sm = this.sm;
+    if (sm) {
+      sm.queue.push({ xml, kind });
+      if (sm.queue.length > this.env.sm().max_queue) return this.env.queueOverflow(this);
+    }
+    const owner = this.owner;
+    if (!owner) {
+      if (kind === 'message' && hasBody(xml)) this.env.away(this, 'detached');
+      return;
+    }
+    owner.writeStanza(xml, kind);
+    if (sm && ++sm.sinceRequest >= this.env.sm().ack_every) this.requestAck();
+  }
+
+  requestAck(): void {
+    const sm = this.sm;
+    if (!sm || !this.owner) return;
+    sm.sinceRequest = 0;
+    sm.lastRequest = Date.now();
+    this.owner.writeRaw(`<r xmlns='${NS_SM}'/>`);
+  }
+
+  setInactive(inactive: boolean): void {
+    this.inactive = inactive;
+    if (!inactive) this.flushHeld();
+  }
+
+  private flushHeld(): void {
+    const held = this.held;
+    if (!held?.size) return;
+    this.held = undefined;
+    for (const { xml, kind } of held.values()) this.transmit(xml, kind);
+  }
+
+  /** Stanzas held back for an inactive client (what a flush would send). */
+  heldCount(): number {
+    return this.held?.size ?? 0;
+  }
+
+  /** Everything not yet acknowledged nor sent (detach, end): the unacked queue, then held. */
+  takeUnsent(): { xml: string; kind: Kind }[] {
+    const out = [...(this.sm?.queue ?? []), ...(this.held?.values() ?? [])];
+    if (this.sm) this.sm.queue = [];
+    this.held = undefined;
+    return out;
   }
 
   close(condition?: StreamErrorCondition, text?: string): void {
-    this.owner.close(condition, text);
+    if (this.owner) this.owner.close(condition, text);
+    else this.env.closeDetached(this, condition, text);
   }
+}
+
+function hasBody(xml: string): boolean {
+  return xml.includes('<body');
+}
+
+/** XEP-0352: what may wait while the client is inactive: presence and body-less messages (chat states). */
+function holdKey(xml: string, kind: Kind): string | undefined {
+  if (kind === 'iq') return undefined;
+  if (kind === 'message') {
+    if (hasBody(xml) || xml.includes('type="error"') || xml.includes("type='error'")) return undefined;
+    // receipts, markers and other payloads are not chat states: send them
+    if (!xml.includes('http://jabber.org/protocol/chatstates')) return undefined;
+  }
+  const from = attr(xml, 'from');
+  return `${kind[0]}:${from}`;
+}
+
+/** One attribute of the outermost element of a serialised stanza (its start tag only). */
+function attr(xml: string, name: string): string {
+  const end = xml.indexOf('>');
+  const head = end === -1 ? xml : xml.slice(0, end);
+  const m = new RegExp(`\\s${name}=(["'])(.*?)\\1`).exec(head);
+  return m ? m[2]! : '';
 }

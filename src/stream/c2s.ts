@@ -11,7 +11,7 @@ import { Jid, prepResource, JidError, tryJid } from '../jid.js';
 import { streamError, StanzaError, type StreamErrorCondition } from '../api/errors.js';
 import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
-import { Session, type SessionOwner } from '../session/session.js';
+import { NS_SM, type Session, type SessionOwner } from '../session/session.js';
 import { PlainMechanism, ScramMechanism, decodeB64, type SaslContext, type SaslMechanism, type SaslStep } from './sasl/mechanisms.js';
 import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
 
@@ -19,6 +19,8 @@ type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
 type Kind = 'message' | 'presence' | 'iq';
 
 const MAX_SASL_FAILURES = 5;
+const NS_CSI = 'urn:xmpp:csi:0';
+const NS_PING = 'urn:xmpp:ping';
 /** longest wait for already-received stanzas after the client went away */
 const CLOSE_DRAIN_MS = 5000;
 
@@ -39,6 +41,12 @@ export class C2SStream implements SessionOwner {
   private metricState = 'connected';
   private logger: Logger | undefined;
   private lang = 'en';
+  /** when the client last sent anything (liveness, XEP-0198 / XEP-0199) */
+  private lastRead = Date.now();
+  /** a liveness check is outstanding since then (0: none) */
+  private pingSentAt = 0;
+  /** the client ended the stream itself (</stream:stream>): no resumption */
+  private cleanClose = false;
 
   constructor(
     private readonly core: Core,
@@ -46,9 +54,13 @@ export class C2SStream implements SessionOwner {
   ) {
     this.parser = new StreamParser(this, { maxStanzaSize: core.config.max_stanza_size, framed: transport.framed });
     transport.setHandler({
-      data: (chunk) => this.parser.write(chunk),
+      data: (chunk) => {
+        this.lastRead = Date.now();
+        this.pingSentAt = 0;
+        this.parser.write(chunk);
+      },
       closed: (reason) => this.onTransportClosed(reason),
-      overflow: () => this.close('policy-violation', 'too much data queued for a client that does not read'),
+      overflow: () => this.slowConsumer(),
     });
     core.streams.add(this);
     core.metrics.connections.inc({ state: 'connected' });
@@ -109,6 +121,7 @@ export class C2SStream implements SessionOwner {
     if (this.phase === 'closed') return;
     // RFC 6120 §4.4: stanzas received before the close are still processed, then
     // the close is answered and the connection ended.
+    this.cleanClose = true;
     this.afterInbox(() => {
       this.transport.write(this.transport.framed ? `<close xmlns='${NS_FRAMING}'/>` : '</stream:stream>');
       this.shutdownStream('client closed the stream');
@@ -163,7 +176,11 @@ export class C2SStream implements SessionOwner {
 
   private handle(el: Element): void | Promise<void> {
     const t0 = performance.now();
+    const ns = el.attrs.xmlns;
+    if ((ns === NS_SM || ns === NS_CSI) && (this.phase === 'bound' || this.phase === 'authenticated')) return this.nonza(el);
     if (this.phase === 'bound') {
+      const sm = this.session!.sm;
+      if (sm) sm.inH = (sm.inH + 1) >>> 0;
       const r = this.handleStanza(el);
       if (r) return r.then(() => this.core.metrics.routeLatency.observe((performance.now() - t0) / 1000));
       this.core.metrics.routeLatency.observe((performance.now() - t0) / 1000);
@@ -407,22 +424,159 @@ export class C2SStream implements SessionOwner {
     if (!existing && this.core.sessions.countOf(jid.bare) >= this.core.config.limits.max_resources) {
       return reply(new StanzaError('resource-constraint', 'too many resources bound for this account').toElement());
     }
-    const session = new Session(jid, this);
-    this.session = session;
-    // RFC 6120 §7.7.2.2: the newer session wins; the older one is told why it goes.
-    const old = this.core.sessions.add(session);
-    if (old) old.close('conflict', 'replaced by a new connection for the same resource');
     this.phase = 'bound';
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
-    this.core.metrics.sessions.inc();
     this.transport.write(
       `<iq type='result' id='${escAttr(el.attrs.id ?? '')}'><bind xmlns='${NS_BIND}'><jid>${escAttr(jid.full)}</jid></bind></iq>`,
     );
-    this.core.registry.bind(jid.full, this.core.nodeId).catch((err: unknown) => this.log.error({ err }, 'registry bind failed'));
+    this.session = this.core.lifecycle.bind(jid, this);
     this.log.debug({ jid: jid.full }, 'bound');
-    const h = this.core.hooks.run('session/bound', session);
-    if (h instanceof Promise) h.catch(() => undefined);
+  }
+
+  // ---- stream management (XEP-0198) and client state (XEP-0352) ----
+
+  private nonza(el: Element): void {
+    const session = this.session;
+    if (el.attrs.xmlns === NS_CSI) {
+      if (!session) return this.close('not-authorized', 'bind a resource first');
+      if (el.name === 'active' || el.name === 'inactive') session.setInactive(el.name === 'inactive');
+      return;
+    }
+    const failed = (condition: string, h?: number): void =>
+      this.transport.write(
+        `<failed xmlns='${NS_SM}'${h === undefined ? '' : ` h='${h}'`}><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`,
+      );
+    switch (el.name) {
+      case 'enable': {
+        if (!session) return failed('unexpected-request'); // only after binding (§4)
+        if (session.sm) return this.close('policy-violation', 'stream management is already enabled');
+        const resume = el.attrs.resume === 'true' || el.attrs.resume === '1';
+        const sm = this.core.lifecycle.enable(session, resume);
+        this.transport.write(
+          sm.resumable
+            ? `<enabled xmlns='${NS_SM}' id='${sm.id}' resume='true' max='${this.core.config.sm.resume_timeout}'/>`
+            : `<enabled xmlns='${NS_SM}'/>`,
+        );
+        return;
+      }
+      case 'r': {
+        if (!session?.sm) return failed('unexpected-request');
+        this.transport.write(`<a xmlns='${NS_SM}' h='${session.sm.inH}'/>`);
+        return;
+      }
+      case 'a': {
+        if (!session?.sm) return;
+        this.acknowledge(session, el.attrs.h);
+        return;
+      }
+      case 'resume':
+        return this.resume(el, failed);
+      default:
+        return this.close('unsupported-stanza-type', `<${el.name}/> is not a stream management element`);
+    }
+  }
+
+  /** Apply a client's 'h' to the unacknowledged queue; false if it closed the stream. */
+  private acknowledge(session: Session, hAttr: string | undefined): boolean {
+    const sm = session.sm!;
+    const h = Number(hAttr);
+    if (hAttr === undefined || !/^\d+$/.test(hAttr) || h > 0xffffffff) {
+      this.close('undefined-condition', "an <a/> needs a numeric 'h'");
+      return false;
+    }
+    const n = (h - sm.acked) >>> 0;
+    if (n > sm.queue.length) {
+      const sent = (sm.acked + sm.queue.length) >>> 0;
+      this.sendHeader();
+      this.transport.write(
+        `<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><handled-count-too-high xmlns='${NS_SM}' h='${h}' send-count='${sent}'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>You acknowledged ${h} stanzas, but I only sent you ${sent} so far.</text></stream:error>`,
+      );
+      this.close();
+      return false;
+    }
+    sm.queue.splice(0, n);
+    sm.acked = h;
+    return true;
+  }
+
+  private resume(el: Element, failed: (condition: string, h?: number) => void): void {
+    if (this.phase !== 'authenticated') return failed('unexpected-request');
+    const previd = el.attrs.previd ?? '';
+    const found = this.core.lifecycle.lookup(previd, this.username);
+    if (!(found instanceof Object) || !('jid' in found)) {
+      // §5: the client may bind a resource now instead
+      return failed('item-not-found', (found as { h?: number }).h);
+    }
+    const session = found as Session;
+    const previous = session.owner;
+    if (previous && previous !== this) {
+      // §5: the old stream is still open: it is replaced, the session carries on here
+      (previous as C2SStream).replacedByResume();
+    }
+    this.core.lifecycle.attach(session, this);
+    this.session = session;
+    this.phase = 'bound';
+    this.setMetricState('bound');
+    clearTimeout(this.preauthTimer);
+    const sm = session.sm!;
+    this.transport.write(`<resumed xmlns='${NS_SM}' previd='${escAttr(previd)}' h='${sm.inH}'/>`);
+    if (!this.acknowledge(session, el.attrs.h)) return;
+    // retransmit exactly what the client has not acknowledged, once, in order
+    for (const q of sm.queue) this.writeStanza(q.xml, q.kind);
+    sm.sinceRequest = 0;
+    if (sm.queue.length) session.requestAck();
+    this.log.debug({ jid: session.jid.full, resent: sm.queue.length }, 'session resumed');
+  }
+
+  /** Another stream resumed our session: close this one without ending the session (§5). */
+  replacedByResume(): void {
+    this.session = undefined;
+    this.close('conflict', 'the session was resumed on another connection');
+  }
+
+  /** Liveness and ack requests, called about once a second for every stream. */
+  tick(now: number): void {
+    if (this.phase !== 'bound') return;
+    const session = this.session!;
+    const sm = session.sm;
+    const c = this.core.config;
+    if (this.pingSentAt && now - this.pingSentAt > c.ping_timeout * 1000) {
+      // half-open: the client did not answer in time
+      this.core.metrics.pingTimeouts.inc();
+      this.log.debug({ jid: session.jid.full }, 'no answer to a liveness check; dropping the connection');
+      this.transport.destroy();
+      this.onTransportClosed('ping timeout');
+      return;
+    }
+    if (!this.pingSentAt && now - this.lastRead > c.ping_interval * 1000) {
+      this.pingSentAt = now;
+      if (sm) session.requestAck();
+      else this.transport.write(`<iq type='get' from='${c.domain}' id='ping-${now.toString(36)}'><ping xmlns='${NS_PING}'/></iq>`);
+      return;
+    }
+    if (sm && sm.queue.length && now - sm.lastRequest > c.sm.ack_interval * 1000) session.requestAck();
+  }
+
+  writeRaw(s: string): void {
+    if (this.phase === 'closed') return;
+    this.transport.write(s);
+  }
+
+  private slowConsumer(): void {
+    this.core.metrics.slowConsumers.inc();
+    this.log.info({ jid: this.session?.jid.full, buffered: this.transport.bufferedBytes() }, 'slow consumer: closing');
+    const session = this.session;
+    if (session?.sm?.resumable) {
+      // what it did not read stays in the SM queue: it can resume and get it all
+      this.sendHeader();
+      this.core.metrics.streamErrors.inc({ condition: 'policy-violation' });
+      this.transport.write(streamError('policy-violation', 'too much data queued for a client that does not read'));
+      this.transport.destroy();
+      this.onTransportClosed('slow consumer');
+      return;
+    }
+    this.close('policy-violation', 'too much data queued for a client that does not read');
   }
 
   // ---- stanzas ----
@@ -533,24 +687,11 @@ export class C2SStream implements SessionOwner {
     this.core.streams.delete(this);
     this.inbox.length = 0;
     const session = this.session;
-    if (!wasBound || !session) return;
-    this.core.metrics.sessions.dec();
-    const stillRegistered = this.core.sessions.remove(session);
-    if (stillRegistered) {
-      this.core.registry
-        .unbind(session.jid.full, this.core.nodeId)
-        .catch((err: unknown) => this.log.error({ err }, 'registry unbind failed'));
-    }
-    if (session.available || session.ext.has('presence/directed')) {
-      // Broadcast unavailable as if the client had sent it (RFC 6121 §4.5.2, §4.6.3).
-      session.available = false;
-      const unavailable = new Element('presence', { type: 'unavailable', from: session.jid.full });
-      const r = this.core.router.fromClient(unavailable, session.jid, session);
-      if (r) r.catch((err: unknown) => this.log.error({ err }, 'unavailable broadcast failed'));
-    }
-    const h = this.core.hooks.run('session/closed', session, reason);
-    if (h instanceof Promise) h.catch(() => undefined);
-    this.log.debug({ jid: session.jid.full, reason }, 'session closed');
+    if (!wasBound || !session || session.owner !== this) return;
+    // a connection lost without a clean close keeps a resumable session for its window (XEP-0198 §5)
+    const lost = reason === 'connection lost' || reason === 'ping timeout' || reason === 'slow consumer';
+    if (lost && !this.cleanClose && session.sm?.resumable) this.core.lifecycle.detach(session, reason);
+    else this.core.lifecycle.end(session, reason);
   }
 
   private setMetricState(state: string | undefined): void {

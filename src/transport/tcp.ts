@@ -19,6 +19,7 @@ export class TcpTransport implements Transport {
   private closed = false;
   private ending = false;
   private upgrading = false;
+  private overflowed = false;
   private readonly onData = (b: Buffer): void => this.handler.data(b);
   private readonly flushNow = (): void => this.flush();
 
@@ -79,7 +80,11 @@ export class TcpTransport implements Transport {
     const data = this.out;
     this.out = '';
     this.socket.write(data);
-    if (this.socket.writableLength > this.maxBuffered()) this.handler.overflow();
+    if (!this.overflowed && this.socket.writableLength > this.maxBuffered()) {
+      // once: closing flushes again, and must not re-enter
+      this.overflowed = true;
+      this.handler.overflow();
+    }
   }
 
   bufferedBytes(): number {

@@ -752,6 +752,7 @@ describe('multi-user chat (XEP-0045)', function () {
     });
 
     it('removes a ghost occupant whose connection died', async () => {
+      server.config.sm.resume_timeout = 1; // the session is kept for resumption first
       const alice = await client('alice');
       const bob = await connect(server, 'bob');
       await createRoom(alice, 'ghosts', 'Alice');

@@ -107,14 +107,19 @@ describe('subscriptions and presence (e2e)', () => {
     await stopAll(alice, bob);
   });
 
-  it('an abrupt disconnect is broadcast as unavailable to subscribers', async () => {
+  it('an abrupt disconnect is broadcast as unavailable to subscribers once the resume window ends', async () => {
+    server.config.sm.resume_timeout = 1; // @xmpp/client enables resumable stream management
     const bob = await online(server, 'bob', 'watcher');
     const alice = await online(server, 'alice', 'flaky');
     await expectStanza(bob, presenceFrom('alice@localhost/flaky'));
     // kill alice's socket without a stream close
+    const t0 = Date.now();
     dropConnection(alice);
-    await expectStanza(bob, presenceFrom('alice@localhost/flaky', 'unavailable'));
+    await expectNothing(bob, presenceFrom('alice@localhost/flaky', 'unavailable'), 500);
+    await expectStanza(bob, presenceFrom('alice@localhost/flaky', 'unavailable'), 3000);
+    assert.ok(Date.now() - t0 >= 900, 'shown online while the session could be resumed');
     await stopAll(bob);
+    server.config.sm.resume_timeout = 300;
   });
 
   it('a subscription request to an offline user is stored and delivered at next login', async () => {

@@ -187,7 +187,7 @@ describe('config', () => {
       assert.deepEqual(config.modules.disabled, ['carbons']);
     });
 
-        it('port 0 (pick any free port) is allowed', () => {
+    it('port 0 (pick any free port) is allowed', () => {
       const { config } = load({ UZZAP_C2S_PORT: '0', UZZAP_C2S_TLS_PORT: '0', UZZAP_HTTP_PORT: '0', UZZAP_COMPONENT_PORT: '0' });
       assert.equal(config.c2s.port, 0);
       assert.equal(config.c2s.tls_port, 0);

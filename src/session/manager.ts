@@ -1,0 +1,170 @@
+// Session lifecycle, apart from any one stream: binding, stream management
+// (XEP-0198) detach / resume / expiry, and the end of a session (its presence
+// goes unavailable, modules are told, and whatever was never acknowledged goes
+// to offline storage: never bounced, never dropped).
+import type { Core } from '../core.js';
+import type { StreamErrorCondition } from '../api/errors.js';
+import { Jid, tryJid } from '../jid.js';
+import { Element, parseXml } from '../xml/index.js';
+import { randomToken } from '../random.js';
+import { Session, type SessionEnv, type SessionOwner, type SmState } from './session.js';
+
+/** ids of sessions that ended, kept to answer a late resume with the old 'h' */
+const MAX_TOMBSTONES = 10_000;
+
+export class SessionManager implements SessionEnv {
+  private readonly resumable = new Map<string, Session>();
+  private readonly expiry = new Map<Session, NodeJS.Timeout>();
+  private readonly tombstones = new Map<string, { h: number; user: string }>();
+
+  constructor(private readonly core: Core) {}
+
+  sm(): { max_queue: number; ack_every: number } {
+    return this.core.config.sm;
+  }
+  csiMaxHeld(): number {
+    return this.core.config.csi.max_held;
+  }
+
+  get detachedCount(): number {
+    return this.expiry.size;
+  }
+
+  /** A stream bound a resource: the session is registered, an older one with the same JID goes. */
+  bind(jid: Jid, owner: SessionOwner): Session {
+    const session = new Session(jid, owner, this);
+    // RFC 6120 §7.7.2.2: the newer session wins; the older one is told why it goes.
+    const old = this.core.sessions.add(session);
+    if (old) old.close('conflict', 'replaced by a new connection for the same resource');
+    this.core.metrics.sessions.inc();
+    this.core.registry.bind(jid.full, this.core.nodeId).catch((err: unknown) => this.core.log.error({ err }, 'registry bind failed'));
+    const h = this.core.hooks.run('session/bound', session);
+    if (h instanceof Promise) h.catch(() => undefined);
+    return session;
+  }
+
+  /** XEP-0198 <enable/>: counting starts; with resume, the session may outlive its stream. */
+  enable(session: Session, resume: boolean): SmState {
+    const sm: SmState = {
+      id: randomToken(18),
+      resumable: resume && this.core.config.sm.resume_timeout > 0,
+      inH: 0,
+      acked: 0,
+      queue: [],
+      sinceRequest: 0,
+      lastRequest: Date.now(),
+    };
+    session.sm = sm;
+    if (sm.resumable) this.resumable.set(sm.id, session);
+    return sm;
+  }
+
+  /** The stream was lost without a clean close: keep the session for the resume window. */
+  detach(session: Session, reason: string): void {
+    session.owner = undefined;
+    const ms = this.core.config.sm.resume_timeout * 1000;
+    const t = setTimeout(() => this.end(session, `not resumed within ${this.core.config.sm.resume_timeout} s (${reason})`), ms);
+    t.unref();
+    this.expiry.set(session, t);
+    this.core.metrics.smDetached.inc();
+    this.core.log.debug({ jid: session.jid.full, reason }, 'session detached, waiting for resumption');
+    // the phone is gone with messages it never acknowledged: wake it up (XEP-0357)
+    if (session.sm?.queue.some((q) => q.kind === 'message' && q.xml.includes('<body'))) this.away(session, 'detached');
+  }
+
+  /** Find a session to resume for `username`; a failure carries the old 'h' when known. */
+  lookup(previd: string, username: string): Session | { h?: number } {
+    const s = this.resumable.get(previd);
+    if (s && s.jid.local === username && this.core.sessions.get(s.jid.bare, s.jid.resource) === s) return s;
+    const t = this.tombstones.get(previd);
+    return t && t.user === username ? { h: t.h } : {};
+  }
+
+  /** A new stream took the session over. */
+  attach(session: Session, owner: SessionOwner): void {
+    const t = this.expiry.get(session);
+    if (t) {
+      clearTimeout(t);
+      this.expiry.delete(session);
+      this.core.metrics.smResumed.inc();
+    }
+    session.owner = owner;
+  }
+
+  queueOverflow(s: Session): void {
+    // the stanzas go to offline storage first, then the stream is closed (not resumable)
+    this.core.log.info({ jid: s.jid.full, max: this.core.config.sm.max_queue }, 'unacknowledged queue overflow');
+    this.offline(s);
+    if (s.sm) this.resumable.delete(s.sm.id);
+    s.close('policy-violation', 'too many unacknowledged stanzas');
+  }
+
+  away(s: Session, reason: 'detached' | 'inactive'): void {
+    if (!this.core.hooks.has('push/needed')) return;
+    const h = this.core.hooks.run('push/needed', s, reason);
+    if (h instanceof Promise) h.catch((err: unknown) => this.core.log.error({ err }, 'push hook failed'));
+  }
+
+  closeDetached(s: Session, condition?: StreamErrorCondition, text?: string): void {
+    this.end(s, text ?? condition ?? 'closed');
+  }
+
+  /** The session is over: unregistered, unacknowledged messages stored, presence unavailable, modules told. */
+  end(session: Session, reason: string): void {
+    const t = this.expiry.get(session);
+    if (t) {
+      clearTimeout(t);
+      this.expiry.delete(session);
+    }
+    if (session.sm) {
+      this.resumable.delete(session.sm.id);
+      this.tombstones.set(session.sm.id, { h: session.sm.inH, user: session.jid.local });
+      if (this.tombstones.size > MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value!);
+    }
+    if (!this.core.sessions.remove(session)) {
+      // replaced by a newer session for the same JID: still hand over what it never got
+      this.offline(session);
+      return;
+    }
+    this.core.metrics.sessions.dec();
+    this.core.registry
+      .unbind(session.jid.full, this.core.nodeId)
+      .catch((err: unknown) => this.core.log.error({ err }, 'registry unbind failed'));
+    this.offline(session);
+    if (session.available || session.ext.has('presence/directed')) {
+      // Broadcast unavailable as if the client had sent it (RFC 6121 §4.5.2, §4.6.3).
+      session.available = false;
+      const unavailable = new Element('presence', { type: 'unavailable', from: session.jid.full });
+      const r = this.core.router.fromClient(unavailable, session.jid, session);
+      if (r) r.catch((err: unknown) => this.core.log.error({ err }, 'unavailable broadcast failed'));
+    }
+    const h = this.core.hooks.run('session/closed', session, reason);
+    if (h instanceof Promise) h.catch(() => undefined);
+    this.core.log.debug({ jid: session.jid.full, reason }, 'session closed');
+  }
+
+  /** Messages the client never acknowledged (or never got) go to offline storage (XEP-0198 §4). */
+  private offline(session: Session): void {
+    const bare = session.jid.toBare();
+    for (const { xml, kind } of session.takeUnsent()) {
+      if (kind !== 'message') continue;
+      let stanza: Element;
+      try {
+        stanza = parseXml(xml);
+      } catch {
+        continue;
+      }
+      const type = stanza.attrs.type ?? 'normal';
+      if (type === 'groupchat' || type === 'error' || type === 'headline') continue;
+      const from = tryJid(stanza.attrs.from);
+      if (!from) continue;
+      stanza.attrs.to = bare.full;
+      this.core.router.undeliverable(stanza, from, bare);
+    }
+  }
+
+  /** Server stop: detached sessions end now (their queues go to offline storage). */
+  endAll(): void {
+    for (const s of [...this.expiry.keys()]) this.end(s, 'server shutting down');
+  }
+}

@@ -1,0 +1,305 @@
+// Stream management (XEP-0198), liveness checks, slow consumers and client
+// state indication (XEP-0352), over raw sockets for precise control of the
+// transport, with @xmpp/client on the other end.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type { Server } from '../../src/server.js';
+import { startServer } from '../helpers/server.js';
+import { connect, expectNothing, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { authenticated, rawSession, type RawClient } from '../helpers/raw.js';
+
+const SM = "xmlns='urn:xmpp:sm:3'";
+const USERS = { alice: 'secret', bob: 'secret', carol: 'secret', dave: 'secret' };
+
+const count = (s: string, re: RegExp): number => (s.match(re) ?? []).length;
+const bodies = (s: string): string[] => [...s.matchAll(/<body>([^<]*)<\/body>/g)].map((m) => m[1]!);
+
+async function enable(c: RawClient, resume: boolean): Promise<string> {
+  c.send(`<enable ${SM}${resume ? " resume='true'" : ''}/>`);
+  const enabled = await c.waitFor(/<enabled[^>]*\/>/);
+  c.data = c.data.replace(enabled, '');
+  return /id=['"]([^'"]+)['"]/.exec(enabled)?.[1] ?? '';
+}
+
+describe('stream management (XEP-0198)', function () {
+  this.timeout(30_000);
+  let server: Server;
+  const clients: XmppClient[] = [];
+  const raws: RawClient[] = [];
+  const raw = async (user: string, resource = 'raw'): Promise<RawClient> => {
+    const c = await rawSession(server.ports.c2s, user, 'secret', resource);
+    raws.push(c);
+    return c;
+  };
+  beforeEach(async () => {
+    server = await startServer({ users: USERS, config: { sm: { resume_timeout: 60, ack_every: 1000, ack_interval: 60 } } });
+  });
+  afterEach(async () => {
+    for (const r of raws.splice(0)) r.socket.destroy();
+    await stopAll(...clients.splice(0));
+    await server.stop();
+  });
+
+  it('advertises sm and csi, refuses enable before bind, acks with h counting handled stanzas', async () => {
+    const pre = await authenticated(server.ports.c2s, 'alice', 'secret');
+    raws.push(pre);
+    assert.match(pre.data, /<sm xmlns='urn:xmpp:sm:3'\/>/);
+    assert.match(pre.data, /<csi xmlns='urn:xmpp:csi:0'\/>/);
+    pre.send(`<enable ${SM}/>`);
+    await pre.waitFor(/<failed xmlns='urn:xmpp:sm:3'><unexpected-request/);
+    const a = await raw('alice');
+    assert.equal(await enable(a, false), '', 'no id without resumption');
+    a.send(`<r ${SM}/>`);
+    await a.waitFor(`<a xmlns='urn:xmpp:sm:3' h='0'/>`);
+    a.send(`<presence/><iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq><iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    await a.waitFor(/id=['"]p2['"]/);
+    a.send(`<r ${SM}/>`);
+    await a.waitFor(`<a xmlns='urn:xmpp:sm:3' h='3'/>`);
+    a.send(`<enable ${SM}/>`);
+    await a.waitFor('<policy-violation');
+  });
+
+  it('asks for acks after ack_every stanzas and drops acknowledged ones; a too-high h is a stream error', async () => {
+    server.config.sm.ack_every = 3;
+    const a = await raw('alice');
+    await enable(a, false);
+    const bob = await connect(server, 'bob');
+    clients.push(bob);
+    for (let i = 1; i <= 3; i++) await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, `m${i}`)));
+    await a.waitFor(`<r xmlns='urn:xmpp:sm:3'/>`);
+    const session = [...server.sessions.resources('alice@localhost')][0] as unknown as { sm: { queue: unknown[] } };
+    assert.equal(session.sm.queue.length, 3);
+    a.send(`<a ${SM} h='2'/>`);
+    await until(() => session.sm.queue.length === 1, 'two acknowledged');
+    a.send(`<a ${SM} h='9'/>`);
+    await a.waitFor(/<handled-count-too-high xmlns='urn:xmpp:sm:3' h='9' send-count='3'\/>/);
+    await a.waitClosed();
+  });
+
+  it('resumes after an abrupt drop: the gap is delivered exactly once, in order, nothing goes offline', async () => {
+    const a = await raw('alice');
+    a.send('<presence/>');
+    const id = await enable(a, true);
+    assert.ok(id.length >= 16);
+    const bob = await connect(server, 'bob');
+    clients.push(bob);
+    await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, 'before')));
+    await a.waitFor('<body>before</body>');
+    a.socket.destroy(); // no stream close: a phone leaving coverage
+    await until(() => a.closed, 'socket gone');
+    for (let i = 1; i <= 5; i++) await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, `gap ${i}`)));
+    await new Promise((r) => setTimeout(r, 200));
+    // still online for contacts, and nothing bounced
+    assert.equal(server.sessions.countOf('alice@localhost'), 1);
+    await expectNothing(bob, (s) => s.attrs.type === 'error');
+    const b = await authenticated(server.ports.c2s, 'alice', 'secret');
+    raws.push(b);
+    b.data = '';
+    b.send(`<resume ${SM} previd='${id}' h='0'/>`);
+    // h: alice sent nothing after <enable/> (her presence came before it)
+    await b.waitFor(/<resumed xmlns='urn:xmpp:sm:3' previd='[^']+' h='0'\/>/);
+    await b.waitFor('<body>gap 5</body>');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(bodies(b.data), ['before', 'gap 1', 'gap 2', 'gap 3', 'gap 4', 'gap 5']);
+    assert.equal(await server.storage.offline.count('alice'), 0);
+    // acknowledge everything, then the stream carries on
+    b.send(`<a ${SM} h='6'/>`);
+    await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, 'after')));
+    await b.waitFor('<body>after</body>');
+    // a second resume of the same id while this stream is open replaces it (conflict)
+    const c = await authenticated(server.ports.c2s, 'alice', 'secret');
+    raws.push(c);
+    c.data = '';
+    c.send(`<resume ${SM} previd='${id}' h='6'/>`);
+    await c.waitFor(/<resumed [^>]*h='0'\/>/);
+    await b.waitFor('<conflict');
+    await b.waitClosed();
+    await c.waitFor('<body>after</body>');
+    assert.equal(count(c.data, /<body>/g), 1, 'only the unacknowledged one is resent');
+  });
+
+  it('after the window: item-not-found with the old h, and the messages wait in offline storage', async () => {
+    server.config.sm.resume_timeout = 1;
+    const a = await raw('alice');
+    a.send('<presence/>');
+    const id = await enable(a, true);
+    a.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>");
+    await a.waitFor(/id=['"]p1['"]/);
+    const bob = await connect(server, 'bob');
+    clients.push(bob);
+    a.socket.destroy();
+    await until(() => a.closed, 'socket gone');
+    for (let i = 1; i <= 5; i++) await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, `late ${i}`)));
+    await until(async () => (await server.storage.offline.count('alice')) === 5, 'five messages in offline storage', 4000);
+    const b = await authenticated(server.ports.c2s, 'alice', 'secret');
+    raws.push(b);
+    b.send(`<resume ${SM} previd='${id}' h='0'/>`);
+    await b.waitFor(/<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found/);
+    // §5: the client may bind now, and gets its messages from offline storage
+    b.data = '';
+    b.send(`<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>again</resource></bind></iq><presence/>`);
+    await b.waitFor('<body>late 5</body>');
+    assert.deepEqual(bodies(b.data), ['late 1', 'late 2', 'late 3', 'late 4', 'late 5']);
+  });
+
+  it('an overflowing unacknowledged queue goes to offline storage, then the stream closes with policy-violation', async () => {
+    server.config.sm.max_queue = 5;
+    const a = await raw('alice');
+    await enable(a, true);
+    const bob = await connect(server, 'bob');
+    clients.push(bob);
+    for (let i = 1; i <= 6; i++) await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, `q${i}`)));
+    await a.waitFor('<policy-violation');
+    await a.waitClosed();
+    await until(async () => (await server.storage.offline.count('alice')) === 6, 'all six stored');
+  });
+});
+
+/** A TCP proxy that can silently stop forwarding (a half-open connection). */
+function proxy(target: number): Promise<{ port: number; freeze(): void; close(): void }> {
+  let frozen = false;
+  const sockets: net.Socket[] = [];
+  const srv = net.createServer((client) => {
+    const up = net.connect(target, '127.0.0.1');
+    sockets.push(client, up);
+    client.on('data', (d) => frozen || up.write(d));
+    up.on('data', (d) => frozen || client.write(d));
+    client.on('error', () => undefined);
+    up.on('error', () => undefined);
+  });
+  return new Promise((resolve) =>
+    srv.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: (srv.address() as net.AddressInfo).port,
+        freeze: () => void (frozen = true),
+        close: () => {
+          for (const s of sockets) s.destroy();
+          srv.close();
+        },
+      }),
+    ),
+  );
+}
+
+describe('liveness and slow consumers', function () {
+  this.timeout(60_000);
+
+  it('a half-open client (proxy stops forwarding) is seen unavailable within ping_interval + ping_timeout', async () => {
+    const server = await startServer({ users: USERS, config: { ping_interval: 1, ping_timeout: 1 } });
+    const p = await proxy(server.ports.c2s);
+    const watcher = await connect(server, 'bob');
+    try {
+      await server.storage.roster.put('bob', { jid: 'alice@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
+      await server.storage.roster.put('alice', { jid: 'bob@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
+      await watcher.send(xml('presence'));
+      const a = await rawSession(p.port, 'alice', 'secret', 'phone');
+      a.send('<presence/>');
+      await expectStanza(watcher, (s) => s.is('presence') && s.attrs.from === 'alice@localhost/phone' && s.attrs.type === undefined);
+      const t0 = Date.now();
+      p.freeze();
+      await expectStanza(
+        watcher,
+        (s) => s.is('presence') && s.attrs.from === 'alice@localhost/phone' && s.attrs.type === 'unavailable',
+        6000,
+      );
+      const took = Date.now() - t0;
+      assert.ok(took <= 3000, `unavailable after ${took} ms (bound: 1 s + 1 s, checked every 250 ms)`);
+      assert.ok(took >= 1000, 'not before the ping interval');
+      a.socket.destroy();
+    } finally {
+      p.close();
+      await stopAll(watcher);
+      await server.stop();
+    }
+  });
+
+  it('a client that stops reading is cut at the buffer bound; memory stays bounded and another pair stays fast', async () => {
+    const server = await startServer({ users: USERS, config: { limits: { outbound_buffer: 262144 } } });
+    const sender = await rawSession(server.ports.c2s, 'bob', 'secret', 'firehose');
+    const slow = await rawSession(server.ports.c2s, 'alice', 'secret', 'sleepy');
+    const carol = await connect(server, 'carol');
+    const dave = await connect(server, 'dave');
+    try {
+      slow.socket.pause(); // TCP zero window: the client stops reading
+      global.gc?.();
+      const rss0 = process.memoryUsage().rss;
+      const body = 'x'.repeat(1000);
+      const latencies: number[] = [];
+      const pingPong = (async () => {
+        for (let i = 0; i < 100; i++) {
+          const t = performance.now();
+          const got = expectStanza(dave, (s) => s.getChildText('body') === `ping ${i}`, 5000);
+          await carol.send(xml('message', { to: 'dave@localhost', type: 'chat' }, xml('body', {}, `ping ${i}`)));
+          await got;
+          latencies.push(performance.now() - t);
+          dave.received.length = 0;
+        }
+      })();
+      let peak = rss0;
+      const slowCloses = async (): Promise<number> => (await server.metrics.slowConsumers.get()).values[0]?.value ?? 0;
+      for (let i = 0; i < 20_000; i++) {
+        // paced by TCP like a real sender, so this process's own buffers stay small
+        if (!sender.socket.write(`<message to='alice@localhost/sleepy' type='chat'><body>${i} ${body}</body></message>`))
+          await new Promise((r) => sender.socket.once('drain', r));
+        if (i % 500 === 0) {
+          sender.data = ''; // the bounces once alice's stream is gone and her offline store is full
+          await new Promise((r) => setImmediate(r));
+          peak = Math.max(peak, process.memoryUsage().rss);
+        }
+      }
+      await pingPong;
+      await until(async () => (await slowCloses()) === 1, 'the slow consumer was closed', 20_000);
+      peak = Math.max(peak, process.memoryUsage().rss);
+      latencies.sort((a, b) => a - b);
+      const p99 = latencies[Math.floor(latencies.length * 0.99) - 1]!;
+      if (process.env.UZZAP_TEST_VERBOSE)
+        console.log(`slow consumer: RSS +${((peak - rss0) / 1048576).toFixed(1)} MiB, other pair p99 ${p99.toFixed(1)} ms`);
+      assert.ok(p99 < 100, `other pair p99 ${p99.toFixed(1)} ms`);
+      const growth = (peak - rss0) / 1048576;
+      assert.ok(growth < 48, `RSS grew ${growth.toFixed(1)} MiB while 20 MB were sent to a client that does not read`);
+    } finally {
+      sender.socket.destroy();
+      slow.socket.destroy();
+      await stopAll(carol, dave);
+      await server.stop();
+    }
+  });
+});
+
+describe('client state indication (XEP-0352)', function () {
+  this.timeout(30_000);
+  it('holds presence and chat states while inactive (latest per contact), sends messages at once, flushes on active', async () => {
+    const server = await startServer({ users: USERS });
+    const bob = await connect(server, 'bob');
+    try {
+      await server.storage.roster.put('bob', { jid: 'alice@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
+      await server.storage.roster.put('alice', { jid: 'bob@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
+      const a = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone');
+      a.send('<presence/>');
+      await a.waitFor(/<presence[^>]*from=['"]bob@localhost/);
+      a.send("<inactive xmlns='urn:xmpp:csi:0'/>");
+      await new Promise((r) => setTimeout(r, 100));
+      a.data = '';
+      await bob.send(xml('presence', {}, xml('show', {}, 'away')));
+      await bob.send(xml('presence', {}, xml('show', {}, 'dnd')));
+      await bob.send(
+        xml('message', { to: 'alice@localhost', type: 'chat' }, xml('composing', { xmlns: 'http://jabber.org/protocol/chatstates' })),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(a.data, '', 'nothing while inactive');
+      a.send("<active xmlns='urn:xmpp:csi:0'/>");
+      await a.waitFor('<composing');
+      assert.equal(count(a.data, /<presence/g), 1, 'only the latest presence');
+      assert.match(a.data, /<show>dnd<\/show>/);
+      a.send("<inactive xmlns='urn:xmpp:csi:0'/>");
+      await new Promise((r) => setTimeout(r, 100));
+      a.data = '';
+      await bob.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'wake up')));
+      await a.waitFor('<body>wake up</body>', 1000);
+      a.socket.destroy();
+    } finally {
+      await stopAll(bob);
+      await server.stop();
+    }
+  });
+});
