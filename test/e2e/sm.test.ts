@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
-import { connect, expectNothing, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { connect, dropConnection, expectNothing, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 import { authenticated, rawSession, type RawClient } from '../helpers/raw.js';
 
 const SM = "xmlns='urn:xmpp:sm:3'";
@@ -180,6 +180,47 @@ function proxy(target: number): Promise<{ port: number; freeze(): void; close():
     ),
   );
 }
+
+describe('stream management with @xmpp/client', function () {
+  this.timeout(30_000);
+  it('an @xmpp/client session dropped mid-conversation resumes by itself and gets every message once', async () => {
+    const server = await startServer({ users: USERS });
+    const { client } = await import('@xmpp/client');
+    const alice = client({
+      service: `xmpp://127.0.0.1:${server.ports.c2s}`,
+      domain: 'localhost',
+      resource: 'phone',
+      credentials: (auth: (c: { username: string; password: string }, m: string) => Promise<void>) =>
+        auth({ username: 'alice', password: 'secret' }, 'SCRAM-SHA-1'),
+    }) as unknown as XmppClient & { streamManagement: { id: string; on(e: string, f: () => void): void } };
+    const got: string[] = [];
+    alice.on('error', () => undefined);
+    alice.on('stanza', (st) => {
+      const b = st.getChildText('body');
+      if (st.is('message') && b) got.push(b);
+    });
+    const bob = await connect(server, 'bob');
+    try {
+      await alice.start();
+      await alice.send(xml('presence'));
+      await until(() => !!alice.streamManagement.id, 'stream management enabled with resumption');
+      const resumed = new Promise<void>((r) => alice.streamManagement.on('resumed', r));
+      await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'one')));
+      await until(() => got.includes('one'), 'first message');
+      dropConnection(alice);
+      for (const b of ['two', 'three', 'four']) await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, b)));
+      await resumed; // @xmpp/client reconnects and sends <resume/>
+      await until(() => got.length >= 4, 'the gap delivered', 10_000);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(got, ['one', 'two', 'three', 'four']);
+      assert.equal(await server.storage.offline.count('alice'), 0);
+    } finally {
+      await alice.stop().catch(() => undefined);
+      await stopAll(bob);
+      await server.stop();
+    }
+  });
+});
 
 describe('liveness and slow consumers', function () {
   this.timeout(60_000);
