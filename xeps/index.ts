@@ -15,6 +15,8 @@ import carbons from './0280-carbons/index.js';
 import muc from './0045-muc/index.js';
 import sm from './0198-sm/index.js';
 import csi from './0352-csi/index.js';
+import sid from './0359-sid/index.js';
+import push from './0357-push/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -33,4 +35,6 @@ export const MODULES: XepModule<never>[] = [
   muc,
   sm,
   csi,
+  sid,
+  push,
 ] as XepModule<never>[];

@@ -69,7 +69,13 @@ export class SessionManager implements SessionEnv {
     this.core.metrics.smDetached.inc();
     this.core.log.debug({ jid: session.jid.full, reason }, 'session detached, waiting for resumption');
     // the phone is gone with messages it never acknowledged: wake it up (XEP-0357)
-    if (session.sm?.queue.some((q) => q.kind === 'message' && q.xml.includes('<body'))) this.away(session, 'detached');
+    const queue = session.sm?.queue ?? [];
+    for (let i = queue.length - 1; i >= 0; i--) {
+      if (queue[i]!.kind === 'message' && queue[i]!.xml.includes('<body')) {
+        this.away(session, 'detached', queue[i]!.xml);
+        break;
+      }
+    }
   }
 
   /** Find a session to resume for `username`; a failure carries the old 'h' when known. */
@@ -99,9 +105,9 @@ export class SessionManager implements SessionEnv {
     s.close('policy-violation', 'too many unacknowledged stanzas');
   }
 
-  away(s: Session, reason: 'detached' | 'inactive'): void {
+  away(s: Session, reason: 'detached' | 'inactive', message: string): void {
     if (!this.core.hooks.has('push/needed')) return;
-    const h = this.core.hooks.run('push/needed', s, reason);
+    const h = this.core.hooks.run('push/needed', s, reason, message);
     if (h instanceof Promise) h.catch((err: unknown) => this.core.log.error({ err }, 'push hook failed'));
   }
 

@@ -28,7 +28,7 @@ export interface SessionEnv {
   /** the unacknowledged queue passed its bound */
   queueOverflow(s: Session): void;
   /** a message with a body reached a session that cannot show it now (detached or inactive) */
-  away(s: Session, reason: 'detached' | 'inactive'): void;
+  away(s: Session, reason: 'detached' | 'inactive', message: string): void;
   /** the session was asked to close while detached */
   closeDetached(s: Session, condition?: StreamErrorCondition, text?: string): void;
 }
@@ -99,7 +99,7 @@ export class Session implements LocalSession {
       }
       // something that matters: what was held goes first, so order is kept
       if (this.held?.size) this.flushHeld();
-      if (kind === 'message' && hasBody(xml)) this.env.away(this, 'inactive');
+      if (kind === 'message' && hasBody(xml)) this.env.away(this, 'inactive', xml);
     }
     this.transmit(xml, kind);
   }
@@ -112,7 +112,7 @@ export class Session implements LocalSession {
     }
     const owner = this.owner;
     if (!owner) {
-      if (kind === 'message' && hasBody(xml)) this.env.away(this, 'detached');
+      if (kind === 'message' && hasBody(xml)) this.env.away(this, 'detached', xml);
       return;
     }
     owner.writeStanza(xml, kind);

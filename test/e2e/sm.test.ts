@@ -84,7 +84,8 @@ describe('stream management (XEP-0198)', function () {
     const bob = await connect(server, 'bob');
     clients.push(bob);
     await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, 'before')));
-    await a.waitFor('<body>before</body>');
+    await a.waitFor('</message>');
+    const firstCopy = a.data;
     a.socket.destroy(); // no stream close: a phone leaving coverage
     await until(() => a.closed, 'socket gone');
     for (let i = 1; i <= 5; i++) await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, `gap ${i}`)));
@@ -101,6 +102,11 @@ describe('stream management (XEP-0198)', function () {
     await b.waitFor('<body>gap 5</body>');
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(bodies(b.data), ['before', 'gap 1', 'gap 2', 'gap 3', 'gap 4', 'gap 5']);
+    // XEP-0359: the retransmitted copy carries the stanza-id the first one had
+    const sid = (d: string): string | undefined =>
+      /<body>before<\/body><stanza-id xmlns="urn:xmpp:sid:0" id="([^"]+)" by="alice@localhost"\/>/.exec(d)?.[1];
+    assert.ok(sid(firstCopy), firstCopy);
+    assert.equal(sid(b.data), sid(firstCopy));
     assert.equal(await server.storage.offline.count('alice'), 0);
     // acknowledge everything, then the stream carries on
     b.send(`<a ${SM} h='6'/>`);
@@ -208,7 +214,8 @@ describe('stream management with @xmpp/client', function () {
       await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'one')));
       await until(() => got.includes('one'), 'first message');
       dropConnection(alice);
-      for (const b of ['two', 'three', 'four']) await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, b)));
+      for (const b of ['two', 'three', 'four'])
+        await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, b)));
       await resumed; // @xmpp/client reconnects and sends <resume/>
       await until(() => got.length >= 4, 'the gap delivered', 10_000);
       await new Promise((r) => setTimeout(r, 300));
@@ -217,6 +224,37 @@ describe('stream management with @xmpp/client', function () {
     } finally {
       await alice.stop().catch(() => undefined);
       await stopAll(bob);
+      await server.stop();
+    }
+  });
+});
+
+describe('stanza ids on one-to-one messages (XEP-0359)', function () {
+  it('the recipient’s server stamps one stanza-id by the recipient and removes a forged one', async () => {
+    const server = await startServer({ users: USERS });
+    const alice = await connect(server, 'alice');
+    const bob = await connect(server, 'bob');
+    try {
+      await bob.send(
+        xml(
+          'message',
+          { to: 'alice@localhost', type: 'chat' },
+          xml('body', {}, 'hi'),
+          xml('stanza-id', { xmlns: 'urn:xmpp:sid:0', id: 'forged', by: 'Alice@localhost' }),
+          xml('stanza-id', { xmlns: 'urn:xmpp:sid:0', id: 'other', by: 'elsewhere.example' }),
+        ),
+      );
+      const m = await expectStanza(alice, (s) => s.getChildText('body') === 'hi');
+      const ids = m.getChildren('stanza-id', 'urn:xmpp:sid:0');
+      const mine = ids.filter((i) => i.attrs.by === 'alice@localhost');
+      assert.equal(mine.length, 1);
+      assert.notEqual(mine[0]!.attrs.id, 'forged');
+      assert.ok(
+        ids.some((i) => i.attrs.id === 'other'),
+        'ids by others are left alone',
+      );
+    } finally {
+      await stopAll(alice, bob);
       await server.stop();
     }
   });
@@ -340,6 +378,64 @@ describe('client state indication (XEP-0352)', function () {
       a.socket.destroy();
     } finally {
       await stopAll(bob);
+      await server.stop();
+    }
+  });
+});
+
+describe('push notifications (XEP-0357)', function () {
+  this.timeout(30_000);
+  it('publishes a summary to the push service when the session is detached or inactive, not while active', async () => {
+    const server = await startServer({ users: { ...USERS, pushsvc: 'secret' } });
+    const app = await connect(server, 'pushsvc', { resource: 'app' });
+    const bob = await connect(server, 'bob');
+    const pushes = () => app.received.filter((s) => s.is('iq') && !!s.getChild('pubsub', 'http://jabber.org/protocol/pubsub'));
+    try {
+      const a = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone');
+      a.send(
+        `<iq type='set' id='e1'><enable xmlns='urn:xmpp:push:0' jid='pushsvc@localhost/app' node='n1'>` +
+          `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>` +
+          `<field var='secret'><value>s3cr3t</value></field></x></enable></iq>`,
+      );
+      await a.waitFor(/<iq[^>]*type=['"]result['"][^>]*id=['"]e1['"]|<iq[^>]*id=['"]e1['"][^>]*type=['"]result['"]/);
+      a.send('<presence/>');
+      await enable(a, true);
+      // active and connected: no push
+      await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'seen')));
+      await a.waitFor('<body>seen</body>');
+      await expectNothing(app, (s) => s.is('iq') && !!s.getChild('pubsub'));
+      // inactive (CSI): a message with a body triggers a push
+      a.send("<inactive xmlns='urn:xmpp:csi:0'/>");
+      await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'while asleep')));
+      await until(() => pushes().length === 1, 'a push while inactive');
+      // detached (the phone dropped off the network): each message triggers a push
+      a.socket.destroy();
+      await until(() => a.closed, 'socket gone');
+      await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'secret plans')));
+      await until(() => pushes().length >= 2, 'a push while detached');
+      const p = pushes().at(-1)!;
+      assert.equal(p.attrs.from, 'alice@localhost');
+      const publish = p.getChild('pubsub')!.getChild('publish')!;
+      assert.equal(publish.attrs.node, 'n1');
+      const form = publish.getChild('item')!.getChild('notification', 'urn:xmpp:push:0')!.getChild('x', 'jabber:x:data')!;
+      const fields = Object.fromEntries(form.getChildren('field').map((f) => [f.attrs.var, f.getChildText('value')]));
+      assert.equal(fields.FORM_TYPE, 'urn:xmpp:push:summary');
+      assert.ok(Number(fields['message-count']) >= 1);
+      assert.equal(fields['last-message-body'], undefined, 'no body unless configured');
+      assert.ok(!p.toString().includes('secret plans'));
+      const opts = p.getChild('pubsub')!.getChild('publish-options')!.getChild('x', 'jabber:x:data')!;
+      assert.ok(opts.toString().includes('s3cr3t'), 'publish-options are passed on');
+      // disabling stops them
+      const b = await rawSession(server.ports.c2s, 'alice', 'secret', 'desk');
+      b.send(`<iq type='set' id='d1'><disable xmlns='urn:xmpp:push:0' jid='pushsvc@localhost/app'/></iq>`);
+      await b.waitFor(/id=['"]d1['"]/);
+      const before = pushes().length;
+      await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'after disable')));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(pushes().length, before);
+      b.socket.destroy();
+    } finally {
+      await stopAll(app, bob);
       await server.stop();
     }
   });

@@ -1,0 +1,128 @@
+// XEP-0357 Push Notifications: a client registers an app server (push service
+// JID + node, optional publish-options); when a message with a body reaches a
+// session that cannot show it (detached after a dropped connection, or inactive
+// per XEP-0352), the user's server publishes a summary notification there.
+// The body and sender are left out unless the settings allow them.
+import { StanzaError, dataForm, parseXml, tryJid, x, z, type Element, type FormField, type XepModule } from '../../src/api/index.js';
+
+const NS = 'urn:xmpp:push:0';
+const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
+const KIND = 'push';
+
+interface Settings {
+  max_per_user: number;
+  include_sender: boolean;
+  include_body: boolean;
+}
+
+interface Registration {
+  jid: string;
+  node: string;
+  options?: Element;
+}
+
+const settings = z.object({
+  max_per_user: z.number().int().positive().default(10),
+  include_sender: z.boolean().default(false),
+  include_body: z.boolean().default(false),
+});
+
+const push: XepModule<Settings> = {
+  name: 'push',
+  xeps: [{ n: 357, version: '0.4.1', status: 'complete', note: 'summary notifications; sender and body only if configured' }],
+  config: settings as unknown as z.ZodType<Settings>,
+  setup(m) {
+    m.feature(NS, 'bare');
+    /** registrations of users who have any, cached (most have none; an empty list is cached too) */
+    const cache = new Map<string, Registration[]>();
+    const load = async (user: string): Promise<Registration[]> => {
+      const hit = cache.get(user);
+      if (hit) return hit;
+      const rows = await m.storage.userData.list(user, KIND);
+      const regs = rows.map((r) => {
+        const [jid, node] = JSON.parse(r.key) as [string, string];
+        return { jid, node, options: r.value ? parseXml(r.value) : undefined };
+      });
+      cache.set(user, regs);
+      if (cache.size > 100_000) cache.delete(cache.keys().next().value!);
+      return regs;
+    };
+    const key = (jid: string, node: string): string => JSON.stringify([jid, node]);
+
+    m.iq({ type: 'set', ns: NS, name: 'enable', to: ['bare'] }, async (req) => {
+      if (!req.self) throw new StanzaError('forbidden', 'push is configured for your own account');
+      const jid = tryJid(req.payload.attrs.jid);
+      const node = req.payload.attrs.node ?? '';
+      if (!jid) throw new StanzaError('bad-request', "enable needs the push service's 'jid'");
+      if (!node) throw new StanzaError('bad-request', "enable needs a 'node'");
+      const form = req.payload.getChild('x', 'jabber:x:data');
+      const user = req.from.local;
+      const regs = await load(user);
+      if (!regs.some((r) => r.jid === jid.full && r.node === node) && regs.length >= m.config.max_per_user)
+        throw new StanzaError('resource-constraint', 'too many push registrations');
+      await m.storage.userData.set(user, KIND, key(jid.full, node), form ? form.toString() : '');
+      cache.delete(user);
+    });
+
+    m.iq({ type: 'set', ns: NS, name: 'disable', to: ['bare'] }, async (req) => {
+      if (!req.self) throw new StanzaError('forbidden', 'push is configured for your own account');
+      const jid = tryJid(req.payload.attrs.jid);
+      if (!jid) throw new StanzaError('bad-request', "disable needs the push service's 'jid'");
+      const node = req.payload.attrs.node;
+      const user = req.from.local;
+      for (const r of await load(user)) {
+        if (r.jid === jid.full && (node === undefined || r.node === node)) await m.storage.userData.remove(user, KIND, key(r.jid, r.node));
+      }
+      cache.delete(user);
+    });
+
+    m.hook('user/deleted', (user) => void cache.delete(user));
+
+    /** unread messages per session since it last could see them */
+    const counts = new WeakMap<object, number>();
+    let ids = 0;
+    m.hook('push/needed', async (session, _reason, xml) => {
+      const user = session.jid.local;
+      const regs = await load(user);
+      if (regs.length === 0) return;
+      const n = (counts.get(session) ?? 0) + 1;
+      counts.set(session, n);
+      let sender = '';
+      let body = '';
+      if (m.config.include_sender || m.config.include_body) {
+        try {
+          const msg = parseXml(xml);
+          sender = tryJid(msg.attrs.from)?.bare ?? '';
+          body = msg.getChildText('body') ?? '';
+        } catch {
+          // a notification without details is still a notification
+        }
+      }
+      const fields: FormField[] = [{ var: 'message-count', value: n }];
+      if (m.config.include_sender && sender) fields.push({ var: 'last-message-sender', value: sender });
+      if (m.config.include_body && body) fields.push({ var: 'last-message-body', value: body.slice(0, 256) });
+      for (const r of regs) {
+        m.send(
+          x(
+            'iq',
+            { type: 'set', from: session.jid.bare, to: r.jid, id: `push-${++ids}` },
+            x(
+              'pubsub',
+              { xmlns: NS_PUBSUB },
+              x(
+                'publish',
+                { node: r.node },
+                x('item', null, x('notification', { xmlns: NS }, dataForm('submit', 'urn:xmpp:push:summary', fields))),
+              ),
+              r.options ? x('publish-options', null, r.options) : undefined,
+            ),
+          ),
+        );
+      }
+    });
+    // a session that can see its messages again starts counting from zero
+    m.hook('session/bound', (s) => void counts.delete(s));
+  },
+};
+
+export default push;

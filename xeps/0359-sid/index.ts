@@ -1,0 +1,37 @@
+// XEP-0359 Unique and Stable Stanza IDs for one-to-one messages: the
+// recipient's server stamps <stanza-id by='recipient@domain'/> once, before
+// delivery, offline storage or a stream-management queue, so a retransmission
+// after resumption carries the same id (and the archive never sees a second one).
+// A <stanza-id/> claiming to be by the recipient's account is removed first (§4).
+// Rooms stamp their own (xeps/0045-muc).
+import { randomUUID } from 'node:crypto';
+import { tryJid, x, type Element, type StanzaEvent, type XepModule } from '../../src/api/index.js';
+
+const NS = 'urn:xmpp:sid:0';
+
+function stamp(ev: StanzaEvent): false {
+  const { stanza, to } = ev;
+  const type = stanza.attrs.type ?? 'normal';
+  if (type !== 'chat' && type !== 'normal') return false;
+  if (!stanza.getChild('body')) return false;
+  const by = to.bare;
+  stanza.children = stanza.children.filter(
+    (c) =>
+      typeof c === 'string' || !(c.name === 'stanza-id' && c.attrs.xmlns === NS && (c.attrs.by === by || tryJid(c.attrs.by)?.bare === by)),
+  );
+  stanza.children.push(x('stanza-id', { xmlns: NS, id: randomUUID(), by }) as Element);
+  return false;
+}
+
+const sid: XepModule = {
+  name: 'sid',
+  xeps: [{ n: 359, version: '0.7.0', status: 'complete', note: 'stanza-id on one-to-one messages with a body, and on every room message' }],
+  setup(m) {
+    m.feature(NS, 'bare');
+    // first, so that every later hook (carbons, offline) sees the id
+    m.hook('message/bare', stamp, 10_000);
+    m.hook('message/full', stamp, 10_000);
+  },
+};
+
+export default sid;
