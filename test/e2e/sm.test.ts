@@ -76,6 +76,25 @@ describe('stream management (XEP-0198)', function () {
     await a.waitClosed();
   });
 
+  it('counts h modulo 2^32 in both directions', async () => {
+    const a = await raw('alice');
+    await enable(a, false);
+    const session = [...server.sessions.resources('alice@localhost')][0] as unknown as {
+      sm: { inH: number; acked: number; queue: unknown[] };
+    };
+    session.sm.inH = 0xffffffff;
+    session.sm.acked = 0xffffffff;
+    a.send("<iq type='get' id='w1'><ping xmlns='urn:xmpp:ping'/></iq>");
+    await a.waitFor(/id=['"]w1['"]/);
+    a.send(`<r ${SM}/>`);
+    await a.waitFor(`<a xmlns='urn:xmpp:sm:3' h='0'/>`);
+    // the ping result was the one stanza sent: acknowledging it wraps 4294967295 → 0
+    assert.equal(session.sm.queue.length, 1);
+    a.send(`<a ${SM} h='0'/>`);
+    await until(() => session.sm.queue.length === 0, 'the wrapped ack applied');
+    assert.equal(session.sm.acked, 0);
+  });
+
   it('resumes after an abrupt drop: the gap is delivered exactly once, in order, nothing goes offline', async () => {
     const a = await raw('alice');
     a.send('<presence/>');
