@@ -241,7 +241,7 @@ export class Server implements Core {
     for (const l of this.listeners) l.close();
     clearInterval(this.ticker);
     for (const s of [...this.streams]) s.shutdown();
-    this.lifecycle.endAll();
+    await this.lifecycle.endAll();
     // give sockets a moment to flush the shutdown error, then cut the rest
     const deadline = Date.now() + 3000;
     while (this.sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -265,9 +265,12 @@ export class Router {
   }
 
   /** A message that reached no session (e.g. never acknowledged before its session ended): offline storage. */
-  undeliverable(stanza: Element, from: Jid, to: Jid): void {
+  undeliverable(stanza: Element, from: Jid, to: Jid): Promise<void> {
     const h = this.hooks.run('message/undelivered', { stanza, from, to });
-    if (h instanceof Promise) h.catch((err: unknown) => this.log.error({ err }, 'storing an undelivered message failed'));
+    return Promise.resolve(h).then(
+      () => undefined,
+      (err: unknown) => this.log.error({ err }, 'storing an undelivered message failed'),
+    );
   }
 
   // ---- delivery ----

@@ -16,6 +16,8 @@ export class SessionManager implements SessionEnv {
   private readonly resumable = new Map<string, Session>();
   private readonly expiry = new Map<Session, NodeJS.Timeout>();
   private readonly tombstones = new Map<string, { h: number; user: string }>();
+  /** unacknowledged messages being moved to offline storage, in order */
+  private storing: Promise<void> = Promise.resolve();
 
   constructor(private readonly core: Core) {}
 
@@ -152,6 +154,7 @@ export class SessionManager implements SessionEnv {
   /** Messages the client never acknowledged (or never got) go to offline storage (XEP-0198 §4). */
   private offline(session: Session): void {
     const bare = session.jid.toBare();
+    const stanzas: { stanza: Element; from: Jid }[] = [];
     for (const { xml, kind } of session.takeUnsent()) {
       if (kind !== 'message') continue;
       let stanza: Element;
@@ -165,12 +168,15 @@ export class SessionManager implements SessionEnv {
       const from = tryJid(stanza.attrs.from);
       if (!from) continue;
       stanza.attrs.to = bare.full;
-      this.core.router.undeliverable(stanza, from, bare);
+      stanzas.push({ stanza, from });
     }
+    // one at a time, so offline storage keeps them in order
+    for (const { stanza, from } of stanzas) this.storing = this.storing.then(() => this.core.router.undeliverable(stanza, from, bare));
   }
 
   /** Server stop: detached sessions end now (their queues go to offline storage). */
-  endAll(): void {
+  async endAll(): Promise<void> {
     for (const s of [...this.expiry.keys()]) this.end(s, 'server shutting down');
+    await this.storing;
   }
 }
