@@ -75,7 +75,7 @@ export interface Hooks {
    * A message with a body reached a session that cannot show it now: detached
    * (its connection dropped, XEP-0198) or inactive (XEP-0352). Push (XEP-0357) listens.
    */
-  'push/needed': (session: SessionApi, reason: 'detached' | 'inactive', message: string) => HookResult;
+  'push/needed': (session: SessionApi, reason: 'detached' | 'inactive', message: string, unseen: number) => HookResult;
   'user/created': (username: string) => HookResult;
   /** an account is about to be deleted: its data is still there (cancel subscriptions, tell contacts) */
   'user/deleting': (username: string) => HookResult;

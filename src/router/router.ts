@@ -265,11 +265,15 @@ export class Router {
   }
 
   /** A message that reached no session (e.g. never acknowledged before its session ended): offline storage. */
-  undeliverable(stanza: Element, from: Jid, to: Jid): Promise<void> {
+  /** true when a hook (offline storage) took it */
+  undeliverable(stanza: Element, from: Jid, to: Jid): Promise<boolean> {
     const h = this.hooks.run('message/undelivered', { stanza, from, to });
     return Promise.resolve(h).then(
-      () => undefined,
-      (err: unknown) => this.log.error({ err }, 'storing an undelivered message failed'),
+      (done) => done === true,
+      (err: unknown) => {
+        this.log.error({ err }, 'storing an undelivered message failed');
+        return false;
+      },
     );
   }
 

@@ -3,7 +3,7 @@
 // goes unavailable, modules are told, and whatever was never acknowledged goes
 // to offline storage: never bounced, never dropped).
 import type { Core } from '../core.js';
-import type { StreamErrorCondition } from '../api/errors.js';
+import { StanzaError, type StreamErrorCondition } from '../api/errors.js';
 import { Jid, tryJid } from '../jid.js';
 import { Element, parseXml } from '../xml/index.js';
 import { randomToken } from '../random.js';
@@ -11,6 +11,7 @@ import { Session, type SessionEnv, type SessionOwner, type SmState } from './ses
 
 /** ids of sessions that ended, kept to answer a late resume with the old 'h' */
 const MAX_TOMBSTONES = 10_000;
+const NS_CARBONS = 'urn:xmpp:carbons:2';
 
 export class SessionManager implements SessionEnv {
   private readonly resumable = new Map<string, Session>();
@@ -72,11 +73,10 @@ export class SessionManager implements SessionEnv {
     this.core.log.debug({ jid: session.jid.full, reason }, 'session detached, waiting for resumption');
     // the phone is gone with messages it never acknowledged: wake it up (XEP-0357)
     const queue = session.sm?.queue ?? [];
-    for (let i = queue.length - 1; i >= 0; i--) {
-      if (queue[i]!.kind === 'message' && queue[i]!.xml.includes('<body')) {
-        this.away(session, 'detached', queue[i]!.xml);
-        break;
-      }
+    const unseen = queue.filter((q) => q.kind === 'message' && q.xml.includes('<body'));
+    if (unseen.length) {
+      session.unseen = unseen.length;
+      this.away(session, 'detached', unseen.at(-1)!.xml);
     }
   }
 
@@ -97,6 +97,7 @@ export class SessionManager implements SessionEnv {
       this.core.metrics.smResumed.inc();
     }
     session.owner = owner;
+    session.unseen = 0;
   }
 
   queueOverflow(s: Session): void {
@@ -109,7 +110,7 @@ export class SessionManager implements SessionEnv {
 
   away(s: Session, reason: 'detached' | 'inactive', message: string): void {
     if (!this.core.hooks.has('push/needed')) return;
-    const h = this.core.hooks.run('push/needed', s, reason, message);
+    const h = this.core.hooks.run('push/needed', s, reason, message, s.unseen);
     if (h instanceof Promise) h.catch((err: unknown) => this.core.log.error({ err }, 'push hook failed'));
   }
 
@@ -151,12 +152,19 @@ export class SessionManager implements SessionEnv {
     this.core.log.debug({ jid: session.jid.full, reason }, 'session closed');
   }
 
-  /** Messages the client never acknowledged (or never got) go to offline storage (XEP-0198 §4). */
+  /**
+   * What the client never acknowledged (or never got) is treated as sent to an
+   * unavailable resource (XEP-0198 §4): messages to offline storage (to the bare
+   * JID, unless another resource of the user got them too), an error to the
+   * sender when storage refuses; IQ requests get service-unavailable; carbon
+   * copies, presence and groupchat are dropped (they were copies or are state).
+   */
   private offline(session: Session): void {
     const bare = session.jid.toBare();
     const stanzas: { stanza: Element; from: Jid }[] = [];
+    const othersAvailable = [...this.core.sessions.resources(bare.bare)].some((s) => s !== session && s.available && s.priority >= 0);
     for (const { xml, kind } of session.takeUnsent()) {
-      if (kind !== 'message') continue;
+      if (kind === 'presence') continue;
       let stanza: Element;
       try {
         stanza = parseXml(xml);
@@ -164,14 +172,26 @@ export class SessionManager implements SessionEnv {
         continue;
       }
       const type = stanza.attrs.type ?? 'normal';
+      if (kind === 'iq') {
+        if (type === 'get' || type === 'set') this.core.router.bounce(stanza, new StanzaError('service-unavailable'));
+        continue;
+      }
       if (type === 'groupchat' || type === 'error' || type === 'headline') continue;
+      if (stanza.getChild('received', NS_CARBONS) || stanza.getChild('sent', NS_CARBONS)) continue;
       const from = tryJid(stanza.attrs.from);
       if (!from) continue;
+      const to = tryJid(stanza.attrs.to);
+      // addressed to the bare JID with another resource online: that resource had it too
+      if (to && to.resource === '' && othersAvailable) continue;
       stanza.attrs.to = bare.full;
       stanzas.push({ stanza, from });
     }
     // one at a time, so offline storage keeps them in order
-    for (const { stanza, from } of stanzas) this.storing = this.storing.then(() => this.core.router.undeliverable(stanza, from, bare));
+    for (const { stanza, from } of stanzas)
+      this.storing = this.storing.then(async () => {
+        if (!(await this.core.router.undeliverable(stanza, from, bare)))
+          this.core.router.bounce(stanza, new StanzaError('service-unavailable', 'the recipient was gone and could not keep it'));
+      });
   }
 
   /** Server stop: detached sessions end now (their queues go to offline storage). */

@@ -4,7 +4,7 @@
 // it keeps its unacknowledged queue and collects what arrives, until a new
 // stream resumes it or the resume window ends (src/session/manager.ts).
 // Client State Indication (XEP-0352) holds back presence and chat states here.
-import type { Element } from '../xml/index.js';
+import { parseXml, type Element } from '../xml/index.js';
 import type { Jid } from '../jid.js';
 import type { StreamErrorCondition } from '../api/errors.js';
 import type { LocalSession } from './types.js';
@@ -56,6 +56,8 @@ export class Session implements LocalSession {
   sm: SmState | undefined;
   /** XEP-0352: the client said it is inactive */
   inactive = false;
+  /** messages with a body since the client could last see them (push notifications count these) */
+  unseen = 0;
   /** held while inactive: the latest presence / chat state per sender, in order of arrival */
   private held: Map<string, { xml: string; kind: Kind }> | undefined;
   private extMap: Map<string, unknown> | undefined;
@@ -99,7 +101,10 @@ export class Session implements LocalSession {
       }
       // something that matters: what was held goes first, so order is kept
       if (this.held?.size) this.flushHeld();
-      if (kind === 'message' && hasBody(xml)) this.env.away(this, 'inactive', xml);
+      if (kind === 'message' && hasBody(xml) && this.owner) {
+        this.unseen++;
+        this.env.away(this, 'inactive', xml);
+      }
     }
     this.transmit(xml, kind);
   }
@@ -112,7 +117,10 @@ export class Session implements LocalSession {
     }
     const owner = this.owner;
     if (!owner) {
-      if (kind === 'message' && hasBody(xml)) this.env.away(this, 'detached', xml);
+      if (kind === 'message' && hasBody(xml)) {
+        this.unseen++;
+        this.env.away(this, 'detached', xml);
+      }
       return;
     }
     owner.writeStanza(xml, kind);
@@ -129,7 +137,10 @@ export class Session implements LocalSession {
 
   setInactive(inactive: boolean): void {
     this.inactive = inactive;
-    if (!inactive) this.flushHeld();
+    if (!inactive) {
+      this.unseen = 0;
+      this.flushHeld();
+    }
   }
 
   private flushHeld(): void {
@@ -162,13 +173,29 @@ function hasBody(xml: string): boolean {
   return xml.includes('<body');
 }
 
-/** XEP-0352: what may wait while the client is inactive: presence and body-less messages (chat states). */
+const HOLDABLE_NS = new Set(['http://jabber.org/protocol/chatstates', 'urn:xmpp:hints']);
+
+/**
+ * XEP-0352: what may wait while the client is inactive: availability presence
+ * (not subscriptions or errors) and messages that carry nothing but chat states
+ * (not receipts, markers or anything else). Only the latest per sender is kept.
+ */
 function holdKey(xml: string, kind: Kind): string | undefined {
   if (kind === 'iq') return undefined;
   if (kind === 'message') {
-    if (hasBody(xml) || xml.includes('type="error"') || xml.includes("type='error'")) return undefined;
-    // receipts, markers and other payloads are not chat states: send them
-    if (!xml.includes('http://jabber.org/protocol/chatstates')) return undefined;
+    if (hasBody(xml) || !xml.includes('http://jabber.org/protocol/chatstates')) return undefined;
+    // only inactive clients get here: parsing what might be held is affordable
+    let el: Element;
+    try {
+      el = parseXml(xml);
+    } catch {
+      return undefined;
+    }
+    if (el.attrs.type === 'error') return undefined;
+    if (!el.getChildElements().every((c) => HOLDABLE_NS.has(c.attrs.xmlns ?? '') || c.name === 'thread')) return undefined;
+  } else {
+    const type = attr(xml, 'type');
+    if (type !== '' && type !== 'unavailable') return undefined;
   }
   const from = attr(xml, 'from');
   return `${kind[0]}:${from}`;

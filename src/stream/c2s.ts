@@ -509,6 +509,11 @@ export class C2SStream implements SessionOwner {
       return failed('item-not-found', (found as { h?: number }).h);
     }
     const session = found as Session;
+    // the client's 'h' is checked before anything changes: a bad one must not cost the live session
+    const sm0 = session.sm!;
+    const hAttr = el.attrs.h;
+    if (hAttr === undefined || !/^\d+$/.test(hAttr) || Number(hAttr) > 0xffffffff || (Number(hAttr) - sm0.acked) >>> 0 > sm0.queue.length)
+      return failed('bad-request');
     const previous = session.owner;
     if (previous && previous !== this) {
       // §5: the old stream is still open: it is replaced, the session carries on here
@@ -524,6 +529,8 @@ export class C2SStream implements SessionOwner {
     if (!this.acknowledge(session, el.attrs.h)) return;
     // retransmit exactly what the client has not acknowledged, once, in order
     for (const q of sm.queue) this.writeStanza(q.xml, q.kind);
+    // XEP-0352: a resumed stream starts active; what was held goes out after the retransmission
+    session.setInactive(false);
     sm.sinceRequest = 0;
     if (sm.queue.length) session.requestAck();
     this.log.debug({ jid: session.jid.full, resent: sm.queue.length }, 'session resumed');

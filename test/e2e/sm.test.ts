@@ -459,3 +459,106 @@ describe('push notifications (XEP-0357)', function () {
     }
   });
 });
+
+describe('stream management edge cases (review findings)', function () {
+  this.timeout(30_000);
+  let server: Server;
+  beforeEach(async () => {
+    server = await startServer({ users: USERS, config: { sm: { resume_timeout: 1 }, modules: { offline: { max_per_user: 2 } } } });
+  });
+  afterEach(async () => {
+    await server.stop();
+  });
+
+  it('at expiry: IQ requests get service-unavailable, refused messages bounce, carbons and bare-JID copies are not stored', async () => {
+    const bob = await connect(server, 'bob');
+    const laptop = await connect(server, 'alice', { resource: 'laptop' });
+    const a = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone');
+    try {
+      a.send(`<presence/><iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>`);
+      await a.waitFor(/id=['"]c1['"]/);
+      await enable(a, true);
+      a.socket.destroy();
+      await until(() => a.closed, 'socket gone');
+      await new Promise((r) => setTimeout(r, 100));
+      // to the laptop: the phone's queue holds a carbon of it
+      await bob.send(xml('message', { to: 'alice@localhost/laptop', type: 'chat' }, xml('body', {}, 'to-laptop')));
+      // to the bare JID: delivered to the laptop (and queued for the phone)
+      await bob.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'to-bare')));
+      // to the phone: three, the store takes two
+      for (const n of ['p1', 'p2', 'p3']) await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, n)));
+      await bob.send(xml('iq', { to: 'alice@localhost/phone', type: 'get', id: 'v1' }, xml('query', { xmlns: 'jabber:iq:version' })));
+      const iqErr = await expectStanza(bob, (s) => s.is('iq') && s.attrs.id === 'v1', 4000);
+      assert.equal(iqErr.attrs.type, 'error');
+      assert.ok(iqErr.getChild('error')!.getChild('service-unavailable'));
+      const bounced = await expectStanza(bob, (s) => s.is('message') && s.attrs.type === 'error', 3000);
+      assert.equal(bounced.getChildText('body'), 'p3');
+      const stored = await server.storage.offline.list('alice');
+      assert.deepEqual(
+        stored.map((r) => /<body>([^<]*)<\/body>/.exec(r.stanza)?.[1]),
+        ['p1', 'p2'],
+      );
+    } finally {
+      a.socket.destroy();
+      await stopAll(bob, laptop);
+    }
+  });
+
+  it('a resume with a bad h fails without touching the live session; CSI starts active on a resumed stream', async () => {
+    const bob = await connect(server, 'bob');
+    await server.storage.roster.put('bob', { jid: 'alice@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
+    await server.storage.roster.put('alice', { jid: 'bob@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
+    server.config.sm.resume_timeout = 30;
+    const a = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone');
+    try {
+      a.send('<presence/>');
+      const id = await enable(a, true);
+      const other = await authenticated(server.ports.c2s, 'alice', 'secret');
+      other.send(`<resume ${SM} previd='${id}' h='7'/>`);
+      await other.waitFor(/<failed xmlns='urn:xmpp:sm:3'><bad-request/);
+      other.socket.destroy();
+      await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'still there?')));
+      await a.waitFor('<body>still there?</body>');
+      // inactive, dropped, resumed: presence is no longer held
+      a.send("<inactive xmlns='urn:xmpp:csi:0'/>");
+      await new Promise((r) => setTimeout(r, 100));
+      a.socket.destroy();
+      await until(() => a.closed, 'socket gone');
+      await bob.send(xml('presence', {}, xml('show', {}, 'dnd')));
+      const b = await authenticated(server.ports.c2s, 'alice', 'secret');
+      b.send(`<resume ${SM} previd='${id}' h='0'/>`);
+      await b.waitFor('<resumed');
+      await b.waitFor('<show>dnd</show>', 2000);
+      await bob.send(xml('presence', {}, xml('show', {}, 'xa')));
+      await b.waitFor('<show>xa</show>', 2000);
+      b.socket.destroy();
+    } finally {
+      a.socket.destroy();
+      await stopAll(bob);
+    }
+  });
+
+  it('CSI never holds receipts or subscription requests', async () => {
+    const bob = await connect(server, 'bob');
+    const a = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone');
+    try {
+      a.send("<presence/><inactive xmlns='urn:xmpp:csi:0'/>");
+      await new Promise((r) => setTimeout(r, 100));
+      a.data = '';
+      await bob.send(
+        xml(
+          'message',
+          { to: 'alice@localhost/phone', type: 'chat' },
+          xml('received', { xmlns: 'urn:xmpp:receipts', id: 'orig1' }),
+          xml('active', { xmlns: 'http://jabber.org/protocol/chatstates' }),
+        ),
+      );
+      await a.waitFor('urn:xmpp:receipts', 1000);
+      await bob.send(xml('presence', { to: 'alice@localhost', type: 'subscribe' }));
+      await a.waitFor(/type=["']subscribe["']/, 1000);
+    } finally {
+      a.socket.destroy();
+      await stopAll(bob);
+    }
+  });
+});

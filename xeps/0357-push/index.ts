@@ -78,15 +78,12 @@ const push: XepModule<Settings> = {
 
     m.hook('user/deleted', (user) => void cache.delete(user));
 
-    /** unread messages per session since it last could see them */
-    const counts = new WeakMap<object, number>();
     let ids = 0;
-    m.hook('push/needed', async (session, _reason, xml) => {
+    m.hook('push/needed', async (session, _reason, xml, unseen) => {
       const user = session.jid.local;
       const regs = await load(user);
       if (regs.length === 0) return;
-      const n = (counts.get(session) ?? 0) + 1;
-      counts.set(session, n);
+      const n = Math.max(unseen, 1);
       let sender = '';
       let body = '';
       if (m.config.include_sender || m.config.include_body) {
@@ -120,8 +117,6 @@ const push: XepModule<Settings> = {
         );
       }
     });
-    // a session that can see its messages again starts counting from zero
-    m.hook('session/bound', (s) => void counts.delete(s));
   },
 };
 

@@ -11,14 +11,17 @@ const NS = 'urn:xmpp:sid:0';
 
 function stamp(ev: StanzaEvent): false {
   const { stanza, to } = ev;
+  const by = to.bare;
+  // §4: a stanza-id claiming to be ours is removed from every message, stamped or not
+  if (stanza.getChild('stanza-id', NS))
+    stanza.children = stanza.children.filter(
+      (c) =>
+        typeof c === 'string' ||
+        !(c.name === 'stanza-id' && c.attrs.xmlns === NS && (c.attrs.by === by || tryJid(c.attrs.by)?.bare === by)),
+    );
   const type = stanza.attrs.type ?? 'normal';
   if (type !== 'chat' && type !== 'normal') return false;
   if (!stanza.getChild('body')) return false;
-  const by = to.bare;
-  stanza.children = stanza.children.filter(
-    (c) =>
-      typeof c === 'string' || !(c.name === 'stanza-id' && c.attrs.xmlns === NS && (c.attrs.by === by || tryJid(c.attrs.by)?.bare === by)),
-  );
   stanza.children.push(x('stanza-id', { xmlns: NS, id: randomUUID(), by }) as Element);
   return false;
 }
