@@ -57,6 +57,11 @@ export class Metrics {
     help: 'Sessions detached after losing their connection (XEP-0198), waiting for resumption',
     registers: [this.registry],
   });
+  readonly smDetachedNow = new Gauge({
+    name: 'uzzap_sm_detached_sessions',
+    help: 'Sessions detached right now, waiting for resumption',
+    registers: [this.registry],
+  });
   readonly smResumed = new Counter({
     name: 'uzzap_sm_resumed_total',
     help: 'Detached sessions resumed on a new connection',

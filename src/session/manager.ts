@@ -70,6 +70,7 @@ export class SessionManager implements SessionEnv {
     t.unref();
     this.expiry.set(session, t);
     this.core.metrics.smDetached.inc();
+    this.core.metrics.smDetachedNow.set(this.expiry.size);
     this.core.log.debug({ jid: session.jid.full, reason }, 'session detached, waiting for resumption');
     // the phone is gone with messages it never acknowledged: wake it up (XEP-0357)
     const queue = session.sm?.queue ?? [];
@@ -95,6 +96,7 @@ export class SessionManager implements SessionEnv {
       clearTimeout(t);
       this.expiry.delete(session);
       this.core.metrics.smResumed.inc();
+      this.core.metrics.smDetachedNow.set(this.expiry.size);
     }
     session.owner = owner;
     session.unseen = 0;
@@ -124,6 +126,7 @@ export class SessionManager implements SessionEnv {
     if (t) {
       clearTimeout(t);
       this.expiry.delete(session);
+      this.core.metrics.smDetachedNow.set(this.expiry.size);
     }
     if (session.sm) {
       this.resumable.delete(session.sm.id);
