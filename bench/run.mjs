@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc> [options]` (see bench/README.md).
+// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume> [options]` (see bench/README.md).
 // Starts the target server pinned to CPU 0, runs the load generator in this
 // process pinned to CPU 1, prints one JSON object on stdout and a one-line
 // summary on stderr, then stops the server and removes its temp dir.
@@ -12,7 +12,7 @@ import { XmppConn } from './lib/xmpp-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
@@ -20,8 +20,10 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --host H --port P --domain D --pid PID     for --target external (users u1..uN/pw must exist)
   --muc-domain D          muc on --target external: the MUC service (conference.<domain>)
   --quick                 smoke run (chat 50 pairs 5 s, login 5 s, conns N=1000,
-                          muc 200 occupants / 20 rooms x 10, 5 s)
-  --n N                   conns: sessions (10000); presence: users (2000)
+                          muc 200 occupants / 20 rooms x 10, 5 s, resume N=100)
+  --n N                   conns: sessions (10000); presence: users (2000); resume: sessions (1000)
+  --gap-messages K        resume: messages sent to each session while it is detached (5)
+  --wait S                resume: seconds to wait for retransmitted messages after the last resume (5)
   --contacts K            presence: contacts per user, mutual (50)
   --pairs P               chat: pairs (250)
   --shape big|rooms       muc: one big room (default) or many small rooms
@@ -33,12 +35,13 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --warmup S              chat/login/muc: warm-up seconds before measuring (3/2/3)
   --window W              chat: messages in flight per pair (1); muc: per sender (1)
   --body-size B           chat/muc: message body bytes (100)
-  --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100)
+  --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100);
+                          resume: logins and resumes in flight (100)
   --users U               login: size of the user pool (500)
   --mech M                SCRAM-SHA-1 (default) | PLAIN
   --password PW --user-prefix PFX   account names PFX1..PFXn (pw, u)
   --addrs K               source addresses 127.0.0.10.. to spread ports over (16)
-  --progress              chat/muc: print per-second rates on stderr
+  --progress              chat/muc/resume: print per-second rates on stderr
   --no-pin                don't pin with taskset; --keep-tmp  keep the server's temp dir`;
 
 function parse() {
@@ -60,6 +63,8 @@ function parse() {
       rooms: { type: 'string' },
       senders: { type: 'string' },
       'join-concurrency': { type: 'string' },
+      'gap-messages': { type: 'string' },
+      wait: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
       window: { type: 'string' },
@@ -129,7 +134,7 @@ async function main() {
     n: num('n'), pairs: num('pairs'), duration: num('duration'), warmup: num('warmup'), window: num('window'),
     concurrency: num('concurrency'), users: num('users'), bodySize: num('body-size'), contacts: num('contacts'),
     shape: v.shape, occupants: num('occupants'), rooms: num('rooms'), senders: num('senders'),
-    joinConcurrency: num('join-concurrency'),
+    joinConcurrency: num('join-concurrency'), gapMessages: num('gap-messages'), wait: num('wait'),
   };
   const params = { ...wl.defaults, ...(v.quick ? wl.quick : {}), mech: v.mech.toUpperCase() };
   if (v.progress) params.progress = true;
@@ -148,6 +153,7 @@ async function main() {
     users: wl.usersNeeded(params),
     contacts: wl.contactsNeeded?.(params) ?? 0,
     muc: Boolean(wl.needsMuc),
+    sm: Boolean(wl.needsSm),
     stopGraceMs: wl.stopGraceMs,
     mucDomain: v['muc-domain'],
     userPrefix: v['user-prefix'],
@@ -184,7 +190,7 @@ async function main() {
   }
   const report = {
     workload,
-    target: { name: target.name, version: target.version, pid: target.pid },
+    target: { name: target.name, version: target.version, build: target.build, pid: target.pid },
     params,
     ...out.result,
     machine: machineInfo(),

@@ -2,7 +2,10 @@
 // (taskset -c 0) with `users` accounts u1..uN (password from opts), and returns
 // { name, version, host, port, domain, mucDomain, pid, stop() }. With `muc: true`
 // the server also gets a Multi-User Chat service at conference.<domain>
-// configured for load (no rate limits, large rooms): see MUC_* below.
+// configured for load (no rate limits, large rooms): see MUC_* below. With
+// `sm: true` stream management (XEP-0198) with resumption is on with a 300 s
+// window (Prosody's mod_smacks, ejabberd's mod_stream_mgmt; Uzzap has it on
+// by default): see SM_RESUME_TIMEOUT.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +23,8 @@ const SCRAM_ITERATIONS = 4096;
 const MUC_DOMAIN = `conference.${DOMAIN}`;
 /** room size cap the MUC services are configured with (bench rooms stay well below it) */
 const MUC_MAX_USERS = 5000;
+/** seconds a detached session is kept for resumption (the sm workloads need far less) */
+const SM_RESUME_TIMEOUT = 300;
 
 const log = (...a) => console.error('[bench]', ...a);
 
@@ -90,6 +95,26 @@ async function started(child, port, timeoutMs, logs) {
 }
 
 // ---------------------------------------------------------------- uzzap
+/** What was measured: HEAD, when dist/ was built, and how many src/*.ts files are newer than that build. */
+function uzzapBuild() {
+  const mtimes = (dir, ext) => {
+    const out = [];
+    for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true }))
+      if (e.isFile() && e.name.endsWith(ext)) out.push(fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs);
+    return out;
+  };
+  try {
+    const built = Math.max(...mtimes(path.join(REPO, 'dist/src'), '.js'));
+    let commit = null;
+    try {
+      commit = execFileSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    } catch {}
+    return { commit, dist_built: new Date(built).toISOString(), src_files_newer: mtimes(path.join(REPO, 'src'), '.ts').filter((t) => t > built).length };
+  } catch {
+    return null;
+  }
+}
+
 async function uzzap(o) {
   const tmp = makeTmp('uzzap');
   const port = await freePort();
@@ -111,6 +136,7 @@ async function uzzap(o) {
     // message rate limit off (UZZAP_MODULES_<MODULE>_<KEY> sets modules.<module>.<key>).
     env.UZZAP_MODULES_MUC_MESSAGE_RATE = '0';
   }
+  if (o.sm) env.UZZAP_SM_RESUME_TIMEOUT = String(SM_RESUME_TIMEOUT); // the default, stated
   fs.mkdirSync(env.UZZAP_DATA_DIR);
   // accounts (one shared salt, like the other targets) and rosters straight into storage
   const t0 = Date.now();
@@ -124,7 +150,7 @@ async function uzzap(o) {
     version = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
   } catch {}
   return {
-    name: 'uzzap', version, host: HOST, port, domain: DOMAIN, mucDomain: MUC_DOMAIN, pid: child.pid,
+    name: 'uzzap', version, build: uzzapBuild(), host: HOST, port, domain: DOMAIN, mucDomain: MUC_DOMAIN, pid: child.pid,
     stop: async () => (await stopChild(child, o.stopGraceMs), rmTmp(tmp, o.keepTmp)),
   };
 }
@@ -195,9 +221,10 @@ allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
 tcp_backlog = 1024
-modules_enabled = { "roster", "saslauth", "disco", "ping", "posix" }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "posix"${o.sm ? ', "smacks"' : ''} }
 modules_disabled = { "s2s", "tls", "offline" }
-VirtualHost "${DOMAIN}"
+${o.sm ? `smacks_hibernation_time = ${SM_RESUME_TIMEOUT}
+` : ''}VirtualHost "${DOMAIN}"
 ${o.muc ? prosodyMuc() : ''}`,
   );
   const outFile = path.join(tmp, 'server.out');
@@ -282,7 +309,9 @@ modules:
   mod_disco: {}
   mod_ping: {}
   mod_roster: {}
-${o.muc ? ejabberdMuc() : ''}`,
+${o.sm ? `  mod_stream_mgmt:
+    resume_timeout: ${SM_RESUME_TIMEOUT}
+` : ''}${o.muc ? ejabberdMuc() : ''}`,
   );
   const node = `uzzapbench${process.pid}@localhost`;
   const cookie = randomBytes(12).toString('hex');
@@ -370,7 +399,7 @@ const TARGETS = { uzzap, prosody, ejabberd, external };
  * @param {string} name uzzap|prosody|ejabberd|external
  * @param {{users:number, userPrefix:string, password:string, pin:boolean, keepTmp:boolean,
  *          host?:string, port?:number, domain?:string, pid?:number, muc?:boolean, mucDomain?:string,
- *          stopGraceMs?:number}} o   stopGraceMs: SIGTERM to SIGKILL at the end (15 s)
+ *          sm?:boolean, stopGraceMs?:number}} o   stopGraceMs: SIGTERM to SIGKILL at the end (15 s)
  */
 export async function startTarget(name, o) {
   const fn = TARGETS[name];

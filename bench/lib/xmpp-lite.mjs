@@ -1,12 +1,27 @@
 // Minimal XMPP c2s client for load generation: raw TCP, no XML DOM.
 // The incoming byte stream is cut into top-level stanzas by scanning for tags
 // (indexOf + a quote-aware scan for the tag end) and tracking nesting depth.
+// Stream management (XEP-0198) is off unless a workload asks for it
+// (login({ sm }) / resume()): only then are inbound stanzas counted and the
+// server's <r/> answered.
 import net from 'node:net';
 import { ScramClient } from './scram.mjs';
 
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
+export const NS_SM = 'urn:xmpp:sm:3';
+
+/** A <failed/> answer to <enable/> or <resume/>: `condition` and the server's 'h' (if it sent one). */
+export class SmFailed extends Error {
+  constructor(what, stanza) {
+    const cond = /<failed[^>]*>\s*<([\w-]+)/.exec(stanza);
+    super(`${what} failed: ${cond ? cond[1] : stanza.slice(0, 200)}`);
+    this.condition = cond ? cond[1] : null;
+    const h = attr(stanza, 'h');
+    this.h = h === undefined ? null : Number(h);
+  }
+}
 
 export const xmlEscape = (s) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
@@ -55,6 +70,9 @@ export class XmppConn {
     this.onClose = null;
     this.closed = false;
     this.jid = null;
+    // XEP-0198 state, null unless enabled: { h (stanzas received since <enabled/> or, on a
+    // resumed stream, carried over), counting, id, max, requests (<r/> answered), offered }
+    this.sm = null;
   }
 
   // ---- transport -------------------------------------------------------
@@ -149,6 +167,21 @@ export class XmppConn {
   }
 
   _stanza(s) {
+    const sm = this.sm;
+    if (sm !== null) {
+      // XEP-0198 nonzas never reach the workload; only stanzas count towards 'h'
+      const k = s.charCodeAt(1);
+      if (k === 114 /* r */ && (s.startsWith('<r ') || s.startsWith('<r/'))) {
+        sm.requests++;
+        this.send(`<a xmlns='${NS_SM}' h='${sm.h}'/>`);
+        return;
+      }
+      if (k === 97 /* a */ && (s.startsWith('<a ') || s.startsWith('<a/'))) return; // acks of what we sent
+      if (sm.counting) {
+        if (k === 109 ? s.startsWith('<message') : k === 112 ? s.startsWith('<presence') : k === 105 && s.startsWith('<iq'))
+          sm.h = (sm.h + 1) >>> 0;
+      } else if (s.startsWith('<enabled') || s.startsWith('<resumed')) sm.counting = true; // count what follows it
+    }
     // presence counting for the presence workload, whatever phase the login is in
     if (this.o.presenceCounter && s.startsWith('<presence')) {
       const pc = this.o.presenceCounter;
@@ -156,19 +189,22 @@ export class XmppConn {
       // distinct (recipient, sender, type): a server may legitimately repeat a presence
       pc.unique?.add(`${this.o.user} ${attr(s, 'from')} ${attr(s, 'type') ?? ''}`);
     }
-    if (this.onStanza) {
-      // Online: answer server pings, hand the rest to the workload.
-      if (s.startsWith('<iq') && s.includes('urn:xmpp:ping') && attr(s, 'type') === 'get') {
-        const from = attr(s, 'from');
-        this.send(`<iq type='result' id='${xmlEscape(attr(s, 'id') || '')}'${from ? ` to='${xmlEscape(from)}'` : ''}/>`);
-        return;
-      }
-      this.onStanza(s);
-    } else if (this.waiter) {
+    if (this.onStanza) this._online(s);
+    else if (this.waiter) {
       const w = this.waiter;
       this.waiter = null;
       w.resolve(s);
     } else this.queue.push(s);
+  }
+
+  /** Online: answer server pings, hand the rest to the workload. */
+  _online(s) {
+    if (s.startsWith('<iq') && s.includes('urn:xmpp:ping') && attr(s, 'type') === 'get') {
+      const from = attr(s, 'from');
+      this.send(`<iq type='result' id='${xmlEscape(attr(s, 'id') || '')}'${from ? ` to='${xmlEscape(from)}'` : ''}/>`);
+      return;
+    }
+    this.onStanza(s);
   }
 
   /** Next top-level stanza during login; stream errors become exceptions. */
@@ -225,17 +261,22 @@ export class XmppConn {
    * Connect, authenticate, bind; optionally establish a session, send initial
    * presence and fetch the roster. Resolves with the bound full JID.
    */
-  async login({ presence = false, roster = false, resource } = {}) {
+  login({ presence = false, roster = false, resource, sm = false } = {}) {
+    return this._bounded('login', () => this._login(presence, roster, resource, sm));
+  }
+
+  /** Run `fn` bounded by o.timeoutMs (30 s); on failure or timeout the socket is destroyed. */
+  async _bounded(what, fn) {
     const timeoutMs = this.o.timeoutMs ?? 30000;
     let timer;
     const timeout = new Promise((_, reject) => {
       timer = setTimeout(() => {
-        reject(new Error(`login timeout after ${timeoutMs} ms`));
+        reject(new Error(`${what} timeout after ${timeoutMs} ms`));
         this.destroy();
       }, timeoutMs);
     });
     try {
-      return await Promise.race([this._login(presence, roster, resource), timeout]);
+      return await Promise.race([fn(), timeout]);
     } catch (e) {
       this.destroy();
       throw e;
@@ -244,13 +285,19 @@ export class XmppConn {
     }
   }
 
-  async _login(presence, roster, resource) {
+  /** connect, stream, SASL, stream restart; resolves with the post-auth features */
+  async _authenticate() {
     await this._connect();
     this._openStream();
-    let features = await this._features();
+    const features = await this._features();
     await this._sasl(features);
     this._openStream(); // stream restart after SASL success
-    features = await this._features();
+    return this._features();
+  }
+
+  /** @param {false|true|'resume'} sm  enable XEP-0198 after binding (before presence), with resumption if 'resume' */
+  async _login(presence, roster, resource, sm) {
+    const features = await this._authenticate();
     if (!features.includes(NS_BIND)) throw new Error('server offers no resource binding');
     const res = resource ?? `b${(++resourceSeq).toString(36)}`;
     const bound = await this._iq('set', 'bind1', `<bind xmlns='${NS_BIND}'><resource>${res}</resource></bind>`);
@@ -262,6 +309,7 @@ export class XmppConn {
       const tail = features.slice(si, features.indexOf('</session>', si) + 1 || si + 200);
       if (!tail.includes('<optional')) await this._iq('set', 'sess1', `<session xmlns='${NS_SESSION}'/>`);
     }
+    if (sm) await this._enableSm(sm === 'resume', features.includes(NS_SM));
     if (presence) this.send('<presence/>');
     if (roster) {
       // An error reply still completes the exchange: note it (workloads report it) and go on.
@@ -273,6 +321,52 @@ export class XmppConn {
     this.queue.length = 0;
     this.onStanza = () => {};
     return this.jid;
+  }
+
+  // ---- stream management (XEP-0198) -----------------------------------
+  async _enableSm(resume, offered) {
+    this.sm = { h: 0, counting: false, id: null, max: null, requests: 0, offered };
+    this.send(`<enable xmlns='${NS_SM}'${resume ? " resume='true'" : ''}/>`);
+    for (;;) {
+      const s = await this._next(); // counting starts with <enabled/> (in _stanza)
+      if (s.startsWith('<enabled')) {
+        this.sm.id = attr(s, 'id') ?? null;
+        const max = attr(s, 'max');
+        this.sm.max = max === undefined ? null : Number(max);
+        this.sm.resumable = attr(s, 'resume') === 'true' || attr(s, 'resume') === '1';
+        return;
+      }
+      if (s.startsWith('<failed')) throw new SmFailed('enable', s);
+      // anything else before <enabled/> is not counted and ignored
+    }
+  }
+
+  /**
+   * Authenticate on a new connection and resume the session `previd` (XEP-0198 §5),
+   * telling the server we received `h` stanzas. Resolves with the server's 'h' from
+   * <resumed/>; then `onStanza` gets the retransmitted stanzas and everything after
+   * them, and 'h' keeps counting from `h`. A <failed/> rejects with SmFailed.
+   * Bounded by o.timeoutMs like login.
+   */
+  resume({ previd, h }, onStanza) {
+    return this._bounded('resume', async () => {
+      const features = await this._authenticate();
+      this.sm = { h, counting: false, id: previd, max: null, requests: 0, offered: features.includes(NS_SM) };
+      this.send(`<resume xmlns='${NS_SM}' previd='${xmlEscape(previd)}' h='${h}'/>`);
+      for (;;) {
+        const s = await this._next();
+        if (s.startsWith('<resumed')) {
+          // stanzas that came with <resumed/> wait in the queue (already counted): hand them over in order
+          this.onStanza = onStanza;
+          const q = this.queue;
+          this.queue = [];
+          for (const x of q) this._online(x);
+          const sh = attr(s, 'h');
+          return sh === undefined ? null : Number(sh);
+        }
+        if (s.startsWith('<failed')) throw new SmFailed('resume', s);
+      }
+    });
   }
 
   async _sasl(features) {

@@ -43,7 +43,7 @@ export interface SmState {
   /** the last 'h' the client acknowledged (mod 2^32) */
   acked: number;
   /** sent and not yet acknowledged, oldest first */
-  queue: { xml: string; kind: Kind }[];
+  queue: { xml: string; kind: Kind; at: number }[];
   /** stanzas sent since the last <r/> */
   sinceRequest: number;
   lastRequest: number;
@@ -112,7 +112,7 @@ export class Session implements LocalSession {
   private transmit(xml: string, kind: Kind): void {
     const sm = this.sm;
     if (sm) {
-      sm.queue.push({ xml, kind });
+      sm.queue.push({ xml, kind, at: Date.now() });
       if (sm.queue.length > this.env.sm().max_queue) return this.env.queueOverflow(this);
     }
     const owner = this.owner;

@@ -528,7 +528,7 @@ export class C2SStream implements SessionOwner {
     this.transport.write(`<resumed xmlns='${NS_SM}' previd='${escAttr(previd)}' h='${sm.inH}'/>`);
     if (!this.acknowledge(session, el.attrs.h)) return;
     // retransmit exactly what the client has not acknowledged, once, in order
-    for (const q of sm.queue) this.writeStanza(q.xml, q.kind);
+    for (const q of sm.queue) this.writeStanza(q.kind === 'message' ? withDelay(q.xml, q.at, this.core.config.domain) : q.xml, q.kind);
     // XEP-0352: a resumed stream starts active; what was held goes out after the retransmission
     session.setInactive(false);
     sm.sinceRequest = 0;
@@ -706,6 +706,13 @@ export class C2SStream implements SessionOwner {
     if (state) this.core.metrics.connections.inc({ state });
     this.metricState = state ?? 'closed';
   }
+}
+
+/** A retransmitted message gets the time it was first sent (XEP-0203), unless it has one already. */
+function withDelay(xml: string, at: number, domain: string): string {
+  if (!xml.endsWith('</message>') || xml.includes('urn:xmpp:delay')) return xml;
+  const stamp = new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return `${xml.slice(0, -'</message>'.length)}<delay xmlns='urn:xmpp:delay' from='${domain}' stamp='${stamp}'>Resent</delay></message>`;
 }
 
 /** a client-supplied 'from' equal to our JID after preparation (case, normalisation) */

@@ -121,6 +121,11 @@ describe('stream management (XEP-0198)', function () {
     await b.waitFor('<body>gap 5</body>');
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(bodies(b.data), ['before', 'gap 1', 'gap 2', 'gap 3', 'gap 4', 'gap 5']);
+    assert.equal(
+      count(b.data, /<delay xmlns='urn:xmpp:delay' from='localhost' stamp='[^']+'>Resent<\/delay>/g),
+      6,
+      'each carries its first send time',
+    );
     // XEP-0359: the retransmitted copy carries the stanza-id the first one had
     const sid = (d: string): string | undefined =>
       /<body>before<\/body><stanza-id xmlns="urn:xmpp:sid:0" id="([^"]+)" by="alice@localhost"\/>/.exec(d)?.[1];
