@@ -6,6 +6,7 @@ import { migrate } from './sql/migrate.js';
 import { SqlAccountStore, SqlOfflineStore, SqlUserDataStore } from './sql/stores.js';
 import { SqlRosterStore } from './sql/roster.js';
 import { SqlRoomStore } from './sql/rooms.js';
+import { SqlArchiveStore } from './sql/archive.js';
 
 export * from './types.js';
 
@@ -22,7 +23,9 @@ class SqlStorage implements Storage {
   readonly roster: SqlRosterStore;
   readonly offline: SqlOfflineStore;
   readonly rooms: SqlRoomStore;
+  readonly archive: SqlArchiveStore;
   constructor(readonly sql: Sql) {
+    this.archive = new SqlArchiveStore(sql);
     this.rooms = new SqlRoomStore(sql);
     this.offline = new SqlOfflineStore(sql);
     this.accounts = new SqlAccountStore(sql);
@@ -37,7 +40,9 @@ class SqlStorage implements Storage {
     await this.sql.query('SELECT 1');
     return performance.now() - t;
   }
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    // nothing queued for the archive is lost on a clean shutdown
+    await this.archive.flush();
     return this.sql.close();
   }
 }

@@ -134,6 +134,60 @@ export interface RoomStore {
   remove(service: string, name: string): Promise<boolean>;
 }
 
+/** One archived message (XEP-0313): `id` is its archive UID (the XEP-0359 stanza-id). */
+export interface ArchivedMessage {
+  id: string;
+  /** ms since the epoch, when it was archived */
+  ts: number;
+  /** bare JID of the other party (for a room archive: the occupant JID of the sender) */
+  with: string;
+  stanza: string;
+}
+
+export interface ArchiveRow extends ArchivedMessage {
+  /** the archive's owner: a local user's bare JID or a room's bare JID */
+  owner: string;
+  /** full JID of the other party, when known */
+  withFull?: string;
+}
+
+export interface ArchiveQuery {
+  owner: string;
+  /** bare JID, or a full JID to match exactly */
+  with?: string;
+  start?: number;
+  end?: number;
+  /** exclusive bounds by archive UID (RSM after/before, MAM after-id/before-id) */
+  after?: string;
+  before?: string;
+  /** only these UIDs */
+  ids?: string[];
+  max: number;
+  /** the last page instead of the first (RSM <before/>) */
+  fromEnd: boolean;
+}
+
+export class ArchiveIdNotFound extends Error {
+  constructor(readonly id: string) {
+    super(`no archived message ${id}`);
+  }
+}
+
+/** XEP-0313 archives of users and rooms. Writes are batched in memory and flushed together. */
+export interface ArchiveStore {
+  /** queue a message for the archive (written with the next batch, within milliseconds) */
+  add(row: ArchiveRow): void;
+  /** write everything queued now */
+  flush(): Promise<void>;
+  /** a page in chronological order; `complete` when the page reached the end in its direction. Throws ArchiveIdNotFound. */
+  query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number }>;
+  /** the oldest and newest message of an archive */
+  bounds(owner: string): Promise<{ first?: ArchivedMessage; last?: ArchivedMessage }>;
+  /** delete messages older than a time (all archives, or one); returns how many */
+  purge(before: number, owner?: string): Promise<number>;
+  deleteAll(owner: string): Promise<number>;
+}
+
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   readonly accounts: AccountStore;
@@ -141,6 +195,7 @@ export interface Storage {
   readonly roster: RosterStore;
   readonly offline: OfflineStore;
   readonly rooms: RoomStore;
+  readonly archive: ArchiveStore;
   /** ms of the last round-trip to the database (health/metrics) */
   ping(): Promise<number>;
   close(): Promise<void>;

@@ -216,6 +216,61 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
     });
   });
 
+  describe('archive', () => {
+    const row = (owner: string, i: number, withJid: string, ts: number) => ({
+      owner,
+      id: `id-${owner}-${i}`,
+      ts,
+      with: withJid,
+      withFull: `${withJid}/res`,
+      stanza: `<message><body>${i}</body></message>`,
+    });
+    it('batches writes, pages forwards and backwards with keyset bounds, filters, and knows missing ids', async () => {
+      const base = 1_700_000_000_000;
+      for (let i = 1; i <= 30; i++) s.archive.add(row('ann@localhost', i, i % 2 ? 'bob@localhost' : 'cat@localhost', base + i * 1000));
+      s.archive.add(row('zed@localhost', 1, 'bob@localhost', base));
+      s.archive.add(row('ann@localhost', 1, 'dup@localhost', base)); // same id again: ignored
+      const q = (over: Partial<Parameters<typeof s.archive.query>[0]>) =>
+        s.archive.query({ owner: 'ann@localhost', max: 10, fromEnd: false, ...over });
+      const first = await q({});
+      assert.deepEqual(
+        first.items.map((m) => m.id),
+        Array.from({ length: 10 }, (_, k) => `id-ann@localhost-${k + 1}`),
+      );
+      assert.equal(first.complete, false);
+      assert.equal(first.count, 30);
+      assert.equal(first.items[0]!.with, 'bob@localhost');
+      const next = await q({ after: first.items.at(-1)!.id });
+      assert.equal(next.items[0]!.id, 'id-ann@localhost-11');
+      const last = await q({ fromEnd: true });
+      assert.deepEqual(
+        last.items.map((m) => m.id.split('-').pop()),
+        ['21', '22', '23', '24', '25', '26', '27', '28', '29', '30'],
+      );
+      assert.equal((await q({ fromEnd: true, before: 'id-ann@localhost-3' })).complete, true);
+      const withCat = await q({ with: 'cat@localhost', max: 100 });
+      assert.equal(withCat.items.length, 15);
+      assert.equal(withCat.complete, true);
+      assert.equal((await q({ with: 'cat@localhost/res', max: 100 })).items.length, 15);
+      const range = await q({ start: base + 5000, end: base + 7000, max: 100 });
+      assert.deepEqual(
+        range.items.map((m) => m.id.split('-').pop()),
+        ['5', '6', '7'],
+      );
+      assert.equal((await q({ ids: ['id-ann@localhost-4', 'id-ann@localhost-9'] })).items.length, 2);
+      await assert.rejects(q({ after: 'nope' }), /no archived message nope/);
+      await assert.rejects(q({ ids: ['id-ann@localhost-4', 'nope'] }), /no archived message nope/);
+      const b = await s.archive.bounds('ann@localhost');
+      assert.equal(b.first!.id, 'id-ann@localhost-1');
+      assert.equal(b.last!.id, 'id-ann@localhost-30');
+      assert.equal(await s.archive.purge(base + 10_500, 'ann@localhost'), 10);
+      assert.equal((await q({ max: 0 })).count, 20);
+      assert.equal(await s.archive.deleteAll('ann@localhost'), 20);
+      assert.deepEqual(await s.archive.bounds('ann@localhost'), { first: undefined, last: undefined });
+      assert.equal((await s.archive.query({ owner: 'zed@localhost', max: 5, fromEnd: false })).items.length, 1);
+    });
+  });
+
   describe('lifecycle', () => {
     it('data survives closing and reopening (migrations are idempotent)', async () => {
       await s.close();

@@ -92,4 +92,23 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'message archive',
+    sql: `
+      CREATE TABLE mam_archive (
+        seq {{serial}},
+        owner TEXT NOT NULL,
+        id TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        with_jid TEXT NOT NULL,
+        with_full TEXT,
+        stanza TEXT NOT NULL
+      );
+      CREATE UNIQUE INDEX mam_archive_id ON mam_archive (owner, id);
+      CREATE INDEX mam_archive_owner ON mam_archive (owner, seq);
+      CREATE INDEX mam_archive_with ON mam_archive (owner, with_jid, seq);
+      CREATE INDEX mam_archive_ts ON mam_archive (owner, ts);
+    `,
+  },
 ];

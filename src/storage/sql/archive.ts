@@ -1,0 +1,155 @@
+// The XEP-0313 archive on SQL (SQLite or Postgres). Writes are queued in memory
+// and flushed as one multi-row INSERT a few milliseconds later (or at once when
+// a batch fills), so a burst of messages never waits on the database per
+// message; queries flush first, so a client always sees what it was sent.
+// Order is the insertion sequence (seq); pages are keyset queries on the
+// (owner, seq) and (owner, with_jid, seq) indexes, so a page costs the same at
+// a thousand or a million messages.
+import type { Sql } from './sql.js';
+import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
+
+const BATCH_ROWS = 500;
+const BATCH_DELAY_MS = 5;
+
+interface Row {
+  seq: number | string;
+  id: string;
+  ts: number | string;
+  with_jid: string;
+  stanza: string;
+}
+
+const toMessage = (r: Row): ArchivedMessage => ({ id: r.id, ts: Number(r.ts), with: r.with_jid, stanza: r.stanza });
+
+export class SqlArchiveStore implements ArchiveStore {
+  private queue: ArchiveRow[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  /** a write that failed is retried with the next batch; this many rows wait at most */
+  private readonly maxQueued = 100_000;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {}
+
+  add(row: ArchiveRow): void {
+    if (this.queue.length >= this.maxQueued) {
+      this.onError(new Error('archive write queue full: the database is not keeping up; dropping the oldest queued row'));
+      this.queue.shift();
+    }
+    this.queue.push(row);
+    if (this.queue.length >= BATCH_ROWS) void this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), BATCH_DELAY_MS);
+      this.timer.unref();
+    }
+  }
+
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.writing = this.writing.then(async () => {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0, BATCH_ROWS);
+        try {
+          await this.insert(batch);
+        } catch (err) {
+          // keep them for the next attempt, in order
+          this.queue.unshift(...batch);
+          this.onError(err);
+          return;
+        }
+      }
+    });
+    return this.writing;
+  }
+
+  private async insert(rows: ArchiveRow[]): Promise<void> {
+    const values: string[] = [];
+    const params: unknown[] = [];
+    for (const r of rows) {
+      const n = params.length;
+      values.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6})`);
+      params.push(r.owner, r.id, r.ts, r.with, r.withFull ?? null, r.stanza);
+    }
+    await this.sql.exec(
+      `INSERT INTO mam_archive (owner, id, ts, with_jid, with_full, stanza) VALUES ${values.join(', ')} ON CONFLICT (owner, id) DO NOTHING`,
+      params,
+    );
+  }
+
+  private async seqOf(owner: string, id: string): Promise<number> {
+    const [row] = await this.sql.query<{ seq: number | string }>('SELECT seq FROM mam_archive WHERE owner = $1 AND id = $2', [owner, id]);
+    if (!row) throw new ArchiveIdNotFound(id);
+    return Number(row.seq);
+  }
+
+  async query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number }> {
+    await this.flush();
+    const params: unknown[] = [q.owner];
+    const where = ['owner = $1'];
+    const p = (v: unknown): string => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (q.with !== undefined) {
+      if (q.with.includes('/')) where.push(`with_full = ${p(q.with)}`);
+      else where.push(`with_jid = ${p(q.with)}`);
+    }
+    if (q.start !== undefined) where.push(`ts >= ${p(q.start)}`);
+    if (q.end !== undefined) where.push(`ts <= ${p(q.end)}`);
+    if (q.ids) {
+      if (q.ids.length === 0) return { items: [], complete: true, count: 0 };
+      const found = await this.sql.query<{ id: string }>(
+        `SELECT id FROM mam_archive WHERE owner = $1 AND id IN (${q.ids.map((_, i) => `$${i + 2}`).join(', ')})`,
+        [q.owner, ...q.ids],
+      );
+      const have = new Set(found.map((r) => r.id));
+      const missing = q.ids.find((id) => !have.has(id));
+      if (missing !== undefined) throw new ArchiveIdNotFound(missing);
+      where.push(`id IN (${q.ids.map((id) => p(id)).join(', ')})`);
+    }
+    const filter = where.join(' AND ');
+    const filterParams = [...params];
+    if (q.after !== undefined) where.push(`seq > ${p(await this.seqOf(q.owner, q.after))}`);
+    if (q.before !== undefined) where.push(`seq < ${p(await this.seqOf(q.owner, q.before))}`);
+    const order = q.fromEnd ? 'DESC' : 'ASC';
+    const rows =
+      q.max > 0
+        ? await this.sql.query<Row>(
+            `SELECT seq, id, ts, with_jid, stanza FROM mam_archive WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT ${q.max + 1}`,
+            params,
+          )
+        : [];
+    const complete = rows.length <= q.max;
+    const page = rows.slice(0, q.max);
+    if (q.fromEnd) page.reverse();
+    const [c] = await this.sql.query<{ n: number | string }>(`SELECT count(*) AS n FROM mam_archive WHERE ${filter}`, filterParams);
+    return { items: page.map(toMessage), complete: q.max === 0 ? Number(c?.n ?? 0) === 0 : complete, count: Number(c?.n ?? 0) };
+  }
+
+  async bounds(owner: string): Promise<{ first?: ArchivedMessage; last?: ArchivedMessage }> {
+    await this.flush();
+    const one = async (order: string): Promise<ArchivedMessage | undefined> => {
+      const [r] = await this.sql.query<Row>(
+        `SELECT seq, id, ts, with_jid, stanza FROM mam_archive WHERE owner = $1 ORDER BY seq ${order} LIMIT 1`,
+        [owner],
+      );
+      return r ? toMessage(r) : undefined;
+    };
+    return { first: await one('ASC'), last: await one('DESC') };
+  }
+
+  async purge(before: number, owner?: string): Promise<number> {
+    await this.flush();
+    return owner === undefined
+      ? this.sql.exec('DELETE FROM mam_archive WHERE ts < $1', [before])
+      : this.sql.exec('DELETE FROM mam_archive WHERE owner = $1 AND ts < $2', [owner, before]);
+  }
+
+  async deleteAll(owner: string): Promise<number> {
+    await this.flush();
+    return this.sql.exec('DELETE FROM mam_archive WHERE owner = $1', [owner]);
+  }
+}
