@@ -290,10 +290,11 @@ describe('liveness and slow consumers', function () {
   it('a half-open client (proxy stops forwarding) is seen unavailable within ping_interval + ping_timeout', async () => {
     const server = await startServer({ users: USERS, config: { ping_interval: 1, ping_timeout: 1 } });
     const p = await proxy(server.ports.c2s);
+    // rosters first: they are cached at login
+    await server.storage.roster.put('bob', { jid: 'alice@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
+    await server.storage.roster.put('alice', { jid: 'bob@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
     const watcher = await connect(server, 'bob');
     try {
-      await server.storage.roster.put('bob', { jid: 'alice@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
-      await server.storage.roster.put('alice', { jid: 'bob@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
       await watcher.send(xml('presence'));
       const a = await rawSession(p.port, 'alice', 'secret', 'phone');
       a.send('<presence/>');
@@ -373,10 +374,10 @@ describe('client state indication (XEP-0352)', function () {
   this.timeout(30_000);
   it('holds presence and chat states while inactive (latest per contact), sends messages at once, flushes on active', async () => {
     const server = await startServer({ users: USERS });
+    await server.storage.roster.put('bob', { jid: 'alice@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
+    await server.storage.roster.put('alice', { jid: 'bob@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
     const bob = await connect(server, 'bob');
     try {
-      await server.storage.roster.put('bob', { jid: 'alice@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
-      await server.storage.roster.put('alice', { jid: 'bob@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
       const a = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone');
       a.send('<presence/>');
       await a.waitFor(/<presence[^>]*from=['"]bob@localhost/);
@@ -510,9 +511,9 @@ describe('stream management edge cases (review findings)', function () {
   });
 
   it('a resume with a bad h fails without touching the live session; CSI starts active on a resumed stream', async () => {
-    const bob = await connect(server, 'bob');
     await server.storage.roster.put('bob', { jid: 'alice@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
     await server.storage.roster.put('alice', { jid: 'bob@localhost', subscription: 'both', ask: false, approved: false, groups: [] });
+    const bob = await connect(server, 'bob');
     server.config.sm.resume_timeout = 30;
     const a = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone');
     try {
