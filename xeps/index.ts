@@ -17,6 +17,7 @@ import sm from './0198-sm/index.js';
 import csi from './0352-csi/index.js';
 import sid from './0359-sid/index.js';
 import push from './0357-push/index.js';
+import mam from './0313-mam/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -37,4 +38,5 @@ export const MODULES: XepModule<never>[] = [
   csi,
   sid,
   push,
+  mam,
 ] as XepModule<never>[];
