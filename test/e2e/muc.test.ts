@@ -818,6 +818,59 @@ describe('multi-user chat (XEP-0045)', function () {
     });
   });
 
+  describe('room archive (XEP-0313)', () => {
+    it('archives each room message once and serves it on the room JID; members-only rooms only to members', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      const eve = await client('eve');
+      await createRoom(alice, 'logged', 'Alice');
+      await join(bob, 'logged', 'Bob');
+      for (const b of ['one', 'two', 'three']) {
+        await bob.send(xml('message', { to: `logged@${SERVICE}`, type: 'groupchat' }, xml('body', {}, b)));
+        await expectStanza(alice, (s) => s.getChildText('body') === b);
+      }
+      const q = async (c: XmppClient, room: string, rsm: Element[] = []) => {
+        const results: Element[] = [];
+        const on = (s: Element) => {
+          if (s.is('message') && s.getChild('result', 'urn:xmpp:mam:2')) results.push(s);
+        };
+        c.on('stanza', on);
+        const r = await iq(
+          c,
+          xml(
+            'iq',
+            { type: 'set', to: `${room}@${SERVICE}` },
+            xml(
+              'query',
+              { xmlns: 'urn:xmpp:mam:2', queryid: 'r1' },
+              ...(rsm.length ? [xml('set', { xmlns: 'http://jabber.org/protocol/rsm' }, ...rsm)] : []),
+            ),
+          ),
+        );
+        c.removeListener('stanza', on);
+        return { r, results };
+      };
+      const { r, results } = await q(eve, 'logged');
+      assert.equal(r.attrs.type, 'result');
+      assert.equal(results.length, 3);
+      const fwd = results[0]!.getChild('result', 'urn:xmpp:mam:2')!.getChild('forwarded', 'urn:xmpp:forward:0')!.getChild('message')!;
+      assert.equal(fwd.attrs.from, `logged@${SERVICE}/Bob`);
+      assert.equal(fwd.attrs.to, undefined, 'no to on archived room messages');
+      assert.equal(results[0]!.attrs.from, `logged@${SERVICE}`);
+      const sid = fwd.getChild('stanza-id', 'urn:xmpp:sid:0')!.attrs.id;
+      assert.equal(results[0]!.getChild('result', 'urn:xmpp:mam:2')!.attrs.id, sid, 'the archive id is the stanza-id the room gave');
+      const lastTwo = await q(eve, 'logged', [xml('max', {}, '2'), xml('before')]);
+      assert.deepEqual(
+        lastTwo.results.map((m) =>
+          m.getChild('result', 'urn:xmpp:mam:2')!.getChild('forwarded', 'urn:xmpp:forward:0')!.getChild('message')!.getChildText('body'),
+        ),
+        ['two', 'three'],
+      );
+      await configure(alice, 'logged', { 'muc#roomconfig_membersonly': '1' });
+      assert.equal(errorOf((await q(eve, 'logged')).r), 'forbidden');
+    });
+  });
+
   describe('protection', () => {
     it('rate-limits a flooding occupant with resource-constraint while others keep talking', async () => {
       await server.stop();

@@ -24,6 +24,7 @@ const settings = z.object({
   public: z.boolean().default(true),
   max_pending_iqs: z.number().int().positive().default(10_000),
   directory_page: z.number().int().positive().default(1000),
+  archive: z.boolean().default(true),
 });
 
 const muc: XepModule<MucSettings> = {

@@ -3,7 +3,23 @@
 // Everything here is synchronous and in memory; persistence is written behind
 // (RoomHost.persist) in order, so a room never waits on the database.
 import { createHmac } from 'node:crypto';
-import { Element, Jid, StanzaError, SubmittedForm, dataForm, errorReply, tryJid, x, type RoomAffiliation } from '../../src/api/index.js';
+import {
+  Element,
+  Jid,
+  NS_MAM,
+  StanzaError,
+  SubmittedForm,
+  dataForm,
+  errorReply,
+  mamForm,
+  mamMetadata,
+  parseMamQuery,
+  runMamQuery,
+  tryJid,
+  x,
+  type ArchiveStore,
+  type RoomAffiliation,
+} from '../../src/api/index.js';
 import { applyConfigForm, roomConfigForm, type Affiliation, type Role, type RoomConfig } from './config.js';
 import {
   NS_ADMIN,
@@ -53,6 +69,9 @@ export interface RoomHost {
   /** forward an IQ to an occupant and route its answer back */
   proxyIq(room: Room, stanza: Element, from: Occupant, to: Occupant): void;
   isServerAdmin(jid: Jid): boolean;
+  /** room archives (XEP-0313), when the service keeps them */
+  readonly archiving: boolean;
+  readonly archive: ArchiveStore;
 }
 
 export interface Occupant {
@@ -547,6 +566,16 @@ export class Room {
       this.subject = { text: subject.getText(), from: o.jid.full };
       if (this.config.persistent) this.host.persist(this, 'room');
     } else if (hasBody) this.remember(m, stanzaId);
+    // the room's archive keeps messages and subject changes, once (XEP-0313 §7.2)
+    if (this.host.archiving && (hasBody || subject))
+      this.host.archive.add({
+        owner: this.jid.bare,
+        id: stanzaId,
+        ts: Date.now(),
+        with: o.jid.full,
+        withFull: o.jid.full,
+        stanza: m.toString(),
+      });
     this.host.fanout(m, this.targets());
   }
 
@@ -662,7 +691,7 @@ export class Room {
   // ---- IQs to the room (§8, §9, §10, disco, XEP-0410, XEP-0425) ----
 
   /** Answer an IQ addressed to the room's bare JID; returns the result payload. */
-  iq(stanza: Element, from: Jid): Element | undefined {
+  iq(stanza: Element, from: Jid): Element | undefined | Promise<Element | undefined> {
     const type = stanza.attrs.type;
     const payload = stanza.getChildElements()[0]!;
     const ns = payload.attrs.xmlns;
@@ -676,7 +705,24 @@ export class Room {
     if (ns === NS_OWNER && payload.name === 'query') return type === 'get' ? this.ownerGet(from) : this.ownerSet(payload, from);
     if (ns === NS_REGISTER && payload.name === 'query') return this.register(type === 'get', payload, from);
     if (ns === NS_MODERATE && payload.name === 'moderate' && type === 'set') return this.moderate(payload, from);
+    if (ns === NS_MAM && (payload.name === 'query' || payload.name === 'metadata') && this.host.archiving)
+      return this.mamQuery(type === 'get', payload, from);
     throw new StanzaError('service-unavailable');
+  }
+
+  /** XEP-0313 on the room's JID: whoever may enter may read (§8.2 of XEP-0313: members-only rooms, members and up). */
+  private async mamQuery(get: boolean, payload: Element, from: Jid): Promise<Element | undefined> {
+    const aff = this.host.isServerAdmin(from) ? 'owner' : this.affiliation(from.bare);
+    if (aff === 'outcast' || (this.config.membersOnly && AFF_RANK[aff] < AFF_RANK.member))
+      throw new StanzaError('forbidden', 'only those who may enter the room may read its archive');
+    if (payload.name === 'metadata') return mamMetadata(this.host.archive, this.jid.bare);
+    if (get) return mamForm();
+    const q = parseMamQuery(this.jid.bare, payload, { defaultMax: 50, maxMax: 250 });
+    return runMamQuery(this.host.archive, q, payload.attrs.queryid, (msg) => {
+      msg.attrs.from = this.jid.bare;
+      msg.attrs.to = from.full;
+      this.host.send(msg);
+    });
   }
 
   private discoInfo(node: string | undefined, from: Jid): Element {
@@ -702,6 +748,7 @@ export class Room {
       NS_REGISTER,
       NS_DISCO_INFO,
       NS_PING,
+      ...(this.host.archiving ? [NS_MAM, 'urn:xmpp:mam:2#extended'] : []),
       c.public ? 'muc_public' : 'muc_hidden',
       c.persistent ? 'muc_persistent' : 'muc_temporary',
       c.membersOnly ? 'muc_membersonly' : 'muc_open',

@@ -3,7 +3,17 @@
 // (with XEP-0059 paging), forwards IQs between occupants, writes persistent
 // rooms behind, and removes occupants whose sessions went away.
 import { randomBytes } from 'node:crypto';
-import { Element, Jid, StanzaError, errorReply, tryJid, x, type ModuleContext, type RoomAffiliation } from '../../src/api/index.js';
+import {
+  Element,
+  Jid,
+  StanzaError,
+  errorReply,
+  tryJid,
+  x,
+  type ArchiveStore,
+  type ModuleContext,
+  type RoomAffiliation,
+} from '../../src/api/index.js';
 import type { RoomConfig } from './config.js';
 import { Room, type Occupant, type RoomHost, type RoomLimits } from './room.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_STABLE_ID, NS_UNIQUE, NS_VCARD } from './ns.js';
@@ -26,6 +36,7 @@ export interface MucSettings {
   public: boolean;
   max_pending_iqs: number;
   directory_page: number;
+  archive: boolean;
 }
 
 interface PendingIq {
@@ -85,6 +96,13 @@ export class MucService implements RoomHost {
 
   isServerAdmin(jid: Jid): boolean {
     return this.m.server.isAdmin(jid);
+  }
+
+  get archiving(): boolean {
+    return this.m.config.archive;
+  }
+  get archive(): ArchiveStore {
+    return this.m.storage.archive;
   }
 
   defaultConfig(): RoomConfig {
@@ -172,7 +190,11 @@ export class MucService implements RoomHost {
   }
 
   dispose(room: Room): void {
-    if (this.rooms.get(room.name) === room) this.rooms.delete(room.name);
+    if (this.rooms.get(room.name) !== room) return;
+    this.rooms.delete(room.name);
+    // a room that is gone takes its archive with it
+    if (this.archiving)
+      this.m.storage.archive.deleteAll(room.jid.bare).catch((err: unknown) => this.m.log.error({ err }, 'deleting a room archive failed'));
   }
 
   /** A session went away (or sent unavailable): it leaves every room it was in. */
@@ -303,15 +325,21 @@ export class MucService implements RoomHost {
       return this.send(errorReply(stanza, new StanzaError('bad-request', 'an IQ needs exactly one child')));
     if (!room) return this.send(errorReply(stanza, new StanzaError('item-not-found', 'no such room')));
     if (to.resource) return room.occupantIq(stanza, from, to);
-    let payload: Element | undefined;
-    try {
-      payload = room.iq(stanza, from);
-    } catch (e) {
+    const failed = (e: unknown): void => {
       if (e instanceof StanzaError) return this.send(errorReply(stanza, e));
       this.m.log.error({ err: e, stanza: stanza.toString().slice(0, 2000) }, 'room IQ failed');
-      return this.send(errorReply(stanza, new StanzaError('internal-server-error')));
+      this.send(errorReply(stanza, new StanzaError('internal-server-error')));
+    };
+    const done = (payload: Element | undefined): void =>
+      this.send(x('iq', { type: 'result', id: stanza.attrs.id, from: to.full, to: from.full }, payload));
+    let r: ReturnType<Room['iq']>;
+    try {
+      r = room.iq(stanza, from);
+    } catch (e) {
+      return failed(e);
     }
-    this.send(x('iq', { type: 'result', id: stanza.attrs.id, from: to.full, to: from.full }, payload));
+    if (r instanceof Promise) r.then(done, failed);
+    else done(r);
   }
 
   private toService(stanza: Element, from: Jid, to: Jid): void {
