@@ -3,6 +3,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
+import https from 'node:https';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,6 +26,8 @@ import { loadOrCreateCert, tlsMaterial, type TlsMaterial } from './tls.js';
 import { AuthThrottle } from './stream/sasl/throttle.js';
 import { C2SStream } from './stream/c2s.js';
 import { TcpTransport } from './transport/tcp.js';
+import { WebSocketTransport } from './transport/websocket.js';
+import { WebSocketServer } from 'ws';
 import { ModuleHost } from './modules/host.js';
 import { Accounts } from './accounts.js';
 import type { Core } from './core.js';
@@ -61,6 +64,8 @@ export interface Ports {
   c2s: number;
   c2sTls: number;
   http: number;
+  /** 0 when HTTPS is off */
+  https: number;
 }
 
 export class Server implements Core {
@@ -78,13 +83,13 @@ export class Server implements Core {
   readonly throttle: AuthThrottle;
   readonly saslSecret = randomBytes(32);
   readonly startedAt = Date.now();
-  readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0 };
+  readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0, https: 0 };
   storage!: Storage;
   registry!: Registry;
   tls!: TlsMaterial;
   accounts!: Accounts;
   modules!: ModuleHost;
-  private listeners: (net.Server | http.Server)[] = [];
+  private listeners: (net.Server | http.Server | https.Server)[] = [];
   private sockets = new Set<net.Socket>();
   private stopping: Promise<void> | undefined;
 
@@ -180,9 +185,41 @@ export class Server implements Core {
     direct.on('tlsClientError', () => undefined);
     this.ports.c2sTls = await listenOn(direct, c.c2s.tls_port, host);
     const web = http.createServer((req, res) => void this.http(req, res));
+    // RFC 7395 at /xmpp-websocket, subprotocol "xmpp"
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: c.max_stanza_size + 1024,
+      handleProtocols: (p) => (p.has('xmpp') ? 'xmpp' : false),
+    });
+    const upgrade = (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void => {
+      const path = (req.url ?? '').split('?')[0];
+      const protocols = String(req.headers['sec-websocket-protocol'] ?? '')
+        .split(',')
+        .map((p) => p.trim());
+      if (path !== '/xmpp-websocket' || !protocols.includes('xmpp') || this.stopping) {
+        socket.end(`HTTP/1.1 ${path !== '/xmpp-websocket' ? '404 Not Found' : '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        this.sockets.add(req.socket);
+        req.socket.once('close', () => this.sockets.delete(req.socket));
+        new C2SStream(this, new WebSocketTransport(ws, req, () => this.config.limits.outbound_buffer, this.config.http.websocket_secure));
+      });
+    };
+    web.on('upgrade', upgrade);
     this.ports.http = await listenOn(web, c.http.port, host);
+    if (c.http.tls) {
+      const secureWeb = https.createServer(this.tls.options, (req, res) => void this.http(req, res));
+      secureWeb.on('upgrade', upgrade);
+      secureWeb.on('tlsClientError', () => undefined);
+      this.ports.https = await listenOn(secureWeb, c.http.tls_port, host);
+      this.listeners.push(secureWeb);
+    }
     this.listeners.push(c2s, direct, web);
-    this.log.info({ domain: c.domain, c2s: this.ports.c2s, c2s_tls: this.ports.c2sTls, http: this.ports.http }, 'Uzzap listening');
+    this.log.info(
+      { domain: c.domain, c2s: this.ports.c2s, c2s_tls: this.ports.c2sTls, http: this.ports.http, https: this.ports.https || undefined },
+      'Uzzap listening',
+    );
   }
 
   private accept(socket: net.Socket): void {
@@ -201,6 +238,26 @@ export class Server implements Core {
   }
 
   private async http(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && (path === '/.well-known/host-meta' || path === '/.well-known/host-meta.json')) {
+      // XEP-0156: where web clients connect; the address is the one the client used to reach us
+      const secure = (req.socket as tls.TLSSocket).encrypted === true;
+      const hostHeader = /^[A-Za-z0-9.:[\]-]+$/.test(req.headers.host ?? '')
+        ? req.headers.host!
+        : `${this.config.domain}:${this.ports.http}`;
+      const links = [{ rel: 'urn:xmpp:alt-connections:websocket', href: `${secure ? 'wss' : 'ws'}://${hostHeader}/xmpp-websocket` }];
+      const json = path.endsWith('.json');
+      res.writeHead(200, {
+        'content-type': json ? 'application/json' : 'application/xrd+xml; charset=utf-8',
+        'access-control-allow-origin': '*',
+      });
+      res.end(
+        json
+          ? JSON.stringify({ links })
+          : `<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n${links.map((l) => `  <Link rel='${l.rel}' href='${l.href}'/>`).join('\n')}\n</XRD>\n`,
+      );
+      return;
+    }
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
       res.end(await this.metrics.registry.metrics());

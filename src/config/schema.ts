@@ -14,7 +14,14 @@ export const DEFAULTS = {
     /** seconds a connection may stay unauthenticated */
     preauth_timeout: 30,
   },
-  http: { port: 5280 },
+  http: {
+    port: 5280,
+    /** also serve HTTPS (and wss://) with the server certificate on tls_port */
+    tls: false,
+    tls_port: 5281,
+    /** treat plain ws:// connections as encrypted (a TLS-terminating proxy in front) */
+    websocket_secure: false,
+  },
   component: { port: 5347, secret: '' },
   bind_address: '',
   data_dir: './data',
@@ -78,7 +85,7 @@ const url = (schemes: string[]) =>
 export const ConfigSchema = z.strictObject({
   domain: z.string().min(1),
   c2s: z.strictObject({ port, tls_port: port, require_tls: z.boolean(), preauth_timeout: positive }),
-  http: z.strictObject({ port }),
+  http: z.strictObject({ port, tls: z.boolean(), tls_port: port, websocket_secure: z.boolean() }),
   component: z.strictObject({ port, secret: z.string() }),
   bind_address: z.string(),
   data_dir: z.string().min(1),

@@ -219,7 +219,8 @@ export class C2SStream implements SessionOwner {
         this.core.streamFeatures('post-auth', { secure: this.secure }),
       );
     }
-    return `<stream:features>${f.join('')}</stream:features>`;
+    // a WebSocket frame is a document of its own: the prefix is declared in it (RFC 7395 §3.3.3)
+    return `<stream:features${this.transport.framed ? ` xmlns:stream='${NS_STREAM}'` : ''}>${f.join('')}</stream:features>`;
   }
 
   private mechanisms(): string[] {
@@ -490,7 +491,7 @@ export class C2SStream implements SessionOwner {
       const sent = (sm.acked + sm.queue.length) >>> 0;
       this.sendHeader();
       this.transport.write(
-        `<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><handled-count-too-high xmlns='${NS_SM}' h='${h}' send-count='${sent}'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>You acknowledged ${h} stanzas, but I only sent you ${sent} so far.</text></stream:error>`,
+        `<stream:error${this.transport.framed ? ` xmlns:stream='${NS_STREAM}'` : ''}><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><handled-count-too-high xmlns='${NS_SM}' h='${h}' send-count='${sent}'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>You acknowledged ${h} stanzas, but I only sent you ${sent} so far.</text></stream:error>`,
       );
       this.close();
       return false;
@@ -558,7 +559,8 @@ export class C2SStream implements SessionOwner {
     }
     if (!this.pingSentAt && now - this.lastRead > c.ping_interval * 1000) {
       this.pingSentAt = now;
-      if (sm) session.requestAck();
+      if (this.transport.ping) this.transport.ping();
+      else if (sm) session.requestAck();
       else this.transport.write(`<iq type='get' from='${c.domain}' id='ping-${now.toString(36)}'><ping xmlns='${NS_PING}'/></iq>`);
       return;
     }
@@ -639,7 +641,7 @@ export class C2SStream implements SessionOwner {
   writeStanza(xml: string, kind: Kind): void {
     if (this.phase === 'closed') return;
     this.core.metrics.countOut(kind);
-    this.transport.write(xml);
+    this.transport.write(this.transport.framed ? withClientNs(xml, kind) : xml);
   }
 
   // ---- closing ----
@@ -706,6 +708,14 @@ export class C2SStream implements SessionOwner {
     if (state) this.core.metrics.connections.inc({ state });
     this.metricState = state ?? 'closed';
   }
+}
+
+/** RFC 7395: each frame stands alone, so a stanza names its namespace (jabber:client) itself. */
+function withClientNs(xml: string, kind: Kind): string {
+  const end = xml.indexOf('>');
+  const head = xml.slice(0, end);
+  if (/\sxmlns=/.test(head)) return xml;
+  return `<${kind} xmlns='${NS_CLIENT}'${xml.slice(kind.length + 1)}`;
 }
 
 /** A retransmitted message gets the time it was first sent (XEP-0203), unless it has one already. */

@@ -22,6 +22,8 @@ export interface Transport {
   /** write now, bypassing the batch (before a TLS upgrade) */
   writeNow(s: string): void;
   bufferedBytes(): number;
+  /** a transport-level liveness probe (WebSocket ping frame), if the transport has one */
+  ping?(): void;
   startTls(material: TlsMaterial, done: (err?: Error) => void): void;
   pause(): void;
   resume(): void;
