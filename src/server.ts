@@ -120,6 +120,7 @@ export class Server implements Core {
       dataDir: c.data_dir,
       sqliteBusyTimeout: c.storage.sqlite_busy_timeout,
       postgresPool: c.storage.postgres_pool,
+      archiveUrls: c.postgres_archive_urls,
     });
     this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
     // drivers are loaded only when configured (ioredis alone adds ~25 MB to the process)

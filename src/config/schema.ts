@@ -26,6 +26,8 @@ export const DEFAULTS = {
   bind_address: '',
   data_dir: './data',
   postgres_url: '',
+  /** Postgres servers the message archive is sharded over, by owner (empty: the main database) */
+  postgres_archive_urls: [] as string[],
   redis_url: '',
   admins: [] as string[],
   registration: 'closed' as 'open' | 'closed',
@@ -90,6 +92,7 @@ export const ConfigSchema = z.strictObject({
   bind_address: z.string(),
   data_dir: z.string().min(1),
   postgres_url: url(['postgres', 'postgresql']),
+  postgres_archive_urls: z.array(url(['postgres', 'postgresql']).refine((s) => s !== '', 'must not be empty')),
   redis_url: url(['redis', 'rediss']),
   admins: z.array(bareJid),
   registration: z.enum(['open', 'closed']),

@@ -7,6 +7,8 @@ import { SqlAccountStore, SqlOfflineStore, SqlUserDataStore } from './sql/stores
 import { SqlRosterStore } from './sql/roster.js';
 import { SqlRoomStore } from './sql/rooms.js';
 import { SqlArchiveStore } from './sql/archive.js';
+import { ShardedArchiveStore } from './sql/sharded-archive.js';
+import type { ArchiveStore } from './types.js';
 
 export * from './types.js';
 
@@ -15,6 +17,8 @@ export interface StorageOptions {
   dataDir: string;
   sqliteBusyTimeout?: number;
   postgresPool?: number;
+  /** shard the archive over these Postgres servers (by owner) */
+  archiveUrls?: string[];
 }
 
 class SqlStorage implements Storage {
@@ -23,9 +27,12 @@ class SqlStorage implements Storage {
   readonly roster: SqlRosterStore;
   readonly offline: SqlOfflineStore;
   readonly rooms: SqlRoomStore;
-  readonly archive: SqlArchiveStore;
-  constructor(readonly sql: Sql) {
-    this.archive = new SqlArchiveStore(sql);
+  readonly archive: ArchiveStore;
+  constructor(
+    readonly sql: Sql,
+    private readonly shards: Sql[] = [],
+  ) {
+    this.archive = shards.length ? new ShardedArchiveStore(shards.map((s) => new SqlArchiveStore(s))) : new SqlArchiveStore(sql);
     this.rooms = new SqlRoomStore(sql);
     this.offline = new SqlOfflineStore(sql);
     this.accounts = new SqlAccountStore(sql);
@@ -43,6 +50,7 @@ class SqlStorage implements Storage {
   async close(): Promise<void> {
     // nothing queued for the archive is lost on a clean shutdown
     await this.archive.flush();
+    await Promise.all(this.shards.map((s) => s.close()));
     return this.sql.close();
   }
 }
@@ -52,11 +60,22 @@ export async function openStorage(opts: StorageOptions): Promise<Storage & { sql
   const sql = opts.postgresUrl
     ? await (await import('./sql/postgres.js')).openPostgres(opts.postgresUrl, opts.postgresPool ?? 10)
     : new SqliteSql(opts.dataDir === ':memory:' ? ':memory:' : join(opts.dataDir, 'uzzap.sqlite'), opts.sqliteBusyTimeout ?? 5000);
+  const shards: Sql[] = [];
   try {
     await migrate(sql);
+    if (opts.archiveUrls?.length) {
+      if (!opts.postgresUrl) throw new Error('postgres_archive_urls needs postgres_url: the archive is sharded over Postgres only');
+      const { openPostgres } = await import('./sql/postgres.js');
+      for (const url of opts.archiveUrls) {
+        const shard = await openPostgres(url, opts.postgresPool ?? 10);
+        shards.push(shard);
+        // each shard carries the same schema; only its archive table is used
+        await migrate(shard);
+      }
+    }
   } catch (e) {
-    await sql.close();
+    await Promise.all([sql, ...shards].map((s) => s.close()));
     throw e;
   }
-  return new SqlStorage(sql);
+  return new SqlStorage(sql, shards);
 }

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import type { Element } from 'ltx';
 import type { Server } from '../../src/server.js';
-import { newStorageSlot, startServer } from '../helpers/server.js';
+import pg from 'pg';
+import { BACKEND, newPostgresSchema, newStorageSlot, startServer } from '../helpers/server.js';
 import { connect, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 import { authenticated, rawSession } from '../helpers/raw.js';
 
@@ -261,3 +262,47 @@ describe('message archive persistence', function () {
     }
   });
 });
+
+// Sharding needs Postgres: this suite exists only in the Postgres run of `npm test`.
+if (BACKEND === 'postgres')
+  describe('message archive sharded over two Postgres databases', function () {
+    this.timeout(60_000);
+    it('keeps each owner’s archive on one shard, and queries find it there', async () => {
+      const shards = [await newPostgresSchema(), await newPostgresSchema()];
+      const users: Record<string, string> = {};
+      for (let i = 1; i <= 8; i++) users[`s${i}`] = 'secret';
+      const server = await startServer({ users, config: { postgres_archive_urls: shards } });
+      const clients: XmppClient[] = [];
+      try {
+        for (let i = 1; i <= 8; i++) clients.push(await connect(server, `s${i}`));
+        for (let i = 0; i < 8; i++) {
+          const to = `s${((i + 1) % 8) + 1}@localhost`;
+          await chat(clients[i]!, to, [`hello ${to}`]);
+        }
+        for (let i = 0; i < 8; i++) await expectStanza(clients[i]!, (s) => s.getChildText('body')?.startsWith('hello ') === true);
+        for (let i = 0; i < 8; i++) {
+          const p = await query(clients[i]!);
+          assert.equal(p.bodies.length, 2, `s${i + 1} sees its sent and received message`);
+        }
+        await server.storage.archive.flush();
+        const owners: string[][] = [];
+        for (const url of shards) {
+          const c = new pg.Client({ connectionString: url });
+          await c.connect();
+          owners.push((await c.query<{ owner: string }>('SELECT DISTINCT owner FROM mam_archive ORDER BY owner')).rows.map((r) => r.owner));
+          await c.end();
+        }
+        assert.ok(owners[0]!.length > 0 && owners[1]!.length > 0, `both shards used: ${JSON.stringify(owners)}`);
+        assert.equal(owners[0]!.filter((o) => owners[1]!.includes(o)).length, 0, 'no owner on two shards');
+        assert.equal(owners[0]!.length + owners[1]!.length, 8);
+        // the main database holds no archive rows
+        const main = new pg.Client({ connectionString: server.config.postgres_url as string });
+        await main.connect();
+        assert.equal(Number((await main.query('SELECT count(*) AS n FROM mam_archive')).rows[0].n), 0);
+        await main.end();
+      } finally {
+        await stopAll(...clients);
+        await server.stop();
+      }
+    });
+  });

@@ -31,6 +31,18 @@ export interface StorageSlot {
   redisPrefix: string;
 }
 
+/** A fresh Postgres schema in the test database (for archive shards); its URL selects it. */
+export async function newPostgresSchema(): Promise<string> {
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`CREATE SCHEMA ${schema}`);
+  await c.end();
+  const u = new URL(PG_URL);
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  return u.toString();
+}
+
 /** A fresh SQLite dir, or a fresh Postgres schema, plus a Redis key prefix. */
 export async function newStorageSlot(): Promise<StorageSlot> {
   const dataDir = mkdtempSync(join(tmpdir(), 'uzzap-data-'));
