@@ -27,6 +27,7 @@ import { AuthThrottle } from './stream/sasl/throttle.js';
 import { C2SStream } from './stream/c2s.js';
 import { TcpTransport } from './transport/tcp.js';
 import { WebSocketTransport } from './transport/websocket.js';
+import { BoshSession, NS_HTTPBIND, parseBody, readBody, terminate as boshTerminate } from './transport/bosh.js';
 import { WebSocketServer } from 'ws';
 import { ModuleHost } from './modules/host.js';
 import { Accounts } from './accounts.js';
@@ -204,7 +205,7 @@ export class Server implements Core {
       wss.handleUpgrade(req, socket, head, (ws) => {
         this.sockets.add(req.socket);
         req.socket.once('close', () => this.sockets.delete(req.socket));
-        new C2SStream(this, new WebSocketTransport(ws, req, () => this.config.limits.outbound_buffer, this.config.http.websocket_secure));
+        new C2SStream(this, new WebSocketTransport(ws, req, () => this.config.limits.outbound_buffer, this.config.http.behind_tls_proxy));
       });
     };
     web.on('upgrade', upgrade);
@@ -238,15 +239,69 @@ export class Server implements Core {
     return this.modules.preAuthIqs.get(ns);
   }
 
+  private readonly bosh = new Map<string, BoshSession>();
+
+  /** POST /http-bind: BOSH session creation and requests (XEP-0124, XEP-0206). */
+  private async httpBind(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.method === 'OPTIONS') {
+      res.writeHead(200, {
+        'access-control-allow-origin': '*',
+        'access-control-allow-methods': 'POST, OPTIONS',
+        'access-control-allow-headers': 'content-type',
+        'access-control-max-age': '86400',
+      });
+      return void res.end();
+    }
+    if (req.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST, OPTIONS' });
+      return void res.end();
+    }
+    const c = this.config;
+    const text = await readBody(req, c.max_stanza_size + 65536);
+    if (text === undefined) return boshTerminate(res, 'policy-violation');
+    const body = parseBody(text, c.max_stanza_size + 65536);
+    if (typeof body === 'string' || body.name !== 'body' || body.attrs.xmlns !== NS_HTTPBIND) return boshTerminate(res, 'bad-request');
+    const sid = body.attrs.sid;
+    if (sid !== undefined) {
+      const s = this.bosh.get(sid);
+      if (!s) return boshTerminate(res, 'item-not-found');
+      return s.request(body, res);
+    }
+    // session creation
+    if (this.stopping) return boshTerminate(res, 'system-shutdown');
+    if (!/^\d+$/.test(body.attrs.rid ?? '')) return boshTerminate(res, 'bad-request');
+    const to = body.attrs.to?.toLowerCase();
+    if (to !== undefined && to !== c.domain) return boshTerminate(res, 'host-unknown');
+    if (this.bosh.size >= c.bosh.max_sessions) return boshTerminate(res, 'remote-connection-failed');
+    const secure = (req.socket as tls.TLSSocket).encrypted === true || c.http.behind_tls_proxy;
+    const s = new BoshSession(
+      req.socket.remoteAddress ?? '',
+      secure,
+      body,
+      () => this.config.bosh,
+      () => this.config.limits.outbound_buffer,
+      c.domain,
+      (gone) => this.bosh.delete(gone.sid),
+    );
+    this.bosh.set(s.sid, s);
+    new C2SStream(this, s);
+    s.open();
+    s.created(res);
+  }
+
   private async http(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0];
+    if (path === '/http-bind') return this.httpBind(req, res);
     if (req.method === 'GET' && (path === '/.well-known/host-meta' || path === '/.well-known/host-meta.json')) {
       // XEP-0156: where web clients connect; the address is the one the client used to reach us
       const secure = (req.socket as tls.TLSSocket).encrypted === true;
       const hostHeader = /^[A-Za-z0-9.:[\]-]+$/.test(req.headers.host ?? '')
         ? req.headers.host!
         : `${this.config.domain}:${this.ports.http}`;
-      const links = [{ rel: 'urn:xmpp:alt-connections:websocket', href: `${secure ? 'wss' : 'ws'}://${hostHeader}/xmpp-websocket` }];
+      const links = [
+        { rel: 'urn:xmpp:alt-connections:websocket', href: `${secure ? 'wss' : 'ws'}://${hostHeader}/xmpp-websocket` },
+        { rel: 'urn:xmpp:alt-connections:xbosh', href: `${secure ? 'https' : 'http'}://${hostHeader}/http-bind` },
+      ];
       const json = path.endsWith('.json');
       res.writeHead(200, {
         'content-type': json ? 'application/json' : 'application/xrd+xml; charset=utf-8',

@@ -19,9 +19,11 @@ export const DEFAULTS = {
     /** also serve HTTPS (and wss://) with the server certificate on tls_port */
     tls: false,
     tls_port: 5281,
-    /** treat plain ws:// connections as encrypted (a TLS-terminating proxy in front) */
-    websocket_secure: false,
+    /** treat plain-HTTP WebSocket/BOSH connections as encrypted (a TLS-terminating proxy in front) */
+    behind_tls_proxy: false,
   },
+  /** BOSH (XEP-0124/0206) at /http-bind on the HTTP port(s) */
+  bosh: { max_wait: 60, inactivity: 60, max_pause: 120, requests: 2, max_sessions: 10000 },
   component: { port: 5347, secret: '' },
   bind_address: '',
   data_dir: './data',
@@ -87,7 +89,14 @@ const url = (schemes: string[]) =>
 export const ConfigSchema = z.strictObject({
   domain: z.string().min(1),
   c2s: z.strictObject({ port, tls_port: port, require_tls: z.boolean(), preauth_timeout: positive }),
-  http: z.strictObject({ port, tls: z.boolean(), tls_port: port, websocket_secure: z.boolean() }),
+  http: z.strictObject({ port, tls: z.boolean(), tls_port: port, behind_tls_proxy: z.boolean() }),
+  bosh: z.strictObject({
+    max_wait: positive,
+    inactivity: positive,
+    max_pause: positive,
+    requests: z.number().int().min(2).max(10),
+    max_sessions: positive,
+  }),
   component: z.strictObject({ port, secret: z.string() }),
   bind_address: z.string(),
   data_dir: z.string().min(1),
@@ -128,4 +137,5 @@ export const LIVE_KEYS = [
   'sasl',
   'sm',
   'csi',
+  'bosh',
 ];

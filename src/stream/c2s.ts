@@ -641,7 +641,7 @@ export class C2SStream implements SessionOwner {
   writeStanza(xml: string, kind: Kind): void {
     if (this.phase === 'closed') return;
     this.core.metrics.countOut(kind);
-    this.transport.write(this.transport.framed ? withClientNs(xml, kind) : xml);
+    this.transport.write(xml);
   }
 
   // ---- closing ----
@@ -708,14 +708,6 @@ export class C2SStream implements SessionOwner {
     if (state) this.core.metrics.connections.inc({ state });
     this.metricState = state ?? 'closed';
   }
-}
-
-/** RFC 7395: each frame stands alone, so a stanza names its namespace (jabber:client) itself. */
-function withClientNs(xml: string, kind: Kind): string {
-  const end = xml.indexOf('>');
-  const head = xml.slice(0, end);
-  if (/\sxmlns=/.test(head)) return xml;
-  return `<${kind} xmlns='${NS_CLIENT}'${xml.slice(kind.length + 1)}`;
 }
 
 /** A retransmitted message gets the time it was first sent (XEP-0203), unless it has one already. */

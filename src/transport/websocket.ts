@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { TLSSocket } from 'node:tls';
 import type { Transport, TransportHandler } from './types.js';
+import { qualify } from './framing.js';
 
 const NOOP_HANDLER: TransportHandler = { data() {}, closed() {}, overflow() {} };
 const END_GRACE_MS = 2000;
@@ -52,7 +53,7 @@ export class WebSocketTransport implements Transport {
 
   write(s: string): void {
     if (this.closed || this.ending) return;
-    this.ws.send(s);
+    this.ws.send(qualify(s));
     if (!this.overflowed && this.ws.bufferedAmount > this.maxBuffered()) {
       this.overflowed = true;
       this.handler.overflow();

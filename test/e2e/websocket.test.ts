@@ -42,7 +42,7 @@ describe('XMPP over WebSocket (RFC 7395)', function () {
   this.timeout(30_000);
   let server: Server;
   beforeEach(async () => {
-    server = await startServer({ users: { alice: 'secret', bob: 'secret' }, config: { http: { websocket_secure: true } } });
+    server = await startServer({ users: { alice: 'secret', bob: 'secret' }, config: { http: { behind_tls_proxy: true } } });
   });
   afterEach(async () => {
     await server.stop();
@@ -122,6 +122,7 @@ describe('XMPP over WebSocket (RFC 7395)', function () {
     const json = (await (await fetch(`${base}/.well-known/host-meta.json`)).json()) as { links: { rel: string; href: string }[] };
     assert.deepEqual(json.links, [
       { rel: 'urn:xmpp:alt-connections:websocket', href: `ws://127.0.0.1:${server.ports.http}/xmpp-websocket` },
+      { rel: 'urn:xmpp:alt-connections:xbosh', href: `http://127.0.0.1:${server.ports.http}/http-bind` },
     ]);
   });
 });
