@@ -122,6 +122,7 @@ export class Server implements Core {
       sqliteBusyTimeout: c.storage.sqlite_busy_timeout,
       postgresPool: c.storage.postgres_pool,
       archiveUrls: c.postgres_archive_urls,
+      onError: (err, what) => this.log.error({ err }, `storage: ${what} failed`),
     });
     this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
     // drivers are loaded only when configured (ioredis alone adds ~25 MB to the process)
@@ -273,6 +274,11 @@ export class Server implements Core {
     const to = body.attrs.to?.toLowerCase();
     if (to !== undefined && to !== c.domain) return boshTerminate(res, 'host-unknown');
     if (this.bosh.size >= c.bosh.max_sessions) return boshTerminate(res, 'remote-connection-failed');
+    // one address cannot take the whole table (sessions count until they end or time out)
+    const addr = req.socket.remoteAddress ?? '';
+    let fromAddr = 0;
+    for (const b of this.bosh.values()) if (b.remoteAddress === addr) fromAddr++;
+    if (fromAddr >= c.bosh.max_per_address) return boshTerminate(res, 'policy-violation');
     const secure = (req.socket as tls.TLSSocket).encrypted === true || c.http.behind_tls_proxy;
     const s = new BoshSession(
       req.socket.remoteAddress ?? '',
@@ -294,7 +300,7 @@ export class Server implements Core {
     if (path === '/http-bind') return this.httpBind(req, res);
     if (req.method === 'GET' && (path === '/.well-known/host-meta' || path === '/.well-known/host-meta.json')) {
       // XEP-0156: where web clients connect; the address is the one the client used to reach us
-      const secure = (req.socket as tls.TLSSocket).encrypted === true;
+      const secure = (req.socket as tls.TLSSocket).encrypted === true || this.config.http.behind_tls_proxy;
       const hostHeader = /^[A-Za-z0-9.:[\]-]+$/.test(req.headers.host ?? '')
         ? req.headers.host!
         : `${this.config.domain}:${this.ports.http}`;

@@ -17,7 +17,7 @@ const FIELDS = new Set(['FORM_TYPE', 'with', 'start', 'end', 'before-id', 'after
 
 /** The search form a client may fill in (XEP-0313 §5.1.1). */
 export function mamForm(): Element {
-  return x(
+  const form = x(
     'query',
     { xmlns: NS_MAM },
     dataForm('form', NS_MAM, [
@@ -29,6 +29,13 @@ export function mamForm(): Element {
       { var: 'ids', type: 'list-multi' },
     ]),
   );
+  // XEP-0313 §5.1.1: 'ids' takes any values (an open list)
+  const ids = form
+    .getChild('x', 'jabber:x:data')!
+    .getChildren('field')
+    .find((f) => f.attrs.var === 'ids')!;
+  ids.children.push(x('validate', { xmlns: 'http://jabber.org/protocol/xdata-validate', datatype: 'xs:string' }, x('open')));
+  return form;
 }
 
 function time(v: string | undefined, field: string): number | undefined {
@@ -113,6 +120,8 @@ export async function runMamQuery(
     } catch {
       continue;
     }
+    // XEP-0297: the forwarded stanza names its namespace, or it would inherit urn:xmpp:forward:0
+    stanza.attrs.xmlns ??= 'jabber:client';
     if (rewrite) stanza = rewrite(m, stanza);
     emit(
       x(

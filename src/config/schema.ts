@@ -23,7 +23,7 @@ export const DEFAULTS = {
     behind_tls_proxy: false,
   },
   /** BOSH (XEP-0124/0206) at /http-bind on the HTTP port(s) */
-  bosh: { max_wait: 60, inactivity: 60, max_pause: 120, requests: 2, max_sessions: 10000 },
+  bosh: { max_wait: 60, inactivity: 60, max_pause: 120, requests: 2, max_sessions: 10000, max_per_address: 100 },
   component: { port: 5347, secret: '' },
   bind_address: '',
   data_dir: './data',
@@ -96,6 +96,7 @@ export const ConfigSchema = z.strictObject({
     max_pause: positive,
     requests: z.number().int().min(2).max(10),
     max_sessions: positive,
+    max_per_address: positive,
   }),
   component: z.strictObject({ port, secret: z.string() }),
   bind_address: z.string(),

@@ -19,6 +19,8 @@ export interface StorageOptions {
   postgresPool?: number;
   /** shard the archive over these Postgres servers (by owner) */
   archiveUrls?: string[];
+  /** called when a background (batched) write fails */
+  onError?: (err: unknown, what: string) => void;
 }
 
 class SqlStorage implements Storage {
@@ -31,8 +33,12 @@ class SqlStorage implements Storage {
   constructor(
     readonly sql: Sql,
     private readonly shards: Sql[] = [],
+    onError: (err: unknown, what: string) => void = () => undefined,
   ) {
-    this.archive = shards.length ? new ShardedArchiveStore(shards.map((s) => new SqlArchiveStore(s))) : new SqlArchiveStore(sql);
+    const archiveError = (err: unknown): void => onError(err, 'archive write');
+    this.archive = shards.length
+      ? new ShardedArchiveStore(shards.map((s) => new SqlArchiveStore(s, archiveError)))
+      : new SqlArchiveStore(sql, archiveError);
     this.rooms = new SqlRoomStore(sql);
     this.offline = new SqlOfflineStore(sql);
     this.accounts = new SqlAccountStore(sql);
@@ -77,5 +83,5 @@ export async function openStorage(opts: StorageOptions): Promise<Storage & { sql
     await Promise.all([sql, ...shards].map((s) => s.close()));
     throw e;
   }
-  return new SqlStorage(sql, shards);
+  return new SqlStorage(sql, shards, opts.onError);
 }

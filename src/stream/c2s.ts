@@ -580,7 +580,8 @@ export class C2SStream implements SessionOwner {
       // what it did not read stays in the SM queue: it can resume and get it all
       this.sendHeader();
       this.core.metrics.streamErrors.inc({ condition: 'policy-violation' });
-      this.transport.write(streamError('policy-violation', 'too much data queued for a client that does not read'));
+      const err = streamError('policy-violation', 'too much data queued for a client that does not read');
+      this.transport.write(this.transport.framed ? err.replace('<stream:error>', `<stream:error xmlns:stream='${NS_STREAM}'>`) : err);
       this.transport.destroy();
       this.onTransportClosed('slow consumer');
       return;

@@ -87,8 +87,10 @@ export class BoshSession implements Transport {
     private readonly onGone: (s: BoshSession) => void,
   ) {
     this.lastRid = Number(first.attrs.rid);
-    this.wait = Math.max(1, Math.min(Number(first.attrs.wait) || settings().max_wait, settings().max_wait));
-    this.hold = Math.max(1, Math.min(Number(first.attrs.hold) || 1, settings().requests - 1));
+    // §7.1: never more than the client asked for (0 is a valid answer: pure polling)
+    const num = (v: string | undefined, dflt: number): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : dflt);
+    this.wait = Math.min(num(first.attrs.wait, settings().max_wait), settings().max_wait);
+    this.hold = Math.min(num(first.attrs.hold, 1), settings().requests - 1);
     this.touch();
   }
 
@@ -190,7 +192,12 @@ export class BoshSession implements Transport {
     const h = this.held.shift();
     if (!h) return; // the next request takes it
     clearTimeout(h.timer);
-    this.respond(h.res, h.rid, this.out.join(''), terminate ? { type: 'terminate' } : {});
+    const payload = this.out.join('');
+    // XEP-0206 §6: a stream error travels in a terminate body with this condition
+    const term: Record<string, string> = payload.includes('<stream:error')
+      ? { type: 'terminate', condition: 'remote-stream-error' }
+      : { type: 'terminate' };
+    this.respond(h.res, h.rid, payload, terminate ? term : {});
     this.out = [];
     this.outBytes = 0;
     if (terminate) {
@@ -221,7 +228,22 @@ export class BoshSession implements Transport {
     const rid = Number(body.attrs.rid);
     if (!Number.isSafeInteger(rid)) return terminate(res, 'bad-request');
     if (rid <= this.lastRid) {
-      // a repeated request: the same answer again (§14.3), if we still have it
+      // §14.3: a request repeated while the first is still held: the old one is answered
+      // empty and the new one takes its place
+      const i = this.held.findIndex((h) => h.rid === rid);
+      if (i !== -1) {
+        const old = this.held[i]!;
+        old.res = res;
+        res.once('close', () => {
+          const j = this.held.indexOf(old);
+          if (j !== -1 && old.res === res) {
+            clearTimeout(old.timer);
+            this.held.splice(j, 1);
+          }
+        });
+        return;
+      }
+      // a repeated request already answered: the same answer again, if we still have it
       const again = this.sent.get(rid);
       if (again !== undefined) return send(res, 200, again);
       return terminate(res, 'item-not-found');
@@ -231,7 +253,9 @@ export class BoshSession implements Transport {
       return terminate(res, 'item-not-found');
     }
     if (rid !== this.lastRid + 1) {
-      // arrived before an earlier one: wait for it (bounded by the window)
+      // arrived before an earlier one: wait for it (bounded by the window); a duplicate replaces it
+      const dup = this.early.get(rid);
+      if (dup) send(dup.res, 200, `<body xmlns='${NS_HTTPBIND}'/>`);
       this.early.set(rid, { body, res });
       return;
     }
@@ -245,7 +269,17 @@ export class BoshSession implements Transport {
   private process(rid: number, body: Element, res: ServerResponse): void {
     this.lastRid = rid;
     if (this.ended) {
-      return this.respond(res, rid, '', { type: 'terminate' });
+      const payload = this.out.splice(0).join('');
+      this.outBytes = 0;
+      this.terminateSent = true;
+      clearTimeout(this.lingering);
+      this.onGone(this);
+      return this.respond(
+        res,
+        rid,
+        payload,
+        payload.includes('<stream:error') ? { type: 'terminate', condition: 'remote-stream-error' } : { type: 'terminate' },
+      );
     }
     const pause = body.attrs.pause;
     if (pause !== undefined) {
@@ -268,19 +302,26 @@ export class BoshSession implements Transport {
       if (!this.ended) this.end();
       return this.respond(res, rid, this.out.splice(0).join(''), { type: 'terminate' });
     }
+    if (this.hold === 0 || this.wait === 0) {
+      // a polling client: answer now with whatever there is
+      this.respond(res, rid, this.out.splice(0).join(''), {});
+      this.outBytes = 0;
+      return;
+    }
     // hold this request: answered when there is something to send, or after 'wait'
-    const timer = setTimeout(() => {
-      const i = this.held.findIndex((h) => h.timer === timer);
+    const entry: Held = { res, rid, timer: undefined as unknown as NodeJS.Timeout };
+    entry.timer = setTimeout(() => {
+      const i = this.held.indexOf(entry);
       if (i === -1) return;
-      const [h] = this.held.splice(i, 1);
-      this.respond(h!.res, h!.rid, '', {});
+      this.held.splice(i, 1);
+      this.respond(entry.res, entry.rid, '', {});
     }, this.wait * 1000);
-    timer.unref();
-    this.held.push({ res, rid, timer });
+    entry.timer.unref();
+    this.held.push(entry);
     res.once('close', () => {
-      const i = this.held.findIndex((h) => h.timer === timer);
-      if (i !== -1) {
-        clearTimeout(timer);
+      const i = this.held.indexOf(entry);
+      if (i !== -1 && entry.res === res) {
+        clearTimeout(entry.timer);
         this.held.splice(i, 1);
       }
     });
@@ -324,10 +365,15 @@ export class BoshSession implements Transport {
     clearTimeout(this.inactivityTimer);
     for (const e of this.early.values()) terminate(e.res, 'item-not-found');
     this.early.clear();
-    this.onGone(this);
     this.handler.closed(reason);
-    void this.terminateSent;
+    if (this.terminateSent || !this.out.length) return this.onGone(this);
+    // the stream ended with no request to carry its last words: keep them for the next one
+    const linger = setTimeout(() => this.onGone(this), this.wait * 1000 + 5000);
+    linger.unref();
+    this.lingering = linger;
   }
+
+  private lingering: NodeJS.Timeout | undefined;
 }
 
 export function send(res: ServerResponse, status: number, body: string): void {

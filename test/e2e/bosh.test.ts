@@ -10,7 +10,7 @@ const NS = 'http://jabber.org/protocol/httpbind';
 class Bosh {
   sid = '';
   rid = 1000 + Math.floor(Math.random() * 1000);
-  constructor(private readonly url: string) {}
+  constructor(readonly url: string) {}
   async post(inner: string, attrs: Record<string, string> = {}): Promise<string> {
     const a = { xmlns: NS, rid: String(this.rid++), ...(this.sid ? { sid: this.sid } : {}), ...attrs };
     const body = `<body ${Object.entries(a)
@@ -92,6 +92,56 @@ describe('BOSH (XEP-0124, XEP-0206)', function () {
     } finally {
       await stopAll(bob);
     }
+  });
+
+  it('a request repeated while held takes the held one’s place; wait=0 polls; stream errors come as remote-stream-error', async () => {
+    const b = new Bosh(`http://127.0.0.1:${server.ports.http}/http-bind`);
+    await b.create();
+    await b.post(
+      `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('\0alice\0secret').toString('base64')}</auth>`,
+    );
+    await b.post('', { 'xmpp:restart': 'true', 'xmlns:xmpp': 'urn:xmpp:xbosh', to: 'localhost' });
+    await b.post(
+      `<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>`,
+    );
+    const ctrl = new AbortController();
+    const rid = b.rid;
+    const first = fetch(b.url, { method: 'POST', body: `<body xmlns='${NS}' rid='${rid}' sid='${b.sid}'/>`, signal: ctrl.signal }).catch(
+      () => undefined,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    ctrl.abort();
+    await first;
+    b.rid = rid; // the client repeats the request it lost
+    const repeated = b.post('');
+    const bob = await connect(server, 'bob');
+    try {
+      await bob.send(xml('message', { to: 'alice@localhost/web', type: 'chat' }, xml('body', {}, 'after a repeat')));
+      assert.match(await repeated, /after a repeat/);
+      // the same resource bound elsewhere: this stream ends with a conflict stream error
+      const other = await connect(server, 'alice', { resource: 'web' });
+      const last = await b.post('');
+      assert.match(last, /type='terminate' condition='remote-stream-error'/);
+      assert.match(last, /<conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+      await stopAll(other);
+    } finally {
+      await stopAll(bob);
+    }
+    const p = new Bosh(`http://127.0.0.1:${server.ports.http}/http-bind`);
+    const created = await p.post('', {
+      to: 'localhost',
+      wait: '0',
+      hold: '0',
+      ver: '1.6',
+      'xmpp:version': '1.0',
+      'xmlns:xmpp': 'urn:xmpp:xbosh',
+    });
+    assert.match(created, /wait='0'/);
+    assert.match(created, /hold='0'/);
+    p.sid = /sid='([^']+)'/.exec(created)![1]!;
+    const t0 = Date.now();
+    await p.post('');
+    assert.ok(Date.now() - t0 < 500, 'a polling client is answered at once');
   });
 
   it('answers CORS preflight and lists BOSH in host-meta', async () => {

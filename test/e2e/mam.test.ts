@@ -129,6 +129,7 @@ describe('message archive (XEP-0313)', function () {
     const fwd = first.getChild('result', MAM)!.getChild('forwarded', 'urn:xmpp:forward:0')!;
     assert.ok(fwd.getChild('delay', 'urn:xmpp:delay')!.attrs.stamp);
     assert.equal(fwd.getChild('message')!.attrs.from.split('/')[0], 'bob@localhost');
+    assert.equal(fwd.getChild('message')!.attrs.xmlns, 'jabber:client', 'the forwarded message names its namespace (XEP-0297)');
     // with: only carol
     assert.deepEqual((await query(alice, { fields: { with: 'carol@localhost' } })).bodies, ['from carol']);
     // all, time range

@@ -866,7 +866,10 @@ describe('multi-user chat (XEP-0045)', function () {
         ),
         ['two', 'three'],
       );
-      await configure(alice, 'logged', { 'muc#roomconfig_membersonly': '1' });
+      await configure(alice, 'logged', { 'muc#roomconfig_passwordprotectedroom': '1', 'muc#roomconfig_roomsecret': 'pw' });
+      assert.equal(errorOf((await q(eve, 'logged')).r), 'forbidden', 'a password-protected room: only those inside');
+      assert.equal((await q(bob, 'logged')).r.attrs.type, 'result', 'an occupant may read it');
+      await configure(alice, 'logged', { 'muc#roomconfig_passwordprotectedroom': '0', 'muc#roomconfig_membersonly': '1' });
       assert.equal(errorOf((await q(eve, 'logged')).r), 'forbidden');
     });
   });

@@ -715,6 +715,9 @@ export class Room {
     const aff = this.host.isServerAdmin(from) ? 'owner' : this.affiliation(from.bare);
     if (aff === 'outcast' || (this.config.membersOnly && AFF_RANK[aff] < AFF_RANK.member))
       throw new StanzaError('forbidden', 'only those who may enter the room may read its archive');
+    // a password-protected room: those who got in with the password (occupants) and owners
+    if (this.config.password !== '' && aff !== 'owner' && !this.bySession.has(from.full))
+      throw new StanzaError('forbidden', 'enter the room (with its password) to read its archive');
     if (payload.name === 'metadata') return mamMetadata(this.host.archive, this.jid.bare);
     if (get) return mamForm();
     const q = parseMamQuery(this.jid.bare, payload, { defaultMax: 50, maxMax: 250 });

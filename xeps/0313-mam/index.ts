@@ -121,10 +121,23 @@ const mam: XepModule<Settings> = {
           store.add({ owner: from.bare, id: randomUUID(), ts: Date.now(), with: to.bare, withFull: to.full, stanza: stanza.toString() });
           return false;
         };
+        // a message the server will refuse (no such local user, blocked either way) is not archived
+        const local = to.domain === m.host && to.local !== '';
+        const blocked = local ? [m.blocks(from.local, to), m.blocks(to.local, from)] : [false, false];
         const p = prefsCache.get(from.local);
         const yes = p ? decide(p, to) : undefined;
-        if (yes !== undefined) return yes ? add() : false;
-        return wants(from.local, to).then((w) => (w ? add() : false));
+        if (
+          yes !== undefined &&
+          !(blocked[0] instanceof Promise) &&
+          !(blocked[1] instanceof Promise) &&
+          (!local || m.sessionsOf(to.bare).length > 0)
+        )
+          return yes && !blocked[0] && !blocked[1] ? add() : false;
+        return (async () => {
+          if ((await blocked[0]) || (await blocked[1])) return false;
+          if (local && m.sessionsOf(to.bare).length === 0 && !(await m.storage.accounts.get(to.local))) return false;
+          return (await wants(from.local, to)) ? add() : false;
+        })();
       },
       -100,
     );

@@ -33,12 +33,17 @@ export class SqlArchiveStore implements ArchiveStore {
     private readonly onError: (err: unknown) => void = () => undefined,
   ) {}
 
+  /** after a failed write: no size-triggered flushes, one retry after a backoff */
+  private failing = false;
+  private backoff = 100;
+
   add(row: ArchiveRow): void {
     if (this.queue.length >= this.maxQueued) {
       this.onError(new Error('archive write queue full: the database is not keeping up; dropping the oldest queued row'));
       this.queue.shift();
     }
     this.queue.push(row);
+    if (this.failing) return;
     if (this.queue.length >= BATCH_ROWS) void this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), BATCH_DELAY_MS);
@@ -54,10 +59,18 @@ export class SqlArchiveStore implements ArchiveStore {
         const batch = this.queue.splice(0, BATCH_ROWS);
         try {
           await this.insert(batch);
+          this.failing = false;
+          this.backoff = 100;
         } catch (err) {
-          // keep them for the next attempt, in order
+          // keep them for the next attempt, in order, and retry once after a growing pause
           this.queue.unshift(...batch);
           this.onError(err);
+          if (!this.failing || !this.timer) {
+            this.failing = true;
+            this.timer = setTimeout(() => void this.flush(), this.backoff);
+            this.timer.unref();
+            this.backoff = Math.min(this.backoff * 2, 30_000);
+          }
           return;
         }
       }
