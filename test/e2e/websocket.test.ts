@@ -117,12 +117,13 @@ describe('XMPP over WebSocket (RFC 7395)', function () {
     const body = await xrd.text();
     assert.match(
       body,
-      new RegExp(`<Link rel='urn:xmpp:alt-connections:websocket' href='ws://127.0.0.1:${server.ports.http}/xmpp-websocket'/>`),
+      new RegExp(`<Link rel='urn:xmpp:alt-connections:websocket' href='wss://127.0.0.1:${server.ports.http}/xmpp-websocket'/>`),
     );
     const json = (await (await fetch(`${base}/.well-known/host-meta.json`)).json()) as { links: { rel: string; href: string }[] };
     assert.deepEqual(json.links, [
-      { rel: 'urn:xmpp:alt-connections:websocket', href: `ws://127.0.0.1:${server.ports.http}/xmpp-websocket` },
-      { rel: 'urn:xmpp:alt-connections:xbosh', href: `http://127.0.0.1:${server.ports.http}/http-bind` },
+      // behind_tls_proxy: the public side is TLS, so the advertised URLs are wss:// and https://
+      { rel: 'urn:xmpp:alt-connections:websocket', href: `wss://127.0.0.1:${server.ports.http}/xmpp-websocket` },
+      { rel: 'urn:xmpp:alt-connections:xbosh', href: `https://127.0.0.1:${server.ports.http}/http-bind` },
     ]);
   });
 });
