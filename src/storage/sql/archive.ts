@@ -79,16 +79,30 @@ export class SqlArchiveStore implements ArchiveStore {
   }
 
   private async insert(rows: ArchiveRow[]): Promise<void> {
-    const values: string[] = [];
-    const params: unknown[] = [];
-    for (const r of rows) {
-      const n = params.length;
-      values.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6})`);
-      params.push(r.owner, r.id, r.ts, r.with, r.withFull ?? null, r.stanza);
+    if (this.sql.dialect === 'postgres') {
+      // one statement text whatever the batch size: six arrays, unnested (prepared once by the server)
+      const cols: unknown[][] = [[], [], [], [], [], []];
+      for (const r of rows) {
+        cols[0]!.push(r.owner);
+        cols[1]!.push(r.id);
+        cols[2]!.push(r.ts);
+        cols[3]!.push(r.with);
+        cols[4]!.push(r.withFull ?? null);
+        cols[5]!.push(r.stanza);
+      }
+      await this.sql.exec(
+        `INSERT INTO mam_archive (owner, id, ts, with_jid, with_full, stanza)
+         SELECT o, i, t, w, f, s FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+           WITH ORDINALITY AS r(o, i, t, w, f, s, n) ORDER BY n
+         ON CONFLICT (owner, id) DO NOTHING`,
+        cols,
+      );
+      return;
     }
-    await this.sql.exec(
-      `INSERT INTO mam_archive (owner, id, ts, with_jid, with_full, stanza) VALUES ${values.join(', ')} ON CONFLICT (owner, id) DO NOTHING`,
-      params,
+    // SQLite: one prepared single-row statement run for the batch in one transaction
+    await this.sql.execMany(
+      'INSERT INTO mam_archive (owner, id, ts, with_jid, with_full, stanza) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner, id) DO NOTHING',
+      rows.map((r) => [r.owner, r.id, r.ts, r.with, r.withFull ?? null, r.stanza]),
     );
   }
 

@@ -20,6 +20,13 @@ class PgSql implements Sql {
   async script(text: string): Promise<void> {
     await this.q.query(text);
   }
+  async execMany(text: string, rows: unknown[][]): Promise<number> {
+    return this.transaction(async (tx) => {
+      let n = 0;
+      for (const r of rows) n += await tx.exec(text, r);
+      return n;
+    });
+  }
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     if (!('connect' in this.q) || typeof (this.q as pg.Pool).totalCount !== 'number') return fn(this);
     const client = await (this.q as pg.Pool).connect();

@@ -8,5 +8,7 @@ export interface Sql {
   /** Several statements without parameters (migrations). */
   script(text: string): Promise<void>;
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /** One statement run for many rows in one transaction (bulk writes); returns rows changed. */
+  execMany(text: string, rows: unknown[][]): Promise<number>;
   close(): Promise<void>;
 }
