@@ -106,9 +106,8 @@ export const MIGRATIONS: Migration[] = [
         stanza TEXT NOT NULL
       );
       CREATE UNIQUE INDEX mam_archive_id ON mam_archive (owner, id);
-      CREATE INDEX mam_archive_owner ON mam_archive (owner, seq);
-      CREATE INDEX mam_archive_with ON mam_archive (owner, with_jid, seq);
-      CREATE INDEX mam_archive_ts ON mam_archive (owner, ts);
+      CREATE INDEX mam_archive_time ON mam_archive (owner, ts, seq);
+      CREATE INDEX mam_archive_with ON mam_archive (owner, with_jid, ts, seq);
     `,
   },
 ];
