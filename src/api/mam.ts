@@ -50,7 +50,7 @@ function time(v: string | undefined, field: string): number | undefined {
 export function parseMamQuery(
   owner: string,
   query: Element,
-  limits: { defaultMax: number; maxMax: number },
+  limits: { defaultMax: number; maxMax: number; countLimit?: number },
 ): ArchiveQuery & { flip: boolean } {
   const form = SubmittedForm.in(query);
   if (form) {
@@ -89,6 +89,7 @@ export function parseMamQuery(
     max,
     // RSM: <before/> asks for the last page (the newest messages)
     fromEnd: before !== undefined,
+    countLimit: limits.countLimit,
     flip: query.getChild('flip-page') !== undefined,
   };
   return q;
@@ -143,7 +144,7 @@ export async function runMamQuery(
       { xmlns: NS_RSM },
       page.items.length ? x('first', null, page.items[0]!.id) : undefined,
       page.items.length ? x('last', null, page.items.at(-1)!.id) : undefined,
-      x('count', null, String(page.count)),
+      page.count === undefined ? undefined : x('count', null, String(page.count)),
     ),
   );
 }

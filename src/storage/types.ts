@@ -165,6 +165,8 @@ export interface ArchiveQuery {
   max: number;
   /** the last page instead of the first (RSM <before/>) */
   fromEnd: boolean;
+  /** count matches only up to this many (beyond it `count` is undefined): keeps a page's cost flat */
+  countLimit?: number;
 }
 
 export class ArchiveIdNotFound extends Error {
@@ -179,8 +181,14 @@ export interface ArchiveStore {
   add(row: ArchiveRow): void;
   /** write everything queued now */
   flush(): Promise<void>;
+  /**
+   * When the database falls behind (many rows queued), a promise that settles
+   * once the queue has drained: writers wait on it, so the load slows down
+   * (TCP backpressure) instead of the queue growing or dropping rows.
+   */
+  pressure(): Promise<void> | undefined;
   /** a page in chronological order; `complete` when the page reached the end in its direction. Throws ArchiveIdNotFound. */
-  query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number }>;
+  query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number | undefined }>;
   /** the oldest and newest message of an archive */
   bounds(owner: string): Promise<{ first?: ArchivedMessage; last?: ArchivedMessage }>;
   /** delete messages older than a time (all archives, or one); returns how many */

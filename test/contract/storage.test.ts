@@ -258,6 +258,9 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
         ['5', '6', '7'],
       );
       assert.equal((await q({ ids: ['id-ann@localhost-4', 'id-ann@localhost-9'] })).items.length, 2);
+      assert.equal((await q({ countLimit: 5 })).count, undefined, 'more matches than the count limit: no count');
+      assert.equal((await q({ countLimit: 30 })).count, 30);
+      assert.equal(s.archive.pressure(), undefined, 'no backpressure with a short queue');
       await assert.rejects(q({ after: 'nope' }), /no archived message nope/);
       await assert.rejects(q({ ids: ['id-ann@localhost-4', 'nope'] }), /no archived message nope/);
       const b = await s.archive.bounds('ann@localhost');

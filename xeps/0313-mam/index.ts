@@ -4,7 +4,6 @@
 // preferences; queries with the data form, RSM paging (forwards, backwards,
 // flipped), metadata, a retention purge, and deletion with the account.
 // Writes go through the store's batch (src/storage/sql/archive.ts).
-import { randomUUID } from 'node:crypto';
 import {
   NS_MAM,
   NS_MAM_EXTENDED,
@@ -12,6 +11,7 @@ import {
   Jid,
   mamForm,
   mamMetadata,
+  sortableId,
   parseMamQuery,
   runMamQuery,
   x,
@@ -30,6 +30,7 @@ interface Settings {
   retention_days: number;
   purge_interval: number;
   default_mode: 'always' | 'never' | 'roster';
+  count_limit: number;
 }
 
 interface Prefs {
@@ -44,6 +45,7 @@ const settings = z.object({
   retention_days: z.number().min(0).default(0),
   purge_interval: z.number().int().positive().default(3600),
   default_mode: z.enum(['always', 'never', 'roster']).default('always'),
+  count_limit: z.number().int().min(0).default(10_000),
 });
 
 const archivable = (stanza: Element): boolean => {
@@ -93,14 +95,20 @@ const mam: XepModule<Settings> = {
     const exists = async (bare: string, local: string): Promise<boolean> =>
       m.sessionsOf(bare).length > 0 || (await m.storage.accounts.get(local)) !== undefined;
 
+    /** when the database falls behind, the sender waits (its stream stops reading) instead of rows piling up */
+    const backpressure = (): false | Promise<false> => {
+      const p = store.pressure();
+      return p ? p.then(() => false as const) : false;
+    };
+
     const archiveIncoming = (ev: StanzaEvent): false | Promise<false> => {
       const { stanza, from, to } = ev;
       if (!archivable(stanza)) return false;
       const sid = stanza.getChildren('stanza-id', NS_SID).find((e) => e.attrs.by === to.bare);
       if (!sid) return false;
-      const add = (): false => {
+      const add = (): false | Promise<false> => {
         store.add({ owner: to.bare, id: sid.attrs.id!, ts: Date.now(), with: from.bare, withFull: from.full, stanza: stanza.toString() });
-        return false;
+        return backpressure();
       };
       const p = prefsCache.get(to.local);
       const yes = p && m.sessionsOf(to.bare).length > 0 ? decide(p, from) : undefined;
@@ -117,9 +125,9 @@ const mam: XepModule<Settings> = {
       (ev) => {
         const { stanza, from, to } = ev;
         if (!archivable(stanza) || to.bare === from.bare) return false;
-        const add = (): false => {
-          store.add({ owner: from.bare, id: randomUUID(), ts: Date.now(), with: to.bare, withFull: to.full, stanza: stanza.toString() });
-          return false;
+        const add = (): false | Promise<false> => {
+          store.add({ owner: from.bare, id: sortableId(), ts: Date.now(), with: to.bare, withFull: to.full, stanza: stanza.toString() });
+          return backpressure();
         };
         // a message the server will refuse (no such local user, blocked either way) is not archived
         const local = to.domain === m.host && to.local !== '';
@@ -155,7 +163,11 @@ const mam: XepModule<Settings> = {
     });
     m.iq({ type: 'set', ns: NS_MAM, name: 'query', to: ['bare'] }, async (req) => {
       if (!req.self) throw new StanzaError('forbidden', 'an archive is for its owner');
-      const q = parseMamQuery(req.from.bare, req.payload, { defaultMax: m.config.default_page, maxMax: m.config.max_page });
+      const q = parseMamQuery(req.from.bare, req.payload, {
+        defaultMax: m.config.default_page,
+        maxMax: m.config.max_page,
+        countLimit: m.config.count_limit,
+      });
       const queryid = req.payload.attrs.queryid;
       return runMamQuery(store, q, queryid, (msg) => {
         msg.attrs.from = req.from.bare;

@@ -4,8 +4,7 @@
 // after resumption carries the same id (and the archive never sees a second one).
 // A <stanza-id/> claiming to be by the recipient's account is removed first (§4).
 // Rooms stamp their own (xeps/0045-muc).
-import { randomUUID } from 'node:crypto';
-import { tryJid, x, type Element, type StanzaEvent, type XepModule } from '../../src/api/index.js';
+import { sortableId, tryJid, x, type Element, type StanzaEvent, type XepModule } from '../../src/api/index.js';
 
 const NS = 'urn:xmpp:sid:0';
 
@@ -22,7 +21,7 @@ function stamp(ev: StanzaEvent): false {
   const type = stanza.attrs.type ?? 'normal';
   if (type !== 'chat' && type !== 'normal') return false;
   if (!stanza.getChild('body')) return false;
-  stanza.children.push(x('stanza-id', { xmlns: NS, id: randomUUID(), by }) as Element);
+  stanza.children.push(x('stanza-id', { xmlns: NS, id: sortableId(), by }) as Element);
   return false;
 }
 

@@ -23,7 +23,11 @@ export class ShardedArchiveStore implements ArchiveStore {
   async flush(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.flush()));
   }
-  query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number }> {
+  pressure(): Promise<void> | undefined {
+    const waits = this.shards.map((s) => s.pressure()).filter((p) => p !== undefined);
+    return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
+  }
+  query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number | undefined }> {
     return this.pick(q.owner).query(q);
   }
   bounds(owner: string): Promise<{ first?: ArchivedMessage; last?: ArchivedMessage }> {
