@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume> [options]` (see bench/README.md).
+// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam> [options]` (see bench/README.md).
 // Starts the target server pinned to CPU 0, runs the load generator in this
 // process pinned to CPU 1, prints one JSON object on stdout and a one-line
 // summary on stderr, then stops the server and removes its temp dir.
@@ -12,7 +12,7 @@ import { XmppConn } from './lib/xmpp-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
@@ -20,11 +20,19 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --host H --port P --domain D --pid PID     for --target external (users u1..uN/pw must exist)
   --muc-domain D          muc on --target external: the MUC service (conference.<domain>)
   --quick                 smoke run (chat 50 pairs 5 s, login 5 s, conns N=1000,
-                          muc 200 occupants / 20 rooms x 10, 5 s, resume N=100)
+                          muc 200 occupants / 20 rooms x 10, 5 s, resume N=100, mam 10,000 messages, 20 queries)
+  --uzzap-env K=V         uzzap: extra server environment, repeatable (e.g. UZZAP_MODULES_DISABLED=mam,
+                          UZZAP_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/uzzap_bench_chat: accounts go
+                          there too; loopback, database named uzzap_bench*, created if missing, emptied first)
   --n N                   conns: sessions (10000); presence: users (2000); resume: sessions (1000)
   --gap-messages K        resume: messages sent to each session while it is detached (5)
   --wait S                resume: seconds to wait for retransmitted messages after the last resume (5)
-  --contacts K            presence: contacts per user, mutual (50)
+  --size M                mam: archived messages of the queried user u1 (100000; e.g. 1000000)
+  --total T               mam: rows in the whole archive table, all owners (10 x size up to 100000, 5 x size above)
+  --queries Q             mam: timed queries per kind (200)
+  --warmup-queries W      mam: untimed queries of each kind first (10)
+  --page P                mam: page size, RSM <max/> (50)
+  --contacts K            presence: contacts per user, mutual (50); mam: contacts of u1 in the seeded archive (10)
   --pairs P               chat: pairs (250)
   --shape big|rooms       muc: one big room (default) or many small rooms
   --occupants N           muc: occupants per room (big 1000, rooms 20)
@@ -65,6 +73,12 @@ function parse() {
       'join-concurrency': { type: 'string' },
       'gap-messages': { type: 'string' },
       wait: { type: 'string' },
+      size: { type: 'string' },
+      total: { type: 'string' },
+      queries: { type: 'string' },
+      'warmup-queries': { type: 'string' },
+      page: { type: 'string' },
+      'uzzap-env': { type: 'string', multiple: true },
       duration: { type: 'string' },
       warmup: { type: 'string' },
       window: { type: 'string' },
@@ -135,6 +149,7 @@ async function main() {
     concurrency: num('concurrency'), users: num('users'), bodySize: num('body-size'), contacts: num('contacts'),
     shape: v.shape, occupants: num('occupants'), rooms: num('rooms'), senders: num('senders'),
     joinConcurrency: num('join-concurrency'), gapMessages: num('gap-messages'), wait: num('wait'),
+    size: num('size'), total: num('total'), queries: num('queries'), warmupQueries: num('warmup-queries'), page: num('page'),
   };
   const params = { ...wl.defaults, ...(v.quick ? wl.quick : {}), mech: v.mech.toUpperCase() };
   if (v.progress) params.progress = true;
@@ -149,6 +164,25 @@ async function main() {
   }
 
   if (v.host && !/^(127\.|localhost$|::1$)/.test(v.host)) throw new Error('only loopback targets are allowed');
+  if (wl.targets && !wl.targets.includes(v.target)) {
+    console.error(`${workload} runs only on --target ${wl.targets.join('|')}`);
+    process.exit(2);
+  }
+  // --uzzap-env K=V (repeatable), over the workload's own (mam: UZZAP_POSTGRES_URL)
+  const uzzapEnv = { ...(wl.uzzapEnv?.(params) ?? {}) };
+  for (const kv of v['uzzap-env'] ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0 || !/^UZZAP_[A-Z0-9_]+$/.test(kv.slice(0, eq))) {
+      console.error(`--uzzap-env wants UZZAP_NAME=value (got ${kv})\n${USAGE}`);
+      process.exit(2);
+    }
+    uzzapEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  if (Object.keys(uzzapEnv).length && v.target !== 'uzzap') {
+    console.error('--uzzap-env is for --target uzzap');
+    process.exit(2);
+  }
+  const prepared = wl.prepare ? await wl.prepare({ uzzapEnv }, params) : undefined; // mam: seeds the archive
   const target = await startTarget(v.target, {
     users: wl.usersNeeded(params),
     contacts: wl.contactsNeeded?.(params) ?? 0,
@@ -164,6 +198,8 @@ async function main() {
     port: num('port'),
     domain: v.domain,
     pid: num('pid'),
+    env: uzzapEnv,
+    keepDb: Boolean(wl.keepDatabase),
   });
   let stopping = null;
   const stop = () => (stopping ??= target.stop());
@@ -184,20 +220,28 @@ async function main() {
   let out;
   try {
     console.error(`[bench] ${workload} on ${target.name} ${target.version ?? ''} (pid ${target.pid ?? '?'}, port ${target.port})`);
-    out = await wl.run({ target, newConn }, params);
+    out = await wl.run({ target, newConn, prepared }, params);
   } finally {
     await stop();
   }
   const report = {
     workload,
-    target: { name: target.name, version: target.version, build: target.build, pid: target.pid },
+    target: { name: target.name, version: target.version, build: target.build, pid: target.pid, env: target.env, storage: target.storage },
     params,
     ...out.result,
     machine: machineInfo(),
     date: new Date().toISOString(),
   };
+  if (target.after) {
+    // counted after the stop (uzzap): archived rows; chat sends each message to an archiving server once,
+    // so with the archive on there should be 2 per message sent (the sender's and the recipient's copies)
+    report.archive_rows = target.after.archive_rows;
+    if (out.result.sent_total && target.after.archive_rows != null)
+      report.archive_rows_per_sent_msg = Math.round((target.after.archive_rows / out.result.sent_total) * 1000) / 1000;
+  }
   process.stdout.write(JSON.stringify(report) + '\n');
-  console.error(out.summary);
+  const perMsg = report.archive_rows_per_sent_msg != null ? ` (${report.archive_rows_per_sent_msg} per msg sent)` : '';
+  console.error(out.summary + (report.archive_rows != null ? `; archive rows ${report.archive_rows}${perMsg}` : ''));
   if (out.result.generator_cpu_pct > 80)
     console.error(`[bench] warning: generator at ${out.result.generator_cpu_pct}% of its core: it may be the bottleneck`);
   if (out.result.other_cpu_pct > 10)

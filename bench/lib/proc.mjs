@@ -76,27 +76,89 @@ export function otherCpuSeconds(exclude) {
   return ticks / clkTck;
 }
 
-/** Start measuring; the returned function gives wall time and CPU use since then, for the server and the generator. */
-export function cpuMeter(pid) {
-  const mine = new Set([process.pid, process.ppid, ...(pid ? processTree(pid) : [])]);
+/** utime+stime in seconds of each pid in `pids` (no descendants), as a Map (absent: gone or unreadable). */
+export function cpuSecondsEach(pids) {
+  const out = new Map();
+  for (const p of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(p, (Number(f[11]) + Number(f[12])) / clkTck);
+    } catch {}
+  }
+  return out;
+}
+
+/** cutime+cstime in seconds of `pid`: CPU of its children that exited and were reaped (null if unknown). */
+export function reapedChildrenCpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) / clkTck;
+  } catch {
+    return null;
+  }
+}
+
+/** Parent pid of `pid` (null if unknown). */
+export function parentPid(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Start measuring; the returned function gives wall time and CPU use since then, for the server and the
+ * generator. `db` (optional, { pids, postmaster }): processes of the server's database (Postgres backends),
+ * measured apart as db_cpu_s / db_cpu_pct and left out of other_cpu_pct; pass it again at the end
+ * (`meter(dbNow)`) to include backends opened during the interval (their whole CPU time counts). Processes
+ * that come and go within the interval (Postgres's parallel query workers, autovacuum workers) are only
+ * seen in the postmaster's reaped-children time: db_exited_cpu_s, which also holds any other client's
+ * backend that exited meanwhile (exact only when nothing else uses that Postgres).
+ */
+export function cpuMeter(pid, db = null) {
+  const dbPids = db?.pids ?? null;
+  const mine = new Set([process.pid, process.ppid, ...(pid ? processTree(pid) : []), ...(dbPids ?? [])]);
+  const r0 = db?.postmaster ? reapedChildrenCpuSeconds(db.postmaster) : null;
   const o0 = otherCpuSeconds(mine);
   const s0 = cpuSeconds(pid);
+  const d0 = dbPids ? cpuSecondsEach(dbPids) : null;
   const g0 = process.cpuUsage();
   const t0 = performance.now();
-  return () => {
+  return (dbEnd = db) => {
+    const dbPidsEnd = dbEnd?.pids ?? dbPids;
     const wall = (performance.now() - t0) / 1000;
     const s1 = cpuSeconds(pid);
     const g = process.cpuUsage(g0);
+    let dbCpu = null;
+    let dbNew = 0; // CPU of database processes that were not excluded at the start: counted in other, taken out
+    if (d0) {
+      dbCpu = 0;
+      for (const [p, c] of cpuSecondsEach(new Set([...(dbPids ?? []), ...(dbPidsEnd ?? [])]))) {
+        dbCpu += c - (d0.get(p) ?? 0);
+        if (!mine.has(p)) dbNew += c;
+      }
+    }
     for (const p of pid ? processTree(pid) : []) mine.add(p);
-    const other = otherCpuSeconds(mine) - o0;
+    const other = otherCpuSeconds(mine) - o0 - dbNew;
     const pct = (x) => round((x / wall) * 100, 1);
-    return {
+    const out = {
       wall,
       server_cpu_s: s0 == null ? null : s1 - s0,
       server_cpu_pct: s0 == null ? null : pct(s1 - s0),
       generator_cpu_pct: pct((g.user + g.system) / 1e6),
       other_cpu_pct: pct(Math.max(0, other)),
     };
+    if (dbCpu != null) Object.assign(out, { db_cpu_s: dbCpu, db_cpu_pct: pct(dbCpu) });
+    if (r0 != null) {
+      const exited = reapedChildrenCpuSeconds(db.postmaster) - r0;
+      Object.assign(out, { db_exited_cpu_s: exited, db_exited_cpu_pct: pct(exited) });
+      out.other_cpu_pct = pct(Math.max(0, other - exited));
+    }
+    return out;
   };
 }
 

@@ -13,7 +13,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { scramCredentials } from './scram.mjs';
-import { seedUzzap, ringContacts } from './uzzap-seed.mjs';
+import { seedUzzap, ringContacts, openUzzapStorage } from './uzzap-seed.mjs';
+import { benchPgUrl, dbProcs, ensureDatabase, openSql, pgSettings, redactUrl, resetDatabase } from './uzzap-pg.mjs';
 import { freePort, waitForPort } from './proc.mjs';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -115,7 +116,25 @@ function uzzapBuild() {
   }
 }
 
+/** Rows in mam_archive (null if the table is missing, e.g. an older build). */
+async function archiveRows(sql) {
+  try {
+    const [r] = await sql.query('SELECT count(*) AS n FROM mam_archive');
+    return Number(r.n);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * o.env: extra server environment (--uzzap-env K=V), applied last. With UZZAP_POSTGRES_URL the
+ * accounts go to that database (loopback, named uzzap_bench*, created if missing) and, unless
+ * o.keepDb, it is emptied first (DROP SCHEMA public CASCADE) so every run starts from a fresh
+ * schema. After the stop, `after.archive_rows` counts mam_archive (the server flushes its archive
+ * queue on SIGTERM); with o.keepDb it is not counted (a workload's own seeded archive).
+ */
 async function uzzap(o) {
+  if (o.env?.UZZAP_POSTGRES_URL) benchPgUrl(o.env.UZZAP_POSTGRES_URL); // refuse a wrong database before anything
   const tmp = makeTmp('uzzap');
   const port = await freePort();
   const bin = path.join(REPO, 'bin/uzzap.js');
@@ -137,11 +156,36 @@ async function uzzap(o) {
     env.UZZAP_MODULES_MUC_MESSAGE_RATE = '0';
   }
   if (o.sm) env.UZZAP_SM_RESUME_TIMEOUT = String(SM_RESUME_TIMEOUT); // the default, stated
+  Object.assign(env, o.env ?? {});
   fs.mkdirSync(env.UZZAP_DATA_DIR);
-  // accounts (one shared salt, like the other targets) and rosters straight into storage
-  const t0 = Date.now();
-  await seedUzzap(env.UZZAP_DATA_DIR, { users: o.users, prefix: o.userPrefix, password: o.password, domain: DOMAIN, contacts: o.contacts ?? 0 });
-  log(`uzzap: ${o.users} users${o.contacts ? ` with ${o.contacts} contacts each` : ''} added in ${Date.now() - t0} ms`);
+  const pgUrl = env.UZZAP_POSTGRES_URL || null;
+  let sql = null; // the bench's own connection to the server's Postgres database
+  let database = null;
+  let storage = null;
+  try {
+    if (pgUrl) {
+      ({ database } = benchPgUrl(pgUrl));
+      if (await ensureDatabase(pgUrl)) log(`uzzap: created database ${database}`);
+      else if (!o.keepDb) {
+        await resetDatabase(pgUrl);
+        log(`uzzap: database ${database} emptied`);
+      }
+    }
+    // accounts (one shared salt, like the other targets) and rosters straight into storage
+    const t0 = Date.now();
+    await seedUzzap(env.UZZAP_DATA_DIR, {
+      users: o.users, prefix: o.userPrefix, password: o.password, domain: DOMAIN, contacts: o.contacts ?? 0, postgresUrl: pgUrl,
+    });
+    log(`uzzap: ${o.users} users${o.contacts ? ` with ${o.contacts} contacts each` : ''} added in ${Date.now() - t0} ms${pgUrl ? ` (Postgres ${database})` : ''}`);
+    if (pgUrl) {
+      sql = await openSql(pgUrl, 1);
+      storage = { kind: 'postgres', database, url: redactUrl(pgUrl), settings: await pgSettings(sql) };
+    } else storage = { kind: 'sqlite' };
+  } catch (e) {
+    await sql?.close();
+    rmTmp(tmp, o.keepTmp);
+    throw e;
+  }
   const outFile = path.join(tmp, 'server.out');
   const child = spawnServer(process.execPath, [bin, 'start'], { cwd: tmp, env, outFile, pin: o.pin });
   await started(child, port, 30000, [outFile]);
@@ -149,10 +193,35 @@ async function uzzap(o) {
   try {
     version = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
   } catch {}
-  return {
+  const target = {
     name: 'uzzap', version, build: uzzapBuild(), host: HOST, port, domain: DOMAIN, mucDomain: MUC_DOMAIN, pid: child.pid,
-    stop: async () => (await stopChild(child, o.stopGraceMs), rmTmp(tmp, o.keepTmp)),
+    env: o.env && Object.keys(o.env).length ? Object.fromEntries(Object.entries(o.env).map(([k, v]) => [k, redactUrl(v)])) : undefined,
+    storage,
+    sql,
+    after: null,
+    /** the Postgres processes serving the server, { pids, postmaster } (none on SQLite: its work is in the server's process) */
+    dbProcs: sql ? () => dbProcs(sql, database) : undefined,
+    stop: async () => {
+      await stopChild(child, o.stopGraceMs);
+      try {
+        if (sql) {
+          if (!o.keepDb) target.after = { archive_rows: await archiveRows(sql) };
+          await sql.close();
+        } else {
+          const st = await openUzzapStorage({ dataDir: env.UZZAP_DATA_DIR });
+          try {
+            target.after = { archive_rows: await archiveRows(st.sql) };
+          } finally {
+            await st.close();
+          }
+        }
+      } catch (e) {
+        log(`uzzap: counting archived rows failed: ${e.message}`);
+      }
+      rmTmp(tmp, o.keepTmp);
+    },
   };
+  return target;
 }
 
 // ---------------------------------------------------------------- prosody
@@ -399,7 +468,8 @@ const TARGETS = { uzzap, prosody, ejabberd, external };
  * @param {string} name uzzap|prosody|ejabberd|external
  * @param {{users:number, userPrefix:string, password:string, pin:boolean, keepTmp:boolean,
  *          host?:string, port?:number, domain?:string, pid?:number, muc?:boolean, mucDomain?:string,
- *          sm?:boolean, stopGraceMs?:number}} o   stopGraceMs: SIGTERM to SIGKILL at the end (15 s)
+ *          sm?:boolean, stopGraceMs?:number, env?:object, keepDb?:boolean}} o   stopGraceMs: SIGTERM to SIGKILL
+ *          at the end (15 s); env, keepDb: uzzap only (see uzzap())
  */
 export async function startTarget(name, o) {
   const fn = TARGETS[name];

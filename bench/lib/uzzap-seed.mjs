@@ -2,6 +2,8 @@
 // SCRAM credentials (one salt for all bench users, as the Prosody and ejabberd
 // targets do, so the generator computes PBKDF2 once), and optional rosters.
 // Uses Uzzap's own storage layer (dist/), not the CLI, so it takes seconds.
+// With `postgresUrl` the accounts go to that Postgres database instead of the
+// data dir's SQLite file (accounts and roster items already there are kept).
 import { randomBytes } from 'node:crypto';
 
 const REPO = new URL('../../', import.meta.url);
@@ -15,8 +17,13 @@ export function ringContacts(i, n, k) {
   return [...new Set(out)].filter((j) => j !== i);
 }
 
-export async function seedUzzap(dataDir, { users, prefix, password, domain, contacts = 0, iterations = 4096 }) {
+/** Uzzap's storage (dist/src/storage), migrations applied: SQLite in dataDir, or Postgres at postgresUrl. */
+export async function openUzzapStorage({ dataDir, postgresUrl }) {
   const { openStorage } = await import(new URL('dist/src/storage/index.js', REPO).href);
+  return openStorage({ dataDir, postgresUrl: postgresUrl || undefined, postgresPool: 2 });
+}
+
+export async function seedUzzap(dataDir, { users, prefix, password, domain, contacts = 0, iterations = 4096, postgresUrl }) {
   const { keysFromSalted, saltedPassword } = await import(new URL('dist/src/stream/sasl/credentials.js', REPO).href);
   const cred = async (h) => {
     const salt = randomBytes(16);
@@ -24,7 +31,7 @@ export async function seedUzzap(dataDir, { users, prefix, password, domain, cont
     return { salt: salt.toString('base64'), iterations, storedKey: storedKey.toString('base64'), serverKey: serverKey.toString('base64') };
   };
   const credentials = { 'SHA-1': await cred('SHA-1'), 'SHA-256': await cred('SHA-256') };
-  const storage = await openStorage({ dataDir });
+  const storage = await openUzzapStorage({ dataDir, postgresUrl });
   try {
     const list = [];
     for (let i = 1; i <= users; i++) list.push({ username: `${prefix}${i}`, credentials });
@@ -33,12 +40,12 @@ export async function seedUzzap(dataDir, { users, prefix, password, domain, cont
       await storage.sql.transaction(async (tx) => {
         for (let i = 1; i <= users; i++) {
           for (const j of ringContacts(i, users, contacts)) {
-            await tx.exec("INSERT INTO roster_items (username, jid, subscription, groups) VALUES ($1, $2, 'both', '[]')", [
+            await tx.exec("INSERT INTO roster_items (username, jid, subscription, groups) VALUES ($1, $2, 'both', '[]') ON CONFLICT DO NOTHING", [
               `${prefix}${i}`,
               `${prefix}${j}@${domain}`,
             ]);
           }
-          await tx.exec('INSERT INTO roster_versions (username, version) VALUES ($1, 1)', [`${prefix}${i}`]);
+          await tx.exec('INSERT INTO roster_versions (username, version) VALUES ($1, 1) ON CONFLICT DO NOTHING', [`${prefix}${i}`]);
         }
       });
     }

@@ -65,7 +65,8 @@ export async function run(ctx, o) {
   // --- run: warm-up, then measurement window
   for (let p = 0; p < o.pairs; p++) for (let w = 0; w < o.window; w++) sendTo(conns[2 * p], conns[2 * p + 1].jid);
   await sleep(o.warmup * 1000);
-  const meter = cpuMeter(target.pid);
+  // on Postgres the database's work is in its own processes: measured apart (db_cpu_*)
+  const meter = cpuMeter(target.pid, target.dbProcs ? await target.dbProcs() : null);
   const t0 = performance.now();
   measuring = true;
   let last = 0;
@@ -79,9 +80,10 @@ export async function run(ctx, o) {
       }, 1000)
     : null;
   await sleep(o.duration * 1000);
+  const dbEnd = target.dbProcs ? await target.dbProcs() : undefined;
   clearInterval(tick);
   measuring = false;
-  const m = meter();
+  const m = meter(dbEnd);
   running = false;
   await sleep(500);
   for (const c of conns) c.close();
@@ -102,6 +104,14 @@ export async function run(ctx, o) {
     server_cpu_s: round(cpu, 2),
     server_cpu_pct: m.server_cpu_pct,
     server_cpu_s_per_10k_msgs: cpu == null || !delivered ? null : round((cpu / delivered) * 10000, 3),
+    ...(m.db_cpu_s == null
+      ? {}
+      : {
+          db_cpu_s: round(m.db_cpu_s, 2),
+          db_cpu_pct: m.db_cpu_pct,
+          db_cpu_s_per_10k_msgs: delivered ? round((m.db_cpu_s / delivered) * 10000, 3) : null,
+          db_exited_cpu_s: round(m.db_exited_cpu_s, 2), // Postgres workers that came and went (autovacuum), see proc.mjs
+        }),
     generator_cpu_pct: m.generator_cpu_pct,
     other_cpu_pct: m.other_cpu_pct,
     sessions_dropped: dropped,
@@ -111,6 +121,7 @@ export async function run(ctx, o) {
   const summary =
     `chat ${target.name}: ${result.msgs_per_s} msgs/s, p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms, ` +
     `${result.server_cpu_s_per_10k_msgs ?? '?'} server CPU s/10k msgs (server ${result.server_cpu_pct ?? '?'}% CPU, ` +
+    (result.db_cpu_s == null ? '' : `Postgres ${result.db_cpu_s_per_10k_msgs} CPU s/10k msgs, ${result.db_cpu_pct}% CPU, `) +
     `generator ${result.generator_cpu_pct}% CPU)`;
   return { result, summary };
 }
