@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Sql } from './sql.js';
+import { SqliteBatchWriter } from './sqlite-writer.js';
 
 /** better-sqlite3 is synchronous; it is fast enough (~25k writes/s) that wrapping in promises costs little. */
 export class SqliteSql implements Sql {
@@ -9,8 +10,13 @@ export class SqliteSql implements Sql {
   private db: Database.Database;
   private stmts = new Map<string, Database.Statement>();
   private busy: Promise<void> | undefined;
+  /** bulk writes off the event loop (not for an in-memory database: a second connection would see another one) */
+  private writer: SqliteBatchWriter | undefined;
 
-  constructor(file: string, busyTimeoutMs: number) {
+  constructor(
+    private readonly file: string,
+    private readonly busyTimeoutMs: number,
+  ) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file, { timeout: busyTimeoutMs });
     // WAL lets the CLI write while a server runs on the same file.
@@ -44,6 +50,13 @@ export class SqliteSql implements Sql {
   }
 
   async execMany(text: string, rows: unknown[][]): Promise<number> {
+    if (this.file !== ':memory:') {
+      this.writer ??= new SqliteBatchWriter(this.file, this.busyTimeoutMs);
+      return this.writer.execMany(
+        text.replace(/\$\d+/g, '?'),
+        rows.map((r) => r.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v))),
+      );
+    }
     if (this.busy) await this.idle();
     // one prepared statement, one transaction: SQLite's fast path for bulk inserts
     const st = this.prepare(text);
@@ -95,6 +108,7 @@ export class SqliteSql implements Sql {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
     this.db.close();
   }
 }
