@@ -63,6 +63,17 @@ if (pgUrl && redisUrl) {
       'test/e2e/**/*.test.ts',
     ]),
   ]);
+  // every test made its own schema (t_<random>) in the test database: drop them
+  try {
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    const { rows } = await c.query("SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{12}$'");
+    for (const r of rows) await c.query(`DROP SCHEMA ${r.nspname} CASCADE`);
+    await c.end();
+  } catch (err) {
+    console.log(`note: could not drop the test schemas: ${err.message}`);
+  }
 } else {
   console.log(
     '\nSKIPPED: the contract and e2e suites on Postgres/Redis did not run because ' +

@@ -1,7 +1,7 @@
 // Start real Uzzap servers in-process on free ports, on the backend the run
 // selected: UZZAP_TEST_BACKEND=embedded (SQLite + memory registry) or
 // postgres (UZZAP_TEST_POSTGRES_URL + UZZAP_TEST_REDIS_URL).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +31,11 @@ export interface StorageSlot {
   redisPrefix: string;
 }
 
+const dataDirs = new Set<string>();
+process.once('exit', () => {
+  for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+});
+
 /** A fresh Postgres schema in the test database (for archive shards); its URL selects it. */
 export async function newPostgresSchema(): Promise<string> {
   const schema = `t_${randomBytes(6).toString('hex')}`;
@@ -46,6 +51,8 @@ export async function newPostgresSchema(): Promise<string> {
 /** A fresh SQLite dir, or a fresh Postgres schema, plus a Redis key prefix. */
 export async function newStorageSlot(): Promise<StorageSlot> {
   const dataDir = mkdtempSync(join(tmpdir(), 'uzzap-data-'));
+  // removed when the test process ends (a slot outlives a server restart within a test)
+  dataDirs.add(dataDir);
   const redisPrefix = `uzzap-test:${randomBytes(4).toString('hex')}:`;
   if (BACKEND !== 'postgres') return { dataDir, postgresUrl: '', redisPrefix };
   const schema = `t_${randomBytes(6).toString('hex')}`;
