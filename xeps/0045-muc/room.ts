@@ -721,10 +721,10 @@ export class Room {
     if (payload.name === 'metadata') return mamMetadata(this.host.archive, this.jid.bare);
     if (get) return mamForm();
     const q = parseMamQuery(this.jid.bare, payload, { defaultMax: 50, maxMax: 250 });
+    // results and the IQ answer (service.ts) both go through fan-out, which keeps their order per session
     return runMamQuery(this.host.archive, q, payload.attrs.queryid, (msg) => {
       msg.attrs.from = this.jid.bare;
-      msg.attrs.to = from.full;
-      this.host.send(msg);
+      this.host.fanout(msg, [from]);
     });
   }
 

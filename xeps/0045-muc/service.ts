@@ -330,8 +330,9 @@ export class MucService implements RoomHost {
       this.m.log.error({ err: e, stanza: stanza.toString().slice(0, 2000) }, 'room IQ failed');
       this.send(errorReply(stanza, new StanzaError('internal-server-error')));
     };
+    // through fan-out like the messages a query sends first, so the answer cannot overtake them
     const done = (payload: Element | undefined): void =>
-      this.send(x('iq', { type: 'result', id: stanza.attrs.id, from: to.full, to: from.full }, payload));
+      this.fanout(x('iq', { type: 'result', id: stanza.attrs.id, from: to.full }, payload), [from]);
     let r: ReturnType<Room['iq']>;
     try {
       r = room.iq(stanza, from);
