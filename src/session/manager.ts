@@ -29,10 +29,6 @@ export class SessionManager implements SessionEnv {
     return this.core.config.csi.max_held;
   }
 
-  get detachedCount(): number {
-    return this.expiry.size;
-  }
-
   /** A stream bound a resource: the session is registered, an older one with the same JID goes. */
   bind(jid: Jid, owner: SessionOwner): Session {
     const session = new Session(jid, owner, this);

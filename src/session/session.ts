@@ -150,11 +150,6 @@ export class Session implements LocalSession {
     for (const { xml, kind } of held.values()) this.transmit(xml, kind);
   }
 
-  /** Stanzas held back for an inactive client (what a flush would send). */
-  heldCount(): number {
-    return this.held?.size ?? 0;
-  }
-
   /** Everything not yet acknowledged nor sent (detach, end): the unacked queue, then held. */
   takeUnsent(): { xml: string; kind: Kind }[] {
     const out = [...(this.sm?.queue ?? []), ...(this.held?.values() ?? [])];

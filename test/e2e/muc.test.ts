@@ -40,11 +40,10 @@ async function configure(c: XmppClient, room: string, vars: Record<string, strin
 
 interface Joined {
   self: Element;
-  presences: Element[];
   subject: Element;
 }
 
-/** Enter a room; resolves with the self-presence, the occupant presences before it, and the subject. */
+/** Enter a room; resolves with the self-presence (or the error) and the subject. */
 async function join(c: XmppClient, room: string, nick: string, x: Element[] = [], history?: Record<string, string>): Promise<Joined> {
   await c.send(
     xml('presence', { to: `${room}@${SERVICE}/${nick}` }, xml('x', { xmlns: MUC }, ...x, ...(history ? [xml('history', history)] : []))),
@@ -55,12 +54,12 @@ async function join(c: XmppClient, room: string, nick: string, x: Element[] = []
     3000,
     `self-presence in ${room}`,
   );
-  if (self.attrs.type === 'error') return { self, presences: [], subject: self };
+  if (self.attrs.type === 'error') return { self, subject: self };
   const subject = await expectStanza(
     c,
     (s) => s.is('message') && s.attrs.type === 'groupchat' && !!s.getChild('subject') && !s.getChild('body'),
   );
-  return { self, presences: [], subject };
+  return { self, subject };
 }
 
 /** Create an unlocked room owned by c (instant room unless config given). */

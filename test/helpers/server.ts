@@ -55,14 +55,7 @@ export async function newStorageSlot(): Promise<StorageSlot> {
   dataDirs.add(dataDir);
   const redisPrefix = `uzzap-test:${randomBytes(4).toString('hex')}:`;
   if (BACKEND !== 'postgres') return { dataDir, postgresUrl: '', redisPrefix };
-  const schema = `t_${randomBytes(6).toString('hex')}`;
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  await c.query(`CREATE SCHEMA ${schema}`);
-  await c.end();
-  const u = new URL(PG_URL);
-  u.searchParams.set('options', `-c search_path=${schema}`);
-  return { dataDir, postgresUrl: u.toString(), redisPrefix };
+  return { dataDir, postgresUrl: await newPostgresSchema(), redisPrefix };
 }
 
 export interface StartOptions {
