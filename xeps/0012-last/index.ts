@@ -50,9 +50,18 @@ const last: XepModule = {
       },
       200,
     );
+    // accounts being (or just) deleted: their sessions close during the deletion, and a
+    // last-activity write racing it must not outlive the account
+    const deleted = new Set<string>();
+    m.hook('user/deleting', (u) => {
+      deleted.add(u);
+      if (deleted.size > 10_000) deleted.delete(deleted.values().next().value!);
+    });
+    m.hook('user/created', (u) => void deleted.delete(u));
     m.hook('session/closed', async (s) => {
-      if (m.sessionsOf(s.jid.bare).length) return;
+      if (m.sessionsOf(s.jid.bare).length || deleted.has(s.jid.local)) return;
       if (!(await m.storage.accounts.get(s.jid.local))) return; // deleted: nothing to remember
+      if (deleted.has(s.jid.local)) return;
       const status = (s.ext.get('last/status') as string | undefined) ?? '';
       await m.storage.userData.set(s.jid.local, 'last', '', JSON.stringify({ at: Date.now(), status }));
     });
