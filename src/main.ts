@@ -63,11 +63,9 @@ export function cli(): Command {
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGHUP', () => {
-        try {
-          server.reload();
-        } catch (err) {
-          server.log.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration');
-        }
+        server
+          .reload()
+          .catch((err: unknown) => server.log.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration'));
       });
       await server.start();
     });
@@ -149,6 +147,44 @@ export function cli(): Command {
     });
 
   program
+    .command('status')
+    .description('print a live summary of a running server (GET /status on its HTTP port)')
+    .addOption(cfgOpt)
+    .option('--url <url>', "the server's HTTP address (default: http://127.0.0.1:<http.port>)")
+    .option('--token <token>', 'bearer token (default: http.status_token / UZZAP_HTTP_STATUS_TOKEN)')
+    .option('--json', 'print the raw JSON')
+    .action(async (opts: { config?: string; url?: string; token?: string; json?: boolean }) => {
+      const cfg = config(opts);
+      const base = opts.url ?? `http://127.0.0.1:${cfg.http.port}`;
+      const token = opts.token ?? cfg.http.status_token;
+      let res: Response;
+      try {
+        res = await fetch(new URL('/status', base), { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      } catch (e) {
+        throw new CliError(
+          `cannot reach ${base}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`,
+        );
+      }
+      if (!res.ok) throw new CliError(`${base}/status answered ${res.status}: ${(await res.text()).trim()}`);
+      const st = (await res.json()) as import('./api/module.js').ServerStats & { domain: string; modules: string[] };
+      if (opts.json) return void console.log(JSON.stringify(st, null, 2));
+      const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MB`;
+      const lines = [
+        `Uzzap ${st.version} serving ${st.domain} (node ${st.node}), up ${duration(st.uptimeSeconds)}`,
+        `sessions     ${st.sessions} bound (${st.detachedSessions} detached, waiting to resume), ${st.connections} connections`,
+        `components   ${st.components.length ? st.components.join(', ') : 'none'}`,
+        `stanzas/s    ${st.stanzasInPerSecond} in, ${st.stanzasOutPerSecond} out (last 10 s)`,
+        `memory       ${mb(st.rssBytes)} RSS, ${mb(st.heapUsedBytes)} heap`,
+        `event loop   lag ${st.eventLoopLagMs.mean} ms mean, ${st.eventLoopLagMs.p99} ms p99`,
+        `storage      ${st.storage.kind}, ${st.storage.latencyMs === null ? 'NOT RESPONDING' : `${st.storage.latencyMs} ms round-trip`}`,
+        `registry     ${st.registry.kind}, ${st.registry.latencyMs === null ? 'NOT RESPONDING' : `${st.registry.latencyMs} ms round-trip`}`,
+        ...Object.entries(st.extra).map(([k, v]) => `${k.padEnd(12)} ${v}`),
+        `modules      ${st.modules.join(' ')}`,
+      ];
+      console.log(lines.join('\n'));
+    });
+
+  program
     .command('cert')
     .description('(re)generate the self-signed certificate for the domain in ./certs')
     .addOption(cfgOpt)
@@ -168,6 +204,13 @@ export function cli(): Command {
     });
 
   return program;
+}
+
+function duration(s: number): string {
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return d ? `${d}d ${h}h ${m}m` : h ? `${h}h ${m}m` : m ? `${m}m ${s % 60}s` : `${s}s`;
 }
 
 export async function main(argv = process.argv): Promise<void> {

@@ -72,6 +72,59 @@ export class Metrics {
     help: 'Connections dropped because they did not answer a liveness check (half-open)',
     registers: [this.registry],
   });
+  readonly rateLimited = new Counter({
+    name: 'uzzap_rate_limited_total',
+    help: 'Times reading from a session paused because it went over its rate limit, by kind of stream',
+    labelNames: ['stream'] as const,
+    registers: [this.registry],
+  });
+  readonly components = new Gauge({
+    name: 'uzzap_components',
+    help: 'External components (XEP-0114) connected',
+    registers: [this.registry],
+  });
+  readonly componentStanzas = new Counter({
+    name: 'uzzap_component_stanzas_total',
+    help: 'Stanzas exchanged with external components, by direction (in = from the component)',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+  readonly componentAuthFailures = new Counter({
+    name: 'uzzap_component_auth_failures_total',
+    help: 'Component handshakes refused (wrong secret, unknown domain, already connected)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly storageLatency = new Histogram({
+    name: 'uzzap_storage_ping_seconds',
+    help: 'Round-trip time of a trivial query to the database, sampled every 10 s',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2],
+    registers: [this.registry],
+  });
+  readonly registryLatency = new Histogram({
+    name: 'uzzap_registry_ping_seconds',
+    help: 'Round-trip time to the session registry (Redis), sampled every 10 s',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2],
+    registers: [this.registry],
+  });
+  readonly archiveBatch = new Histogram({
+    name: 'uzzap_archive_batch_seconds',
+    help: 'Time to write one batch of the message archive',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+  readonly archiveBatchSize = new Histogram({
+    name: 'uzzap_archive_batch_messages',
+    help: 'Messages written per archive batch',
+    buckets: [1, 10, 50, 100, 250, 500, 1000, 5000],
+    registers: [this.registry],
+  });
+  readonly reloads = new Counter({
+    name: 'uzzap_config_reloads_total',
+    help: 'Configuration reloads (SIGHUP or ad-hoc), by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly slowConsumers = new Counter({
     name: 'uzzap_slow_consumer_closes_total',
     help: 'Streams closed because the client stopped reading (outbound buffer over its bound)',
@@ -90,11 +143,17 @@ export class Metrics {
     iq: this.stanzasOut.labels('iq'),
   };
 
+  /** plain totals for the rates in statistics (prom-client values are only readable asynchronously) */
+  totalIn = 0;
+  totalOut = 0;
+
   countIn(kind: 'message' | 'presence' | 'iq'): void {
+    this.totalIn++;
     this.inBy[kind].inc();
   }
 
   countOut(kind: 'message' | 'presence' | 'iq'): void {
+    this.totalOut++;
     this.outBy[kind].inc();
   }
 

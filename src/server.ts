@@ -7,10 +7,12 @@ import https from 'node:https';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
-import { LIVE_KEYS } from './config/schema.js';
-import { loadConfig } from './config/load.js';
+import { ConfigSchema, LIVE_KEYS } from './config/schema.js';
+import { configLeaves, fromEnv, loadConfig } from './config/load.js';
+import { ComponentStream } from './stream/component.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Router } from './router/router.js';
@@ -34,7 +36,8 @@ import { Accounts } from './accounts.js';
 import type { Core } from './core.js';
 import type { Element } from './xml/index.js';
 import { Jid } from './jid.js';
-import type { PreAuthIqRequest, SessionApi, XepModule } from './api/module.js';
+import type { PreAuthIqRequest, ReloadReport, ServerStats, ServiceHandler, SessionApi, XepModule } from './api/module.js';
+import { StanzaError } from './api/errors.js';
 import { NS_SESSION } from './stream/ns.js';
 import { MODULES } from '../xeps/index.js';
 
@@ -59,6 +62,8 @@ export interface ServerOptions {
   modules?: XepModule<never>[];
   /** registry key prefix (tests isolate themselves on a shared Redis) */
   redisPrefix?: string;
+  /** where a reload reads the next configuration (default: the config file and the environment) */
+  loadNext?: () => Config;
 }
 
 export interface Ports {
@@ -67,6 +72,8 @@ export interface Ports {
   http: number;
   /** 0 when HTTPS is off */
   https: number;
+  /** 0 when no component secret is configured */
+  component: number;
 }
 
 export class Server implements Core {
@@ -84,7 +91,18 @@ export class Server implements Core {
   readonly throttle: AuthThrottle;
   readonly saslSecret = randomBytes(32);
   readonly startedAt = Date.now();
-  readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0, https: 0 };
+  readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0, https: 0, component: 0 };
+  /** connected external components by domain */
+  readonly components = new Map<string, ComponentStream>();
+  /** accounts flagged as admin (bare JIDs), besides config.admins */
+  private readonly flaggedAdmins = new Set<string>();
+  /** login times not yet written (one batched write every few seconds, not one per login) */
+  private readonly pendingLogins = new Map<string, number>();
+  private readonly statistics = new Map<string, () => number>();
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  /** (time, stanzas in, stanzas out) once a second, the last 11 */
+  private readonly rateSamples: [number, number, number][] = [];
+  private lastPings = { storage: null as number | null, registry: null as number | null };
   storage!: Storage;
   registry!: Registry;
   tls!: TlsMaterial;
@@ -123,7 +141,12 @@ export class Server implements Core {
       postgresPool: c.storage.postgres_pool,
       archiveUrls: c.postgres_archive_urls,
       onError: (err, what) => this.log.error({ err }, `storage: ${what} failed`),
+      onArchiveBatch: (seconds, rows) => {
+        this.metrics.archiveBatch.observe(seconds);
+        this.metrics.archiveBatchSize.observe(rows);
+      },
     });
+    for (const u of await this.storage.accounts.admins()) this.flaggedAdmins.add(`${u}@${c.domain}`);
     this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
     // drivers are loaded only when configured (ioredis alone adds ~25 MB to the process)
     this.registry = c.redis_url
@@ -150,7 +173,7 @@ export class Server implements Core {
         name: 'Uzzap',
         version: VERSION,
         startedAt: this.startedAt,
-        isAdmin: (j: Jid) => this.config.admins.includes(j.bare),
+        isAdmin: (j: Jid) => this.isAdmin(j.bare),
         registrationOpen: () => this.config.registration === 'open',
       },
       accounts: this.accounts,
@@ -163,16 +186,45 @@ export class Server implements Core {
       fanout: (stanza: Element, targets: readonly Jid[]) => this.router.fanout(stanza, targets),
       hasSession: (j: Jid) => this.sessions.get(j.bare, j.resource) !== undefined,
       services: this.router.services,
+      admin: {
+        stats: () => this.stats(),
+        reload: () => this.reload(),
+        liveSettings: () => this.liveSettings(),
+        setLive: (path: string, raw: string) => this.setLive(path, raw),
+        sessions: () => [...this.sessions.all()],
+        admins: () => this.admins(),
+        setAdmin: (bare: string, admin: boolean) => this.setAdmin(bare, admin),
+        lastLogin: (username: string) => this.lastLogin(username),
+      },
+      addStatistic: (name: string, read: () => number) => {
+        this.statistics.set(name, read);
+        return () => void this.statistics.delete(name);
+      },
+      metrics: this.metrics.registry,
     });
+    this.hooks.add(
+      'session/bound',
+      (s) => {
+        if (s.jid.domain === c.domain) this.pendingLogins.set(s.jid.local, Date.now());
+      },
+      0,
+      'core',
+    );
     // RFC 3921 session establishment: advertised as optional, answered with an empty result.
     this.iqs.add('set', NS_SESSION, 'session', 'bare', () => undefined, 'core');
     this.iqs.add('set', NS_SESSION, 'session', 'host', () => undefined, 'core');
     await this.modules.loadAll(this.opts.modules ?? MODULES, c.modules as Record<string, unknown>, c.modules.disabled);
+    // configured component domains answer "not connected" until their component comes
+    for (const d of [...c.component.allowed, ...Object.keys(c.component.secrets)]) this.componentDown(d);
     await this.listen();
-    // one timer for every stream's liveness checks and ack requests (4 passes a second)
+    this.loopDelay.enable();
+    // one timer for every stream's liveness checks and ack requests (4 passes a second),
+    // and the server's own sampling (rates, storage and Redis latency, login times)
+    let ticks = 0;
     this.ticker = setInterval(() => {
       const now = Date.now();
       for (const s of this.streams) s.tick(now);
+      if (++ticks % 4 === 0) this.sample(now, ticks / 4);
     }, 250);
     this.ticker.unref();
     return this;
@@ -218,9 +270,27 @@ export class Server implements Core {
       this.ports.https = await listenOn(secureWeb, c.http.tls_port, host);
       this.listeners.push(secureWeb);
     }
+    if (c.component.secret || Object.keys(c.component.secrets).length) {
+      // XEP-0114: plain TCP (components run beside the server, like Prosody's and ejabberd's)
+      const comp = net.createServer((socket) => {
+        if (this.stopping) return void socket.destroy();
+        this.sockets.add(socket);
+        socket.once('close', () => this.sockets.delete(socket));
+        new ComponentStream(this, new TcpTransport(socket, () => this.config.component.outbound_buffer));
+      });
+      this.ports.component = await listenOn(comp, c.component.port, host);
+      this.listeners.push(comp);
+    }
     this.listeners.push(c2s, direct, web);
     this.log.info(
-      { domain: c.domain, c2s: this.ports.c2s, c2s_tls: this.ports.c2sTls, http: this.ports.http, https: this.ports.https || undefined },
+      {
+        domain: c.domain,
+        c2s: this.ports.c2s,
+        c2s_tls: this.ports.c2sTls,
+        http: this.ports.http,
+        https: this.ports.https || undefined,
+        component: this.ports.component || undefined,
+      },
       'Uzzap listening',
     );
   }
@@ -320,6 +390,21 @@ export class Server implements Core {
       );
       return;
     }
+    if (req.method === 'GET' && path === '/status') {
+      // `uzzap status`: a bearer token when one is configured, else loopback clients only
+      const token = this.config.http.status_token;
+      const addr = req.socket.remoteAddress ?? '';
+      const loopback = addr === '127.0.0.1' || addr === '::1' || addr.startsWith('::ffff:127.');
+      const ok = token ? req.headers.authorization === `Bearer ${token}` : loopback;
+      if (!ok) {
+        res.writeHead(token ? 401 : 403, { 'content-type': 'text/plain', ...(token ? { 'www-authenticate': 'Bearer' } : {}) });
+        res.end(token ? 'a bearer token is required\n' : 'set http.status_token to allow /status from other addresses\n');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ domain: this.config.domain, modules: this.modules.names(), ...(await this.stats()) }));
+      return;
+    }
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
       res.end(await this.metrics.registry.metrics());
@@ -329,24 +414,266 @@ export class Server implements Core {
     res.end('not found\n');
   }
 
-  /** Re-read configuration; apply what can change live, report what needs a restart. */
-  reload(): { applied: string[]; needsRestart: string[] } {
-    const { config: next } = loadConfig({ file: this.opts.configFile });
-    const applied: string[] = [];
-    const needsRestart: string[] = [];
+  // ---- administration (ad-hoc commands, /status, SIGHUP) ----
+
+  isAdmin(bare: string): boolean {
+    return this.config.admins.includes(bare) || this.flaggedAdmins.has(bare);
+  }
+
+  admins(): string[] {
+    return [...new Set([...this.config.admins, ...this.flaggedAdmins])].sort();
+  }
+
+  async setAdmin(bare: string, admin: boolean): Promise<boolean> {
+    const j = Jid.parse(bare);
+    if (j.domain !== this.config.domain || !j.local) return false;
+    if (!(await this.storage.accounts.setAdmin(j.local, admin))) return false;
+    if (admin) this.flaggedAdmins.add(j.bare);
+    else this.flaggedAdmins.delete(j.bare);
+    return true;
+  }
+
+  /** When a user last logged in (a login not yet written counts). */
+  async lastLogin(username: string): Promise<number | undefined> {
+    return this.pendingLogins.get(username) ?? (await this.storage.accounts.get(username))?.lastLogin;
+  }
+
+  private async flushLogins(): Promise<void> {
+    if (!this.pendingLogins.size) return;
+    const batch = [...this.pendingLogins].map(([username, at]) => ({ username, at }));
+    this.pendingLogins.clear();
+    await this.storage.accounts.recordLogins(batch).catch((err: unknown) => this.log.error({ err }, 'recording login times failed'));
+  }
+
+  /** Once a second: rates; every 5 s login times; every 10 s storage and Redis round-trips. */
+  private sample(now: number, second: number): void {
+    this.rateSamples.push([now, this.metrics.totalIn, this.metrics.totalOut]);
+    if (this.rateSamples.length > 11) this.rateSamples.shift();
+    if (second % 5 === 0) void this.flushLogins();
+    if (second % 10 === 1) void this.pingBackends();
+  }
+
+  private async pingBackends(): Promise<void> {
+    const ms = async (p: () => Promise<number>): Promise<number | null> => {
+      try {
+        return await p();
+      } catch {
+        return null;
+      }
+    };
+    const [storage, registry] = await Promise.all([ms(() => this.storage.ping()), ms(() => this.registry.ping())]);
+    this.lastPings = { storage, registry };
+    if (storage !== null) this.metrics.storageLatency.observe(storage / 1000);
+    if (registry !== null) this.metrics.registryLatency.observe(registry / 1000);
+  }
+
+  async stats(): Promise<ServerStats> {
+    await this.pingBackends();
+    const first = this.rateSamples[0];
+    const last = this.rateSamples[this.rateSamples.length - 1];
+    const secs = first && last && last[0] > first[0] ? (last[0] - first[0]) / 1000 : 0;
+    const lag = { mean: this.loopDelay.mean / 1e6, p99: this.loopDelay.percentile(99) / 1e6 };
+    this.loopDelay.reset();
+    let detached = 0;
+    for (const s of this.sessions.all()) if (s.detached) detached++;
+    const extra: Record<string, number> = {};
+    for (const [name, read] of this.statistics) extra[name] = read();
+    const mem = process.memoryUsage();
+    return {
+      node: this.nodeId,
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      sessions: this.sessions.size,
+      detachedSessions: detached,
+      connections: this.sockets.size,
+      components: [...this.components.keys()].sort(),
+      stanzasInPerSecond: secs ? Math.round(((last![1] - first![1]) / secs) * 10) / 10 : 0,
+      stanzasOutPerSecond: secs ? Math.round(((last![2] - first![2]) / secs) * 10) / 10 : 0,
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+      eventLoopLagMs: { mean: round2(Number.isNaN(lag.mean) ? 0 : lag.mean), p99: round2(lag.p99) },
+      storage: { kind: this.storage.kind, latencyMs: this.lastPings.storage === null ? null : round2(this.lastPings.storage) },
+      registry: { kind: this.registry.kind, latencyMs: this.lastPings.registry === null ? null : round2(this.lastPings.registry) },
+      extra,
+    };
+  }
+
+  // ---- components (XEP-0114) ----
+
+  componentSecret(domain: string): string | undefined {
+    const c = this.config.component;
+    if (c.allowed.length ? !c.allowed.includes(domain) : !domain.endsWith('.' + this.config.domain)) {
+      // outside the allowed list (or not a subdomain), only an explicit secret lets it in
+      return c.secrets[domain];
+    }
+    const secret = c.secrets[domain] ?? c.secret;
+    return secret === '' ? undefined : secret;
+  }
+
+  /** domains whose service entry is a component's (connected or waiting for it) */
+  private readonly componentDomains = new Set<string>();
+  private readonly componentItems = new Map<string, () => void>();
+
+  componentUp(domain: string, stream: ComponentStream): boolean {
+    const services = this.router.services;
+    if (this.components.has(domain) || (services.has(domain) && !this.componentDomains.has(domain)) || domain === this.config.domain)
+      return false;
+    this.components.set(domain, stream);
+    this.componentDomains.add(domain);
+    const handler: ServiceHandler = (stanza, from, to) => stream.deliver(stanza, from, to);
+    services.set(domain, handler);
+    this.componentItems.set(domain, this.modules.coreItem(domain));
+    return true;
+  }
+
+  /** The component went away (or was never here): its domain answers service-unavailable. */
+  componentDown(domain: string, stream?: ComponentStream): void {
+    if (stream && this.components.get(domain) !== stream) return;
+    if (!stream && this.router.services.has(domain)) return;
+    this.components.delete(domain);
+    this.componentItems.get(domain)?.();
+    this.componentItems.delete(domain);
+    this.componentDomains.add(domain);
+    this.router.services.set(domain, (stanza) =>
+      this.router.bounce(stanza, new StanzaError('service-unavailable', `the component ${domain} is not connected`)),
+    );
+  }
+
+  // ---- live configuration ----
+
+  private isLive(path: string): boolean {
+    return LIVE_KEYS.some((k) => path === k || path.startsWith(k + '.'));
+  }
+
+  liveSettings(): { path: string; value: unknown }[] {
+    const out: { path: string; value: unknown }[] = [];
+    for (const leaf of configLeaves()) {
+      const path = leaf.path.join('.');
+      if (!this.isLive(path)) continue;
+      out.push({ path, value: leaf.path.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], this.config) });
+    }
+    return out;
+  }
+
+  /** Change one live setting (until the next reload or restart). */
+  async setLive(path: string, raw: string): Promise<ReloadReport> {
+    const leaf = configLeaves().find((l) => l.path.join('.') === path);
+    if (!leaf || !this.isLive(path)) throw new Error(`${path} is not a setting that can change while running`);
+    const problems: string[] = [];
+    const value = fromEnv(raw, leaf.def, path, problems);
+    if (problems.length) throw new Error(problems.join('; '));
+    const next = structuredClone(this.config) as unknown as Record<string, unknown>;
+    let o = next;
+    for (const k of leaf.path.slice(0, -1)) o = o[k] as Record<string, unknown>;
+    o[leaf.path[leaf.path.length - 1]!] = value;
+    const r = ConfigSchema.safeParse(next);
+    if (!r.success) throw new Error(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    return this.apply(r.data as Config);
+  }
+
+  /** Re-read configuration; apply what can change live (modules included), report what needs a restart. */
+  async reload(): Promise<ReloadReport> {
+    let next: Config;
+    try {
+      next = this.opts.loadNext ? this.opts.loadNext() : loadConfig({ file: this.opts.configFile }).config;
+    } catch (e) {
+      this.metrics.reloads.inc({ outcome: 'invalid' });
+      throw e;
+    }
+    return this.apply(next);
+  }
+
+  private async apply(next: Config): Promise<ReloadReport> {
+    const report: ReloadReport = { applied: [], needsRestart: [], modulesLoaded: [], modulesUnloaded: [], modulesReloaded: [], errors: [] };
     const cur = this.config as unknown as Record<string, unknown>;
     const nxt = next as unknown as Record<string, unknown>;
-    for (const key of Object.keys(nxt)) {
-      if (JSON.stringify(cur[key]) === JSON.stringify(nxt[key])) continue;
-      if (LIVE_KEYS.includes(key)) {
-        cur[key] = nxt[key];
-        applied.push(key);
-      } else needsRestart.push(key);
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    // leaf by leaf: a section may be partly live (component.secret is, component.port is not)
+    for (const leaf of configLeaves()) {
+      const path = leaf.path.join('.');
+      if (leaf.path[0] === 'modules') continue;
+      const get = (o: Record<string, unknown>): unknown => leaf.path.reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], o);
+      if (same(get(cur), get(nxt))) continue;
+      if (this.isLive(path)) report.applied.push(path);
+      else report.needsRestart.push(path);
     }
+    // new objects for every changed live section: caches keyed on identity see the change
+    const live = new Set(report.applied.map((p) => p.split('.')[0]!));
+    const updated = { ...this.config } as unknown as Record<string, unknown>;
+    for (const key of live) {
+      const section = nxt[key];
+      if (section && typeof section === 'object' && !Array.isArray(section)) {
+        const merged = { ...(cur[key] as Record<string, unknown>) };
+        for (const p of report.applied.filter((a) => a.split('.')[0] === key)) {
+          const parts = p.split('.').slice(1);
+          let o = merged;
+          let n = section as Record<string, unknown>;
+          for (const k of parts.slice(0, -1)) {
+            o = o[k] = { ...(o[k] as Record<string, unknown>) };
+            n = n[k] as Record<string, unknown>;
+          }
+          o[parts[parts.length - 1]!] = n[parts[parts.length - 1]!];
+        }
+        updated[key] = merged;
+      } else updated[key] = section;
+    }
+    await this.applyModules(next, report, updated);
+    this.config = updated as unknown as Config;
     this.log.level = this.config.log_level;
     this.throttle.settings = this.config.auth;
-    this.log.info({ applied, needsRestart }, 'configuration reloaded');
-    return { applied, needsRestart };
+    this.metrics.reloads.inc({ outcome: report.errors.length ? 'partial' : 'ok' });
+    this.log.info(report, 'configuration reloaded');
+    return report;
+  }
+
+  /** Enable, disable or re-configure modules; the module contract undoes what an unloaded one registered. */
+  private async applyModules(next: Config, report: ReloadReport, updated: Record<string, unknown>): Promise<void> {
+    const all = this.opts.modules ?? MODULES;
+    const byName = new Map(all.map((m) => [m.name, m]));
+    const cur = this.config.modules as Record<string, unknown> & { disabled: string[] };
+    const nxt = next.modules as Record<string, unknown> & { disabled: string[] };
+    const keep = { ...cur, disabled: [...cur.disabled] } as Record<string, unknown> & { disabled: string[] };
+    const wanted = (m: XepModule<never>): boolean => !nxt.disabled.includes(m.name);
+    for (const n of nxt.disabled) if (!byName.has(n)) report.errors.push(`modules.disabled: unknown module ${n}`);
+    // unload first (dependents before what they depend on), then load and reload in load order
+    for (const m of [...all].reverse()) {
+      if (!this.modules.isLoaded(m.name) || wanted(m)) continue;
+      const dependent = all.find((o) => this.modules.isLoaded(o.name) && wanted(o) && o.depends?.includes(m.name));
+      if (dependent) {
+        report.errors.push(`cannot disable ${m.name}: ${dependent.name} depends on it`);
+        continue;
+      }
+      await this.modules.unload(m.name);
+      keep.disabled.push(m.name);
+      report.modulesUnloaded.push(m.name);
+    }
+    for (const m of all) {
+      if (!wanted(m)) continue;
+      const loaded = this.modules.isLoaded(m.name);
+      const changed = JSON.stringify(cur[m.name] ?? {}) !== JSON.stringify(nxt[m.name] ?? {});
+      if (loaded && !changed) continue;
+      const missing = (m.depends ?? []).filter((d) => !this.modules.isLoaded(d));
+      if (missing.length) {
+        report.errors.push(`cannot load ${m.name}: needs ${missing.join(', ')}`);
+        continue;
+      }
+      const parsed = this.modules.parseConfig(m, nxt[m.name] ?? {});
+      if (!parsed.ok) {
+        report.errors.push(...parsed.problems);
+        continue;
+      }
+      if (loaded) await this.modules.unload(m.name);
+      try {
+        await this.modules.load(m, parsed.value);
+        keep[m.name] = nxt[m.name];
+        keep.disabled = keep.disabled.filter((d) => d !== m.name);
+        (loaded ? report.modulesReloaded : report.modulesLoaded).push(m.name);
+      } catch (e) {
+        report.errors.push((e as Error).message);
+        if (loaded) report.modulesUnloaded.push(m.name);
+      }
+    }
+    updated.modules = keep;
   }
 
   /** Graceful stop: <system-shutdown/> to every stream, storage flushed. */
@@ -361,11 +688,13 @@ export class Server implements Core {
     clearInterval(this.ticker);
     for (const s of [...this.streams]) s.shutdown();
     await this.lifecycle.endAll();
+    this.loopDelay.disable();
     // give sockets a moment to flush the shutdown error, then cut the rest
     const deadline = Date.now() + 3000;
     while (this.sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sockets) s.destroy();
     if (this.modules) await this.modules.unloadAll();
+    if (this.storage) await this.flushLogins();
     if (this.registry) await this.registry.clearNode(this.nodeId).catch(() => 0);
     if (this.registry) await this.registry.close();
     if (this.storage) await this.storage.close();
@@ -386,3 +715,5 @@ function listenOn(server: net.Server, port: number, host?: string): Promise<numb
 function redactUrl(u: string): string {
   return u.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }
+
+const round2 = (n: number): number => Math.round(n * 100) / 100;

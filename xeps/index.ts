@@ -18,6 +18,8 @@ import csi from './0352-csi/index.js';
 import sid from './0359-sid/index.js';
 import push from './0357-push/index.js';
 import mam from './0313-mam/index.js';
+import adhoc from './0050-adhoc/index.js';
+import admin from './0133-admin/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -39,4 +41,6 @@ export const MODULES: XepModule<never>[] = [
   sid,
   push,
   mam,
+  adhoc,
+  admin,
 ] as XepModule<never>[];

@@ -41,6 +41,14 @@ export interface SessionApi {
   close(condition?: StreamErrorCondition, text?: string): void;
   /** Per-module state, keyed by module name. */
   readonly ext: Map<string, unknown>;
+  /** ms since the epoch: when the session was bound */
+  readonly startedAt: number;
+  /** ms since the epoch: when the client last sent a stanza */
+  readonly lastActive: number;
+  /** XEP-0352: the client said it is inactive */
+  readonly inactive: boolean;
+  /** XEP-0198: the connection dropped and the session waits for resumption */
+  readonly detached: boolean;
 }
 
 export interface StanzaEvent {
@@ -120,11 +128,146 @@ export interface PreAuthIqRequest {
   secure: boolean;
 }
 
+export interface DiscoIdentity {
+  category: string;
+  type: string;
+  name?: string;
+}
+
+/** What disco#info / disco#items answer for a node of the server (XEP-0030 §3.2, §4.2). */
+export interface DiscoNodeInfo {
+  identities?: DiscoIdentity[];
+  features?: string[];
+  items?: { jid: string; node?: string; name?: string }[];
+}
+
+/** Resolves the nodes a module serves; undefined = not mine. */
+export type DiscoNodeResolver = (node: string, from: Jid) => DiscoNodeInfo | undefined | Promise<DiscoNodeInfo | undefined>;
+
 export interface Disco {
   features(scope: 'host' | 'bare'): string[];
-  identities(scope: 'host' | 'bare'): { category: string; type: string; name?: string }[];
+  identities(scope: 'host' | 'bare'): DiscoIdentity[];
   items(): { jid: string; name?: string }[];
   forms(scope: 'host' | 'bare'): Element[];
+  /** a node of the server (ad-hoc commands and the like); undefined when nobody serves it */
+  node(node: string, from: Jid): Promise<DiscoNodeInfo | undefined>;
+}
+
+// ---- ad-hoc commands (XEP-0050) ----
+
+export interface AdhocNote {
+  type: 'info' | 'warn' | 'error';
+  text: string;
+}
+
+export interface CommandRequest {
+  /** who runs the command (full JID) */
+  from: Jid;
+  /** xml:lang of the request */
+  lang: string;
+}
+
+/** One page of a multi-stage command: a form to fill in, and what to do with the answer. */
+export interface CommandStage<S> {
+  form(state: S, req: CommandRequest): Element | Promise<Element>;
+  /** Read the submitted form into state; throw StanzaError('bad-request', ...) for bad input. */
+  submit(form: SubmittedFormApi, state: S, req: CommandRequest): void | Promise<void>;
+}
+
+export interface CommandResult {
+  /** a data form of type 'result' to show */
+  form?: Element;
+  notes?: AdhocNote[];
+}
+
+/**
+ * An ad-hoc command at the server's JID. The XEP-0050 module runs the
+ * sessions (next/prev/complete/cancel, timeouts); a command only describes its
+ * stages and what completing it does.
+ */
+export interface AdhocCommand<S extends object = Record<string, unknown>> {
+  node: string;
+  name: string;
+  /** who may see and run it: server admins (default) or every local user */
+  access?: 'admin' | 'user';
+  stages: CommandStage<S>[];
+  /** after the last stage was submitted (at once for a command without stages) */
+  finish(state: S, req: CommandRequest): CommandResult | void | Promise<CommandResult | void>;
+}
+
+/** The read side of a submitted data form (src/api/forms.ts SubmittedForm). */
+export interface SubmittedFormApi {
+  readonly type: string;
+  readonly formType: string | undefined;
+  has(v: string): boolean;
+  values(v: string): string[] | undefined;
+  text(v: string): string | undefined;
+  bool(v: string): boolean | undefined;
+}
+
+export interface Commands {
+  list(): AdhocCommand<object>[];
+  get(node: string): AdhocCommand<object> | undefined;
+}
+
+// ---- operating the server (admin commands, status) ----
+
+export interface ServerStats {
+  node: string;
+  version: string;
+  uptimeSeconds: number;
+  sessions: number;
+  /** sessions waiting for resumption (XEP-0198) */
+  detachedSessions: number;
+  connections: number;
+  components: string[];
+  /** stanzas received per second over the last 10 s */
+  stanzasInPerSecond: number;
+  stanzasOutPerSecond: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** event-loop delay, ms: mean and p99 since the last reading */
+  eventLoopLagMs: { mean: number; p99: number };
+  storage: { kind: string; latencyMs: number | null };
+  registry: { kind: string; latencyMs: number | null };
+  /** module-contributed figures (rooms, occupants, ...) */
+  extra: Record<string, number>;
+}
+
+export interface ReloadReport {
+  applied: string[];
+  needsRestart: string[];
+  modulesLoaded: string[];
+  modulesUnloaded: string[];
+  modulesReloaded: string[];
+  errors: string[];
+}
+
+export interface AdminApi {
+  stats(): Promise<ServerStats>;
+  /** re-read the configuration file and environment, apply what can change live */
+  reload(): Promise<ReloadReport>;
+  /** settings that can change live, with their current values (dotted paths) */
+  liveSettings(): { path: string; value: unknown }[];
+  /** change one live setting until the next reload or restart; throws Error with the reason */
+  setLive(path: string, raw: string): Promise<ReloadReport>;
+  /** every bound session on this node */
+  sessions(): SessionApi[];
+  /** admins from the configuration and accounts flagged as admin (bare JIDs) */
+  admins(): string[];
+  /** flag or unflag a local account as admin */
+  setAdmin(bare: string, admin: boolean): Promise<boolean>;
+  /** when a local user last logged in (ms since the epoch) */
+  lastLogin(username: string): Promise<number | undefined>;
+  /** figures a module adds to the statistics (read when stats are asked for) */
+  statistic(name: string, read: () => number): void;
+}
+
+export interface ModuleMetrics {
+  /** a gauge read at scrape time; names get the uzzap_ prefix */
+  gauge(name: string, help: string, read: () => number): void;
+  counter(name: string, help: string): { inc(n?: number): void };
+  histogram(name: string, help: string, buckets: number[]): { observe(v: number): void };
 }
 
 export interface ServerInfo {
@@ -186,6 +329,14 @@ export interface ModuleContext<C = unknown> {
    * to it or a subdomain comes to `handle`, with 'from' already validated.
    */
   service(domain: string, handle: ServiceHandler): void;
+  /** Serve nodes of the server's disco#info/#items (resolver returns undefined for others' nodes). */
+  discoNode(resolve: DiscoNodeResolver): void;
+  /** An ad-hoc command at the server's JID (XEP-0050). */
+  command<S extends object>(cmd: AdhocCommand<S>): void;
+  readonly commands: Commands;
+  /** operating the server: statistics, reload, live settings, sessions, admins */
+  readonly admin: AdminApi;
+  readonly metrics: ModuleMetrics;
   /** Ask the 'privacy/blocks' hooks whether owner blocks other. */
   blocks(owner: string, other: Jid): boolean | Promise<boolean>;
   onClose(fn: () => void | Promise<void>): void;

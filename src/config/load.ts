@@ -18,7 +18,8 @@ export function configLeaves(obj: Plain = DEFAULTS, prefix: string[] = []): { pa
   const out: { path: string[]; env: string; def: unknown }[] = [];
   for (const [k, v] of Object.entries(obj)) {
     const path = [...prefix, k];
-    if (isPlain(v)) out.push(...configLeaves(v, path));
+    // an empty mapping (component.secrets) is a leaf: a map set as a whole
+    if (isPlain(v) && Object.keys(v).length) out.push(...configLeaves(v, path));
     else out.push({ path, env: 'UZZAP_' + path.join('_').toUpperCase(), def: v });
   }
   return out;
@@ -40,7 +41,7 @@ function setPath(obj: Plain, path: string[], value: unknown): void {
 }
 
 /** Convert an environment string to the type of the key's default. */
-function fromEnv(raw: string, def: unknown, env: string, problems: string[]): unknown {
+export function fromEnv(raw: string, def: unknown, env: string, problems: string[]): unknown {
   if (typeof def === 'number') {
     const n = Number(raw.trim());
     if (raw.trim() === '' || !Number.isFinite(n)) problems.push(`${env}: "${raw}" is not a number`);
@@ -52,6 +53,19 @@ function fromEnv(raw: string, def: unknown, env: string, problems: string[]): un
     if (['false', '0', 'no', 'off'].includes(v)) return false;
     problems.push(`${env}: "${raw}" is not true/false`);
     return def;
+  }
+  if (isPlain(def)) {
+    // "key=value,key=value" (component secrets by domain)
+    const out: Record<string, string> = {};
+    for (const part of raw
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) problems.push(`${env}: "${part}" is not key=value`);
+      else out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+    }
+    return out;
   }
   if (Array.isArray(def))
     return raw

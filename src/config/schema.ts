@@ -21,10 +21,36 @@ export const DEFAULTS = {
     tls_port: 5281,
     /** treat plain-HTTP WebSocket/BOSH connections as encrypted (a TLS-terminating proxy in front) */
     behind_tls_proxy: false,
+    /** bearer token for GET /status (`uzzap status`); empty: /status answers loopback clients only */
+    status_token: '',
   },
   /** BOSH (XEP-0124/0206) at /http-bind on the HTTP port(s) */
   bosh: { max_wait: 60, inactivity: 60, max_pause: 120, requests: 2, max_sessions: 10000, max_per_address: 100 },
-  component: { port: 5347, secret: '' },
+  /** XEP-0114 external components (bridges, bots); the port listens only when a secret is set */
+  component: {
+    port: 5347,
+    /** shared secret for every component domain without a secret of its own */
+    secret: '',
+    /** domains allowed to connect; empty: any subdomain of the server's domain */
+    allowed: [] as string[],
+    /** per-component secrets, domain: secret (env: "irc.example.com=s1,sms.example.com=s2") */
+    secrets: {} as Record<string, string>,
+    /** bytes queued towards one component before it counts as a slow consumer and is disconnected */
+    outbound_buffer: 16777216,
+    /** IQs forwarded to a component awaiting its answer; answered with an error when it goes away */
+    max_pending_iqs: 10000,
+  },
+  /** traffic shaping per session, applied by pausing reads (TCP backpressure); 0 = unlimited */
+  rate_limits: {
+    c2s: { stanzas: 0, bytes: 0 },
+    component: { stanzas: 0, bytes: 0 },
+    /** seconds of traffic at the limit a session may send in one burst */
+    burst: 2,
+    /** bare JIDs and component domains that are never limited */
+    exempt: [] as string[],
+    /** per account or component: { 'bot@example.com': { stanzas: 1000, bytes: 0 } } (uzzap.yaml only) */
+    overrides: {} as Record<string, { stanzas: number; bytes: number }>,
+  },
   bind_address: '',
   data_dir: './data',
   postgres_url: '',
@@ -83,13 +109,15 @@ export type Config = typeof DEFAULTS;
 const port = z.number().int().min(0).max(65535);
 const positive = z.number().int().positive();
 const bareJid = z.string().regex(/^[^@/\s]+@[^@/\s]+$/, 'must be a bare JID (user@domain)');
+const domainName = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be a lowercase domain name');
+const rate = z.strictObject({ stanzas: z.number().min(0), bytes: z.number().min(0) });
 const url = (schemes: string[]) =>
   z.string().refine((s) => s === '' || schemes.some((p) => s.startsWith(p + '://')), `must be a ${schemes.join('/')}:// URL`);
 
 export const ConfigSchema = z.strictObject({
   domain: z.string().min(1),
   c2s: z.strictObject({ port, tls_port: port, require_tls: z.boolean(), preauth_timeout: positive }),
-  http: z.strictObject({ port, tls: z.boolean(), tls_port: port, behind_tls_proxy: z.boolean() }),
+  http: z.strictObject({ port, tls: z.boolean(), tls_port: port, behind_tls_proxy: z.boolean(), status_token: z.string() }),
   bosh: z.strictObject({
     max_wait: positive,
     inactivity: positive,
@@ -98,7 +126,21 @@ export const ConfigSchema = z.strictObject({
     max_sessions: positive,
     max_per_address: positive,
   }),
-  component: z.strictObject({ port, secret: z.string() }),
+  component: z.strictObject({
+    port,
+    secret: z.string(),
+    allowed: z.array(domainName),
+    secrets: z.record(domainName, z.string().min(1)),
+    outbound_buffer: positive,
+    max_pending_iqs: positive,
+  }),
+  rate_limits: z.strictObject({
+    c2s: rate,
+    component: rate,
+    burst: z.number().positive(),
+    exempt: z.array(z.string().min(1)),
+    overrides: z.record(z.string().min(1), rate),
+  }),
   bind_address: z.string(),
   data_dir: z.string().min(1),
   postgres_url: url(['postgres', 'postgresql']),
@@ -139,4 +181,11 @@ export const LIVE_KEYS = [
   'sm',
   'csi',
   'bosh',
+  'rate_limits',
+  'http.status_token',
+  'component.secret',
+  'component.allowed',
+  'component.secrets',
+  'component.outbound_buffer',
+  'component.max_pending_iqs',
 ];

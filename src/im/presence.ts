@@ -34,6 +34,11 @@ export class PresenceService {
 
   /** Send `stanza` (a presence from one resource) to the available resources of a bare JID. */
   private sendTo(stanza: Element, toBare: string): void {
+    if (!toBare.endsWith('@' + this.m.host)) {
+      // a contact at a component (a bridged network): routed to it
+      this.m.send(x('presence', { ...stanza.attrs, to: toBare }, stanza.children as Element[]));
+      return;
+    }
     const targets = this.available(toBare);
     if (!targets.length) return;
     const copy = x('presence', { ...stanza.attrs, to: toBare }, stanza.children as Element[]);
@@ -82,6 +87,11 @@ export class PresenceService {
     }
     for (const c of await this.roster.contacts(user, hasTo)) {
       if (await this.cut(user, c)) continue;
+      if (!c.endsWith('@' + this.m.host)) {
+        // a contact elsewhere (a component) is asked for its presence (RFC 6121 §4.3)
+        this.m.send(x('presence', { type: 'probe', from: session.jid.bare, to: c }));
+        continue;
+      }
       for (const t of this.available(c)) {
         if (t.presence)
           session.send(x('presence', { ...t.presence.attrs, from: t.jid.full, to: session.jid.full }, t.presence.children as Element[]));

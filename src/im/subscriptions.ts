@@ -85,6 +85,9 @@ export class Subscriptions {
     }
     if (!route) return;
     if (this.isLocalUser(contact)) await this.inbound(contact.local, Jid.parse(from), type, stanza);
+    // a contact elsewhere (a component): the stanza goes out stamped with the bare JID (§3.1.2)
+    else if (contact.domain !== this.m.host)
+      this.m.send(x('presence', { ...stanza.attrs, from, to: contact.bare }, stanza.children as Element[]));
     // an approved subscriber gets our current presence at once (RFC 6121 §3.1.5)
     if (type === 'subscribed') this.sendPresenceOf(user, contact.bare);
   }

@@ -4,8 +4,14 @@
 import type { Logger } from 'pino';
 import type { Element } from '../xml/index.js';
 import type { Jid } from '../jid.js';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type {
   AccountsApi,
+  AdhocCommand,
+  AdminApi,
+  Commands,
+  DiscoNodeInfo,
+  DiscoNodeResolver,
   ServiceHandler,
   Disco,
   Hooks,
@@ -36,6 +42,10 @@ export interface ModuleHostDeps {
   fanout(stanza: Element, targets: readonly Jid[]): void;
   hasSession(jid: Jid): boolean;
   services: Map<string, ServiceHandler>;
+  admin: Omit<AdminApi, 'statistic'>;
+  /** a module's figure for the statistics; returns its removal */
+  addStatistic(name: string, read: () => number): Undo;
+  metrics: Registry;
 }
 
 interface Loaded {
@@ -60,7 +70,7 @@ class Bag<T> {
   }
 }
 
-export class ModuleHost implements Disco {
+export class ModuleHost implements Disco, Commands {
   private readonly loaded = new Map<string, Loaded>();
   private readonly featureBags = { host: new Bag<string>(), bare: new Bag<string>() };
   private readonly identityBags = {
@@ -75,6 +85,8 @@ export class ModuleHost implements Disco {
     phase: 'pre-auth' | 'post-auth';
     when?: (s: { secure: boolean }) => boolean;
   }>();
+  private readonly commandMap = new Map<string, AdhocCommand<object>>();
+  private readonly nodeResolvers = new Set<DiscoNodeResolver>();
   readonly preAuthIqs = new Map<string, (req: PreAuthIqRequest) => Element | void | Promise<Element | void>>();
 
   constructor(private readonly deps: ModuleHostDeps) {}
@@ -92,6 +104,26 @@ export class ModuleHost implements Disco {
   forms(scope: Scope): Element[] {
     return this.formBags[scope].values();
   }
+  async node(node: string, from: Jid): Promise<DiscoNodeInfo | undefined> {
+    for (const r of this.nodeResolvers) {
+      const found = await r(node, from);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  // ---- Commands (read side) ----
+  list(): AdhocCommand<object>[] {
+    return [...this.commandMap.values()];
+  }
+  get(node: string): AdhocCommand<object> | undefined {
+    return this.commandMap.get(node);
+  }
+
+  /** Names of the modules loaded, in load order. */
+  names(): string[] {
+    return [...this.loaded.keys()];
+  }
 
   /** Serialised stream features modules offer in a phase, in their order. */
   streamFeatures(phase: 'pre-auth' | 'post-auth', s: { secure: boolean }): string {
@@ -103,12 +135,25 @@ export class ModuleHost implements Disco {
       .join('');
   }
 
+  /** A disco#items entry of the core (a connected component); returns its removal. */
+  coreItem(jid: string, name?: string): Undo {
+    return this.itemBag.add(jid, { jid, name });
+  }
+
+  /** Validate a module's settings with its schema. */
+  parseConfig(mod: XepModule<unknown>, raw: unknown): { ok: true; value: unknown } | { ok: false; problems: string[] } {
+    if (!mod.config) return { ok: true, value: raw };
+    const r = mod.config.safeParse(raw);
+    if (r.success) return { ok: true, value: r.data };
+    return { ok: false, problems: r.error.issues.map((i) => `modules.${mod.name}.${i.path.join('.')}: ${i.message}`) };
+  }
+
   /** Core registrations that belong to no module (stream-level features). */
   coreFeature(ns: string, scope: Scope = 'host'): void {
     this.featureBags[scope].add(ns, ns);
   }
 
-  list(): XepModule<unknown>[] {
+  modules(): XepModule<unknown>[] {
     return [...this.loaded.values()].map((l) => l.mod);
   }
 
@@ -195,6 +240,43 @@ export class ModuleHost implements Disco {
         rec(() => void d.services.delete(domain));
       },
       blocks: (owner, other) => d.hooks.run('privacy/blocks', owner, other),
+      discoNode: (resolve) => {
+        this.nodeResolvers.add(resolve);
+        rec(() => void this.nodeResolvers.delete(resolve));
+      },
+      command: (cmd) => {
+        if (this.commandMap.has(cmd.node)) throw new Error(`ad-hoc command ${cmd.node} is already registered`);
+        this.commandMap.set(cmd.node, cmd as unknown as AdhocCommand<object>);
+        rec(() => void this.commandMap.delete(cmd.node));
+      },
+      commands: this,
+      admin: { ...d.admin, statistic: (name, read) => rec(d.addStatistic(name, read)) },
+      metrics: {
+        gauge: (name, help, read) => {
+          const full = metricName(name);
+          new Gauge({
+            name: full,
+            help,
+            registers: [d.metrics],
+            collect() {
+              this.set(read());
+            },
+          });
+          rec(() => d.metrics.removeSingleMetric(full));
+        },
+        counter: (name, help) => {
+          const full = metricName(name);
+          const c = new Counter({ name: full, help, registers: [d.metrics] });
+          rec(() => d.metrics.removeSingleMetric(full));
+          return { inc: (n = 1) => c.inc(n) };
+        },
+        histogram: (name, help, buckets) => {
+          const full = metricName(name);
+          const h = new Histogram({ name: full, help, buckets, registers: [d.metrics] });
+          rec(() => d.metrics.removeSingleMetric(full));
+          return { observe: (v) => h.observe(v) };
+        },
+      },
       onClose: (fn) => rec(fn),
     };
     try {
@@ -223,3 +305,5 @@ export class ModuleHost implements Disco {
     for (const name of [...this.loaded.keys()].reverse()) await this.unload(name);
   }
 }
+
+const metricName = (name: string): string => (name.startsWith('uzzap_') ? name : `uzzap_${name}`);

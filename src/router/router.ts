@@ -51,9 +51,13 @@ export class Router {
   /** Route a stanza whose addresses are known (from a client, a module or a service). */
   route(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
     if (to.domain !== this.host) {
-      const service = this.services.get(to.domain) ?? this.parentService(to.domain);
-      if (service) return service(stanza, from, to);
-      return this.bounce(stanza, new StanzaError('remote-server-not-found', `no route to ${to.domain}`));
+      if (origin && stanza.name === 'presence' && SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? '') && this.hooks.has('presence/bare')) {
+        // a user's subscription stanza to a contact elsewhere: roster state first (RFC 6121 §3), which sends it on
+        const h = this.hooks.run('presence/bare', { stanza, from, to: to.toBare(), origin });
+        if (h === true) return;
+        if (h instanceof Promise) return h.then((done) => (done ? undefined : this.toService(stanza, from, to)));
+      }
+      return this.toService(stanza, from, to);
     }
     if (to.local !== '' && this.hooks.has('route/user')) {
       const h = this.hooks.run('route/user', { stanza, from, to, origin });
@@ -61,6 +65,12 @@ export class Router {
       if (h instanceof Promise) return h.then((done) => (done ? undefined : this.dispatch(stanza, from, to, origin)));
     }
     return this.dispatch(stanza, from, to, origin);
+  }
+
+  private toService(stanza: Element, from: Jid, to: Jid): Pending {
+    const service = this.services.get(to.domain) ?? this.parentService(to.domain);
+    if (service) return service(stanza, from, to);
+    return this.bounce(stanza, new StanzaError('remote-server-not-found', `no route to ${to.domain}`));
   }
 
   private dispatch(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {

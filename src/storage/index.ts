@@ -21,6 +21,8 @@ export interface StorageOptions {
   archiveUrls?: string[];
   /** called when a background (batched) write fails */
   onError?: (err: unknown, what: string) => void;
+  /** observes each archive batch written (seconds, rows) */
+  onArchiveBatch?: (seconds: number, rows: number) => void;
 }
 
 class SqlStorage implements Storage {
@@ -34,11 +36,12 @@ class SqlStorage implements Storage {
     readonly sql: Sql,
     private readonly shards: Sql[] = [],
     onError: (err: unknown, what: string) => void = () => undefined,
+    onBatch?: (seconds: number, rows: number) => void,
   ) {
     const archiveError = (err: unknown): void => onError(err, 'archive write');
     this.archive = shards.length
-      ? new ShardedArchiveStore(shards.map((s) => new SqlArchiveStore(s, archiveError)))
-      : new SqlArchiveStore(sql, archiveError);
+      ? new ShardedArchiveStore(shards.map((s) => new SqlArchiveStore(s, archiveError, onBatch)))
+      : new SqlArchiveStore(sql, archiveError, onBatch);
     this.rooms = new SqlRoomStore(sql);
     this.offline = new SqlOfflineStore(sql);
     this.accounts = new SqlAccountStore(sql);
@@ -83,5 +86,5 @@ export async function openStorage(opts: StorageOptions): Promise<Storage & { sql
     await Promise.all([sql, ...shards].map((s) => s.close()));
     throw e;
   }
-  return new SqlStorage(sql, shards, opts.onError);
+  return new SqlStorage(sql, shards, opts.onError, opts.onArchiveBatch);
 }

@@ -19,6 +19,10 @@ export interface Account {
   credentials: StoredCredentials;
   createdAt: number;
   disabled: boolean;
+  /** a server administrator (besides those in the configuration's admins) */
+  admin: boolean;
+  /** ms since the epoch of the last successful login, if any */
+  lastLogin?: number;
 }
 
 export class AccountExistsError extends Error {
@@ -38,8 +42,14 @@ export interface AccountStore {
   setDisabled(username: string, disabled: boolean): Promise<boolean>;
   /** Deletes the account row; per-user data of other stores goes through UserDataStore.deleteAll. */
   delete(username: string): Promise<boolean>;
-  list(opts?: { after?: string; limit?: number }): Promise<string[]>;
-  count(): Promise<number>;
+  /** usernames in order; `disabled` restricts to (non-)disabled accounts */
+  list(opts?: { after?: string; limit?: number; disabled?: boolean }): Promise<string[]>;
+  count(opts?: { disabled?: boolean }): Promise<number>;
+  setAdmin(username: string, admin: boolean): Promise<boolean>;
+  /** usernames with the admin flag */
+  admins(): Promise<string[]>;
+  /** record login times, many at once (written in batches, not once per login) */
+  recordLogins(logins: { username: string; at: number }[]): Promise<void>;
 }
 
 /** Small per-user XML documents keyed by (kind, key): vCard, private XML, ... */

@@ -13,6 +13,7 @@ import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
 import { NS_SM, type Session, type SessionOwner } from '../session/session.js';
 import { PlainMechanism, ScramMechanism, decodeB64, type SaslContext, type SaslMechanism, type SaslStep } from './sasl/mechanisms.js';
+import { RateLimiter } from './rate.js';
 import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
 
 type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
@@ -47,16 +48,22 @@ export class C2SStream implements SessionOwner {
   private pingSentAt = 0;
   /** the client ended the stream itself (</stream:stream>): no resumption */
   private cleanClose = false;
+  /** traffic shaping: reading pauses while over the session's rate */
+  private readonly limiter: RateLimiter;
+  private throttled = false;
 
   constructor(
     private readonly core: Core,
     private readonly transport: Transport,
   ) {
     this.parser = new StreamParser(this, { maxStanzaSize: core.config.max_stanza_size, framed: transport.framed });
+    this.limiter = new RateLimiter(() => this.core.config.rate_limits, 'c2s');
     transport.setHandler({
       data: (chunk) => {
         this.lastRead = Date.now();
         this.pingSentAt = 0;
+        const wait = this.limiter.take(chunk.length, 0);
+        if (wait) this.throttle(wait);
         this.parser.write(chunk);
       },
       closed: (reason) => this.onTransportClosed(reason),
@@ -105,13 +112,22 @@ export class C2SStream implements SessionOwner {
 
   onElement(el: Element): void {
     if (this.phase === 'closed') return;
-    if (this.busy) {
+    if (this.busy || this.throttled) {
       this.inbox.push(el);
       if (!this.paused && this.inbox.length >= this.core.config.limits.inbound_queue) {
         this.paused = true;
         this.transport.pause();
       }
       return;
+    }
+    this.process(el);
+  }
+
+  /** Handle the next element; over the rate limit, the ones after it wait (and reading pauses). */
+  private process(el: Element): void {
+    if (this.phase === 'bound') {
+      const wait = this.limiter.take(0, 1);
+      if (wait) this.throttle(wait);
     }
     const p = this.handle(el);
     if (p) this.waitFor(p);
@@ -149,6 +165,20 @@ export class C2SStream implements SessionOwner {
     this.close(condition, text);
   }
 
+  /** Over the rate limit: stop reading for a while (the client feels TCP backpressure; nothing is dropped). */
+  private throttle(ms: number): void {
+    if (this.throttled) return;
+    this.throttled = true;
+    this.core.metrics.rateLimited.inc({ stream: 'c2s' });
+    this.transport.pause();
+    setTimeout(() => {
+      this.throttled = false;
+      if (this.phase === 'closed') return;
+      if (!this.paused) this.transport.resume();
+      this.pump();
+    }, ms).unref();
+  }
+
   // ---- serial processing ----
 
   private waitFor(p: Promise<void>): void {
@@ -158,14 +188,14 @@ export class C2SStream implements SessionOwner {
 
   private drain(): void {
     this.busy = false;
-    while (this.inbox.length && !this.busy && this.phase !== 'closed') {
-      const el = this.inbox.shift()!;
-      const p = this.handle(el);
-      if (p) this.waitFor(p);
-    }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.inbox.length && !this.busy && !this.throttled && this.phase !== 'closed') this.process(this.inbox.shift()!);
     if (this.paused && this.inbox.length < this.core.config.limits.inbound_queue / 2) {
       this.paused = false;
-      this.transport.resume();
+      if (!this.throttled) this.transport.resume();
     }
     if (this.pendingClose && !this.busy && this.inbox.length === 0) {
       const fn = this.pendingClose;
@@ -432,6 +462,7 @@ export class C2SStream implements SessionOwner {
       `<iq type='result' id='${escAttr(el.attrs.id ?? '')}'><bind xmlns='${NS_BIND}'><jid>${escAttr(jid.full)}</jid></bind></iq>`,
     );
     this.session = this.core.lifecycle.bind(jid, this);
+    this.limiter.who = jid.bare;
     this.log.debug({ jid: jid.full }, 'bound');
   }
 
@@ -522,6 +553,7 @@ export class C2SStream implements SessionOwner {
     }
     this.core.lifecycle.attach(session, this);
     this.session = session;
+    this.limiter.who = session.jid.bare;
     this.phase = 'bound';
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
@@ -605,6 +637,7 @@ export class C2SStream implements SessionOwner {
       return this.close('invalid-from', 'the from address does not match this stream');
     }
     el.attrs.from = session.jid.full;
+    session.lastActive = this.lastRead;
     if (name === 'presence' && el.attrs.to === undefined) {
       const bad = this.updatePresence(session, el);
       if (bad) return this.core.router.bounce(el, bad);

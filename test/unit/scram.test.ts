@@ -66,6 +66,7 @@ const account = (username: string, credentials: StoredCredentials, disabled = fa
   credentials,
   createdAt: 0,
   disabled,
+  admin: false,
 });
 
 interface TestCtx extends SaslContext {

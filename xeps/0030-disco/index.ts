@@ -18,7 +18,17 @@ const disco: XepModule = {
 
     m.iq({ type: 'get', ns: NS_INFO, name: 'query', to: ['host', 'bare'] }, async (req) => {
       const scope = req.to.local ? 'bare' : 'host';
-      if (req.payload.attrs.node) throw new StanzaError('item-not-found');
+      const node = req.payload.attrs.node;
+      if (node !== undefined) {
+        const found = scope === 'host' ? await m.disco.node(node, req.from) : undefined;
+        if (!found) throw new StanzaError('item-not-found');
+        return x(
+          'query',
+          { xmlns: NS_INFO, node },
+          (found.identities ?? []).map((i) => x('identity', { category: i.category, type: i.type, name: i.name })),
+          (found.features ?? []).map((f) => x('feature', { var: f })),
+        );
+      }
       if (scope === 'bare' && !req.self) {
         // another user's account: only reveal that it exists (RFC 6121 §8.5.1)
         if (!(await m.storage.accounts.get(req.to.local))) throw new StanzaError('service-unavailable');
@@ -33,7 +43,16 @@ const disco: XepModule = {
     });
 
     m.iq({ type: 'get', ns: NS_ITEMS, name: 'query', to: ['host', 'bare'] }, async (req) => {
-      if (req.payload.attrs.node) throw new StanzaError('item-not-found');
+      const node = req.payload.attrs.node;
+      if (node !== undefined) {
+        const found = req.to.local ? undefined : await m.disco.node(node, req.from);
+        if (!found) throw new StanzaError('item-not-found');
+        return x(
+          'query',
+          { xmlns: NS_ITEMS, node },
+          (found.items ?? []).map((i) => x('item', { jid: i.jid, node: i.node, name: i.name })),
+        );
+      }
       if (req.to.local) {
         if (!req.self && !(await m.storage.accounts.get(req.to.local))) throw new StanzaError('service-unavailable');
         return x('query', { xmlns: NS_ITEMS });

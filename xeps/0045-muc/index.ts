@@ -5,6 +5,7 @@
 import { z, type XepModule } from '../../src/api/index.js';
 import { MucService, type MucSettings } from './service.js';
 import { NS_MUC } from './ns.js';
+import { roomAdmin } from './admin.js';
 
 const settings = z.object({
   domain: z.string().default(''),
@@ -43,6 +44,7 @@ const muc: XepModule<MucSettings> = {
     await service.load();
     m.service(domain, (stanza, from, to) => service.handle(stanza, from, to));
     m.discoItem(domain, m.config.name);
+    roomAdmin(m, service);
     // ghosts: a session that went away (or announced unavailable) leaves its rooms
     m.hook('session/closed', (s) => void service.leaveAll(s.jid));
     m.hook('presence/broadcast', (ev) => {

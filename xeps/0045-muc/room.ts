@@ -891,7 +891,7 @@ export class Room {
     return undefined;
   }
 
-  private kick(o: Occupant, actor: string | undefined, reason: string | undefined): void {
+  kick(o: Occupant, actor: string | undefined, reason: string | undefined): void {
     this.evict(o, [STATUS.kicked], { actor, reason });
   }
 

@@ -45,6 +45,18 @@ const offline: XepModule<z.infer<typeof Config>> = {
       if (waiting.size > m.config.track_users) waiting = undefined;
     };
     if (waiting.size > m.config.track_users) waiting = undefined;
+    const storedTotal = m.metrics.counter('offline_stored_total', 'Messages stored for offline users');
+    const refusedTotal = m.metrics.counter('offline_refused_total', "Messages not stored: the user's offline queue was full");
+    const delivered = m.metrics.histogram(
+      'offline_flush_messages',
+      'Offline messages waiting for a user when they came online (queue size)',
+      [1, 5, 10, 50, 100, 500, 1000],
+    );
+    m.metrics.gauge(
+      'offline_users_waiting',
+      'Users known to have offline messages waiting (-1: not tracked, too many)',
+      () => waiting?.size ?? -1,
+    );
 
     m.hook('message/undelivered', async (ev) => {
       const type = ev.stanza.attrs.type ?? 'normal';
@@ -56,7 +68,10 @@ const offline: XepModule<z.infer<typeof Config>> = {
         x('delay', { xmlns: 'urn:xmpp:delay', from: m.host, stamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') }, 'Offline Storage'),
       );
       const stored = await m.storage.offline.push(ev.to.local, copy.toString(), m.config.max_per_user);
-      if (stored) note(ev.to.local);
+      if (stored) {
+        note(ev.to.local);
+        storedTotal.inc();
+      } else refusedTotal.inc();
       return stored;
     });
 
@@ -70,6 +85,7 @@ const offline: XepModule<z.infer<typeof Config>> = {
       const run = (async () => {
         const stored = await m.storage.offline.list(user);
         if (!stored.length) return;
+        delivered.observe(stored.length);
         for (const { stanza } of stored) to.send(parseXml(stanza));
         await m.storage.offline.remove(
           user,

@@ -110,4 +110,12 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX mam_archive_with ON mam_archive (owner, with_jid, ts, seq);
     `,
   },
+  {
+    version: 6,
+    name: 'account admin flag and last login',
+    sql: `
+      ALTER TABLE accounts ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE accounts ADD COLUMN last_login BIGINT;
+    `,
+  },
 ];

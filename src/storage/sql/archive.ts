@@ -34,6 +34,8 @@ export class SqlArchiveStore implements ArchiveStore {
   constructor(
     private readonly sql: Sql,
     private readonly onError: (err: unknown) => void = () => undefined,
+    /** observes each written batch (metrics) */
+    private readonly onBatch: (seconds: number, rows: number) => void = () => undefined,
   ) {}
 
   /** after a failed write: no size-triggered flushes, one retry after a backoff */
@@ -62,7 +64,9 @@ export class SqlArchiveStore implements ArchiveStore {
       while (this.queue.length) {
         const batch = this.queue.splice(0, BATCH_ROWS);
         try {
+          const t0 = performance.now();
           await this.insert(batch);
+          this.onBatch((performance.now() - t0) / 1000, batch.length);
           this.failing = false;
           this.backoff = 100;
         } catch (err) {

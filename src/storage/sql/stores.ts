@@ -13,6 +13,8 @@ interface AccountRow {
   credentials: string;
   created_at: number;
   disabled: number;
+  admin: number;
+  last_login: number | string | null;
 }
 
 export class SqlAccountStore implements AccountStore {
@@ -42,15 +44,18 @@ export class SqlAccountStore implements AccountStore {
   }
 
   async get(username: string): Promise<Account | undefined> {
-    const [row] = await this.sql.query<AccountRow>('SELECT username, credentials, created_at, disabled FROM accounts WHERE username = $1', [
-      username,
-    ]);
+    const [row] = await this.sql.query<AccountRow>(
+      'SELECT username, credentials, created_at, disabled, admin, last_login FROM accounts WHERE username = $1',
+      [username],
+    );
     if (!row) return undefined;
     return {
       username: row.username,
       credentials: JSON.parse(row.credentials) as StoredCredentials,
       createdAt: Number(row.created_at),
       disabled: Number(row.disabled) !== 0,
+      admin: Number(row.admin) !== 0,
+      lastLogin: row.last_login == null ? undefined : Number(row.last_login),
     };
   }
 
@@ -66,17 +71,36 @@ export class SqlAccountStore implements AccountStore {
     return (await this.sql.exec('DELETE FROM accounts WHERE username = $1', [username])) > 0;
   }
 
-  async list(opts: { after?: string; limit?: number } = {}): Promise<string[]> {
+  async list(opts: { after?: string; limit?: number; disabled?: boolean } = {}): Promise<string[]> {
+    const where = opts.disabled === undefined ? '' : ` AND disabled = ${opts.disabled ? 1 : 0}`;
     const rows = await this.sql.query<{ username: string }>(
-      'SELECT username FROM accounts WHERE username > $1 ORDER BY username LIMIT $2',
+      `SELECT username FROM accounts WHERE username > $1${where} ORDER BY username LIMIT $2`,
       [opts.after ?? '', opts.limit ?? 1_000_000_000],
     );
     return rows.map((r) => r.username);
   }
 
-  async count(): Promise<number> {
-    const [row] = await this.sql.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM accounts');
+  async count(opts: { disabled?: boolean } = {}): Promise<number> {
+    const where = opts.disabled === undefined ? '' : ` WHERE disabled = ${opts.disabled ? 1 : 0}`;
+    const [row] = await this.sql.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM accounts${where}`);
     return Number(row?.n ?? 0);
+  }
+
+  async setAdmin(username: string, admin: boolean): Promise<boolean> {
+    return (await this.sql.exec('UPDATE accounts SET admin = $2 WHERE username = $1', [username, admin ? 1 : 0])) > 0;
+  }
+
+  async admins(): Promise<string[]> {
+    return (await this.sql.query<{ username: string }>('SELECT username FROM accounts WHERE admin = 1 ORDER BY username')).map(
+      (r) => r.username,
+    );
+  }
+
+  async recordLogins(logins: { username: string; at: number }[]): Promise<void> {
+    if (!logins.length) return;
+    await this.sql.transaction(async (tx) => {
+      for (const l of logins) await tx.exec('UPDATE accounts SET last_login = $2 WHERE username = $1', [l.username, l.at]);
+    });
   }
 }
 
