@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam> [options]` (see bench/README.md).
+// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam|component> [options]` (see bench/README.md).
 // Starts the target server pinned to CPU 0, runs the load generator in this
 // process pinned to CPU 1, prints one JSON object on stdout and a one-line
 // summary on stderr, then stops the server and removes its temp dir.
@@ -9,18 +9,21 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { XmppConn } from './lib/xmpp-lite.mjs';
+import { ComponentConn } from './lib/component-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --target uzzap|prosody|ejabberd|external   (default uzzap)
   --host H --port P --domain D --pid PID     for --target external (users u1..uN/pw must exist)
   --muc-domain D          muc on --target external: the MUC service (conference.<domain>)
+  --component-port P      component on --target external: the server's XEP-0114 component port
   --quick                 smoke run (chat 50 pairs 5 s, login 5 s, conns N=1000,
-                          muc 200 occupants / 20 rooms x 10, 5 s, resume N=100, mam 10,000 messages, 20 queries)
+                          muc 200 occupants / 20 rooms x 10, 5 s, resume N=100, mam 10,000 messages, 20 queries,
+                          component 10 users 3 s)
   --uzzap-env K=V         uzzap: extra server environment, repeatable (e.g. UZZAP_MODULES_DISABLED=mam,
                           UZZAP_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/uzzap_bench_chat: accounts go
                           there too; loopback, database named uzzap_bench*, created if missing, emptied first)
@@ -34,22 +37,25 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --page P                mam: page size, RSM <max/> (50)
   --contacts K            presence: contacts per user, mutual (50); mam: contacts of u1 in the seeded archive (10)
   --pairs P               chat: pairs (250)
+  --mode echo|push        component: user -> component -> user round trips (echo, default) or component -> user only
+  --component-domain D    component: the component's domain (bridge.localhost)
+  --component-secret S    component: the shared secret (benchsecret)
   --shape big|rooms       muc: one big room (default) or many small rooms
   --occupants N           muc: occupants per room (big 1000, rooms 20)
   --rooms R               muc: rooms (big 1, rooms 100)
   --senders S             muc: senders per room (big 10, rooms 1)
   --join-concurrency J    muc: room joins in flight (50)
-  --duration S            chat/login/muc: measured seconds (20)
-  --warmup S              chat/login/muc: warm-up seconds before measuring (3/2/3)
-  --window W              chat: messages in flight per pair (1); muc: per sender (1)
-  --body-size B           chat/muc: message body bytes (100)
+  --duration S            chat/login/muc: measured seconds (20); component (10)
+  --warmup S              chat/login/muc: warm-up seconds before measuring (3/2/3); component (2)
+  --window W              chat: messages in flight per pair (1); muc: per sender (1); component: per user (10)
+  --body-size B           chat/muc/component: message body bytes (100)
   --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100);
-                          resume: logins and resumes in flight (100)
-  --users U               login: size of the user pool (500)
+                          resume: logins and resumes in flight (100); component: logins in flight (50)
+  --users U               login: size of the user pool (500); component: users (50)
   --mech M                SCRAM-SHA-1 (default) | PLAIN
   --password PW --user-prefix PFX   account names PFX1..PFXn (pw, u)
   --addrs K               source addresses 127.0.0.10.. to spread ports over (16)
-  --progress              chat/muc/resume: print per-second rates on stderr
+  --progress              chat/muc/resume/component: print per-second rates on stderr
   --no-pin                don't pin with taskset; --keep-tmp  keep the server's temp dir`;
 
 function parse() {
@@ -61,6 +67,10 @@ function parse() {
       port: { type: 'string' },
       domain: { type: 'string' },
       'muc-domain': { type: 'string' },
+      'component-port': { type: 'string' },
+      'component-domain': { type: 'string', default: 'bridge.localhost' },
+      'component-secret': { type: 'string', default: 'benchsecret' },
+      mode: { type: 'string' },
       pid: { type: 'string' },
       quick: { type: 'boolean', default: false },
       n: { type: 'string' },
@@ -145,11 +155,28 @@ async function main() {
   const wl = await import(`./workloads/${workload}.mjs`);
   const num = (k) => (v[k] == null ? undefined : Number(v[k]));
   const cli = {
-    n: num('n'), pairs: num('pairs'), duration: num('duration'), warmup: num('warmup'), window: num('window'),
-    concurrency: num('concurrency'), users: num('users'), bodySize: num('body-size'), contacts: num('contacts'),
-    shape: v.shape, occupants: num('occupants'), rooms: num('rooms'), senders: num('senders'),
-    joinConcurrency: num('join-concurrency'), gapMessages: num('gap-messages'), wait: num('wait'),
-    size: num('size'), total: num('total'), queries: num('queries'), warmupQueries: num('warmup-queries'), page: num('page'),
+    n: num('n'),
+    pairs: num('pairs'),
+    duration: num('duration'),
+    warmup: num('warmup'),
+    window: num('window'),
+    concurrency: num('concurrency'),
+    users: num('users'),
+    bodySize: num('body-size'),
+    contacts: num('contacts'),
+    mode: v.mode,
+    shape: v.shape,
+    occupants: num('occupants'),
+    rooms: num('rooms'),
+    senders: num('senders'),
+    joinConcurrency: num('join-concurrency'),
+    gapMessages: num('gap-messages'),
+    wait: num('wait'),
+    size: num('size'),
+    total: num('total'),
+    queries: num('queries'),
+    warmupQueries: num('warmup-queries'),
+    page: num('page'),
   };
   const params = { ...wl.defaults, ...(v.quick ? wl.quick : {}), mech: v.mech.toUpperCase() };
   if (v.progress) params.progress = true;
@@ -182,12 +209,18 @@ async function main() {
     console.error('--uzzap-env is for --target uzzap');
     process.exit(2);
   }
+  if (wl.needsComponent && !/^[a-z0-9.-]+$/i.test(v['component-domain'])) {
+    console.error(`--component-domain: not a domain (${v['component-domain']})`);
+    process.exit(2);
+  }
   const prepared = wl.prepare ? await wl.prepare({ uzzapEnv }, params) : undefined; // mam: seeds the archive
   const target = await startTarget(v.target, {
     users: wl.usersNeeded(params),
     contacts: wl.contactsNeeded?.(params) ?? 0,
     muc: Boolean(wl.needsMuc),
     sm: Boolean(wl.needsSm),
+    // XEP-0114 external component (the `component` workload): domain, secret; port for --target external
+    component: wl.needsComponent ? { domain: v['component-domain'], secret: v['component-secret'], port: num('component-port') } : null,
     stopGraceMs: wl.stopGraceMs,
     mucDomain: v['muc-domain'],
     userPrefix: v['user-prefix'],
@@ -213,20 +246,43 @@ async function main() {
   const addrs = localAddresses(target.host, Number(v.addrs));
   const newConn = (i, presenceCounter) =>
     new XmppConn({
-      host: target.host, port: target.port, domain: target.domain, user: `${v['user-prefix']}${i}`,
-      password: v.password, mech: params.mech, localAddress: addrs[i % addrs.length], presenceCounter,
+      host: target.host,
+      port: target.port,
+      domain: target.domain,
+      user: `${v['user-prefix']}${i}`,
+      password: v.password,
+      mech: params.mech,
+      localAddress: addrs[i % addrs.length],
+      presenceCounter,
+    });
+
+  const newComponent = () =>
+    new ComponentConn({
+      host: target.host,
+      port: target.component.port,
+      domain: target.component.domain,
+      secret: target.component.secret,
+      localAddress: addrs[0],
     });
 
   let out;
   try {
     console.error(`[bench] ${workload} on ${target.name} ${target.version ?? ''} (pid ${target.pid ?? '?'}, port ${target.port})`);
-    out = await wl.run({ target, newConn, prepared }, params);
+    out = await wl.run({ target, newConn, newComponent, prepared }, params);
   } finally {
     await stop();
   }
   const report = {
     workload,
-    target: { name: target.name, version: target.version, build: target.build, pid: target.pid, env: target.env, storage: target.storage },
+    target: {
+      name: target.name,
+      version: target.version,
+      build: target.build,
+      pid: target.pid,
+      env: target.env,
+      storage: target.storage,
+      ...(target.component ? { component_port: target.component.port } : {}),
+    },
     params,
     ...out.result,
     machine: machineInfo(),

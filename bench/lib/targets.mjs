@@ -5,7 +5,10 @@
 // configured for load (no rate limits, large rooms): see MUC_* below. With
 // `sm: true` stream management (XEP-0198) with resumption is on with a 300 s
 // window (Prosody's mod_smacks, ejabberd's mod_stream_mgmt; Uzzap has it on
-// by default): see SM_RESUME_TIMEOUT.
+// by default): see SM_RESUME_TIMEOUT. With `component: { domain, secret }` the
+// server also accepts one XEP-0114 external component (jabber:component:accept)
+// for that domain with that shared secret on a free loopback port, returned as
+// `component: { port, domain, secret }` (see componentReady()).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,6 +98,24 @@ async function started(child, port, timeoutMs, logs) {
   }
 }
 
+/** Wait for the component port too (the c2s port is up): a server without a working
+ *  component listener fails here, with its logs, instead of in the workload. */
+async function componentReady(child, comp, timeoutMs, logs, name) {
+  if (!comp) return;
+  try {
+    await waitForPort(HOST, comp.port, timeoutMs, () => !child.exited);
+  } catch (e) {
+    for (const f of logs) console.error(`--- ${f}\n${tail(f)}`);
+    await stopChild(child);
+    throw new Error(`${name}: component port ${comp.port} (${comp.domain}): ${e.message}`);
+  }
+}
+
+/** o.component + a free port (the launched targets pick their own) */
+async function componentPort(o) {
+  return o.component ? { port: await freePort(), domain: o.component.domain, secret: o.component.secret } : null;
+}
+
 // ---------------------------------------------------------------- uzzap
 /** What was measured: HEAD, when dist/ was built, and how many src/*.ts files are newer than that build. */
 function uzzapBuild() {
@@ -110,7 +131,11 @@ function uzzapBuild() {
     try {
       commit = execFileSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
     } catch {}
-    return { commit, dist_built: new Date(built).toISOString(), src_files_newer: mtimes(path.join(REPO, 'src'), '.ts').filter((t) => t > built).length };
+    return {
+      commit,
+      dist_built: new Date(built).toISOString(),
+      src_files_newer: mtimes(path.join(REPO, 'src'), '.ts').filter((t) => t > built).length,
+    };
   } catch {
     return null;
   }
@@ -137,6 +162,7 @@ async function uzzap(o) {
   if (o.env?.UZZAP_POSTGRES_URL) benchPgUrl(o.env.UZZAP_POSTGRES_URL); // refuse a wrong database before anything
   const tmp = makeTmp('uzzap');
   const port = await freePort();
+  const comp = await componentPort(o);
   const bin = path.join(REPO, 'bin/uzzap.js');
   if (!fs.existsSync(bin)) throw new Error(`${bin} not found`);
   const env = {
@@ -156,6 +182,11 @@ async function uzzap(o) {
     env.UZZAP_MODULES_MUC_MESSAGE_RATE = '0';
   }
   if (o.sm) env.UZZAP_SM_RESUME_TIMEOUT = String(SM_RESUME_TIMEOUT); // the default, stated
+  if (comp) {
+    // XEP-0114: any subdomain of UZZAP_DOMAIN may connect with this secret
+    env.UZZAP_COMPONENT_PORT = String(comp.port);
+    env.UZZAP_COMPONENT_SECRET = comp.secret;
+  }
   Object.assign(env, o.env ?? {});
   fs.mkdirSync(env.UZZAP_DATA_DIR);
   const pgUrl = env.UZZAP_POSTGRES_URL || null;
@@ -174,9 +205,16 @@ async function uzzap(o) {
     // accounts (one shared salt, like the other targets) and rosters straight into storage
     const t0 = Date.now();
     await seedUzzap(env.UZZAP_DATA_DIR, {
-      users: o.users, prefix: o.userPrefix, password: o.password, domain: DOMAIN, contacts: o.contacts ?? 0, postgresUrl: pgUrl,
+      users: o.users,
+      prefix: o.userPrefix,
+      password: o.password,
+      domain: DOMAIN,
+      contacts: o.contacts ?? 0,
+      postgresUrl: pgUrl,
     });
-    log(`uzzap: ${o.users} users${o.contacts ? ` with ${o.contacts} contacts each` : ''} added in ${Date.now() - t0} ms${pgUrl ? ` (Postgres ${database})` : ''}`);
+    log(
+      `uzzap: ${o.users} users${o.contacts ? ` with ${o.contacts} contacts each` : ''} added in ${Date.now() - t0} ms${pgUrl ? ` (Postgres ${database})` : ''}`,
+    );
     if (pgUrl) {
       sql = await openSql(pgUrl, 1);
       storage = { kind: 'postgres', database, url: redactUrl(pgUrl), settings: await pgSettings(sql) };
@@ -189,14 +227,23 @@ async function uzzap(o) {
   const outFile = path.join(tmp, 'server.out');
   const child = spawnServer(process.execPath, [bin, 'start'], { cwd: tmp, env, outFile, pin: o.pin });
   await started(child, port, 30000, [outFile]);
+  await componentReady(child, comp, 10000, [outFile], 'uzzap');
   let version = null;
   try {
     version = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
   } catch {}
   const target = {
-    name: 'uzzap', version, build: uzzapBuild(), host: HOST, port, domain: DOMAIN, mucDomain: MUC_DOMAIN, pid: child.pid,
+    name: 'uzzap',
+    version,
+    build: uzzapBuild(),
+    host: HOST,
+    port,
+    domain: DOMAIN,
+    mucDomain: MUC_DOMAIN,
+    pid: child.pid,
     env: o.env && Object.keys(o.env).length ? Object.fromEntries(Object.entries(o.env).map(([k, v]) => [k, redactUrl(v)])) : undefined,
     storage,
+    component: comp,
     sql,
     after: null,
     /** the Postgres processes serving the server, { pids, postmaster } (none on SQLite: its work is in the server's process) */
@@ -243,9 +290,19 @@ muc_tombstones = false
 `;
 }
 
+/** Prosody 0.12's mod_component: the component's host with its secret (component_ports and
+ *  component_interfaces are global options, set above the VirtualHost). */
+function prosodyComponent(comp) {
+  return `
+Component ${lua(comp.domain)}
+component_secret = ${lua(comp.secret)}
+`;
+}
+
 async function prosody(o) {
   const tmp = makeTmp('prosody');
   const port = await freePort();
+  const comp = await componentPort(o);
   const data = path.join(tmp, 'data');
   const certs = path.join(tmp, 'certs');
   fs.mkdirSync(certs);
@@ -282,8 +339,13 @@ log = { { levels = { min = "warn" }, to = "file", filename = ${lua(path.join(tmp
 c2s_ports = { ${port} }
 c2s_interfaces = { "${HOST}" }
 s2s_ports = { }
-component_ports = { }
-http_ports = { }
+component_ports = { ${comp ? comp.port : ''} }
+${
+  comp
+    ? `component_interfaces = { "${HOST}" }
+`
+    : ''
+}http_ports = { }
 https_ports = { }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
@@ -292,15 +354,27 @@ storage = "internal"
 tcp_backlog = 1024
 modules_enabled = { "roster", "saslauth", "disco", "ping", "posix"${o.sm ? ', "smacks"' : ''} }
 modules_disabled = { "s2s", "tls", "offline" }
-${o.sm ? `smacks_hibernation_time = ${SM_RESUME_TIMEOUT}
-` : ''}VirtualHost "${DOMAIN}"
-${o.muc ? prosodyMuc() : ''}`,
+${
+  o.sm
+    ? `smacks_hibernation_time = ${SM_RESUME_TIMEOUT}
+`
+    : ''
+}VirtualHost "${DOMAIN}"
+${o.muc ? prosodyMuc() : ''}${comp ? prosodyComponent(comp) : ''}`,
   );
   const outFile = path.join(tmp, 'server.out');
   const child = spawnServer('prosody', ['--config', cfg, '-F'], { cwd: tmp, env: process.env, outFile, pin: o.pin });
   await started(child, port, 30000, [outFile, path.join(tmp, 'prosody.log')]);
+  await componentReady(child, comp, 10000, [outFile, path.join(tmp, 'prosody.log')], 'prosody');
   return {
-    name: 'prosody', version: dpkgVersion('prosody'), host: HOST, port, domain: DOMAIN, mucDomain: MUC_DOMAIN, pid: child.pid,
+    name: 'prosody',
+    version: dpkgVersion('prosody'),
+    host: HOST,
+    port,
+    domain: DOMAIN,
+    mucDomain: MUC_DOMAIN,
+    pid: child.pid,
+    component: comp,
     stop: async () => (await stopChild(child, o.stopGraceMs), rmTmp(tmp, o.keepTmp)),
   };
 }
@@ -340,9 +414,27 @@ function ejabberdMuc() {
 `;
 }
 
+/** ejabberd 23.01's ejabberd_service listener (XEP-0114) for one component domain; the
+ *  listener's defaults, stated: no shaper, check_from true (the component may only send
+ *  from its own domain), max_fsm_queue 10000. */
+function ejabberdComponent(comp) {
+  return `  -
+    port: ${comp.port}
+    ip: "${HOST}"
+    module: ejabberd_service
+    access: all
+    shaper_rule: none
+    check_from: true
+    hosts:
+      ${JSON.stringify(comp.domain)}:
+        password: ${JSON.stringify(comp.secret)}
+`;
+}
+
 async function ejabberd(o) {
   const tmp = makeTmp('ejabberd');
   const port = await freePort();
+  const comp = await componentPort(o);
   const distPort = await freePort(); // Erlang distribution without epmd (-erl_epmd_port)
   const spool = path.join(tmp, 'spool');
   fs.mkdirSync(spool);
@@ -364,7 +456,7 @@ listen:
     starttls_required: false
     shaper: none
     access: c2s
-auth_method: internal
+${comp ? ejabberdComponent(comp) : ''}auth_method: internal
 auth_password_format: scram
 acl:
   local:
@@ -378,9 +470,13 @@ modules:
   mod_disco: {}
   mod_ping: {}
   mod_roster: {}
-${o.sm ? `  mod_stream_mgmt:
+${
+  o.sm
+    ? `  mod_stream_mgmt:
     resume_timeout: ${SM_RESUME_TIMEOUT}
-` : ''}${o.muc ? ejabberdMuc() : ''}`,
+`
+    : ''
+}${o.muc ? ejabberdMuc() : ''}`,
   );
   const node = `uzzapbench${process.pid}@localhost`;
   const cookie = randomBytes(12).toString('hex');
@@ -398,19 +494,47 @@ ${o.sm ? `  mod_stream_mgmt:
   const outFile = path.join(tmp, 'server.out');
   const child = spawnServer(
     'erl',
-    ['-sname', node, ...dist, '+S', '1:1', '+SDcpu', '1:1', '+P', '1000000', '+Q', '262144',
-      '-noinput', '-mnesia', 'dir', `"${spool}"`, '-s', 'ejabberd'],
+    [
+      '-sname',
+      node,
+      ...dist,
+      '+S',
+      '1:1',
+      '+SDcpu',
+      '1:1',
+      '+P',
+      '1000000',
+      '+Q',
+      '262144',
+      '-noinput',
+      '-mnesia',
+      'dir',
+      `"${spool}"`,
+      '-s',
+      'ejabberd',
+    ],
     { cwd: tmp, env, outFile, pin: o.pin },
   );
   const stop = async () => (await stopChild(child, o.stopGraceMs), rmTmp(tmp, o.keepTmp));
   await started(child, port, 60000, [outFile, env.EJABBERD_LOG_PATH]);
+  await componentReady(child, comp, 10000, [outFile, env.EJABBERD_LOG_PATH], 'ejabberd');
   try {
     await ejabberdRegister(o, { tmp, env, node, dist });
   } catch (e) {
     await stop();
     throw e;
   }
-  return { name: 'ejabberd', version: dpkgVersion('ejabberd'), host: HOST, port, domain: DOMAIN, mucDomain: MUC_DOMAIN, pid: child.pid, stop };
+  return {
+    name: 'ejabberd',
+    version: dpkgVersion('ejabberd'),
+    host: HOST,
+    port,
+    domain: DOMAIN,
+    mucDomain: MUC_DOMAIN,
+    pid: child.pid,
+    component: comp,
+    stop,
+  };
 }
 
 /** One hidden Erlang node registers all users over RPC with pre-computed SCRAM credentials. */
@@ -445,7 +569,10 @@ async function ejabberdRegister(o, { tmp, env, node, dist }) {
     case Bad of [] -> halt(0); _ -> io:format(standard_error, "~p failures, first: ~p~n", [length(Bad), hd(Bad)]), halt(1) end.`;
   const regNode = `uzzapbenchreg${process.pid}@localhost`;
   execFileSync('erl', ['-sname', regNode, ...dist, '-dist_listen', 'false', '-hidden', '-noinput', '-eval', code], {
-    cwd: tmp, env, stdio: ['ignore', 'inherit', 'inherit'], timeout: 600000,
+    cwd: tmp,
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 600000,
   });
   log(`ejabberd: ${o.users} users registered in ${Date.now() - t0} ms`);
 }
@@ -456,9 +583,23 @@ async function external(o) {
   const host = o.host || HOST;
   await waitForPort(host, o.port, 5000);
   const domain = o.domain || DOMAIN;
+  let component = null;
+  if (o.component) {
+    if (!o.component.port)
+      throw new Error('component on --target external needs --component-port (and the server configured with the secret)');
+    await waitForPort(host, o.component.port, 5000);
+    component = { port: o.component.port, domain: o.component.domain, secret: o.component.secret };
+  }
   return {
-    name: 'external', version: null, host, port: o.port, domain, mucDomain: o.mucDomain || `conference.${domain}`,
-    pid: o.pid || null, stop: async () => {},
+    name: 'external',
+    version: null,
+    host,
+    port: o.port,
+    domain,
+    mucDomain: o.mucDomain || `conference.${domain}`,
+    pid: o.pid || null,
+    component,
+    stop: async () => {},
   };
 }
 
@@ -468,7 +609,8 @@ const TARGETS = { uzzap, prosody, ejabberd, external };
  * @param {string} name uzzap|prosody|ejabberd|external
  * @param {{users:number, userPrefix:string, password:string, pin:boolean, keepTmp:boolean,
  *          host?:string, port?:number, domain?:string, pid?:number, muc?:boolean, mucDomain?:string,
- *          sm?:boolean, stopGraceMs?:number, env?:object, keepDb?:boolean}} o   stopGraceMs: SIGTERM to SIGKILL
+ *          sm?:boolean, component?:{domain:string, secret:string, port?:number}|null,
+ *          stopGraceMs?:number, env?:object, keepDb?:boolean}} o   stopGraceMs: SIGTERM to SIGKILL
  *          at the end (15 s); env, keepDb: uzzap only (see uzzap())
  */
 export async function startTarget(name, o) {
