@@ -75,6 +75,30 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
       assert.equal(await s.accounts.delete('bulk1'), false);
       assert.equal(await s.accounts.count(), all.length - 1);
     });
+
+    it('keeps the admin flag, disabled filters and login times (batched)', async () => {
+      const creds = await deriveCredentials('pw', 16);
+      await s.accounts.createMany(['adm1', 'adm2', 'dis1'].map((username) => ({ username, credentials: creds })));
+      assert.equal((await s.accounts.get('adm1'))!.admin, false);
+      assert.equal((await s.accounts.get('adm1'))!.lastLogin, undefined);
+      assert.equal(await s.accounts.setAdmin('adm1', true), true);
+      assert.equal(await s.accounts.setAdmin('nobody', true), false);
+      assert.deepEqual(await s.accounts.admins(), ['adm1']);
+      assert.equal((await s.accounts.get('adm1'))!.admin, true);
+      await s.accounts.setDisabled('dis1', true);
+      assert.deepEqual(await s.accounts.list({ disabled: true }), ['dis1']);
+      assert.ok(!(await s.accounts.list({ disabled: false })).includes('dis1'));
+      assert.equal(await s.accounts.count({ disabled: true }), 1);
+      assert.equal(await s.accounts.count({ disabled: false }), (await s.accounts.count()) - 1);
+      await s.accounts.recordLogins([
+        { username: 'adm1', at: 1_700_000_000_000 },
+        { username: 'adm2', at: 1_700_000_001_000 },
+        { username: 'ghost', at: 1 },
+      ]);
+      assert.equal((await s.accounts.get('adm1'))!.lastLogin, 1_700_000_000_000);
+      assert.equal((await s.accounts.get('adm2'))!.lastLogin, 1_700_000_001_000);
+      await s.accounts.recordLogins([]);
+    });
   });
 
   describe('per-user data', () => {

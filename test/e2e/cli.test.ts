@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { BACKEND, REDIS_URL, newStorageSlot, testCert, type StorageSlot } from '../helpers/server.js';
-import { HEADER, RawClient, openToSasl, scramLogin } from '../helpers/raw.js';
+import { HEADER, RawClient, openToSasl, rawSession, scramLogin } from '../helpers/raw.js';
 
 const BIN = resolve('bin/uzzap.js');
 
@@ -165,8 +165,31 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
       c.end();
     });
 
-    it('SIGHUP reloads the config file and applies live settings', async () => {
-      writeFileSync(join(cwd, 'uzzap.yaml'), 'log_level: debug\nbind_address: 127.0.0.1\n');
+    it('`uzzap status` prints a live summary from the running server', async () => {
+      const http = /"http":(\d+)/.exec(out)![1]!;
+      const r = spawnSync(process.execPath, [BIN, 'status', '--url', `http://127.0.0.1:${http}`], { cwd, env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^Uzzap \S+ serving localhost/);
+      assert.match(r.stdout, /sessions\s+\d+ bound/);
+      assert.match(r.stdout, /storage\s+(sqlite|postgres), [\d.]+ ms round-trip/);
+      assert.match(r.stdout, /event loop\s+lag/);
+      assert.match(r.stdout, /modules\s+.*\badmin\b/);
+      const json = spawnSync(process.execPath, [BIN, 'status', '--json', '--url', `http://127.0.0.1:${http}`], { cwd, env, encoding: 'utf8' });
+      assert.equal(JSON.parse(json.stdout).domain, 'localhost');
+      const down = spawnSync(process.execPath, [BIN, 'status', '--url', 'http://127.0.0.1:1'], { cwd, env, encoding: 'utf8' });
+      assert.equal(down.status, 1);
+      assert.match(down.stderr, /cannot reach http:\/\/127\.0\.0\.1:1/);
+    });
+
+    it('SIGHUP reloads the config file: live settings and module enablement apply, sessions stay', async () => {
+      assert.equal(uzzap('user', 'add', 'dora@localhost', 'pw').status, 0);
+      const c = await rawSession(port, 'dora', 'pw');
+      const version = async (id: string): Promise<string> => {
+        c.send(`<iq type='get' id='${id}' to='localhost'><query xmlns='jabber:iq:version'/></iq>`);
+        return c.waitFor(new RegExp(`<iq[^>]*id=.${id}.[\\s\\S]*?</iq>`));
+      };
+      assert.match(await version('v1'), /type=.result/);
+      writeFileSync(join(cwd, 'uzzap.yaml'), 'log_level: debug\nbind_address: 127.0.0.1\nlimits:\n  max_resources: 4\nmodules:\n  disabled: [version]\n');
       proc.kill('SIGHUP');
       const deadline = Date.now() + 5000;
       while (!out.includes('configuration reloaded')) {
@@ -174,8 +197,13 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
         await new Promise((r) => setTimeout(r, 50));
       }
       const line = out.split('\n').find((l) => l.includes('configuration reloaded'))!;
-      assert.deepEqual(JSON.parse(line).applied, ['log_level']);
-      assert.deepEqual(JSON.parse(line).needsRestart, ['bind_address']);
+      const report = JSON.parse(line);
+      assert.deepEqual(report.applied, ['log_level', 'limits.max_resources']);
+      assert.deepEqual(report.needsRestart, ['bind_address']);
+      assert.deepEqual(report.modulesUnloaded, ['version']);
+      // the session opened before the reload is still there, and the module is gone
+      assert.match(await version('v2'), /service-unavailable/);
+      c.end();
     });
 
     it('SIGTERM sends <system-shutdown/> to every stream and exits 0 within seconds', async () => {
