@@ -138,7 +138,12 @@ export class Router {
     if (type === 'headline') return;
     const h = this.hooks.run('message/undelivered', ev);
     const fallback = (done: boolean): void => {
-      if (!done) this.bounce(stanza, new StanzaError('service-unavailable'));
+      if (done) return;
+      // the recipient's archive id (XEP-0359, added on the way in) is not the sender's business
+      stanza.children = stanza.children.filter(
+        (c) => typeof c === 'string' || c.name !== 'stanza-id' || c.attrs.xmlns !== 'urn:xmpp:sid:0' || c.attrs.by !== to.bare,
+      );
+      this.bounce(stanza, new StanzaError('service-unavailable'));
     };
     return h instanceof Promise ? h.then(fallback) : fallback(h);
   }

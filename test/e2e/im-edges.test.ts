@@ -131,6 +131,24 @@ describe('IM edge cases (e2e)', () => {
   });
 });
 
+describe('offline queue full (e2e)', () => {
+  it("a message refused because the offline queue is full bounces without the recipient's archive id", async () => {
+    const server = await startServer({ config: { modules: { offline: { max_per_user: 1 } } }, users: { alice: 'secret', bob: 'secret' } });
+    const alice = await connect(server, 'alice');
+    try {
+      await alice.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'k1' }, xml('body', {}, 'kept')));
+      await alice.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'k2' }, xml('body', {}, 'refused')));
+      const err = await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error' && s.attrs.id === 'k2');
+      assert.ok(err.getChild('error')!.getChild('service-unavailable'));
+      assert.equal(err.getChild('stanza-id', 'urn:xmpp:sid:0'), undefined, err.toString());
+      await expectNothing(alice, (s) => s.is('message') && s.attrs.id === 'k1');
+    } finally {
+      await stopAll(alice);
+      await server.stop();
+    }
+  });
+});
+
 describe('private storage bound (e2e)', () => {
   it('refuses one namespace more than modules.private.max_items, still updates existing ones', async () => {
     const server = await startServer({ users: { alice: 'secret' }, config: { modules: { private: { max_items: 1 } } } });
