@@ -534,9 +534,11 @@ export class Server implements Core {
     this.componentItems.get(domain)?.();
     this.componentItems.delete(domain);
     this.componentDomains.add(domain);
-    this.router.services.set(domain, (stanza) =>
-      this.router.bounce(stanza, new StanzaError('service-unavailable', `the component ${domain} is not connected`)),
-    );
+    this.router.services.set(domain, (stanza) => {
+      // presence to a contact whose bridge is down is dropped, as for an unreachable server; the rest is answered
+      if (stanza.name === 'presence') return;
+      this.router.bounce(stanza, new StanzaError('service-unavailable', `the component ${domain} is not connected`));
+    });
   }
 
   // ---- live configuration ----

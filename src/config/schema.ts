@@ -39,6 +39,8 @@ export const DEFAULTS = {
     outbound_buffer: 16777216,
     /** IQs forwarded to a component awaiting its answer; answered with an error when it goes away */
     max_pending_iqs: 10000,
+    /** seconds a component has to answer an IQ before the sender gets remote-server-timeout */
+    iq_timeout: 60,
   },
   /** traffic shaping per session, applied by pausing reads (TCP backpressure); 0 = unlimited */
   rate_limits: {
@@ -133,6 +135,7 @@ export const ConfigSchema = z.strictObject({
     secrets: z.record(domainName, z.string().min(1)),
     outbound_buffer: positive,
     max_pending_iqs: positive,
+    iq_timeout: positive,
   }),
   rate_limits: z.strictObject({
     c2s: rate,
@@ -188,4 +191,5 @@ export const LIVE_KEYS = [
   'component.secrets',
   'component.outbound_buffer',
   'component.max_pending_iqs',
+  'component.iq_timeout',
 ];

@@ -47,8 +47,8 @@ export class ComponentStream {
   private paused = false;
   private throttled = false;
   private headerSent = false;
-  /** IQs we forwarded and the component has not answered: key "from\0id" */
-  private readonly pendingIqs = new Map<string, Element>();
+  /** IQs we forwarded and the component has not answered: key "from\0id", oldest first */
+  private readonly pendingIqs = new Map<string, { iq: Element; at: number }>();
   private readonly deadline: NodeJS.Timeout;
 
   constructor(
@@ -219,7 +219,7 @@ export class ComponentStream {
           new StanzaError('resource-constraint', `${this.domain} has too many unanswered requests`, 'wait'),
         );
       }
-      this.pendingIqs.set(`${stanza.attrs.from}\0${stanza.attrs.id}`, stanza);
+      this.pendingIqs.set(`${stanza.attrs.from}\0${stanza.attrs.id}`, { iq: stanza, at: Date.now() });
     }
     this.host.metrics.componentStanzas.inc({ direction: 'out' });
     this.transport.write(stanza.toString());
@@ -254,8 +254,14 @@ export class ComponentStream {
     this.close('system-shutdown', 'server shutting down');
   }
 
-  tick(): void {
-    // components are kept alive by TCP keepalive; nothing to poll
+  /** Called 4 times a second: IQs the component never answered get a timeout error (and free their slot). */
+  tick(now: number): void {
+    const limit = now - this.host.config.component.iq_timeout * 1000;
+    for (const [key, p] of this.pendingIqs) {
+      if (p.at > limit) break;
+      this.pendingIqs.delete(key);
+      this.host.router.bounce(p.iq, new StanzaError('remote-server-timeout', `${this.domain} did not answer in time`));
+    }
   }
 
   private teardown(reason: string): void {
@@ -272,6 +278,6 @@ export class ComponentStream {
     // requests it will never answer get an error now, not a client-side timeout
     const pending = [...this.pendingIqs.values()];
     this.pendingIqs.clear();
-    for (const iq of pending) this.host.router.bounce(iq, new StanzaError('service-unavailable', `${this.domain} went away`));
+    for (const p of pending) this.host.router.bounce(p.iq, new StanzaError('service-unavailable', `${this.domain} went away`));
   }
 }

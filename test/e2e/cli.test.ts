@@ -174,7 +174,11 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
       assert.match(r.stdout, /storage\s+(sqlite|postgres), [\d.]+ ms round-trip/);
       assert.match(r.stdout, /event loop\s+lag/);
       assert.match(r.stdout, /modules\s+.*\badmin\b/);
-      const json = spawnSync(process.execPath, [BIN, 'status', '--json', '--url', `http://127.0.0.1:${http}`], { cwd, env, encoding: 'utf8' });
+      const json = spawnSync(process.execPath, [BIN, 'status', '--json', '--url', `http://127.0.0.1:${http}`], {
+        cwd,
+        env,
+        encoding: 'utf8',
+      });
       assert.equal(JSON.parse(json.stdout).domain, 'localhost');
       const down = spawnSync(process.execPath, [BIN, 'status', '--url', 'http://127.0.0.1:1'], { cwd, env, encoding: 'utf8' });
       assert.equal(down.status, 1);
@@ -189,7 +193,10 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
         return c.waitFor(new RegExp(`<iq[^>]*id=.${id}.[\\s\\S]*?</iq>`));
       };
       assert.match(await version('v1'), /type=.result/);
-      writeFileSync(join(cwd, 'uzzap.yaml'), 'log_level: debug\nbind_address: 127.0.0.1\nlimits:\n  max_resources: 4\nmodules:\n  disabled: [version]\n');
+      writeFileSync(
+        join(cwd, 'uzzap.yaml'),
+        'log_level: debug\nbind_address: 127.0.0.1\nlimits:\n  max_resources: 4\nmodules:\n  disabled: [version]\n',
+      );
       proc.kill('SIGHUP');
       const deadline = Date.now() + 5000;
       while (!out.includes('configuration reloaded')) {

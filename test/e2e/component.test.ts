@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type { Element } from 'ltx';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
-import { connect, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { connect, expectNothing, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 
 // @xmpp/component is CommonJS
 const { component } = createRequire(import.meta.url)('@xmpp/component') as {
@@ -198,6 +198,32 @@ describe('external components (XEP-0114)', function () {
     await alice.send(xml('message', { to: 'bot@bridge.localhost', type: 'chat' }, xml('body', {}, 'back?')));
     await waitFor(again, (s) => s.is('message') && s.getChildText('body') === 'back?', 'message after reconnecting');
     await again.stop();
+  });
+
+  it('an IQ the component never answers times out (component.iq_timeout); presence to a gone component is not bounced', async () => {
+    await server.setLive('component.iq_timeout', '1');
+    // a raw component that answers nothing (@xmpp/component would answer service-unavailable)
+    const sock = net.connect({ port: server.ports.component, host: '127.0.0.1' });
+    let data = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      data += d;
+      const m = /id='([^']+)'/.exec(data);
+      if (m && !data.includes('SENT')) {
+        data += 'SENT';
+        sock.write(`<handshake>${sha1(m[1]! + 'shared')}</handshake>`);
+      }
+    });
+    sock.write(`<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='bridge.localhost'>`);
+    await until(() => data.includes('<handshake/>'), 'handshake');
+    const bridge = { stop: async () => void sock.destroy() };
+    const t = Date.now();
+    const r = await iq(alice, xml('iq', { type: 'get', to: 'bot@bridge.localhost' }, xml('query', { xmlns: 'jabber:iq:version' })), 5000);
+    assert.ok(r.getChild('error')!.getChild('remote-server-timeout'), r.toString());
+    assert.ok(Date.now() - t >= 900 && Date.now() - t < 3000, `after ${Date.now() - t} ms`);
+    await bridge.stop();
+    await alice.send(xml('presence', { to: 'bot@bridge.localhost' }));
+    await expectNothing(alice, (s) => s.is('presence') && s.attrs.type === 'error');
   });
 
   it('refuses a wrong secret, a foreign domain, a second connection, and a forged from, with the right stream errors', async () => {
