@@ -147,6 +147,17 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
         .map((o) => o.getChildText('value'));
       assert.ok(options.includes('limits.max_resources') && options.includes('log_level') && options.includes('rate_limits.c2s.stanzas'));
       assert.ok(!options.includes('c2s.port'), 'restart-only settings are not offered');
+      const labels = cmd
+        .getChild('x', 'jabber:x:data')!
+        .getChildren('field')
+        .find((f) => f.attrs.var === 'setting')!
+        .getChildren('option')
+        .map((o) => o.attrs.label as string);
+      assert.ok(labels.includes('component.secret (now: (not set))'), labels.join('|'));
+      await server.setLive('component.secret', 'topsecret');
+      const again0 = await runStep(admin, UZZAP('set-setting'));
+      assert.ok(!again0.toString().includes('topsecret'), 'secrets are never shown');
+      assert.ok(again0.toString().includes('component.secret (now: (set))'));
 
       // 'complete' on a stage that is not the last is a bad action
       const early = await runStep(admin, UZZAP('set-setting'), {

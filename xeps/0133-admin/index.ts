@@ -39,9 +39,9 @@ const MOTD_KEY = { user: '', kind: 'server', key: 'motd' };
 type State = Record<string, unknown>;
 
 /** one stage that asks for these fields and keeps the answers in state under their var */
-function ask(fields: (state: State) => FormField[], opts: { title: string; instructions?: string }) {
+function ask(fields: (state: State) => FormField[], opts: { title: string; instructions?: string; formType?: string }) {
   return {
-    form: (state: State): Element => dataForm('form', NS_ADMIN, fields(state), opts),
+    form: (state: State): Element => dataForm('form', opts.formType ?? NS_ADMIN, fields(state), opts),
     submit(form: SubmittedFormApi, state: State): void {
       for (const f of fields(state)) {
         if (!f.var) continue;
@@ -557,7 +557,13 @@ const admin: XepModule<Config> = {
       },
     });
 
-    const valueText = (v: unknown): string => (Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v));
+    // secrets and tokens are never shown, only whether they are set
+    const secret = (path: string): boolean => /secret|token|password/.test(path);
+    const valueText = (path: string, v: unknown): string => {
+      if (secret(path)) return v === '' || (typeof v === 'object' && v !== null && Object.keys(v).length === 0) ? '(not set)' : '(set)';
+      return Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    };
+    const SETTING_FORM = `${NS_UZZAP_ADMIN}#set-setting`;
     m.command<State>({
       node: `${NS_UZZAP_ADMIN}#set-setting`,
       name: 'Change a Live Setting',
@@ -569,12 +575,13 @@ const admin: XepModule<Config> = {
               type: 'list-single',
               label: 'Setting',
               required: true,
-              options: m.admin.liveSettings().map((s) => ({ value: s.path, label: `${s.path} (now: ${valueText(s.value)})` })),
+              options: m.admin.liveSettings().map((s) => ({ value: s.path, label: `${s.path} (now: ${valueText(s.path, s.value)})` })),
             },
           ],
           {
             title: 'Change a Live Setting',
             instructions: 'Choose the setting to change. The change lasts until the next reload or restart.',
+            formType: SETTING_FORM,
           },
         ),
         ask(
@@ -583,10 +590,23 @@ const admin: XepModule<Config> = {
             const cur = m.admin.liveSettings().find((s) => s.path === path);
             return [
               { var: 'setting', type: 'fixed', value: path },
-              { var: 'value', type: 'text-single', label: `New value of ${path}`, required: true, value: cur ? valueText(cur.value) : '' },
+              secret(path)
+                ? {
+                    var: 'value',
+                    type: 'text-private',
+                    label: `New value of ${path} (now ${cur ? valueText(path, cur.value) : 'unknown'})`,
+                    required: true,
+                  }
+                : {
+                    var: 'value',
+                    type: 'text-single',
+                    label: `New value of ${path}`,
+                    required: true,
+                    value: cur ? valueText(path, cur.value) : '',
+                  },
             ];
           },
-          { title: 'Change a Live Setting' },
+          { title: 'Change a Live Setting', formType: SETTING_FORM },
         ),
       ],
       async finish(st) {
