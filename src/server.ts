@@ -160,7 +160,11 @@ export class Server implements Core {
         await this.hooks.run('user/deleting', u);
         for (const s of [...this.sessions.resources(`${u}@${c.domain}`)]) s.close('not-authorized', 'account deleted');
       },
-      deleted: async (u) => void (await this.hooks.run('user/deleted', u)),
+      deleted: async (u) => {
+        // a new account with the same name must not inherit admin rights
+        this.flaggedAdmins.delete(`${u}@${c.domain}`);
+        await this.hooks.run('user/deleted', u);
+      },
     });
     this.tls = tlsMaterial(await loadOrCreateCert(c.domain, c.tls, this.log));
     this.modules = new ModuleHost({
@@ -502,6 +506,8 @@ export class Server implements Core {
 
   componentSecret(domain: string): string | undefined {
     const c = this.config.component;
+    // never the server's own domain or a parent of it: a component there could speak for local users
+    if (domain === this.config.domain || this.config.domain.endsWith('.' + domain)) return undefined;
     if (c.allowed.length ? !c.allowed.includes(domain) : !domain.endsWith('.' + this.config.domain)) {
       // outside the allowed list (or not a subdomain), only an explicit secret lets it in
       return c.secrets[domain];
@@ -524,6 +530,14 @@ export class Server implements Core {
     services.set(domain, handler);
     this.componentItems.set(domain, this.modules.coreItem(domain));
     return true;
+  }
+
+  componentOwns(stream: ComponentStream, domain: string): boolean {
+    // walk up from the domain: the first served domain met must be this component's
+    for (let d = domain; ; d = d.slice(d.indexOf('.') + 1)) {
+      if (this.components.get(d) === stream) return true;
+      if (d === this.config.domain || this.router.services.has(d) || !d.includes('.')) return false;
+    }
   }
 
   /** The component went away (or was never here): its domain answers service-unavailable. */

@@ -7,7 +7,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { randomToken } from '../random.js';
-import type { Element } from '../xml/index.js';
+import { Element } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
 import { Jid, tryJid } from '../jid.js';
 import { streamError, StanzaError, type StreamErrorCondition } from '../api/errors.js';
@@ -32,6 +32,8 @@ export interface ComponentHost {
   /** take the domain; false when it is already served */
   componentUp(domain: string, stream: ComponentStream): boolean;
   componentDown(domain: string, stream: ComponentStream): void;
+  /** is `domain` this component's own (its domain, or a subdomain no one else serves)? */
+  componentOwns(stream: ComponentStream, domain: string): boolean;
 }
 
 type Phase = 'header' | 'handshake' | 'ready' | 'closed';
@@ -47,8 +49,8 @@ export class ComponentStream {
   private paused = false;
   private throttled = false;
   private headerSent = false;
-  /** IQs we forwarded and the component has not answered: key "from\0id", oldest first */
-  private readonly pendingIqs = new Map<string, { iq: Element; at: number }>();
+  /** IQs we forwarded and the component has not answered: key "from\0id", oldest first; only the addresses are kept */
+  private readonly pendingIqs = new Map<string, { from: string; to: string; id: string; at: number }>();
   private readonly deadline: NodeJS.Timeout;
 
   constructor(
@@ -158,16 +160,20 @@ export class ComponentStream {
   private handle(el: Element): void | Promise<void> {
     const name = el.name;
     const ns = el.attrs.xmlns;
-    if ((name !== 'message' && name !== 'presence' && name !== 'iq') || (ns !== undefined && ns !== NS_COMPONENT))
+    if (name !== 'message' && name !== 'presence' && name !== 'iq')
       return this.close('unsupported-stanza-type', `<${name}/> is not a stanza`);
-    // §3: the component may send from any address at its domain (or a subdomain), nothing else
+    if (ns !== undefined && ns !== NS_COMPONENT)
+      return this.close('invalid-namespace', `stanzas on a component stream are in ${NS_COMPONENT}, not ${ns}`);
+    // §3: every stanza names both ends (RFC 6120 §4.9.3.12)
+    if (el.attrs.from === undefined || el.attrs.to === undefined)
+      return this.close('improper-addressing', "a component's stanzas need both 'from' and 'to'");
+    // ... and comes from the component's own domain (or a subdomain of it that nobody else serves)
     const from = tryJid(el.attrs.from);
-    if (!from || (from.domain !== this.domain && !from.domain.endsWith('.' + this.domain)))
+    if (!from || !this.host.componentOwns(this, from.domain))
       return this.close('invalid-from', `stanzas must come from an address at ${this.domain}`);
     if (ns !== undefined) delete el.attrs.xmlns;
     this.host.metrics.componentStanzas.inc({ direction: 'in' });
-    const toAttr = el.attrs.to;
-    const to = toAttr === undefined ? Jid.parse(this.host.config.domain) : tryJid(toAttr);
+    const to = tryJid(el.attrs.to);
     if (!to) return this.host.router.bounce(el, new StanzaError('jid-malformed', 'invalid "to" address'));
     if (name === 'iq' && (el.attrs.type === 'result' || el.attrs.type === 'error')) this.pendingIqs.delete(`${to.full}\0${el.attrs.id}`);
     return this.host.router.route(el, from, to);
@@ -219,7 +225,12 @@ export class ComponentStream {
           new StanzaError('resource-constraint', `${this.domain} has too many unanswered requests`, 'wait'),
         );
       }
-      this.pendingIqs.set(`${stanza.attrs.from}\0${stanza.attrs.id}`, { iq: stanza, at: Date.now() });
+      this.pendingIqs.set(`${stanza.attrs.from}\0${stanza.attrs.id}`, {
+        from: stanza.attrs.from,
+        to: stanza.attrs.to,
+        id: stanza.attrs.id ?? '',
+        at: Date.now(),
+      });
     }
     this.host.metrics.componentStanzas.inc({ direction: 'out' });
     this.transport.write(stanza.toString());
@@ -260,7 +271,7 @@ export class ComponentStream {
     for (const [key, p] of this.pendingIqs) {
       if (p.at > limit) break;
       this.pendingIqs.delete(key);
-      this.host.router.bounce(p.iq, new StanzaError('remote-server-timeout', `${this.domain} did not answer in time`));
+      this.host.router.bounce(shell(p), new StanzaError('remote-server-timeout', `${this.domain} did not answer in time`));
     }
   }
 
@@ -278,6 +289,11 @@ export class ComponentStream {
     // requests it will never answer get an error now, not a client-side timeout
     const pending = [...this.pendingIqs.values()];
     this.pendingIqs.clear();
-    for (const p of pending) this.host.router.bounce(p.iq, new StanzaError('service-unavailable', `${this.domain} went away`));
+    for (const p of pending) this.host.router.bounce(shell(p), new StanzaError('service-unavailable', `${this.domain} went away`));
   }
+}
+
+/** An IQ without its payload, to answer with an error (the payload is not kept while waiting). */
+function shell(p: { from: string; to: string; id: string }): Element {
+  return new Element('iq', { type: 'get', id: p.id, from: p.from, to: p.to });
 }

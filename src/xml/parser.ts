@@ -241,6 +241,9 @@ export class StreamParser {
       this.handler.onOpen(name, attrs);
       return;
     }
+    // a second stream header inside the stream (no restart was negotiated) is not a stanza to buffer
+    if (!this.opts.framed && this.depth === 1 && name === this.root!.name)
+      return this.fail('policy-violation', 'unexpected stream header: this stream was not restarted');
     if (++this.depth > this.maxDepth) return this.fail('policy-violation', 'elements nested too deeply');
     const el = new Element(name, attrs);
     const parent = this.cursor;

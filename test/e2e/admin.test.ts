@@ -129,6 +129,65 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
       }
     });
 
+    it('review fixes: command-list identity, forbidden node info, cancel-type forms, sessions end with their client', async () => {
+      const info = await iq(
+        admin,
+        xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: NS_COMMANDS })),
+      );
+      const id = info.getChild('query')!.getChild('identity')!;
+      assert.deepEqual([id.attrs.category, id.attrs.type], ['automation', 'command-list']);
+      const bobInfo = await iq(
+        bob,
+        xml(
+          'iq',
+          { type: 'get', to: 'localhost' },
+          xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: ADMIN('add-user') }),
+        ),
+      );
+      assert.deepEqual(errorCondition(bobInfo), ['forbidden']);
+      // §4.4.1: a form of type 'cancel' is taken as a submission
+      const sid = commandOf(await runStep(admin, ADMIN('get-registered-users-list'))).attrs.sessionid as string;
+      const r = await iq(
+        admin,
+        xml(
+          'iq',
+          { type: 'set', to: 'localhost' },
+          xml(
+            'command',
+            { xmlns: NS_COMMANDS, node: ADMIN('get-registered-users-list'), sessionid: sid, action: 'complete' },
+            xml('x', { xmlns: 'jabber:x:data', type: 'cancel' }, xml('field', { var: 'max_items' }, xml('value', {}, '25'))),
+          ),
+        ),
+      );
+      completed(r);
+      assert.equal(commandOf(r).attrs['xml:lang'], 'en');
+      // max_items must be positive
+      assert.deepEqual(errorCondition(last(await runCommand(admin, ADMIN('get-registered-users-list'), { max_items: '0' }))), [
+        'bad-request',
+        'bad-payload',
+      ]);
+      // edit-admin without its field changes nothing
+      assert.deepEqual(errorCondition(last(await runCommand(admin, ADMIN('edit-admin'), {}))), ['bad-request', 'bad-payload']);
+      // a client's open command sessions end when it goes: its next login may open new ones
+      const s2 = await startServer({
+        config: { admins: ['boss@localhost'], modules: { adhoc: { max_sessions_per_user: 2 } } },
+        users: { boss: 'secret' },
+      });
+      try {
+        const a = await connect(s2, 'boss', { resource: 'r1' });
+        await runStep(a, ADMIN('add-user'));
+        await runStep(a, ADMIN('add-user'));
+        assert.deepEqual(errorCondition(await runStep(a, ADMIN('add-user'))), ['resource-constraint']);
+        await stopAll(a);
+        await until(() => s2.sessions.size === 0, 'the session ended');
+        const a2 = await connect(s2, 'boss', { resource: 'r1' });
+        assert.equal(commandOf(await runStep(a2, ADMIN('add-user'))).attrs.status, 'executing');
+        await stopAll(a2);
+      } finally {
+        await s2.stop();
+      }
+    });
+
     it('multi-stage sessions: next, prev, complete, cancel, and the XEP-0050 errors', async () => {
       // a two-stage command: pick a setting, then give its value
       const first = await runStep(admin, UZZAP('set-setting'));
@@ -258,11 +317,11 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
       const mismatch = last(
         await runCommand(admin, ADMIN('add-user'), { accountjid: 'erin@localhost', password: 'a', 'password-verify': 'b' }),
       );
-      assert.deepEqual(errorCondition(mismatch), ['bad-request']);
+      assert.deepEqual(errorCondition(mismatch), ['bad-request', 'bad-payload']);
       const foreign = last(
         await runCommand(admin, ADMIN('add-user'), { accountjid: 'erin@elsewhere.example', password: 'a', 'password-verify': 'a' }),
       );
-      assert.deepEqual(errorCondition(foreign), ['bad-request']);
+      assert.deepEqual(errorCondition(foreign), ['bad-request', 'bad-payload']);
     });
 
     it('change-user-password, disable-user (sessions end, login refused), reenable-user, delete-user', async () => {
@@ -285,6 +344,10 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
       );
       completed(last(await runCommand(admin, ADMIN('reenable-user'), { accountjids: 'carol@localhost' })));
       await stopAll(await connect(server, 'carol', { password: 'new-pw' }));
+      // one bad JID fails the whole list before anything changes
+      const mixed = last(await runCommand(admin, ADMIN('delete-user'), { accountjids: ['carol@localhost', 'x@example.org'] }));
+      assert.deepEqual(errorCondition(mixed), ['bad-request', 'bad-payload']);
+      assert.ok(await server.storage.accounts.get('carol'), 'carol was not deleted');
       completed(last(await runCommand(admin, ADMIN('delete-user'), { accountjids: 'carol@localhost' })));
       assert.equal(await server.storage.accounts.get('carol'), undefined);
     });
@@ -340,7 +403,7 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
         async () => fieldValues(last(await runCommand(admin, ADMIN('get-idle-users-num'))), 'idleusersnum')![0] === '1',
         'bob idle',
       );
-      assert.deepEqual(fieldValues(last(await runCommand(admin, ADMIN('get-idle-users-list'), { max_items: 'none' })), 'activeuserjids'), [
+      assert.deepEqual(fieldValues(last(await runCommand(admin, ADMIN('get-idle-users'), { max_items: 'none' })), 'activeuserjids'), [
         'bob@localhost',
       ]);
       assert.deepEqual(fieldValues(last(await runCommand(admin, ADMIN('get-online-users-list'), { max_items: '25' })), 'onlineuserjids'), [
@@ -387,6 +450,9 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
 
     it('set-motd is shown at login, edit-motd shows the current text, delete-motd stops it', async () => {
       completed(last(await runCommand(admin, ADMIN('set-motd'), { motd: ['Welcome to Uzzap', 'Be nice'] })));
+      // users online now get it at once (XEP-0133 §4.24)
+      const now = await expectStanza(bob, (s) => s.is('message') && s.attrs.from === 'localhost');
+      assert.equal(now.getChildText('body'), 'Welcome to Uzzap\nBe nice');
       const carol = await connect(server, 'carol');
       const m = await expectStanza(carol, (s) => s.is('message') && s.attrs.from === 'localhost');
       assert.equal(m.getChildText('body'), 'Welcome to Uzzap\nBe nice');
@@ -418,6 +484,13 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
         notes(r).join('|'),
       );
       assert.deepEqual(errorCondition(await runStep(bob, ADMIN('get-registered-users-num'))), ['forbidden']);
+      // an admin account deleted and created again is not an admin any more
+      completed(last(await runCommand(admin, ADMIN('edit-admin'), { adminjids: ['boss@localhost', 'carol@localhost'] })));
+      completed(last(await runCommand(admin, ADMIN('delete-user'), { accountjids: 'carol@localhost' })));
+      await server.accounts.create('carol', 'new-carol');
+      const carol = await connect(server, 'carol', { password: 'new-carol' });
+      assert.deepEqual(errorCondition(await runStep(carol, ADMIN('get-registered-users-num'))), ['forbidden']);
+      await stopAll(carol);
     });
   });
 

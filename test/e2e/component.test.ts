@@ -267,6 +267,74 @@ describe('external components (XEP-0114)', function () {
     assert.match(metrics, /uzzap_component_auth_failures_total\{reason="conflict"\} 1/);
   });
 
+  it('a component speaks only for its own domain: not the server, a parent of it, or another component', async () => {
+    const port = server.ports.component;
+    const a = await startComponent(server, 'a.localhost', 'shared');
+    const b = await startComponent(server, 'b.a.localhost', 'shared');
+    try {
+      // a subdomain nobody else serves is the component's own
+      await a.send(xml('message', { from: 'x@sub.a.localhost', to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'from sub')));
+      await expectStanza(alice, (s) => s.is('message') && s.getChildText('body') === 'from sub');
+      // ... but b.a.localhost is another component's
+      const asB = await rawComponent(
+        port,
+        'c.localhost',
+        (id) => sha1(id + 'shared'),
+        `<message from='x@b.a.localhost' to='alice@localhost' type='chat'><body>spoof</body></message>`,
+      );
+      assert.match(asB, /invalid-from/);
+      const asUser = await rawComponent(
+        port,
+        'c.localhost',
+        (id) => sha1(id + 'shared'),
+        `<message from='alice@localhost' to='bob@localhost' type='chat'><body>spoof</body></message>`,
+      );
+      assert.match(asUser, /invalid-from/);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+    // a parent of the server's domain cannot connect even with a secret of its own
+    const s2 = await startServer({
+      config: { domain: 'chat.example.com', component: { port: 0, secrets: { 'example.com': 'x', 'chat.example.com': 'y' } } },
+    });
+    try {
+      assert.match(await rawComponent(s2.ports.component, 'example.com', (id) => sha1(id + 'x')), /host-unknown/);
+      assert.match(await rawComponent(s2.ports.component, 'chat.example.com', (id) => sha1(id + 'y')), /host-unknown/);
+    } finally {
+      await s2.stop();
+    }
+  });
+
+  it('stanzas without from or to, in the wrong namespace, or a second stream header get stream errors', async () => {
+    const port = server.ports.component;
+    const ok = (id: string): string => sha1(id + 'shared');
+    assert.match(
+      await rawComponent(port, 'r.localhost', ok, `<iq type='get' id='q1' from='r.localhost'><ping xmlns='urn:xmpp:ping'/></iq>`),
+      /improper-addressing/,
+    );
+    assert.match(
+      await rawComponent(port, 'r.localhost', ok, `<message to='alice@localhost'><body>x</body></message>`),
+      /improper-addressing/,
+    );
+    assert.match(
+      await rawComponent(
+        port,
+        'r.localhost',
+        ok,
+        `<message xmlns='jabber:client' from='r.localhost' to='alice@localhost'><body>x</body></message>`,
+      ),
+      /invalid-namespace/,
+    );
+    const again = await rawComponent(
+      port,
+      'r.localhost',
+      ok,
+      `<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='r.localhost'><message from='r.localhost' to='alice@localhost'><body>x</body></message>`,
+    );
+    assert.match(again, /policy-violation/);
+  });
+
   it('the component domain list can be restricted (component.allowed)', async () => {
     const s2 = await startServer({ config: { component: { port: 0, secret: 'shared', allowed: ['irc.localhost'] } } });
     try {

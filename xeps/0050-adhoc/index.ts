@@ -67,6 +67,10 @@ const adhoc: XepModule<Config> = {
     const timer = setInterval(sweep, 30_000);
     timer.unref();
     m.onClose(() => clearInterval(timer));
+    // a client that went away leaves no command sessions behind
+    m.hook('session/closed', (gone) => {
+      for (const s of sessions.values()) if (s.owner === gone.jid.full) endSession(s.id);
+    });
 
     const mayRun = (cmd: AdhocCommand<object>, from: Jid): boolean =>
       from.domain === m.host && !!from.local && ((cmd.access ?? 'admin') === 'user' || m.server.isAdmin(from));
@@ -78,14 +82,21 @@ const adhoc: XepModule<Config> = {
 
     m.feature(NS_COMMANDS);
     m.discoNode((node, from) => {
-      if (node === NS_COMMANDS) return { items: visible(from).map((c) => ({ jid: m.host, node: c.node, name: c.name })) };
+      if (node === NS_COMMANDS)
+        return {
+          identities: [{ category: 'automation', type: 'command-list' }],
+          items: visible(from).map((c) => ({ jid: m.host, node: c.node, name: c.name })),
+        };
       const cmd = m.commands.get(node);
-      if (!cmd || !mayRun(cmd, from)) return undefined;
+      if (!cmd) return undefined;
+      // §2.3: a command the requester may not run is forbidden, not hidden
+      if (!mayRun(cmd, from)) throw new StanzaError('forbidden', 'this command is for server administrators', 'cancel');
       return { identities: [{ category: 'automation', type: 'command-node', name: cmd.name }], features: [NS_COMMANDS, 'jabber:x:data'] };
     });
 
+    // §4.5: the session's language is said on every answer; commands speak English only
     const respond = (s: CommandSession, status: 'executing' | 'completed' | 'canceled', body: (Element | undefined)[]): Element =>
-      x('command', { xmlns: NS_COMMANDS, node: s.cmd.node, sessionid: s.id, status }, ...body);
+      x('command', { xmlns: NS_COMMANDS, node: s.cmd.node, sessionid: s.id, status, 'xml:lang': 'en' }, ...body);
 
     const notes = (r: CommandResult | void): Element[] => (r?.notes ?? []).map((n) => x('note', { type: n.type }, n.text));
 
@@ -110,6 +121,8 @@ const adhoc: XepModule<Config> = {
       } catch (e) {
         // bad input (a value out of range, passwords that differ): the last stage may be submitted again
         if (!(e instanceof StanzaError && e.condition === 'bad-request' && s.cmd.stages.length)) endSession(s.id);
+        if (e instanceof StanzaError && e.condition === 'bad-request' && !e.appCondition)
+          throw cmdError('bad-request', 'bad-payload', e.text);
         throw e;
       }
       endSession(s.id);
@@ -187,7 +200,9 @@ const adhoc: XepModule<Config> = {
           action === 'next' ? 'this is the last stage: complete it' : 'there are more stages: use next',
         );
       const form = SubmittedForm.in(p);
-      if (!form || form.type !== 'submit') throw cmdError('bad-request', 'bad-payload', 'submit the data form of this stage');
+      // §4.4.1: a form of type 'cancel' counts as a submission
+      if (!form || (form.type !== 'submit' && form.type !== 'cancel'))
+        throw cmdError('bad-request', 'bad-payload', 'submit the data form of this stage');
       try {
         await s.cmd.stages[s.stage]!.submit(form, s.state, creq);
       } catch (e) {

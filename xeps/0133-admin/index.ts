@@ -112,8 +112,10 @@ const admin: XepModule<Config> = {
       fn: (username: string, bare: string) => Promise<string | undefined>,
     ): Promise<{ notes: AdhocNote[] }> => {
       const notes: AdhocNote[] = [];
-      for (const s of list) {
-        const username = localUser(s);
+      // every JID is checked before anything changes: a bad one fails the whole command, untouched
+      const users = list.map(localUser);
+      if (!users.length) throw new StanzaError('bad-request', 'give at least one JID');
+      for (const username of users) {
         const bare = `${username}@${host}`;
         const r = await fn(username, bare);
         notes.push(r === undefined ? { type: 'warn', text: `${bare}: no such account` } : { type: 'info', text: `${bare}: ${r}` });
@@ -172,10 +174,13 @@ const admin: XepModule<Config> = {
 
     command('end-user-session', 'End User Session', [accountjids('The Jabber ID(s) for which to end sessions')], async (st) => {
       const notes: AdhocNote[] = [];
-      for (const s of jids(st, 'accountjids')) {
-        // a full JID ends that session, a bare JID all of the account's
+      // a full JID ends that session, a bare JID all of the account's; all are checked first
+      const targets = jids(st, 'accountjids').map((s) => {
         const j = tryJid(s);
         if (!j || !j.local || j.domain !== host) throw new StanzaError('bad-request', `"${s}" is not a JID of an account here`);
+        return j;
+      });
+      for (const j of targets) {
         const list = sessionsOf(j.bare).filter((x) => !j.resource || x.jid.resource === j.resource);
         for (const x of list) x.close('policy-violation', 'session ended by an administrator');
         notes.push({
@@ -246,6 +251,8 @@ const admin: XepModule<Config> = {
       [accountjids('The Jabber ID(s) for which to retrieve the last login time')],
       async (st) => {
         const list = jids(st, 'accountjids').map(localUser);
+        // accountjids and lastlogin pair up value by value: only accounts that exist and have logged in
+        const found: string[] = [];
         const values: string[] = [];
         const notes: AdhocNote[] = [];
         for (const u of list) {
@@ -254,13 +261,23 @@ const admin: XepModule<Config> = {
             continue;
           }
           const at = await m.admin.lastLogin(u);
-          if (at === undefined) notes.push({ type: 'info', text: `${u}@${host} has never logged in` });
-          values.push(at === undefined ? '' : xep82(at));
+          if (at === undefined) {
+            notes.push({ type: 'info', text: `${u}@${host} has never logged in` });
+            continue;
+          }
+          found.push(`${u}@${host}`);
+          values.push(xep82(at));
         }
         return result(
           [
-            { var: 'accountjids', type: 'jid-multi', values: list.map((u) => `${u}@${host}`) },
-            { var: 'lastlogin', type: 'text-single', label: 'The last login time (per XEP-0082) of a user', values },
+            { var: 'accountjids', type: 'jid-multi', values: found },
+            // text-single as registered for one account; several accounts give one time each, in order
+            {
+              var: 'lastlogin',
+              type: values.length > 1 ? 'text-multi' : 'text-single',
+              label: 'The last login time (per XEP-0082) of a user',
+              values,
+            },
           ],
           notes,
         );
@@ -354,7 +371,8 @@ const admin: XepModule<Config> = {
         ],
         async (st) => {
           const raw = first(st, 'max_items') || 'none';
-          if (raw !== 'none' && !/^\d+$/.test(raw)) throw new StanzaError('bad-request', 'max_items must be a number or "none"');
+          if (raw !== 'none' && !/^0*[1-9]\d*$/.test(raw))
+            throw new StanzaError('bad-request', 'max_items must be a positive number or "none"');
           const limit = Math.min(raw === 'none' ? m.config.max_list : Number(raw), m.config.max_list);
           const after = first(st, 'x-uzzap#start-after').trim();
           const page = await read(after, limit + 1);
@@ -398,11 +416,12 @@ const admin: XepModule<Config> = {
     listCommand('get-online-users-list', 'Get List of Online Users', 'onlineuserjids', 'The list of all online users', (after, limit) =>
       pageOf([...online().keys()], after, limit),
     );
-    listCommand('get-active-users-list', 'Get List of Active Users', 'activeuserjids', 'The list of active users', (after, limit) =>
+    // XEP-0133 §4.21/§4.22 name these two without "-list"
+    listCommand('get-active-users', 'Get List of Active Users', 'activeuserjids', 'The list of active users', (after, limit) =>
       pageOf(activeUsers(), after, limit),
     );
     // the XEP's own example names this list 'activeuserjids' (labelled "The list of idle users"); we follow it
-    listCommand('get-idle-users-list', 'Get List of Idle Users', 'activeuserjids', 'The list of idle users', (after, limit) =>
+    listCommand('get-idle-users', 'Get List of Idle Users', 'activeuserjids', 'The list of idle users', (after, limit) =>
       pageOf(idleUsers(), after, limit),
     );
 
@@ -436,11 +455,23 @@ const admin: XepModule<Config> = {
         title,
         instructions: 'Fill out this form to set the message of the day.',
       });
+    const motdMessage = (to: string, body: string): Element =>
+      x('message', { from: host, to, type: 'normal' }, x('subject', null, 'Message of the Day'), x('body', null, body));
     const setMotd = async (st: State): Promise<{ notes: AdhocNote[] }> => {
       const v = text(st, 'motd');
       await m.storage.userData.set(MOTD_KEY.user, MOTD_KEY.kind, MOTD_KEY.key, v);
       motd = v;
-      return { notes: [{ type: 'info', text: 'message of the day set; users see it when they log in' }] };
+      // XEP-0133 §4.24: sent at once to users online now, and to the others when they log in
+      let n = 0;
+      for (const s of m.admin.sessions()) {
+        if (s.jid.domain !== host || !s.available) continue;
+        s.ext.set('admin/motd', true);
+        s.send(motdMessage(s.jid.full, v));
+        n++;
+      }
+      return {
+        notes: [{ type: 'info', text: `message of the day set; sent to ${n} online session(s), the others see it when they log in` }],
+      };
     };
     command('set-motd', 'Set Message of the Day', [motdStage('Set Message of the Day')], setMotd);
     command('edit-motd', 'Edit Message of the Day', [motdStage('Edit Message of the Day')], setMotd);
@@ -455,10 +486,7 @@ const admin: XepModule<Config> = {
       if (!s || ev.stanza.attrs.type !== undefined || s.ext.has('admin/motd')) return;
       s.ext.set('admin/motd', true);
       await loaded;
-      if (motd)
-        s.send(
-          x('message', { from: host, to: s.jid.full, type: 'normal' }, x('subject', null, 'Message of the Day'), x('body', null, motd)),
-        );
+      if (motd) s.send(motdMessage(s.jid.full, motd));
     });
 
     // ---- the admin list ----
@@ -473,6 +501,8 @@ const admin: XepModule<Config> = {
         }),
       ],
       async (st) => {
+        // an empty list is a choice; a missing field is a mistake, not "remove everyone"
+        if (st.adminjids === undefined) throw new StanzaError('bad-request', 'the adminjids field is missing');
         const wanted = new Set(
           jids(st, 'adminjids').map((s) => {
             const j = tryJid(s);
