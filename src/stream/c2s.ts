@@ -112,7 +112,8 @@ export class C2SStream implements SessionOwner {
 
   onElement(el: Element): void {
     if (this.phase === 'closed') return;
-    if (this.busy || this.throttled) {
+    // behind anything already waiting: order is kept whatever resumed the reading
+    if (this.busy || this.throttled || this.inbox.length) {
       this.inbox.push(el);
       if (!this.paused && this.inbox.length >= this.core.config.limits.inbound_queue) {
         this.paused = true;
@@ -174,8 +175,8 @@ export class C2SStream implements SessionOwner {
     setTimeout(() => {
       this.throttled = false;
       if (this.phase === 'closed') return;
-      if (!this.paused) this.transport.resume();
       this.pump();
+      if (!this.paused && !this.throttled) this.transport.resume();
     }, ms).unref();
   }
 

@@ -100,7 +100,8 @@ export class ComponentStream {
   onElement(el: Element): void {
     if (this.phase === 'closed') return;
     if (this.phase === 'handshake') return this.handshake(el);
-    if (this.busy || this.throttled) {
+    // behind anything already waiting: order is kept whatever resumed the reading
+    if (this.busy || this.throttled || this.inbox.length) {
       this.inbox.push(el);
       if (!this.paused && this.inbox.length >= this.host.config.limits.inbound_queue) {
         this.paused = true;
@@ -205,8 +206,8 @@ export class ComponentStream {
     setTimeout(() => {
       this.throttled = false;
       if (this.phase === 'closed') return;
-      if (!this.paused) this.transport.resume();
       this.pump();
+      if (!this.paused && !this.throttled) this.transport.resume();
     }, ms).unref();
   }
 

@@ -163,8 +163,27 @@ export class BoshSession implements Transport {
   startTls(): void {
     throw new Error('STARTTLS is not offered on BOSH (use https://)');
   }
-  pause(): void {}
-  resume(): void {}
+  /**
+   * Backpressure (a full inbox, a rate limit): requests wait unprocessed and
+   * unanswered, so the client, which may have only `requests` open, stops
+   * sending; the rid window bounds what waits.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.processEarly();
+  }
+  private paused = false;
+
+  private processEarly(): void {
+    for (let next = this.early.get(this.lastRid + 1); next && !this.paused; next = this.early.get(this.lastRid + 1)) {
+      this.early.delete(this.lastRid + 1);
+      this.process(this.lastRid + 1, next.body, next.res);
+    }
+  }
 
   end(): void {
     if (this.ended) return;
@@ -252,18 +271,15 @@ export class BoshSession implements Transport {
       this.kill('rid out of window');
       return terminate(res, 'item-not-found');
     }
-    if (rid !== this.lastRid + 1) {
-      // arrived before an earlier one: wait for it (bounded by the window); a duplicate replaces it
+    if (rid !== this.lastRid + 1 || this.paused) {
+      // arrived before an earlier one (or reading is paused): wait for it (bounded by the window); a duplicate replaces it
       const dup = this.early.get(rid);
       if (dup) send(dup.res, 200, `<body xmlns='${NS_HTTPBIND}'/>`);
       this.early.set(rid, { body, res });
       return;
     }
     this.process(rid, body, res);
-    for (let next = this.early.get(this.lastRid + 1); next; next = this.early.get(this.lastRid + 1)) {
-      this.early.delete(this.lastRid + 1);
-      this.process(this.lastRid + 1, next.body, next.res);
-    }
+    this.processEarly();
   }
 
   private process(rid: number, body: Element, res: ServerResponse): void {

@@ -144,6 +144,47 @@ describe('BOSH (XEP-0124, XEP-0206)', function () {
     assert.ok(Date.now() - t0 < 500, 'a polling client is answered at once');
   });
 
+  it('a BOSH client over its rate limit is slowed (its requests wait unanswered), in order, losing nothing', async () => {
+    await server.setLive('rate_limits.c2s.stanzas', '10');
+    await server.setLive('rate_limits.burst', '0.5');
+    const b = new Bosh(`http://127.0.0.1:${server.ports.http}/http-bind`);
+    await b.create();
+    await b.post(
+      `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('\0alice\0secret').toString('base64')}</auth>`,
+    );
+    await b.post('', { 'xmpp:restart': 'true', 'xmlns:xmpp': 'urn:xmpp:xbosh', to: 'localhost' });
+    await b.post(
+      `<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>`,
+    );
+    const bob = await connect(server, 'bob');
+    try {
+      const got: string[] = [];
+      bob.on('stanza', (st: import('ltx').Element) => void (st.is('message') && got.push(st.getChildText('body')!)));
+      const t0 = Date.now();
+      const msgs = Array.from(
+        { length: 30 },
+        (_, i) => `<message xmlns='jabber:client' to='bob@localhost' type='chat'><body>m${i}</body></message>`,
+      );
+      const first = b.post(msgs.join('')).catch(() => '');
+      const second = b.post(`<message xmlns='jabber:client' to='bob@localhost' type='chat'><body>last</body></message>`).catch(() => '');
+      await Promise.all([first, second]);
+      await new Promise<void>((resolve, reject) => {
+        const end = Date.now() + 10_000;
+        const check = (): void => {
+          if (got.length === 31) return resolve();
+          if (Date.now() > end) return reject(new Error(`got ${got.length}: ${got.join(',')}`));
+          setTimeout(check, 50);
+        };
+        check();
+      });
+      assert.deepEqual(got, [...Array.from({ length: 30 }, (_, i) => `m${i}`), 'last']);
+      // 31 stanzas at 10/s with a burst of 5: about 2.6 s
+      assert.ok(Date.now() - t0 >= 2000, `took only ${Date.now() - t0} ms`);
+    } finally {
+      await stopAll(bob);
+    }
+  });
+
   it('answers CORS preflight and lists BOSH in host-meta', async () => {
     const pre = await fetch(`http://127.0.0.1:${server.ports.http}/http-bind`, { method: 'OPTIONS' });
     assert.equal(pre.status, 200);
