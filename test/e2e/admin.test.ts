@@ -397,6 +397,14 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
       assert.equal(fieldValues(completed(last(await runCommand(admin, ADMIN('get-online-users-num')))), 'onlineusersnum')![0], '2');
       assert.equal(fieldValues(completed(last(await runCommand(admin, ADMIN('get-active-users-num')))), 'activeusersnum')![0], '2');
       assert.equal(fieldValues(completed(last(await runCommand(admin, ADMIN('get-idle-users-num')))), 'idleusersnum')![0], '0');
+      assert.deepEqual(fieldValues(last(await runCommand(admin, ADMIN('get-active-users'), { max_items: '25' })), 'activeuserjids'), [
+        'bob@localhost',
+        'boss@localhost',
+      ]);
+      const stats = completed(last(await runCommand(admin, ADMIN('user-stats'), { accountjid: 'bob@localhost' })));
+      assert.deepEqual(fieldValues(stats, 'onlineresources'), ['phone']);
+      assert.deepEqual(fieldValues(stats, 'ipaddresses'), ['127.0.0.1']);
+      assert.deepEqual(fieldValues(stats, 'rostersize'), ['0']);
       // bob says he is inactive (XEP-0352): idle now
       await bob.send(xml('inactive', { xmlns: 'urn:xmpp:csi:0' }));
       await until(
