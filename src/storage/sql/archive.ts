@@ -9,10 +9,17 @@
 import type { Sql } from './sql.js';
 import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
 
-const BATCH_ROWS = 500;
-const BATCH_DELAY_MS = 5;
+// Big batches are what makes the archive cheap: on SQLite (WAL) a row costs
+// 74 µs in batches of 100 and 32 µs in batches of 2,000 for 500 owners, as
+// every commit rewrites each index page it touched (200k rows, this machine);
+// Postgres likewise prefers fewer, larger statements. So rows wait up to 100 ms
+// and a flush writes what was queued when it started, not what came meanwhile.
+// (With the SQLite writer thread at a lower priority, see sqlite-writer.ts,
+// `chat` with the archive on went from 12.7k to 16.1-16.4k messages/s.)
+const BATCH_ROWS = 10_000;
+const BATCH_DELAY_MS = 100;
 /** queued rows above which writers are asked to wait (backpressure) */
-const HIGH_WATER = 5_000;
+const HIGH_WATER = 30_000;
 
 interface Row {
   seq: number | string;
@@ -61,8 +68,10 @@ export class SqlArchiveStore implements ArchiveStore {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.writing = this.writing.then(async () => {
-      while (this.queue.length) {
-        const batch = this.queue.splice(0, BATCH_ROWS);
+      // what is queued now; rows added while it is written wait for their own batch
+      for (let left = this.queue.length; left > 0; ) {
+        const batch = this.queue.splice(0, Math.min(BATCH_ROWS, left));
+        left -= batch.length;
         try {
           const t0 = performance.now();
           await this.insert(batch);

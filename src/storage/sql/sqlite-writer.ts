@@ -12,6 +12,10 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { timeout: workerData.busyTimeout });
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
+// This thread writes the archive in the background: at a lower priority it yields the
+// core to the event loop (on Linux the nice value is per thread), so client
+// latency stays low and the archive gets bigger, cheaper batches when busy.
+try { require('node:os').setPriority(0, 5); } catch {}
 const stmts = new Map();
 parentPort.on('message', ({ id, text, rows }) => {
   try {
