@@ -101,6 +101,18 @@ export function cli(): Command {
       console.log(`password changed for ${username}@${cfg.domain}`);
     });
   user
+    .command('admin <jid>')
+    .description('flag an account as server admin (--off: unflag); a running server picks it up on reload (SIGHUP)')
+    .option('--off', 'remove the flag')
+    .addOption(cfgOpt)
+    .action(async (jid: string, opts: { config?: string; off?: boolean }) => {
+      const cfg = config(opts);
+      const username = usernameFor(jid, cfg.domain);
+      if (!(await withStorage(cfg, (s) => s.accounts.setAdmin(username, !opts.off))))
+        throw new CliError(`no such user: ${username}@${cfg.domain}`);
+      console.log(`${username}@${cfg.domain} is ${opts.off ? 'no longer' : 'now'} an admin`);
+    });
+  user
     .command('list')
     .addOption(cfgOpt)
     .action(async (opts: { config?: string }) => {

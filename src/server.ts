@@ -634,6 +634,13 @@ export class Server implements Core {
       } else updated[key] = section;
     }
     await this.applyModules(next, report, updated);
+    // accounts flagged as admin by `uzzap user admin` while the server ran
+    const flagged = new Set((await this.storage.accounts.admins()).map((u) => `${u}@${this.config.domain}`));
+    if ([...flagged].sort().join() !== [...this.flaggedAdmins].sort().join()) {
+      this.flaggedAdmins.clear();
+      for (const b of flagged) this.flaggedAdmins.add(b);
+      report.applied.push('admin flags on accounts');
+    }
     this.config = updated as unknown as Config;
     this.log.level = this.config.log_level;
     this.throttle.settings = this.config.auth;

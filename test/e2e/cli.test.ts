@@ -193,6 +193,16 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
         return c.waitFor(new RegExp(`<iq[^>]*id=.${id}.[\\s\\S]*?</iq>`));
       };
       assert.match(await version('v1'), /type=.result/);
+      const cmd = async (id: string): Promise<string> => {
+        c.send(
+          `<iq type='set' id='${id}' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#get-registered-users-num'/></iq>`,
+        );
+        return c.waitFor(new RegExp(`<iq[^>]*id=.${id}.[\\s\\S]*?</iq>`));
+      };
+      assert.match(await cmd('c1'), /<forbidden/);
+      const flag = uzzap('user', 'admin', 'dora@localhost');
+      assert.equal(flag.status, 0, flag.stderr);
+      assert.match(flag.stdout, /dora@localhost is now an admin/);
       writeFileSync(
         join(cwd, 'uzzap.yaml'),
         'log_level: debug\nbind_address: 127.0.0.1\nlimits:\n  max_resources: 4\nmodules:\n  disabled: [version]\n',
@@ -205,11 +215,12 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
       }
       const line = out.split('\n').find((l) => l.includes('configuration reloaded'))!;
       const report = JSON.parse(line);
-      assert.deepEqual(report.applied, ['log_level', 'limits.max_resources']);
+      assert.deepEqual(report.applied, ['log_level', 'limits.max_resources', 'admin flags on accounts']);
       assert.deepEqual(report.needsRestart, ['bind_address']);
       assert.deepEqual(report.modulesUnloaded, ['version']);
       // the session opened before the reload is still there, and the module is gone
       assert.match(await version('v2'), /service-unavailable/);
+      assert.match(await cmd('c2'), /status=.completed/);
       c.end();
     });
 
