@@ -228,6 +228,13 @@ describe('external components (XEP-0114)', function () {
 
   it('refuses a wrong secret, a foreign domain, a second connection, and a forged from, with the right stream errors', async () => {
     const port = server.ports.component;
+    // the library's own view of a wrong secret: start() fails with the stream error
+    const bad = component({ service: `xmpp://127.0.0.1:${port}`, domain: 'bridge.localhost', password: 'nope' });
+    bad.reconnect.stop();
+    const failed = new Promise<string>((resolve) => bad.on('error', (e) => resolve(e.condition ?? e.message)));
+    void bad.start().catch(() => undefined);
+    assert.equal(await failed, 'not-authorized');
+    await bad.stop().catch(() => undefined);
     const wrong = await rawComponent(port, 'bridge.localhost', (id) => sha1(id + 'nope'));
     assert.match(wrong, /<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
     const foreign = await rawComponent(port, 'bridge.example.org', (id) => sha1(id + 'shared'));
