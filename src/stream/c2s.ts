@@ -1,8 +1,8 @@
 // One client-to-server stream (RFC 6120): header, features, STARTTLS, SASL,
 // resource binding, then stanzas handed to the router. Elements are processed
-// strictly in order: if one needs asynchronous work (SASL, storage-backed
-// handlers), the next ones wait in a bounded inbox and reading pauses when it
-// fills, so TCP backpressure — not memory — absorbs a flood.
+// strictly in order through the stream's Inbox (inbox.ts): asynchronous work or
+// a rate limit makes the next ones wait in a bounded queue and reading pause,
+// so TCP backpressure — not memory — absorbs a flood.
 import { randomToken } from '../random.js';
 import type { Logger } from 'pino';
 import { Element, x } from '../xml/index.js';
@@ -14,6 +14,7 @@ import type { Transport } from '../transport/types.js';
 import { NS_SM, type Session, type SessionOwner } from '../session/session.js';
 import { PlainMechanism, ScramMechanism, decodeB64, type SaslContext, type SaslMechanism, type SaslStep } from './sasl/mechanisms.js';
 import { RateLimiter } from './rate.js';
+import { Inbox } from './inbox.js';
 import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
 
 type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
@@ -30,10 +31,7 @@ export class C2SStream implements SessionOwner {
   private phase: Phase = 'connected';
   private parser: StreamParser;
   private headerSent = false;
-  private inbox: Element[] = [];
-  private pendingClose: (() => void) | undefined;
-  private busy = false;
-  private paused = false;
+  private readonly inbox: Inbox;
   private sasl: { mech: SaslMechanism; name: string } | undefined;
   private saslFailures = 0;
   private username = '';
@@ -48,22 +46,24 @@ export class C2SStream implements SessionOwner {
   private pingSentAt = 0;
   /** the client ended the stream itself (</stream:stream>): no resumption */
   private cleanClose = false;
-  /** traffic shaping: reading pauses while over the session's rate */
-  private readonly limiter: RateLimiter;
-  private throttled = false;
 
   constructor(
     private readonly core: Core,
     private readonly transport: Transport,
   ) {
     this.parser = new StreamParser(this, { maxStanzaSize: core.config.max_stanza_size, framed: transport.framed });
-    this.limiter = new RateLimiter(() => this.core.config.rate_limits, 'c2s');
+    this.inbox = new Inbox(
+      this,
+      transport,
+      () => this.core.config.limits.inbound_queue,
+      new RateLimiter(() => this.core.config.rate_limits, 'c2s'),
+      () => this.core.metrics.rateLimited.inc({ stream: 'c2s' }),
+    );
     transport.setHandler({
       data: (chunk) => {
         this.lastRead = Date.now();
         this.pingSentAt = 0;
-        const wait = this.limiter.take(chunk.length, 0);
-        if (wait) this.throttle(wait);
+        this.inbox.read(chunk.length);
         this.parser.write(chunk);
       },
       closed: (reason) => this.onTransportClosed(reason),
@@ -112,26 +112,15 @@ export class C2SStream implements SessionOwner {
 
   onElement(el: Element): void {
     if (this.phase === 'closed') return;
-    // behind anything already waiting: order is kept whatever resumed the reading
-    if (this.busy || this.throttled || this.inbox.length) {
-      this.inbox.push(el);
-      if (!this.paused && this.inbox.length >= this.core.config.limits.inbound_queue) {
-        this.paused = true;
-        this.transport.pause();
-      }
-      return;
-    }
-    this.process(el);
+    this.inbox.push(el);
   }
 
-  /** Handle the next element; over the rate limit, the ones after it wait (and reading pauses). */
-  private process(el: Element): void {
-    if (this.phase === 'bound') {
-      const wait = this.limiter.take(0, 1);
-      if (wait) this.throttle(wait);
-    }
-    const p = this.handle(el);
-    if (p) this.waitFor(p);
+  /** for the inbox: the stream takes elements, and stanzas count against the rate once bound */
+  get open(): boolean {
+    return this.phase !== 'closed';
+  }
+  get shaped(): boolean {
+    return this.phase === 'bound';
   }
 
   onClose(): void {
@@ -147,65 +136,16 @@ export class C2SStream implements SessionOwner {
 
   /** Run fn now, or once the stanzas already received have been processed. */
   private afterInbox(fn: () => void): void {
-    if (!this.busy && this.inbox.length === 0) return fn();
-    let done = false;
-    const once = (): void => {
-      if (done) return;
-      done = true;
-      fn();
-    };
-    this.pendingClose = once;
-    // a handler that never settles must not keep a dead connection around
-    setTimeout(() => {
-      this.inbox.length = 0;
-      once();
-    }, CLOSE_DRAIN_MS).unref();
+    this.inbox.afterAll(fn, CLOSE_DRAIN_MS);
   }
 
   onError(condition: XmlErrorCondition, text: string): void {
     this.close(condition, text);
   }
 
-  /** Over the rate limit: stop reading for a while (the client feels TCP backpressure; nothing is dropped). */
-  private throttle(ms: number): void {
-    if (this.throttled) return;
-    this.throttled = true;
-    this.core.metrics.rateLimited.inc({ stream: 'c2s' });
-    this.transport.pause();
-    setTimeout(() => {
-      this.throttled = false;
-      if (this.phase === 'closed') return;
-      this.pump();
-      if (!this.paused && !this.throttled) this.transport.resume();
-    }, ms).unref();
-  }
+  // ---- serial processing (see inbox.ts) ----
 
-  // ---- serial processing ----
-
-  private waitFor(p: Promise<void>): void {
-    this.busy = true;
-    p.catch((err: unknown) => this.log.error({ err }, 'stanza processing failed')).finally(() => this.drain());
-  }
-
-  private drain(): void {
-    this.busy = false;
-    this.pump();
-  }
-
-  private pump(): void {
-    while (this.inbox.length && !this.busy && !this.throttled && this.phase !== 'closed') this.process(this.inbox.shift()!);
-    if (this.paused && this.inbox.length < this.core.config.limits.inbound_queue / 2) {
-      this.paused = false;
-      if (!this.throttled) this.transport.resume();
-    }
-    if (this.pendingClose && !this.busy && this.inbox.length === 0) {
-      const fn = this.pendingClose;
-      this.pendingClose = undefined;
-      fn();
-    }
-  }
-
-  private handle(el: Element): void | Promise<void> {
+  handle(el: Element): void | Promise<void> {
     const t0 = performance.now();
     const ns = el.attrs.xmlns;
     if ((ns === NS_SM || ns === NS_CSI) && (this.phase === 'bound' || this.phase === 'authenticated')) return this.nonza(el);
@@ -463,7 +403,7 @@ export class C2SStream implements SessionOwner {
       `<iq type='result' id='${escAttr(el.attrs.id ?? '')}'><bind xmlns='${NS_BIND}'><jid>${escAttr(jid.full)}</jid></bind></iq>`,
     );
     this.session = this.core.lifecycle.bind(jid, this);
-    this.limiter.who = jid.bare;
+    this.inbox.limiter.who = jid.bare;
     this.log.debug({ jid: jid.full }, 'bound');
   }
 
@@ -554,7 +494,7 @@ export class C2SStream implements SessionOwner {
     }
     this.core.lifecycle.attach(session, this);
     this.session = session;
-    this.limiter.who = session.jid.bare;
+    this.inbox.limiter.who = session.jid.bare;
     this.phase = 'bound';
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
@@ -729,7 +669,7 @@ export class C2SStream implements SessionOwner {
     this.setMetricState(undefined);
     clearTimeout(this.preauthTimer);
     this.core.streams.delete(this);
-    this.inbox.length = 0;
+    this.inbox.clear();
     const session = this.session;
     if (!wasBound || !session || session.owner !== this) return;
     // a connection lost without a clean close keeps a resumable session for its window (XEP-0198 §5)

@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics.js';
 import type { Router } from '../router/router.js';
 import type { Transport } from '../transport/types.js';
 import { RateLimiter } from './rate.js';
+import { Inbox } from './inbox.js';
 import { NS_STREAM } from './ns.js';
 
 export const NS_COMPONENT = 'jabber:component:accept';
@@ -43,11 +44,7 @@ export class ComponentStream {
   domain = '';
   private phase: Phase = 'header';
   private readonly parser: StreamParser;
-  private readonly limiter: RateLimiter;
-  private inbox: Element[] = [];
-  private busy = false;
-  private paused = false;
-  private throttled = false;
+  private readonly inbox: Inbox;
   private headerSent = false;
   /** IQs we forwarded and the component has not answered: key "from\0id", oldest first; only the addresses are kept */
   private readonly pendingIqs = new Map<string, { from: string; to: string; id: string; at: number }>();
@@ -58,12 +55,17 @@ export class ComponentStream {
     private readonly transport: Transport,
   ) {
     this.parser = new StreamParser(this, { maxStanzaSize: host.config.max_stanza_size, framed: false });
-    this.limiter = new RateLimiter(() => this.host.config.rate_limits, 'component');
+    this.inbox = new Inbox(
+      this,
+      transport,
+      () => this.host.config.limits.inbound_queue,
+      new RateLimiter(() => this.host.config.rate_limits, 'component'),
+      () => this.host.metrics.rateLimited.inc({ stream: 'component' }),
+    );
     transport.setHandler({
       data: (chunk) => {
         if (this.phase === 'ready') {
-          const wait = this.limiter.take(chunk.length, 0);
-          if (wait) this.throttle(wait);
+          this.inbox.read(chunk.length);
         }
         this.parser.write(chunk);
       },
@@ -100,23 +102,15 @@ export class ComponentStream {
   onElement(el: Element): void {
     if (this.phase === 'closed') return;
     if (this.phase === 'handshake') return this.handshake(el);
-    // behind anything already waiting: order is kept whatever resumed the reading
-    if (this.busy || this.throttled || this.inbox.length) {
-      this.inbox.push(el);
-      if (!this.paused && this.inbox.length >= this.host.config.limits.inbound_queue) {
-        this.paused = true;
-        this.transport.pause();
-      }
-      return;
-    }
-    this.process(el);
+    this.inbox.push(el);
   }
 
-  private process(el: Element): void {
-    const wait = this.limiter.take(0, 1);
-    if (wait) this.throttle(wait);
-    const p = this.handle(el);
-    if (p) this.waitFor(p);
+  /** for the inbox: stanzas are handled, and shaped, once the handshake is done */
+  get open(): boolean {
+    return this.phase === 'ready';
+  }
+  get shaped(): boolean {
+    return this.phase === 'ready';
   }
 
   onClose(): void {
@@ -150,7 +144,7 @@ export class ComponentStream {
     }
     clearTimeout(this.deadline);
     this.phase = 'ready';
-    this.limiter.who = this.domain;
+    this.inbox.limiter.who = this.domain;
     this.host.metrics.components.inc();
     this.transport.write('<handshake/>');
     this.log.info({ domain: this.domain, ip: this.transport.remoteAddress }, 'component connected');
@@ -158,7 +152,7 @@ export class ComponentStream {
 
   // ---- stanzas from the component ----
 
-  private handle(el: Element): void | Promise<void> {
+  handle(el: Element): void | Promise<void> {
     const name = el.name;
     const ns = el.attrs.xmlns;
     if (name !== 'message' && name !== 'presence' && name !== 'iq')
@@ -178,37 +172,6 @@ export class ComponentStream {
     if (!to) return this.host.router.bounce(el, new StanzaError('jid-malformed', 'invalid "to" address'));
     if (name === 'iq' && (el.attrs.type === 'result' || el.attrs.type === 'error')) this.pendingIqs.delete(`${to.full}\0${el.attrs.id}`);
     return this.host.router.route(el, from, to);
-  }
-
-  private waitFor(p: Promise<void>): void {
-    this.busy = true;
-    p.catch((err: unknown) => this.log.error({ err }, 'component stanza failed')).finally(() => this.drain());
-  }
-
-  private drain(): void {
-    this.busy = false;
-    this.pump();
-  }
-
-  private pump(): void {
-    while (this.inbox.length && !this.busy && !this.throttled && this.phase === 'ready') this.process(this.inbox.shift()!);
-    if (this.paused && this.inbox.length < this.host.config.limits.inbound_queue / 2) {
-      this.paused = false;
-      if (!this.throttled) this.transport.resume();
-    }
-  }
-
-  private throttle(ms: number): void {
-    if (this.throttled) return;
-    this.throttled = true;
-    this.host.metrics.rateLimited.inc({ stream: 'component' });
-    this.transport.pause();
-    setTimeout(() => {
-      this.throttled = false;
-      if (this.phase === 'closed') return;
-      this.pump();
-      if (!this.paused && !this.throttled) this.transport.resume();
-    }, ms).unref();
   }
 
   // ---- stanzas to the component ----
@@ -282,7 +245,7 @@ export class ComponentStream {
     this.phase = 'closed';
     clearTimeout(this.deadline);
     this.host.streams.delete(this);
-    this.inbox.length = 0;
+    this.inbox.clear();
     if (!wasReady) return;
     this.host.metrics.components.dec();
     this.host.componentDown(this.domain, this);
