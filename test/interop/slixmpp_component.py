@@ -15,12 +15,12 @@ usage: python3 slixmpp_component.py HOST C2S_PORT COMPONENT_PORT SECRET
        SLIXMPP_DEBUG=1 adds slixmpp's debug log (with every stanza) on stderr.
 """
 import asyncio
-import logging
-import os
 import ssl
 import sys
 
 import slixmpp
+
+from checks import Abort, check, done, require
 from slixmpp.componentxmpp import ComponentXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 
@@ -29,30 +29,7 @@ BRIDGE = 'bridge.localhost'
 STEP = 5  # seconds to wait for any single answer
 TOTAL = 20  # seconds for the whole run
 
-if os.environ.get('SLIXMPP_DEBUG'):
-    logging.basicConfig(level=logging.DEBUG, format='%(levelname)-8s %(message)s', stream=sys.stderr)
 
-passed, failed = 0, 0
-
-
-def check(name, ok, detail=''):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f'PASS {name}', flush=True)
-    else:
-        failed += 1
-        print(f'FAIL {name}: {detail}', flush=True)
-    return ok
-
-
-class Abort(Exception):
-    """A step the remaining checks depend on failed."""
-
-
-def require(name, ok, detail=''):
-    if not check(name, ok, detail):
-        raise Abort(name)
 
 
 async def first(queue, pred, what):
@@ -249,5 +226,4 @@ async def main():
 
 
 asyncio.run(main())
-print(f'DONE passed={passed} failed={failed}', flush=True)
-sys.exit(1 if failed else 0)
+done()

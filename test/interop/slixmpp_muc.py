@@ -10,12 +10,12 @@ usage: python3 slixmpp_muc.py HOST PORT
        SLIXMPP_DEBUG=1 adds slixmpp's debug log (with every stanza) on stderr.
 """
 import asyncio
-import logging
-import os
 import ssl
 import sys
 
 import slixmpp
+
+from checks import Abort, check, done, require
 from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
@@ -25,30 +25,7 @@ NS_ROOMCONFIG = 'http://jabber.org/protocol/muc#roomconfig'
 STEP = 5  # seconds to wait for any single answer
 TOTAL = 20  # seconds for the whole run
 
-if os.environ.get('SLIXMPP_DEBUG'):
-    logging.basicConfig(level=logging.DEBUG, format='%(levelname)-8s %(message)s', stream=sys.stderr)
 
-passed, failed = 0, 0
-
-
-def check(name, ok, detail=''):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f'PASS {name}', flush=True)
-    else:
-        failed += 1
-        print(f'FAIL {name}: {detail}', flush=True)
-    return ok
-
-
-class Abort(Exception):
-    """A step the remaining checks depend on failed."""
-
-
-def require(name, ok, detail=''):
-    if not check(name, ok, detail):
-        raise Abort(name)
 
 
 def codes(pres):
@@ -255,5 +232,4 @@ async def main():
 
 
 asyncio.run(main())
-print(f'DONE passed={passed} failed={failed}', flush=True)
-sys.exit(1 if failed else 0)
+done()
