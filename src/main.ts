@@ -60,6 +60,7 @@ export function cli(): Command {
           },
         );
       };
+      server.onShutdownRequest = () => stop('admin#shutdown');
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGHUP', () => {

@@ -111,6 +111,8 @@ export class Server implements Core {
   private listeners: (net.Server | http.Server | https.Server)[] = [];
   private sockets = new Set<net.Socket>();
   private stopping: Promise<void> | undefined;
+  /** what an admin's shutdown command does; `uzzap start` sets it to its own stop-and-exit */
+  onShutdownRequest: (() => void) | undefined;
 
   constructor(private readonly opts: ServerOptions) {
     this.config = opts.config;
@@ -199,6 +201,7 @@ export class Server implements Core {
         admins: () => this.admins(),
         setAdmin: (bare: string, admin: boolean) => this.setAdmin(bare, admin),
         lastLogin: (username: string) => this.lastLogin(username),
+        shutdown: () => (this.onShutdownRequest ? this.onShutdownRequest() : void this.stop()),
       },
       addStatistic: (name: string, read: () => number) => {
         this.statistics.set(name, read);

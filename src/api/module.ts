@@ -257,6 +257,8 @@ export interface AdminApi {
   admins(): string[];
   /** flag or unflag a local account as admin */
   setAdmin(bare: string, admin: boolean): Promise<boolean>;
+  /** stop the server as SIGTERM would (the process exits when run by `uzzap start`) */
+  shutdown(): void;
   /** when a local user last logged in (ms since the epoch) */
   lastLogin(username: string): Promise<number | undefined>;
   /** figures a module adds to the statistics (read when stats are asked for) */

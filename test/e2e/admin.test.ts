@@ -570,6 +570,34 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
       );
     });
 
+    it('shutdown announces, waits the delay, then stops the server (system-shutdown to every stream)', async () => {
+      const s2 = await startServer({ config: { admins: ['boss@localhost'] }, users: { boss: 'secret', dave: 'secret' } });
+      const a = await connect(s2, 'boss');
+      const d = await connect(s2, 'dave');
+      const closed = streamError(d);
+      const form = await runStep(a, ADMIN('shutdown'));
+      const opts = commandOf(form)
+        .getChild('x', 'jabber:x:data')!
+        .getChildren('field')
+        .find((f) => f.attrs.var === 'delay')!
+        .getChildren('option')
+        .map((o) => o.getChildText('value'));
+      assert.deepEqual(opts, ['30', '60', '90', '120', '180', '240', '300']);
+      const r = await runStep(a, ADMIN('shutdown'), {
+        action: 'complete',
+        sessionid: commandOf(form).attrs.sessionid,
+        fields: { delay: '1', announcement: ['Going down for maintenance'] },
+      });
+      assert.ok(notes(completed(r)).some((n) => n.includes('shutting down in 1 s')));
+      const m = await expectStanza(d, (s) => s.is('message') && s.attrs.type === 'headline');
+      assert.equal(m.getChildText('body'), 'Going down for maintenance');
+      const t = Date.now();
+      assert.equal(await closed, 'system-shutdown');
+      assert.ok(Date.now() - t < 3000);
+      await stopAll(a, d);
+      await s2.stop();
+    });
+
     it('room administration: list rooms, kick an occupant, destroy a room', async () => {
       const muc = 'conference.localhost';
       await bob.send(xml('presence', { to: `lobby@${muc}/bob` }, xml('x', { xmlns: 'http://jabber.org/protocol/muc' })));

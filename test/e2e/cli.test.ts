@@ -115,6 +115,40 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
     assert.match(r.stderr, /line 2/);
   });
 
+  it("an admin's shutdown command stops the process cleanly (exit 0)", async () => {
+    assert.equal(uzzap('user', 'add', 'root@localhost', 'pw').status, 0);
+    const port = await freePort();
+    const proc = spawn(process.execPath, [BIN, 'start'], {
+      cwd,
+      env: { ...env, UZZAP_C2S_PORT: String(port), UZZAP_C2S_TLS_PORT: '0', UZZAP_HTTP_PORT: '0', UZZAP_ADMINS: 'root@localhost' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    try {
+      const deadline = Date.now() + 15_000;
+      while (!log.includes('Uzzap listening')) {
+        if (Date.now() > deadline) throw new Error(`server did not start: ${log}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const c = await rawSession(port, 'root', 'pw');
+      c.send(
+        `<iq type='set' id='s1' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#shutdown'/></iq>`,
+      );
+      const sid = /sessionid=["']([^"']+)/.exec(await c.waitFor(/<iq[^>]*id=.s1.[\s\S]*?<\/iq>/))![1]!;
+      c.send(
+        `<iq type='set' id='s2' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#shutdown' sessionid='${sid}' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='delay'><value>1</value></field></x></command></iq>`,
+      );
+      assert.match(await c.waitFor(/<iq[^>]*id=.s2.[\s\S]*?<\/iq>/), /status=.completed/);
+      await c.waitFor(/<system-shutdown/, 5000);
+      assert.equal(await exited, 0);
+    } finally {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    }
+  });
+
   describe('a running server', () => {
     let proc: ChildProcess;
     let port: number;

@@ -489,6 +489,59 @@ const admin: XepModule<Config> = {
       if (motd) s.send(motdMessage(s.jid.full, motd));
     });
 
+    // ---- shutting down ----
+
+    let shutdownTimer: NodeJS.Timeout | undefined;
+    m.onClose(() => clearTimeout(shutdownTimer));
+    command(
+      'shutdown',
+      'Shut Down Service',
+      [
+        ask(
+          () => [
+            {
+              var: 'delay',
+              type: 'list-single',
+              label: 'Time delay before shutting down',
+              options: [
+                ['30', '30 seconds'],
+                ['60', '60 seconds'],
+                ['90', '90 seconds'],
+                ['120', '2 minutes'],
+                ['180', '3 minutes'],
+                ['240', '4 minutes'],
+                ['300', '5 minutes'],
+              ].map(([value, label]) => ({ value: value!, label })),
+            },
+            { var: 'announcement', type: 'text-multi', label: 'Announcement' },
+          ],
+          { title: 'Shutting Down the Service', instructions: 'Fill out this form to shut down the service.' },
+        ),
+      ],
+      async (st) => {
+        const raw = first(st, 'delay') || '30';
+        // the XEP's options, or any other number of seconds up to a day
+        if (!/^\d{1,5}$/.test(raw) || Number(raw) > 86_400)
+          throw new StanzaError('bad-request', 'delay must be a number of seconds (at most 86400)');
+        const delay = Number(raw);
+        const body = text(st, 'announcement');
+        let n = 0;
+        if (body) {
+          for (const s of m.admin.sessions()) {
+            if (s.jid.domain !== host) continue;
+            s.send(x('message', { from: host, to: s.jid.full, type: 'headline' }, x('body', null, body)));
+            n++;
+          }
+        }
+        clearTimeout(shutdownTimer);
+        shutdownTimer = setTimeout(() => m.admin.shutdown(), delay * 1000);
+        m.log.warn({ delay }, 'shutdown requested by an administrator');
+        return {
+          notes: [{ type: 'info', text: `shutting down in ${delay} s${body ? `; announcement sent to ${n} session(s)` : ''}` }],
+        };
+      },
+    );
+
     // ---- the admin list ----
 
     command(

@@ -69,7 +69,7 @@ export class SqlArchiveStore implements ArchiveStore {
     this.timer = undefined;
     this.writing = this.writing.then(async () => {
       // what is queued now; rows added while it is written wait for their own batch
-      for (let left = this.queue.length; left > 0; ) {
+      for (let left = this.queue.length; left > 0;) {
         const batch = this.queue.splice(0, Math.min(BATCH_ROWS, left));
         left -= batch.length;
         try {
