@@ -15,7 +15,7 @@
 // sends made outside a chunk are flushed on the next tick.
 import net from 'node:net';
 import { createHash } from 'node:crypto';
-import { attr } from './xmpp-lite.mjs';
+import { attr, StanzaSplitter } from './xmpp-lite.mjs';
 
 export const NS_COMPONENT = 'jabber:component:accept';
 
@@ -24,19 +24,6 @@ export const handshakeDigest = (streamId, secret) =>
   createHash('sha1')
     .update(streamId + secret, 'utf8')
     .digest('hex');
-
-/** Index of the '>' closing the tag that starts at `lt`, skipping quoted values; -1 if incomplete. */
-function tagEnd(buf, lt) {
-  let q = 0;
-  for (let i = lt + 1; i < buf.length; i++) {
-    const c = buf.charCodeAt(i);
-    if (q) {
-      if (c === q) q = 0;
-    } else if (c === 62 /* > */) return i;
-    else if (c === 34 || c === 39) q = c;
-  }
-  return -1;
-}
 
 export class ComponentConn {
   /**
@@ -48,10 +35,14 @@ export class ComponentConn {
    */
   constructor(o) {
     this.o = o;
-    this.buf = '';
-    this.scan = 0;
-    this.depth = 0; // 0 = outside the stream, 1 = inside <stream:stream>, >1 = inside a stanza
-    this.start = 0;
+    this.split = new StanzaSplitter({
+      stanza: (st) => this._stanza(st),
+      header: (h) => {
+        this.streamHeader = h;
+        this.waiter?.header(h);
+      },
+      end: () => this._streamEnd(),
+    });
     this.out = []; // pending writes
     this.inChunk = false;
     this.flushScheduled = false;
@@ -159,46 +150,12 @@ export class ComponentConn {
   _feed(chunk) {
     this.bytesIn += chunk.length;
     this.inChunk = true;
-    const buf = (this.buf = this.buf.length ? this.buf + chunk : chunk);
-    let pos = this.scan;
-    for (;;) {
-      const lt = buf.indexOf('<', pos);
-      if (lt < 0) {
-        pos = buf.length;
-        break;
-      }
-      const gt = tagEnd(buf, lt);
-      if (gt < 0) {
-        pos = lt;
-        break;
-      }
-      pos = gt + 1;
-      const c = buf.charCodeAt(lt + 1);
-      if (c === 63 /* ? */ || c === 33 /* ! */) continue;
-      if (c === 47 /* / */) {
-        if (--this.depth === 1) this._stanza(buf.slice(this.start, pos));
-        else if (this.depth <= 0) this._streamEnd();
-      } else if (buf.charCodeAt(gt - 1) === 47 /* self-closing */) {
-        if (this.depth === 1) this._stanza(buf.slice(lt, pos));
-      } else if (this.depth === 0) {
-        this.depth = 1; // <stream:stream ...>
-        this.streamHeader = buf.slice(lt, pos);
-        this.waiter?.header(this.streamHeader);
-      } else {
-        if (this.depth === 1) this.start = lt;
-        this.depth++;
-      }
-    }
-    const keepFrom = this.depth > 1 ? this.start : pos;
-    this.buf = buf.slice(keepFrom);
-    this.scan = pos - keepFrom;
-    this.start = 0;
+    this.split.feed(chunk);
     this.inChunk = false;
     this._flush(); // one write for everything this chunk caused
   }
 
   _streamEnd() {
-    this.depth = 0;
     this.sock.end();
     this._closed(new Error('stream closed by server'));
   }

@@ -48,6 +48,61 @@ function tagEnd(buf, lt) {
   return -1;
 }
 
+/**
+ * Cuts a stream into its top-level elements by scanning tags, shared by the
+ * client and component connections (no validation: a load generator trusts its
+ * server, and a real parser would cost more than what it measures).
+ */
+export class StanzaSplitter {
+  constructor(handler) {
+    this.h = handler; // { stanza(s), header(h), end() }
+    this.buf = '';
+    this.scan = 0; // where scanning resumes in buf
+    this.depth = 0; // 0 = outside stream, 1 = inside <stream:stream>, >1 = inside a stanza
+    this.start = 0; // start of the current top-level stanza in buf
+  }
+
+  feed(chunk) {
+    const buf = (this.buf = this.buf.length ? this.buf + chunk : chunk);
+    let pos = this.scan;
+    for (;;) {
+      const lt = buf.indexOf('<', pos);
+      if (lt < 0) {
+        pos = buf.length;
+        break;
+      }
+      const gt = tagEnd(buf, lt);
+      if (gt < 0) {
+        pos = lt;
+        break;
+      }
+      pos = gt + 1;
+      const c = buf.charCodeAt(lt + 1);
+      if (c === 63 /* ? */ || c === 33 /* ! */) continue; // <?xml ...?>, comments
+      if (c === 47 /* / */) {
+        if (--this.depth === 1) this.h.stanza(buf.slice(this.start, pos));
+        else if (this.depth <= 0) {
+          this.depth = 0;
+          this.h.end();
+        }
+      } else if (buf.charCodeAt(gt - 1) === 47 /* self-closing */) {
+        if (this.depth === 1) this.h.stanza(buf.slice(lt, pos));
+      } else if (this.depth === 0) {
+        this.depth = 1; // <stream:stream ...>
+        this.h.header(buf.slice(lt, pos));
+      } else {
+        if (this.depth === 1) this.start = lt;
+        this.depth++;
+      }
+    }
+    // Keep only what is still needed: the partial stanza, or a partial tag.
+    const keepFrom = this.depth > 1 ? this.start : pos;
+    this.buf = buf.slice(keepFrom);
+    this.scan = pos - keepFrom;
+    this.start = 0;
+  }
+}
+
 let resourceSeq = 0;
 
 export class XmppConn {
@@ -60,10 +115,11 @@ export class XmppConn {
    */
   constructor(o) {
     this.o = o;
-    this.buf = '';
-    this.scan = 0; // where scanning resumes in buf
-    this.depth = 0; // 0 = outside stream, 1 = inside <stream:stream>, >1 = inside a stanza
-    this.start = 0; // start of the current top-level stanza in buf
+    this.split = new StanzaSplitter({
+      stanza: (st) => this._stanza(st),
+      header: (h) => (this.streamHeader = h),
+      end: () => this._streamEnd(),
+    });
     this.queue = []; // stanzas not yet consumed by the login sequence
     this.waiter = null;
     this.onStanza = null; // set after login: (stanza) => void
@@ -122,46 +178,11 @@ export class XmppConn {
     this.onClose?.(err);
   }
 
-  // ---- stanza splitter -------------------------------------------------
   _feed(chunk) {
-    const buf = (this.buf = this.buf.length ? this.buf + chunk : chunk);
-    let pos = this.scan;
-    for (;;) {
-      const lt = buf.indexOf('<', pos);
-      if (lt < 0) {
-        pos = buf.length;
-        break;
-      }
-      const gt = tagEnd(buf, lt);
-      if (gt < 0) {
-        pos = lt;
-        break;
-      }
-      pos = gt + 1;
-      const c = buf.charCodeAt(lt + 1);
-      if (c === 63 /* ? */ || c === 33 /* ! */) continue; // <?xml ...?>, comments
-      if (c === 47 /* / */) {
-        if (--this.depth === 1) this._stanza(buf.slice(this.start, pos));
-        else if (this.depth <= 0) this._streamEnd();
-      } else if (buf.charCodeAt(gt - 1) === 47 /* self-closing */) {
-        if (this.depth === 1) this._stanza(buf.slice(lt, pos));
-      } else if (this.depth === 0) {
-        this.depth = 1; // <stream:stream ...>
-        this.streamHeader = buf.slice(lt, pos);
-      } else {
-        if (this.depth === 1) this.start = lt;
-        this.depth++;
-      }
-    }
-    // Keep only what is still needed: the partial stanza, or a partial tag.
-    const keepFrom = this.depth > 1 ? this.start : pos;
-    this.buf = buf.slice(keepFrom);
-    this.scan = pos - keepFrom;
-    this.start = 0;
+    this.split.feed(chunk);
   }
 
   _streamEnd() {
-    this.depth = 0;
     this.sock.end();
     this._closed(new Error('stream closed by server'));
   }
@@ -242,7 +263,7 @@ export class XmppConn {
   }
 
   _openStream() {
-    this.depth = 0;
+    this.split.depth = 0;
     this.send(
       `<?xml version='1.0'?><stream:stream to='${this.o.domain}' xmlns='jabber:client' ` +
         `xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`,
