@@ -69,6 +69,7 @@ const adhoc: XepModule<Config> = {
     m.onClose(() => clearInterval(timer));
     // a client that went away leaves no command sessions behind
     m.hook('session/closed', (gone) => {
+      if (sessions.size === 0) return;
       for (const s of sessions.values()) if (s.owner === gone.jid.full) endSession(s.id);
     });
 

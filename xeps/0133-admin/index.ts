@@ -449,7 +449,17 @@ const admin: XepModule<Config> = {
     );
 
     let motd: string | undefined;
-    const loaded = m.storage.userData.get(MOTD_KEY.user, MOTD_KEY.kind, MOTD_KEY.key).then((v) => (motd = v));
+    let motdLoaded = false;
+    const loaded = m.storage.userData.get(MOTD_KEY.user, MOTD_KEY.kind, MOTD_KEY.key).then(
+      (v) => {
+        motd = v;
+        motdLoaded = true;
+      },
+      (err: unknown) => {
+        m.log.error({ err }, 'reading the message of the day failed');
+        motdLoaded = true;
+      },
+    );
     const motdStage = (title: string): ReturnType<typeof ask> =>
       ask(() => [{ var: 'motd', type: 'text-multi', label: 'Message of the Day', required: true, values: motd ? motd.split('\n') : [] }], {
         title,
@@ -481,12 +491,16 @@ const admin: XepModule<Config> = {
       return { notes: [{ type: 'info', text: 'message of the day deleted' }] };
     });
     // shown once per session, on its initial presence (a resumed session keeps its mark)
-    m.hook('presence/broadcast', async (ev) => {
+    // synchronous once the MOTD is loaded: every broadcast presence passes here
+    m.hook('presence/broadcast', (ev) => {
       const s = ev.origin;
-      if (!s || ev.stanza.attrs.type !== undefined || s.ext.has('admin/motd')) return;
+      if (!s || ev.stanza.attrs.type !== undefined || s.ext.has('admin/motd')) return false;
       s.ext.set('admin/motd', true);
-      await loaded;
-      if (motd) s.send(motdMessage(s.jid.full, motd));
+      const show = (): false => {
+        if (motd) s.send(motdMessage(s.jid.full, motd));
+        return false;
+      };
+      return motdLoaded ? show() : loaded.then(show);
     });
 
     // ---- shutting down ----
