@@ -2,6 +2,7 @@
 `FAIL <check>: <why>` lines, a step the rest depends on (require), the final
 `DONE passed=N failed=M` line and exit code; SLIXMPP_DEBUG=1 logs slixmpp's
 stanzas on stderr."""
+import asyncio
 import logging
 import os
 import sys
@@ -34,3 +35,24 @@ def require(name, ok, detail=''):
 def done():
     print(f"DONE passed={counts['passed']} failed={counts['failed']}", flush=True)
     sys.exit(1 if counts['failed'] else 0)
+
+
+def run_all(run, make_clients, total):
+    """Make the clients (inside the event loop slixmpp needs), run `run(*clients)`
+    within `total` seconds, then disconnect them, print the DONE line and exit."""
+
+    async def main():
+        clients = make_clients()
+        try:
+            await asyncio.wait_for(run(*clients), total)
+        except Abort as e:
+            print(f'ABORT after failed step: {e}', flush=True)
+        except asyncio.TimeoutError as e:
+            check('run finished in time', False, str(e) or f'whole run over {total}s')
+        finally:
+            for c in clients:
+                c.disconnect()
+            await asyncio.sleep(0.3)
+
+    asyncio.run(main())
+    done()

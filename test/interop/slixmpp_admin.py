@@ -19,7 +19,7 @@ import sys
 
 import slixmpp
 
-from checks import Abort, check, done, require
+from checks import Abort, check, require, run_all
 from slixmpp.exceptions import IqError, IqTimeout
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
@@ -296,20 +296,4 @@ async def run(boss, bob):
     newbie.disconnect()
 
 
-async def main():
-    boss = Client(f'boss@{SERVER}/interop', 'secret')
-    bob = Client(f'bob@{SERVER}/interop', 'secret')
-    try:
-        await asyncio.wait_for(run(boss, bob), TOTAL)
-    except Abort as e:
-        print(f'ABORT after failed step: {e}', flush=True)
-    except asyncio.TimeoutError as e:
-        check('run finished in time', False, str(e) or f'whole run over {TOTAL}s')
-    finally:
-        for c in (boss, bob):
-            c.disconnect()
-        await asyncio.sleep(0.3)
-
-
-asyncio.run(main())
-done()
+run_all(run, lambda: (Client(f'boss@{SERVER}/interop', 'secret'), Client(f'bob@{SERVER}/interop', 'secret')), TOTAL)

@@ -20,7 +20,7 @@ import sys
 
 import slixmpp
 
-from checks import Abort, check, done, require
+from checks import Abort, check, require, run_all
 from slixmpp.componentxmpp import ComponentXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 
@@ -210,20 +210,4 @@ async def run(bridge, alice):
         check('gone: the server no longer lists bridge.localhost', False, iq_error(e))
 
 
-async def main():
-    bridge = Bridge(SECRET)
-    alice = Client('alice@localhost/comp', 'secret')
-    try:
-        await asyncio.wait_for(run(bridge, alice), TOTAL)
-    except Abort as e:
-        print(f'ABORT after failed step: {e}', flush=True)
-    except asyncio.TimeoutError as e:
-        check('run finished in time', False, str(e) or f'whole run over {TOTAL}s')
-    finally:
-        for c in (alice, bridge):
-            c.disconnect()
-        await asyncio.sleep(0.3)
-
-
-asyncio.run(main())
-done()
+run_all(run, lambda: (Bridge(SECRET), Client('alice@localhost/comp', 'secret')), TOTAL)

@@ -15,7 +15,7 @@ import sys
 
 import slixmpp
 
-from checks import Abort, check, done, require
+from checks import Abort, check, require, run_all
 from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
@@ -216,20 +216,4 @@ async def run(alice, bob):
         check('self-ping after kick: error not-acceptable', False, 'timeout')
 
 
-async def main():
-    alice = Client('alice@localhost/muc', 'secret')
-    bob = Client('bob@localhost/muc', 'secret')
-    try:
-        await asyncio.wait_for(run(alice, bob), TOTAL)
-    except Abort as e:
-        print(f'ABORT after failed step: {e}', flush=True)
-    except asyncio.TimeoutError as e:
-        check('run finished in time', False, str(e) or f'whole run over {TOTAL}s')
-    finally:
-        for c in (alice, bob):
-            c.disconnect()
-        await asyncio.sleep(0.3)
-
-
-asyncio.run(main())
-done()
+run_all(run, lambda: (Client('alice@localhost/muc', 'secret'), Client('bob@localhost/muc', 'secret')), TOTAL)
