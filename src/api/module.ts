@@ -41,8 +41,6 @@ export interface SessionApi {
   close(condition?: StreamErrorCondition, text?: string): void;
   /** Per-module state, keyed by module name. */
   readonly ext: Map<string, unknown>;
-  /** ms since the epoch: when the session was bound */
-  readonly startedAt: number;
   /** ms since the epoch: when the client last sent a stanza */
   readonly lastActive: number;
   /** XEP-0352: the client said it is inactive */

@@ -50,9 +50,8 @@ export interface SmState {
 }
 
 export class Session implements LocalSession {
-  readonly startedAt = Date.now();
   /** when the client last sent a stanza (set by its stream) */
-  lastActive = this.startedAt;
+  lastActive = Date.now();
   available = false;
   priority = 0;
   presence: Element | undefined = undefined;

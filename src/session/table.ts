@@ -44,11 +44,6 @@ export class SessionTable<S extends TableEntry> {
     for (const m of this.byBare.values()) yield* m.values();
   }
 
-  /** bare JIDs with at least one session */
-  users(): Iterable<string> {
-    return this.byBare.keys();
-  }
-
   get size(): number {
     return this.n;
   }
