@@ -27,6 +27,9 @@ export async function connect(server: Server, username: string, opts: ConnectOpt
     credentials: (auth: (creds: { username: string; password: string }, mech: string) => Promise<void>, mechanisms: string[]) =>
       auth({ username, password }, opts.mechanism ?? (mechanisms.includes('SCRAM-SHA-1') ? 'SCRAM-SHA-1' : mechanisms[0]!)),
   }) as XmppClient;
+  // @xmpp/connection waits 2 s for each stream (re)open; a loaded CI machine doing
+  // dozens of TLS handshakes at once can take longer (seen once, 100-occupant MUC test)
+  (c as unknown as { timeout: number }).timeout = 10_000;
   c.received = [];
   c.on('stanza', (s: Element) => c.received.push(s));
   c.on('error', () => undefined);
