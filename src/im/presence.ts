@@ -1,6 +1,6 @@
 // RFC 6121 §4 presence: broadcast to subscribers, probes answered on initial
 // presence, directed presence remembered and cancelled on unavailable.
-import { x, Jid, type Element, type ModuleContext, type SessionApi, type StanzaEvent } from '../api/index.js';
+import { x, Jid, parseXml, type Element, type ModuleContext, type SessionApi, type StanzaEvent } from '../api/index.js';
 import { hasFrom, hasTo, type RosterService } from './roster-service.js';
 import { SUB_TYPES, type Subscriptions, type SubType } from './subscriptions.js';
 
@@ -8,6 +8,19 @@ const INITIAL_SENT = 'presence/initial';
 const DIRECTED = 'presence/directed';
 /** directed-presence recipients remembered per session */
 const MAX_DIRECTED = 1000;
+
+/** A stored subscription request, or a bare one if it cannot be read (rows from before it was kept whole). */
+function storedRequest(stanza: string, from: string, to: string): Element {
+  let el: Element | undefined;
+  try {
+    el = stanza ? parseXml(stanza) : undefined;
+  } catch {
+    el = undefined;
+  }
+  const attrs: Record<string, string> = { type: 'subscribe', from, to };
+  if (el?.attrs.id) attrs.id = el.attrs.id as string;
+  return x('presence', attrs, el?.is('presence') ? el.getChildElements() : []);
+}
 
 export class PresenceService {
   subs!: Subscriptions;
@@ -97,10 +110,11 @@ export class PresenceService {
           session.send(x('presence', { ...t.presence.attrs, from: t.jid.full, to: session.jid.full }, t.presence.children as Element[]));
       }
     }
+    // pending requests are replayed as they were received, children included (RFC 6121 §3.1.3)
     for (const p of await this.m.storage.roster.pending(user)) {
       const from = Jid.parse(p.jid);
       if (await this.m.blocks(user, from)) continue;
-      session.send(x('presence', { type: 'subscribe', from: p.jid, to: session.jid.bare }));
+      session.send(storedRequest(p.stanza, p.jid, session.jid.bare));
     }
   }
 

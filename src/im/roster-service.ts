@@ -82,15 +82,20 @@ export class RosterService {
   /**
    * Read-modify-write one item under the user's lock: `change` returns the new
    * item, null to remove it, or undefined to leave it. Returns the item before.
+   * `beforePush` runs when the item changes, before the write and its roster
+   * push (RFC 6121 §3.1.6, §3.2.3, §3.3.3: the inbound subscription stanza
+   * reaches the user before the push that it caused).
    */
   async update(
     user: string,
     jid: string,
     change: (cur: RosterItem | undefined) => RosterItem | null | undefined,
+    beforePush?: (cur: RosterItem | undefined) => void,
   ): Promise<RosterItem | undefined> {
     return this.exclusive(user, async () => {
       const cur = await this.item(user, jid);
       const next = change(cur);
+      if (next !== undefined) beforePush?.(cur);
       if (next === null) await this.remove(user, jid);
       else if (next !== undefined) await this.put(user, next);
       return cur;

@@ -3,7 +3,7 @@
 // State changes follow RFC 6121 Appendix A (tables A.2-A.5); each one is a
 // read-modify-write of one roster item under that user's roster lock.
 import { x, Jid, type Element, type ModuleContext, type RosterItem, type SessionApi, type Subscription } from '../api/index.js';
-import { hasFrom, hasTo, type RosterService } from './roster-service.js';
+import { hasFrom, hasTo, INTERESTED, type RosterService } from './roster-service.js';
 
 export type SubType = 'subscribe' | 'subscribed' | 'unsubscribe' | 'unsubscribed';
 export const SUB_TYPES = new Set<string>(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
@@ -32,11 +32,23 @@ export class Subscriptions {
     return j.domain === this.m.host && j.local !== '';
   }
 
-  /** deliver a subscription stanza to the available resources of a local user */
-  private deliver(user: string, type: string, from: string, original?: Element): void {
-    const targets = this.m.sessionsOf(this.bare(user)).filter((s: SessionApi) => s.available);
-    if (!targets.length) return;
-    this.m.deliver(x('presence', { type, from, to: this.bare(user) }, original ? original.getChildElements() : []), targets);
+  /**
+   * Deliver a subscription stanza to a local user, keeping the original's
+   * children and id (a XEP-0172 nick, a XEP-0379 preauth token): a request goes
+   * to the available resources (RFC 6121 §3.1.3), an approval or a cancellation
+   * to the interested ones, which requested the roster (§3.1.6, §3.2.3, §3.3.3).
+   */
+  private deliver(user: string, stanza: Element, to: 'available' | 'interested'): void {
+    const sessions = this.m.sessionsOf(this.bare(user));
+    const targets = sessions.filter((s: SessionApi) => (to === 'available' ? s.available : s.ext.get(INTERESTED) === true));
+    if (targets.length) this.m.deliver(stanza, targets);
+  }
+
+  /** The stanza as the user receives it: from the contact's bare JID, with the original's id and children. */
+  private inboundStanza(user: string, from: Jid, type: SubType, original: Element): Element {
+    const attrs: Record<string, string> = { type, from: from.bare, to: this.bare(user) };
+    if (original.attrs.id) attrs.id = original.attrs.id as string;
+    return x('presence', attrs, original.getChildElements());
   }
 
   private hasPending(user: string, jid: string): Promise<boolean> {
@@ -120,34 +132,48 @@ export class Subscriptions {
           if (answer === 'approved') this.sendPresenceOf(user, from.bare);
           return;
         }
-        // keep the request until the user answers; deliver it now to online resources
-        const p = x('presence', { type: 'subscribe', from: from.bare, to: this.bare(user) }, stanza.getChildElements());
+        // keep the complete stanza until the user answers (§3.1.3); deliver it now to online resources
+        const p = this.inboundStanza(user, from, 'subscribe', stanza);
         await this.m.storage.roster.addPending(user, from.bare, p.toString());
-        this.deliver(user, 'subscribe', from.bare, stanza);
+        this.deliver(user, p, 'available');
         return;
       }
       case 'subscribed': {
-        const before = await this.roster.update(user, from.bare, (cur) =>
-          cur?.ask ? { ...cur, subscription: addTo(cur.subscription), ask: false } : undefined,
+        // A.3.2: unexpected approvals are ignored
+        await this.roster.update(
+          user,
+          from.bare,
+          (cur) => (cur?.ask ? { ...cur, subscription: addTo(cur.subscription), ask: false } : undefined),
+          () => this.deliver(user, this.inboundStanza(user, from, type, stanza), 'interested'),
         );
-        if (before?.ask) this.deliver(user, 'subscribed', from.bare, stanza); // A.3.2: unexpected ones are ignored
         return;
       }
       case 'unsubscribe': {
         const hadPending = await this.m.storage.roster.removePending(user, from.bare);
-        const before = await this.roster.update(user, from.bare, (cur) =>
-          cur && hasFrom(cur.subscription) ? { ...cur, subscription: dropFrom(cur.subscription) } : undefined,
+        let delivered = false;
+        const announce = (): void => {
+          delivered = true;
+          this.deliver(user, this.inboundStanza(user, from, type, stanza), 'interested');
+        };
+        const before = await this.roster.update(
+          user,
+          from.bare,
+          (cur) => (cur && hasFrom(cur.subscription) ? { ...cur, subscription: dropFrom(cur.subscription) } : undefined),
+          announce,
         );
-        const wasSubscribed = !!before && hasFrom(before.subscription);
-        if (wasSubscribed) this.sendUnavailableOf(user, from.bare);
-        if (wasSubscribed || hadPending) this.deliver(user, 'unsubscribe', from.bare, stanza);
+        // a withdrawn pending request changes no roster item but is still told (§3.3.3)
+        if (!delivered && hadPending) announce();
+        if (before && hasFrom(before.subscription)) this.sendUnavailableOf(user, from.bare);
         return;
       }
       case 'unsubscribed': {
-        const before = await this.roster.update(user, from.bare, (cur) =>
-          cur && (hasTo(cur.subscription) || cur.ask) ? { ...cur, subscription: dropTo(cur.subscription), ask: false } : undefined,
+        await this.roster.update(
+          user,
+          from.bare,
+          (cur) =>
+            cur && (hasTo(cur.subscription) || cur.ask) ? { ...cur, subscription: dropTo(cur.subscription), ask: false } : undefined,
+          () => this.deliver(user, this.inboundStanza(user, from, type, stanza), 'interested'),
         );
-        if (before && (hasTo(before.subscription) || before.ask)) this.deliver(user, 'unsubscribed', from.bare, stanza);
         return;
       }
     }
