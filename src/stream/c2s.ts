@@ -39,7 +39,8 @@ export class C2SStream implements SessionOwner {
   private preauthTimer: NodeJS.Timeout | undefined;
   private metricState = 'connected';
   private logger: Logger | undefined;
-  private lang = 'en';
+  /** the stream's xml:lang (RFC 6120 §4.7.4), stamped on the client's stanzas that lack one */
+  private lang: string | undefined;
   /** when the client last sent anything (liveness, XEP-0198 / XEP-0199) */
   private lastRead = Date.now();
   /** a liveness check is outstanding since then (0: none) */
@@ -423,7 +424,8 @@ export class C2SStream implements SessionOwner {
     switch (el.name) {
       case 'enable': {
         if (!session) return failed('unexpected-request'); // only after binding (§4)
-        if (session.sm) return this.close('policy-violation', 'stream management is already enabled');
+        // XEP-0198 §6: an error on <enable/> is a <failed/>; the stream goes on with SM as it was
+        if (session.sm) return failed('unexpected-request');
         const resume = el.attrs.resume === 'true' || el.attrs.resume === '1';
         const sm = this.core.lifecycle.enable(session, resume);
         this.transport.write(
@@ -578,6 +580,7 @@ export class C2SStream implements SessionOwner {
       return this.close('invalid-from', 'the from address does not match this stream');
     }
     el.attrs.from = session.jid.full;
+    if (this.lang !== undefined && el.attrs['xml:lang'] === undefined) el.attrs['xml:lang'] = this.lang;
     session.lastActive = this.lastRead;
     if (name === 'presence' && el.attrs.to === undefined) {
       const bad = this.updatePresence(session, el);

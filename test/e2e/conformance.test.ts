@@ -112,5 +112,80 @@ describe('conformance (e2e)', () => {
       await stopAll(erin, frank);
     });
   });
-});
+  describe('what clients look for on the server', () => {
+    const info = async (c: XmppClient, to: string): Promise<Set<string>> => {
+      const r = await iq(c, xml('iq', { type: 'get', to }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+      assert.equal(r.attrs.type, 'result');
+      return new Set(r.getChild('query')!.getChildren('feature').map((f: Element) => f.attrs.var as string));
+    };
 
+    it("the server's disco#info lists vcard-temp, private storage and MAM, as its accounts' do (XEP-0054 §5)", async () => {
+      const alice = await connect(server, 'alice');
+      for (const jid of ['localhost', 'alice@localhost']) {
+        const features = await info(alice, jid);
+        for (const f of ['vcard-temp', 'jabber:iq:private', 'urn:xmpp:mam:2']) assert.ok(features.has(f), `${jid} lacks ${f}`);
+      }
+      await stopAll(alice);
+    });
+
+    it("the server answers Gajim's server-info queries: software version and uptime", async () => {
+      const alice = await connect(server, 'alice');
+      const version = await iq(alice, xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'jabber:iq:version' })));
+      assert.equal(version.attrs.type, 'result');
+      assert.equal(version.getChild('query')!.getChildText('name'), 'Uzzap');
+      assert.match(version.getChild('query')!.getChildText('version') ?? '', /^\d+\.\d+/);
+      const uptime = await iq(alice, xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'jabber:iq:last' })));
+      assert.equal(uptime.attrs.type, 'result');
+      assert.match(uptime.getChild('query')!.attrs.seconds, /^\d+$/);
+      await stopAll(alice);
+    });
+  });
+
+  describe('XEP-0012 last activity', () => {
+    it("one's own account while connected but unavailable is active now: seconds='0' (§3)", async () => {
+      const alice = await connect(server, 'alice', { presence: false });
+      const r = await iq(alice, xml('iq', { type: 'get', to: 'alice@localhost' }, xml('query', { xmlns: 'jabber:iq:last' })));
+      assert.equal(r.attrs.type, 'result', r.toString());
+      assert.equal(r.getChild('query')!.attrs.seconds, '0');
+      await stopAll(alice);
+    });
+
+    it("a query to a full JID reaches that client, which answers it (§4), whoever asks", async () => {
+      const alice = await connect(server, 'alice', { resource: 'laptop' });
+      const carol = await connect(server, 'carol'); // not subscribed to alice
+      alice.iqCallee.get('jabber:iq:last', 'query', () => xml('query', { xmlns: 'jabber:iq:last', seconds: '42' }));
+      const r = await iq(carol, xml('iq', { type: 'get', to: 'alice@localhost/laptop' }, xml('query', { xmlns: 'jabber:iq:last' })));
+      assert.equal(r.attrs.type, 'result', r.toString());
+      assert.equal(r.attrs.from, 'alice@localhost/laptop');
+      assert.equal(r.getChild('query')!.attrs.seconds, '42', "the client's own answer");
+      await stopAll(alice, carol);
+    });
+  });
+
+  describe("the stream's xml:lang (RFC 6120 §4.7.4)", () => {
+    it('is stamped on stanzas that lack one, in delivery and in the archive; an explicit one is kept', async () => {
+      const alice = await connect(server, 'alice', { lang: 'de' });
+      const bob = await connect(server, 'bob');
+      await alice.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'lang-1' }, xml('body', {}, 'Guten Tag')));
+      await alice.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'lang-2', 'xml:lang': 'fr' }, xml('body', {}, 'Bonjour')));
+      const de = await expectStanza(bob, (s) => s.is('message') && s.getChildText('body') === 'Guten Tag');
+      assert.equal(de.attrs['xml:lang'], 'de');
+      const fr = await expectStanza(bob, (s) => s.is('message') && s.getChildText('body') === 'Bonjour');
+      assert.equal(fr.attrs['xml:lang'], 'fr');
+      // bob's archive keeps the language too
+      const MAM = 'urn:xmpp:mam:2';
+      let archived: Element | undefined;
+      await until(async () => {
+        bob.received.length = 0;
+        const r = await iq(bob, xml('iq', { type: 'set' }, xml('query', { xmlns: MAM, queryid: 'lq' })));
+        assert.equal(r.attrs.type, 'result');
+        archived = bob.received
+          .map((m) => m.getChild('result', MAM)?.getChild('forwarded')?.getChild('message'))
+          .find((m) => m?.getChildText('body') === 'Guten Tag');
+        return archived !== undefined;
+      }, 'the message is archived');
+      assert.equal(archived!.attrs['xml:lang'], 'de');
+      await stopAll(alice, bob);
+    });
+  });
+});

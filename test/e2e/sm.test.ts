@@ -40,7 +40,7 @@ describe('stream management (XEP-0198)', function () {
     await server.stop();
   });
 
-  it('advertises sm and csi, refuses enable before bind, acks with h counting handled stanzas', async () => {
+  it('advertises sm and csi, refuses enable before bind and a second enable with <failed/>, acks with h counting handled stanzas', async () => {
     const pre = await authenticated(server.ports.c2s, 'alice', 'secret');
     raws.push(pre);
     assert.match(pre.data, /<sm xmlns='urn:xmpp:sm:3'\/>/);
@@ -55,8 +55,13 @@ describe('stream management (XEP-0198)', function () {
     await a.waitFor(/id=['"]p2['"]/);
     a.send(`<r ${SM}/>`);
     await a.waitFor(`<a xmlns='urn:xmpp:sm:3' h='3'/>`);
+    // a second <enable/> is answered with <failed/> (XEP-0198 §6) and the stream goes on
+    a.data = '';
     a.send(`<enable ${SM}/>`);
-    await a.waitFor('<policy-violation');
+    await a.waitFor(/<failed xmlns='urn:xmpp:sm:3'><unexpected-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'\/><\/failed>/);
+    a.send(`<r ${SM}/>`);
+    await a.waitFor(`<a xmlns='urn:xmpp:sm:3' h='3'/>`);
+    assert.ok(!a.closed && !a.data.includes('stream:error'), 'the stream stays open');
   });
 
   it('asks for acks after ack_every stanzas and drops acknowledged ones; a too-high h is a stream error', async () => {

@@ -15,6 +15,8 @@ export interface ConnectOptions {
   transport?: 'starttls' | 'direct';
   /** send initial presence after login (default true) */
   presence?: boolean;
+  /** the stream's xml:lang */
+  lang?: string;
 }
 
 export async function connect(server: Server, username: string, opts: ConnectOptions = {}): Promise<XmppClient> {
@@ -24,6 +26,7 @@ export async function connect(server: Server, username: string, opts: ConnectOpt
     service,
     domain: 'localhost',
     resource: opts.resource,
+    lang: opts.lang,
     credentials: (auth: (creds: { username: string; password: string }, mech: string) => Promise<void>, mechanisms: string[]) =>
       auth({ username, password }, opts.mechanism ?? (mechanisms.includes('SCRAM-SHA-1') ? 'SCRAM-SHA-1' : mechanisms[0]!)),
   }) as XmppClient;

@@ -23,17 +23,16 @@ const last: XepModule = {
       if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) throw new StanzaError('forbidden');
     };
 
-    // to a full JID the server answers on the user's behalf (XEP-0012 §4 allows it): online, so 0
-    m.iq({ type: 'get', ns: NS, name: 'query', to: ['full'] }, async (req) => {
-      await authorize(req.to.local, req.from.bare, req.to.bare === req.from.bare);
-      if (!m.sessionsOf(req.to.bare).some((s) => s.jid.full === req.to.full)) throw new StanzaError('service-unavailable');
-      return x('query', { xmlns: NS, seconds: '0' });
-    });
+    // A query to a full JID is the client's to answer (XEP-0012 §4: idle time): no
+    // handler here, so the router delivers it to that resource (RFC 6120 §10.5.3.1).
 
     m.iq({ type: 'get', ns: NS, name: 'query', to: ['bare'] }, async (req) => {
       const user = req.to.local;
       await authorize(user, req.from.bare, req.self);
-      if (m.sessionsOf(req.to.bare).some((s) => s.available)) return x('query', { xmlns: NS, seconds: '0' });
+      // XEP-0012 §3: a connected resource means 0. Others only learn of available ones
+      // (a connected but unavailable resource is not shown to contacts).
+      const sessions = m.sessionsOf(req.to.bare);
+      if (req.self ? sessions.length > 0 : sessions.some((s) => s.available)) return x('query', { xmlns: NS, seconds: '0' });
       const stored = await m.storage.userData.get(user, 'last', '');
       if (stored === undefined) throw new StanzaError('item-not-found');
       const { at, status } = JSON.parse(stored) as { at: number; status: string };

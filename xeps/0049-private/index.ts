@@ -13,6 +13,8 @@ const privateStorage: XepModule<z.infer<typeof Config>> = {
   config: Config,
   xeps: [{ n: 49, version: '1.2', status: 'complete' }],
   setup(m) {
+    // the server's JID too, where clients look for it (Poezio: "No remote bookmark storage available")
+    m.feature(NS);
     m.feature(NS, 'bare');
 
     const check = (payload: Element, self: boolean): Element[] => {

@@ -7,6 +7,8 @@ const vcard: XepModule = {
   name: 'vcard',
   xeps: [{ n: 54, version: '1.3.0', status: 'complete' }],
   setup(m) {
+    // the server's JID too (XEP-0054 §5), where Gajim and others look for it
+    m.feature(NS);
     m.feature(NS, 'bare');
 
     m.iq({ type: 'get', ns: NS, name: 'vCard', to: ['bare'] }, async (req) => {

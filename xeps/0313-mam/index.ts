@@ -62,6 +62,8 @@ const mam: XepModule<Settings> = {
   config: settings as unknown as z.ZodType<Settings>,
   setup(m) {
     const store = m.storage.archive;
+    // the server's JID too, where some clients look for it (as Prosody does)
+    m.feature(NS_MAM);
     m.feature(NS_MAM, 'bare');
     m.feature(NS_MAM_EXTENDED, 'bare');
 
