@@ -26,6 +26,8 @@ const settings = z.object({
   max_pending_iqs: z.number().int().positive().default(10_000),
   directory_page: z.number().int().positive().default(1000),
   archive: z.boolean().default(true),
+  /** XEP-0045 §10.1.1: a new room stays locked until its owner configures it; false: instant rooms */
+  lock_new_rooms: z.boolean().default(true),
 });
 
 const muc: XepModule<MucSettings> = {

@@ -37,6 +37,7 @@ export interface MucSettings {
   max_pending_iqs: number;
   directory_page: number;
   archive: boolean;
+  lock_new_rooms: boolean;
 }
 
 interface PendingIq {
@@ -304,8 +305,9 @@ export class MucService implements RoomHost {
       return this.send(errorReply(stanza, new StanzaError('resource-constraint', 'this service has too many rooms')));
     const created = new Room(to.local, this, this.defaultConfig());
     created.affiliations.set(from.bare, { affiliation: 'owner' });
-    // §10.1.1: a client that does not speak MUC (no <x/>) gets an instant room, unlocked
-    created.locked = stanza.getChild('x', NS_MUC) !== undefined;
+    // §10.1.1: a client that does not speak MUC (no <x/>) gets an instant room, unlocked; so does
+    // everyone when the operator turned locking off (clients that never send the form, e.g. Profanity)
+    created.locked = s.lock_new_rooms && stanza.getChild('x', NS_MUC) !== undefined;
     this.rooms.set(to.local, created);
     if (!created.locked && created.config.persistent) {
       this.persist(created, 'room');

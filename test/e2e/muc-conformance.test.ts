@@ -1,0 +1,92 @@
+// Multi-User Chat conformance to the letter of XEP-0045 (and XEP-0425), over real
+// sockets with @xmpp/client: the cases other servers (Prosody, ejabberd) handle
+// and clients rely on. Each test names the section it checks.
+import assert from 'node:assert/strict';
+import type { Element } from 'ltx';
+import type { Server } from '../../src/server.js';
+import { startServer } from '../helpers/server.js';
+import { connect, expectStanza, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
+
+const MUC = 'http://jabber.org/protocol/muc';
+const USER = 'http://jabber.org/protocol/muc#user';
+const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+const SERVICE = 'conference.localhost';
+
+const USERS = Object.fromEntries(['alice', 'bob', 'carol', 'dave'].map((u) => [u, 'secret']));
+
+const codes = (p: Element): number[] =>
+  (p.getChild('x', USER)?.getChildren('status') ?? []).map((s) => Number(s.attrs.code)).sort((a, b) => a - b);
+const items = (p: Element): Record<string, string>[] =>
+  (p.getChild('x', USER)?.getChildren('item') ?? []).map((i) => i.attrs as Record<string, string>);
+const item = (p: Element): Record<string, string> => items(p)[0] ?? {};
+const errorOf = (s: Element): string | undefined =>
+  s
+    .getChild('error')
+    ?.getChildElements()
+    .find((e) => e.attrs.xmlns === STANZAS)?.name;
+const isSelf = (room: string) => (s: Element) =>
+  s.is('presence') && s.attrs.from?.startsWith(`${room}@${SERVICE}/`) && codes(s).includes(110) && s.attrs.type !== 'unavailable';
+
+/** Enter a room; resolves with the self-presence (or the presence error). */
+async function join(c: XmppClient, room: string, nick: string): Promise<Element> {
+  await c.send(xml('presence', { to: `${room}@${SERVICE}/${nick}` }, xml('x', { xmlns: MUC })));
+  const self = await expectStanza(
+    c,
+    (s) => isSelf(room)(s) || (s.is('presence') && s.attrs.type === 'error'),
+    3000,
+    `self-presence in ${room}`,
+  );
+  if (self.attrs.type !== 'error')
+    await expectStanza(c, (s) => s.is('message') && !!s.getChild('subject') && !s.getChild('body'), 3000, `subject of ${room}`);
+  return self;
+}
+
+const discoInfo = (c: XmppClient, room: string) =>
+  iq(c, xml('iq', { type: 'get', to: `${room}@${SERVICE}` }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+
+describe('multi-user chat conformance (XEP-0045)', function () {
+  this.timeout(30_000);
+  let server: Server;
+  const open: XmppClient[] = [];
+  const client = async (u: string, resource?: string): Promise<XmppClient> => {
+    const c = await connect(server, u, { resource });
+    open.push(c);
+    return c;
+  };
+  const restart = async (config: Record<string, unknown>): Promise<void> => {
+    await stopAll(...open.splice(0));
+    await server.stop();
+    server = await startServer({ users: USERS, config });
+  };
+  beforeEach(async () => {
+    server = await startServer({ users: USERS });
+  });
+  afterEach(async () => {
+    await stopAll(...open.splice(0));
+    await server.stop();
+  });
+
+  describe('modules.muc.lock_new_rooms', () => {
+    it('by default a new room stays locked (item-not-found for others) until its owner configures it (§10.1.1)', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      assert.deepEqual(codes(await join(alice, 'locked', 'Alice')), [110, 201]);
+      assert.equal(errorOf(await join(bob, 'locked', 'Bob')), 'item-not-found');
+    });
+
+    it('set to false, a new room is an instant room: 201 for its creator, open to others at once', async () => {
+      await restart({ modules: { muc: { lock_new_rooms: false } } });
+      const alice = await client('alice');
+      const bob = await client('bob');
+      const self = await join(alice, 'instant', 'Alice');
+      assert.deepEqual(codes(self), [110, 201]);
+      assert.deepEqual(item(self), { affiliation: 'owner', role: 'moderator', jid: alice.jid!.toString() });
+      assert.deepEqual(codes(await join(bob, 'instant', 'Bob')), [110]);
+      const features = (await discoInfo(bob, 'instant'))
+        .getChild('query')!
+        .getChildren('feature')
+        .map((f) => f.attrs.var);
+      assert.ok(features.includes('muc_open'), 'the room is listed as configured and open');
+    });
+  });
+});
