@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import type { Element } from 'ltx';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
-import { connect, expectStanza, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
+import { connect, expectNothing, expectStanza, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
 
 const MUC = 'http://jabber.org/protocol/muc';
 const USER = 'http://jabber.org/protocol/muc#user';
+const OWNER = 'http://jabber.org/protocol/muc#owner';
+const DATA = 'jabber:x:data';
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 const SERVICE = 'conference.localhost';
 
@@ -24,6 +26,7 @@ const errorOf = (s: Element): string | undefined =>
     .getChild('error')
     ?.getChildElements()
     .find((e) => e.attrs.xmlns === STANZAS)?.name;
+const presenceFrom = (full: string, type?: string) => (s: Element) => s.is('presence') && s.attrs.from === full && s.attrs.type === type;
 const isSelf = (room: string) => (s: Element) =>
   s.is('presence') && s.attrs.from?.startsWith(`${room}@${SERVICE}/`) && codes(s).includes(110) && s.attrs.type !== 'unavailable';
 
@@ -39,6 +42,22 @@ async function join(c: XmppClient, room: string, nick: string): Promise<Element>
   if (self.attrs.type !== 'error')
     await expectStanza(c, (s) => s.is('message') && !!s.getChild('subject') && !s.getChild('body'), 3000, `subject of ${room}`);
   return self;
+}
+
+async function configure(c: XmppClient, room: string, vars: Record<string, string> = {}): Promise<Element> {
+  const fields = Object.entries({ FORM_TYPE: 'http://jabber.org/protocol/muc#roomconfig', ...vars }).map(([v, val]) =>
+    xml('field', { var: v }, xml('value', {}, val)),
+  );
+  const form = xml('x', { xmlns: DATA, type: 'submit' }, ...fields);
+  return iq(c, xml('iq', { type: 'set', to: `${room}@${SERVICE}` }, xml('query', { xmlns: OWNER }, form)));
+}
+
+/** Create a room owned by c and unlock it (an instant room unless vars are given). */
+async function createRoom(c: XmppClient, room: string, nick: string, vars: Record<string, string> = {}): Promise<void> {
+  const self = await join(c, room, nick);
+  assert.ok(codes(self).includes(201), `a new room answers with 201: ${self.toString()}`);
+  const r = await configure(c, room, vars);
+  assert.equal(r.attrs.type, 'result', r.toString());
 }
 
 const discoInfo = (c: XmppClient, room: string) =>
@@ -87,6 +106,51 @@ describe('multi-user chat conformance (XEP-0045)', function () {
         .getChildren('feature')
         .map((f) => f.attrs.var);
       assert.ok(features.includes('muc_open'), 'the room is listed as configured and open');
+    });
+  });
+
+  describe('leaving by presence to the bare room JID (as Prosody and ejabberd take it)', () => {
+    it('unavailable presence to room@service from an occupant is that occupant leaving, status included', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'exit', 'Alice');
+      await join(bob, 'exit', 'Bob');
+      await expectStanza(alice, presenceFrom(`exit@${SERVICE}/Bob`));
+      await bob.send(xml('presence', { to: `exit@${SERVICE}`, type: 'unavailable' }, xml('status', {}, 'gone fishing')));
+      const self = await expectStanza(bob, presenceFrom(`exit@${SERVICE}/Bob`, 'unavailable'));
+      assert.deepEqual(codes(self), [110]);
+      const seen = await expectStanza(alice, presenceFrom(`exit@${SERVICE}/Bob`, 'unavailable'));
+      assert.equal(item(seen).role, 'none');
+      assert.equal(seen.getChildText('status'), 'gone fishing');
+      // really gone: a message to the room is refused, and the nickname is free again
+      await bob.send(xml('message', { to: `exit@${SERVICE}`, type: 'groupchat' }, xml('body', {}, 'still here?')));
+      const refused = await expectStanza(bob, (s) => s.is('message') && s.attrs.type === 'error');
+      assert.equal(errorOf(refused), 'not-acceptable');
+      const carol = await client('carol');
+      assert.deepEqual(codes(await join(carol, 'exit', 'Bob')), [110]);
+    });
+
+    it('error presence to room@service from an occupant removes it with status 333 (§18.1.2 ghosts)', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'bounce', 'Alice');
+      await join(bob, 'bounce', 'Bob');
+      await expectStanza(alice, presenceFrom(`bounce@${SERVICE}/Bob`));
+      await bob.send(
+        xml('presence', { to: `bounce@${SERVICE}`, type: 'error' }, xml('error', { type: 'cancel' }, xml('gone', { xmlns: STANZAS }))),
+      );
+      const seen = await expectStanza(alice, presenceFrom(`bounce@${SERVICE}/Bob`, 'unavailable'));
+      assert.deepEqual(codes(seen), [333]);
+      assert.deepEqual(codes(await expectStanza(bob, presenceFrom(`bounce@${SERVICE}/Bob`, 'unavailable'))), [110, 333]);
+    });
+
+    it('unavailable presence to room@service from someone not in the room is ignored (§17.3 rule 5)', async () => {
+      const alice = await client('alice');
+      const carol = await client('carol');
+      await createRoom(alice, 'quiet', 'Alice');
+      await carol.send(xml('presence', { to: `quiet@${SERVICE}`, type: 'unavailable' }));
+      await expectNothing(carol, (s) => s.is('presence') && s.attrs.from?.startsWith(`quiet@${SERVICE}`) === true);
+      await expectNothing(alice, (s) => s.is('presence') && s.attrs.type === 'unavailable');
     });
   });
 });

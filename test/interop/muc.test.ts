@@ -36,6 +36,9 @@ const CHECKS = [
   'kick: the kick reason reaches bob',
   'kick: alice sees bob leave with 307 (no 110)',
   'self-ping after kick: error not-acceptable',
+  'bare-JID leave: bob gets own unavailable presence with 110',
+  'bare-JID leave: alice sees bob leave with role none and his status',
+  'bare-JID leave: bob is no longer an occupant (self-ping not-acceptable)',
 ];
 
 describe('interop: slixmpp MUC (XEP-0045)', function () {

@@ -2,7 +2,7 @@
 
 Alice creates a room (201, locked) and unlocks it as an instant room, Bob
 joins, both chat, Alice changes the subject, self-pings (XEP-0410), and kicks
-Bob. Prints one `PASS <check>` or `FAIL <check>: <why>` line per check and a
+Bob; Bob comes back and leaves with unavailable presence to the bare room JID. Prints one `PASS <check>` or `FAIL <check>: <why>` line per check and a
 final `DONE passed=N failed=M`; exits non-zero if any check failed or a step
 the rest depends on broke.
 
@@ -214,6 +214,43 @@ async def run(alice, bob):
         check('self-ping after kick: error not-acceptable', cond == 'not-acceptable', str(e.iq))
     except IqTimeout:
         check('self-ping after kick: error not-acceptable', False, 'timeout')
+
+    # 9. Leaving by unavailable presence to the bare room JID, as Prosody and ejabberd accept it:
+    #    Bob enters again, then sends <presence type='unavailable' to='room@service'/> (no nick).
+    try:
+        await muc_b.join_muc_wait(ROOM, 'bob', maxstanzas=0, timeout=STEP)
+    except Exception as e:  # noqa: BLE001
+        require('bare-JID leave: bob enters again', False, repr(e))
+    await alice.wait_for(
+        alice.presences,
+        lambda p: p['from'] == f'{ROOM}/bob' and p['type'] != 'unavailable',
+        "bob's second arrival",
+    )
+    bob.send_presence(pto=ROOM, ptype='unavailable', pstatus='leaving by the room JID')
+    p = await bob.wait_for(
+        bob.presences,
+        lambda p: p['type'] == 'unavailable' and p['from'] == f'{ROOM}/bob',
+        'own unavailable presence after leaving by the room JID',
+    )
+    check('bare-JID leave: bob gets own unavailable presence with 110', 110 in codes(p), f'codes={sorted(codes(p))} in {p}')
+    p = await alice.wait_for(
+        alice.presences,
+        lambda p: p['type'] == 'unavailable' and p['from'] == f'{ROOM}/bob',
+        "bob's unavailable presence after he left by the room JID",
+    )
+    check(
+        'bare-JID leave: alice sees bob leave with role none and his status',
+        p['muc']['role'] == 'none' and p['status'] == 'leaving by the room JID',
+        str(p),
+    )
+    try:
+        r = await bob['xep_0199'].send_ping(f'{ROOM}/bob', timeout=STEP)
+        check('bare-JID leave: bob is no longer an occupant (self-ping not-acceptable)', False, f'got {r}')
+    except IqError as e:
+        cond = e.iq['error']['condition']
+        check('bare-JID leave: bob is no longer an occupant (self-ping not-acceptable)', cond == 'not-acceptable', str(e.iq))
+    except IqTimeout:
+        check('bare-JID leave: bob is no longer an occupant (self-ping not-acceptable)', False, 'timeout')
 
 
 run_all(run, lambda: (Client('alice@localhost/muc', 'secret'), Client('bob@localhost/muc', 'secret')), TOTAL)

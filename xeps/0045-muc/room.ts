@@ -309,6 +309,12 @@ export class Room {
     this.broadcastPresence(current, {});
   }
 
+  /** Unavailable or error presence to the bare room JID: from an occupant, as if sent to its nick. */
+  presenceToRoom(stanza: Element, from: Jid): void {
+    const o = this.bySession.get(from.full);
+    if (o) this.presence(stanza, from, o.jid, false);
+  }
+
   private join(stanza: Element, from: Jid, to: Jid, creating: boolean): void {
     const nick = to.resource;
     if (nick.trim() === '') return void this.host.send(errorReply(stanza, new StanzaError('jid-malformed', 'a nickname cannot be blank')));

@@ -291,6 +291,9 @@ export class MucService implements RoomHost {
   private presence(stanza: Element, from: Jid, to: Jid, room: Room | undefined): void {
     const type = stanza.attrs.type;
     if (!to.resource) {
+      // §7.14 has occupants leave through their occupant JID; like Prosody and ejabberd we also take
+      // unavailable (or error) presence to the bare room JID from an occupant as leaving, or no ghost stays
+      if (room && (type === 'unavailable' || type === 'error')) return room.presenceToRoom(stanza, from);
       // §7.2.1: entering needs a nickname
       if (type === undefined) this.send(errorReply(stanza, new StanzaError('jid-malformed', 'a nickname is required to enter a room')));
       return;
