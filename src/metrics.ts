@@ -1,6 +1,32 @@
 // Prometheus metrics for one server instance. Each server owns its Registry so
 // that two servers in one process never share counters.
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+/** how often the event-loop lag is sampled, in ms */
+const LAG_RESOLUTION_MS = 20;
+
+/**
+ * Event-loop lag. Node's histogram records how long a `resolution` ms timer took
+ * to fire, interval included (an idle loop reads ~20 ms); the interval is taken
+ * off here so an idle node reads ~0.
+ */
+export class LoopLag {
+  private readonly h: IntervalHistogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+  enable(): void {
+    this.h.enable();
+  }
+  disable(): void {
+    this.h.disable();
+  }
+  /** mean, p99 and max lag in ms since the previous take, then start over */
+  take(): { mean: number; p99: number; max: number } {
+    const lag = (ns: number): number => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS) : 0);
+    const out = this.h.count ? { mean: lag(this.h.mean), p99: lag(this.h.percentile(99)), max: lag(this.h.max) } : { mean: 0, p99: 0, max: 0 };
+    this.h.reset();
+    return out;
+  }
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -50,6 +76,19 @@ export class Metrics {
     name: 'uzzap_sessions',
     help: 'Bound client sessions on this node',
     registers: [this.registry],
+  });
+  /** set by the server: the lag since the previous scrape */
+  lagSource?: () => { mean: number; p99: number; max: number };
+  readonly eventLoopLag = new Gauge({
+    name: 'uzzap_event_loop_lag_seconds',
+    help: 'How late the event loop ran a 20 ms timer since the previous scrape (the interval itself not counted), by stat: mean, p99, max',
+    labelNames: ['stat'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const lag = this.lagSource?.();
+      if (!lag) return;
+      for (const stat of ['mean', 'p99', 'max'] as const) this.eventLoopLag.set({ stat }, lag[stat] / 1000);
+    },
   });
 
   readonly smDetached = new Counter({

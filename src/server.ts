@@ -7,14 +7,13 @@ import https from 'node:https';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { ConfigSchema, LIVE_KEYS } from './config/schema.js';
 import { configLeaves, fromEnv, loadConfig } from './config/load.js';
 import { ComponentStream } from './stream/component.js';
 import { createLogger } from './log.js';
-import { Metrics } from './metrics.js';
+import { LoopLag, Metrics } from './metrics.js';
 import { Router } from './router/router.js';
 import { HookBus } from './router/hooks.js';
 import { IqTable } from './router/iq-table.js';
@@ -99,7 +98,9 @@ export class Server implements Core {
   /** login times not yet written (one batched write every few seconds, not one per login) */
   private readonly pendingLogins = new Map<string, number>();
   private readonly statistics = new Map<string, () => number>();
-  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  /** event-loop lag for `stats()` (/status, server-stats) and for /metrics scrapes, each reset by its reader */
+  private readonly statusLag = new LoopLag();
+  private readonly scrapeLag = new LoopLag();
   /** (time, stanzas in, stanzas out) once a second, the last 11 */
   private readonly rateSamples: [number, number, number][] = [];
   private lastPings = { storage: null as number | null, registry: null as number | null };
@@ -224,7 +225,9 @@ export class Server implements Core {
     // configured component domains answer "not connected" until their component comes
     for (const d of [...c.component.allowed, ...Object.keys(c.component.secrets)]) this.componentDown(d);
     await this.listen();
-    this.loopDelay.enable();
+    this.statusLag.enable();
+    this.scrapeLag.enable();
+    this.metrics.lagSource = () => this.scrapeLag.take();
     // one timer for every stream's liveness checks and ack requests (4 passes a second),
     // and the server's own sampling (rates, storage and Redis latency, login times)
     let ticks = 0;
@@ -479,8 +482,7 @@ export class Server implements Core {
     const first = this.rateSamples[0];
     const last = this.rateSamples[this.rateSamples.length - 1];
     const secs = first && last && last[0] > first[0] ? (last[0] - first[0]) / 1000 : 0;
-    const lag = { mean: this.loopDelay.mean / 1e6, p99: this.loopDelay.percentile(99) / 1e6 };
-    this.loopDelay.reset();
+    const lag = this.statusLag.take();
     let detached = 0;
     for (const s of this.sessions.all()) if (s.detached) detached++;
     const extra: Record<string, number> = {};
@@ -498,7 +500,7 @@ export class Server implements Core {
       stanzasOutPerSecond: secs ? Math.round(((last![2] - first![2]) / secs) * 10) / 10 : 0,
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
-      eventLoopLagMs: { mean: round2(Number.isNaN(lag.mean) ? 0 : lag.mean), p99: round2(lag.p99) },
+      eventLoopLagMs: { mean: round2(lag.mean), p99: round2(lag.p99) },
       storage: { kind: this.storage.kind, latencyMs: this.lastPings.storage === null ? null : round2(this.lastPings.storage) },
       registry: { kind: this.registry.kind, latencyMs: this.lastPings.registry === null ? null : round2(this.lastPings.registry) },
       extra,
@@ -714,7 +716,8 @@ export class Server implements Core {
     clearInterval(this.ticker);
     for (const s of [...this.streams]) s.shutdown();
     await this.lifecycle.endAll();
-    this.loopDelay.disable();
+    this.statusLag.disable();
+    this.scrapeLag.disable();
     // give sockets a moment to flush the shutdown error, then cut the rest
     const deadline = Date.now() + 3000;
     while (this.sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

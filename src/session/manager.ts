@@ -35,7 +35,8 @@ export class SessionManager implements SessionEnv {
     // RFC 6120 §7.7.2.2: the newer session wins; the older one is told why it goes.
     const old = this.core.sessions.add(session);
     if (old) old.close('conflict', 'replaced by a new connection for the same resource');
-    this.core.metrics.sessions.inc();
+    // the table's size, not inc/dec: a replaced session leaves without a decrement
+    this.core.metrics.sessions.set(this.core.sessions.size);
     this.core.registry.bind(jid.full, this.core.nodeId).catch((err: unknown) => this.core.log.error({ err }, 'registry bind failed'));
     const h = this.core.hooks.run('session/bound', session);
     if (h instanceof Promise) h.catch(() => undefined);
@@ -134,7 +135,7 @@ export class SessionManager implements SessionEnv {
       this.offline(session);
       return;
     }
-    this.core.metrics.sessions.dec();
+    this.core.metrics.sessions.set(this.core.sessions.size);
     this.core.registry
       .unbind(session.jid.full, this.core.nodeId)
       .catch((err: unknown) => this.core.log.error({ err }, 'registry unbind failed'));

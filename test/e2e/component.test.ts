@@ -471,6 +471,7 @@ describe('monitoring', function () {
         /uzzap_components 0/,
         /uzzap_routing_seconds_bucket/,
         /nodejs_eventloop_lag_p99_seconds/,
+        /uzzap_event_loop_lag_seconds\{stat="p99"\}/,
         /process_resident_memory_bytes/,
       ])
         assert.match(text, re);

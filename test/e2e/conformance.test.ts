@@ -5,6 +5,7 @@ import type { Element } from 'ltx';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
 import { connect, expectNothing, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { rawSession } from '../helpers/raw.js';
 
 const NS_NICK = 'http://jabber.org/protocol/nick';
 const NS_PARS = 'urn:xmpp:pars:0';
@@ -186,6 +187,34 @@ describe('conformance (e2e)', () => {
       }, 'the message is archived');
       assert.equal(archived!.attrs['xml:lang'], 'de');
       await stopAll(alice, bob);
+    });
+  });
+  describe('metrics', () => {
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${server.ports.http}/metrics`)).text();
+    const gauge = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+
+    it('uzzap_sessions stays equal to the bound sessions when a dropped client logs in again with the same resource', async () => {
+      const before = server.sessions.size;
+      const phone = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone');
+      phone.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
+      await phone.waitFor(/<enabled[^>]*\/>/);
+      phone.socket.destroy(); // the phone leaves coverage: its session waits, detached
+      await until(() => [...server.sessions.all()].some((s) => s.jid.resource === 'phone' && s.detached), 'the session is detached');
+      const again = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone'); // a fresh login, same resource
+      await until(() => server.sessions.size === before + 1, 'one session for alice/phone');
+      assert.equal(gauge(await scrape(), 'uzzap_sessions'), server.sessions.size);
+      again.socket.destroy();
+      await until(() => server.sessions.size === before || [...server.sessions.all()].every((s) => s.jid.resource !== 'phone' || s.detached), 'gone');
+      assert.equal(gauge(await scrape(), 'uzzap_sessions'), server.sessions.size);
+    });
+
+    it('event-loop lag reads the lag, not the 20 ms sampling interval', async () => {
+      await scrape(); // starts a fresh measurement
+      await new Promise((r) => setTimeout(r, 300)); // an idle stretch to measure (not a wait for a condition)
+      const mean = Number(/^uzzap_event_loop_lag_seconds\{stat="mean"\} (\S+)$/m.exec(await scrape())?.[1]);
+      assert.ok(mean >= 0 && mean < 0.015, `idle mean lag ${mean} s`);
+      const stats = await server.stats();
+      assert.ok(stats.eventLoopLagMs.mean < 15, `idle mean lag in /status ${stats.eventLoopLagMs.mean} ms`);
     });
   });
 });
