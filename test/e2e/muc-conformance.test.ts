@@ -153,4 +153,76 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       await expectNothing(alice, (s) => s.is('presence') && s.attrs.type === 'unavailable');
     });
   });
+
+  describe('ghosts: delivery errors from an occupant (§18.1.2, service removal with 333 per §11.1)', () => {
+    const bounce = (c: XmppClient, to: string, condition: string, name = 'message') =>
+      c.send(xml(name, { to, type: 'error' }, xml('error', { type: 'cancel' }, xml(condition, { xmlns: STANZAS }))));
+
+    it('an error message to the room with a delivery condition removes the session: 333 to all, 110+333 to itself', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'ghost1', 'Alice');
+      await join(bob, 'ghost1', 'Bob');
+      await expectStanza(alice, presenceFrom(`ghost1@${SERVICE}/Bob`));
+      await bounce(bob, `ghost1@${SERVICE}`, 'recipient-unavailable');
+      const seen = await expectStanza(alice, presenceFrom(`ghost1@${SERVICE}/Bob`, 'unavailable'));
+      assert.deepEqual(codes(seen), [333]);
+      assert.equal(item(seen).role, 'none');
+      assert.deepEqual(codes(await expectStanza(bob, presenceFrom(`ghost1@${SERVICE}/Bob`, 'unavailable'))), [110, 333]);
+    });
+
+    it('an error message to an occupant JID (a bounced private or groupchat message) does the same', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'ghost2', 'Alice');
+      await join(bob, 'ghost2', 'Bob');
+      await expectStanza(alice, presenceFrom(`ghost2@${SERVICE}/Bob`));
+      for (const condition of ['gone', 'item-not-found', 'redirect', 'remote-server-not-found', 'remote-server-timeout']) {
+        await bounce(bob, `ghost2@${SERVICE}/Alice`, condition);
+        assert.deepEqual(codes(await expectStanza(alice, presenceFrom(`ghost2@${SERVICE}/Bob`, 'unavailable'))), [333], condition);
+        await join(bob, 'ghost2', 'Bob');
+        await expectStanza(alice, presenceFrom(`ghost2@${SERVICE}/Bob`));
+      }
+    });
+
+    it('errors that do not say the occupant is gone, or come from someone not in the room, change nothing', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      const carol = await client('carol');
+      await createRoom(alice, 'ghost3', 'Alice');
+      await join(bob, 'ghost3', 'Bob');
+      await expectStanza(alice, presenceFrom(`ghost3@${SERVICE}/Bob`));
+      await bounce(bob, `ghost3@${SERVICE}`, 'feature-not-implemented');
+      await bounce(bob, `ghost3@${SERVICE}/Alice`, 'not-acceptable');
+      await bounce(carol, `ghost3@${SERVICE}`, 'recipient-unavailable');
+      await bob.send(xml('message', { to: `ghost3@${SERVICE}`, type: 'groupchat' }, xml('body', {}, 'still here')));
+      await expectStanza(alice, (s) => s.is('message') && s.getChildText('body') === 'still here');
+      await expectNothing(alice, (s) => s.is('presence') && s.attrs.type === 'unavailable');
+      await expectNothing(carol, (s) => s.attrs.from?.startsWith(`ghost3@${SERVICE}`) === true, 0);
+    });
+
+    it('an IQ forwarded to an occupant answered with a delivery error removes that session; other errors only go back', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'ghost4', 'Alice');
+      await join(bob, 'ghost4', 'Bob');
+      await expectStanza(alice, presenceFrom(`ghost4@${SERVICE}/Bob`));
+      const ask = async (condition: string): Promise<Element> => {
+        const answer = iq(alice, xml('iq', { type: 'get', to: `ghost4@${SERVICE}/Bob` }, xml('query', { xmlns: 'jabber:iq:version' })));
+        const fwd = await expectStanza(bob, (s) => s.is('iq') && s.attrs.type === 'get' && s.attrs.from === `ghost4@${SERVICE}/Alice`);
+        await bob.send(
+          xml(
+            'iq',
+            { type: 'error', id: fwd.attrs.id, to: fwd.attrs.from },
+            xml('error', { type: 'cancel' }, xml(condition, { xmlns: STANZAS })),
+          ),
+        );
+        return answer;
+      };
+      assert.equal(errorOf(await ask('service-unavailable')), 'service-unavailable', 'the error goes back to the asker');
+      await expectNothing(alice, (s) => s.is('presence') && s.attrs.type === 'unavailable');
+      assert.equal(errorOf(await ask('recipient-unavailable')), 'recipient-unavailable');
+      assert.deepEqual(codes(await expectStanza(alice, presenceFrom(`ghost4@${SERVICE}/Bob`, 'unavailable'))), [333]);
+    });
+  });
 });

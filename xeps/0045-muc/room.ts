@@ -7,6 +7,7 @@ import {
   Element,
   Jid,
   NS_MAM,
+  NS_STANZAS,
   StanzaError,
   SubmittedForm,
   dataForm,
@@ -131,6 +132,29 @@ const STATUS = {
   shutdown: 332,
   error: 333,
 };
+
+/**
+ * §18.1.2: the errors that say a stanza the room sent could not reach an occupant, so the
+ * occupant is gone (a ghost). For IQ answers item-not-found is left out: an occupant's client
+ * answers a forwarded disco or pubsub query with it while being very much there.
+ */
+const DELIVERY_ERRORS = new Set([
+  'gone',
+  'item-not-found',
+  'recipient-unavailable',
+  'redirect',
+  'remote-server-not-found',
+  'remote-server-timeout',
+]);
+
+/** Does this error stanza say its sender could not be reached? */
+export function isDeliveryError(stanza: Element): boolean {
+  const cond = stanza
+    .getChild('error')
+    ?.getChildElements()
+    .find((e) => e.attrs.xmlns === NS_STANZAS)?.name;
+  return cond !== undefined && DELIVERY_ERRORS.has(cond) && !(stanza.name === 'iq' && cond === 'item-not-found');
+}
 
 const AFF_RANK: Record<Affiliation, number> = { owner: 4, admin: 3, member: 2, none: 1, outcast: 0 };
 const ROLE_RANK: Record<Role, number> = { moderator: 3, participant: 2, visitor: 1, none: 0 };
@@ -286,7 +310,7 @@ export class Room {
     const current = this.bySession.get(from.full);
     if (type === 'error') {
       // §7.2: a client that answers the room with an error is removed (status 333)
-      if (current) this.removeSession(current, from, { codes: [STATUS.error], statusText: 'removed after a delivery error' });
+      if (current) this.removeGhost(current, from);
       return;
     }
     if (type === 'unavailable') {
@@ -483,6 +507,21 @@ export class Room {
     this.afterLeave();
   }
 
+  /** §11.1: the service removes a session it cannot reach (status 333, to it and to the others). */
+  removeGhost(o: Occupant, session: Jid): void {
+    this.removeSession(o, session, { codes: [STATUS.error], statusText: 'removed after a delivery error' });
+  }
+
+  /**
+   * An error message from a real JID to the room or an occupant: a message the room sent
+   * bounced. §18.1.2: a delivery error means the session is gone; other errors change nothing,
+   * and an error is never answered.
+   */
+  private bounced(stanza: Element, from: Jid): void {
+    const o = this.bySession.get(from.full);
+    if (o && isDeliveryError(stanza)) this.removeGhost(o, from);
+  }
+
   /** Remove a whole occupant (kick, ban, membership loss) with the given codes and actor. */
   private evict(o: Occupant, codes: number[], item: { actor?: string; reason?: string; affiliation?: Affiliation }): void {
     const sessions = [...o.sessions.values()];
@@ -530,8 +569,8 @@ export class Room {
   /** A message from a real JID to the room's bare JID. */
   message(stanza: Element, from: Jid): void {
     const type = stanza.attrs.type ?? 'normal';
+    if (type === 'error') return this.bounced(stanza, from);
     const o = this.bySession.get(from.full);
-    if (type === 'error') return;
     if (this.locked && !o) return void this.host.send(errorReply(stanza, new StanzaError('item-not-found', 'no such room')));
     if (type === 'groupchat') return this.groupchat(stanza, from, o);
     const ux = stanza.getChild('x', NS_USER);
@@ -596,7 +635,7 @@ export class Room {
   /** A private message to room/nick (§7.5). */
   privateMessage(stanza: Element, from: Jid, to: Jid): void {
     const type = stanza.attrs.type ?? 'normal';
-    if (type === 'error') return;
+    if (type === 'error') return this.bounced(stanza, from);
     const err = (cond: ConstructorParameters<typeof StanzaError>[0], text: string): void =>
       this.host.send(errorReply(stanza, new StanzaError(cond, text)));
     if (type === 'groupchat') return err('bad-request', 'groupchat messages go to the room, not to an occupant');

@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import {
   Element,
   Jid,
+  PrecisError,
   StanzaError,
+  enforceNickname,
   errorReply,
   tryJid,
   x,
@@ -15,7 +17,7 @@ import {
   type RoomAffiliation,
 } from '../../src/api/index.js';
 import type { RoomConfig } from './config.js';
-import { Room, type Occupant, type RoomHost, type RoomLimits } from './room.js';
+import { Room, isDeliveryError, type Occupant, type RoomHost, type RoomLimits } from './room.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_STABLE_ID, NS_UNIQUE, NS_VCARD } from './ns.js';
 
 export interface MucSettings {
@@ -242,6 +244,11 @@ export class MucService implements RoomHost {
     const back = new Element('iq', { ...stanza.attrs, id: p.id, from: p.targetOccupant, to: p.asker.full });
     back.children = stanza.children;
     this.send(back);
+    // §18.1.2: the session the IQ went to cannot be reached (a vCard answered by the account's server says nothing of it)
+    if (stanza.attrs.type === 'error' && Jid.parse(p.target).resource && isDeliveryError(stanza)) {
+      const o = p.room.bySession.get(p.target);
+      if (o) p.room.removeGhost(o, from);
+    }
   }
 
   sweep(now: number): void {
@@ -297,6 +304,21 @@ export class MucService implements RoomHost {
       // §7.2.1: entering needs a nickname
       if (type === undefined) this.send(errorReply(stanza, new StanzaError('jid-malformed', 'a nickname is required to enter a room')));
       return;
+    }
+    if (type === undefined) {
+      // XEP-0045 §17.1: a nick is a valid resourcepart (the router answers jid-malformed to one that is
+      // not: invisible code points, RFC 7622 §3.4) and never empty or invisible: jid-malformed, as §7.2.1
+      // answers a missing one. A service may restrict nicks further: nicks are taken only in the form
+      // the Nickname profile (RFC 8266 §2.3) enforces, so "Ｒｏｍｅｏ" or "Romeo " cannot pass for "Romeo";
+      // otherwise not-acceptable, the condition §7.6 and §7.10 use for a nick the service refuses.
+      let nick: string;
+      try {
+        nick = enforceNickname(to.resource);
+      } catch (e) {
+        if (!(e instanceof PrecisError)) throw e;
+        return this.send(errorReply(stanza, new StanzaError(e.reason === 'empty' ? 'jid-malformed' : 'not-acceptable', e.message)));
+      }
+      if (nick !== to.resource) return this.send(errorReply(stanza, new StanzaError('not-acceptable', `use the nickname "${nick}"`)));
     }
     if (room) return room.presence(stanza, from, to, false);
     if (type !== undefined) return;
