@@ -6,7 +6,7 @@ const NS = 'jabber:iq:last';
 
 const last: XepModule = {
   name: 'last',
-  xeps: [{ n: 12, version: '2.0', status: 'complete' }],
+  xeps: [{ n: 12, version: '2.0', status: 'complete', note: "server uptime, users' last logout; a full JID's idle time is its client's to answer" }],
   setup(m) {
     m.feature(NS);
     m.feature(NS, 'bare');

@@ -67,7 +67,7 @@ const admin: XepModule<Config> = {
       n: 133,
       version: '1.3.0',
       status: 'partial',
-      note: 'user management, lists and counts, sessions, announce, MOTD, admin list; no blacklist/whitelist (no s2s), no restart/shutdown, no welcome message',
+      note: 'user management, lists and counts, sessions, announce, MOTD, admin list, shutdown; no restart (needs a supervisor), no blacklist/whitelist (no s2s), no welcome message',
     },
   ],
   depends: ['adhoc'],
