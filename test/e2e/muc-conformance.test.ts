@@ -225,4 +225,60 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       assert.deepEqual(codes(await expectStanza(alice, presenceFrom(`ghost4@${SERVICE}/Bob`, 'unavailable'))), [333]);
     });
   });
+
+  describe('presence probes to occupant JIDs (§17.3 rule 4)', () => {
+    const probe = (c: XmppClient, to: string) => c.send(xml('presence', { to, type: 'probe' }));
+
+    it("an occupant's probe gets the occupant's current presence, with the real JID only if it may see it", async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'probes', 'Alice');
+      await join(bob, 'probes', 'Bob');
+      await alice.send(xml('presence', { to: `probes@${SERVICE}/Alice` }, xml('show', {}, 'dnd'), xml('status', {}, 'busy')));
+      await expectStanza(bob, (s) => presenceFrom(`probes@${SERVICE}/Alice`)(s) && s.getChildText('show') === 'dnd');
+      await expectStanza(alice, presenceFrom(`probes@${SERVICE}/Bob`));
+      bob.received.length = 0; // only the answers to the probes from here on
+      alice.received.length = 0;
+      await probe(bob, `probes@${SERVICE}/Alice`);
+      const seen = await expectStanza(bob, presenceFrom(`probes@${SERVICE}/Alice`), 3000, 'the answer to the probe');
+      assert.equal(seen.getChildText('show'), 'dnd');
+      assert.equal(seen.getChildText('status'), 'busy');
+      assert.deepEqual(items(seen), [{ affiliation: 'owner', role: 'moderator' }], 'semi-anonymous: no real JID for a participant');
+      assert.deepEqual(codes(seen), []);
+      await probe(alice, `probes@${SERVICE}/Bob`);
+      const byMod = await expectStanza(alice, presenceFrom(`probes@${SERVICE}/Bob`), 3000, 'the answer to the moderator');
+      assert.deepEqual(items(byMod), [{ affiliation: 'none', role: 'participant', jid: bob.jid!.toString() }]);
+    });
+
+    it('someone not in the room gets not-acceptable; a nick nobody holds, item-not-found; a reserved nick, unavailable', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      const carol = await client('carol');
+      const dave = await client('dave');
+      await createRoom(alice, 'probes2', 'Alice');
+      await join(bob, 'probes2', 'Bob');
+      await probe(carol, `probes2@${SERVICE}/Alice`);
+      const outsider = await expectStanza(carol, (s) => s.is('presence') && s.attrs.type === 'error');
+      assert.equal(outsider.attrs.from, `probes2@${SERVICE}/Alice`);
+      assert.equal(errorOf(outsider), 'not-acceptable');
+      await probe(bob, `probes2@${SERVICE}/Nobody`);
+      const nobody = await expectStanza(bob, (s) => s.is('presence') && s.attrs.type === 'error');
+      assert.equal(nobody.attrs.from, `probes2@${SERVICE}/Nobody`);
+      assert.equal(errorOf(nobody), 'item-not-found');
+      const form = xml(
+        'x',
+        { xmlns: DATA, type: 'submit' },
+        xml('field', { var: 'FORM_TYPE' }, xml('value', {}, 'http://jabber.org/protocol/muc#register')),
+        xml('field', { var: 'muc#register_roomnick' }, xml('value', {}, 'Dave')),
+      );
+      const reg = await iq(dave, xml('iq', { type: 'set', to: `probes2@${SERVICE}` }, xml('query', { xmlns: 'jabber:iq:register' }, form)));
+      assert.equal(reg.attrs.type, 'result', reg.toString());
+      await probe(alice, `probes2@${SERVICE}/Dave`);
+      const away = await expectStanza(alice, presenceFrom(`probes2@${SERVICE}/Dave`, 'unavailable'));
+      assert.deepEqual(items(away), [{ affiliation: 'member', role: 'none', nick: 'Dave', jid: 'dave@localhost' }]);
+      await probe(bob, `probes2@${SERVICE}/Dave`);
+      const awayAnon = await expectStanza(bob, presenceFrom(`probes2@${SERVICE}/Dave`, 'unavailable'));
+      assert.deepEqual(items(awayAnon), [{ affiliation: 'member', role: 'none', nick: 'Dave' }], 'no JID for a participant');
+    });
+  });
 });

@@ -317,7 +317,8 @@ export class Room {
       if (current) this.removeSession(current, from, { children: stanza.getChildren('status') });
       return;
     }
-    if (type !== undefined) return; // probes, subscriptions: rooms have none
+    if (type === 'probe') return this.probe(stanza, from, to);
+    if (type !== undefined) return; // subscriptions: rooms have none
     if (!current) return this.join(stanza, from, to, creating);
     if (current.nick !== to.resource) return this.changeNick(current, stanza, from, to);
     current.presence = clientChildren(stanza, this.jid.bare);
@@ -331,6 +332,24 @@ export class Room {
     // since an error from the occupant's own JID would tell its client it had left
     if (!this.takePresenceToken(current)) return;
     this.broadcastPresence(current, {});
+  }
+
+  /**
+   * §17.3 rule 4: a probe of an occupant JID, answered as Prosody does: to occupants only (others
+   * get not-acceptable, as any stanza through the room), with the presence they would have been
+   * broadcast; a reserved nickname nobody uses gets unavailable with its affiliation.
+   */
+  private probe(stanza: Element, from: Jid, to: Jid): void {
+    const me = this.bySession.get(from.full);
+    if (!me) return void this.host.send(errorReply(stanza, new StanzaError('not-acceptable', 'you are not in this room')));
+    const target = this.occupants.get(to.resource);
+    if (target && this.seesPresenceOf(me, target)) {
+      return this.host.fanout(this.presenceOf(target, { withJid: target === me || this.canSeeJids(me) }), [from]);
+    }
+    const member = target ? undefined : this.nickOwner(to.resource);
+    if (!member) return void this.host.send(errorReply(stanza, new StanzaError('item-not-found', 'nobody with that nickname is here')));
+    const info = { affiliation: this.affiliation(member), role: 'none', nick: to.resource, jid: this.canSeeJids(me) ? member : undefined };
+    this.host.fanout(x('presence', { from: to.full, type: 'unavailable' }, x('x', { xmlns: NS_USER }, x('item', info))), [from]);
   }
 
   /** Unavailable or error presence to the bare room JID: from an occupant, as if sent to its nick. */
