@@ -1,12 +1,11 @@
 // XMPP addresses per RFC 7622. Parts are prepared once at parse time and the
 // bare/full strings cached, because routing compares JIDs on every stanza.
 //
-// No maintained npm library implements PRECIS (RFC 8264/8265/7622): the
-// localpart (UsernameCaseMapped) and resourcepart (OpaqueString) rules below
-// are written by hand from RFC 8265 §3.3/§4.2 using the engine's Unicode
-// normalisation; the domainpart goes through UTS #46 (`tr46`), as RFC 7622 §3.2
-// allows.
+// The localpart is the PRECIS UsernameCaseMapped profile and the resourcepart the
+// OpaqueString profile (RFC 8265, src/precis.ts), behind ASCII fast paths; the
+// domainpart goes through UTS #46 (`tr46`), as RFC 7622 §3.2 allows.
 import tr46 from 'tr46';
+import { enforceOpaqueString, enforceUsernameCaseMapped, PrecisError } from './precis.js';
 
 export class JidError extends Error {
   constructor(message: string) {
@@ -22,26 +21,23 @@ const byteLen = (s: string): number => (s.length * 3 <= MAX_PART ? s.length : en
 // RFC 7622 §3.3.1: localpart must not contain these even though the
 // IdentifierClass allows them.
 const LOCAL_FORBIDDEN = /["&'/:<>@]/;
-// Control characters, spaces and other characters disallowed by the
-// IdentifierClass (RFC 8264 §9.11: spaces; §9.12 control; §9.13 symbols are
-// allowed in IdentifierClass; we keep Cc/Zs/Zl/Zp/Cn/Co/Cs out).
-const IDENTIFIER_DISALLOWED = /[\p{Cc}\p{Zs}\p{Zl}\p{Zp}\p{Co}\p{Cs}\p{Cn}]/u;
-// OpaqueString (resourcepart) disallows control chars and unassigned/private.
-const OPAQUE_DISALLOWED = /[\p{Cc}\p{Co}\p{Cs}\p{Cn}]/u;
-const NON_ASCII_SPACE = /[\p{Zs}]/gu;
-// RFC 8264 §9.1 width mapping: fullwidth/halfwidth forms to their decomposition.
-const WIDE = /[\uFF01-\uFFEF]/g;
+
+function precis(profile: (s: string) => string, s: string, part: string): string {
+  try {
+    return profile(s);
+  } catch (e) {
+    if (e instanceof PrecisError) throw new JidError(`${part}: ${e.message}`);
+    throw e;
+  }
+}
 
 export function prepLocal(s: string): string {
   if (s === '') throw new JidError('empty localpart');
-  // Fast path: the common case is already-prepared lowercase ASCII.
+  // Fast paths: the common case is already-prepared lowercase ASCII; printable ASCII
+  // is all valid in the IdentifierClass (RFC 8264 §9.11) and only needs lowercasing.
   let out = s;
   if (!/^[a-z0-9._\-+]+$/.test(s)) {
-    out = s
-      .replace(WIDE, (c) => c.normalize('NFKC'))
-      .toLowerCase()
-      .normalize('NFC');
-    if (IDENTIFIER_DISALLOWED.test(out)) throw new JidError('localpart contains a disallowed character');
+    out = /^[\x21-\x7e]+$/.test(s) ? s.toLowerCase() : precis(enforceUsernameCaseMapped, s, 'localpart');
     if (LOCAL_FORBIDDEN.test(out)) throw new JidError('localpart contains a forbidden character');
   }
   if (byteLen(out) > MAX_PART) throw new JidError('localpart longer than 1023 bytes');
@@ -51,10 +47,8 @@ export function prepLocal(s: string): string {
 export function prepResource(s: string): string {
   if (s === '') throw new JidError('empty resourcepart');
   let out = s;
-  if (!/^[\x21-\x7e ]+$/.test(s)) {
-    out = s.replace(NON_ASCII_SPACE, ' ').normalize('NFC');
-    if (OPAQUE_DISALLOWED.test(out)) throw new JidError('resourcepart contains a disallowed character');
-  }
+  // Fast path: printable ASCII and SPACE are valid in the FreeformClass and NFC already.
+  if (!/^[\x20-\x7e]+$/.test(s)) out = precis(enforceOpaqueString, s, 'resourcepart');
   if (byteLen(out) > MAX_PART) throw new JidError('resourcepart longer than 1023 bytes');
   return out;
 }

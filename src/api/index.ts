@@ -3,6 +3,7 @@ export * from './module.js';
 export * from './errors.js';
 export { Element, x, parseXml, escapeXML, escapeXMLText } from '../xml/index.js';
 export { Jid, JidError, tryJid } from '../jid.js';
+export { enforceNickname, PrecisError } from '../precis.js';
 export { AccountExistsError } from '../storage/types.js';
 export { AccountInputError } from '../accounts.js';
 export type {

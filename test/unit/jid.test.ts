@@ -155,13 +155,13 @@ describe('jid (RFC 7622)', () => {
       assert.equal(utf8(l600), 1200);
       rejects(`${l600}@example.com`, '1200 bytes');
 
-      // 3-byte characters right at the boundary
-      const euro341 = '\u20ac'.repeat(341); // 1023 bytes
-      assert.equal(Jid.parse(`${euro341}@example.com`).local, euro341);
-      rejects('\u20ac'.repeat(342) + '@example.com', '1026 bytes');
+      // 3-byte characters right at the boundary (CJK ideographs, letters of the IdentifierClass)
+      const han341 = '\u4e2d'.repeat(341); // 1023 bytes
+      assert.equal(Jid.parse(`${han341}@example.com`).local, han341);
+      rejects('\u4e2d'.repeat(342) + '@example.com', '1026 bytes');
       // 4-byte characters (surrogate pairs): 256 × 4 = 1024 bytes
-      assert.equal(Jid.parse('\u{1D11E}'.repeat(255) + '@example.com').local.length, 510);
-      rejects('\u{1D11E}'.repeat(256) + '@example.com', '1024 bytes of astral characters');
+      assert.equal(Jid.parse('\u{20000}'.repeat(255) + '@example.com').local.length, 510);
+      rejects('\u{20000}'.repeat(256) + '@example.com', '1024 bytes of astral characters');
     });
   });
 
@@ -291,6 +291,86 @@ describe('jid (RFC 7622)', () => {
 
     it('rejects a malformed IPv6 literal', () => {
       rejects('juliet@[not-an-address]');
+    });
+  });
+
+  describe('RFC 7622 §3.5 examples', () => {
+    const valid: [string, string][] = [
+      ['juliet@example.com', 'juliet@example.com'],
+      ['juliet@example.com/foo', 'juliet@example.com/foo'],
+      ['juliet@example.com/foo bar', 'juliet@example.com/foo bar'],
+      ['juliet@example.com/foo@bar', 'juliet@example.com/foo@bar'],
+      ['foo\\20bar@example.com', 'foo\\20bar@example.com'],
+      ['fussball@example.com', 'fussball@example.com'],
+      ['fu\u00dfball@example.com', 'fu\u00dfball@example.com'], // ß is PVALID and not case-folded to "ss"
+      ['\u03c0@example.com', '\u03c0@example.com'],
+      ['\u03a3@example.com/foo', '\u03c3@example.com/foo'],
+      ['\u03c3@example.com/foo', '\u03c3@example.com/foo'],
+      ['\u03c2@example.com/foo', '\u03c2@example.com/foo'], // final sigma stays itself
+      ['king@example.com/\u265a', 'king@example.com/\u265a'],
+      ['example.com', 'example.com'],
+      ['example.com/foobar', 'example.com/foobar'],
+      ['a.example.com/b@example.net', 'a.example.com/b@example.net'],
+    ];
+    for (const [input, prepared] of valid) {
+      it(`accepts ${JSON.stringify(input)}`, () => assert.equal(Jid.parse(input).full, prepared));
+    }
+    const invalid: [string, string][] = [
+      ['"juliet"@example.com', 'quotation marks in the localpart'],
+      ['foo bar@example.com', 'space in the localpart'],
+      ['juliet@example.com/', 'empty resourcepart'],
+      ['@example.com/', 'empty localpart'],
+      ['henry\u2163@example.com', 'ROMAN NUMERAL FOUR has a compatibility decomposition (HasCompat)'],
+      ['\u265a@example.com', 'a symbol in the localpart'],
+      ['juliet@', 'empty domainpart'],
+      ['/foobar', 'empty domainpart'],
+    ];
+    for (const [input, why] of invalid) {
+      it(`rejects ${JSON.stringify(input)} (${why})`, () => rejects(input, why));
+    }
+  });
+
+  describe('invisible and look-alike code points (RFC 8264 §9.13, §9.8)', () => {
+    it('rejects default-ignorable code points in the resourcepart', () => {
+      for (const r of ['phone\u200b', '\u200b', '\ud83e\udd16\ufe0f', 'ph\u00adone', 'phone\u2060', '\ufeffphone', 'a\u{e0041}']) {
+        rejects(`juliet@example.com/${r}`, `resource ${JSON.stringify(r)}`);
+        assert.throws(() => prepResource(r), JidError);
+      }
+    });
+
+    it('rejects them in the localpart too', () => {
+      rejects('romeo\u200b@example.com');
+      rejects('rom\u00adeo@example.com');
+      rejects('romeo\ufe0f@example.com');
+    });
+
+    it('rejects joiners outside the contexts of RFC 5892 Appendix A', () => {
+      rejects('juliet@example.com/a\u200cb');
+      rejects('juliet@example.com/a\u200db');
+      rejects('juliet@example.com/\ud83d\udc69\u200d\ud83d\udcbb', 'an emoji ZWJ sequence has no virama before the joiner');
+    });
+
+    it('accepts joiners where a script needs them', () => {
+      // Persian: ZWNJ between a dual-joining and a right-joining letter
+      assert.equal(Jid.parse('juliet@example.com/\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645').resource.length, 8);
+      // Devanagari: ZWJ after a virama
+      assert.equal(Jid.parse('juliet@example.com/\u0915\u094d\u200d\u0937').resource, '\u0915\u094d\u200d\u0937');
+    });
+
+    it('rejects private-use, unassigned, noncharacter and line-separator code points', () => {
+      for (const r of ['\ue000', '\u0378', '\ufdd0', '\uffff', 'a\u2028b', 'a\u2029b', '\ud800'])
+        rejects(`juliet@example.com/${r}`, JSON.stringify(r));
+    });
+
+    it('accepts emoji and letters of any script in the resourcepart', () => {
+      for (const r of ['\ud83e\udd16', '\u03a9\u03bc\u03ad\u03b3\u03b1', '\u4e2d\u6587', 'caf\u00e9 \u2615']) {
+        assert.equal(Jid.parse(`juliet@example.com/${r}`).resource, r);
+      }
+    });
+
+    it('composes conjoining Hangul jamo only when given as syllables', () => {
+      assert.equal(Jid.parse('juliet@example.com/\uac00').resource, '\uac00');
+      rejects('juliet@example.com/\u1100\u1161', 'old Hangul jamo are disallowed before normalisation');
     });
   });
 

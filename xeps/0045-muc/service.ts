@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import {
   Element,
   Jid,
+  PrecisError,
   StanzaError,
+  enforceNickname,
   errorReply,
   tryJid,
   x,
@@ -302,6 +304,21 @@ export class MucService implements RoomHost {
       // §7.2.1: entering needs a nickname
       if (type === undefined) this.send(errorReply(stanza, new StanzaError('jid-malformed', 'a nickname is required to enter a room')));
       return;
+    }
+    if (type === undefined) {
+      // XEP-0045 §17.1: a nick is a valid resourcepart (the router answers jid-malformed to one that is
+      // not: invisible code points, RFC 7622 §3.4) and never empty or invisible: jid-malformed, as §7.2.1
+      // answers a missing one. A service may restrict nicks further: nicks are taken only in the form
+      // the Nickname profile (RFC 8266 §2.3) enforces, so "Ｒｏｍｅｏ" or "Romeo " cannot pass for "Romeo";
+      // otherwise not-acceptable, the condition §7.6 and §7.10 use for a nick the service refuses.
+      let nick: string;
+      try {
+        nick = enforceNickname(to.resource);
+      } catch (e) {
+        if (!(e instanceof PrecisError)) throw e;
+        return this.send(errorReply(stanza, new StanzaError(e.reason === 'empty' ? 'jid-malformed' : 'not-acceptable', e.message)));
+      }
+      if (nick !== to.resource) return this.send(errorReply(stanza, new StanzaError('not-acceptable', `use the nickname "${nick}"`)));
     }
     if (room) return room.presence(stanza, from, to, false);
     if (type !== undefined) return;
