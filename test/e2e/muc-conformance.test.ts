@@ -281,4 +281,59 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       assert.deepEqual(items(awayAnon), [{ affiliation: 'member', role: 'none', nick: 'Dave' }], 'no JID for a participant');
     });
   });
+
+  describe('one nick, several sessions of one user (as Prosody)', () => {
+    /** Enter with a status; resolves with the self-presence. */
+    const enter = async (c: XmppClient, room: string, nick: string, status: string): Promise<Element> => {
+      await c.send(xml('presence', { to: `${room}@${SERVICE}/${nick}` }, xml('status', {}, status), xml('x', { xmlns: MUC })));
+      const self = await expectStanza(c, isSelf(room), 3000, `self-presence of ${c.jid!.toString()}`);
+      await expectStanza(c, (s) => s.is('message') && !!s.getChild('subject'));
+      return self;
+    };
+    const jids = (p: Element) => items(p).map((i) => i.jid);
+
+    it('the presence carries an item per session for those who may see real JIDs; leaving shows the remaining session', async () => {
+      const alice = await client('alice');
+      const carol = await client('carol');
+      const phone = await client('bob', 'phone');
+      const laptop = await client('bob', 'laptop');
+      await createRoom(alice, 'multi', 'Alice');
+      await join(carol, 'multi', 'Carol');
+      await enter(phone, 'multi', 'Bob', 'on the phone');
+      await expectStanza(alice, (s) => presenceFrom(`multi@${SERVICE}/Bob`)(s) && jids(s).length === 1);
+      await expectStanza(carol, presenceFrom(`multi@${SERVICE}/Bob`));
+
+      const second = await enter(laptop, 'multi', 'Bob', 'on the laptop');
+      assert.equal(item(second).jid, laptop.jid!.toString(), "a session's own self-presence names it first");
+      assert.deepEqual(jids(second).sort(), [phone.jid!.toString(), laptop.jid!.toString()].sort());
+      const both = await expectStanza(alice, (s) => presenceFrom(`multi@${SERVICE}/Bob`)(s) && jids(s).length === 2);
+      assert.deepEqual(jids(both), [phone.jid!.toString(), laptop.jid!.toString()], 'the moderator sees both sessions');
+      assert.equal(both.getChildText('status'), 'on the laptop');
+      const anon = await expectStanza(
+        carol,
+        (s) => presenceFrom(`multi@${SERVICE}/Bob`)(s) && s.getChildText('status') === 'on the laptop',
+      );
+      assert.deepEqual(items(anon), [{ affiliation: 'none', role: 'participant' }], 'semi-anonymous: one item, no JID');
+      const told = await expectStanza(phone, (s) => isSelf('multi')(s) && jids(s).length === 2, 3000, 'the first session told');
+      assert.equal(item(told).jid, phone.jid!.toString());
+
+      await laptop.send(xml('presence', { to: `multi@${SERVICE}/Bob`, type: 'unavailable' }));
+      const bye = await expectStanza(laptop, presenceFrom(`multi@${SERVICE}/Bob`, 'unavailable'));
+      assert.deepEqual(codes(bye), [110]);
+      assert.deepEqual(jids(bye), [laptop.jid!.toString()], 'the leaving session hears about itself only');
+      const left = await expectStanza(alice, (s) => presenceFrom(`multi@${SERVICE}/Bob`)(s) && jids(s).length === 1);
+      assert.deepEqual(jids(left), [phone.jid!.toString()]);
+      assert.equal(left.getChildText('status'), 'on the phone', "the remaining session's own presence");
+      const leftAnon = await expectStanza(
+        carol,
+        (s) => presenceFrom(`multi@${SERVICE}/Bob`)(s) && s.getChildText('status') === 'on the phone',
+      );
+      assert.equal(item(leftAnon).jid, undefined);
+      await expectNothing(alice, presenceFrom(`multi@${SERVICE}/Bob`, 'unavailable'), 200);
+
+      await phone.send(xml('presence', { to: `multi@${SERVICE}/Bob`, type: 'unavailable' }));
+      const gone = await expectStanza(alice, presenceFrom(`multi@${SERVICE}/Bob`, 'unavailable'));
+      assert.deepEqual(jids(gone), [phone.jid!.toString()]);
+    });
+  });
 });

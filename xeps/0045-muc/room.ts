@@ -82,8 +82,10 @@ export interface Occupant {
   bare: string;
   /** the occupant's sessions (multi-session nicks), by full JID, in join order */
   sessions: Map<string, Jid>;
-  /** the last presence children from the occupant (show, status, caps ...) */
+  /** the last presence children from the occupant (show, status, caps ...), from whichever session sent them last */
   presence: Element[];
+  /** the last presence children of each session, so the one that stays speaks for the occupant */
+  sessionPresence: Map<string, Element[]>;
   role: Role;
   occupantId: string;
   tokens: number;
@@ -98,8 +100,10 @@ interface PresenceOpts {
   item?: { nick?: string; actor?: string; reason?: string; affiliation?: Affiliation; role?: Role };
   destroy?: Element;
   children?: Element[];
-  /** the session named in the item's jid (default: the occupant's latest) */
+  /** name only this session in the item (a session leaving); default: an item per session */
   jid?: Jid;
+  /** with an item per session, this one first (a session's own self-presence) */
+  first?: Jid;
 }
 
 interface HistoryEntry {
@@ -254,16 +258,20 @@ export class Room {
   ): Element {
     const aff = opts.item?.affiliation ?? this.affiliation(o.bare);
     const role = opts.item?.role ?? (opts.type === 'unavailable' ? 'none' : o.role);
-    const item = x(
-      'item',
-      {
-        affiliation: aff,
-        role,
-        jid: opts.withJid ? (opts.jid ?? [...o.sessions.values()].at(-1))?.full : undefined,
-        nick: opts.item?.nick,
-      },
-      opts.item?.actor !== undefined ? x('actor', { nick: opts.item.actor }) : undefined,
-      opts.item?.reason ? x('reason', null, opts.item.reason) : undefined,
+    // one item per session of a multi-session nick for those who may see real JIDs (as Prosody does)
+    let sessions: (Jid | undefined)[] = [undefined];
+    if (opts.withJid && opts.jid) sessions = [opts.jid];
+    else if (opts.withJid && o.sessions.size) {
+      const all = [...o.sessions.values()];
+      sessions = opts.first && o.sessions.has(opts.first.full) ? [opts.first, ...all.filter((j) => j !== opts.first)] : all;
+    }
+    const items = sessions.map((j) =>
+      x(
+        'item',
+        { affiliation: aff, role, jid: j?.full, nick: opts.item?.nick },
+        opts.item?.actor !== undefined ? x('actor', { nick: opts.item.actor }) : undefined,
+        opts.item?.reason ? x('reason', null, opts.item.reason) : undefined,
+      ),
     );
     const codes = [...(opts.codes ?? [])];
     if (opts.self) codes.unshift(STATUS.self);
@@ -274,7 +282,7 @@ export class Room {
       x(
         'x',
         { xmlns: NS_USER },
-        item,
+        items,
         opts.destroy,
         codes.map((c) => x('status', { code: c })),
       ),
@@ -286,7 +294,7 @@ export class Room {
    * Broadcast an occupant's presence: one stanza per variant (with/without the
    * real JID, self), each serialised once for all its recipients.
    */
-  private broadcastPresence(o: Occupant, opts: PresenceOpts & { selfCodes?: number[]; skipSelf?: boolean }): void {
+  private broadcastPresence(o: Occupant, opts: PresenceOpts & { selfCodes?: number[]; skipSelf?: boolean; skipSession?: string }): void {
     const withJid: Jid[] = [];
     const without: Jid[] = [];
     for (const v of this.occupants.values()) {
@@ -297,9 +305,18 @@ export class Room {
     if (withJid.length) this.host.fanout(this.presenceOf(o, { ...opts, withJid: true }), withJid);
     if (without.length) this.host.fanout(this.presenceOf(o, { ...opts, withJid: false }), without);
     if (!opts.skipSelf && o.sessions.size) {
-      const self = this.presenceOf(o, { ...opts, withJid: true, self: true, codes: [...(opts.codes ?? []), ...(opts.selfCodes ?? [])] });
-      this.host.fanout(self, [...o.sessions.values()]);
+      const selfOpts = { ...opts, withJid: true, self: true, codes: [...(opts.codes ?? []), ...(opts.selfCodes ?? [])] };
+      const own = [...o.sessions.values()].filter((j) => j.full !== opts.skipSession);
+      // several sessions: each sees its own item first (a client takes the first for its own)
+      if (o.sessions.size === 1 || opts.jid) this.host.fanout(this.presenceOf(o, selfOpts), own);
+      else for (const j of own) this.host.fanout(this.presenceOf(o, { ...selfOpts, first: j }), [j]);
     }
+  }
+
+  /** The presence a session sent last becomes the occupant's. */
+  private setPresence(o: Occupant, session: Jid, children: Element[]): void {
+    o.presence = children;
+    o.sessionPresence.set(session.full, children);
   }
 
   // ---- entering and leaving (XEP-0045 §7.2, §7.14) ----
@@ -321,7 +338,7 @@ export class Room {
     if (type !== undefined) return; // subscriptions: rooms have none
     if (!current) return this.join(stanza, from, to, creating);
     if (current.nick !== to.resource) return this.changeNick(current, stanza, from, to);
-    current.presence = clientChildren(stanza, this.jid.bare);
+    this.setPresence(current, from, clientChildren(stanza, this.jid.bare));
     const mucX = stanza.getChild('x', NS_MUC);
     if (mucX) {
       // §17.3: a join from a session already in the room is a full resynchronisation
@@ -393,7 +410,7 @@ export class Room {
     if (o) {
       // another session of the same user under the same nick (multi-session nick)
       o.sessions.set(from.full, from);
-      o.presence = children;
+      this.setPresence(o, from, children);
     } else {
       const now = Date.now();
       const limits = this.host.limits();
@@ -403,6 +420,7 @@ export class Room {
         bare,
         sessions: new Map([[from.full, from]]),
         presence: children,
+        sessionPresence: new Map([[from.full, children]]),
         role: this.defaultRole(serverAdmin && aff === 'none' ? 'admin' : aff),
         occupantId: this.occupantId(bare),
         tokens: limits.messageBurst,
@@ -416,8 +434,9 @@ export class Room {
     this.bySession.set(from.full, newcomer);
     this.allTargets = undefined;
     this.host.track(this, from, true);
-    // 2. the newcomer to everyone else (before its own list, which it gets in sendRoomState)
-    this.broadcastPresence(newcomer, { skipSelf: true });
+    // 2. the newcomer to everyone else (before its own list, which it gets in sendRoomState);
+    // a further session of a nick: its other sessions too, as the item list grew
+    this.broadcastPresence(newcomer, existing ? { skipSession: from.full } : { skipSelf: true });
     const selfCodes: number[] = [];
     if (creating) selfCodes.push(STATUS.created);
     this.sendRoomState(newcomer, from, selfCodes, mucX);
@@ -435,7 +454,7 @@ export class Room {
     }
     const codes = [...extraCodes];
     if (this.config.whois === 'anyone') codes.push(STATUS.nonAnonymous);
-    this.host.fanout(this.presenceOf(o, { withJid: true, self: true, codes, jid: session }), [session]);
+    this.host.fanout(this.presenceOf(o, { withJid: true, self: true, codes, first: session }), [session]);
     this.sendHistory(session, mucX?.getChild('history'));
     const subj = x(
       'message',
@@ -494,7 +513,7 @@ export class Room {
     this.occupants.delete(o.nick);
     o.nick = nick;
     o.jid = to;
-    o.presence = clientChildren(stanza, this.jid.bare);
+    this.setPresence(o, from, clientChildren(stanza, this.jid.bare));
     this.occupants.set(nick, o);
     this.broadcastPresence(o, {});
   }
@@ -513,10 +532,14 @@ export class Room {
     this.host.track(this, session, false);
     const children = opts.children ?? (opts.statusText ? [x('status', null, opts.statusText)] : []);
     if (o.sessions.size > 0) {
-      // the leaving session still hears that it left
+      // the leaving session still hears that it left; the others see the sessions that stay, and
+      // the presence of the latest of them
       this.host.fanout(this.presenceOf(o, { type: 'unavailable', withJid: true, self: true, codes: opts.codes, children, jid: session }), [
         session,
       ]);
+      o.sessionPresence.delete(session.full);
+      o.presence = o.sessionPresence.get([...o.sessions.keys()].at(-1)!) ?? o.presence;
+      this.broadcastPresence(o, {});
       return;
     }
     const self = this.presenceOf(o, { type: 'unavailable', withJid: true, self: true, codes: opts.codes, children, jid: session });
