@@ -39,7 +39,12 @@ export class Router {
       return this.route(stanza, from, from.toBare(), origin);
     }
     const to = tryJid(toAttr);
-    if (!to) return this.bounce(stanza, new StanzaError('jid-malformed', 'invalid "to" address'));
+    if (!to) {
+      // the error cannot come from an address that is not a JID (clients fail to parse
+      // it: slixmpp drops its connection): it comes from the nearest valid one
+      stanza.attrs.to = nearestJid(toAttr, this.host);
+      return this.bounce(stanza, new StanzaError('jid-malformed', 'invalid "to" address'));
+    }
     if (stanza.name === 'message' && this.hooks.has('message/sent')) {
       const h = this.hooks.run('message/sent', { stanza, from, to, origin });
       if (h === true) return;
@@ -407,4 +412,12 @@ function addressed(stanza: Element, to: Jid): Element {
   const copy = new Element(stanza.name, { ...stanza.attrs, to: to.full });
   copy.children = stanza.children;
   return copy;
+}
+
+/** The nearest valid JID to a malformed address: its bare part, its domain, else ours. */
+function nearestJid(addr: string, host: string): string {
+  const slash = addr.indexOf('/');
+  const bare = slash === -1 ? addr : addr.slice(0, slash);
+  const at = bare.lastIndexOf('@');
+  return tryJid(bare)?.bare ?? (at !== -1 ? tryJid(bare.slice(at + 1))?.bare : undefined) ?? host;
 }

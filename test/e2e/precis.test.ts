@@ -70,6 +70,8 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
         const answer = await enter(bob, 'masque', nick!);
         assert.equal(answer.attrs.type, 'error', answer.toString());
         assert.equal(condition(answer), 'jid-malformed', answer.toString());
+        // the error comes from the nearest valid address: clients cannot parse the invalid one
+        assert.equal(answer.attrs.from, `masque@${SERVICE}`);
       });
     }
 
@@ -153,6 +155,7 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
       await alice.send(xml('message', { id: 'zw1', to: 'bob@localhost/phone\u200b' }, xml('body', {}, 'hi')));
       const bounce = await expectStanza(alice, (s) => s.is('message') && s.attrs.id === 'zw1' && s.attrs.type === 'error');
       assert.equal(condition(bounce), 'jid-malformed', bounce.toString());
+      assert.equal(bounce.attrs.from, 'bob@localhost', 'from the nearest valid address');
     });
   });
 });
