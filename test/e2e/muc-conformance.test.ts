@@ -9,6 +9,7 @@ import { connect, expectNothing, expectStanza, iq, stopAll, xml, type XmppClient
 
 const MUC = 'http://jabber.org/protocol/muc';
 const USER = 'http://jabber.org/protocol/muc#user';
+const ADMIN = 'http://jabber.org/protocol/muc#admin';
 const OWNER = 'http://jabber.org/protocol/muc#owner';
 const DATA = 'jabber:x:data';
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
@@ -59,6 +60,16 @@ async function createRoom(c: XmppClient, room: string, nick: string, vars: Recor
   const r = await configure(c, room, vars);
   assert.equal(r.attrs.type, 'result', r.toString());
 }
+
+const adminSet = (c: XmppClient, room: string, ...list: Element[]) =>
+  iq(c, xml('iq', { type: 'set', to: `${room}@${SERVICE}` }, xml('query', { xmlns: ADMIN }, ...list)));
+const adminList = async (c: XmppClient, room: string, affiliation: string): Promise<Record<string, string>[]> => {
+  const r = await iq(c, xml('iq', { type: 'get', to: `${room}@${SERVICE}` }, xml('query', { xmlns: ADMIN }, xml('item', { affiliation }))));
+  return r
+    .getChild('query')!
+    .getChildren('item')
+    .map((i) => i.attrs as Record<string, string>);
+};
 
 const discoInfo = (c: XmppClient, room: string) =>
   iq(c, xml('iq', { type: 'get', to: `${room}@${SERVICE}` }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
@@ -334,6 +345,102 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       await phone.send(xml('presence', { to: `multi@${SERVICE}/Bob`, type: 'unavailable' }));
       const gone = await expectStanza(alice, presenceFrom(`multi@${SERVICE}/Bob`, 'unavailable'));
       assert.deepEqual(jids(gone), [phone.jid!.toString()]);
+    });
+  });
+
+  describe('affiliation changes (§9.1, §9.3, §9.5, §10.3, §10.6)', () => {
+    const notice = (room: string) => (s: Element) => s.is('message') && s.attrs.from === `${room}@${SERVICE}` && !!s.getChild('x', USER);
+
+    it('a change for someone not in the room is told in a message from the room to those who may see real JIDs', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'aff1', 'Alice');
+      await join(bob, 'aff1', 'Bob');
+      assert.equal((await adminSet(alice, 'aff1', xml('item', { affiliation: 'member', jid: 'dave@localhost' }))).attrs.type, 'result');
+      const member = await expectStanza(alice, notice('aff1'), 3000, 'the membership notice');
+      assert.equal(member.attrs.type, undefined);
+      assert.deepEqual(items(member), [{ affiliation: 'member', jid: 'dave@localhost', role: 'none' }]);
+      const ban = xml('item', { affiliation: 'outcast', jid: 'carol@localhost' }, xml('reason', {}, 'spam'));
+      assert.equal((await adminSet(alice, 'aff1', ban)).attrs.type, 'result');
+      const banned = await expectStanza(alice, notice('aff1'), 3000, 'the ban notice');
+      assert.deepEqual(items(banned), [{ affiliation: 'outcast', jid: 'carol@localhost', role: 'none' }]);
+      assert.equal(banned.getChild('x', USER)!.getChild('item')!.getChildText('reason'), 'spam');
+      await expectNothing(bob, notice('aff1'), 200); // semi-anonymous: a participant does not learn real JIDs
+
+      await configure(alice, 'aff1', { 'muc#roomconfig_whois': 'anyone' });
+      await adminSet(alice, 'aff1', xml('item', { affiliation: 'admin', jid: 'dave@localhost' }));
+      const toBob = await expectStanza(
+        bob,
+        (s) => notice('aff1')(s) && item(s).affiliation === 'admin',
+        3000,
+        'the notice in a non-anonymous room',
+      );
+      assert.equal(item(toBob).jid, 'dave@localhost');
+    });
+
+    it('<actor/> names the real JID of whoever acted to those who may see real JIDs, the nick to all', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      const carol = await client('carol');
+      const dave = await client('dave');
+      await createRoom(alice, 'aff2', 'Alice');
+      await adminSet(alice, 'aff2', xml('item', { affiliation: 'admin', jid: 'bob@localhost' }));
+      await join(bob, 'aff2', 'Bob');
+      await join(carol, 'aff2', 'Carol');
+      await join(dave, 'aff2', 'Dave');
+      await adminSet(alice, 'aff2', xml('item', { role: 'none', nick: 'Dave' }, xml('reason', {}, 'out')));
+      const actorOf = (p: Element) => p.getChild('x', USER)!.getChild('item')!.getChild('actor')?.attrs ?? {};
+      const toMod = await expectStanza(bob, presenceFrom(`aff2@${SERVICE}/Dave`, 'unavailable'));
+      assert.deepEqual(codes(toMod), [307]);
+      assert.deepEqual(actorOf(toMod), { nick: 'Alice', jid: 'alice@localhost' });
+      assert.deepEqual(actorOf(await expectStanza(carol, presenceFrom(`aff2@${SERVICE}/Dave`, 'unavailable'))), { nick: 'Alice' });
+      assert.deepEqual(actorOf(await expectStanza(dave, presenceFrom(`aff2@${SERVICE}/Dave`, 'unavailable'))), { nick: 'Alice' });
+      // an admin acting from outside the room is named by JID only, and only to those who may see it
+      await bob.send(xml('presence', { to: `aff2@${SERVICE}/Bob`, type: 'unavailable' }));
+      await expectStanza(carol, presenceFrom(`aff2@${SERVICE}/Bob`, 'unavailable'));
+      await adminSet(bob, 'aff2', xml('item', { affiliation: 'outcast', jid: 'carol@localhost' }));
+      const toOwner = await expectStanza(alice, presenceFrom(`aff2@${SERVICE}/Carol`, 'unavailable'));
+      assert.deepEqual(codes(toOwner), [301]);
+      assert.deepEqual(actorOf(toOwner), { jid: 'bob@localhost' });
+      const toBanned = await expectStanza(carol, presenceFrom(`aff2@${SERVICE}/Carol`, 'unavailable'));
+      assert.equal(toBanned.getChild('x', USER)!.getChild('item')!.getChild('actor'), undefined);
+    });
+
+    it("a member item's nick is reserved for that member; whoever else uses it is kicked; '' unreserves it (§9.5)", async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      const carol = await client('carol');
+      const dave = await client('dave');
+      await createRoom(alice, 'aff3', 'Alice');
+      await join(carol, 'aff3', 'Dee');
+      await expectStanza(alice, presenceFrom(`aff3@${SERVICE}/Dee`));
+      const r = await adminSet(alice, 'aff3', xml('item', { affiliation: 'member', jid: 'dave@localhost', nick: 'Dee' }));
+      assert.equal(r.attrs.type, 'result', r.toString());
+      const kicked = await expectStanza(carol, presenceFrom(`aff3@${SERVICE}/Dee`, 'unavailable'));
+      assert.deepEqual(codes(kicked), [110, 307]);
+      assert.ok(kicked.getChild('x', USER)!.getChild('item')!.getChildText('reason'), 'the squatter is told why');
+      assert.deepEqual(codes(await expectStanza(alice, presenceFrom(`aff3@${SERVICE}/Dee`, 'unavailable'))), [307]);
+      assert.deepEqual(await adminList(alice, 'aff3', 'member'), [{ affiliation: 'member', jid: 'dave@localhost', nick: 'Dee' }]);
+      const reserved = await iq(
+        dave,
+        xml(
+          'iq',
+          { type: 'get', to: `aff3@${SERVICE}` },
+          xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: 'x-roomuser-item' }),
+        ),
+      );
+      assert.equal(reserved.getChild('query')!.getChild('identity')?.attrs.name, 'Dee');
+      assert.equal(errorOf(await join(bob, 'aff3', 'Dee')), 'conflict');
+      assert.deepEqual(codes(await join(dave, 'aff3', 'Dee')), [110]);
+      const taken = await adminSet(alice, 'aff3', xml('item', { affiliation: 'member', jid: 'bob@localhost', nick: 'Dee' }));
+      assert.equal(errorOf(taken), 'conflict', "another member's nick");
+      assert.deepEqual(await adminList(alice, 'aff3', 'member'), [{ affiliation: 'member', jid: 'dave@localhost', nick: 'Dee' }]);
+      assert.equal(
+        errorOf(await adminSet(alice, 'aff3', xml('item', { affiliation: 'member', jid: 'bob@localhost', nick: ' ' }))),
+        'jid-malformed',
+      );
+      await adminSet(alice, 'aff3', xml('item', { affiliation: 'member', jid: 'dave@localhost', nick: '' }));
+      assert.deepEqual(await adminList(alice, 'aff3', 'member'), [{ affiliation: 'member', jid: 'dave@localhost' }]);
     });
   });
 });

@@ -98,7 +98,7 @@ export function roomAdmin(m: ModuleContext<MucSettings>, service: MucService): v
       const room = roomOf(st.roomjid!);
       const o = room.occupants.get(st.nick!);
       if (!o) throw new StanzaError('item-not-found', `nobody is in ${room.jid.bare} as ${st.nick}`);
-      room.kick(o, req.from.bare, st.reason || undefined);
+      room.kick(o, { jid: req.from.bare }, st.reason || undefined);
       return { notes: [{ type: 'info', text: `${st.nick} kicked from ${room.jid.bare}` }] };
     },
   });

@@ -22,6 +22,7 @@ import {
   type RoomAffiliation,
 } from '../../src/api/index.js';
 import { applyConfigForm, roomConfigForm, type Affiliation, type Role, type RoomConfig } from './config.js';
+import { AFF_RANK, ROLE_RANK, adminGet, adminSet, type Actor, type AdminRoom } from './affiliations.js';
 import {
   NS_ADMIN,
   NS_DELAY,
@@ -97,7 +98,7 @@ export interface Occupant {
 interface PresenceOpts {
   type?: 'unavailable';
   codes?: number[];
-  item?: { nick?: string; actor?: string; reason?: string; affiliation?: Affiliation; role?: Role };
+  item?: { nick?: string; actor?: Actor; reason?: string; affiliation?: Affiliation; role?: Role };
   destroy?: Element;
   children?: Element[];
   /** name only this session in the item (a session leaving); default: an item per session */
@@ -160,9 +161,6 @@ export function isDeliveryError(stanza: Element): boolean {
   return cond !== undefined && DELIVERY_ERRORS.has(cond) && !(stanza.name === 'iq' && cond === 'item-not-found');
 }
 
-const AFF_RANK: Record<Affiliation, number> = { owner: 4, admin: 3, member: 2, none: 1, outcast: 0 };
-const ROLE_RANK: Record<Role, number> = { moderator: 3, participant: 2, visitor: 1, none: 0 };
-
 function stamp(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -180,7 +178,7 @@ function clientChildren(stanza: Element, room: string): Element[] {
   return out;
 }
 
-export class Room {
+export class Room implements AdminRoom {
   readonly jid: Jid;
   config: RoomConfig;
   locked = false;
@@ -254,6 +252,8 @@ export class Room {
     opts: PresenceOpts & {
       withJid: boolean;
       self?: boolean;
+      /** name the actor's real JID (default: withJid for others, whether the occupant may see JIDs for itself) */
+      actorJid?: boolean;
     },
   ): Element {
     const aff = opts.item?.affiliation ?? this.affiliation(o.bare);
@@ -265,11 +265,13 @@ export class Room {
       const all = [...o.sessions.values()];
       sessions = opts.first && o.sessions.has(opts.first.full) ? [opts.first, ...all.filter((j) => j !== opts.first)] : all;
     }
+    const actor = opts.item?.actor;
+    const actorJid = (opts.actorJid ?? (opts.self ? this.canSeeJids(o) : opts.withJid)) ? actor?.jid : undefined;
     const items = sessions.map((j) =>
       x(
         'item',
         { affiliation: aff, role, jid: j?.full, nick: opts.item?.nick },
-        opts.item?.actor !== undefined ? x('actor', { nick: opts.item.actor }) : undefined,
+        actor?.nick !== undefined || actorJid !== undefined ? x('actor', { nick: actor?.nick, jid: actorJid }) : undefined,
         opts.item?.reason ? x('reason', null, opts.item.reason) : undefined,
       ),
     );
@@ -565,7 +567,7 @@ export class Room {
   }
 
   /** Remove a whole occupant (kick, ban, membership loss) with the given codes and actor. */
-  private evict(o: Occupant, codes: number[], item: { actor?: string; reason?: string; affiliation?: Affiliation }): void {
+  private evict(o: Occupant, codes: number[], item: { actor?: Actor; reason?: string; affiliation?: Affiliation }): void {
     const sessions = [...o.sessions.values()];
     const opts = { type: 'unavailable' as const, codes, item: { ...item, role: 'none' as Role }, children: [] };
     this.broadcastPresence(o, opts);
@@ -713,7 +715,8 @@ export class Room {
           return void this.host.send(errorReply(stanza, new StanzaError('jid-malformed', 'bad invitee address')));
         }
         // §9.4: in a members-only room, an invitation from an admin (or allowed occupant) makes the invitee a member
-        if (this.config.membersOnly && this.affiliation(to.bare) === 'none') this.setAffiliation(to.bare, 'member', undefined, undefined);
+        if (this.config.membersOnly && this.affiliation(to.bare) === 'none')
+          this.setAffiliation(to.bare, 'member', { nick: o.nick, jid: from.bare }, undefined);
         const reason = inv.getChildText('reason');
         this.host.send(
           x(
@@ -755,7 +758,7 @@ export class Room {
       if (form.bool('muc#request_allow') !== true) return;
       const nick = form.text('muc#roomnick');
       const target = nick ? this.occupants.get(nick) : undefined;
-      if (target && target.role === 'visitor') this.setRole(target, 'participant', o.nick, undefined);
+      if (target && target.role === 'visitor') this.setRole(target, 'participant', { nick: o.nick, jid: from.bare }, undefined);
       return;
     }
     if (o.role !== 'visitor') return;
@@ -788,7 +791,7 @@ export class Room {
       return x('query', { xmlns: NS_DISCO_ITEMS });
     }
     if (ns === NS_PING && type === 'get') return undefined;
-    if (ns === NS_ADMIN && payload.name === 'query') return type === 'get' ? this.adminGet(payload, from) : this.adminSet(payload, from);
+    if (ns === NS_ADMIN && payload.name === 'query') return type === 'get' ? adminGet(this, payload, from) : adminSet(this, payload, from);
     if (ns === NS_OWNER && payload.name === 'query') return type === 'get' ? this.ownerGet(from) : this.ownerSet(payload, from);
     if (ns === NS_REGISTER && payload.name === 'query') return this.register(type === 'get', payload, from);
     if (ns === NS_MODERATE && payload.name === 'moderate' && type === 'set') return this.moderate(payload, from);
@@ -865,131 +868,28 @@ export class Room {
     );
   }
 
-  private requester(from: Jid): { aff: Affiliation; occupant?: Occupant; actor: string | undefined } {
+  requester(from: Jid): { aff: Affiliation; occupant?: Occupant; actor: Actor } {
     const occupant = this.bySession.get(from.full);
     const aff = this.host.isServerAdmin(from) ? 'owner' : this.affiliation(from.bare);
-    return { aff, occupant, actor: occupant?.nick };
+    return { aff, occupant, actor: { nick: occupant?.nick, jid: from.bare } };
   }
 
-  private adminGet(q: Element, from: Jid): Element {
-    const item = q.getChild('item');
-    if (!item) throw new StanzaError('bad-request', 'ask for a list with an <item/> naming a role or an affiliation');
-    const { aff, occupant } = this.requester(from);
-    if (item.attrs.role) {
-      const role = item.attrs.role;
-      if (role !== 'moderator' && role !== 'participant' && role !== 'visitor') throw new StanzaError('bad-request', 'no such role');
-      if (occupant?.role !== 'moderator' && AFF_RANK[aff] < AFF_RANK.admin)
-        throw new StanzaError('forbidden', 'only moderators may see role lists');
-      const items = [...this.occupants.values()]
-        .filter((o) => o.role === role)
-        .map((o) =>
-          x('item', { affiliation: this.affiliation(o.bare), role: o.role, nick: o.nick, jid: [...o.sessions.values()].at(-1)?.full }),
-        );
-      return x('query', { xmlns: NS_ADMIN }, items);
-    }
-    const wanted = item.attrs.affiliation;
-    if (wanted !== 'owner' && wanted !== 'admin' && wanted !== 'member' && wanted !== 'outcast')
-      throw new StanzaError('bad-request', 'no such affiliation');
-    if (AFF_RANK[aff] < AFF_RANK.admin) throw new StanzaError('forbidden', 'only admins and owners may see affiliation lists');
-    // §10.5, §10.8: owner and admin lists are for owners (anyone may read them in a non-anonymous room)
-    if ((wanted === 'owner' || wanted === 'admin') && aff !== 'owner' && this.config.whois !== 'anyone')
-      throw new StanzaError('forbidden', 'only owners may see the owner and admin lists');
-    const items: Element[] = [];
-    for (const [jid, a] of this.affiliations) {
-      if (a.affiliation !== wanted) continue;
-      items.push(x('item', { affiliation: a.affiliation, jid, nick: a.nick }, a.reason ? x('reason', null, a.reason) : undefined));
-    }
-    return x('query', { xmlns: NS_ADMIN }, items);
+  maxAffiliations(): number {
+    return this.host.limits().maxAffiliations;
   }
 
-  /** §8.2–§8.5 roles and §9.1–§10.7 affiliations; every item checked before any is applied. */
-  private adminSet(q: Element, from: Jid): undefined {
-    const items = q.getChildren('item');
-    if (items.length === 0) throw new StanzaError('bad-request', 'no <item/> to apply');
-    const { aff: myAff, occupant: me, actor } = this.requester(from);
-    const changes: (() => void)[] = [];
-    const finalAff = new Map<string, Affiliation>();
-    for (const item of items) {
-      const reason = item.getChildText('reason') ?? undefined;
-      if (item.attrs.role !== undefined && item.attrs.affiliation !== undefined)
-        throw new StanzaError('bad-request', 'an <item/> changes a role or an affiliation, not both');
-      if (item.attrs.role !== undefined) {
-        const role = item.attrs.role as Role;
-        if (!(role in ROLE_RANK)) throw new StanzaError('bad-request', 'no such role');
-        const target = item.attrs.nick !== undefined ? this.occupants.get(item.attrs.nick) : undefined;
-        if (!target) throw new StanzaError('item-not-found', 'no occupant with that nickname');
-        if (me?.role !== 'moderator' && AFF_RANK[myAff] < AFF_RANK.admin)
-          throw new StanzaError('forbidden', 'only moderators may change roles');
-        const targetAff = this.affiliation(target.bare);
-        if (role === 'moderator' || (target.role === 'moderator' && role !== 'none')) {
-          // granting or revoking moderator status takes an admin (§9.6, §9.7)
-          if (AFF_RANK[myAff] < AFF_RANK.admin) throw new StanzaError('not-allowed', 'only admins may grant or revoke moderator status');
-          if (role !== 'moderator' && AFF_RANK[targetAff] >= AFF_RANK.admin)
-            throw new StanzaError('not-allowed', 'admins and owners are always moderators');
-        }
-        // §8.2: no kicking someone of a higher affiliation; §8.4: no silencing someone at or above your own
-        if (role === 'none' && AFF_RANK[targetAff] > AFF_RANK[myAff])
-          throw new StanzaError('not-allowed', 'you cannot kick someone above you');
-        if (role === 'visitor' && target !== me && AFF_RANK[targetAff] >= AFF_RANK[myAff] && myAff !== 'owner')
-          throw new StanzaError('not-allowed', 'you cannot revoke voice from someone at or above your affiliation');
-        if (role === 'visitor' && AFF_RANK[targetAff] >= AFF_RANK.admin)
-          throw new StanzaError('not-allowed', 'admins and owners always have voice');
-        if (role === 'none' && target === me) throw new StanzaError('conflict', 'you cannot kick yourself');
-        changes.push(() => (role === 'none' ? this.kick(target, actor, reason) : this.setRole(target, role, actor, reason)));
-        continue;
-      }
-      const affiliation = item.attrs.affiliation as Affiliation | undefined;
-      if (affiliation === undefined || !(affiliation in AFF_RANK))
-        throw new StanzaError('bad-request', 'an <item/> needs a role or an affiliation');
-      let jid: string;
-      if (item.attrs.jid !== undefined) {
-        try {
-          jid = Jid.parse(item.attrs.jid).bare;
-        } catch {
-          throw new StanzaError('jid-malformed', 'bad JID in <item/>');
-        }
-      } else {
-        const o = item.attrs.nick !== undefined ? this.occupants.get(item.attrs.nick) : undefined;
-        if (!o) throw new StanzaError('item-not-found', 'no occupant with that nickname');
-        jid = o.bare;
-      }
-      const current = this.affiliation(jid);
-      if (AFF_RANK[myAff] < AFF_RANK.admin) throw new StanzaError('forbidden', 'only admins and owners may change affiliations');
-      // §9.1: nobody bans themselves
-      if (affiliation === 'outcast' && jid === from.bare) throw new StanzaError('conflict', 'you cannot ban yourself');
-      // §10.3–§10.6: granting or revoking owner/admin is for owners
-      if ((affiliation === 'owner' || affiliation === 'admin') && myAff !== 'owner')
-        throw new StanzaError('forbidden', 'only owners may grant owner or admin status');
-      if ((current === 'owner' || current === 'admin') && myAff !== 'owner')
-        throw new StanzaError(affiliation === 'outcast' ? 'not-allowed' : 'forbidden', 'only owners may change an owner or admin');
-      finalAff.set(jid, affiliation);
-      if (affiliation !== 'none' && this.affiliations.size >= this.host.limits().maxAffiliations && !this.affiliations.has(jid))
-        throw new StanzaError('resource-constraint', 'this room has too many affiliations');
-      changes.push(() => this.setAffiliation(jid, affiliation, actor, reason));
-    }
-    // the last-owner rule is checked on the result of the whole request
-    if (finalAff.size) {
-      let owners = 0;
-      for (const [jid, a] of this.affiliations) if (a.affiliation === 'owner' && (finalAff.get(jid) ?? 'owner') === 'owner') owners++;
-      for (const [jid, a] of finalAff) if (a === 'owner' && this.affiliations.get(jid)?.affiliation !== 'owner') owners++;
-      if (owners === 0) throw new StanzaError('conflict', 'a room needs at least one owner');
-    }
-    for (const c of changes) c();
-    return undefined;
-  }
-
-  kick(o: Occupant, actor: string | undefined, reason: string | undefined): void {
+  kick(o: Occupant, actor: Actor | undefined, reason: string | undefined): void {
     this.evict(o, [STATUS.kicked], { actor, reason });
   }
 
-  private setRole(o: Occupant, role: Role, actor: string | undefined, reason: string | undefined): void {
+  setRole(o: Occupant, role: Role, actor: Actor | undefined, reason: string | undefined): void {
     if (o.role === role) return;
     o.role = role;
     this.broadcastPresence(o, { item: { actor, reason } });
   }
 
-  /** Change an affiliation and its effects on the occupants of that JID (§9, §10). */
-  setAffiliation(jid: string, affiliation: Affiliation, actor: string | undefined, reason: string | undefined, nick?: string): void {
+  /** Change an affiliation (nick: undefined keeps the reserved nickname, null drops it) and its effects (§9, §10). */
+  setAffiliation(jid: string, affiliation: Affiliation, actor: Actor | undefined, reason: string | undefined, nick?: string | null): void {
     const prev = this.affiliations.get(jid);
     if (affiliation === 'none') {
       if (!prev) return;
@@ -997,14 +897,16 @@ export class Room {
       if (this.config.persistent) this.host.persistAffiliation(this, { jid, affiliation: 'none' });
     } else {
       // §9.1: a ban also drops the reserved nickname
-      const entry = { affiliation, nick: affiliation === 'outcast' ? undefined : (nick ?? prev?.nick), reason };
+      const entry = { affiliation, nick: affiliation === 'outcast' || nick === null ? undefined : (nick ?? prev?.nick), reason };
       if (!entry.nick) delete entry.nick;
       if (!entry.reason) delete entry.reason;
       this.affiliations.set(jid, entry);
       if (this.config.persistent) this.host.persistAffiliation(this, { jid, ...entry });
     }
+    let present = false;
     for (const o of [...this.occupants.values()]) {
       if (o.bare !== jid) continue;
+      present = true;
       if (affiliation === 'outcast') this.evict(o, [STATUS.banned], { actor, reason, affiliation: 'outcast' });
       else if (this.config.membersOnly && AFF_RANK[affiliation] < AFF_RANK.member)
         this.evict(o, [STATUS.affiliationChanged], { actor, reason, affiliation });
@@ -1014,6 +916,24 @@ export class Room {
         this.broadcastPresence(o, { item: { actor, reason } });
       }
     }
+    if (!present && affiliation !== (prev?.affiliation ?? 'none')) this.affiliationNotice(jid, affiliation, actor, reason);
+  }
+
+  /**
+   * §9.1, §9.3, §10.3, §10.6, §10.7: a change for someone not in the room is told in a message
+   * from the room; it names a real JID, so it goes to those who may see real JIDs (as Prosody).
+   */
+  private affiliationNotice(jid: string, affiliation: Affiliation, actor: Actor | undefined, reason: string | undefined): void {
+    const to: Jid[] = [];
+    for (const v of this.occupants.values()) if (this.canSeeJids(v)) for (const j of v.sessions.values()) to.push(j);
+    if (to.length === 0) return;
+    const item = x(
+      'item',
+      { affiliation, jid, role: 'none' },
+      actor?.nick !== undefined || actor?.jid !== undefined ? x('actor', { nick: actor.nick, jid: actor.jid }) : undefined,
+      reason ? x('reason', null, reason) : undefined,
+    );
+    this.host.fanout(x('message', { from: this.jid.bare, id: this.host.newId() }, x('x', { xmlns: NS_USER }, item)), to);
   }
 
   private ownerGet(from: Jid): Element {
@@ -1169,7 +1089,7 @@ export class Room {
     return undefined;
   }
 
-  private nickOwner(nick: string): string | undefined {
+  nickOwner(nick: string): string | undefined {
     for (const [jid, a] of this.affiliations) if (a.nick === nick) return jid;
     return undefined;
   }
