@@ -5,7 +5,7 @@ import { loadConfig, ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { openStorage, AccountExistsError, type Storage } from './storage/index.js';
 import { Accounts, AccountInputError, usernameFor, checkPassword } from './accounts.js';
-import { generateCert } from './tls.js';
+import { generateCert, trustCommand } from './tls.js';
 import { Server, VERSION } from './server.js';
 
 class CliError extends Error {}
@@ -199,12 +199,18 @@ export function cli(): Command {
 
   program
     .command('cert')
-    .description('(re)generate the self-signed certificate for the domain in ./certs')
+    .description('issue a new server certificate in ./certs, signed by the local CA (created if absent)')
+    .option('--new-key', 'also replace the server key (clients that pin it, e.g. Poezio, will ask again)')
+    .option('--new-ca', 'also replace the local CA (every machine must then trust the new one)')
     .addOption(cfgOpt)
-    .action(async (opts: { config?: string }) => {
+    .action(async (opts: { config?: string; newKey?: boolean; newCa?: boolean }) => {
       const cfg = config(opts);
-      const files = await generateCert(cfg.domain);
-      console.log(`wrote ${files.cert} and ${files.key} (self-signed for ${cfg.domain} and *.${cfg.domain})`);
+      const files = await generateCert(cfg.domain, undefined, { newKey: opts.newKey, newCa: opts.newCa });
+      console.log(`wrote ${files.cert} and ${files.key} for ${files.names.join(', ')}`);
+      console.log(`signed by the ${files.caCreated ? 'new ' : ''}local CA ${files.ca}; to make this machine trust it, run:`);
+      console.log(`  ${trustCommand(files.ca)}`);
+      if (cfg.tls.cert) console.log(`note: tls.cert is set (${cfg.tls.cert}), so the server uses that file instead`);
+      else console.log('restart the server to use it');
     });
 
   program
