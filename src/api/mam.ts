@@ -149,6 +149,28 @@ export async function runMamQuery(
   );
 }
 
+/**
+ * Replace one archived message with what `make` builds from it (XEP-0425: a moderated message
+ * becomes its tombstone), written or still batched; false when the archive holds no such message.
+ */
+export async function replaceArchived(
+  store: ArchiveStore,
+  owner: string,
+  id: string,
+  make: (stanza: Element) => Element,
+): Promise<boolean> {
+  let page: Awaited<ReturnType<ArchiveStore['query']>>;
+  try {
+    page = await store.query({ owner, ids: [id], max: 1, fromEnd: false, countLimit: 1 });
+  } catch (e) {
+    if (e instanceof ArchiveIdNotFound) return false;
+    throw e;
+  }
+  const m = page.items[0];
+  if (!m) return false;
+  return store.replace(owner, id, make(parseXml(m.stanza)).toString());
+}
+
 /** XEP-0313 §6 archive metadata. */
 export async function mamMetadata(store: ArchiveStore, owner: string): Promise<Element> {
   const b = await store.bounds(owner);

@@ -201,6 +201,12 @@ export interface ArchiveStore {
   query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number | undefined }>;
   /** the oldest and newest message of an archive */
   bounds(owner: string): Promise<{ first?: ArchivedMessage; last?: ArchivedMessage }>;
+  /**
+   * Replace the stored stanza of one message by its archive id (XEP-0425: a moderated message
+   * becomes its tombstone), whether it is written yet or still waits in the batch; false when
+   * the archive of that owner holds no such message.
+   */
+  replace(owner: string, id: string, stanza: string): Promise<boolean>;
   /** delete messages older than a time (all archives, or one); returns how many */
   purge(before: number, owner?: string): Promise<number>;
   deleteAll(owner: string): Promise<number>;

@@ -298,6 +298,42 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
     });
   });
 
+  describe('archive: replacing one message (moderation tombstones)', () => {
+    const owner = 'room@conference.localhost';
+    const msg = (i: number) => ({
+      owner,
+      id: `r-${i}`,
+      ts: 1_700_000_100_000 + i,
+      with: `${owner}/nick${i}`,
+      withFull: `${owner}/nick${i}`,
+      stanza: `<message><body>${i}</body></message>`,
+    });
+    const tomb = (i: number) => `<message><retracted id='${i}'/></message>`;
+
+    it('replaces by archive id for one owner, written or still waiting in the batch, and says when there is none', async () => {
+      s.archive.add(msg(1));
+      await s.archive.flush();
+      s.archive.add(msg(2)); // waits in the batch (up to 100 ms)
+      assert.equal(await s.archive.replace(owner, 'r-2', tomb(2)), true, 'a row still waiting in the batch');
+      assert.equal(await s.archive.replace(owner, 'r-1', tomb(1)), true, 'a written row');
+      s.archive.add(msg(3));
+      const writing = s.archive.flush(); // a batch on its way to the database
+      await Promise.resolve(); // the flush has taken the row out of the queue
+      assert.equal(await s.archive.replace(owner, 'r-3', tomb(3)), true, 'a row being written');
+      await writing;
+      s.archive.add(msg(4));
+      assert.equal(await s.archive.replace(owner, 'nope', tomb(0)), false);
+      assert.equal(await s.archive.replace('other@conference.localhost', 'r-1', tomb(0)), false, "another owner's archive");
+      const page = await s.archive.query({ owner, max: 10, fromEnd: false });
+      assert.deepEqual(
+        page.items.map((m) => [m.id, m.stanza, m.with, m.ts]),
+        [1, 2, 3, 4].map((i) => [`r-${i}`, i === 4 ? msg(4).stanza : tomb(i), msg(i).with, msg(i).ts]),
+        'only the stanza changes: id, order, sender and time stay',
+      );
+      assert.equal(await s.archive.deleteAll(owner), 4);
+    });
+  });
+
   describe('lifecycle', () => {
     it('data survives closing and reopening (migrations are idempotent)', async () => {
       await s.close();

@@ -443,4 +443,129 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       assert.deepEqual(await adminList(alice, 'aff3', 'member'), [{ affiliation: 'member', jid: 'dave@localhost' }]);
     });
   });
+
+  describe('moderation (XEP-0425 0.3 and the 0.2 form deployed clients send) and the room archive', () => {
+    const M0 = 'urn:xmpp:message-moderate:0';
+    const M1 = 'urn:xmpp:message-moderate:1';
+    const R0 = 'urn:xmpp:message-retract:0';
+    const R1 = 'urn:xmpp:message-retract:1';
+    const FASTEN = 'urn:xmpp:fasten:0';
+    const MAM = 'urn:xmpp:mam:2';
+    const moderate0 = (c: XmppClient, room: string, id: string, reason?: string) =>
+      iq(
+        c,
+        xml(
+          'iq',
+          { type: 'set', to: `${room}@${SERVICE}` },
+          xml(
+            'apply-to',
+            { xmlns: FASTEN, id },
+            xml('moderate', { xmlns: M0 }, xml('retract', { xmlns: R0 }), ...(reason ? [xml('reason', {}, reason)] : [])),
+          ),
+        ),
+      );
+    const moderate1 = (c: XmppClient, room: string, id: string) =>
+      iq(c, xml('iq', { type: 'set', to: `${room}@${SERVICE}` }, xml('moderate', { xmlns: M1, id }, xml('retract', { xmlns: R1 }))));
+    /** Send a groupchat message and return its stanza-id, as the room gave it. */
+    const say = async (from: XmppClient, to: XmppClient, room: string, body: string): Promise<string> => {
+      await from.send(xml('message', { to: `${room}@${SERVICE}`, type: 'groupchat' }, xml('body', {}, body)));
+      const m = await expectStanza(to, (s) => s.is('message') && s.getChildText('body') === body);
+      return m.getChild('stanza-id', 'urn:xmpp:sid:0')!.attrs.id;
+    };
+    /** The archived messages of a room, through a MAM query to the room JID. */
+    const archive = async (c: XmppClient, room: string): Promise<Element[]> => {
+      const got: Element[] = [];
+      const on = (s: Element) => {
+        if (s.is('message') && s.getChild('result', MAM)) got.push(s);
+      };
+      c.on('stanza', on);
+      const r = await iq(c, xml('iq', { type: 'set', to: `${room}@${SERVICE}` }, xml('query', { xmlns: MAM, queryid: 'q' })));
+      c.removeListener('stanza', on);
+      assert.equal(r.attrs.type, 'result', r.toString());
+      return got.map((m) => m.getChild('result', MAM)!.getChild('forwarded', 'urn:xmpp:forward:0')!.getChild('message')!);
+    };
+
+    it('a :0 request (apply-to/moderate/retract) is answered in the :0 broadcast form; a :1 request in its own', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'mod0', 'Alice');
+      await join(bob, 'mod0', 'Bob');
+      const features = (await discoInfo(bob, 'mod0'))
+        .getChild('query')!
+        .getChildren('feature')
+        .map((f) => f.attrs.var);
+      assert.ok(features.includes(M0) && features.includes(M1), 'both versions advertised');
+      const spam = await say(bob, alice, 'mod0', 'spam');
+      assert.equal(errorOf(await moderate0(bob, 'mod0', spam)), 'forbidden', 'only moderators');
+      assert.equal((await moderate0(alice, 'mod0', spam, 'no spam')).attrs.type, 'result');
+      const m0 = await expectStanza(bob, (s) => s.is('message') && !!s.getChild('apply-to', FASTEN));
+      assert.equal(m0.attrs.from, `mod0@${SERVICE}`);
+      assert.equal(m0.attrs.type, 'groupchat');
+      const applyTo = m0.getChild('apply-to', FASTEN)!;
+      assert.equal(applyTo.attrs.id, spam);
+      const moderated = applyTo.getChild('moderated', M0)!;
+      assert.equal(moderated.attrs.by, `mod0@${SERVICE}/Alice`);
+      assert.ok(moderated.getChild('retract', R0));
+      assert.equal(moderated.getChildText('reason'), 'no spam');
+      assert.equal(m0.getChild('retract', R1), undefined, 'a :0 request gets the :0 form');
+
+      const spam2 = await say(bob, alice, 'mod0', 'more spam');
+      assert.equal((await moderate1(alice, 'mod0', spam2)).attrs.type, 'result');
+      const m1 = await expectStanza(bob, (s) => s.is('message') && !!s.getChild('retract', R1));
+      assert.equal(m1.getChild('retract', R1)!.attrs.id, spam2);
+      assert.equal(m1.getChild('apply-to', FASTEN), undefined, 'a :1 request gets the :1 form');
+
+      assert.equal(errorOf(await moderate0(alice, 'mod0', 'no-such-id')), 'item-not-found');
+      const bad = xml(
+        'iq',
+        { type: 'set', to: `mod0@${SERVICE}` },
+        xml('apply-to', { xmlns: FASTEN, id: spam }, xml('moderate', { xmlns: M0 })),
+      );
+      assert.equal(errorOf(await iq(alice, bad)), 'bad-request', 'a moderation without <retract/>');
+
+      // a newcomer's history carries tombstones (both forms), never the bodies
+      const carol = await client('carol');
+      await carol.send(xml('presence', { to: `mod0@${SERVICE}/Carol` }, xml('x', { xmlns: MUC })));
+      await expectStanza(carol, (s) => s.is('message') && !!s.getChild('subject'));
+      const history = carol.received.filter((s) => s.is('message') && !!s.getChild('delay', 'urn:xmpp:delay'));
+      const bodies = history.map((s) => s.getChildText('body'));
+      assert.ok(!bodies.includes('spam') && !bodies.includes('more spam'), bodies.join('|'));
+      const tomb = history.find((s) => s.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.id === spam)!;
+      assert.ok(tomb.getChild('retracted', R1)?.getChild('moderated', M1));
+      assert.ok(tomb.getChild('moderated', M0)?.getChild('retracted', R0));
+    });
+
+    it('a moderated message is a tombstone in the room archive, also when moderated while its write is still batched', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'modarch', 'Alice', { 'muc#maxhistoryfetch': '1' });
+      await join(bob, 'modarch', 'Bob');
+      const old = await say(bob, alice, 'modarch', 'old secret');
+      await say(bob, alice, 'modarch', 'harmless');
+      assert.equal((await archive(alice, 'modarch')).length, 2, 'written');
+      const fresh = await say(bob, alice, 'modarch', 'fresh secret');
+      // at once: 'fresh secret' still waits in the archive's write batch; 'old secret' is only in the archive
+      assert.equal((await moderate0(alice, 'modarch', fresh)).attrs.type, 'result');
+      assert.equal((await moderate1(alice, 'modarch', old)).attrs.type, 'result');
+      const carol = await client('carol');
+      const all = await archive(carol, 'modarch');
+      const bodies = all.map((m) => m.getChildText('body'));
+      assert.ok(bodies.includes('harmless'));
+      assert.ok(
+        !bodies.includes('old secret') && !bodies.includes('fresh secret'),
+        `archive still has a moderated body: ${bodies.join('|')}`,
+      );
+      const byId = (id: string) => all.find((m) => m.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.id === id)!;
+      for (const id of [old, fresh]) {
+        const t = byId(id);
+        assert.ok(t, `a tombstone for ${id}`);
+        assert.equal(t.attrs.from, `modarch@${SERVICE}/Bob`, 'the tombstone keeps its author');
+        assert.equal(t.getChild('retracted', R1)!.getChild('moderated', M1)!.attrs.by, `modarch@${SERVICE}/Alice`);
+        assert.ok(t.getChild('moderated', M0)!.getChild('retracted', R0));
+      }
+      // the announcements are archived too, so a client that saw a message live learns of its retraction on catch-up
+      assert.ok(all.some((m) => m.getChild('apply-to', FASTEN)?.attrs.id === fresh));
+      assert.ok(all.some((m) => m.getChild('retract', R1)?.attrs.id === old));
+    });
+  });
 });

@@ -39,6 +39,13 @@ const CHECKS = [
   'bare-JID leave: bob gets own unavailable presence with 110',
   'bare-JID leave: alice sees bob leave with role none and his status',
   'bare-JID leave: bob is no longer an occupant (self-ping not-acceptable)',
+  'moderation: the :0 request is answered with result',
+  'moderation: bob gets the :0 announcement from the room, by room/alice, with the reason',
+  'moderation: alice gets the :0 announcement from the room, by room/alice, with the reason',
+  'moderation: the room archive still has an entry for the message',
+  'moderation: the archived entry has no body any more',
+  'moderation: the archived entry is a tombstone slixmpp reads (moderated by room/alice, retracted)',
+  'moderation: the body is nowhere in the archive',
 ];
 
 describe('interop: slixmpp MUC (XEP-0045)', function () {

@@ -2,7 +2,10 @@
 
 Alice creates a room (201, locked) and unlocks it as an instant room, Bob
 joins, both chat, Alice changes the subject, self-pings (XEP-0410), and kicks
-Bob; Bob comes back and leaves with unavailable presence to the bare room JID. Prints one `PASS <check>` or `FAIL <check>: <why>` line per check and a
+Bob; Bob comes back and leaves with unavailable presence to the bare room JID;
+Bob comes back again, and Alice moderates his message with slixmpp's xep_0425
+plugin (the XEP-0425 0.2 form, urn:xmpp:message-moderate:0) and reads the room
+archive (XEP-0313) to find a tombstone in its place. Prints one `PASS <check>` or `FAIL <check>: <why>` line per check and a
 final `DONE passed=N failed=M`; exits non-zero if any check failed or a step
 the rest depends on broke.
 
@@ -14,6 +17,7 @@ import ssl
 import sys
 
 import slixmpp
+from slixmpp import JID
 
 from checks import Abort, check, require, run_all
 from slixmpp.exceptions import IqError, IqTimeout, PresenceError
@@ -42,7 +46,8 @@ class Client(slixmpp.ClientXMPP):
         self.messages = asyncio.Queue()  # groupchat messages with a body
         self.subjects = asyncio.Queue()  # subject changes
         self.presences = asyncio.Queue()  # MUC presences
-        for p in ('xep_0030', 'xep_0004', 'xep_0045', 'xep_0199', 'xep_0359'):
+        self.moderations = asyncio.Queue()  # XEP-0425 (0.2) moderation announcements
+        for p in ('xep_0030', 'xep_0004', 'xep_0045', 'xep_0199', 'xep_0359', 'xep_0425', 'xep_0313'):
             self.register_plugin(p)
         self.add_event_handler('session_start', self.on_start)
         self.add_event_handler(
@@ -51,6 +56,7 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler('groupchat_message', self.messages.put_nowait)
         self.add_event_handler('groupchat_subject', self.subjects.put_nowait)
         self.add_event_handler('groupchat_presence', self.presences.put_nowait)
+        self.add_event_handler('moderated_message', self.moderations.put_nowait)
 
     def on_start(self, _):
         self.send_presence()
@@ -251,6 +257,48 @@ async def run(alice, bob):
         check('bare-JID leave: bob is no longer an occupant (self-ping not-acceptable)', cond == 'not-acceptable', str(e.iq))
     except IqTimeout:
         check('bare-JID leave: bob is no longer an occupant (self-ping not-acceptable)', False, 'timeout')
+
+
+    # 10. Moderation with slixmpp's xep_0425 plugin, which sends the XEP-0425 0.2 form
+    #     (<apply-to xmlns='urn:xmpp:fasten:0'><moderate xmlns='urn:xmpp:message-moderate:0'>):
+    #     the room announces it in that form, and its archive keeps a tombstone, not the message.
+    try:
+        await muc_b.join_muc_wait(ROOM, 'bob', maxstanzas=0, timeout=STEP)
+    except Exception as e:  # noqa: BLE001
+        require('moderation: bob enters again', False, repr(e))
+    bob.send_message(mto=ROOM, mbody='interop spam', mtype='groupchat')
+    m = await alice.wait_for(alice.messages, lambda m: m['body'] == 'interop spam', "bob's spam")
+    sid = m['stanza_id']['id']
+    require('moderation: the message to moderate has a stanza-id', bool(sid), str(m))
+    try:
+        await alice['xep_0425'].moderate(JID(ROOM), sid, reason='interop moderation', timeout=STEP)
+        check('moderation: the :0 request is answered with result', True)
+    except (IqError, IqTimeout) as e:
+        require('moderation: the :0 request is answered with result', False, repr(e) + ' ' + str(getattr(e, 'iq', '')))
+    for c, who in ((bob, 'bob'), (alice, 'alice')):
+        a = await c.wait_for(c.moderations, lambda a: a['apply_to']['id'] == sid, f'the moderation announcement to {who}')
+        moderated = a['apply_to']['moderated']
+        check(
+            f'moderation: {who} gets the :0 announcement from the room, by room/alice, with the reason',
+            a['from'] == ROOM and moderated['by'] == f'{ROOM}/alice' and moderated['reason'] == 'interop moderation',
+            str(a),
+        )
+    try:
+        r = await alice['xep_0313'].retrieve(jid=JID(ROOM), timeout=STEP, rsm={'max': 50})
+        archived = [res['mam_result']['forwarded']['stanza'] for res in r['mam']['results']]
+        moderated = [m for m in archived if m['stanza_id']['id'] == sid]
+        check('moderation: the room archive still has an entry for the message', len(moderated) == 1, str(archived))
+        if moderated:
+            t = moderated[0]
+            check('moderation: the archived entry has no body any more', t['body'] == '', str(t))
+            check(
+                'moderation: the archived entry is a tombstone slixmpp reads (moderated by room/alice, retracted)',
+                t['moderated']['by'] == f'{ROOM}/alice' and t['moderated']['retracted']['stamp'] is not None,
+                str(t),
+            )
+        check('moderation: the body is nowhere in the archive', all(m['body'] != 'interop spam' for m in archived), str(archived))
+    except (IqError, IqTimeout) as e:
+        check('moderation: MAM query to the room', False, repr(e) + ' ' + str(getattr(e, 'iq', '')))
 
 
 run_all(run, lambda: (Client('alice@localhost/muc', 'secret'), Client('bob@localhost/muc', 'secret')), TOTAL)

@@ -20,5 +20,10 @@ export const NS_OCCUPANT_ID = 'urn:xmpp:occupant-id:0';
 export const NS_DELAY = 'urn:xmpp:delay';
 export const NS_MODERATE = 'urn:xmpp:message-moderate:1';
 export const NS_RETRACT = 'urn:xmpp:message-retract:1';
+/** XEP-0425 0.2 / XEP-0424 0.3, still sent by deployed clients (slixmpp), inside an XEP-0422 fastening */
+export const NS_MODERATE_0 = 'urn:xmpp:message-moderate:0';
+export const NS_RETRACT_0 = 'urn:xmpp:message-retract:0';
+export const NS_FASTEN = 'urn:xmpp:fasten:0';
+export const NS_FALLBACK = 'urn:xmpp:fallback:0';
 export const NS_CONFERENCE = 'jabber:x:conference';
 export const NS_VCARD = 'vcard-temp';

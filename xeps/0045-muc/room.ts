@@ -23,12 +23,15 @@ import {
 } from '../../src/api/index.js';
 import { applyConfigForm, roomConfigForm, type Affiliation, type Role, type RoomConfig } from './config.js';
 import { AFF_RANK, ROLE_RANK, adminGet, adminSet, type Actor, type AdminRoom } from './affiliations.js';
+import { announcement, moderationRequest, tombstone, type ModerationRequest } from './moderation.js';
+import { replaceArchived } from '../../src/api/mam.js';
 import {
   NS_ADMIN,
   NS_DELAY,
   NS_DISCO_INFO,
   NS_DISCO_ITEMS,
   NS_MODERATE,
+  NS_MODERATE_0,
   NS_MUC,
   NS_OCCUPANT_ID,
   NS_OWNER,
@@ -36,7 +39,6 @@ import {
   NS_REGISTER,
   NS_REGISTER_FORM,
   NS_REQUEST,
-  NS_RETRACT,
   NS_ROOMINFO,
   NS_SELF_PING,
   NS_SID,
@@ -656,16 +658,13 @@ export class Room implements AdminRoom {
       if (this.config.persistent) this.host.persist(this, 'room');
     } else if (hasBody) this.remember(m, stanzaId);
     // the room's archive keeps messages and subject changes, once (XEP-0313 §7.2)
-    if (this.host.archiving && (hasBody || subject))
-      this.host.archive.add({
-        owner: this.jid.bare,
-        id: stanzaId,
-        ts: Date.now(),
-        with: o.jid.full,
-        withFull: o.jid.full,
-        stanza: m.toString(),
-      });
+    if (hasBody || subject) this.archiveMessage(m, stanzaId, o.jid.full);
     this.host.fanout(m, this.targets());
+  }
+
+  private archiveMessage(m: Element, stanzaId: string, sender: string): void {
+    if (!this.host.archiving) return;
+    this.host.archive.add({ owner: this.jid.bare, id: stanzaId, ts: Date.now(), with: sender, withFull: sender, stanza: m.toString() });
   }
 
   private remember(m: Element, stanzaId: string): void {
@@ -794,7 +793,8 @@ export class Room implements AdminRoom {
     if (ns === NS_ADMIN && payload.name === 'query') return type === 'get' ? adminGet(this, payload, from) : adminSet(this, payload, from);
     if (ns === NS_OWNER && payload.name === 'query') return type === 'get' ? this.ownerGet(from) : this.ownerSet(payload, from);
     if (ns === NS_REGISTER && payload.name === 'query') return this.register(type === 'get', payload, from);
-    if (ns === NS_MODERATE && payload.name === 'moderate' && type === 'set') return this.moderate(payload, from);
+    const moderation = type === 'set' ? moderationRequest(payload) : undefined;
+    if (moderation) return this.moderate(moderation, from);
     if (ns === NS_MAM && (payload.name === 'query' || payload.name === 'metadata') && this.host.archiving)
       return this.mamQuery(type === 'get', payload, from);
     throw new StanzaError('service-unavailable');
@@ -837,6 +837,7 @@ export class Room implements AdminRoom {
       NS_OCCUPANT_ID,
       NS_SID,
       NS_MODERATE,
+      NS_MODERATE_0,
       NS_REQUEST,
       NS_REGISTER,
       NS_DISCO_INFO,
@@ -1094,37 +1095,35 @@ export class Room implements AdminRoom {
     return undefined;
   }
 
-  /** XEP-0425: a moderator retracts a message by its stanza-id. */
-  private moderate(q: Element, from: Jid): undefined {
+  /**
+   * XEP-0425: a moderator retracts a message by its stanza-id, in either form of the request. The
+   * message becomes a tombstone in the history and in the archive (which may hold it alone); the
+   * announcement goes to the room and into its history and archive, so clients catching up learn of it.
+   */
+  private moderate(req: ModerationRequest, from: Jid): undefined | Promise<undefined> {
     const me = this.bySession.get(from.full);
     if (me?.role !== 'moderator') throw new StanzaError('forbidden', "only moderators may moderate other participants' messages");
-    const id = q.attrs.id;
-    if (!id || !q.getChild('retract', NS_RETRACT)) throw new StanzaError('bad-request', 'moderate needs an id and <retract/>');
-    const reason = q.getChildText('reason');
-    const idx = this.history.findIndex((e) => e.stanzaId === id);
-    const moderated = (): Element =>
-      x('moderated', { xmlns: NS_MODERATE, by: me.jid.full }, x('occupant-id', { xmlns: NS_OCCUPANT_ID, id: me.occupantId }));
+    const by = { jid: me.jid.full, occupantId: me.occupantId };
+    const at = stamp(Date.now());
+    const idx = this.history.findIndex((e) => e.stanzaId === req.id);
     if (idx !== -1) {
-      // keep a tombstone in the history instead of the message
       const e = this.history[idx]!;
-      const t = new Element('message', { ...e.stanza.attrs });
-      t.children = [
-        x('retracted', { xmlns: NS_RETRACT, stamp: stamp(Date.now()) }, moderated(), reason ? x('reason', null, reason) : undefined),
-        ...e.stanza.getChildElements().filter((c) => c.attrs.xmlns === NS_SID || c.attrs.xmlns === NS_OCCUPANT_ID),
-      ];
-      this.history[idx] = { ...e, stanza: t, chars: -1 };
+      this.history[idx] = { ...e, stanza: tombstone(e.stanza, by, req.reason, at), chars: -1 };
     }
-    const stanzaId = this.host.newId();
-    const m = x(
-      'message',
-      { from: this.jid.bare, type: 'groupchat', id: stanzaId },
-      x('retract', { xmlns: NS_RETRACT, id }, moderated(), reason ? x('reason', null, reason) : undefined),
-      x('fallback', { xmlns: 'urn:xmpp:fallback:0', for: NS_RETRACT }),
-      x('body', null, `A message was retracted by a moderator${reason ? `: ${reason}` : ''}.`),
-      x('stanza-id', { xmlns: NS_SID, id: stanzaId, by: this.jid.bare }),
-    );
-    this.host.fanout(m, this.targets());
-    return undefined;
+    const announce = (): undefined => {
+      const stanzaId = this.host.newId();
+      const m = announcement(req, by, this.jid.bare, stanzaId);
+      this.remember(m, stanzaId);
+      this.archiveMessage(m, stanzaId, this.jid.bare);
+      this.host.fanout(m, this.targets());
+      return undefined;
+    };
+    // without an archive the history is all the room knows: a message gone from it may still be on clients
+    if (!this.host.archiving) return announce();
+    return replaceArchived(this.host.archive, this.jid.bare, req.id, (s) => tombstone(s, by, req.reason, at)).then((found) => {
+      if (!found && idx === -1) throw new StanzaError('item-not-found', 'this room has no message with that id');
+      return announce();
+    });
   }
 
   /** An IQ from a real JID to room/nick: self-ping (XEP-0410) or forwarded to that occupant. */

@@ -208,6 +208,20 @@ export class SqlArchiveStore implements ArchiveStore {
     return { first: await one('ASC'), last: await one('DESC') };
   }
 
+  async replace(owner: string, id: string, stanza: string): Promise<boolean> {
+    // a row still waiting for its batch is replaced where it waits; after a flush, rows whose
+    // write failed are back in the queue, and the others are in the table
+    const queued = (): boolean => {
+      const row = this.queue.find((r) => r.owner === owner && r.id === id);
+      if (row) row.stanza = stanza;
+      return row !== undefined;
+    };
+    if (queued()) return true;
+    await this.flush();
+    if (queued()) return true;
+    return (await this.sql.exec('UPDATE mam_archive SET stanza = $1 WHERE owner = $2 AND id = $3', [stanza, owner, id])) > 0;
+  }
+
   async purge(before: number, owner?: string): Promise<number> {
     await this.flush();
     return owner === undefined

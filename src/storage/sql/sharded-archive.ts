@@ -33,6 +33,9 @@ export class ShardedArchiveStore implements ArchiveStore {
   bounds(owner: string): Promise<{ first?: ArchivedMessage; last?: ArchivedMessage }> {
     return this.pick(owner).bounds(owner);
   }
+  replace(owner: string, id: string, stanza: string): Promise<boolean> {
+    return this.pick(owner).replace(owner, id, stanza);
+  }
   async purge(before: number, owner?: string): Promise<number> {
     if (owner !== undefined) return this.pick(owner).purge(before, owner);
     return (await Promise.all(this.shards.map((s) => s.purge(before)))).reduce((a, b) => a + b, 0);
