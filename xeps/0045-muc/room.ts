@@ -25,6 +25,7 @@ import { applyConfigForm, roomConfigForm, type Affiliation, type Role, type Room
 import { AFF_RANK, ROLE_RANK, adminGet, adminSet, type Actor, type AdminRoom } from './affiliations.js';
 import { announcement, moderationRequest, tombstone, type ModerationRequest } from './moderation.js';
 import { replaceArchived } from '../../src/api/mam.js';
+import { DiscussionHistory, stamp } from './history.js';
 import {
   NS_ADMIN,
   NS_DELAY,
@@ -109,13 +110,6 @@ interface PresenceOpts {
   first?: Jid;
 }
 
-interface HistoryEntry {
-  stanza: Element;
-  at: number;
-  chars: number;
-  stanzaId: string;
-}
-
 interface Subject {
   text: string;
   /** room/nick of whoever set it ('' for the room itself) */
@@ -163,10 +157,6 @@ export function isDeliveryError(stanza: Element): boolean {
   return cond !== undefined && DELIVERY_ERRORS.has(cond) && !(stanza.name === 'iq' && cond === 'item-not-found');
 }
 
-function stamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** Children a client may not inject into what the room sends on its behalf. */
 function clientChildren(stanza: Element, room: string): Element[] {
   const out: Element[] = [];
@@ -188,7 +178,7 @@ export class Room implements AdminRoom {
   readonly occupants = new Map<string, Occupant>();
   /** occupant by real full JID */
   readonly bySession = new Map<string, Occupant>();
-  private history: HistoryEntry[] = [];
+  private readonly history: DiscussionHistory;
   subject: Subject = { text: '', from: '' };
   /** every session of every occupant, for message fan-out (rebuilt after joins/leaves) */
   private allTargets: Jid[] | undefined;
@@ -200,6 +190,7 @@ export class Room implements AdminRoom {
     config: RoomConfig,
   ) {
     this.jid = Jid.of(name, host.domain);
+    this.history = new DiscussionHistory(this.jid.bare);
     this.config = config;
     this.salt = Buffer.from(config.occupantSalt, 'base64url');
   }
@@ -469,36 +460,7 @@ export class Room implements AdminRoom {
   }
 
   private sendHistory(to: Jid, h: Element | undefined): void {
-    let entries = this.history;
-    let max = this.config.historyLength;
-    if (h) {
-      const ms = h.attrs.maxstanzas;
-      if (ms !== undefined && /^\d+$/.test(ms)) max = Math.min(max, Number(ms));
-      const secs = h.attrs.seconds;
-      if (secs !== undefined && /^\d+$/.test(secs)) {
-        const since = Date.now() - Number(secs) * 1000;
-        entries = entries.filter((e) => e.at >= since);
-      }
-      const sinceAttr = h.attrs.since;
-      if (sinceAttr !== undefined) {
-        const t = Date.parse(sinceAttr);
-        if (!Number.isNaN(t)) entries = entries.filter((e) => e.at > t);
-      }
-      if (max < entries.length) entries = entries.slice(entries.length - max);
-      const mc = h.attrs.maxchars;
-      if (mc !== undefined && /^\d+$/.test(mc)) {
-        let budget = Number(mc);
-        let i = entries.length;
-        const size = (e: HistoryEntry): number => (e.chars >= 0 ? e.chars : (e.chars = e.stanza.toString().length));
-        while (i > 0 && budget - size(entries[i - 1]!) >= 0) budget -= size(entries[--i]!);
-        entries = entries.slice(i);
-      }
-    } else if (max < entries.length) entries = entries.slice(entries.length - max);
-    for (const e of entries) {
-      const m = new Element('message', { ...e.stanza.attrs });
-      m.children = [...e.stanza.children, x('delay', { xmlns: NS_DELAY, from: this.jid.bare, stamp: stamp(e.at) })];
-      this.host.fanout(m, [to]);
-    }
+    for (const m of this.history.select(this.config.historyLength, h)) this.host.fanout(m, [to]);
   }
 
   private changeNick(o: Occupant, stanza: Element, from: Jid, to: Jid): void {
@@ -668,11 +630,7 @@ export class Room implements AdminRoom {
   }
 
   private remember(m: Element, stanzaId: string): void {
-    const max = Math.min(this.host.limits().maxHistory, Math.max(this.config.historyLength, 0));
-    if (max === 0) return;
-    // chars is measured only if a client asks for maxchars (no second serialisation per message)
-    this.history.push({ stanza: m, at: Date.now(), chars: -1, stanzaId });
-    if (this.history.length > max) this.history.splice(0, this.history.length - max);
+    this.history.remember(m, stanzaId, Math.min(this.host.limits().maxHistory, this.config.historyLength));
   }
 
   /** A private message to room/nick (§7.5). */
@@ -1105,11 +1063,7 @@ export class Room implements AdminRoom {
     if (me?.role !== 'moderator') throw new StanzaError('forbidden', "only moderators may moderate other participants' messages");
     const by = { jid: me.jid.full, occupantId: me.occupantId };
     const at = stamp(Date.now());
-    const idx = this.history.findIndex((e) => e.stanzaId === req.id);
-    if (idx !== -1) {
-      const e = this.history[idx]!;
-      this.history[idx] = { ...e, stanza: tombstone(e.stanza, by, req.reason, at), chars: -1 };
-    }
+    const inHistory = this.history.replace(req.id, (s) => tombstone(s, by, req.reason, at));
     const announce = (): undefined => {
       const stanzaId = this.host.newId();
       const m = announcement(req, by, this.jid.bare, stanzaId);
@@ -1121,7 +1075,7 @@ export class Room implements AdminRoom {
     // without an archive the history is all the room knows: a message gone from it may still be on clients
     if (!this.host.archiving) return announce();
     return replaceArchived(this.host.archive, this.jid.bare, req.id, (s) => tombstone(s, by, req.reason, at)).then((found) => {
-      if (!found && idx === -1) throw new StanzaError('item-not-found', 'this room has no message with that id');
+      if (!found && !inHistory) throw new StanzaError('item-not-found', 'this room has no message with that id');
       return announce();
     });
   }
