@@ -117,6 +117,34 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
       assert.equal(m.attrs.from, `masque@${SERVICE}/\u03a9\u03bc\u03ad\u03b3\u03b1`);
     });
 
+    it('registering a nickname (§7.10) takes only the Nickname-profile form, as joining does', async () => {
+      const carol = await connect(server, 'carol'); // not in the room: her registration changes no presence
+      const register = (nick: string) =>
+        iq(
+          carol,
+          xml(
+            'iq',
+            { type: 'set', to: `masque@${SERVICE}` },
+            xml(
+              'query',
+              { xmlns: 'jabber:iq:register' },
+              xml(
+                'x',
+                { xmlns: 'jabber:x:data', type: 'submit' },
+                xml('field', { var: 'FORM_TYPE' }, xml('value', {}, 'http://jabber.org/protocol/muc#register')),
+                xml('field', { var: 'muc#register_roomnick' }, xml('value', {}, nick)),
+              ),
+            ),
+          ),
+        );
+      for (const nick of ['\uff22\uff4f\uff42', 'Bob  Builder', 'Bob\u200b']) {
+        const r = await register(nick);
+        assert.equal(condition(r), 'not-acceptable', `${JSON.stringify(nick)}: ${r.toString()}`);
+      }
+      assert.equal((await register('Bob Builder')).attrs.type, 'result');
+      await stopAll(carol);
+    });
+
     it('an invisible nick does not create a room', async () => {
       const refused = await enter(bob, 'spectre', '\u200b');
       assert.equal(condition(refused), 'jid-malformed', refused.toString());

@@ -33,11 +33,21 @@ const settings = z.object({
 const muc: XepModule<MucSettings> = {
   name: 'muc',
   xeps: [
-    { n: 45, version: '1.35.5', status: 'complete', note: 'service at conference.<domain>; history in memory' },
+    {
+      n: 45,
+      version: '1.35.5',
+      status: 'complete',
+      note: 'service at conference.<domain>; history in memory; nicks per RFC 8266; multi-session nicks; ghosts removed on delivery errors (§18.1.2)',
+    },
     { n: 249, version: '1.2', status: 'complete', note: 'direct invitations pass through' },
     { n: 410, version: '1.1.0', status: 'complete', note: 'self-ping answered by the room' },
     { n: 421, version: '0.1.0', status: 'complete' },
-    { n: 425, version: '0.3.0', status: 'complete', note: 'retraction of messages still in the room history is reflected there too' },
+    {
+      n: 425,
+      version: '0.3.0',
+      status: 'complete',
+      note: 'moderate:1, and :0 inside XEP-0422 apply-to (slixmpp and older clients); the message becomes a tombstone in the history and the room archive',
+    },
   ],
   config: settings as unknown as z.ZodType<MucSettings>,
   async setup(m) {

@@ -11,10 +11,12 @@ import {
   StanzaError,
   SubmittedForm,
   dataForm,
+  enforceNickname,
   errorReply,
   mamForm,
   mamMetadata,
   parseMamQuery,
+  replaceArchived,
   runMamQuery,
   tryJid,
   x,
@@ -24,7 +26,6 @@ import {
 import { applyConfigForm, roomConfigForm, type Affiliation, type Role, type RoomConfig } from './config.js';
 import { AFF_RANK, ROLE_RANK, adminGet, adminSet, type Actor, type AdminRoom } from './affiliations.js';
 import { announcement, moderationRequest, tombstone, type ModerationRequest } from './moderation.js';
-import { replaceArchived } from '../../src/api/mam.js';
 import { DiscussionHistory, stamp } from './history.js';
 import {
   NS_ADMIN,
@@ -1037,6 +1038,14 @@ export class Room implements AdminRoom {
     } catch {
       throw new StanzaError('not-acceptable', 'that nickname is not valid');
     }
+    // only the Nickname-profile form (RFC 8266) may enter (see the join), so only that is registered
+    let prepared: string | undefined;
+    try {
+      prepared = nick ? enforceNickname(nick) : nick;
+    } catch {
+      prepared = undefined;
+    }
+    if (prepared !== nick) throw new StanzaError('not-acceptable', prepared ? `use the nickname "${prepared}"` : 'that nickname is not valid');
     if (!nick) throw new StanzaError('not-acceptable', 'a nickname is required');
     const owner = this.nickOwner(nick);
     const occ = this.occupants.get(nick);
