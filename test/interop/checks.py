@@ -5,12 +5,42 @@ stanzas on stderr."""
 import asyncio
 import logging
 import os
+import ssl
 import sys
+
+import slixmpp
 
 if os.environ.get('SLIXMPP_DEBUG'):
     logging.basicConfig(level=logging.DEBUG, format='%(levelname)-8s %(message)s', stream=sys.stderr)
 
 counts = {'passed': 0, 'failed': 0}
+
+
+class ProbeClient(slixmpp.ClientXMPP):
+    """A slixmpp client for the probes: loads `plugins`, does not check the test
+    server's certificate, and resolves `online` once the session started and
+    initial presence went out (or fails it when authentication fails)."""
+
+    def __init__(self, jid, password, plugins=(), **kwargs):
+        super().__init__(jid, password, **kwargs)
+        self.ssl_context.check_hostname = False
+        self.ssl_context.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
+        self.online = asyncio.get_event_loop().create_future()
+        for p in plugins:
+            self.register_plugin(p)
+        self.add_event_handler('session_start', self._on_session_start)
+        self.add_event_handler(
+            'failed_all_auth', lambda _: self.online.done() or self.online.set_exception(RuntimeError('auth failed'))
+        )
+
+    async def before_presence(self):
+        """Runs at session start, before initial presence (e.g. to fetch the roster)."""
+
+    async def _on_session_start(self, _):
+        await self.before_presence()
+        self.send_presence()
+        if not self.online.done():
+            self.online.set_result(True)
 
 
 def check(name, ok, detail=''):

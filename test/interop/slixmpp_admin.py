@@ -14,12 +14,10 @@ usage: python3 slixmpp_admin.py HOST PORT
        SLIXMPP_DEBUG=1 adds slixmpp's debug log (with every stanza) on stderr.
 """
 import asyncio
-import ssl
 import sys
 
-import slixmpp
 
-from checks import Abort, check, require, run_all
+from checks import Abort, ProbeClient, check, require, run_all
 from slixmpp.exceptions import IqError, IqTimeout
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
@@ -37,26 +35,11 @@ TOTAL = 20  # seconds for the whole run
 
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(ProbeClient):
     def __init__(self, jid, password):
-        super().__init__(jid, password)
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
-        loop = asyncio.get_event_loop()
-        self.online = loop.create_future()
+        super().__init__(jid, password, ('xep_0030', 'xep_0004', 'xep_0050'))
         self.messages = asyncio.Queue()  # messages with a body
-        for p in ('xep_0030', 'xep_0004', 'xep_0050'):
-            self.register_plugin(p)
-        self.add_event_handler('session_start', self.on_start)
-        self.add_event_handler(
-            'failed_all_auth', lambda _: self.online.done() or self.online.set_exception(RuntimeError('auth failed'))
-        )
         self.add_event_handler('message', self.messages.put_nowait)
-
-    def on_start(self, _):
-        self.send_presence()
-        if not self.online.done():
-            self.online.set_result(True)
 
     async def wait_message(self, pred, what):
         async def scan():

@@ -5,33 +5,19 @@ check; exits non-zero on the first failure.
 usage: python3 slixmpp_client.py HOST PORT [MECHANISM]
 """
 import asyncio
-import ssl
 import sys
 
-import slixmpp
+from checks import ProbeClient
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 MECH = sys.argv[3] if len(sys.argv) > 3 else None
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(ProbeClient):
     def __init__(self, jid, password):
-        super().__init__(jid, password, sasl_mech=MECH)
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
-        loop = asyncio.get_event_loop()
-        self.online = loop.create_future()
+        super().__init__(jid, password, ('xep_0030', 'xep_0199'), sasl_mech=MECH)
         self.inbox = asyncio.Queue()
-        self.register_plugin('xep_0030')
-        self.register_plugin('xep_0199')
-        self.add_event_handler('session_start', self.on_start)
-        self.add_event_handler('failed_all_auth', lambda _: self.online.done() or self.online.set_exception(RuntimeError('auth failed')))
         self.add_event_handler('message', lambda m: self.inbox.put_nowait(m))
-
-    def on_start(self, _):
-        self.send_presence()
-        if not self.online.done():
-            self.online.set_result(True)
 
 
 async def main():

@@ -15,12 +15,10 @@ usage: python3 slixmpp_component.py HOST C2S_PORT COMPONENT_PORT SECRET
        SLIXMPP_DEBUG=1 adds slixmpp's debug log (with every stanza) on stderr.
 """
 import asyncio
-import ssl
 import sys
 
-import slixmpp
 
-from checks import Abort, check, require, run_all
+from checks import Abort, ProbeClient, check, require, run_all
 from slixmpp.componentxmpp import ComponentXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 
@@ -51,30 +49,15 @@ def iq_error(e):
     return repr(e) + ' ' + str(getattr(e, 'iq', ''))
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(ProbeClient):
     def __init__(self, jid, password):
-        super().__init__(jid, password)
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
-        loop = asyncio.get_event_loop()
-        self.online = loop.create_future()
+        super().__init__(jid, password, ('xep_0030', 'xep_0092'))
         self.messages = asyncio.Queue()
         self.presences = asyncio.Queue()
-        for p in ('xep_0030', 'xep_0092'):
-            self.register_plugin(p)
         self['xep_0092'].software_name = 'interop-alice'
         self['xep_0092'].version = '1.0'
-        self.add_event_handler('session_start', self.on_start)
-        self.add_event_handler(
-            'failed_all_auth', lambda _: self.online.done() or self.online.set_exception(RuntimeError('auth failed'))
-        )
         self.add_event_handler('message', self.messages.put_nowait)
         self.add_event_handler('presence', self.presences.put_nowait)
-
-    def on_start(self, _):
-        self.send_presence()
-        if not self.online.done():
-            self.online.set_result(True)
 
 
 class Bridge(ComponentXMPP):

@@ -13,13 +13,11 @@ usage: python3 slixmpp_muc.py HOST PORT
        SLIXMPP_DEBUG=1 adds slixmpp's debug log (with every stanza) on stderr.
 """
 import asyncio
-import ssl
 import sys
 
-import slixmpp
 from slixmpp import JID
 
-from checks import Abort, check, require, run_all
+from checks import Abort, ProbeClient, check, require, run_all
 from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
@@ -36,32 +34,17 @@ def codes(pres):
     return set(pres['muc']['status_codes'])
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(ProbeClient):
     def __init__(self, jid, password):
-        super().__init__(jid, password)
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
-        loop = asyncio.get_event_loop()
-        self.online = loop.create_future()
+        super().__init__(jid, password, ('xep_0030', 'xep_0004', 'xep_0045', 'xep_0199', 'xep_0359', 'xep_0425', 'xep_0313'))
         self.messages = asyncio.Queue()  # groupchat messages with a body
         self.subjects = asyncio.Queue()  # subject changes
         self.presences = asyncio.Queue()  # MUC presences
         self.moderations = asyncio.Queue()  # XEP-0425 (0.2) moderation announcements
-        for p in ('xep_0030', 'xep_0004', 'xep_0045', 'xep_0199', 'xep_0359', 'xep_0425', 'xep_0313'):
-            self.register_plugin(p)
-        self.add_event_handler('session_start', self.on_start)
-        self.add_event_handler(
-            'failed_all_auth', lambda _: self.online.done() or self.online.set_exception(RuntimeError('auth failed'))
-        )
         self.add_event_handler('groupchat_message', self.messages.put_nowait)
         self.add_event_handler('groupchat_subject', self.subjects.put_nowait)
         self.add_event_handler('groupchat_presence', self.presences.put_nowait)
         self.add_event_handler('moderated_message', self.moderations.put_nowait)
-
-    def on_start(self, _):
-        self.send_presence()
-        if not self.online.done():
-            self.online.set_result(True)
 
     async def wait_for(self, queue, pred, what):
         """The first item in `queue` matching `pred` (earlier ones are dropped)."""

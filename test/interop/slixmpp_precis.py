@@ -13,13 +13,11 @@ usage: python3 slixmpp_precis.py HOST PORT
        SLIXMPP_DEBUG=1 adds slixmpp's debug log (with every stanza) on stderr.
 """
 import asyncio
-import ssl
 import sys
 from xml.sax.saxutils import quoteattr
 
-import slixmpp
 
-from checks import check, require, run_all
+from checks import ProbeClient, check, require, run_all
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 ROOM = 'precis@conference.localhost'
@@ -29,31 +27,16 @@ STEP = 5  # seconds to wait for any single answer
 TOTAL = 20  # seconds for the whole run
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(ProbeClient):
     def __init__(self, jid, password):
-        super().__init__(jid, password)
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
-        loop = asyncio.get_event_loop()
-        self.online = loop.create_future()
+        super().__init__(jid, password, ('xep_0030', 'xep_0004', 'xep_0045'))
         self.errors = {}  # presence id -> future of the error condition
         self.presences = asyncio.Queue()  # MUC presences
-        for p in ('xep_0030', 'xep_0004', 'xep_0045'):
-            self.register_plugin(p)
-        self.add_event_handler('session_start', self.on_start)
         self.add_event_handler('groupchat_presence', self.presences.put_nowait)
-        self.add_event_handler(
-            'failed_all_auth', lambda _: self.online.done() or self.online.set_exception(RuntimeError('auth failed'))
-        )
         # Errors to our raw joins are taken from the XML before any handler sees them: their
         # 'from' is the refused occupant JID, which slixmpp's JID class rewrites or, for a lone
         # ZERO WIDTH SPACE, rejects ("Resource must not be 0 bytes"), dropping the connection.
         self.add_filter('in', self.take_join_error)
-
-    def on_start(self, _):
-        self.send_presence()
-        if not self.online.done():
-            self.online.set_result(True)
 
     def take_join_error(self, stanza):
         xml = stanza.xml

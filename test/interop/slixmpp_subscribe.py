@@ -10,13 +10,11 @@ usage: python3 slixmpp_subscribe.py HOST PORT
        SLIXMPP_DEBUG=1 adds slixmpp's debug log (with every stanza) on stderr.
 """
 import asyncio
-import ssl
 import sys
 
-import slixmpp
 from slixmpp.xmlstream import ET
 
-from checks import check, require, run_all
+from checks import ProbeClient, check, require, run_all
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 NS_PARS = 'urn:xmpp:pars:0'
@@ -24,28 +22,18 @@ STEP = 5  # seconds to wait for any single answer
 TOTAL = 20  # seconds for the whole run
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(ProbeClient):
     def __init__(self, jid, password):
-        super().__init__(jid, password)
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
+        super().__init__(jid, password, ('xep_0030', 'xep_0172'))
         self.roster.auto_authorize = None  # the user decides, as a person would (False rejects)
         self.roster.auto_subscribe = False
-        loop = asyncio.get_event_loop()
-        self.online = loop.create_future()
         self.requests = asyncio.Queue()
         self.approvals = asyncio.Queue()
-        for p in ('xep_0030', 'xep_0172'):
-            self.register_plugin(p)
-        self.add_event_handler('session_start', self.on_start)
         self.add_event_handler('presence_subscribe', self.requests.put_nowait)
         self.add_event_handler('presence_subscribed', self.approvals.put_nowait)
 
-    async def on_start(self, _):
+    async def before_presence(self):
         await self.get_roster()
-        self.send_presence()
-        if not self.online.done():
-            self.online.set_result(True)
 
     async def login(self):
         self.connect((HOST, PORT))
