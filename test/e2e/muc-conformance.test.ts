@@ -5,64 +5,31 @@ import assert from 'node:assert/strict';
 import type { Element } from 'ltx';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
+import {
+  ADMIN,
+  DATA,
+  MUC,
+  SERVICE,
+  STANZAS,
+  USER,
+  adminSet,
+  codes,
+  configure,
+  createRoom,
+  errorOf,
+  isSelf,
+  item,
+  items,
+  join,
+  presenceFrom,
+} from '../helpers/muc.js';
 import { connect, expectNothing, expectStanza, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
-
-const MUC = 'http://jabber.org/protocol/muc';
-const USER = 'http://jabber.org/protocol/muc#user';
-const ADMIN = 'http://jabber.org/protocol/muc#admin';
-const OWNER = 'http://jabber.org/protocol/muc#owner';
-const DATA = 'jabber:x:data';
-const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
-const SERVICE = 'conference.localhost';
 
 const USERS = Object.fromEntries(['alice', 'bob', 'carol', 'dave'].map((u) => [u, 'secret']));
 
-const codes = (p: Element): number[] =>
-  (p.getChild('x', USER)?.getChildren('status') ?? []).map((s) => Number(s.attrs.code)).sort((a, b) => a - b);
-const items = (p: Element): Record<string, string>[] =>
-  (p.getChild('x', USER)?.getChildren('item') ?? []).map((i) => i.attrs as Record<string, string>);
-const item = (p: Element): Record<string, string> => items(p)[0] ?? {};
-const errorOf = (s: Element): string | undefined =>
-  s
-    .getChild('error')
-    ?.getChildElements()
-    .find((e) => e.attrs.xmlns === STANZAS)?.name;
-const presenceFrom = (full: string, type?: string) => (s: Element) => s.is('presence') && s.attrs.from === full && s.attrs.type === type;
-const isSelf = (room: string) => (s: Element) =>
-  s.is('presence') && s.attrs.from?.startsWith(`${room}@${SERVICE}/`) && codes(s).includes(110) && s.attrs.type !== 'unavailable';
-
 /** Enter a room; resolves with the self-presence (or the presence error). */
-async function join(c: XmppClient, room: string, nick: string): Promise<Element> {
-  await c.send(xml('presence', { to: `${room}@${SERVICE}/${nick}` }, xml('x', { xmlns: MUC })));
-  const self = await expectStanza(
-    c,
-    (s) => isSelf(room)(s) || (s.is('presence') && s.attrs.type === 'error'),
-    3000,
-    `self-presence in ${room}`,
-  );
-  if (self.attrs.type !== 'error')
-    await expectStanza(c, (s) => s.is('message') && !!s.getChild('subject') && !s.getChild('body'), 3000, `subject of ${room}`);
-  return self;
-}
+const enter = async (c: XmppClient, room: string, nick: string): Promise<Element> => (await join(c, room, nick)).self;
 
-async function configure(c: XmppClient, room: string, vars: Record<string, string> = {}): Promise<Element> {
-  const fields = Object.entries({ FORM_TYPE: 'http://jabber.org/protocol/muc#roomconfig', ...vars }).map(([v, val]) =>
-    xml('field', { var: v }, xml('value', {}, val)),
-  );
-  const form = xml('x', { xmlns: DATA, type: 'submit' }, ...fields);
-  return iq(c, xml('iq', { type: 'set', to: `${room}@${SERVICE}` }, xml('query', { xmlns: OWNER }, form)));
-}
-
-/** Create a room owned by c and unlock it (an instant room unless vars are given). */
-async function createRoom(c: XmppClient, room: string, nick: string, vars: Record<string, string> = {}): Promise<void> {
-  const self = await join(c, room, nick);
-  assert.ok(codes(self).includes(201), `a new room answers with 201: ${self.toString()}`);
-  const r = await configure(c, room, vars);
-  assert.equal(r.attrs.type, 'result', r.toString());
-}
-
-const adminSet = (c: XmppClient, room: string, ...list: Element[]) =>
-  iq(c, xml('iq', { type: 'set', to: `${room}@${SERVICE}` }, xml('query', { xmlns: ADMIN }, ...list)));
 const adminList = async (c: XmppClient, room: string, affiliation: string): Promise<Record<string, string>[]> => {
   const r = await iq(c, xml('iq', { type: 'get', to: `${room}@${SERVICE}` }, xml('query', { xmlns: ADMIN }, xml('item', { affiliation }))));
   return r
@@ -100,18 +67,18 @@ describe('multi-user chat conformance (XEP-0045)', function () {
     it('by default a new room stays locked (item-not-found for others) until its owner configures it (§10.1.1)', async () => {
       const alice = await client('alice');
       const bob = await client('bob');
-      assert.deepEqual(codes(await join(alice, 'locked', 'Alice')), [110, 201]);
-      assert.equal(errorOf(await join(bob, 'locked', 'Bob')), 'item-not-found');
+      assert.deepEqual(codes(await enter(alice, 'locked', 'Alice')), [110, 201]);
+      assert.equal(errorOf(await enter(bob, 'locked', 'Bob')), 'item-not-found');
     });
 
     it('set to false, a new room is an instant room: 201 for its creator, open to others at once', async () => {
       await restart({ modules: { muc: { lock_new_rooms: false } } });
       const alice = await client('alice');
       const bob = await client('bob');
-      const self = await join(alice, 'instant', 'Alice');
+      const self = await enter(alice, 'instant', 'Alice');
       assert.deepEqual(codes(self), [110, 201]);
       assert.deepEqual(item(self), { affiliation: 'owner', role: 'moderator', jid: alice.jid!.toString() });
-      assert.deepEqual(codes(await join(bob, 'instant', 'Bob')), [110]);
+      assert.deepEqual(codes(await enter(bob, 'instant', 'Bob')), [110]);
       const features = (await discoInfo(bob, 'instant'))
         .getChild('query')!
         .getChildren('feature')
@@ -125,7 +92,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const alice = await client('alice');
       const bob = await client('bob');
       await createRoom(alice, 'exit', 'Alice');
-      await join(bob, 'exit', 'Bob');
+      await enter(bob, 'exit', 'Bob');
       await expectStanza(alice, presenceFrom(`exit@${SERVICE}/Bob`));
       await bob.send(xml('presence', { to: `exit@${SERVICE}`, type: 'unavailable' }, xml('status', {}, 'gone fishing')));
       const self = await expectStanza(bob, presenceFrom(`exit@${SERVICE}/Bob`, 'unavailable'));
@@ -138,14 +105,14 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const refused = await expectStanza(bob, (s) => s.is('message') && s.attrs.type === 'error');
       assert.equal(errorOf(refused), 'not-acceptable');
       const carol = await client('carol');
-      assert.deepEqual(codes(await join(carol, 'exit', 'Bob')), [110]);
+      assert.deepEqual(codes(await enter(carol, 'exit', 'Bob')), [110]);
     });
 
     it('error presence to room@service from an occupant removes it with status 333 (§18.1.2 ghosts)', async () => {
       const alice = await client('alice');
       const bob = await client('bob');
       await createRoom(alice, 'bounce', 'Alice');
-      await join(bob, 'bounce', 'Bob');
+      await enter(bob, 'bounce', 'Bob');
       await expectStanza(alice, presenceFrom(`bounce@${SERVICE}/Bob`));
       await bob.send(
         xml('presence', { to: `bounce@${SERVICE}`, type: 'error' }, xml('error', { type: 'cancel' }, xml('gone', { xmlns: STANZAS }))),
@@ -173,7 +140,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const alice = await client('alice');
       const bob = await client('bob');
       await createRoom(alice, 'ghost1', 'Alice');
-      await join(bob, 'ghost1', 'Bob');
+      await enter(bob, 'ghost1', 'Bob');
       await expectStanza(alice, presenceFrom(`ghost1@${SERVICE}/Bob`));
       await bounce(bob, `ghost1@${SERVICE}`, 'recipient-unavailable');
       const seen = await expectStanza(alice, presenceFrom(`ghost1@${SERVICE}/Bob`, 'unavailable'));
@@ -186,12 +153,12 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const alice = await client('alice');
       const bob = await client('bob');
       await createRoom(alice, 'ghost2', 'Alice');
-      await join(bob, 'ghost2', 'Bob');
+      await enter(bob, 'ghost2', 'Bob');
       await expectStanza(alice, presenceFrom(`ghost2@${SERVICE}/Bob`));
       for (const condition of ['gone', 'item-not-found', 'redirect', 'remote-server-not-found', 'remote-server-timeout']) {
         await bounce(bob, `ghost2@${SERVICE}/Alice`, condition);
         assert.deepEqual(codes(await expectStanza(alice, presenceFrom(`ghost2@${SERVICE}/Bob`, 'unavailable'))), [333], condition);
-        await join(bob, 'ghost2', 'Bob');
+        await enter(bob, 'ghost2', 'Bob');
         await expectStanza(alice, presenceFrom(`ghost2@${SERVICE}/Bob`));
       }
     });
@@ -201,7 +168,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const bob = await client('bob');
       const carol = await client('carol');
       await createRoom(alice, 'ghost3', 'Alice');
-      await join(bob, 'ghost3', 'Bob');
+      await enter(bob, 'ghost3', 'Bob');
       await expectStanza(alice, presenceFrom(`ghost3@${SERVICE}/Bob`));
       await bounce(bob, `ghost3@${SERVICE}`, 'feature-not-implemented');
       await bounce(bob, `ghost3@${SERVICE}/Alice`, 'not-acceptable');
@@ -216,7 +183,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const alice = await client('alice');
       const bob = await client('bob');
       await createRoom(alice, 'ghost4', 'Alice');
-      await join(bob, 'ghost4', 'Bob');
+      await enter(bob, 'ghost4', 'Bob');
       await expectStanza(alice, presenceFrom(`ghost4@${SERVICE}/Bob`));
       const ask = async (condition: string): Promise<Element> => {
         const answer = iq(alice, xml('iq', { type: 'get', to: `ghost4@${SERVICE}/Bob` }, xml('query', { xmlns: 'jabber:iq:version' })));
@@ -244,7 +211,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const alice = await client('alice');
       const bob = await client('bob');
       await createRoom(alice, 'probes', 'Alice');
-      await join(bob, 'probes', 'Bob');
+      await enter(bob, 'probes', 'Bob');
       await alice.send(xml('presence', { to: `probes@${SERVICE}/Alice` }, xml('show', {}, 'dnd'), xml('status', {}, 'busy')));
       await expectStanza(bob, (s) => presenceFrom(`probes@${SERVICE}/Alice`)(s) && s.getChildText('show') === 'dnd');
       await expectStanza(alice, presenceFrom(`probes@${SERVICE}/Bob`));
@@ -267,7 +234,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const carol = await client('carol');
       const dave = await client('dave');
       await createRoom(alice, 'probes2', 'Alice');
-      await join(bob, 'probes2', 'Bob');
+      await enter(bob, 'probes2', 'Bob');
       await probe(carol, `probes2@${SERVICE}/Alice`);
       const outsider = await expectStanza(carol, (s) => s.is('presence') && s.attrs.type === 'error');
       assert.equal(outsider.attrs.from, `probes2@${SERVICE}/Alice`);
@@ -295,7 +262,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
 
   describe('one nick, several sessions of one user (as Prosody)', () => {
     /** Enter with a status; resolves with the self-presence. */
-    const enter = async (c: XmppClient, room: string, nick: string, status: string): Promise<Element> => {
+    const enterSaying = async (c: XmppClient, room: string, nick: string, status: string): Promise<Element> => {
       await c.send(xml('presence', { to: `${room}@${SERVICE}/${nick}` }, xml('status', {}, status), xml('x', { xmlns: MUC })));
       const self = await expectStanza(c, isSelf(room), 3000, `self-presence of ${c.jid!.toString()}`);
       await expectStanza(c, (s) => s.is('message') && !!s.getChild('subject'));
@@ -309,12 +276,12 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const phone = await client('bob', 'phone');
       const laptop = await client('bob', 'laptop');
       await createRoom(alice, 'multi', 'Alice');
-      await join(carol, 'multi', 'Carol');
-      await enter(phone, 'multi', 'Bob', 'on the phone');
+      await enter(carol, 'multi', 'Carol');
+      await enterSaying(phone, 'multi', 'Bob', 'on the phone');
       await expectStanza(alice, (s) => presenceFrom(`multi@${SERVICE}/Bob`)(s) && jids(s).length === 1);
       await expectStanza(carol, presenceFrom(`multi@${SERVICE}/Bob`));
 
-      const second = await enter(laptop, 'multi', 'Bob', 'on the laptop');
+      const second = await enterSaying(laptop, 'multi', 'Bob', 'on the laptop');
       assert.equal(item(second).jid, laptop.jid!.toString(), "a session's own self-presence names it first");
       assert.deepEqual(jids(second).sort(), [phone.jid!.toString(), laptop.jid!.toString()].sort());
       const both = await expectStanza(alice, (s) => presenceFrom(`multi@${SERVICE}/Bob`)(s) && jids(s).length === 2);
@@ -355,7 +322,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const alice = await client('alice');
       const bob = await client('bob');
       await createRoom(alice, 'aff1', 'Alice');
-      await join(bob, 'aff1', 'Bob');
+      await enter(bob, 'aff1', 'Bob');
       assert.equal((await adminSet(alice, 'aff1', xml('item', { affiliation: 'member', jid: 'dave@localhost' }))).attrs.type, 'result');
       const member = await expectStanza(alice, notice('aff1'), 3000, 'the membership notice');
       assert.equal(member.attrs.type, undefined);
@@ -385,9 +352,9 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const dave = await client('dave');
       await createRoom(alice, 'aff2', 'Alice');
       await adminSet(alice, 'aff2', xml('item', { affiliation: 'admin', jid: 'bob@localhost' }));
-      await join(bob, 'aff2', 'Bob');
-      await join(carol, 'aff2', 'Carol');
-      await join(dave, 'aff2', 'Dave');
+      await enter(bob, 'aff2', 'Bob');
+      await enter(carol, 'aff2', 'Carol');
+      await enter(dave, 'aff2', 'Dave');
       await adminSet(alice, 'aff2', xml('item', { role: 'none', nick: 'Dave' }, xml('reason', {}, 'out')));
       const actorOf = (p: Element) => p.getChild('x', USER)!.getChild('item')!.getChild('actor')?.attrs ?? {};
       const toMod = await expectStanza(bob, presenceFrom(`aff2@${SERVICE}/Dave`, 'unavailable'));
@@ -412,7 +379,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const carol = await client('carol');
       const dave = await client('dave');
       await createRoom(alice, 'aff3', 'Alice');
-      await join(carol, 'aff3', 'Dee');
+      await enter(carol, 'aff3', 'Dee');
       await expectStanza(alice, presenceFrom(`aff3@${SERVICE}/Dee`));
       const r = await adminSet(alice, 'aff3', xml('item', { affiliation: 'member', jid: 'dave@localhost', nick: 'Dee' }));
       assert.equal(r.attrs.type, 'result', r.toString());
@@ -430,8 +397,8 @@ describe('multi-user chat conformance (XEP-0045)', function () {
         ),
       );
       assert.equal(reserved.getChild('query')!.getChild('identity')?.attrs.name, 'Dee');
-      assert.equal(errorOf(await join(bob, 'aff3', 'Dee')), 'conflict');
-      assert.deepEqual(codes(await join(dave, 'aff3', 'Dee')), [110]);
+      assert.equal(errorOf(await enter(bob, 'aff3', 'Dee')), 'conflict');
+      assert.deepEqual(codes(await enter(dave, 'aff3', 'Dee')), [110]);
       const taken = await adminSet(alice, 'aff3', xml('item', { affiliation: 'member', jid: 'bob@localhost', nick: 'Dee' }));
       assert.equal(errorOf(taken), 'conflict', "another member's nick");
       assert.deepEqual(await adminList(alice, 'aff3', 'member'), [{ affiliation: 'member', jid: 'dave@localhost', nick: 'Dee' }]);
@@ -489,7 +456,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const alice = await client('alice');
       const bob = await client('bob');
       await createRoom(alice, 'mod0', 'Alice');
-      await join(bob, 'mod0', 'Bob');
+      await enter(bob, 'mod0', 'Bob');
       const features = (await discoInfo(bob, 'mod0'))
         .getChild('query')!
         .getChildren('feature')
@@ -539,7 +506,7 @@ describe('multi-user chat conformance (XEP-0045)', function () {
       const alice = await client('alice');
       const bob = await client('bob');
       await createRoom(alice, 'modarch', 'Alice', { 'muc#maxhistoryfetch': '1' });
-      await join(bob, 'modarch', 'Bob');
+      await enter(bob, 'modarch', 'Bob');
       const old = await say(bob, alice, 'modarch', 'old secret');
       await say(bob, alice, 'modarch', 'harmless');
       assert.equal((await archive(alice, 'modarch')).length, 2, 'written');

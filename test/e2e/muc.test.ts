@@ -3,80 +3,26 @@ import assert from 'node:assert/strict';
 import type { Element } from 'ltx';
 import type { Server } from '../../src/server.js';
 import { newStorageSlot, startServer } from '../helpers/server.js';
+import {
+  ADMIN,
+  DATA,
+  MUC,
+  OWNER,
+  SERVICE,
+  USER,
+  adminSet,
+  codes,
+  configure,
+  createRoom,
+  errorOf,
+  field,
+  item,
+  join,
+  presenceFrom,
+} from '../helpers/muc.js';
 import { connect, dropConnection, expectNothing, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 
-const MUC = 'http://jabber.org/protocol/muc';
-const USER = 'http://jabber.org/protocol/muc#user';
-const ADMIN = 'http://jabber.org/protocol/muc#admin';
-const OWNER = 'http://jabber.org/protocol/muc#owner';
-const DATA = 'jabber:x:data';
-const SERVICE = 'conference.localhost';
-
 const USERS = Object.fromEntries(['alice', 'bob', 'carol', 'dave', 'eve', 'frank'].map((u) => [u, 'secret']));
-
-const codes = (p: Element): number[] =>
-  (p.getChild('x', USER)?.getChildren('status') ?? []).map((s) => Number(s.attrs.code)).sort((a, b) => a - b);
-const item = (p: Element): Record<string, string> => (p.getChild('x', USER)?.getChild('item')?.attrs ?? {}) as Record<string, string>;
-const errorOf = (s: Element): string | undefined =>
-  s
-    .getChild('error')
-    ?.getChildElements()
-    .find((e) => e.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-stanzas')?.name;
-const isSelf = (room: string) => (s: Element) =>
-  s.is('presence') && s.attrs.from?.startsWith(`${room}@${SERVICE}/`) && codes(s).includes(110) && s.attrs.type !== 'unavailable';
-const presenceFrom = (full: string, type?: string) => (s: Element) => s.is('presence') && s.attrs.from === full && s.attrs.type === type;
-
-function field(vars: Record<string, string | string[]>): Element[] {
-  return Object.entries(vars).map(([v, val]) =>
-    xml('field', { var: v }, ...(Array.isArray(val) ? val : [val]).map((t) => xml('value', {}, t))),
-  );
-}
-
-/** Submit a room configuration (an instant room when `vars` is empty). */
-async function configure(c: XmppClient, room: string, vars: Record<string, string | string[]> = {}): Promise<Element> {
-  const form = xml('x', { xmlns: DATA, type: 'submit' }, ...field({ FORM_TYPE: 'http://jabber.org/protocol/muc#roomconfig', ...vars }));
-  return iq(c, xml('iq', { type: 'set', to: `${room}@${SERVICE}` }, xml('query', { xmlns: OWNER }, form)));
-}
-
-interface Joined {
-  self: Element;
-  subject: Element;
-}
-
-/** Enter a room; resolves with the self-presence (or the error) and the subject. */
-async function join(c: XmppClient, room: string, nick: string, x: Element[] = [], history?: Record<string, string>): Promise<Joined> {
-  await c.send(
-    xml('presence', { to: `${room}@${SERVICE}/${nick}` }, xml('x', { xmlns: MUC }, ...x, ...(history ? [xml('history', history)] : []))),
-  );
-  const self = await expectStanza(
-    c,
-    (s) => isSelf(room)(s) || (s.is('presence') && s.attrs.type === 'error'),
-    3000,
-    `self-presence in ${room}`,
-  );
-  if (self.attrs.type === 'error') return { self, subject: self };
-  const subject = await expectStanza(
-    c,
-    (s) => s.is('message') && s.attrs.type === 'groupchat' && !!s.getChild('subject') && !s.getChild('body'),
-  );
-  return { self, subject };
-}
-
-/** Create an unlocked room owned by c (instant room unless config given). */
-async function createRoom(c: XmppClient, room: string, nick: string, vars: Record<string, string | string[]> = {}): Promise<void> {
-  const j = await join(c, room, nick);
-  assert.deepEqual(
-    codes(j.self).filter((n) => n === 201),
-    [201],
-    'a new room answers with status 201',
-  );
-  const r = await configure(c, room, vars);
-  assert.equal(r.attrs.type, 'result', r.toString());
-}
-
-async function adminSet(c: XmppClient, room: string, ...items: Element[]): Promise<Element> {
-  return iq(c, xml('iq', { type: 'set', to: `${room}@${SERVICE}` }, xml('query', { xmlns: ADMIN }, ...items)));
-}
 
 describe('multi-user chat (XEP-0045)', function () {
   this.timeout(30_000);

@@ -1,9 +1,7 @@
 // Room nicknames under PRECIS (RFC 8266, XEP-0045 §17.1) with a real third-party client:
 // slixmpp's xep_0045 plugin (Debian python3-slixmpp) against conference.localhost.
 // Run by `npm run test:interop`. SLIXMPP_DEBUG=1 puts slixmpp's stanza log on stderr.
-import type { Server } from '../../src/server.js';
-import { startServer } from '../helpers/server.js';
-import { itPasses, requireSlixmpp, runProbe } from './probe.js';
+import { describeProbe } from './probe.js';
 
 /** The checks slixmpp_precis.py prints as `PASS <check>` lines. */
 const CHECKS = [
@@ -16,16 +14,4 @@ const CHECKS = [
   'greek nick: alice sees Ωμέγα arrive',
 ];
 
-describe('interop: slixmpp room nicknames (PRECIS)', function () {
-  this.timeout(30_000);
-  let server: Server;
-  let out = '';
-  before(async () => {
-    requireSlixmpp();
-    server = await startServer({ users: { alice: 'secret', bob: 'secret' } });
-    out = await runProbe('slixmpp_precis.py', ['127.0.0.1', String(server.ports.c2s)]);
-  });
-  after(() => server?.stop());
-
-  itPasses(() => out, CHECKS);
-});
+describeProbe('interop: slixmpp room nicknames (PRECIS)', 'slixmpp_precis.py', CHECKS);

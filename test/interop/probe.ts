@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { Server } from '../../src/server.js';
+import { startServer } from '../helpers/server.js';
 
 export const PY = '/usr/bin/python3';
 
@@ -48,4 +50,23 @@ export function itPasses(output: () => string, checks: readonly string[]): void 
       assert.ok(output().split('\n').includes(`PASS ${name}`), `no "PASS ${name}" line in:\n${output()}`);
     });
   }
+}
+
+/**
+ * The whole suite for a probe that needs only alice and bob on a default server:
+ * start it, run test/interop/<script> against its client port, check the PASS lines.
+ */
+export function describeProbe(title: string, script: string, checks: readonly string[]): void {
+  describe(title, function () {
+    this.timeout(30_000);
+    let server: Server | undefined;
+    let out = '';
+    before(async () => {
+      requireSlixmpp();
+      server = await startServer({ users: { alice: 'secret', bob: 'secret' } });
+      out = await runProbe(script, ['127.0.0.1', String(server.ports.c2s)]);
+    });
+    after(() => server?.stop());
+    itPasses(() => out, checks);
+  });
 }
