@@ -92,6 +92,8 @@ describe('IM edge cases (e2e)', () => {
 
   it('a subscription request to a missing account is declined and not stored', async () => {
     const carol = await connect(server, 'carol');
+    // the decline is an inbound unsubscribed: it goes to resources that asked for the roster (RFC 6121 §3.2.3)
+    await iq(carol, xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:roster' })));
     await carol.send(xml('presence', { to: 'ghost@localhost', type: 'subscribe' }));
     await expectStanza(carol, (s: Element) => s.is('presence') && s.attrs.type === 'unsubscribed' && s.attrs.from === 'ghost@localhost');
     assert.deepEqual(await server.storage.roster.pending('ghost'), []);

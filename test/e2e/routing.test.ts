@@ -216,11 +216,13 @@ describe('server features (e2e)', () => {
       'urn:xmpp:carbons:2',
       'urn:xmpp:blocking',
       'msgoffline',
+      // served on accounts, and advertised on the server too, where clients look (XEP-0054 §5)
+      'vcard-temp',
+      'jabber:iq:private',
+      'urn:xmpp:mam:2',
     ]) {
       assert.ok(features.includes(f), `missing ${f}`);
     }
-    // vCards live on accounts, not on the server (XEP-0054)
-    assert.ok(!features.includes('vcard-temp'));
     const items = await iq(
       alice,
       xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' })),
