@@ -93,7 +93,8 @@ function derive(c: string, cp: number): number {
   return DISALLOWED; // Cs, Co, Zl, Zp, Cf that is not ignorable
 }
 
-// Every stanza address goes through here when it is not ASCII: remember the answers.
+// Every stanza address goes through here when it is not ASCII: remember the answers
+// (bounded; a cache of a pure function of the code point, so servers in one process may share it).
 const derived = new Map<number, number>();
 function property(c: string, cp: number): number {
   let p = derived.get(cp);
