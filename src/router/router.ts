@@ -326,17 +326,20 @@ export class Router {
   /** Hand a stanza to local sessions, serialised once for all of them. */
   deliver(stanza: Element, targets: LocalSession[]): void {
     const kind = stanza.name as 'message' | 'presence' | 'iq';
+    // a message to a bare JID that several resources get: each one's unacknowledged
+    // copy knows the others had it too (session end: src/session/manager.ts offline())
+    const peers = kind === 'message' && targets.length > 1 && !stanza.attrs.to?.includes('/') ? targets : undefined;
     if (this.hooks.has('stanza/out')) {
       for (const session of targets) {
         const h = this.hooks.run('stanza/out', { stanza, session });
         if (h === true) continue;
-        if (h instanceof Promise) void h.then((drop) => drop || session.send(stanza));
-        else session.send(stanza);
+        if (h instanceof Promise) void h.then((drop) => drop || session.sendSerialized(stanza.toString(), kind, peers));
+        else session.sendSerialized(stanza.toString(), kind, peers);
       }
       return;
     }
     const xml = stanza.toString();
-    for (const s of targets) s.sendSerialized(xml, kind);
+    for (const s of targets) s.sendSerialized(xml, kind, peers);
   }
 
   /**

@@ -162,8 +162,7 @@ export class SessionManager implements SessionEnv {
   private offline(session: Session): void {
     const bare = session.jid.toBare();
     const stanzas: { stanza: Element; from: Jid }[] = [];
-    const othersAvailable = [...this.core.sessions.resources(bare.bare)].some((s) => s !== session && s.available && s.priority >= 0);
-    for (const { xml, kind } of session.takeUnsent()) {
+    for (const { xml, kind, peers } of session.takeUnsent()) {
       if (kind === 'presence') continue;
       let stanza: Element;
       try {
@@ -181,8 +180,10 @@ export class SessionManager implements SessionEnv {
       const from = tryJid(stanza.attrs.from);
       if (!from) continue;
       const to = tryJid(stanza.attrs.to);
-      // addressed to the bare JID with another resource online: that resource had it too
-      if (to && to.resource === '' && othersAvailable) continue;
+      // addressed to the bare JID and delivered to other resources too: one of them still
+      // bound has it (and hands it on in turn if it ends without acknowledging it);
+      // a resource that did not get it (a lower priority, not yet available) is no reason to drop it
+      if (to && to.resource === '' && peers?.some((p) => p !== session && this.core.sessions.get(p.jid.bare, p.jid.resource) === p)) continue;
       stanza.attrs.to = bare.full;
       stanzas.push({ stanza, from });
     }

@@ -43,10 +43,18 @@ export interface SmState {
   /** the last 'h' the client acknowledged (mod 2^32) */
   acked: number;
   /** sent and not yet acknowledged, oldest first */
-  queue: { xml: string; kind: Kind; at: number }[];
+  queue: Unacked[];
   /** stanzas sent since the last <r/> */
   sinceRequest: number;
   lastRequest: number;
+}
+
+/** A stanza sent and not yet acknowledged; `peers` got the same delivery (see `LocalSession`). */
+export interface Unacked {
+  xml: string;
+  kind: Kind;
+  at: number;
+  peers?: readonly LocalSession[];
 }
 
 export class Session implements LocalSession {
@@ -91,7 +99,7 @@ export class Session implements LocalSession {
     this.sendSerialized(stanza.toString(), stanza.name as Kind);
   }
 
-  sendSerialized(xml: string, kind: Kind): void {
+  sendSerialized(xml: string, kind: Kind, peers?: readonly LocalSession[]): void {
     if (this.inactive) {
       const key = holdKey(xml, kind);
       if (key !== undefined) {
@@ -108,13 +116,13 @@ export class Session implements LocalSession {
         this.env.away(this, 'inactive', xml);
       }
     }
-    this.transmit(xml, kind);
+    this.transmit(xml, kind, peers);
   }
 
-  private transmit(xml: string, kind: Kind): void {
+  private transmit(xml: string, kind: Kind, peers?: readonly LocalSession[]): void {
     const sm = this.sm;
     if (sm) {
-      sm.queue.push({ xml, kind, at: Date.now() });
+      sm.queue.push(peers ? { xml, kind, at: Date.now(), peers } : { xml, kind, at: Date.now() });
       if (sm.queue.length > this.env.sm().max_queue) return this.env.queueOverflow(this);
     }
     const owner = this.owner;
@@ -153,7 +161,7 @@ export class Session implements LocalSession {
   }
 
   /** Everything not yet acknowledged nor sent (detach, end): the unacked queue, then held. */
-  takeUnsent(): { xml: string; kind: Kind }[] {
+  takeUnsent(): Omit<Unacked, 'at'>[] {
     const out = [...(this.sm?.queue ?? []), ...(this.held?.values() ?? [])];
     if (this.sm) this.sm.queue = [];
     this.held = undefined;
