@@ -183,7 +183,8 @@ export class SessionManager implements SessionEnv {
       // addressed to the bare JID and delivered to other resources too: one of them still
       // bound has it (and hands it on in turn if it ends without acknowledging it);
       // a resource that did not get it (a lower priority, not yet available) is no reason to drop it
-      if (to && to.resource === '' && peers?.some((p) => p !== session && this.core.sessions.get(p.jid.bare, p.jid.resource) === p)) continue;
+      if (to && to.resource === '' && peers?.some((p) => p !== session && this.core.sessions.get(p.jid.bare, p.jid.resource) === p))
+        continue;
       stanza.attrs.to = bare.full;
       stanzas.push({ stanza, from });
     }
