@@ -92,9 +92,12 @@ export interface Hooks {
   'message/sent': (ev: StanzaEvent) => HookResult;
   /** a message was handed to these local sessions of its recipient */
   'message/delivered': (ev: StanzaEvent, targets: SessionApi[]) => HookResult;
-  /** any stanza to a local user's JID, before routing by kind (privacy lists, blocking); true = handled */
+  /**
+   * any stanza to a local user's JID, before routing by kind (privacy lists, blocking); true = handled.
+   * Fails closed: a throwing handler gets the stanza refused (internal-server-error, wait).
+   */
   'route/user': (ev: StanzaEvent) => HookResult;
-  /** does `owner` (a local username) block `other`? true = blocked */
+  /** does `owner` (a local username) block `other`? true = blocked. Fails closed: a throwing handler means blocked. */
   'privacy/blocks': (owner: string, other: Jid) => HookResult;
 }
 

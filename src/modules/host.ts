@@ -239,7 +239,15 @@ export class ModuleHost implements Disco, Commands {
         d.services.set(domain, handle);
         rec(() => void d.services.delete(domain));
       },
-      blocks: (owner, other) => d.hooks.run('privacy/blocks', owner, other),
+      // fail closed: a blocklist that cannot be read blocks (the hook bus logged why)
+      blocks: (owner, other) => {
+        try {
+          const r = d.hooks.run('privacy/blocks', owner, other);
+          return r instanceof Promise ? r.catch(() => true) : r;
+        } catch {
+          return true;
+        }
+      },
       discoNode: (resolve) => {
         this.nodeResolvers.add(resolve);
         rec(() => void this.nodeResolvers.delete(resolve));

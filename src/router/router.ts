@@ -65,11 +65,32 @@ export class Router {
       return this.toService(stanza, from, to);
     }
     if (to.local !== '' && this.hooks.has('route/user')) {
-      const h = this.hooks.run('route/user', { stanza, from, to, origin });
+      let h: boolean | Promise<boolean>;
+      try {
+        h = this.hooks.run('route/user', { stanza, from, to, origin });
+      } catch {
+        return this.undecided(stanza, origin);
+      }
       if (h === true) return;
-      if (h instanceof Promise) return h.then((done) => (done ? undefined : this.dispatch(stanza, from, to, origin)));
+      if (h instanceof Promise)
+        return h.then(
+          (done) => (done ? undefined : this.dispatch(stanza, from, to, origin)),
+          () => this.undecided(stanza, origin),
+        );
     }
     return this.dispatch(stanza, from, to, origin);
+  }
+
+  /**
+   * 'route/user' (blocking) failed: the stanza is refused, not delivered unchecked (fail
+   * closed). The error goes straight to the sending session: routed, it would meet the
+   * same failing check.
+   */
+  private undecided(stanza: Element, origin?: LocalSession): void {
+    const type = stanza.attrs.type;
+    if (!origin || type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
+    const err = new StanzaError('internal-server-error', 'could not check whether this may be delivered; try again later', 'wait');
+    this.deliver(errorReply(stanza, err), [origin]);
   }
 
   private toService(stanza: Element, from: Jid, to: Jid): Pending {
@@ -368,7 +389,12 @@ export class Router {
       }
       const held = this.held.get(s);
       if (filter || held) {
-        const h = filter ? this.hooks.run('route/user', { stanza, from, to }) : false;
+        let h: boolean | Promise<boolean>;
+        try {
+          h = filter ? this.hooks.run('route/user', { stanza, from, to }) : false;
+        } catch {
+          continue; // could not check: this copy is not delivered (fail closed; logged by the hook bus)
+        }
         if (h === true) continue;
         if (h instanceof Promise || held) {
           // a blocklist not yet cached: this copy, and every later one to the same session, waits for it
