@@ -74,7 +74,7 @@ const muc: XepModule<MucSettings> = {
     timer.unref();
     m.onClose(async () => {
       clearInterval(timer);
-      await service.flush();
+      await service.close();
     });
     m.feature(NS_MUC, 'host');
   },

@@ -155,6 +155,19 @@ export class MucService implements RoomHost {
     return this.writes;
   }
 
+  /**
+   * The service stops (server stop, module unload): temporary rooms end here and do not
+   * come back, so their archives go too, as when they empty (dispose); then the queued writes.
+   */
+  async close(): Promise<void> {
+    if (this.archiving) {
+      const temporary = [...this.rooms.values()].filter((r) => !r.config.persistent);
+      const results = await Promise.allSettled(temporary.map((r) => this.m.storage.archive.deleteAll(r.jid.bare)));
+      for (const r of results) if (r.status === 'rejected') this.m.log.error({ err: r.reason }, 'deleting a room archive failed');
+    }
+    await this.flush();
+  }
+
   async load(): Promise<void> {
     const stored = await this.m.storage.rooms.all(this.domain);
     for (const r of stored) {
