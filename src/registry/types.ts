@@ -15,7 +15,10 @@ export interface Registry {
   unbind(full: string, node: string): Promise<void>;
   setPresence(full: string, node: string, priority: number, presence: string | undefined): Promise<void>;
   resources(bare: string): Promise<RegistryEntry[]>;
-  /** forget every session a node had (on start after a crash, or a dead node) */
+  /**
+   * forget every session a node had: called at the node's clean stop. A node that
+   * crashed leaves its entries (a survivors' sweep of dead nodes is the cluster's work).
+   */
   clearNode(node: string): Promise<number>;
   countOnline(): Promise<number>;
   ping(): Promise<number>;

@@ -7,7 +7,7 @@ const NS_ERRORS = 'urn:xmpp:blocking:errors';
 const INTERESTED = 'blocking/interested';
 
 const Config = z.object({
-  /** blocklists kept in memory (least recently used are dropped and re-read) */
+  /** blocklists kept in memory (the first loaded is dropped first, and re-read when needed) */
   cache_users: z.number().int().positive().default(100_000),
   /** items one blocklist may hold */
   max_items: z.number().int().positive().default(1000),

@@ -1,7 +1,9 @@
 // The XEP-0313 archive on SQL (SQLite or Postgres). Writes are queued in memory
-// and flushed as one multi-row INSERT a few milliseconds later (or at once when
-// a batch fills), so a burst of messages never waits on the database per
-// message; queries flush first, so a client always sees what it was sent.
+// and flushed in batches up to BATCH_DELAY_MS (100 ms) later, or at once when
+// BATCH_ROWS (10,000) are queued: one unnest INSERT on Postgres, one prepared
+// statement run per row in one transaction on SQLite. So a burst of messages never
+// waits on the database per message; queries flush first, so a client always sees
+// what it was sent.
 // Order is archive time, ties broken by the insertion sequence: (ts, seq).
 // Pages are keyset queries on the (owner, ts, seq) and (owner, with_jid, ts, seq)
 // indexes, which also serve the start/end filters, so a page costs the same at
