@@ -5,10 +5,17 @@
 import { Jid, JidError, PrecisError, StanzaError, enforceNickname, x, type Element } from '../../src/api/index.js';
 import type { Affiliation, Role, RoomConfig } from './config.js';
 import { NS_ADMIN } from './ns.js';
+import {
+  AFF_RANK,
+  ROLE_RANK,
+  enforce,
+  mayChangeAffiliation,
+  mayChangeRole,
+  mayGetAffiliationList,
+  mayGetRoleList,
+  ownersAfter,
+} from './permissions.js';
 import type { Occupant } from './room.js';
-
-export const AFF_RANK: Record<Affiliation, number> = { owner: 4, admin: 3, member: 2, none: 1, outcast: 0 };
-export const ROLE_RANK: Record<Role, number> = { moderator: 3, participant: 2, visitor: 1, none: 0 };
 
 /** Who did something: their nick if they are in the room, their bare JID always (shown only to who may see it). */
 export interface Actor {
@@ -57,8 +64,7 @@ export function adminGet(room: AdminRoom, q: Element, from: Jid): Element {
   if (item.attrs.role) {
     const role = item.attrs.role;
     if (role !== 'moderator' && role !== 'participant' && role !== 'visitor') throw new StanzaError('bad-request', 'no such role');
-    if (occupant?.role !== 'moderator' && AFF_RANK[aff] < AFF_RANK.admin)
-      throw new StanzaError('forbidden', 'only moderators may see role lists');
+    enforce(mayGetRoleList({ aff, role: occupant?.role ?? 'none' }));
     const items = [...room.occupants.values()]
       .filter((o) => o.role === role)
       .map((o) =>
@@ -69,10 +75,7 @@ export function adminGet(room: AdminRoom, q: Element, from: Jid): Element {
   const wanted = item.attrs.affiliation;
   if (wanted !== 'owner' && wanted !== 'admin' && wanted !== 'member' && wanted !== 'outcast')
     throw new StanzaError('bad-request', 'no such affiliation');
-  if (AFF_RANK[aff] < AFF_RANK.admin) throw new StanzaError('forbidden', 'only admins and owners may see affiliation lists');
-  // §10.5, §10.8: owner and admin lists are for owners (anyone may read them in a non-anonymous room)
-  if ((wanted === 'owner' || wanted === 'admin') && aff !== 'owner' && room.config.whois !== 'anyone')
-    throw new StanzaError('forbidden', 'only owners may see the owner and admin lists');
+  enforce(mayGetAffiliationList(aff, wanted, room.config.whois));
   const items: Element[] = [];
   for (const [jid, a] of room.affiliations) {
     if (a.affiliation !== wanted) continue;
@@ -97,23 +100,8 @@ export function adminSet(room: AdminRoom, q: Element, from: Jid): undefined {
       if (!(role in ROLE_RANK)) throw new StanzaError('bad-request', 'no such role');
       const target = item.attrs.nick !== undefined ? room.occupants.get(item.attrs.nick) : undefined;
       if (!target) throw new StanzaError('item-not-found', 'no occupant with that nickname');
-      if (me?.role !== 'moderator' && AFF_RANK[myAff] < AFF_RANK.admin)
-        throw new StanzaError('forbidden', 'only moderators may change roles');
-      const targetAff = room.affiliation(target.bare);
-      if (role === 'moderator' || (target.role === 'moderator' && role !== 'none')) {
-        // granting or revoking moderator status takes an admin (§9.6, §9.7)
-        if (AFF_RANK[myAff] < AFF_RANK.admin) throw new StanzaError('not-allowed', 'only admins may grant or revoke moderator status');
-        if (role !== 'moderator' && AFF_RANK[targetAff] >= AFF_RANK.admin)
-          throw new StanzaError('not-allowed', 'admins and owners are always moderators');
-      }
-      // §8.2: no kicking someone of a higher affiliation; §8.4: no silencing someone at or above your own
-      if (role === 'none' && AFF_RANK[targetAff] > AFF_RANK[myAff])
-        throw new StanzaError('not-allowed', 'you cannot kick someone above you');
-      if (role === 'visitor' && target !== me && AFF_RANK[targetAff] >= AFF_RANK[myAff] && myAff !== 'owner')
-        throw new StanzaError('not-allowed', 'you cannot revoke voice from someone at or above your affiliation');
-      if (role === 'visitor' && AFF_RANK[targetAff] >= AFF_RANK.admin)
-        throw new StanzaError('not-allowed', 'admins and owners always have voice');
-      if (role === 'none' && target === me) throw new StanzaError('conflict', 'you cannot kick yourself');
+      const targetStanding = { aff: room.affiliation(target.bare), role: target.role };
+      enforce(mayChangeRole({ aff: myAff, role: me?.role ?? 'none' }, targetStanding, role, target === me));
       changes.push(() => (role === 'none' ? room.kick(target, actor, reason) : room.setRole(target, role, actor, reason)));
       continue;
     }
@@ -132,15 +120,7 @@ export function adminSet(room: AdminRoom, q: Element, from: Jid): undefined {
       if (!o) throw new StanzaError('item-not-found', 'no occupant with that nickname');
       jid = o.bare;
     }
-    const current = room.affiliation(jid);
-    if (AFF_RANK[myAff] < AFF_RANK.admin) throw new StanzaError('forbidden', 'only admins and owners may change affiliations');
-    // §9.1: nobody bans themselves
-    if (affiliation === 'outcast' && jid === from.bare) throw new StanzaError('conflict', 'you cannot ban yourself');
-    // §10.3–§10.6: granting or revoking owner/admin is for owners
-    if ((affiliation === 'owner' || affiliation === 'admin') && myAff !== 'owner')
-      throw new StanzaError('forbidden', 'only owners may grant owner or admin status');
-    if ((current === 'owner' || current === 'admin') && myAff !== 'owner')
-      throw new StanzaError(affiliation === 'outcast' ? 'not-allowed' : 'forbidden', 'only owners may change an owner or admin');
+    enforce(mayChangeAffiliation(myAff, room.affiliation(jid), affiliation, jid === from.bare));
     finalAff.set(jid, affiliation);
     if (affiliation !== 'none' && room.affiliations.size >= room.maxAffiliations() && !room.affiliations.has(jid))
       throw new StanzaError('resource-constraint', 'this room has too many affiliations');
@@ -165,12 +145,7 @@ export function adminSet(room: AdminRoom, q: Element, from: Jid): undefined {
     });
   }
   // the last-owner rule is checked on the result of the whole request
-  if (finalAff.size) {
-    let owners = 0;
-    for (const [jid, a] of room.affiliations) if (a.affiliation === 'owner' && (finalAff.get(jid) ?? 'owner') === 'owner') owners++;
-    for (const [jid, a] of finalAff) if (a === 'owner' && room.affiliations.get(jid)?.affiliation !== 'owner') owners++;
-    if (owners === 0) throw new StanzaError('conflict', 'a room needs at least one owner');
-  }
+  if (finalAff.size && ownersAfter(room.affiliations, finalAff) === 0) throw new StanzaError('conflict', 'a room needs at least one owner');
   for (const c of changes) c();
   return undefined;
 }

@@ -24,7 +24,8 @@ import {
   type RoomAffiliation,
 } from '../../src/api/index.js';
 import { applyConfigForm, roomConfigForm, type Affiliation, type Role, type RoomConfig } from './config.js';
-import { AFF_RANK, ROLE_RANK, adminGet, adminSet, type Actor, type AdminRoom } from './affiliations.js';
+import { adminGet, adminSet, type Actor, type AdminRoom } from './affiliations.js';
+import { AFF_RANK, ROLE_RANK, defaultRole, enforce, mayConfigure, mayEnter, mayRegister } from './permissions.js';
 import { announcement, moderationRequest, tombstone, type ModerationRequest } from './moderation.js';
 import { DiscussionHistory, stamp } from './history.js';
 import {
@@ -205,10 +206,7 @@ export class Room implements AdminRoom {
   }
 
   private defaultRole(aff: Affiliation): Role {
-    if (aff === 'owner' || aff === 'admin') return 'moderator';
-    if (aff === 'outcast') return 'none';
-    if (aff === 'member') return 'participant';
-    return this.config.moderated ? 'visitor' : 'participant';
+    return defaultRole(aff, this.config.moderated);
   }
 
   private maxUsers(): number {
@@ -383,9 +381,8 @@ export class Room implements AdminRoom {
     };
     const serverAdmin = this.host.isServerAdmin(from);
     if (this.locked && aff !== 'owner') return deny('item-not-found', 'this room is locked until its owner configures it');
-    if (aff === 'outcast' && !serverAdmin) return deny('forbidden', 'you are banned from this room');
-    if (this.config.membersOnly && AFF_RANK[aff] < AFF_RANK.member && !serverAdmin)
-      return deny('registration-required', 'this room is for members only');
+    const entry = mayEnter(aff, this.config.membersOnly);
+    if (!entry.ok && !serverAdmin) return deny(entry.condition, entry.text);
     const existing = this.occupants.get(nick);
     if (existing && existing.bare !== bare) return deny('conflict', 'that nickname is in use');
     const reservedBy = this.nickOwner(nick);
@@ -897,14 +894,14 @@ export class Room implements AdminRoom {
   }
 
   private ownerGet(from: Jid): Element {
-    if (this.requester(from).aff !== 'owner') throw new StanzaError('forbidden', 'only owners may configure the room');
+    enforce(mayConfigure(this.requester(from).aff));
     const list = (a: string): string[] => [...this.affiliations].filter(([, v]) => v.affiliation === a).map(([j]) => j);
     return x('query', { xmlns: NS_OWNER }, roomConfigForm(this.config, this.host.limits(), list('owner'), list('admin')));
   }
 
   private ownerSet(q: Element, from: Jid): undefined {
     const { aff, actor } = this.requester(from);
-    if (aff !== 'owner') throw new StanzaError('forbidden', 'only owners may configure or destroy the room');
+    enforce(mayConfigure(aff));
     const destroy = q.getChild('destroy');
     if (destroy) {
       this.destroy(destroy.attrs.jid, destroy.getChildText('reason') ?? undefined);
@@ -1050,9 +1047,7 @@ export class Room implements AdminRoom {
     const owner = this.nickOwner(nick);
     const occ = this.occupants.get(nick);
     if ((owner && owner !== from.bare) || (occ && occ.bare !== from.bare)) throw new StanzaError('conflict', 'that nickname is taken');
-    if (a?.affiliation === 'outcast') throw new StanzaError('forbidden', 'you are banned from this room');
-    if (this.config.membersOnly && !a)
-      throw new StanzaError('not-allowed', 'registration in this room is closed; ask an admin for membership');
+    enforce(mayRegister(a?.affiliation ?? 'none', this.config.membersOnly));
     this.setAffiliation(from.bare, a?.affiliation ?? 'member', undefined, a?.reason, nick);
     return undefined;
   }
