@@ -1,5 +1,6 @@
 // The `uzzap` command: start the server, manage users, certificates, schema.
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { loadConfig, ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -7,6 +8,7 @@ import { openStorage, AccountExistsError, type Storage } from './storage/index.j
 import { Accounts, AccountInputError, usernameFor, checkPassword } from './accounts.js';
 import { generateCert, trustCommand } from './tls.js';
 import { Server, VERSION } from './server.js';
+import { staleBuild } from './build-check.js';
 
 class CliError extends Error {}
 
@@ -45,6 +47,8 @@ export function cli(): Command {
     .addOption(cfgOpt)
     .action(async (opts: { config?: string }) => {
       const server = Server.fromEnvironment(opts.config);
+      const stale = staleBuild(fileURLToPath(new URL('../..', import.meta.url)));
+      if (stale) server.log.warn(stale);
       let stopping = false;
       const stop = (sig: string): void => {
         if (stopping) return;
