@@ -5,7 +5,7 @@
 // so TCP backpressure — not memory — absorbs a flood.
 import { randomToken } from '../random.js';
 import type { Logger } from 'pino';
-import { Element, x } from '../xml/index.js';
+import { Element, dateTime, escapeXML, x } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
 import { Jid, prepResource, JidError, tryJid } from '../jid.js';
 import { streamError, StanzaError, type StreamErrorCondition } from '../api/errors.js';
@@ -401,7 +401,7 @@ export class C2SStream implements SessionOwner {
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
     this.transport.write(
-      `<iq type='result' id='${escAttr(el.attrs.id ?? '')}'><bind xmlns='${NS_BIND}'><jid>${escAttr(jid.full)}</jid></bind></iq>`,
+      `<iq type='result' id='${escapeXML(el.attrs.id ?? '')}'><bind xmlns='${NS_BIND}'><jid>${escapeXML(jid.full)}</jid></bind></iq>`,
     );
     this.session = this.core.lifecycle.bind(jid, this);
     this.inbox.limiter.who = jid.bare;
@@ -501,7 +501,7 @@ export class C2SStream implements SessionOwner {
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
     const sm = session.sm!;
-    this.transport.write(`<resumed xmlns='${NS_SM}' previd='${escAttr(previd)}' h='${sm.inH}'/>`);
+    this.transport.write(`<resumed xmlns='${NS_SM}' previd='${escapeXML(previd)}' h='${sm.inH}'/>`);
     if (!this.acknowledge(session, el.attrs.h)) return;
     // retransmit exactly what the client has not acknowledged, once, in order
     for (const q of sm.queue) this.writeStanza(q.kind === 'message' ? withDelay(q.xml, q.at, this.core.config.domain) : q.xml, q.kind);
@@ -628,7 +628,7 @@ export class C2SStream implements SessionOwner {
     if (this.headerSent) return;
     this.headerSent = true;
     const domain = this.core.config.domain;
-    const to = clientFrom ? ` to='${escAttr(clientFrom)}'` : '';
+    const to = clientFrom ? ` to='${escapeXML(clientFrom)}'` : '';
     this.transport.write(
       this.transport.framed
         ? `<open xmlns='${NS_FRAMING}' id='${this.id}' from='${domain}'${to} version='1.0' xml:lang='en'/>`
@@ -691,8 +691,7 @@ export class C2SStream implements SessionOwner {
 /** A retransmitted message gets the time it was first sent (XEP-0203), unless it has one already. */
 function withDelay(xml: string, at: number, domain: string): string {
   if (!xml.endsWith('</message>') || xml.includes('urn:xmpp:delay')) return xml;
-  const stamp = new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return `${xml.slice(0, -'</message>'.length)}<delay xmlns='urn:xmpp:delay' from='${domain}' stamp='${stamp}'>Resent</delay></message>`;
+  return `${xml.slice(0, -'</message>'.length)}<delay xmlns='urn:xmpp:delay' from='${domain}' stamp='${dateTime(at)}'>Resent</delay></message>`;
 }
 
 /** a client-supplied 'from' equal to our JID after preparation (case, normalisation) */
@@ -700,5 +699,3 @@ function sameAddress(from: string, jid: Jid): boolean {
   const j = tryJid(from);
   return !!j && (j.full === jid.full || j.full === jid.bare);
 }
-
-const escAttr = (s: string): string => s.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/"/g, '&quot;');

@@ -32,3 +32,8 @@ function cleanAttrs(attrs?: Attrs | null): Record<string, string> | undefined {
   }
   return out;
 }
+
+/** An XEP-0082 DateTime in UTC to the second (`2026-12-06T12:00:00Z`), for delay stamps and the like. */
+export function dateTime(ms: number = Date.now()): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

@@ -1,7 +1,7 @@
 // A room's discussion history (XEP-0045 §7.2.15): the last messages, in memory,
 // bounded, sent to a newcomer with a <delay/> as its <history/> asks; moderated
 // messages are replaced in place by their tombstones.
-import { Element, x } from '../../src/api/index.js';
+import { Element, dateTime, x } from '../../src/api/index.js';
 import { NS_DELAY } from './ns.js';
 
 interface HistoryEntry {
@@ -10,11 +10,6 @@ interface HistoryEntry {
   /** serialised length, measured only once a client asks for maxchars (-1 until then) */
   chars: number;
   stanzaId: string;
-}
-
-/** XEP-0082 date-time, to the second. */
-export function stamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 export class DiscussionHistory {
@@ -66,7 +61,7 @@ export class DiscussionHistory {
     } else if (max < entries.length) entries = entries.slice(entries.length - max);
     return entries.map((e) => {
       const m = new Element('message', { ...e.stanza.attrs });
-      m.children = [...e.stanza.children, x('delay', { xmlns: NS_DELAY, from: this.room, stamp: stamp(e.at) })];
+      m.children = [...e.stanza.children, x('delay', { xmlns: NS_DELAY, from: this.room, stamp: dateTime(e.at) })];
       return m;
     });
   }

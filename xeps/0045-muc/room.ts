@@ -11,6 +11,7 @@ import {
   StanzaError,
   SubmittedForm,
   dataForm,
+  dateTime,
   enforceNickname,
   errorReply,
   mamForm,
@@ -27,7 +28,7 @@ import { applyConfigForm, roomConfigForm, type Affiliation, type Role, type Room
 import { adminGet, adminSet, type Actor, type AdminRoom } from './affiliations.js';
 import { AFF_RANK, ROLE_RANK, defaultRole, enforce, mayConfigure, mayEnter, mayRegister } from './permissions.js';
 import { announcement, moderationRequest, tombstone, type ModerationRequest } from './moderation.js';
-import { DiscussionHistory, stamp } from './history.js';
+import { DiscussionHistory } from './history.js';
 import {
   NS_ADMIN,
   NS_DELAY,
@@ -1042,7 +1043,8 @@ export class Room implements AdminRoom {
     } catch {
       prepared = undefined;
     }
-    if (prepared !== nick) throw new StanzaError('not-acceptable', prepared ? `use the nickname "${prepared}"` : 'that nickname is not valid');
+    if (prepared !== nick)
+      throw new StanzaError('not-acceptable', prepared ? `use the nickname "${prepared}"` : 'that nickname is not valid');
     if (!nick) throw new StanzaError('not-acceptable', 'a nickname is required');
     const owner = this.nickOwner(nick);
     const occ = this.occupants.get(nick);
@@ -1066,7 +1068,7 @@ export class Room implements AdminRoom {
     const me = this.bySession.get(from.full);
     if (me?.role !== 'moderator') throw new StanzaError('forbidden', "only moderators may moderate other participants' messages");
     const by = { jid: me.jid.full, occupantId: me.occupantId };
-    const at = stamp(Date.now());
+    const at = dateTime();
     const inHistory = this.history.replace(req.id, (s) => tombstone(s, by, req.reason, at));
     const announce = (): undefined => {
       const stanzaId = this.host.newId();

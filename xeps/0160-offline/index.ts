@@ -1,7 +1,7 @@
 // XEP-0160 offline messages: chat/normal messages to a user with no available
 // resource are stored (bounded per user) with a XEP-0203 delay stamp and
 // delivered in order when a resource with non-negative priority comes online.
-import { x, parseXml, z, type Element, type SessionApi, type XepModule } from '../../src/api/index.js';
+import { dateTime, x, parseXml, z, type Element, type SessionApi, type XepModule } from '../../src/api/index.js';
 
 const Config = z.object({
   /** messages kept per user; one more is refused with service-unavailable */
@@ -64,9 +64,7 @@ const offline: XepModule<z.infer<typeof Config>> = {
       if (!(await m.storage.accounts.get(ev.to.local))) return false; // no such user: service-unavailable
       if (!storable(ev.stanza)) return true; // chat states and the like are dropped quietly
       const copy = x('message', { ...ev.stanza.attrs }, ev.stanza.children as Element[]);
-      copy.children.push(
-        x('delay', { xmlns: 'urn:xmpp:delay', from: m.host, stamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') }, 'Offline Storage'),
-      );
+      copy.children.push(x('delay', { xmlns: 'urn:xmpp:delay', from: m.host, stamp: dateTime() }, 'Offline Storage'));
       const stored = await m.storage.offline.push(ev.to.local, copy.toString(), m.config.max_per_user);
       if (stored) {
         note(ev.to.local);

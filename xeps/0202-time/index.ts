@@ -1,5 +1,5 @@
 // XEP-0202 Entity Time: UTC time and the server's offset.
-import { x, type XepModule } from '../../src/api/index.js';
+import { dateTime, x, type XepModule } from '../../src/api/index.js';
 
 const NS = 'urn:xmpp:time';
 
@@ -16,12 +16,7 @@ const time: XepModule = {
     m.feature(NS);
     m.iq({ type: 'get', ns: NS, name: 'time', to: ['host'] }, () => {
       const now = new Date();
-      return x(
-        'time',
-        { xmlns: NS },
-        x('tzo', null, tzo(now.getTimezoneOffset())),
-        x('utc', null, now.toISOString().replace(/\.\d{3}Z$/, 'Z')),
-      );
+      return x('time', { xmlns: NS }, x('tzo', null, tzo(now.getTimezoneOffset())), x('utc', null, dateTime(now.getTime())));
     });
   },
 };
