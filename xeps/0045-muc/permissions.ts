@@ -63,6 +63,8 @@ export function mayGetRoleList(actor: Standing): Verdict {
 
 /** §5.2.1 (retrieve member list), §9.2, §9.5, §10.5, §10.8: the list of those with an affiliation. */
 export function mayGetAffiliationList(aff: Affiliation, list: Exclude<Affiliation, 'none'>, whois: RoomConfig['whois']): Verdict {
+  // §5.2.1, §9.5: members may read the member list, unless the room hides JIDs (semi-anonymous)
+  if (list === 'member' && aff === 'member' && whois === 'anyone') return OK;
   if (!atLeastAdmin(aff)) return no('forbidden', 'only admins and owners may see affiliation lists');
   // §10.5, §10.8: owner and admin lists are for owners (anyone may read them in a non-anonymous room)
   if ((list === 'owner' || list === 'admin') && aff !== 'owner' && whois !== 'anyone')
@@ -81,6 +83,9 @@ export function mayChangeRole(actor: Standing, target: Standing, role: Role, sel
     if (!atLeastAdmin(actor.aff)) return no('not-allowed', 'only admins may grant or revoke moderator status');
     if (role !== 'moderator' && atLeastAdmin(target.aff)) return no('not-allowed', 'admins and owners are always moderators');
   }
+  // §5.1.1, §5.1.3: moderators kick participants and visitors; a moderator is kicked by an admin or owner
+  if (role === 'none' && target.role === 'moderator' && !self && !atLeastAdmin(actor.aff))
+    return no('not-allowed', 'only admins and owners may kick a moderator');
   // §8.2: no kicking someone of a higher affiliation; §8.4: no silencing someone at or above your own
   if (role === 'none' && AFF_RANK[target.aff] > AFF_RANK[actor.aff]) return no('not-allowed', 'you cannot kick someone above you');
   if (role === 'visitor' && !self && AFF_RANK[target.aff] >= AFF_RANK[actor.aff] && actor.aff !== 'owner')
