@@ -1,6 +1,6 @@
 // XEP-0133 §4.5, §4.8–§4.10: one user's sessions and what the server knows of
 // them: ending sessions, the roster, the last login, per-user statistics.
-import { x, tryJid, StanzaError, type AdhocNote, type Element } from '../../src/api/index.js';
+import { x, dateTime, tryJid, StanzaError, type AdhocNote, type Element } from '../../src/api/index.js';
 import { ask, first, jids, result, type AdminCommands } from './commands.js';
 
 export function sessionCommands({ m, host, command, localUser, sessionsOf, accountjids }: AdminCommands): void {
@@ -72,7 +72,7 @@ export function sessionCommands({ m, host, command, localUser, sessionsOf, accou
           continue;
         }
         found.push(`${u}@${host}`);
-        values.push(xep82(at));
+        values.push(dateTime(at));
       }
       return result(
         [
@@ -110,9 +110,4 @@ export function sessionCommands({ m, host, command, localUser, sessionsOf, accou
       ]);
     },
   );
-}
-
-/** XEP-0082 DateTime, UTC, seconds precision */
-function xep82(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
