@@ -1,5 +1,7 @@
-// Lint: typescript-eslint's recommended rules, plus the module boundary:
-// code in xeps/ may import only the module API (src/api) and other xeps.
+// Lint: typescript-eslint's recommended rules, type-aware checks for promises and
+// exhaustive switches (a forgotten promise loses an error or a write; a new union
+// member must not fall through silently), plus the module boundary: code in xeps/
+// may import only the module API (src/api) and other xeps.
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -8,6 +10,15 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
     },
   },
   {

@@ -296,7 +296,7 @@ export class Router {
     // A request without 'to' went to the user's own account: the reply carries no 'from'.
     const res = new Element('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from });
     if (payload) res.children.push(payload);
-    this.reply(res);
+    this.settle(this.reply(res));
   }
 
   private iqFailed(stanza: Element, e: unknown, owner: string): void {
@@ -325,7 +325,12 @@ export class Router {
     const type = stanza.attrs.type;
     if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
     if (!stanza.attrs.from) return;
-    this.reply(errorReply(stanza, err));
+    this.settle(this.reply(errorReply(stanza, err)));
+  }
+
+  /** A reply's routing may finish later; its failure is logged, never an unhandled rejection. */
+  private settle(p: Pending): void {
+    if (p) p.catch((err: unknown) => this.log.error({ err }, 'routing a reply failed'));
   }
 
   /** Route a reply: its 'to' is a stamped sender, its 'from' may be absent (own account). */

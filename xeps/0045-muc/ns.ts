@@ -25,5 +25,4 @@ export const NS_MODERATE_0 = 'urn:xmpp:message-moderate:0';
 export const NS_RETRACT_0 = 'urn:xmpp:message-retract:0';
 export const NS_FASTEN = 'urn:xmpp:fasten:0';
 export const NS_FALLBACK = 'urn:xmpp:fallback:0';
-export const NS_CONFERENCE = 'jabber:x:conference';
 export const NS_VCARD = 'vcard-temp';

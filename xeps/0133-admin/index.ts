@@ -11,8 +11,6 @@ import { listCommands } from './lists.js';
 import { announceCommands } from './announce.js';
 import { operatorCommands } from './operator.js';
 
-export { NS_ADMIN, NODE, NS_UZZAP_ADMIN } from './commands.js';
-
 const Config = z.strictObject({
   /** a client idle this long (no stanza sent, or inactive per XEP-0352) counts as idle, not active */
   idle_after: z.number().int().positive().default(600),
