@@ -34,6 +34,7 @@ import { Components } from './server/components.js';
 import { HttpRoutes } from './server/http.js';
 import { Listeners, type Ports } from './server/listeners.js';
 import { LoginTimes } from './server/login-times.js';
+import { PendingWork, within } from './server/pending.js';
 import { createModuleHost, registerCoreIqs, type ModuleWiring } from './server/modules.js';
 import { ConfigReload } from './server/reload.js';
 import { Statistics } from './server/stats.js';
@@ -68,6 +69,8 @@ export class Server implements Core, ModuleWiring {
   readonly saslSecret = randomBytes(32);
   readonly startedAt = Date.now();
   readonly ports: Ports;
+  /** work started for modules and not awaited by them (a stop waits for it) */
+  readonly background = new PendingWork();
   storage!: Storage;
   registry!: Registry;
   tls!: TlsMaterial;
@@ -138,7 +141,10 @@ export class Server implements Core, ModuleWiring {
       : new MemoryRegistry();
     this.log.info({ registry: this.registry.kind }, 'registry ready');
     this.accounts = new Accounts(this.storage, () => this.config.sasl.scram_iterations, {
-      created: (u) => void this.hooks.run('user/created', u),
+      created: (u) => {
+        const h = this.hooks.run('user/created', u);
+        if (h instanceof Promise) this.background.add(h);
+      },
       deleting: async (u) => {
         // modules tell contacts first (while the roster exists), then the sessions go
         await this.hooks.run('user/deleting', u);
@@ -249,22 +255,37 @@ export class Server implements Core, ModuleWiring {
 
   // ---- stop ----
 
-  /** Graceful stop: <system-shutdown/> to every stream, storage flushed. */
+  /**
+   * Graceful stop, one ordered path: <system-shutdown/> to every stream, then
+   * everything sessions and modules still have to write, then storage closes last.
+   */
   stop(): Promise<void> {
     return (this.stopping ??= this.doStop());
   }
 
   private async doStop(): Promise<void> {
     this.log.info('shutting down');
-    await this.hooks.run('server/stopping');
+    // 1. stop accepting: no new connections, BOSH sessions or WebSockets; no more ticks
     this.listeners.close();
     clearInterval(this.ticker);
+    // 2. modules' last words while every stream is still open (rooms tell occupants)
+    await this.hooks.run('server/stopping');
+    // 3. close every stream: its session ends (registry, unavailable, 'session/closed',
+    //    unacknowledged messages to offline storage); detached sessions end too
     for (const s of [...this.streams]) s.shutdown();
-    await this.lifecycle.endAll();
+    // 4. wait for what ended sessions and modules started (last activity, offline
+    //    messages, stanzas routed for modules), bounded: a stuck database must not hang the stop
+    await within(
+      Promise.all([this.lifecycle.endAll(), this.background.settled()]).then(() => undefined),
+      STOP_WORK_MS,
+      () => this.log.warn({ afterMs: STOP_WORK_MS }, 'stopping without waiting longer for session and module work'),
+    );
     this.statistics.disable();
-    // give sockets a moment to flush the shutdown error, then cut the rest
+    // 5. give sockets a moment to flush the shutdown error, then cut the rest
     await this.listeners.drain(3000);
+    // 6. unload modules: each flushes what it writes behind (room changes, archive batches)
     if (this.modules) await this.modules.unloadAll();
+    // 7. the last login times, then the registry, then storage (which flushes the archive queue)
     if (this.storage) await this.logins.flush();
     if (this.registry) await this.registry.clearNode(this.nodeId).catch(() => 0);
     if (this.registry) await this.registry.close();
@@ -272,6 +293,9 @@ export class Server implements Core, ModuleWiring {
     this.log.info('stopped');
   }
 }
+
+/** How long a stop waits for sessions' and modules' pending work (`uzzap start` exits by force after 20 s). */
+const STOP_WORK_MS = 10_000;
 
 function redactUrl(u: string): string {
   return u.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');

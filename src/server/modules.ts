@@ -11,6 +11,7 @@ import type { LocalSession } from '../session/types.js';
 import type { Element } from '../xml/index.js';
 import { ModuleHost } from '../modules/host.js';
 import { NS_SESSION } from '../stream/ns.js';
+import type { PendingWork } from './pending.js';
 import { VERSION } from './version.js';
 
 /** What modules reach of the server, besides the Core every stream sees. */
@@ -22,6 +23,8 @@ export interface ModuleWiring extends Core {
   /** what `ctx.admin` does (statistics, reload, live settings, admin flags, login times, stop) */
   readonly admin: Omit<AdminApi, 'statistic'>;
   addStatistic(name: string, read: () => number): () => void;
+  /** work started for modules and not awaited by them (a stop waits for it) */
+  readonly background: PendingWork;
 }
 
 export function createModuleHost(s: ModuleWiring): ModuleHost {
@@ -41,7 +44,7 @@ export function createModuleHost(s: ModuleWiring): ModuleHost {
     accounts: s.accounts,
     send: (stanza: Element) => {
       const r = s.router.send(stanza);
-      if (r) r.catch((err: unknown) => s.log.error({ err }, 'module stanza routing failed'));
+      if (r) s.background.add(r.catch((err: unknown) => s.log.error({ err }, 'module stanza routing failed')));
     },
     sessionsOf: (bare: string) => [...s.sessions.resources(bare)],
     deliver: (stanza: Element, targets: SessionApi[]) => s.router.deliver(stanza, targets as LocalSession[]),

@@ -19,6 +19,8 @@ export class SessionManager implements SessionEnv {
   private readonly tombstones = new Map<string, { h: number; user: string }>();
   /** unacknowledged messages being moved to offline storage, in order */
   private storing: Promise<void> = Promise.resolve();
+  /** what ended sessions still do (registry, unavailable broadcast, 'session/closed' hooks): a stop waits for it */
+  private readonly ending = new Set<Promise<unknown>>();
 
   constructor(private readonly core: Core) {}
 
@@ -136,19 +138,21 @@ export class SessionManager implements SessionEnv {
       return;
     }
     this.core.metrics.sessions.set(this.core.sessions.size);
-    this.core.registry
-      .unbind(session.jid.full, this.core.nodeId)
-      .catch((err: unknown) => this.core.log.error({ err }, 'registry unbind failed'));
+    this.track(
+      this.core.registry
+        .unbind(session.jid.full, this.core.nodeId)
+        .catch((err: unknown) => this.core.log.error({ err }, 'registry unbind failed')),
+    );
     this.offline(session);
     if (session.available || session.ext.has('presence/directed')) {
       // Broadcast unavailable as if the client had sent it (RFC 6121 §4.5.2, §4.6.3).
       session.available = false;
       const unavailable = new Element('presence', { type: 'unavailable', from: session.jid.full });
       const r = this.core.router.fromClient(unavailable, session.jid, session);
-      if (r) r.catch((err: unknown) => this.core.log.error({ err }, 'unavailable broadcast failed'));
+      if (r) this.track(r.catch((err: unknown) => this.core.log.error({ err }, 'unavailable broadcast failed')));
     }
     const h = this.core.hooks.run('session/closed', session, reason);
-    if (h instanceof Promise) h.catch(() => undefined);
+    if (h instanceof Promise) this.track(h.catch(() => undefined));
     this.core.log.debug({ jid: session.jid.full, reason }, 'session closed');
   }
 
@@ -196,9 +200,22 @@ export class SessionManager implements SessionEnv {
       });
   }
 
-  /** Server stop: detached sessions end now (their queues go to offline storage). */
+  private track(p: Promise<unknown>): void {
+    this.ending.add(p);
+    const done = (): void => void this.ending.delete(p);
+    p.then(done, done);
+  }
+
+  /**
+   * Server stop: detached sessions end now (their queues go to offline storage), and
+   * everything ended sessions started (hooks' writes included) settles before storage closes.
+   */
   async endAll(): Promise<void> {
     for (const s of [...this.expiry.keys()]) this.end(s, 'server shutting down');
-    await this.storing;
+    let storing: Promise<void> | undefined;
+    while (this.ending.size || storing !== this.storing) {
+      storing = this.storing;
+      await Promise.all([storing, ...this.ending]);
+    }
   }
 }

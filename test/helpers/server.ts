@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { Server } from '../../src/server.js';
 import { generateCert } from '../../src/tls.js';
@@ -62,6 +62,8 @@ export interface StartOptions {
   config?: Record<string, unknown>;
   slot?: StorageSlot;
   users?: Record<string, string>;
+  /** the server's logger (default: pino at UZZAP_TEST_LOG, silent) */
+  log?: Logger;
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<Server> {
@@ -82,7 +84,7 @@ export async function startServer(opts: StartOptions = {}): Promise<Server> {
     auth: { failure_delay: 0 },
   };
   const { config } = loadConfig({ env: {}, cwd: slot.dataDir, overrides: deepMerge(base, opts.config ?? {}) });
-  const server = new Server({ config, log: pino({ level }), redisPrefix: slot.redisPrefix });
+  const server = new Server({ config, log: opts.log ?? pino({ level }), redisPrefix: slot.redisPrefix });
   await server.start();
   for (const [u, p] of Object.entries(opts.users ?? {})) await server.accounts.create(u, p);
   return server;
