@@ -9,6 +9,7 @@ import { Accounts, AccountInputError, usernameFor, checkPassword } from './accou
 import { generateCert, trustCommand } from './tls.js';
 import { Server, VERSION } from './server.js';
 import { staleBuild } from './build-check.js';
+import { createLogger } from './log.js';
 
 class CliError extends Error {}
 
@@ -92,7 +93,20 @@ export function cli(): Command {
     .action(async (jid: string, opts: { config?: string }) => {
       const cfg = config(opts);
       const username = usernameFor(jid, cfg.domain);
-      if (!(await withStorage(cfg, (_s, a) => a.delete(username)))) throw new CliError(`no such user: ${username}@${cfg.domain}`);
+      // the same path as the admin command and in-band cancel: the modules' deletion hooks
+      // remove the archive, room affiliations, roster entries elsewhere and push registrations
+      const node = await new Server({ config: cfg, log: createLogger(cfg.log_level === 'info' ? 'warn' : cfg.log_level) })
+        .openForAdministration()
+        .catch((e: unknown) => {
+          throw new CliError(`cannot open the server's data: ${(e as Error).message}`);
+        });
+      let deleted: boolean;
+      try {
+        deleted = await node.accounts.delete(username);
+      } finally {
+        await node.stop();
+      }
+      if (!deleted) throw new CliError(`no such user: ${username}@${cfg.domain}`);
       console.log(`deleted ${username}@${cfg.domain}`);
     });
   user

@@ -54,6 +54,12 @@ export interface ServerOptions {
   loadNext?: () => Config;
 }
 
+/** What an administration command (`uzzap user del`) opens: the data side of a node, no listeners. */
+export interface DataOnly {
+  readonly accounts: Accounts;
+  stop(): Promise<void>;
+}
+
 export class Server implements Core, ModuleWiring {
   config: Config;
   readonly nodeId: string;
@@ -115,60 +121,7 @@ export class Server implements Core, ModuleWiring {
   }
 
   async start(): Promise<this> {
-    const c = this.config;
-    if (!c.c2s.require_tls) {
-      this.log.warn(
-        'UZZAP_C2S_REQUIRE_TLS=false: SASL (PLAIN included) is offered on unencrypted streams; use this only on loopback for tests and benchmarks',
-      );
-    }
-    this.storage = await openStorage({
-      postgresUrl: c.postgres_url || undefined,
-      dataDir: c.data_dir,
-      sqliteBusyTimeout: c.storage.sqlite_busy_timeout,
-      postgresPool: c.storage.postgres_pool,
-      archiveUrls: c.postgres_archive_urls,
-      onError: (err, what) => this.log.error({ err }, `storage: ${what} failed`),
-      onArchiveBatch: (seconds, rows) => {
-        this.metrics.archiveBatch.observe(seconds);
-        this.metrics.archiveBatchSize.observe(rows);
-      },
-    });
-    await this.adminFlags.load();
-    this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
-    // drivers are loaded only when configured (ioredis alone adds ~25 MB to the process)
-    this.registry = c.redis_url
-      ? await (await import('./registry/redis.js')).RedisRegistry.connect(c.redis_url, this.opts.redisPrefix ?? `uzzap:${c.domain}:`)
-      : new MemoryRegistry();
-    this.log.info({ registry: this.registry.kind }, 'registry ready');
-    this.accounts = new Accounts(this.storage, () => this.config.sasl.scram_iterations, {
-      created: (u) => {
-        const h = this.hooks.run('user/created', u);
-        if (h instanceof Promise) this.background.add(h);
-      },
-      deleting: async (u) => {
-        // modules tell contacts first (while the roster exists), then the sessions go
-        await this.hooks.run('user/deleting', u);
-        for (const s of [...this.sessions.resources(`${u}@${c.domain}`)]) s.close('not-authorized', 'account deleted');
-      },
-      deleted: async (u) => {
-        // a new account with the same name must not inherit admin rights
-        this.adminFlags.forget(`${u}@${c.domain}`);
-        await this.hooks.run('user/deleted', u);
-      },
-    });
-    this.tls = tlsMaterial(await loadOrCreateCert(c.domain, c.tls, this.log));
-    this.modules = createModuleHost(this);
-    this.hooks.add(
-      'session/bound',
-      (s) => {
-        if (s.jid.domain === c.domain) this.logins.record(s.jid.local);
-      },
-      0,
-      'core',
-    );
-    registerCoreIqs(this.iqs);
-    await this.modules.loadAll(this.opts.modules ?? MODULES, c.modules as Record<string, unknown>, c.modules.disabled);
-    this.componentTable.expectConfigured();
+    await this.openData(false);
     await this.listeners.open(
       new HttpRoutes(this, {
         stopping: () => this.stopping !== undefined,
@@ -191,6 +144,75 @@ export class Server implements Core, ModuleWiring {
     }, 250);
     this.ticker.unref();
     return this;
+  }
+
+  /**
+   * The data side of a node with its modules but no listeners, no registry of its own
+   * (in memory) and no certificate: for administration commands, so that deleting an
+   * account from the CLI runs the same module hooks (archive, rooms, rosters, push) as
+   * the admin command or in-band cancel. `stop()` closes it.
+   */
+  async openForAdministration(): Promise<DataOnly> {
+    await this.openData(true);
+    return this;
+  }
+
+  private async openData(administration: boolean): Promise<void> {
+    const c = this.config;
+    if (!administration && !c.c2s.require_tls) {
+      this.log.warn(
+        'UZZAP_C2S_REQUIRE_TLS=false: SASL (PLAIN included) is offered on unencrypted streams; use this only on loopback for tests and benchmarks',
+      );
+    }
+    this.storage = await openStorage({
+      postgresUrl: c.postgres_url || undefined,
+      dataDir: c.data_dir,
+      sqliteBusyTimeout: c.storage.sqlite_busy_timeout,
+      postgresPool: c.storage.postgres_pool,
+      archiveUrls: c.postgres_archive_urls,
+      onError: (err, what) => this.log.error({ err }, `storage: ${what} failed`),
+      onArchiveBatch: (seconds, rows) => {
+        this.metrics.archiveBatch.observe(seconds);
+        this.metrics.archiveBatchSize.observe(rows);
+      },
+    });
+    await this.adminFlags.load();
+    this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
+    // drivers are loaded only when configured (ioredis alone adds ~25 MB to the process)
+    this.registry =
+      c.redis_url && !administration
+        ? await (await import('./registry/redis.js')).RedisRegistry.connect(c.redis_url, this.opts.redisPrefix ?? `uzzap:${c.domain}:`)
+        : new MemoryRegistry();
+    this.log.info({ registry: this.registry.kind }, 'registry ready');
+    this.accounts = new Accounts(this.storage, () => this.config.sasl.scram_iterations, {
+      created: (u) => {
+        const h = this.hooks.run('user/created', u);
+        if (h instanceof Promise) this.background.add(h);
+      },
+      deleting: async (u) => {
+        // modules tell contacts first (while the roster exists), then the sessions go
+        await this.hooks.run('user/deleting', u);
+        for (const s of [...this.sessions.resources(`${u}@${c.domain}`)]) s.close('not-authorized', 'account deleted');
+      },
+      deleted: async (u) => {
+        // a new account with the same name must not inherit admin rights
+        this.adminFlags.forget(`${u}@${c.domain}`);
+        await this.hooks.run('user/deleted', u);
+      },
+    });
+    if (!administration) this.tls = tlsMaterial(await loadOrCreateCert(c.domain, c.tls, this.log));
+    this.modules = createModuleHost(this);
+    this.hooks.add(
+      'session/bound',
+      (s) => {
+        if (s.jid.domain === c.domain) this.logins.record(s.jid.local);
+      },
+      0,
+      'core',
+    );
+    registerCoreIqs(this.iqs);
+    await this.modules.loadAll(this.opts.modules ?? MODULES, c.modules as Record<string, unknown>, c.modules.disabled);
+    this.componentTable.expectConfigured();
   }
 
   // ---- Core: what streams ask of the server ----

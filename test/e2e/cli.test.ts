@@ -6,7 +6,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
-import { BACKEND, REDIS_URL, newStorageSlot, testCert, type StorageSlot } from '../helpers/server.js';
+import { BACKEND, REDIS_URL, newStorageSlot, startServer, testCert, type StorageSlot } from '../helpers/server.js';
+import { connect, expectStanza, iq, stopAll, until, xml } from '../helpers/clients.js';
+import { SERVICE, adminSet, createRoom } from '../helpers/muc.js';
 import { HEADER, RawClient, openToSasl, rawSession, scramLogin } from '../helpers/raw.js';
 
 const BIN = resolve('bin/uzzap.js');
@@ -66,6 +68,43 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
     r = uzzap('user', 'del', 'nobody@localhost');
     assert.equal(r.status, 1);
     assert.match(r.stderr, /no such user/);
+  });
+
+  it('user del removes what the account left elsewhere: archive, room affiliation, contacts’ roster entries', async () => {
+    // dave and erin chat, erin has dave in her roster, dave is a member of erin's persistent room
+    let server = await startServer({ slot, users: { dave: 'secret', erin: 'secret' } });
+    const dave = await connect(server, 'dave');
+    const erin = await connect(server, 'erin');
+    await iq(erin, xml('iq', { type: 'set' }, xml('query', { xmlns: 'jabber:iq:roster' }, xml('item', { jid: 'dave@localhost' }))));
+    await createRoom(erin, 'club', 'Erin', { 'muc#roomconfig_persistentroom': '1' });
+    assert.equal((await adminSet(erin, 'club', xml('item', { jid: 'dave@localhost', affiliation: 'member' }))).attrs.type, 'result');
+    await erin.send(xml('message', { to: 'dave@localhost', type: 'chat' }, xml('body', {}, 'hello dave')));
+    await expectStanza(dave, (s) => s.is('message') && s.getChildText('body') === 'hello dave');
+    await until(async () => {
+      await server.storage.archive.flush();
+      return (await server.storage.archive.query({ owner: 'dave@localhost', max: 10, fromEnd: false })).items.length === 1;
+    }, 'archived for dave');
+    await stopAll(dave, erin);
+    await server.stop();
+
+    const r = uzzap('user', 'del', 'dave@localhost');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /deleted dave@localhost/);
+
+    server = await startServer({ slot });
+    try {
+      assert.equal(await server.storage.accounts.get('dave'), undefined);
+      assert.equal((await server.storage.archive.query({ owner: 'dave@localhost', max: 10, fromEnd: false })).items.length, 0, 'archive');
+      assert.equal(await server.storage.roster.getItem('erin', 'dave@localhost'), undefined, "erin's roster");
+      const affiliations = (await server.storage.rooms.all(SERVICE)).find((room) => room.name === 'club')?.affiliations ?? [];
+      assert.deepEqual(
+        affiliations.filter((a) => a.jid === 'dave@localhost'),
+        [],
+        'room affiliation',
+      );
+    } finally {
+      await server.stop();
+    }
   });
 
   it('reports an unreachable database clearly', function () {
