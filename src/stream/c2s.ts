@@ -15,6 +15,7 @@ import { NS_SM, type Session, type SessionOwner } from '../session/session.js';
 import { PlainMechanism, ScramMechanism, decodeB64, type SaslContext, type SaslMechanism, type SaslStep } from './sasl/mechanisms.js';
 import { RateLimiter } from './rate.js';
 import { Inbox } from './inbox.js';
+import { checkHeader, headerTo } from './header.js';
 import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
 
 type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
@@ -95,15 +96,10 @@ export class C2SStream implements SessionOwner {
     if (this.transport.framed) {
       if (attrs.xmlns !== NS_FRAMING) return this.close('invalid-namespace', 'expected the framing namespace');
     } else {
-      const colon = name.indexOf(':');
-      const prefix = colon === -1 ? '' : name.slice(0, colon);
-      const local = colon === -1 ? name : name.slice(colon + 1);
-      const streamNs = prefix ? attrs[`xmlns:${prefix}`] : attrs.xmlns;
-      if (local !== 'stream' || streamNs !== NS_STREAM)
-        return this.close('invalid-namespace', 'expected a stream in the streams namespace');
-      if (attrs.xmlns !== NS_CLIENT) return this.close('invalid-namespace', 'content namespace must be jabber:client');
+      const bad = checkHeader(name, attrs, NS_CLIENT, 'content namespace must be jabber:client');
+      if (bad) return this.close(bad.condition, bad.text);
     }
-    const to = attrs.to?.toLowerCase().replace(/\.$/, '');
+    const to = headerTo(attrs);
     if (to !== undefined && to !== this.core.config.domain) return this.close('host-unknown', `this server does not serve ${attrs.to}`);
     if (!attrs.version || !/^1\.\d+$/.test(attrs.version)) return this.close('unsupported-version', 'XMPP 1.0 required');
     if (attrs['xml:lang']) this.lang = attrs['xml:lang'];

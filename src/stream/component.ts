@@ -17,6 +17,7 @@ import type { Router } from '../router/router.js';
 import type { Transport } from '../transport/types.js';
 import { RateLimiter } from './rate.js';
 import { Inbox } from './inbox.js';
+import { checkHeader, headerTo } from './header.js';
 import { NS_STREAM } from './ns.js';
 
 export const NS_COMPONENT = 'jabber:component:accept';
@@ -81,13 +82,9 @@ export class ComponentStream {
 
   onOpen(name: string, attrs: Record<string, string>): void {
     if (this.phase !== 'header') return this.close('policy-violation', 'stream restarts are not part of XEP-0114');
-    const colon = name.indexOf(':');
-    const prefix = colon === -1 ? '' : name.slice(0, colon);
-    const local = colon === -1 ? name : name.slice(colon + 1);
-    if (local !== 'stream' || (prefix ? attrs[`xmlns:${prefix}`] : attrs.xmlns) !== NS_STREAM)
-      return this.close('invalid-namespace', 'expected a stream in the streams namespace');
-    if (attrs.xmlns !== NS_COMPONENT) return this.close('invalid-namespace', `this port speaks ${NS_COMPONENT}`);
-    const to = (attrs.to ?? '').toLowerCase().replace(/\.$/, '');
+    const bad = checkHeader(name, attrs, NS_COMPONENT, `this port speaks ${NS_COMPONENT}`);
+    if (bad) return this.close(bad.condition, bad.text);
+    const to = headerTo(attrs) ?? '';
     this.domain = to;
     if (!to || tryJid(to)?.full !== to || to.includes('@') || to.includes('/'))
       return this.close('host-unknown', 'name the component domain in "to"');
