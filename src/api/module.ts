@@ -99,7 +99,76 @@ export interface Hooks {
   'route/user': (ev: StanzaEvent) => HookResult;
   /** does `owner` (a local username) block `other`? true = blocked. Fails closed: a throwing handler means blocked. */
   'privacy/blocks': (owner: string, other: Jid) => HookResult;
+  /**
+   * A top-level element of a client stream that is neither a stanza nor part of
+   * the negotiation (SASL, binding, STARTTLS), once authenticated: XEP-0198's
+   * <enable/>, <r/>, ..., XEP-0352's <active/>. true = handled; unclaimed ones
+   * close the stream (unsupported-stanza-type). Register with `ctx.nonza`.
+   */
+  'stream/nonza': (el: Element, stream: NonzaStream) => HookResult;
 }
+
+// ---- stream-level elements (nonzas) ----
+
+/** A stanza sent to a session and not yet acknowledged (XEP-0198). */
+export interface UnackedStanza {
+  readonly xml: string;
+  readonly kind: 'message' | 'presence' | 'iq';
+  /** ms since the epoch: when it was first sent */
+  readonly at: number;
+}
+
+/**
+ * The acknowledgement state a session keeps once stream management is enabled:
+ * the mechanism (counting, the unacknowledged queue); the protocol is xeps/0198-sm.
+ */
+export interface AckState {
+  readonly id: string;
+  readonly resumable: boolean;
+  /** stanzas handled from the client (mod 2^32) */
+  inH: number;
+  /** the last 'h' the client acknowledged (mod 2^32) */
+  acked: number;
+  /** sent and not yet acknowledged, oldest first */
+  queue: UnackedStanza[];
+  /** stanzas sent since the last ack request */
+  sinceRequest: number;
+  lastRequest: number;
+}
+
+/** A bound session as a stream-level handler drives it. */
+export interface StreamSession extends SessionApi {
+  readonly sm: AckState | undefined;
+  /** XEP-0352: hold presence and chat states while inactive; flush on active */
+  setInactive(inactive: boolean): void;
+  /** ask the client for an acknowledgement (false when acknowledgements are not enabled) */
+  requestAck(): boolean;
+}
+
+/** What a nonza handler may do with the client stream it came on. */
+export interface NonzaStream {
+  /** the session bound on this stream, if any */
+  readonly session: StreamSession | undefined;
+  /** authenticated and not yet bound: a detached session may be taken over now */
+  readonly canResume: boolean;
+  /** seconds a resumable session is kept after its connection is lost (`sm.resume_timeout`) */
+  readonly resumeWindow: number;
+  /** write a stream-level element */
+  write(xml: string): void;
+  /** write an already serialised stanza (a retransmission) */
+  writeStanza(xml: string, kind: 'message' | 'presence' | 'iq'): void;
+  /** close with a stream error; `appCondition` is an application-specific condition element */
+  close(condition?: StreamErrorCondition, text?: string, appCondition?: string): void;
+  /** start counting and queueing for the bound session; `resume` asks for a resumable one */
+  enableAcks(resume: boolean): AckState;
+  /** a resumable session of this stream's user, or the 'h' an ended one had (when known) */
+  findSession(previd: string): StreamSession | { h?: number };
+  /** bind this stream to a session found with findSession (its previous stream, if still open, is closed) */
+  resume(session: StreamSession): void;
+}
+
+/** Handles one nonza of the namespace it was registered for. */
+export type NonzaHandler = (el: Element, stream: NonzaStream) => void;
 
 /** Receives the stanzas routed to a service domain. */
 export type ServiceHandler = (stanza: Element, from: Jid, to: Jid) => void | Promise<void>;
@@ -308,6 +377,12 @@ export interface ModuleContext<C = unknown> {
    * versioning) or before it (e.g. in-band registration), offered while `when` holds.
    */
   streamFeature(xml: string, order?: number, phase?: 'pre-auth' | 'post-auth', when?: (s: { secure: boolean }) => boolean): void;
+  /**
+   * Handle the client stream's top-level elements in namespace `ns` (after
+   * authentication): stream management, client state. Unloading the module
+   * makes them unknown again (unsupported-stanza-type), not merely unadvertised.
+   */
+  nonza(ns: string, handle: NonzaHandler): void;
   /** Handle an IQ sent before authentication (XEP-0077 registration). */
   preAuthIq(ns: string, handle: (req: PreAuthIqRequest) => Element | void | Promise<Element | void>): void;
   discoItem(jid: string, name?: string): void;

@@ -87,6 +87,8 @@ export class ModuleHost implements Disco, Commands {
   }>();
   private readonly commandMap = new Map<string, AdhocCommand<object>>();
   private readonly nodeResolvers = new Set<DiscoNodeResolver>();
+  /** namespaces with a nonza handler (one module each) */
+  private readonly nonzaNs = new Set<string>();
   readonly preAuthIqs = new Map<string, (req: PreAuthIqRequest) => Element | void | Promise<Element | void>>();
 
   constructor(private readonly deps: ModuleHostDeps) {}
@@ -219,6 +221,23 @@ export class ModuleHost implements Disco, Commands {
       discoItem: (jid, name) => rec(this.itemBag.add(jid, { jid, name })),
       streamFeature: (xml, order = 0, phase = 'post-auth', when) =>
         rec(this.featureXml.add(`${phase} ${xml}`, { xml, order, phase, when })),
+      nonza: (ns, handle) => {
+        if (this.nonzaNs.has(ns)) throw new Error(`stream elements of ${ns} already handled`);
+        this.nonzaNs.add(ns);
+        rec(() => void this.nonzaNs.delete(ns));
+        // a crashing handler ends the stream as a crashing IQ handler ends the IQ: internal-server-error
+        const fn: Hooks['stream/nonza'] = (el, stream) => {
+          if (el.attrs.xmlns !== ns) return false;
+          try {
+            handle(el, stream);
+          } catch (err) {
+            log.error({ err, element: el.name }, 'stream element handler failed');
+            stream.close('internal-server-error');
+          }
+          return true;
+        };
+        rec(d.hooks.add('stream/nonza', fn, 0, mod.name));
+      },
       preAuthIq: (ns, handle) => {
         if (this.preAuthIqs.has(ns)) throw new Error(`pre-auth IQ ${ns} already handled`);
         this.preAuthIqs.set(ns, handle);

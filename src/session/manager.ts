@@ -88,8 +88,17 @@ export class SessionManager implements SessionEnv {
     return t && t.user === username ? { h: t.h } : {};
   }
 
-  /** A new stream took the session over. */
-  attach(session: Session, owner: SessionOwner): void {
+  /**
+   * A new stream takes the session over (resumption); the stream that had it,
+   * if still open, is closed without ending the session (XEP-0198 §5).
+   */
+  resume(session: Session, owner: SessionOwner): void {
+    const previous = session.owner;
+    this.attach(session, owner);
+    if (previous && previous !== owner) previous.close('conflict', 'the session was resumed on another connection');
+  }
+
+  private attach(session: Session, owner: SessionOwner): void {
     const t = this.expiry.get(session);
     if (t) {
       clearTimeout(t);

@@ -1,12 +1,14 @@
 // A bound client session: the JID, presence state and the outbound side.
 // The stream (src/stream/c2s.ts) owns the transport while it is connected; with
-// stream management (XEP-0198) a session outlives its stream: while detached
-// it keeps its unacknowledged queue and collects what arrives, until a new
-// stream resumes it or the resume window ends (src/session/manager.ts).
-// Client State Indication (XEP-0352) holds back presence and chat states here.
+// acknowledgements enabled (the sm module, XEP-0198) a session outlives its
+// stream: while detached it keeps its unacknowledged queue and collects what
+// arrives, until a new stream resumes it or the resume window ends
+// (src/session/manager.ts). The hold of an inactive client (the csi module,
+// XEP-0352) is here too. The protocols are the modules'; these are the mechanisms.
 import { parseXml, type Element } from '../xml/index.js';
 import type { Jid } from '../jid.js';
 import type { StreamErrorCondition } from '../api/errors.js';
+import type { AckState, StreamSession } from '../api/module.js';
 import type { LocalSession } from './types.js';
 
 export type Kind = 'message' | 'presence' | 'iq';
@@ -35,18 +37,8 @@ export interface SessionEnv {
 
 export const NS_SM = 'urn:xmpp:sm:3';
 
-export interface SmState {
-  readonly id: string;
-  readonly resumable: boolean;
-  /** stanzas handled from the client (mod 2^32) */
-  inH: number;
-  /** the last 'h' the client acknowledged (mod 2^32) */
-  acked: number;
-  /** sent and not yet acknowledged, oldest first */
+export interface SmState extends AckState {
   queue: Unacked[];
-  /** stanzas sent since the last <r/> */
-  sinceRequest: number;
-  lastRequest: number;
 }
 
 /** A stanza sent and not yet acknowledged; `peers` got the same delivery (see `LocalSession`). */
@@ -57,7 +49,7 @@ export interface Unacked {
   peers?: readonly LocalSession[];
 }
 
-export class Session implements LocalSession {
+export class Session implements LocalSession, StreamSession {
   /** when the client last sent a stanza (set by its stream) */
   lastActive = Date.now();
   available = false;
@@ -89,6 +81,10 @@ export class Session implements LocalSession {
   }
   get detached(): boolean {
     return this.owner === undefined;
+  }
+  /** outlives a lost connection (resumption enabled) */
+  get resumable(): boolean {
+    return this.sm?.resumable === true;
   }
   /** allocated on first use: most sessions never need module state */
   get ext(): Map<string, unknown> {
@@ -137,12 +133,25 @@ export class Session implements LocalSession {
     if (sm && ++sm.sinceRequest >= this.env.sm().ack_every) this.requestAck();
   }
 
-  requestAck(): void {
+  /** A stanza from the client was handled (counted for acknowledgements). */
+  countHandled(): void {
     const sm = this.sm;
-    if (!sm || !this.owner) return;
+    if (sm) sm.inH = (sm.inH + 1) >>> 0;
+  }
+
+  requestAck(): boolean {
+    const sm = this.sm;
+    if (!sm || !this.owner) return false;
     sm.sinceRequest = 0;
     sm.lastRequest = Date.now();
     this.owner.writeRaw(`<r xmlns='${NS_SM}'/>`);
+    return true;
+  }
+
+  /** Ask for an acknowledgement when something waits for one longer than `intervalMs`. */
+  requestAckIfDue(now: number, intervalMs: number): void {
+    const sm = this.sm;
+    if (sm && sm.queue.length && now - sm.lastRequest > intervalMs) this.requestAck();
   }
 
   setInactive(inactive: boolean): void {

@@ -5,13 +5,14 @@
 // so TCP backpressure — not memory — absorbs a flood.
 import { randomToken } from '../random.js';
 import type { Logger } from 'pino';
-import { Element, dateTime, escapeXML, x } from '../xml/index.js';
+import { Element, escapeXML, x } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
 import { Jid, prepResource, JidError, tryJid } from '../jid.js';
 import { streamError, StanzaError, type StreamErrorCondition } from '../api/errors.js';
 import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
-import { NS_SM, type Session, type SessionOwner } from '../session/session.js';
+import type { Session, SessionOwner } from '../session/session.js';
+import type { NonzaStream } from '../api/module.js';
 import { PlainMechanism, ScramMechanism, decodeB64, type SaslContext, type SaslMechanism, type SaslStep } from './sasl/mechanisms.js';
 import { RateLimiter } from './rate.js';
 import { Inbox } from './inbox.js';
@@ -22,7 +23,6 @@ type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
 type Kind = 'message' | 'presence' | 'iq';
 
 const MAX_SASL_FAILURES = 5;
-const NS_CSI = 'urn:xmpp:csi:0';
 const NS_PING = 'urn:xmpp:ping';
 /** longest wait for already-received stanzas after the client went away */
 const CLOSE_DRAIN_MS = 5000;
@@ -48,6 +48,8 @@ export class C2SStream implements SessionOwner {
   private pingSentAt = 0;
   /** the client ended the stream itself (</stream:stream>): no resumption */
   private cleanClose = false;
+  /** what nonza handlers (modules) may do with this stream; made on first use */
+  private nonzaSide: NonzaStream | undefined;
 
   constructor(
     private readonly core: Core,
@@ -143,18 +145,18 @@ export class C2SStream implements SessionOwner {
   // ---- serial processing (see inbox.ts) ----
 
   handle(el: Element): void | Promise<void> {
-    const t0 = performance.now();
     const ns = el.attrs.xmlns;
-    if ((ns === NS_SM || ns === NS_CSI) && (this.phase === 'bound' || this.phase === 'authenticated')) return this.nonza(el);
+    const stanza = ns === undefined || ns === NS_CLIENT;
     if (this.phase === 'bound') {
-      const sm = this.session!.sm;
-      if (sm) sm.inH = (sm.inH + 1) >>> 0;
+      if (!stanza) return this.nonza(el);
+      const t0 = performance.now();
+      this.session!.countHandled();
       const r = this.handleStanza(el);
       if (r) return r.then(() => this.core.metrics.routeLatency.observe((performance.now() - t0) / 1000));
       this.core.metrics.routeLatency.observe((performance.now() - t0) / 1000);
       return;
     }
-    if (this.phase === 'authenticated') return this.handleBind(el);
+    if (this.phase === 'authenticated') return stanza ? this.handleBind(el) : this.nonza(el);
     return this.handleNegotiation(el);
   }
 
@@ -404,121 +406,63 @@ export class C2SStream implements SessionOwner {
     this.log.debug({ jid: jid.full }, 'bound');
   }
 
-  // ---- stream management (XEP-0198) and client state (XEP-0352) ----
+  // ---- stream-level elements of modules (XEP-0198, XEP-0352, ...) ----
 
-  private nonza(el: Element): void {
-    const session = this.session;
-    if (el.attrs.xmlns === NS_CSI) {
-      if (!session) return this.close('not-authorized', 'bind a resource first');
-      if (el.name === 'active' || el.name === 'inactive') session.setInactive(el.name === 'inactive');
-      return;
-    }
-    const failed = (condition: string, h?: number): void =>
-      this.transport.write(
-        `<failed xmlns='${NS_SM}'${h === undefined ? '' : ` h='${h}'`}><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`,
-      );
-    switch (el.name) {
-      case 'enable': {
-        if (!session) return failed('unexpected-request'); // only after binding (§4)
-        // XEP-0198 §6: an error on <enable/> is a <failed/>; the stream goes on with SM as it was
-        if (session.sm) return failed('unexpected-request');
-        const resume = el.attrs.resume === 'true' || el.attrs.resume === '1';
-        const sm = this.core.lifecycle.enable(session, resume);
-        this.transport.write(
-          sm.resumable
-            ? `<enabled xmlns='${NS_SM}' id='${sm.id}' resume='true' max='${this.core.config.sm.resume_timeout}'/>`
-            : `<enabled xmlns='${NS_SM}'/>`,
-        );
-        return;
-      }
-      case 'r': {
-        if (!session?.sm) return failed('unexpected-request');
-        this.transport.write(`<a xmlns='${NS_SM}' h='${session.sm.inH}'/>`);
-        return;
-      }
-      case 'a': {
-        if (!session?.sm) return;
-        this.acknowledge(session, el.attrs.h);
-        return;
-      }
-      case 'resume':
-        return this.resume(el, failed);
-      default:
-        return this.close('unsupported-stanza-type', `<${el.name}/> is not a stream management element`);
-    }
+  /** A top-level element that is no stanza: the module registered for its namespace handles it. */
+  private nonza(el: Element): void | Promise<void> {
+    const r = this.core.hooks.run('stream/nonza', el, (this.nonzaSide ??= this.streamSide()));
+    if (r === true) return;
+    if (r === false) return this.unknownElement(el);
+    return r.then((handled) => {
+      if (!handled) this.unknownElement(el);
+    });
   }
 
-  /** Apply a client's 'h' to the unacknowledged queue; false if it closed the stream. */
-  private acknowledge(session: Session, hAttr: string | undefined): boolean {
-    const sm = session.sm!;
-    const h = Number(hAttr);
-    if (hAttr === undefined || !/^\d+$/.test(hAttr) || h > 0xffffffff) {
-      this.close('undefined-condition', "an <a/> needs a numeric 'h'");
-      return false;
-    }
-    const n = (h - sm.acked) >>> 0;
-    if (n > sm.queue.length) {
-      const sent = (sm.acked + sm.queue.length) >>> 0;
-      this.sendHeader();
-      this.transport.write(
-        `<stream:error${this.transport.framed ? ` xmlns:stream='${NS_STREAM}'` : ''}><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><handled-count-too-high xmlns='${NS_SM}' h='${h}' send-count='${sent}'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>You acknowledged ${h} stanzas, but I only sent you ${sent} so far.</text></stream:error>`,
-      );
-      this.close();
-      return false;
-    }
-    sm.queue.splice(0, n);
-    sm.acked = h;
-    return true;
+  private unknownElement(el: Element): void {
+    if (this.phase === 'authenticated') return this.close('not-authorized', 'bind a resource first'); // RFC 6120 §7.2.1
+    this.close('unsupported-stanza-type', `<${el.name}/> is not a stanza this server handles`);
   }
 
-  private resume(el: Element, failed: (condition: string, h?: number) => void): void {
-    if (this.phase !== 'authenticated') return failed('unexpected-request');
-    const previd = el.attrs.previd ?? '';
-    const found = this.core.lifecycle.lookup(previd, this.username);
-    if (!(found instanceof Object) || !('jid' in found)) {
-      // §5: the client may bind a resource now instead
-      return failed('item-not-found', (found as { h?: number }).h);
-    }
-    const session = found as Session;
-    // the client's 'h' is checked before anything changes: a bad one must not cost the live session
-    const sm0 = session.sm!;
-    const hAttr = el.attrs.h;
-    if (hAttr === undefined || !/^\d+$/.test(hAttr) || Number(hAttr) > 0xffffffff || (Number(hAttr) - sm0.acked) >>> 0 > sm0.queue.length)
-      return failed('bad-request');
-    const previous = session.owner;
-    if (previous && previous !== this) {
-      // §5: the old stream is still open: it is replaced, the session carries on here
-      (previous as C2SStream).replacedByResume();
-    }
-    this.core.lifecycle.attach(session, this);
+  private streamSide(): NonzaStream {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- getters below read the stream's current state
+    const self = this;
+    return {
+      get session() {
+        return self.session;
+      },
+      get canResume() {
+        return self.phase === 'authenticated';
+      },
+      get resumeWindow() {
+        return self.core.config.sm.resume_timeout;
+      },
+      write: (xml) => this.writeRaw(xml),
+      writeStanza: (xml, kind) => this.writeStanza(xml, kind),
+      close: (condition, text, appCondition) => this.close(condition, text, appCondition),
+      enableAcks: (resume) => {
+        if (!this.session) throw new Error('no session bound on this stream');
+        return this.core.lifecycle.enable(this.session, resume);
+      },
+      findSession: (previd) => this.core.lifecycle.lookup(previd, this.username),
+      resume: (session) => this.resumed(session as Session),
+    };
+  }
+
+  /** This stream took over a detached (or another stream's) session. */
+  private resumed(session: Session): void {
+    this.core.lifecycle.resume(session, this);
     this.session = session;
     this.inbox.limiter.who = session.jid.bare;
     this.phase = 'bound';
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
-    const sm = session.sm!;
-    this.transport.write(`<resumed xmlns='${NS_SM}' previd='${escapeXML(previd)}' h='${sm.inH}'/>`);
-    if (!this.acknowledge(session, el.attrs.h)) return;
-    // retransmit exactly what the client has not acknowledged, once, in order
-    for (const q of sm.queue) this.writeStanza(q.kind === 'message' ? withDelay(q.xml, q.at, this.core.config.domain) : q.xml, q.kind);
-    // XEP-0352: a resumed stream starts active; what was held goes out after the retransmission
-    session.setInactive(false);
-    sm.sinceRequest = 0;
-    if (sm.queue.length) session.requestAck();
-    this.log.debug({ jid: session.jid.full, resent: sm.queue.length }, 'session resumed');
-  }
-
-  /** Another stream resumed our session: close this one without ending the session (§5). */
-  replacedByResume(): void {
-    this.session = undefined;
-    this.close('conflict', 'the session was resumed on another connection');
+    this.log.debug({ jid: session.jid.full }, 'session resumed');
   }
 
   /** Liveness and ack requests, called about once a second for every stream. */
   tick(now: number): void {
     if (this.phase !== 'bound') return;
     const session = this.session!;
-    const sm = session.sm;
     const c = this.core.config;
     if (this.pingSentAt && now - this.pingSentAt > c.ping_timeout * 1000) {
       // half-open: the client did not answer in time
@@ -530,12 +474,13 @@ export class C2SStream implements SessionOwner {
     }
     if (!this.pingSentAt && now - this.lastRead > c.ping_interval * 1000) {
       this.pingSentAt = now;
+      // an ack request (stream management) or else an XEP-0199 ping
       if (this.transport.ping) this.transport.ping();
-      else if (sm) session.requestAck();
-      else this.transport.write(`<iq type='get' from='${c.domain}' id='ping-${now.toString(36)}'><ping xmlns='${NS_PING}'/></iq>`);
+      else if (!session.requestAck())
+        this.transport.write(`<iq type='get' from='${c.domain}' id='ping-${now.toString(36)}'><ping xmlns='${NS_PING}'/></iq>`);
       return;
     }
-    if (sm && sm.queue.length && now - sm.lastRequest > c.sm.ack_interval * 1000) session.requestAck();
+    session.requestAckIfDue(now, c.sm.ack_interval * 1000);
   }
 
   writeRaw(s: string): void {
@@ -547,12 +492,9 @@ export class C2SStream implements SessionOwner {
     this.core.metrics.slowConsumers.inc();
     this.log.info({ jid: this.session?.jid.full, buffered: this.transport.bufferedBytes() }, 'slow consumer: closing');
     const session = this.session;
-    if (session?.sm?.resumable) {
-      // what it did not read stays in the SM queue: it can resume and get it all
-      this.sendHeader();
-      this.core.metrics.streamErrors.inc({ condition: 'policy-violation' });
-      const err = streamError('policy-violation', 'too much data queued for a client that does not read');
-      this.transport.write(this.transport.framed ? err.replace('<stream:error>', `<stream:error xmlns:stream='${NS_STREAM}'>`) : err);
+    if (session?.resumable) {
+      // what it did not read stays in the unacknowledged queue: it can resume and get it all
+      this.writeError('policy-violation', 'too much data queued for a client that does not read');
       this.transport.destroy();
       this.onTransportClosed('slow consumer');
       return;
@@ -632,18 +574,21 @@ export class C2SStream implements SessionOwner {
     );
   }
 
-  /** Close with a stream error (or cleanly without one). */
-  close(condition?: StreamErrorCondition, text?: string): void {
+  /** Close with a stream error (or cleanly without one); `appCondition` is an application-specific condition. */
+  close(condition?: StreamErrorCondition, text?: string, appCondition?: string): void {
     if (this.phase === 'closed') return;
-    if (condition) {
-      this.sendHeader();
-      this.core.metrics.streamErrors.inc({ condition });
-      this.log.debug({ condition, text }, 'stream error');
-      const err = streamError(condition, text);
-      this.transport.write(this.transport.framed ? err.replace('<stream:error>', `<stream:error xmlns:stream='${NS_STREAM}'>`) : err);
-    }
+    if (condition) this.writeError(condition, text, appCondition);
     this.transport.write(this.transport.framed ? `<close xmlns='${NS_FRAMING}'/>` : '</stream:stream>');
     this.shutdownStream(condition ?? 'closed');
+  }
+
+  private writeError(condition: StreamErrorCondition, text?: string, appCondition?: string): void {
+    this.sendHeader();
+    this.core.metrics.streamErrors.inc({ condition });
+    this.log.debug({ condition, text }, 'stream error');
+    let err = streamError(condition, text);
+    if (appCondition) err = `${err.slice(0, -'</stream:error>'.length)}${appCondition}</stream:error>`;
+    this.transport.write(this.transport.framed ? err.replace('<stream:error>', `<stream:error xmlns:stream='${NS_STREAM}'>`) : err);
   }
 
   /** Server shutdown: <system-shutdown/> (RFC 6120 §4.9.3.19). */
@@ -673,7 +618,7 @@ export class C2SStream implements SessionOwner {
     if (!wasBound || !session || session.owner !== this) return;
     // a connection lost without a clean close keeps a resumable session for its window (XEP-0198 §5)
     const lost = reason === 'connection lost' || reason === 'ping timeout' || reason === 'slow consumer';
-    if (lost && !this.cleanClose && session.sm?.resumable) this.core.lifecycle.detach(session, reason);
+    if (lost && !this.cleanClose && session.resumable) this.core.lifecycle.detach(session, reason);
     else this.core.lifecycle.end(session, reason);
   }
 
@@ -682,12 +627,6 @@ export class C2SStream implements SessionOwner {
     if (state) this.core.metrics.connections.inc({ state });
     this.metricState = state ?? 'closed';
   }
-}
-
-/** A retransmitted message gets the time it was first sent (XEP-0203), unless it has one already. */
-function withDelay(xml: string, at: number, domain: string): string {
-  if (!xml.endsWith('</message>') || xml.includes('urn:xmpp:delay')) return xml;
-  return `${xml.slice(0, -'</message>'.length)}<delay xmlns='urn:xmpp:delay' from='${domain}' stamp='${dateTime(at)}'>Resent</delay></message>`;
 }
 
 /** a client-supplied 'from' equal to our JID after preparation (case, normalisation) */

@@ -1,10 +1,95 @@
-// XEP-0198 Stream Management. The mechanics live with the stream and the
-// session, because a managed session outlives its connection:
-//   src/stream/c2s.ts       <enable/>, <r/>, <a/>, <resume/>; liveness checks (tick)
+// XEP-0198 Stream Management: the protocol. <enable/>, <r/>, <a/> and <resume/>
+// reach this module through its nonza registration; the mechanisms it drives
+// belong to the core, because a managed session outlives its connection:
 //   src/session/session.ts  the unacknowledged queue, 'h' counting, ack requests
-//   src/session/manager.ts  detach, resume lookup, expiry into offline storage
-// This module advertises the feature; settings are the core's `sm.*` keys.
-import type { XepModule } from '../../src/api/index.js';
+//   src/session/manager.ts  resumable sessions, detach, expiry into offline storage
+//   src/stream/c2s.ts       liveness checks (tick); a lost connection detaches a resumable session
+// Disabled, the elements are unknown to the server (unsupported-stanza-type,
+// RFC 6120 §4.9.3.21): XEP-0198 §2 lets a client negotiate only what was offered.
+// Settings are the core's `sm.*` keys.
+import { dateTime, escapeXML, type AckState, type Element, type NonzaStream, type XepModule } from '../../src/api/index.js';
+
+const NS = 'urn:xmpp:sm:3';
+
+const failed = (s: NonzaStream, condition: string, h?: number): void =>
+  s.write(`<failed xmlns='${NS}'${h === undefined ? '' : ` h='${h}'`}><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`);
+
+/** an 'h' attribute: an unsigned 32-bit integer */
+const validH = (h: string | undefined): h is string => h !== undefined && /^\d+$/.test(h) && Number(h) <= 0xffffffff;
+
+function handle(el: Element, s: NonzaStream, domain: string): void {
+  const session = s.session;
+  switch (el.name) {
+    case 'enable': {
+      if (!session) return failed(s, 'unexpected-request'); // only after binding (§4)
+      // §6: an error on <enable/> is a <failed/>; the stream goes on with SM as it was
+      if (session.sm) return failed(s, 'unexpected-request');
+      const sm = s.enableAcks(el.attrs.resume === 'true' || el.attrs.resume === '1');
+      return s.write(
+        sm.resumable ? `<enabled xmlns='${NS}' id='${sm.id}' resume='true' max='${s.resumeWindow}'/>` : `<enabled xmlns='${NS}'/>`,
+      );
+    }
+    case 'r':
+      if (!session?.sm) return failed(s, 'unexpected-request');
+      return s.write(`<a xmlns='${NS}' h='${session.sm.inH}'/>`);
+    case 'a':
+      if (session?.sm) acknowledge(s, session.sm, el.attrs.h);
+      return;
+    case 'resume':
+      return resume(el, s, domain);
+    default:
+      return s.close('unsupported-stanza-type', `<${el.name}/> is not a stream management element`);
+  }
+}
+
+/** Apply a client's 'h' to the unacknowledged queue; false if it closed the stream. */
+function acknowledge(s: NonzaStream, sm: AckState, hAttr: string | undefined): boolean {
+  if (!validH(hAttr)) {
+    s.close('undefined-condition', "an <a/> needs a numeric 'h'");
+    return false;
+  }
+  const h = Number(hAttr);
+  const n = (h - sm.acked) >>> 0;
+  if (n > sm.queue.length) {
+    const sent = (sm.acked + sm.queue.length) >>> 0;
+    s.close(
+      'undefined-condition',
+      `You acknowledged ${h} stanzas, but I only sent you ${sent} so far.`,
+      `<handled-count-too-high xmlns='${NS}' h='${h}' send-count='${sent}'/>`,
+    );
+    return false;
+  }
+  sm.queue.splice(0, n);
+  sm.acked = h;
+  return true;
+}
+
+function resume(el: Element, s: NonzaStream, domain: string): void {
+  if (!s.canResume) return failed(s, 'unexpected-request');
+  const previd = el.attrs.previd ?? '';
+  const found = s.findSession(previd);
+  // §5: the client may bind a resource now instead
+  if (!('jid' in found)) return failed(s, 'item-not-found', found.h);
+  // the client's 'h' is checked before anything changes: a bad one must not cost the live session
+  const sm = found.sm!;
+  const hAttr = el.attrs.h;
+  if (!validH(hAttr) || (Number(hAttr) - sm.acked) >>> 0 > sm.queue.length) return failed(s, 'bad-request');
+  s.resume(found);
+  s.write(`<resumed xmlns='${NS}' previd='${escapeXML(previd)}' h='${sm.inH}'/>`);
+  if (!acknowledge(s, sm, hAttr)) return;
+  // retransmit exactly what the client has not acknowledged, once, in order
+  for (const q of sm.queue) s.writeStanza(q.kind === 'message' ? withDelay(q.xml, q.at, domain) : q.xml, q.kind);
+  // XEP-0352: a resumed stream starts active; what was held goes out after the retransmission
+  found.setInactive(false);
+  sm.sinceRequest = 0;
+  if (sm.queue.length) found.requestAck();
+}
+
+/** A retransmitted message gets the time it was first sent (XEP-0203), unless it has one already. */
+function withDelay(xml: string, at: number, domain: string): string {
+  if (!xml.endsWith('</message>') || xml.includes('urn:xmpp:delay')) return xml;
+  return `${xml.slice(0, -'</message>'.length)}<delay xmlns='urn:xmpp:delay' from='${domain}' stamp='${dateTime(at)}'>Resent</delay></message>`;
+}
 
 const sm: XepModule = {
   name: 'sm',
@@ -17,7 +102,8 @@ const sm: XepModule = {
     },
   ],
   setup(m) {
-    m.streamFeature(`<sm xmlns='urn:xmpp:sm:3'/>`, 20);
+    m.streamFeature(`<sm xmlns='${NS}'/>`, 20);
+    m.nonza(NS, (el, s) => handle(el, s, m.host));
   },
 };
 
