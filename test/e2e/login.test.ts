@@ -1,7 +1,7 @@
 // Logging in: every SASL mechanism, both TLS modes, wrong passwords, binding.
 import assert from 'node:assert/strict';
 import type { Server } from '../../src/server.js';
-import { startServer } from '../helpers/server.js';
+import { startServer, testCa } from '../helpers/server.js';
 import { connect, expectStanza, stopAll, xml, iq, type XmppClient } from '../helpers/clients.js';
 import { HEADER, RawClient, channelBinding, openToSasl, scramLogin, authenticated } from '../helpers/raw.js';
 
@@ -125,10 +125,11 @@ describe('login (e2e)', () => {
     assert.ok(c.data.startsWith("<?xml version='1.0'?><stream:stream"), c.data);
     c.end();
     const tls = await import('node:tls');
+    const ca = await testCa();
     await assert.rejects(
       new Promise((resolve, reject) => {
         const s = tls.connect(
-          { port: server.ports.c2sTls, host: '127.0.0.1', rejectUnauthorized: false, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' },
+          { port: server.ports.c2sTls, host: '127.0.0.1', servername: 'localhost', ca, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' },
           () => resolve(s),
         );
         s.on('error', reject);

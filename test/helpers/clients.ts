@@ -1,8 +1,12 @@
 // Real XMPP clients for tests: @xmpp/client over real sockets, plus helpers
 // that read like a conversation (alice sends, bob receives).
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import tls from 'node:tls';
 import { client, xml, type Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import type { Server } from '../../src/server.js';
+import { testCa } from './server.js';
 
 export { xml };
 export type XmppClient = Client & { received: Element[] };
@@ -30,6 +34,7 @@ export async function connect(server: Server, username: string, opts: ConnectOpt
     credentials: (auth: (creds: { username: string; password: string }, mech: string) => Promise<void>, mechanisms: string[]) =>
       auth({ username, password }, opts.mechanism ?? (mechanisms.includes('SCRAM-SHA-1') ? 'SCRAM-SHA-1' : mechanisms[0]!)),
   }) as XmppClient;
+  await trustTestCa(c);
   // @xmpp/connection waits 2 s for each stream (re)open; a loaded CI machine doing
   // dozens of TLS handshakes at once can take longer (seen once, 100-occupant MUC test)
   (c as unknown as { timeout: number }).timeout = 10_000;
@@ -41,6 +46,61 @@ export async function connect(server: Server, username: string, opts: ConnectOpt
   await c.start();
   if (opts.presence !== false) await c.send(xml('presence'));
   return c;
+}
+
+type TransportSocket = EventEmitter & { secure: boolean; connect(opts: tls.ConnectionOptions): void };
+
+// The parts of @xmpp/client-core's Client that trustTestCa reaches into (the typings leave them out).
+interface ClientInternals {
+  socket: TransportSocket | null;
+  transports: { prototype: { Socket: new () => TransportSocket; socketParameters(service: string): object | undefined } }[];
+  Transport: { prototype: { socketParameters(service: string): object | undefined } };
+  socketParameters(service: string): object | undefined;
+  sendReceive(el: Element): Promise<Element>;
+  isSecure(): boolean;
+  _attachSocket(socket: TransportSocket): void;
+  restart(): Promise<unknown>;
+}
+
+const NS_STREAM = 'http://etherx.jabber.org/streams';
+const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
+
+/**
+ * Make this client verify the server's certificate (for localhost) against the test CA
+ * (connect() does it; call it on a client made with @xmpp/client's client() before start()),
+ * on direct TLS and on STARTTLS. @xmpp/client takes no TLS options: for direct TLS it
+ * hands socketParameters() to tls.connect, so this client's copy adds the CA; @xmpp/starttls
+ * upgrades with tls.connect({ socket, host }) alone, so this client negotiates STARTTLS
+ * itself, before the library's handler sees the features, and leaves that handler nothing to do.
+ */
+export async function trustTestCa(c: Client): Promise<void> {
+  const ca = await testCa();
+  const conn = c as unknown as ClientInternals;
+  const tlsOptions: tls.ConnectionOptions = { ca, host: 'localhost', servername: 'localhost' };
+  conn.socketParameters = (service) => {
+    const params = conn.Transport.prototype.socketParameters(service);
+    return params && service.startsWith('xmpps:') ? { ...params, ...tlsOptions } : params;
+  };
+  c.prependListener('element', (el: Element) => {
+    if (!el.is('features', NS_STREAM) || !el.getChild('starttls', NS_TLS) || conn.isSecure()) return;
+    // what else is offered (mechanisms, when TLS is optional) is offered again on the encrypted stream
+    el.children = [];
+    const upgrade = async (): Promise<void> => {
+      const answer = await conn.sendReceive(xml('starttls', { xmlns: NS_TLS }));
+      if (!answer.is('proceed', NS_TLS)) throw new Error('STARTTLS_FAILURE');
+      // the socket class of the library's direct-TLS transport (tls.connect with the events Connection expects)
+      const Direct = conn.transports.find((T) => T.prototype.socketParameters('xmpps://localhost:5223') !== undefined)!;
+      const secure = new Direct.prototype.Socket();
+      secure.connect({ socket: conn.socket as unknown as Socket, ...tlsOptions });
+      await new Promise<void>((resolve, reject) => {
+        secure.once('connect', resolve);
+        secure.once('error', reject);
+      });
+      conn._attachSocket(secure);
+      await conn.restart();
+    };
+    upgrade().catch((err: unknown) => c.emit('error', err));
+  });
 }
 
 /** Wait for a stanza matching pred (already received ones count). */
@@ -68,9 +128,38 @@ export function expectStanza(c: XmppClient, pred: (s: Element) => boolean, timeo
 
 export const isMessage = (body?: string) => (s: Element) => s.is('message') && (body === undefined || s.getChildText('body') === body);
 
-/** Assert nothing matching pred arrives within ms. */
-export async function expectNothing(c: XmppClient, pred: (s: Element) => boolean, ms = 300): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
+/**
+ * A XEP-0199 ping to the server, answered. The server handles a client's stanzas one at
+ * a time, in order, and a stream delivers in order: once the answer is in, the server has
+ * handled (and routed) everything this client sent before, and everything the server
+ * sent this client before the answer is in its `received` list.
+ */
+async function ping(c: XmppClient): Promise<void> {
+  const r = await iq(c, xml('iq', { type: 'get', to: 'localhost' }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+  if (r.attrs.type !== 'result') throw new Error(`ping failed: ${r.toString()}`);
+}
+
+/**
+ * Each client in turn completes a ping round trip with the server: whatever a client
+ * earlier in the list sent before the call, the server has routed, and a client later
+ * in the list has received (list clients twice for every pair in both directions).
+ */
+export async function barrier(...clients: XmppClient[]): Promise<void> {
+  for (const c of clients) await ping(c);
+}
+
+/**
+ * Assert nothing matching pred reached c, once the clients in `after` (the senders whose
+ * stanzas could cause it) and then c passed a barrier. A number instead waits that many
+ * ms (for tests where nothing in a client's stream orders the event, e.g. a timer).
+ */
+export async function expectNothing(
+  c: XmppClient,
+  pred: (s: Element) => boolean,
+  opts: number | { after: XmppClient[] } = 300,
+): Promise<void> {
+  if (typeof opts === 'number') await new Promise((r) => setTimeout(r, opts));
+  else await barrier(...opts.after, c);
   const got = c.received.find(pred);
   if (got) throw new Error(`unexpected stanza: ${got.toString()}`);
 }

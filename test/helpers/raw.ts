@@ -4,6 +4,7 @@
 import net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { testCa } from './server.js';
 
 export const HEADER = (to = 'localhost'): string =>
   `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${to}' version='1.0'>`;
@@ -29,10 +30,12 @@ export class RawClient {
     s.on('error', () => undefined);
   }
 
-  static connect(port: number, opts: { tls?: boolean } = {}): Promise<RawClient> {
+  /** Plain TCP, or direct TLS verifying the server's certificate for localhost against the test CA. */
+  static async connect(port: number, opts: { tls?: boolean } = {}): Promise<RawClient> {
+    const ca = opts.tls ? await testCa() : undefined;
     return new Promise((resolve, reject) => {
-      const s = opts.tls
-        ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['xmpp-client'], servername: 'localhost' }, () =>
+      const s = ca
+        ? tls.connect({ port, host: '127.0.0.1', ca, ALPNProtocols: ['xmpp-client'], servername: 'localhost' }, () =>
             resolve(new RawClient(s)),
           )
         : net.connect({ port, host: '127.0.0.1' }, () => resolve(new RawClient(s)));
@@ -88,12 +91,13 @@ export class RawClient {
 
   /** STARTTLS on this connection (after the features were received). */
   async starttls(): Promise<void> {
+    const ca = await testCa();
     this.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     await this.waitFor('<proceed');
     const raw = this.socket;
     raw.removeAllListeners('data');
     raw.removeAllListeners('close');
-    const secure = tls.connect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+    const secure = tls.connect({ socket: raw, ca, servername: 'localhost' });
     await new Promise<void>((resolve, reject) => {
       secure.once('secureConnect', () => resolve());
       secure.once('error', reject);

@@ -1,7 +1,7 @@
 // Start real Uzzap servers in-process on free ports, on the backend the run
 // selected: UZZAP_TEST_BACKEND=embedded (SQLite + memory registry) or
 // postgres (UZZAP_TEST_POSTGRES_URL + UZZAP_TEST_REDIS_URL).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -9,19 +9,24 @@ import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { Server } from '../../src/server.js';
-import { generateCert } from '../../src/tls.js';
+import { generateCert, type GeneratedCert } from '../../src/tls.js';
 
 export const BACKEND = process.env.UZZAP_TEST_BACKEND === 'postgres' ? 'postgres' : 'embedded';
 export const PG_URL = process.env.UZZAP_TEST_POSTGRES_URL ?? '';
 export const REDIS_URL = process.env.UZZAP_TEST_REDIS_URL ?? '';
 
-// Self-signed test certificates: clients in tests accept them.
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
-process.removeAllListeners('warning');
-
-let certs: Promise<{ cert: string; key: string }> | undefined;
-export function testCert(): Promise<{ cert: string; key: string }> {
+// One local CA per test process (in a temp dir) and a certificate for localhost it
+// issued: every test server presents that certificate, and every test client trusts
+// that CA (testCa()) and verifies the server with it; nothing switches verification off.
+let certs: Promise<GeneratedCert> | undefined;
+export function testCert(): Promise<GeneratedCert> {
   return (certs ??= generateCert('localhost', mkdtempSync(join(tmpdir(), 'uzzap-cert-'))));
+}
+
+let caPem: Promise<Buffer> | undefined;
+/** The test CA's certificate (PEM), for a client's `ca` option. */
+export function testCa(): Promise<Buffer> {
+  return (caPem ??= testCert().then((c) => readFileSync(c.ca)));
 }
 
 /** Where a test server keeps its data, so a second server can reopen it (restart tests). */
