@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { Element } from 'ltx';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
-import { connect, expectNothing, expectStanza, isMessage, iq, stopAll, until, xml } from '../helpers/clients.js';
+import { barrier, connect, expectNothing, expectStanza, isMessage, iq, stopAll, until, xml } from '../helpers/clients.js';
 import { rawSession } from '../helpers/raw.js';
 
 const chat = (to: string, body: string) => xml('message', { to, type: 'chat' }, xml('body', {}, body));
@@ -37,10 +37,10 @@ describe('IM edge cases (e2e)', () => {
   it('offline messages are delivered whenever a connected resource becomes available again', async () => {
     const dave = await connect(server, 'dave');
     await dave.send(xml('presence', { type: 'unavailable' }));
-    await new Promise((r) => setTimeout(r, 100));
+    await barrier(dave);
     const carol = await connect(server, 'carol');
     await carol.send(chat('dave@localhost', 'while you were away'));
-    await expectNothing(dave, isMessage('while you were away'));
+    await expectNothing(dave, isMessage('while you were away'), { after: [carol] });
     await dave.send(xml('presence'));
     await expectStanza(dave, isMessage('while you were away'));
     await until(async () => (await server.storage.offline.count('dave')) === 0, 'delivered messages removed');
@@ -54,8 +54,9 @@ describe('IM edge cases (e2e)', () => {
     await carol.send(
       xml('message', { to: 'dave@localhost', type: 'chat' }, xml('active', { xmlns: 'http://jabber.org/protocol/chatstates' })),
     );
-    await until(async () => (await server.storage.offline.count('dave')) >= 1, 'receipt stored');
-    await new Promise((r) => setTimeout(r, 200));
+    // both handled, and whatever they started (storing offline) finished
+    await barrier(carol);
+    await server.background.settled();
     assert.equal(await server.storage.offline.count('dave'), 1);
     await server.storage.offline.deleteAll('dave');
     await stopAll(carol);
@@ -77,7 +78,7 @@ describe('IM edge cases (e2e)', () => {
     for (const c of [a1!, a2!, a3!]) await iq(c, xml('iq', { type: 'set' }, xml('enable', { xmlns: 'urn:xmpp:carbons:2' })));
     await a1!.send(chat('alice@localhost/a2', 'note to self'));
     await expectStanza(a2!, isMessage('note to self'));
-    await expectNothing(a3!, (s: Element) => s.is('message'));
+    await expectNothing(a3!, (s: Element) => s.is('message'), { after: [a1!] });
     await stopAll(a1, a2, a3);
   });
 
@@ -143,7 +144,7 @@ describe('offline queue full (e2e)', () => {
       const err = await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error' && s.attrs.id === 'k2');
       assert.ok(err.getChild('error')!.getChild('service-unavailable'));
       assert.equal(err.getChild('stanza-id', 'urn:xmpp:sid:0'), undefined, err.toString());
-      await expectNothing(alice, (s) => s.is('message') && s.attrs.id === 'k1');
+      await expectNothing(alice, (s) => s.is('message') && s.attrs.id === 'k1', { after: [] });
     } finally {
       await stopAll(alice);
       await server.stop();

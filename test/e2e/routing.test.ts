@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Server } from '../../src/server.js';
 import type { Element } from 'ltx';
 import { startServer } from '../helpers/server.js';
-import { connect, expectStanza, expectNothing, isMessage, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
+import { barrier, connect, expectStanza, expectNothing, isMessage, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
 
 const chat = (to: string, body: string, type = 'chat') => xml('message', { to, type }, xml('body', {}, body));
 
@@ -15,8 +15,8 @@ describe('routing (e2e)', () => {
     alice = await connect(server, 'alice', { resource: 'phone' });
     bob = await connect(server, 'bob', { resource: 'pc' });
     bob2 = await connect(server, 'bob', { resource: 'tablet' });
-    // initial presences have been broadcast to own resources; drop them
-    await new Promise((r) => setTimeout(r, 200));
+    // initial presences have been broadcast to own resources (each sent, then each received): drop them
+    await barrier(alice, bob, bob2, alice, bob);
     for (const c of [alice, bob, bob2]) c.received.length = 0;
   });
   after(async () => {
@@ -28,7 +28,7 @@ describe('routing (e2e)', () => {
     await alice.send(chat('bob@localhost/pc', 'hello pc'));
     const m = await expectStanza(bob, isMessage('hello pc'));
     assert.equal(m.attrs.from, 'alice@localhost/phone');
-    await expectNothing(bob2, isMessage('hello pc'));
+    await expectNothing(bob2, isMessage('hello pc'), { after: [alice] });
   });
 
   it('a message to the bare JID goes to every resource of the highest priority', async () => {
@@ -38,24 +38,28 @@ describe('routing (e2e)', () => {
   });
 
   it('priority picks the resource; negative priority never gets bare-JID messages', async () => {
-    await bob2.send(xml('presence', {}, xml('priority', {}, '5')));
-    await new Promise((r) => setTimeout(r, 100));
-    await alice.send(chat('bob@localhost', 'to the priority one'));
-    await expectStanza(bob2, isMessage('to the priority one'));
-    await expectNothing(bob, isMessage('to the priority one'));
-    await bob2.send(xml('presence', {}, xml('priority', {}, '-1')));
-    await bob.send(xml('presence', {}, xml('priority', {}, '-1')));
-    await new Promise((r) => setTimeout(r, 100));
-    // RFC 6121 §8.5.2.1.1: with only negative priorities the user counts as offline: stored, no error
-    await alice.send(chat('bob@localhost', 'nobody non-negative'));
-    await expectNothing(alice, (s) => s.is('message') && s.attrs.type === 'error');
-    await expectNothing(bob, isMessage('nobody non-negative'));
-    // a full-JID message still reaches a negative-priority resource
-    await alice.send(chat('bob@localhost/pc', 'direct'));
-    await expectStanza(bob, isMessage('direct'));
-    await bob.send(xml('presence'));
-    await bob2.send(xml('presence'));
-    await new Promise((r) => setTimeout(r, 100));
+    try {
+      await bob2.send(xml('presence', {}, xml('priority', {}, '5')));
+      await barrier(bob2);
+      await alice.send(chat('bob@localhost', 'to the priority one'));
+      await expectStanza(bob2, isMessage('to the priority one'));
+      await expectNothing(bob, isMessage('to the priority one'), { after: [alice] });
+      await bob2.send(xml('presence', {}, xml('priority', {}, '-1')));
+      await bob.send(xml('presence', {}, xml('priority', {}, '-1')));
+      await barrier(bob2, bob);
+      // RFC 6121 §8.5.2.1.1: with only negative priorities the user counts as offline: stored, no error
+      await alice.send(chat('bob@localhost', 'nobody non-negative'));
+      await expectNothing(alice, (s) => s.is('message') && s.attrs.type === 'error', { after: [] });
+      await expectNothing(bob, isMessage('nobody non-negative'), { after: [] });
+      // a full-JID message still reaches a negative-priority resource
+      await alice.send(chat('bob@localhost/pc', 'direct'));
+      await expectStanza(bob, isMessage('direct'));
+    } finally {
+      // back to the default priority (0) for the other tests on this server
+      await bob.send(xml('presence'));
+      await bob2.send(xml('presence'));
+      await barrier(bob, bob2);
+    }
   });
 
   it('messages between two resources of one user', async () => {
@@ -98,8 +102,8 @@ describe('routing (e2e)', () => {
     await expectStanza(bob, isMessage('fallback'));
     await expectStanza(bob2, isMessage('fallback'));
     await alice.send(chat('bob@localhost/gone', 'headline', 'headline'));
-    await expectNothing(bob, isMessage('headline'));
-    await expectNothing(alice, (s) => s.is('message') && s.attrs.type === 'error');
+    await expectNothing(bob, isMessage('headline'), { after: [alice] });
+    await expectNothing(alice, (s) => s.is('message') && s.attrs.type === 'error', { after: [] });
   });
 
   it('groupchat to a bare JID is an error; error messages are never bounced', async () => {
@@ -107,7 +111,7 @@ describe('routing (e2e)', () => {
     const err = await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error');
     assert.ok(err.getChild('error')?.getChild('service-unavailable'));
     await alice.send(chat('nobody@localhost', 'err', 'error'));
-    await expectNothing(alice, (s) => s.is('message') && s.getChildText('body') === 'err');
+    await expectNothing(alice, (s) => s.is('message') && s.getChildText('body') === 'err', { after: [] });
   });
 
   it('a remote domain gets remote-server-not-found', async () => {
@@ -147,7 +151,7 @@ describe('routing (e2e)', () => {
   it('IQ results and errors to nowhere are dropped, never bounced', async () => {
     await alice.send(xml('iq', { type: 'result', id: 'x1', to: 'bob@localhost/nowhere' }));
     await alice.send(xml('iq', { type: 'error', id: 'x2', to: 'localhost' }));
-    await expectNothing(alice, (s) => s.is('iq') && (s.attrs.id === 'x1' || s.attrs.id === 'x2'));
+    await expectNothing(alice, (s) => s.is('iq') && (s.attrs.id === 'x1' || s.attrs.id === 'x2'), { after: [] });
   });
 
   it('unknown IQ namespace gets service-unavailable; IQ without a child gets bad-request', async () => {
