@@ -11,6 +11,7 @@ import { Element } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
 import { Jid, tryJid } from '../jid.js';
 import { streamError, StanzaError, type StreamErrorCondition } from '../api/errors.js';
+import { PendingIqs } from '../api/pending-iqs.js';
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../router/router.js';
@@ -47,8 +48,8 @@ export class ComponentStream {
   private readonly parser: StreamParser;
   private readonly inbox: Inbox;
   private headerSent = false;
-  /** IQs we forwarded and the component has not answered: key "from\0id", oldest first; only the addresses are kept */
-  private readonly pendingIqs = new Map<string, { from: string; to: string; id: string; at: number }>();
+  /** IQs we forwarded and the component has not answered: key "from\0id"; only the addresses are kept */
+  private readonly pendingIqs: PendingIqs<{ from: string; to: string; id: string }>;
   private readonly deadline: NodeJS.Timeout;
 
   constructor(
@@ -73,6 +74,10 @@ export class ComponentStream {
       closed: (reason) => this.teardown(reason),
       overflow: () => this.close('policy-violation', 'too much data queued for a component that does not read'),
     });
+    this.pendingIqs = new PendingIqs(
+      { max: () => host.config.component.max_pending_iqs, timeoutMs: () => host.config.component.iq_timeout * 1000 },
+      (p) => host.router.bounce(shell(p), new StanzaError('remote-server-timeout', `${this.domain} did not answer in time`)),
+    );
     host.streams.add(this);
     this.deadline = setTimeout(() => this.close('connection-timeout', 'handshake took too long'), host.config.c2s.preauth_timeout * 1000);
     this.deadline.unref();
@@ -167,7 +172,7 @@ export class ComponentStream {
     this.host.metrics.componentStanzas.inc({ direction: 'in' });
     const to = tryJid(el.attrs.to);
     if (!to) return this.host.router.bounce(el, new StanzaError('jid-malformed', 'invalid "to" address'));
-    if (name === 'iq' && (el.attrs.type === 'result' || el.attrs.type === 'error')) this.pendingIqs.delete(`${to.full}\0${el.attrs.id}`);
+    if (name === 'iq' && (el.attrs.type === 'result' || el.attrs.type === 'error')) this.pendingIqs.take(`${to.full}\0${el.attrs.id}`);
     return this.host.router.route(el, from, to);
   }
 
@@ -180,18 +185,13 @@ export class ComponentStream {
     if (stanza.attrs.to === undefined) stanza.attrs.to = to.full;
     const type = stanza.attrs.type;
     if (stanza.name === 'iq' && (type === 'get' || type === 'set')) {
-      if (this.pendingIqs.size >= this.host.config.component.max_pending_iqs) {
+      const waiting = { from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id ?? '' };
+      if (!this.pendingIqs.add(`${waiting.from}\0${stanza.attrs.id}`, waiting)) {
         return this.host.router.bounce(
           stanza,
           new StanzaError('resource-constraint', `${this.domain} has too many unanswered requests`, 'wait'),
         );
       }
-      this.pendingIqs.set(`${stanza.attrs.from}\0${stanza.attrs.id}`, {
-        from: stanza.attrs.from,
-        to: stanza.attrs.to,
-        id: stanza.attrs.id ?? '',
-        at: Date.now(),
-      });
     }
     this.host.metrics.componentStanzas.inc({ direction: 'out' });
     this.transport.write(stanza.toString());
@@ -228,12 +228,7 @@ export class ComponentStream {
 
   /** Called 4 times a second: IQs the component never answered get a timeout error (and free their slot). */
   tick(now: number): void {
-    const limit = now - this.host.config.component.iq_timeout * 1000;
-    for (const [key, p] of this.pendingIqs) {
-      if (p.at > limit) break;
-      this.pendingIqs.delete(key);
-      this.host.router.bounce(shell(p), new StanzaError('remote-server-timeout', `${this.domain} did not answer in time`));
-    }
+    this.pendingIqs.sweep(now);
   }
 
   private teardown(reason: string): void {
@@ -248,9 +243,8 @@ export class ComponentStream {
     this.host.componentDown(this.domain, this);
     this.log.info({ domain: this.domain, reason }, 'component disconnected');
     // requests it will never answer get an error now, not a client-side timeout
-    const pending = [...this.pendingIqs.values()];
-    this.pendingIqs.clear();
-    for (const p of pending) this.host.router.bounce(shell(p), new StanzaError('service-unavailable', `${this.domain} went away`));
+    for (const p of this.pendingIqs.drain())
+      this.host.router.bounce(shell(p), new StanzaError('service-unavailable', `${this.domain} went away`));
   }
 }
 
