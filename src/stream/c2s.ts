@@ -13,16 +13,15 @@ import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
 import type { Session, SessionOwner } from '../session/session.js';
 import type { NonzaStream } from '../api/module.js';
-import { PlainMechanism, ScramMechanism, decodeB64, type SaslContext, type SaslMechanism, type SaslStep } from './sasl/mechanisms.js';
+import { SaslExchange } from './sasl/exchange.js';
 import { RateLimiter } from './rate.js';
 import { Inbox } from './inbox.js';
 import { checkHeader, headerTo } from './header.js';
-import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
+import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
 
 type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
 type Kind = 'message' | 'presence' | 'iq';
 
-const MAX_SASL_FAILURES = 5;
 const NS_PING = 'urn:xmpp:ping';
 /** longest wait for already-received stanzas after the client went away */
 const CLOSE_DRAIN_MS = 5000;
@@ -33,8 +32,7 @@ export class C2SStream implements SessionOwner {
   private parser: StreamParser;
   private headerSent = false;
   private readonly inbox: Inbox;
-  private sasl: { mech: SaslMechanism; name: string } | undefined;
-  private saslFailures = 0;
+  private readonly auth: SaslExchange;
   private username = '';
   private session: Session | undefined;
   private preauthTimer: NodeJS.Timeout | undefined;
@@ -56,6 +54,7 @@ export class C2SStream implements SessionOwner {
     private readonly transport: Transport,
   ) {
     this.parser = new StreamParser(this, { maxStanzaSize: core.config.max_stanza_size, framed: transport.framed });
+    this.auth = new SaslExchange(core, transport, this);
     this.inbox = new Inbox(
       this,
       transport,
@@ -170,17 +169,7 @@ export class C2SStream implements SessionOwner {
         f.push(`<starttls xmlns='${NS_TLS}'>${require_tls ? '<required/>' : ''}</starttls>`);
       }
       if (this.secure || !require_tls) {
-        f.push(
-          `<mechanisms xmlns='${NS_SASL}'>${this.mechanisms()
-            .map((m) => `<mechanism>${m}</mechanism>`)
-            .join('')}</mechanisms>`,
-        );
-        const cb = this.cbTypes();
-        if (cb.length)
-          f.push(
-            `<sasl-channel-binding xmlns='${NS_SASL_CB}'>${cb.map((t) => `<channel-binding type='${t}'/>`).join('')}</sasl-channel-binding>`,
-          );
-        f.push(this.core.streamFeatures('pre-auth', { secure: this.secure }));
+        f.push(this.auth.features(), this.core.streamFeatures('pre-auth', { secure: this.secure }));
       }
     } else if (this.phase === 'authenticated') {
       f.push(
@@ -193,41 +182,6 @@ export class C2SStream implements SessionOwner {
     return `<stream:features${this.transport.framed ? ` xmlns:stream='${NS_STREAM}'` : ''}>${f.join('')}</stream:features>`;
   }
 
-  private mechanisms(): string[] {
-    const plus = this.cbTypes().length > 0 ? ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS'] : [];
-    return [...plus, 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'];
-  }
-
-  /** Channel-binding types advertised on this connection (XEP-0440). */
-  private cbTypes(): string[] {
-    const s = this.transport.tlsSocket;
-    if (!s) return [];
-    // tls-exporter (RFC 9266) is defined for TLS 1.3; tls-unique (RFC 5929) only for TLS 1.2
-    return s.getProtocol() === 'TLSv1.3' ? ['tls-exporter', 'tls-server-end-point'] : ['tls-unique', 'tls-server-end-point'];
-  }
-
-  /**
-   * Types a client may use. Besides the advertised ones we accept tls-unique on
-   * TLS 1.3 too: clients built on OpenSSL's SSL_get_finished (Python's ssl, so
-   * slixmpp and aioxmpp) know no other type, and would otherwise fall back to
-   * the "y" flag, which RFC 5802 requires us to reject as a downgrade.
-   */
-  private cbAccepted(): string[] {
-    const types = this.cbTypes();
-    return types.length && !types.includes('tls-unique') ? [...types, 'tls-unique'] : types;
-  }
-
-  private cbData(type: string): Buffer | undefined {
-    const s = this.transport.tlsSocket;
-    if (!s) return undefined;
-    if (type === 'tls-server-end-point') return this.core.tls.serverEndPoint;
-    if (type === 'tls-exporter' && s.getProtocol() === 'TLSv1.3')
-      return s.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
-    // RFC 5929 §3.1: the first Finished message of the latest handshake
-    if (type === 'tls-unique') return s.isSessionReused() ? s.getFinished() : s.getPeerFinished();
-    return undefined;
-  }
-
   private handleNegotiation(el: Element): void | Promise<void> {
     const ns = el.attrs.xmlns;
     if (el.name === 'starttls' && ns === NS_TLS) return this.startTls();
@@ -236,14 +190,7 @@ export class C2SStream implements SessionOwner {
       const handle = payload && this.core.preAuthIq(payload.attrs.xmlns ?? '');
       if (handle && (el.attrs.type === 'get' || el.attrs.type === 'set')) return this.preAuthIq(el, payload, handle);
     }
-    if (ns === NS_SASL) {
-      if (el.name === 'auth') return this.saslAuth(el);
-      if (el.name === 'response') return this.saslResponse(el);
-      if (el.name === 'abort') {
-        this.sasl = undefined;
-        return this.saslFailure({ kind: 'failure', condition: 'aborted' });
-      }
-    }
+    if (ns === NS_SASL && (el.name === 'auth' || el.name === 'response' || el.name === 'abort')) return this.auth.handle(el);
     this.close('not-authorized', 'authenticate first');
   }
 
@@ -267,6 +214,15 @@ export class C2SStream implements SessionOwner {
     if (this.phase !== 'closed') this.transport.write(reply.toString());
   }
 
+  /** SASL succeeded (RFC 6120 §6.4.6): the stream restarts, now authenticated. */
+  authenticated(username: string): void {
+    this.username = username;
+    this.phase = 'authenticated';
+    this.setMetricState('authenticated');
+    this.parser.reset();
+    this.headerSent = false;
+  }
+
   private startTls(): void {
     if (this.secure || !this.transport.canStartTls) {
       this.transport.write(`<failure xmlns='${NS_TLS}'/>`);
@@ -283,86 +239,6 @@ export class C2SStream implements SessionOwner {
       }
       this.setMetricState('secured');
     });
-  }
-
-  private saslContext(): SaslContext {
-    return {
-      domain: this.core.config.domain,
-      lookup: (u) => this.core.storage.accounts.get(u),
-      cbTypes: this.cbAccepted(),
-      cbData: (t) => this.cbData(t),
-      fakeSaltKey: this.core.saslSecret,
-      iterations: this.core.config.sasl.scram_iterations,
-    };
-  }
-
-  private saslAuth(el: Element): void | Promise<void> {
-    if (!this.secure && this.core.config.c2s.require_tls) {
-      return this.saslFailure({ kind: 'failure', condition: 'encryption-required', text: 'use STARTTLS first' });
-    }
-    const name = el.attrs.mechanism ?? '';
-    if (!this.mechanisms().includes(name)) return this.saslFailure({ kind: 'failure', condition: 'invalid-mechanism' });
-    const ctx = this.saslContext();
-    const plusOffered = this.cbTypes().length > 0;
-    const mech =
-      name === 'PLAIN'
-        ? new PlainMechanism(ctx)
-        : new ScramMechanism(ctx, name.startsWith('SCRAM-SHA-256') ? 'SHA-256' : 'SHA-1', name.endsWith('-PLUS'), plusOffered);
-    this.sasl = { mech, name };
-    const text = el.getText();
-    if (text === '') return this.saslStep(null);
-    return this.saslStep(text === '=' ? Buffer.alloc(0) : decodeB64(text.trim()));
-  }
-
-  private saslResponse(el: Element): void | Promise<void> {
-    if (!this.sasl) return this.saslFailure({ kind: 'failure', condition: 'malformed-request', text: 'no authentication in progress' });
-    const text = el.getText().trim();
-    return this.saslStep(text === '' || text === '=' ? Buffer.alloc(0) : decodeB64(text));
-  }
-
-  private async saslStep(data: Buffer | null | undefined): Promise<void> {
-    if (data === undefined) return this.saslFailure({ kind: 'failure', condition: 'incorrect-encoding' });
-    const sasl = this.sasl!;
-    let step: SaslStep;
-    try {
-      step = await sasl.mech.step(data);
-    } catch (err) {
-      this.log.error({ err }, 'SASL mechanism failed');
-      step = { kind: 'failure', condition: 'temporary-auth-failure' };
-    }
-    if (this.phase === 'closed' || this.sasl !== sasl) return;
-    if (step.kind === 'challenge') {
-      this.transport.write(`<challenge xmlns='${NS_SASL}'>${step.data.length ? step.data.toString('base64') : '='}</challenge>`);
-      return;
-    }
-    this.sasl = undefined;
-    if (step.kind === 'failure') return this.saslFailure(step, sasl.name);
-    this.core.throttle.recordSuccess(this.remoteAddress);
-    this.core.metrics.authSuccess.inc({ mechanism: sasl.name });
-    this.username = step.username;
-    this.phase = 'authenticated';
-    this.setMetricState('authenticated');
-    this.parser.reset();
-    this.headerSent = false;
-    this.transport.write(`<success xmlns='${NS_SASL}'>${step.data ? step.data.toString('base64') : ''}</success>`);
-    this.log.debug({ user: step.username, mechanism: sasl.name }, 'authenticated');
-  }
-
-  private saslFailure(step: SaslStep & { kind: 'failure' }, mechanism = 'none'): void | Promise<void> {
-    this.core.metrics.authFailure.inc({ mechanism, condition: step.condition });
-    const send = (): void => {
-      if (this.phase === 'closed') return;
-      const text = step.text ? `<text xml:lang='en'>${step.text.replace(/[<&]/g, '')}</text>` : '';
-      this.transport.write(`<failure xmlns='${NS_SASL}'><${step.condition}/>${text}</failure>`);
-      if (++this.saslFailures >= MAX_SASL_FAILURES) this.close('policy-violation', 'too many authentication attempts');
-    };
-    // Credential failures are slowed per address; protocol errors answered at once.
-    // (a failure with a username is a credential check; a downgrade or a bad request is not)
-    if ((step.condition !== 'not-authorized' && step.condition !== 'account-disabled') || step.username === undefined) return send();
-    this.log.info({ user: step.username, mechanism }, 'authentication failed');
-    const delay = this.core.throttle.recordFailure(this.remoteAddress);
-    if (delay <= 0) return send();
-    return new Promise((resolve) => setTimeout(resolve, delay).unref()).then(send);
   }
 
   // ---- resource binding (RFC 6120 §7) ----
