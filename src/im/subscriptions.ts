@@ -132,6 +132,9 @@ export class Subscriptions {
           if (answer === 'approved') this.sendPresenceOf(user, from.bare);
           return;
         }
+        // a request already pending is not delivered again (Appendix A.3.1: None + Pending In,
+        // None + Pending Out/In, To + Pending In); the first one is kept and replayed at login
+        if (await this.hasPending(user, from.bare)) return;
         // keep the complete stanza until the user answers (§3.1.3); deliver it now to online resources
         const p = this.inboundStanza(user, from, 'subscribe', stanza);
         await this.m.storage.roster.addPending(user, from.bare, p.toString());
@@ -179,9 +182,10 @@ export class Subscriptions {
     }
   }
 
-  /** The server answers for `user` (auto-reply): routed as if the user had sent it. */
+  /** The server answers for `user` (auto-reply): routed as if the user had sent it, locally or to a component. */
   private async reply(user: string, to: Jid, type: 'subscribed' | 'unsubscribed'): Promise<void> {
     if (this.isLocalUser(to)) await this.inbound(to.local, Jid.parse(this.bare(user)), type, x('presence', { type }));
+    else if (to.domain !== this.m.host) this.m.send(x('presence', { type, from: this.bare(user), to: to.bare }));
   }
 
   /** Roster removal (RFC 6121 §2.5.2): cancel both directions first. */

@@ -6,13 +6,13 @@ import type { Logger } from 'pino';
 import { Element } from '../xml/index.js';
 import { Jid, tryJid } from '../jid.js';
 import { StanzaError, errorReply } from '../api/errors.js';
-import type { IqRequest, IqTarget, ServiceHandler, StanzaEvent } from '../api/module.js';
-import { escapeXML } from '../xml/index.js';
+import type { Hooks, IqRequest, IqTarget, ServiceHandler, StanzaEvent } from '../api/module.js';
 import type { HookBus } from './hooks.js';
 import type { IqTable } from './iq-table.js';
 import type { SessionTable } from '../session/table.js';
 import type { LocalSession } from '../session/types.js';
 import type { Metrics } from '../metrics.js';
+import { Fanout } from './fanout.js';
 
 export type Pending = void | Promise<void>;
 
@@ -28,7 +28,11 @@ export class Router {
     private readonly iqs: IqTable,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.fan = new Fanout(host, sessions, hooks, log, this);
+  }
+
+  private readonly fan: Fanout;
 
   /** A stanza from a bound local client; 'from' has been stamped with its full JID. */
   fromClient(stanza: Element, from: Jid, origin: LocalSession): Pending {
@@ -45,23 +49,27 @@ export class Router {
       stanza.attrs.to = nearestJid(toAttr, this.host);
       return this.bounce(stanza, new StanzaError('jid-malformed', 'invalid "to" address'));
     }
-    if (stanza.name === 'message' && this.hooks.has('message/sent')) {
-      const h = this.hooks.run('message/sent', { stanza, from, to, origin });
-      if (h === true) return;
-      if (h instanceof Promise) return h.then((done) => (done ? undefined : this.route(stanza, from, to, origin)));
-    }
-    return this.route(stanza, from, to, origin);
+    if (stanza.name !== 'message') return this.route(stanza, from, to, origin);
+    return this.hooked('message/sent', [{ stanza, from, to, origin }], () => this.route(stanza, from, to, origin));
+  }
+
+  /**
+   * Run `event`'s hooks, then, unless one of them claimed the stanza, `next`:
+   * synchronously when every hook was (no promise on the common path).
+   */
+  private hooked<E extends keyof Hooks>(event: E, args: Parameters<Hooks[E]>, next: () => Pending): Pending {
+    if (!this.hooks.has(event)) return next();
+    const h = this.hooks.run(event, ...args);
+    if (h === true) return;
+    return h instanceof Promise ? h.then((done) => (done ? undefined : next())) : next();
   }
 
   /** Route a stanza whose addresses are known (from a client, a module or a service). */
   route(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
     if (to.domain !== this.host) {
-      if (origin && stanza.name === 'presence' && SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? '') && this.hooks.has('presence/bare')) {
+      if (origin && stanza.name === 'presence' && SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? ''))
         // a user's subscription stanza to a contact elsewhere: roster state first (RFC 6121 §3), which sends it on
-        const h = this.hooks.run('presence/bare', { stanza, from, to: to.toBare(), origin });
-        if (h === true) return;
-        if (h instanceof Promise) return h.then((done) => (done ? undefined : this.toService(stanza, from, to)));
-      }
+        return this.hooked('presence/bare', [{ stanza, from, to: to.toBare(), origin }], () => this.toService(stanza, from, to));
       return this.toService(stanza, from, to);
     }
     if (to.local !== '' && this.hooks.has('route/user')) {
@@ -132,12 +140,7 @@ export class Router {
 
   private messageToBare(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
     const ev: StanzaEvent = { stanza, from, to, origin };
-    if (this.hooks.has('message/bare')) {
-      const h = this.hooks.run('message/bare', ev);
-      if (h === true) return;
-      if (h instanceof Promise) return h.then((done) => (done ? undefined : this.deliverToBare(ev)));
-    }
-    return this.deliverToBare(ev);
+    return this.hooked('message/bare', [ev], () => this.deliverToBare(ev));
   }
 
   private deliverToBare(ev: StanzaEvent): Pending {
@@ -178,73 +181,55 @@ export class Router {
     const s = this.sessions.get(to.bare, to.resource);
     if (s) {
       const ev = { stanza, from, to, origin };
-      if (this.hooks.has('message/full')) {
-        const h = this.hooks.run('message/full', ev);
-        if (h === true) return;
-        if (h instanceof Promise) return h.then((done) => (done ? undefined : this.deliverMessage(ev, [s])));
-      }
-      return this.deliverMessage(ev, [s]);
+      return this.hooked('message/full', [ev], () => this.deliverMessage(ev, [s]));
     }
-    // RFC 6121 §8.5.3.2.1: no such resource
+    // RFC 6121 §8.5.3.2.1: no such resource. A chat message goes on as if to the bare JID
+    // (another resource, or offline storage); normal ones get service-unavailable (the
+    // sender learns it did not arrive); headline and groupchat are ignored, errors too.
     const type = stanza.attrs.type ?? 'normal';
-    if (type === 'chat' || type === 'normal') return this.messageToBare(stanza, from, to.toBare(), origin);
-    return; // headline, groupchat, error: silently ignored
+    if (type === 'chat') return this.messageToBare(stanza, from, to.toBare(), origin);
+    if (type === 'normal') this.bounce(stanza, new StanzaError('service-unavailable'));
   }
 
   private messageToHost(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
-    const h = this.hooks.run('message/host', { stanza, from, to, origin });
-    const fallback = (done: boolean): void => {
+    return this.hooked('message/host', [{ stanza, from, to, origin }], () => {
       const type = stanza.attrs.type ?? 'normal';
-      if (!done && (type === 'normal' || type === 'chat')) this.bounce(stanza, new StanzaError('service-unavailable'));
-    };
-    return h instanceof Promise ? h.then(fallback) : fallback(h);
+      if (type === 'normal' || type === 'chat') this.bounce(stanza, new StanzaError('service-unavailable'));
+    });
   }
 
   // ---- presence (RFC 6121 §4, §3) ----
 
   private broadcastPresence(stanza: Element, from: Jid, origin: LocalSession): Pending {
-    const ev = { stanza, from, to: from.toBare(), origin };
-    const h = this.hooks.run('presence/broadcast', ev);
-    const fallback = (done: boolean): void => {
-      if (done) return;
+    return this.hooked('presence/broadcast', [{ stanza, from, to: from.toBare(), origin }], () => {
       const type = stanza.attrs.type;
       if (type !== undefined && type !== 'unavailable') return;
       // the user's own available resources, the sender included (RFC 6121 §4.2.2)
       const targets: LocalSession[] = [];
       for (const s of this.sessions.resources(from.bare)) if (s.available || s === origin) targets.push(s);
       if (targets.length) this.deliver(stanza, targets);
-    };
-    return h instanceof Promise ? h.then(fallback) : fallback(h);
+    });
   }
 
   private presenceToBare(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
-    const ev = { stanza, from, to, origin };
-    const h = this.hooks.run('presence/bare', ev);
-    const fallback = (done: boolean): void => {
-      if (done) return;
+    return this.hooked('presence/bare', [{ stanza, from, to, origin }], () => {
       const type = stanza.attrs.type;
       if (type === 'probe' || type === 'error') return; // probes are answered by the server (IM module)
       const targets: LocalSession[] = [];
       for (const s of this.sessions.resources(to.bare)) if (s.available) targets.push(s);
       if (targets.length) this.deliver(stanza, targets);
-    };
-    return h instanceof Promise ? h.then(fallback) : fallback(h);
+    });
   }
 
   private presenceToFull(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
     const s = this.sessions.get(to.bare, to.resource);
     const type = stanza.attrs.type ?? '';
     if (!s) return SUBSCRIPTION_TYPES.has(type) ? this.presenceToBare(stanza, from, to.toBare(), origin) : undefined;
-    const h = this.hooks.run('presence/full', { stanza, from, to, origin });
-    const fallback = (done: boolean): void => {
-      if (!done) this.deliver(stanza, [s]);
-    };
-    return h instanceof Promise ? h.then(fallback) : fallback(h);
+    return this.hooked('presence/full', [{ stanza, from, to, origin }], () => this.deliver(stanza, [s]));
   }
 
   private presenceToHost(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
-    const h = this.hooks.run('presence/host', { stanza, from, to, origin });
-    return h instanceof Promise ? h.then(() => undefined) : undefined;
+    return this.hooked('presence/host', [{ stanza, from, to, origin }], () => undefined);
   }
 
   // ---- IQ (RFC 6120 §8.2.3) ----
@@ -368,67 +353,9 @@ export class Router {
     for (const s of targets) s.sendSerialized(xml, kind, peers);
   }
 
-  /**
-   * One stanza to many full JIDs (MUC fan-out). The stanza is serialised once
-   * without 'to'; each copy is that string with its own 'to' spliced in, so a
-   * room of thousands costs one serialisation, not one per occupant.
-   */
+  /** One stanza to many full JIDs (MUC fan-out): see fanout.ts. */
   fanout(stanza: Element, targets: readonly Jid[]): void {
-    if (targets.length === 0) return;
-    const kind = stanza.name as 'message' | 'presence' | 'iq';
-    const from = tryJid(stanza.attrs.from);
-    if (!from) return void this.log.warn({ from: stanza.attrs.from }, 'fan-out without a valid "from"');
-    const perTarget = this.hooks.has('stanza/out');
-    const filter = this.hooks.has('route/user');
-    delete stanza.attrs.to;
-    const xml = perTarget ? '' : stanza.toString();
-    const head = `<${stanza.name} to="`;
-    const rest = xml.slice(stanza.name.length + 1);
-    for (const to of targets) {
-      const s = to.domain === this.host ? this.sessions.get(to.bare, to.resource) : undefined;
-      if (!s) {
-        // not a local session: route a copy (a component, or a session that just left)
-        const copy = addressed(stanza, to);
-        void this.route(copy, from, to);
-        continue;
-      }
-      const held = this.held.get(s);
-      if (filter || held) {
-        let h: boolean | Promise<boolean>;
-        try {
-          h = filter ? this.hooks.run('route/user', { stanza, from, to }) : false;
-        } catch {
-          continue; // could not check: this copy is not delivered (fail closed; logged by the hook bus)
-        }
-        if (h === true) continue;
-        if (h instanceof Promise || held) {
-          // a blocklist not yet cached: this copy, and every later one to the same session, waits for it
-          this.hold(s, h instanceof Promise ? h : Promise.resolve(h), addressed(stanza, to));
-          continue;
-        }
-      }
-      if (perTarget) {
-        const copy = addressed(stanza, to);
-        this.deliver(copy, [s]);
-      } else s.sendSerialized(head + escapeXML(to.full) + '"' + rest, kind);
-    }
-  }
-
-  /** Stanzas to a session that wait on an asynchronous check, kept in order. */
-  private readonly held = new Map<LocalSession, Promise<void>>();
-
-  private hold(s: LocalSession, check: Promise<boolean | void>, stanza: Element): void {
-    const prev = this.held.get(s);
-    const next = (prev ? prev.then(() => check) : check).then(
-      (drop) => {
-        if (drop !== true) this.deliver(stanza, [s]);
-      },
-      (err: unknown) => this.log.error({ err }, 'delivery check failed'),
-    );
-    this.held.set(s, next);
-    void next.then(() => {
-      if (this.held.get(s) === next) this.held.delete(s);
-    });
+    this.fan.send(stanza, targets);
   }
 
   private parentService(domain: string): ServiceHandler | undefined {
@@ -439,13 +366,6 @@ export class Router {
     }
     return undefined;
   }
-}
-
-/** A shallow copy with its own 'to' (children shared: stanzas are not mutated after routing). */
-function addressed(stanza: Element, to: Jid): Element {
-  const copy = new Element(stanza.name, { ...stanza.attrs, to: to.full });
-  copy.children = stanza.children;
-  return copy;
 }
 
 /** The nearest valid JID to a malformed address: its bare part, its domain, else ours. */

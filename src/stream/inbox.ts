@@ -26,7 +26,8 @@ export class Inbox {
   private paused = false;
   /** reading paused because the stream is over its rate */
   private throttled = false;
-  private whenIdle: (() => void) | undefined;
+  /** callbacks waiting for everything received so far to be handled (afterAll), in order */
+  private whenIdle: (() => void)[] = [];
 
   constructor(
     private readonly owner: InboxOwner,
@@ -66,7 +67,7 @@ export class Inbox {
       done = true;
       fn();
     };
-    this.whenIdle = once;
+    this.whenIdle.push(once);
     // a handler that never settles must not keep a dead connection around
     setTimeout(() => {
       this.queue.length = 0;
@@ -84,7 +85,14 @@ export class Inbox {
       const wait = this.limiter.take(0, 1);
       if (wait) this.throttle(wait);
     }
-    const p = this.owner.handle(el);
+    let p: void | Promise<void>;
+    try {
+      p = this.owner.handle(el);
+    } catch (err) {
+      // one element's failure is logged; the ones queued behind it are still handled
+      this.owner.log.error({ err }, 'stanza processing failed');
+      return;
+    }
     if (p) {
       this.busy = true;
       p.catch((err: unknown) => this.owner.log.error({ err }, 'stanza processing failed')).finally(() => {
@@ -100,10 +108,10 @@ export class Inbox {
       this.paused = false;
       if (!this.throttled) this.transport.resume();
     }
-    if (this.whenIdle && !this.busy && this.queue.length === 0) {
-      const fn = this.whenIdle;
-      this.whenIdle = undefined;
-      fn();
+    if (this.whenIdle.length && !this.busy && this.queue.length === 0) {
+      const fns = this.whenIdle;
+      this.whenIdle = [];
+      for (const fn of fns) fn();
     }
   }
 
