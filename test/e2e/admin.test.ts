@@ -119,7 +119,7 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
       const a = await connect(s2, 'boss');
       try {
         const sid = commandOf(await runStep(a, ADMIN('delete-user'))).attrs.sessionid as string;
-        await new Promise((r) => setTimeout(r, 1200));
+        await new Promise((r) => setTimeout(r, 1200)); // a fixed wait: what is tested is the 1 s timeout itself
         const r = await runStep(a, ADMIN('delete-user'), { action: 'complete', sessionid: sid, fields: { accountjids: 'boss@localhost' } });
         assert.deepEqual(errorCondition(r), ['not-allowed', 'session-expired']);
         assert.ok(await s2.storage.accounts.get('boss'), 'nothing was deleted');
@@ -466,14 +466,14 @@ describe('ad-hoc commands (XEP-0050) and service administration (XEP-0133)', fun
       assert.equal(m.getChildText('body'), 'Welcome to Uzzap\nBe nice');
       // once per session: a second presence does not repeat it
       await carol.send(xml('presence', {}, xml('show', {}, 'away')));
-      await expectNothing(carol, (s) => s.is('message') && s.attrs.from === 'localhost');
+      await expectNothing(carol, (s) => s.is('message') && s.attrs.from === 'localhost', { after: [] });
       await stopAll(carol);
       const edit = await runStep(admin, ADMIN('edit-motd'));
       assert.deepEqual(fieldValues(edit, 'motd'), ['Welcome to Uzzap', 'Be nice']);
       await runStep(admin, ADMIN('edit-motd'), { action: 'cancel', sessionid: commandOf(edit).attrs.sessionid });
       completed(last(await runCommand(admin, ADMIN('delete-motd'))));
       const carol2 = await connect(server, 'carol');
-      await expectNothing(carol2, (s) => s.is('message') && s.attrs.from === 'localhost', 400);
+      await expectNothing(carol2, (s) => s.is('message') && s.attrs.from === 'localhost', { after: [] });
       await stopAll(carol2);
     });
   });

@@ -25,7 +25,7 @@ describe('blocking fails closed (e2e)', () => {
       const err = await expectStanza(alice, (s: Element) => s.is('message') && s.attrs.id === 'fc1' && s.attrs.type === 'error');
       assert.equal(err.getChild('error')?.attrs.type, 'wait');
       assert.ok(err.getChild('error')?.getChild('internal-server-error'), err.toString());
-      await expectNothing(bob, (s: Element) => s.is('message') && s.getChildText('body') === 'unchecked?');
+      await expectNothing(bob, (s: Element) => s.is('message') && s.getChildText('body') === 'unchecked?', { after: [alice] });
       await stopAll(alice, bob);
     } finally {
       userData.list = list;
