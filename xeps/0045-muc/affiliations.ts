@@ -15,7 +15,7 @@ import {
   mayGetRoleList,
   ownersAfter,
 } from './permissions.js';
-import type { Occupant } from './room.js';
+import type { Occupant } from './presence.js';
 
 /** Who did something: their nick if they are in the room, their bare JID always (shown only to who may see it). */
 export interface Actor {

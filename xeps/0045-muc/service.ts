@@ -10,15 +10,17 @@ import {
   StanzaError,
   enforceNickname,
   errorReply,
-  tryJid,
   x,
   type ArchiveStore,
   type ModuleContext,
   type RoomAffiliation,
 } from '../../src/api/index.js';
 import type { RoomConfig } from './config.js';
-import { Room, isDeliveryError, type Occupant, type RoomHost, type RoomLimits } from './room.js';
-import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_STABLE_ID, NS_UNIQUE, NS_VCARD } from './ns.js';
+import { Room, type RoomHost, type RoomLimits } from './room.js';
+import type { Occupant } from './presence.js';
+import { IqForwarding } from './forwarding.js';
+import { directory } from './directory.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_STABLE_ID, NS_UNIQUE } from './ns.js';
 
 export interface MucSettings {
   domain: string;
@@ -42,23 +44,15 @@ export interface MucSettings {
   lock_new_rooms: boolean;
 }
 
-interface PendingIq {
-  room: Room;
-  asker: Jid;
-  askerOccupant: string;
-  target: string;
-  targetOccupant: string;
-  id: string;
-  at: number;
-}
-
-const IQ_TIMEOUT_MS = 60_000;
-
 export class MucService implements RoomHost {
   readonly rooms = new Map<string, Room>();
   /** rooms each session (real full JID) is in */
   private readonly sessionRooms = new Map<string, Set<Room>>();
-  private readonly pending = new Map<string, PendingIq>();
+  private readonly forwarding = new IqForwarding(
+    () => this.m.config.max_pending_iqs,
+    (stanza) => this.send(stanza),
+    () => this.newId(),
+  );
   private writes: Promise<void> = Promise.resolve();
   private readonly idBase = Date.now().toString(36) + randomBytes(3).toString('hex');
   private idCounter = 0;
@@ -227,54 +221,12 @@ export class MucService implements RoomHost {
   // ---- IQs between occupants ----
 
   proxyIq(room: Room, stanza: Element, from: Occupant, to: Occupant): void {
-    if (this.pending.size >= this.m.config.max_pending_iqs) {
-      this.sweep(Date.now());
-      if (this.pending.size >= this.m.config.max_pending_iqs)
-        return this.send(errorReply(stanza, new StanzaError('resource-constraint', 'too many requests in flight')));
-    }
-    const payload = stanza.getChildElements()[0];
-    // vCards belong to the account: ask the occupant's server, not a client (XEP-0054 with MUC)
-    const target = payload?.attrs.xmlns === NS_VCARD ? Jid.parse(to.bare) : [...to.sessions.values()].at(-1)!;
-    const id = this.newId();
-    this.pending.set(id, {
-      room,
-      asker: Jid.parse(stanza.attrs.from!),
-      askerOccupant: from.jid.full,
-      target: target.full,
-      targetOccupant: to.jid.full,
-      id: stanza.attrs.id!,
-      at: Date.now(),
-    });
-    const fwd = new Element('iq', { ...stanza.attrs, id, from: from.jid.full, to: target.full });
-    fwd.children = stanza.children;
-    this.send(fwd);
+    this.forwarding.forward(room, stanza, from, to);
   }
 
-  private answer(stanza: Element, from: Jid, to: Jid): void {
-    const p = this.pending.get(stanza.attrs.id ?? '');
-    if (!p || p.target !== from.full || p.askerOccupant !== to.full) return;
-    this.pending.delete(stanza.attrs.id!);
-    const back = new Element('iq', { ...stanza.attrs, id: p.id, from: p.targetOccupant, to: p.asker.full });
-    back.children = stanza.children;
-    this.send(back);
-    // §18.1.2: the session the IQ went to cannot be reached (a vCard answered by the account's server says nothing of it)
-    if (stanza.attrs.type === 'error' && Jid.parse(p.target).resource && isDeliveryError(stanza)) {
-      const o = p.room.bySession.get(p.target);
-      if (o) p.room.removeGhost(o, from);
-    }
-  }
-
+  /** Forwarded IQs nobody answered get remote-server-timeout (every 10 s, index.ts). */
   sweep(now: number): void {
-    for (const [id, p] of this.pending) {
-      if (now - p.at < IQ_TIMEOUT_MS) break; // insertion order is age order
-      this.pending.delete(id);
-      const err = x(
-        'iq',
-        { type: 'error', id: p.id, from: p.targetOccupant, to: p.asker.full },
-        new StanzaError('remote-server-timeout').toElement(),
-      );
-      this.send(err);
-    }
+    this.forwarding.sweep(now);
   }
 
   // ---- dispatch ----
@@ -357,7 +309,7 @@ export class MucService implements RoomHost {
   private iq(stanza: Element, from: Jid, to: Jid, room: Room | undefined): void {
     const type = stanza.attrs.type;
     if (type === 'result' || type === 'error') {
-      if (to.resource) this.answer(stanza, from, to);
+      if (to.resource) this.forwarding.answer(stanza, from, to);
       return;
     }
     if (type !== 'get' && type !== 'set') return this.send(errorReply(stanza, new StanzaError('bad-request', 'bad IQ type')));
@@ -405,7 +357,7 @@ export class MucService implements RoomHost {
       );
     if (type === 'get' && ns === NS_DISCO_ITEMS && !payload!.attrs.node) {
       try {
-        return reply(this.directory(payload!));
+        return reply(directory(this.rooms.values(), payload!, this.m.config.directory_page));
       } catch (e) {
         if (e instanceof StanzaError) return this.send(errorReply(stanza, e));
         throw e;
@@ -419,63 +371,5 @@ export class MucService implements RoomHost {
     }
     if (type === 'get' && ns === NS_PING) return reply();
     this.send(errorReply(stanza, new StanzaError(ns === NS_DISCO_INFO ? 'item-not-found' : 'service-unavailable')));
-  }
-
-  /** disco#items of the service: public rooms, sorted, paged with XEP-0059. */
-  private directory(q: Element): Element {
-    const all = [...this.rooms.values()]
-      .filter((r) => r.config.public && !r.locked)
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const set = q.getChild('set', NS_RSM);
-    const page = this.m.config.directory_page;
-    let start = 0;
-    let end = all.length;
-    if (set) {
-      const maxText = set.getChildText('max');
-      const max = maxText === null ? page : Number(maxText);
-      if (!Number.isInteger(max) || max < 0) throw new StanzaError('bad-request', 'bad <max/>');
-      const lim = Math.min(max, page);
-      const after = set.getChild('after');
-      const before = set.getChild('before');
-      const index = set.getChildText('index');
-      const local = (s: string): string => {
-        const j = tryJid(s);
-        if (!j) throw new StanzaError('bad-request', 'RSM <after/> and <before/> take a room JID');
-        return j.local;
-      };
-      if (after) {
-        const key = local(after.getText());
-        start = all.findIndex((r) => r.name > key);
-        if (start === -1) start = all.length;
-        end = Math.min(all.length, start + lim);
-      } else if (before) {
-        const t = before.getText();
-        const key = t === '' ? '' : local(t);
-        end = t === '' ? all.length : all.findIndex((r) => r.name >= key);
-        if (end === -1) end = all.length;
-        start = Math.max(0, end - lim);
-      } else {
-        start = index !== null && /^\d+$/.test(index) ? Math.min(Number(index), all.length) : 0;
-        end = Math.min(all.length, start + lim);
-      }
-      if (max === 0) end = start;
-    } else end = Math.min(all.length, page);
-    const items = all.slice(start, end);
-    const rsm =
-      set || all.length > page
-        ? x(
-            'set',
-            { xmlns: NS_RSM },
-            items.length ? x('first', { index: start }, items[0]!.jid.bare) : undefined,
-            items.length ? x('last', null, items.at(-1)!.jid.bare) : undefined,
-            x('count', null, String(all.length)),
-          )
-        : undefined;
-    return x(
-      'query',
-      { xmlns: NS_DISCO_ITEMS },
-      items.map((r) => x('item', { jid: r.jid.bare, name: r.config.name || r.name })),
-      rsm,
-    );
   }
 }
