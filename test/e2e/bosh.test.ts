@@ -2,8 +2,9 @@
 // SASL, restart, bind, long polling in both directions, rid rules, terminate.
 import assert from 'node:assert/strict';
 import type { Server } from '../../src/server.js';
+import { BoshSession } from '../../src/transport/bosh.js';
 import { startServer } from '../helpers/server.js';
-import { connect, expectStanza, stopAll, xml } from '../helpers/clients.js';
+import { connect, expectStanza, stopAll, until, xml } from '../helpers/clients.js';
 
 const NS = 'http://jabber.org/protocol/httpbind';
 
@@ -34,6 +35,15 @@ class Bosh {
     this.sid = /sid='([^']+)'/.exec(res)![1]!;
     return res;
   }
+}
+
+/** How many requests the server holds for the BOSH session `sid` (its transport, among the server's streams). */
+function held(server: Server, sid: string): number {
+  for (const s of server.streams) {
+    const t = (s as { transport?: unknown }).transport;
+    if (t instanceof BoshSession && t.sid === sid) return (t as unknown as { held: unknown[] }).held.length;
+  }
+  return 0;
 }
 
 describe('BOSH (XEP-0124, XEP-0206)', function () {
@@ -69,7 +79,7 @@ describe('BOSH (XEP-0124, XEP-0206)', function () {
       // an empty request is held until something arrives
       const t0 = Date.now();
       const poll = b.post('');
-      await new Promise((r) => setTimeout(r, 200));
+      await until(() => held(server, b.sid) === 1, 'the empty request is held');
       await bob.send(xml('message', { to: 'alice@localhost/web', type: 'chat' }, xml('body', {}, 'to the browser')));
       const got = await poll;
       assert.ok(Date.now() - t0 < 1500, 'answered as soon as the message came');
@@ -109,7 +119,7 @@ describe('BOSH (XEP-0124, XEP-0206)', function () {
     const first = fetch(b.url, { method: 'POST', body: `<body xmlns='${NS}' rid='${rid}' sid='${b.sid}'/>`, signal: ctrl.signal }).catch(
       () => undefined,
     );
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => held(server, b.sid) === 1, 'the first request is held');
     ctrl.abort();
     await first;
     b.rid = rid; // the client repeats the request it lost
@@ -168,15 +178,7 @@ describe('BOSH (XEP-0124, XEP-0206)', function () {
       const first = b.post(msgs.join('')).catch(() => '');
       const second = b.post(`<message xmlns='jabber:client' to='bob@localhost' type='chat'><body>last</body></message>`).catch(() => '');
       await Promise.all([first, second]);
-      await new Promise<void>((resolve, reject) => {
-        const end = Date.now() + 10_000;
-        const check = (): void => {
-          if (got.length === 31) return resolve();
-          if (Date.now() > end) return reject(new Error(`got ${got.length}: ${got.join(',')}`));
-          setTimeout(check, 50);
-        };
-        check();
-      });
+      await until(() => got.length === 31, 'all 31 messages delivered', 10_000);
       assert.deepEqual(got, [...Array.from({ length: 30 }, (_, i) => `m${i}`), 'last']);
       // 31 stanzas at 10/s with a burst of 5: about 2.6 s
       assert.ok(Date.now() - t0 >= 2000, `took only ${Date.now() - t0} ms`);
