@@ -1,7 +1,8 @@
 // XEP-0045 Multi-User Chat as a service at conference.<domain>, with the
 // extensions modern clients expect: stable stanza ids (XEP-0359), occupant ids
 // (XEP-0421), self-ping (XEP-0410), moderated retraction (XEP-0425), directory
-// paging (XEP-0059). Rooms: room.ts; the service and its routing: service.ts.
+// paging (XEP-0059). Rooms: room.ts (its parts are listed at its top); the
+// service, its routing and IQ forwarding: service.ts, forwarding.ts.
 import { z, type XepModule } from '../../src/api/index.js';
 import { MucService, type MucSettings } from './service.js';
 import { NS_MUC } from './ns.js';
