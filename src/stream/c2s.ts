@@ -5,15 +5,16 @@
 // so TCP backpressure — not memory — absorbs a flood.
 import { randomToken } from '../random.js';
 import type { Logger } from 'pino';
-import { Element, escapeXML, x } from '../xml/index.js';
+import { escapeXML, type Element } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
-import { Jid, prepResource, JidError, tryJid } from '../jid.js';
+import { type Jid, tryJid } from '../jid.js';
 import { streamError, StanzaError, type StreamErrorCondition } from '../api/errors.js';
 import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
 import type { Session, SessionOwner } from '../session/session.js';
 import type { NonzaStream } from '../api/module.js';
 import { SaslExchange } from './sasl/exchange.js';
+import { answerPreAuthIq, bindRequest, type PreAuthIqHandler } from './bind.js';
 import { RateLimiter } from './rate.js';
 import { Inbox } from './inbox.js';
 import { checkHeader, headerTo } from './header.js';
@@ -195,23 +196,9 @@ export class C2SStream implements SessionOwner {
   }
 
   /** An IQ before authentication (XEP-0077), answered on this stream only. */
-  private async preAuthIq(el: Element, payload: Element, handle: NonNullable<ReturnType<Core['preAuthIq']>>): Promise<void> {
-    let reply: Element;
-    try {
-      const r = await handle({
-        stanza: el,
-        type: el.attrs.type as 'get' | 'set',
-        payload,
-        remoteAddress: this.remoteAddress,
-        secure: this.secure,
-      });
-      reply = x('iq', { type: 'result', id: el.attrs.id }, r ?? undefined);
-    } catch (e) {
-      if (!(e instanceof StanzaError)) this.log.error({ err: e }, 'pre-auth IQ handler failed');
-      const err = e instanceof StanzaError ? e : new StanzaError('internal-server-error');
-      reply = x('iq', { type: 'error', id: el.attrs.id }, err.echo ? payload : undefined, err.toElement());
-    }
-    if (this.phase !== 'closed') this.transport.write(reply.toString());
+  private async preAuthIq(el: Element, payload: Element, handle: PreAuthIqHandler): Promise<void> {
+    const reply = await answerPreAuthIq(el, payload, handle, this);
+    if (this.phase !== 'closed') this.transport.write(reply);
   }
 
   /** SASL succeeded (RFC 6120 §6.4.6): the stream restarts, now authenticated. */
@@ -244,42 +231,17 @@ export class C2SStream implements SessionOwner {
   // ---- resource binding (RFC 6120 §7) ----
 
   private handleBind(el: Element): void {
-    if (el.name !== 'iq' || (el.attrs.xmlns !== undefined && el.attrs.xmlns !== NS_CLIENT)) {
-      return this.close('not-authorized', 'bind a resource first');
-    }
-    const bind = el.getChild('bind', NS_BIND);
-    if (!bind || el.attrs.type !== 'set') {
-      // RFC 6120 §7.2.1: nothing but binding before a resource is bound
-      return this.close('not-authorized', 'bind a resource first');
-    }
-    const domain = this.core.config.domain;
-    const reply = (child: Element): void =>
-      this.transport.write(new Element('iq', { type: 'error', id: el.attrs.id }).cnode(child).up().toString());
-    let resource = bind.getChildText('resource')?.trim() ?? '';
-    if (resource) {
-      try {
-        resource = prepResource(resource);
-      } catch (e) {
-        if (!(e instanceof JidError)) throw e;
-        return reply(new StanzaError('bad-request', e.message).toElement());
-      }
-    } else {
-      resource = `uzzap-${randomToken(6)}`;
-    }
-    const jid = Jid.of(this.username, domain, resource);
-    const existing = this.core.sessions.get(jid.bare, resource);
-    if (!existing && this.core.sessions.countOf(jid.bare) >= this.core.config.limits.max_resources) {
-      return reply(new StanzaError('resource-constraint', 'too many resources bound for this account').toElement());
-    }
+    const req = bindRequest(el, this.username, this.core);
+    // RFC 6120 §7.2.1: nothing but binding before a resource is bound
+    if (!req) return this.close('not-authorized', 'bind a resource first');
+    if ('error' in req) return this.transport.write(req.error);
     this.phase = 'bound';
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
-    this.transport.write(
-      `<iq type='result' id='${escapeXML(el.attrs.id ?? '')}'><bind xmlns='${NS_BIND}'><jid>${escapeXML(jid.full)}</jid></bind></iq>`,
-    );
-    this.session = this.core.lifecycle.bind(jid, this);
-    this.inbox.limiter.who = jid.bare;
-    this.log.debug({ jid: jid.full }, 'bound');
+    this.transport.write(req.result);
+    this.session = this.core.lifecycle.bind(req.jid, this);
+    this.inbox.limiter.who = req.jid.bare;
+    this.log.debug({ jid: req.jid.full }, 'bound');
   }
 
   // ---- stream-level elements of modules (XEP-0198, XEP-0352, ...) ----
