@@ -99,7 +99,10 @@ describe('XMPP over WebSocket (RFC 7395)', function () {
       await until(() => !!alice.streamManagement.id, 'stream management enabled');
       const resumed = new Promise<void>((r) => alice.streamManagement.on('resumed', r));
       (alice as unknown as { socket: { socket: WebSocket } }).socket.socket.terminate();
-      await new Promise((r) => setTimeout(r, 100));
+      await until(
+        () => [...server.sessions.all()].some((s) => s.jid.resource === 'browser' && s.detached),
+        'the server sees the socket gone (session detached)',
+      );
       await bob.send(xml('message', { to: 'alice@localhost/browser', type: 'chat' }, xml('body', {}, 'while away')));
       await resumed;
       await until(() => got.includes('while away'), 'delivered after resumption', 10_000);
