@@ -13,6 +13,13 @@ import { HEADER, RawClient, openToSasl, rawSession, scramLogin } from '../helper
 
 const BIN = resolve('bin/uzzap.js');
 
+/** Wait until a process's output (read through `log`) shows `text`; on a timeout the error carries the output. */
+async function logged(log: () => string, text: string, ms: number): Promise<void> {
+  await until(() => log().includes(text), `"${text}" in the log`, ms).catch((err: Error) => {
+    throw new Error(`${err.message}: ${log()}`);
+  });
+}
+
 async function freePort(): Promise<number> {
   return new Promise((res) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -167,11 +174,7 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
     proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     try {
-      const deadline = Date.now() + 15_000;
-      while (!log.includes('Uzzap listening')) {
-        if (Date.now() > deadline) throw new Error(`server did not start: ${log}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await logged(() => log, 'Uzzap listening', 15_000);
       const c = await rawSession(port, 'root', 'pw');
       c.send(
         `<iq type='set' id='s1' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#shutdown'/></iq>`,
@@ -207,11 +210,7 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
       proc = spawn(process.execPath, [BIN, 'start'], { cwd, env: sEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-      const deadline = Date.now() + 15_000;
-      while (!out.includes('Uzzap listening')) {
-        if (Date.now() > deadline) throw new Error(`server did not start: ${out}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await logged(() => out, 'Uzzap listening', 15_000);
     });
     after(() => {
       if (proc.exitCode === null) proc.kill('SIGKILL');
@@ -276,25 +275,32 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
       const flag = uzzap('user', 'admin', 'dora@localhost');
       assert.equal(flag.status, 0, flag.stderr);
       assert.match(flag.stdout, /dora@localhost is now an admin/);
+      const reloads = () => out.split('\n').filter((l) => l.includes('configuration reloaded'));
+      const before = reloads().length;
       writeFileSync(
         join(cwd, 'uzzap.yaml'),
         'log_level: debug\nbind_address: 127.0.0.1\nlimits:\n  max_resources: 4\nmodules:\n  disabled: [version]\n',
       );
-      proc.kill('SIGHUP');
-      const deadline = Date.now() + 5000;
-      while (!out.includes('configuration reloaded')) {
-        if (Date.now() > deadline) throw new Error(`no reload logged: ${out}`);
-        await new Promise((r) => setTimeout(r, 50));
+      try {
+        proc.kill('SIGHUP');
+        await until(() => reloads().length > before, 'a reload logged').catch((err: Error) => {
+          throw new Error(`${err.message}: ${out}`);
+        });
+        const report = JSON.parse(reloads()[before]!);
+        assert.deepEqual(report.applied, ['log_level', 'limits.max_resources', 'admin flags on accounts']);
+        assert.deepEqual(report.needsRestart, ['bind_address']);
+        assert.deepEqual(report.modulesUnloaded, ['version']);
+        // the session opened before the reload is still there, and the module is gone
+        assert.match(await version('v2'), /service-unavailable/);
+        assert.match(await cmd('c2'), /status=.completed/);
+        c.end();
+      } finally {
+        // the file this server started with, reloaded: the other tests see its first configuration
+        writeFileSync(join(cwd, 'uzzap.yaml'), 'log_level: info\n');
+        const done = reloads().length;
+        proc.kill('SIGHUP');
+        await until(() => reloads().length > done, 'the original configuration reloaded');
       }
-      const line = out.split('\n').find((l) => l.includes('configuration reloaded'))!;
-      const report = JSON.parse(line);
-      assert.deepEqual(report.applied, ['log_level', 'limits.max_resources', 'admin flags on accounts']);
-      assert.deepEqual(report.needsRestart, ['bind_address']);
-      assert.deepEqual(report.modulesUnloaded, ['version']);
-      // the session opened before the reload is still there, and the module is gone
-      assert.match(await version('v2'), /service-unavailable/);
-      assert.match(await cmd('c2'), /status=.completed/);
-      c.end();
     });
 
     it('SIGTERM sends <system-shutdown/> to every stream and exits 0 within seconds', async () => {
