@@ -57,6 +57,7 @@ describe('server shutdown (e2e)', function () {
     };
     const set = server.storage.userData.set.bind(server.storage.userData);
     server.storage.userData.set = async (...args) => {
+      // the 300 ms is the injected slowness itself, not a wait for a condition
       if (args[1] === 'last') await Promise.race([closed, new Promise((r) => setTimeout(r, 300))]);
       return set(...args);
     };
