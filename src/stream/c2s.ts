@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { escapeXML, type Element } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
 import { type Jid, tryJid } from '../jid.js';
-import { streamError, StanzaError, type StreamErrorCondition } from '../api/errors.js';
+import { streamError, type StreamErrorCondition } from '../api/errors.js';
 import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
 import type { Session, SessionOwner } from '../session/session.js';
@@ -18,6 +18,7 @@ import { answerPreAuthIq, bindRequest, type PreAuthIqHandler } from './bind.js';
 import { RateLimiter } from './rate.js';
 import { Inbox } from './inbox.js';
 import { checkHeader, headerTo } from './header.js';
+import { trackBroadcast } from './presence.js';
 import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
 
 type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
@@ -359,37 +360,10 @@ export class C2SStream implements SessionOwner {
     if (this.lang !== undefined && el.attrs['xml:lang'] === undefined) el.attrs['xml:lang'] = this.lang;
     session.lastActive = this.lastRead;
     if (name === 'presence' && el.attrs.to === undefined) {
-      const bad = this.updatePresence(session, el);
+      const bad = trackBroadcast(session, el, this.core, this.log);
       if (bad) return this.core.router.bounce(el, bad);
     }
     return this.core.router.fromClient(el, session.jid, session);
-  }
-
-  /** Track broadcast presence (RFC 6121 §4.2, §4.5); returns an error for a bad priority. */
-  private updatePresence(session: Session, el: Element): StanzaError | undefined {
-    const type = el.attrs.type;
-    if (type === undefined) {
-      const p = el.getChildText('priority');
-      let priority = 0;
-      if (p !== null) {
-        priority = Number(p.trim());
-        if (!/^\s*[+-]?\d+\s*$/.test(p) || priority < -128 || priority > 127)
-          return new StanzaError('bad-request', 'priority must be an integer from -128 to 127');
-      }
-      session.available = true;
-      session.priority = priority;
-      session.presence = el;
-      this.core.registry
-        .setPresence(session.jid.full, this.core.nodeId, priority, el.toString())
-        .catch((err: unknown) => this.log.error({ err }, 'registry update failed'));
-    } else if (type === 'unavailable') {
-      session.available = false;
-      session.presence = undefined;
-      this.core.registry
-        .setPresence(session.jid.full, this.core.nodeId, session.priority, undefined)
-        .catch((err: unknown) => this.log.error({ err }, 'registry update failed'));
-    }
-    return undefined;
   }
 
   writeStanza(xml: string, kind: Kind): void {

@@ -10,7 +10,12 @@ export interface HeaderProblem {
 }
 
 /** What is wrong with a stream header's names and namespaces, or undefined when it is right. */
-export function checkHeader(name: string, attrs: Record<string, string>, contentNs: string, contentText: string): HeaderProblem | undefined {
+export function checkHeader(
+  name: string,
+  attrs: Record<string, string>,
+  contentNs: string,
+  contentText: string,
+): HeaderProblem | undefined {
   const colon = name.indexOf(':');
   const prefix = colon === -1 ? '' : name.slice(0, colon);
   const local = colon === -1 ? name : name.slice(colon + 1);

@@ -12,7 +12,9 @@ import { dateTime, escapeXML, type AckState, type Element, type NonzaStream, typ
 const NS = 'urn:xmpp:sm:3';
 
 const failed = (s: NonzaStream, condition: string, h?: number): void =>
-  s.write(`<failed xmlns='${NS}'${h === undefined ? '' : ` h='${h}'`}><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`);
+  s.write(
+    `<failed xmlns='${NS}'${h === undefined ? '' : ` h='${h}'`}><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`,
+  );
 
 /** an 'h' attribute: an unsigned 32-bit integer */
 const validH = (h: string | undefined): h is string => h !== undefined && /^\d+$/.test(h) && Number(h) <= 0xffffffff;
