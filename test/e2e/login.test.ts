@@ -169,8 +169,12 @@ describe('login (e2e)', () => {
   });
 
   it('counts auth successes and failures in /metrics', async () => {
+    // one of each here: the counters do not rely on the tests before
+    const c = await connect(server, 'alice', { mechanism: 'SCRAM-SHA-1', resource: 'metrics' });
+    await assert.rejects(connect(server, 'alice', { password: 'nope', mechanism: 'PLAIN' }), /not-authorized/);
     const res = await fetch(`http://127.0.0.1:${server.ports.http}/metrics`);
     const text = await res.text();
+    await stopAll(c);
     assert.match(text, /uzzap_auth_success_total\{mechanism="SCRAM-SHA-1"\} \d+/);
     assert.match(text, /uzzap_auth_failure_total\{mechanism="PLAIN",condition="not-authorized"\} \d+/);
     assert.match(text, /uzzap_connections\{state="bound"\}/);
