@@ -5,37 +5,37 @@
 // so TCP backpressure — not memory — absorbs a flood.
 import { randomToken } from '../random.js';
 import type { Logger } from 'pino';
-import { escapeXML, type Element } from '../xml/index.js';
+import type { Element } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
 import { type Jid, tryJid } from '../jid.js';
-import { streamError, type StreamErrorCondition } from '../api/errors.js';
+import type { StreamErrorCondition } from '../api/errors.js';
 import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
-import type { Session, SessionOwner } from '../session/session.js';
-import type { NonzaStream } from '../api/module.js';
+import type { Kind, Session, SessionOwner } from '../session/session.js';
 import { SaslExchange } from './sasl/exchange.js';
 import { answerPreAuthIq, bindRequest, type PreAuthIqHandler } from './bind.js';
 import { RateLimiter } from './rate.js';
 import { Inbox } from './inbox.js';
-import { checkHeader, headerTo } from './header.js';
+import { checkHeader, clientHeader, clientStreamEnd, headerTo, streamErrorXml } from './header.js';
 import { trackBroadcast } from './presence.js';
+import { dispatchNonza, StreamSide, type NonzaOwner } from './nonza.js';
 import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
 
 type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
-type Kind = 'message' | 'presence' | 'iq';
 
 const NS_PING = 'urn:xmpp:ping';
 /** longest wait for already-received stanzas after the client went away */
 const CLOSE_DRAIN_MS = 5000;
 
-export class C2SStream implements SessionOwner {
+export class C2SStream implements SessionOwner, NonzaOwner {
   readonly id = randomToken(9);
   private phase: Phase = 'connected';
   private parser: StreamParser;
   private headerSent = false;
   private readonly inbox: Inbox;
   private readonly auth: SaslExchange;
-  private username = '';
+  /** the authenticated user ('' before SASL succeeds) */
+  username = '';
   private session: Session | undefined;
   private preauthTimer: NodeJS.Timeout | undefined;
   private metricState = 'connected';
@@ -49,7 +49,7 @@ export class C2SStream implements SessionOwner {
   /** the client ended the stream itself (</stream:stream>): no resumption */
   private cleanClose = false;
   /** what nonza handlers (modules) may do with this stream; made on first use */
-  private nonzaSide: NonzaStream | undefined;
+  private side: StreamSide | undefined;
 
   constructor(
     private readonly core: Core,
@@ -129,7 +129,7 @@ export class C2SStream implements SessionOwner {
     // the close is answered and the connection ended.
     this.cleanClose = true;
     this.afterInbox(() => {
-      this.transport.write(this.transport.framed ? `<close xmlns='${NS_FRAMING}'/>` : '</stream:stream>');
+      this.transport.write(clientStreamEnd(this.transport.framed));
       this.shutdownStream('client closed the stream');
     });
   }
@@ -249,46 +249,17 @@ export class C2SStream implements SessionOwner {
 
   /** A top-level element that is no stanza: the module registered for its namespace handles it. */
   private nonza(el: Element): void | Promise<void> {
-    const r = this.core.hooks.run('stream/nonza', el, (this.nonzaSide ??= this.streamSide()));
-    if (r === true) return;
-    if (r === false) return this.unknownElement(el);
-    return r.then((handled) => {
-      if (!handled) this.unknownElement(el);
-    });
+    return dispatchNonza(this.core, el, (this.side ??= new StreamSide(this.core, this)), this);
+  }
+  get bound(): Session | undefined {
+    return this.session;
+  }
+  get awaitingBind(): boolean {
+    return this.phase === 'authenticated';
   }
 
-  private unknownElement(el: Element): void {
-    if (this.phase === 'authenticated') return this.close('not-authorized', 'bind a resource first'); // RFC 6120 §7.2.1
-    this.close('unsupported-stanza-type', `<${el.name}/> is not a stanza this server handles`);
-  }
-
-  private streamSide(): NonzaStream {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- getters below read the stream's current state
-    const self = this;
-    return {
-      get session() {
-        return self.session;
-      },
-      get canResume() {
-        return self.phase === 'authenticated';
-      },
-      get resumeWindow() {
-        return self.core.config.sm.resume_timeout;
-      },
-      write: (xml) => this.writeRaw(xml),
-      writeStanza: (xml, kind) => this.writeStanza(xml, kind),
-      close: (condition, text, appCondition) => this.close(condition, text, appCondition),
-      enableAcks: (resume) => {
-        if (!this.session) throw new Error('no session bound on this stream');
-        return this.core.lifecycle.enable(this.session, resume);
-      },
-      findSession: (previd) => this.core.lifecycle.lookup(previd, this.username),
-      resume: (session) => this.resumed(session as Session),
-    };
-  }
-
-  /** This stream took over a detached (or another stream's) session. */
-  private resumed(session: Session): void {
+  /** This stream took over a detached (or another stream's) session (XEP-0198 resumption). */
+  takeOver(session: Session): void {
     this.core.lifecycle.resume(session, this);
     this.session = session;
     this.inbox.limiter.who = session.jid.bare;
@@ -377,20 +348,14 @@ export class C2SStream implements SessionOwner {
   private sendHeader(clientFrom?: string): void {
     if (this.headerSent) return;
     this.headerSent = true;
-    const domain = this.core.config.domain;
-    const to = clientFrom ? ` to='${escapeXML(clientFrom)}'` : '';
-    this.transport.write(
-      this.transport.framed
-        ? `<open xmlns='${NS_FRAMING}' id='${this.id}' from='${domain}'${to} version='1.0' xml:lang='en'/>`
-        : `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}' id='${this.id}' from='${domain}'${to} version='1.0' xml:lang='en'>`,
-    );
+    this.transport.write(clientHeader(this.transport.framed, this.id, this.core.config.domain, clientFrom));
   }
 
   /** Close with a stream error (or cleanly without one); `appCondition` is an application-specific condition. */
   close(condition?: StreamErrorCondition, text?: string, appCondition?: string): void {
     if (this.phase === 'closed') return;
     if (condition) this.writeError(condition, text, appCondition);
-    this.transport.write(this.transport.framed ? `<close xmlns='${NS_FRAMING}'/>` : '</stream:stream>');
+    this.transport.write(clientStreamEnd(this.transport.framed));
     this.shutdownStream(condition ?? 'closed');
   }
 
@@ -398,9 +363,7 @@ export class C2SStream implements SessionOwner {
     this.sendHeader();
     this.core.metrics.streamErrors.inc({ condition });
     this.log.debug({ condition, text }, 'stream error');
-    let err = streamError(condition, text);
-    if (appCondition) err = `${err.slice(0, -'</stream:error>'.length)}${appCondition}</stream:error>`;
-    this.transport.write(this.transport.framed ? err.replace('<stream:error>', `<stream:error xmlns:stream='${NS_STREAM}'>`) : err);
+    this.transport.write(streamErrorXml(this.transport.framed, condition, text, appCondition));
   }
 
   /** Server shutdown: <system-shutdown/> (RFC 6120 §4.9.3.19). */
