@@ -1,5 +1,7 @@
-// One client-to-server stream (RFC 6120): header, features, STARTTLS, SASL,
-// resource binding, then stanzas handed to the router. Elements are processed
+// One client-to-server stream (RFC 6120): header (header.ts), features,
+// STARTTLS, SASL (sasl/exchange.ts), resource binding (bind.ts), then stanzas
+// handed to the router; any other top-level element goes to the module of its
+// namespace (nonza.ts: stream management, client state). Elements are processed
 // strictly in order through the stream's Inbox (inbox.ts): asynchronous work or
 // a rate limit makes the next ones wait in a bounded queue and reading pause,
 // so TCP backpressure — not memory — absorbs a flood.
