@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
-import { connect, dropConnection, expectNothing, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { connect, dropConnection, expectNothing, expectStanza, stopAll, trustTestCa, until, xml, type XmppClient } from '../helpers/clients.js';
 import { authenticated, rawSession, type RawClient } from '../helpers/raw.js';
 
 const SM = "xmlns='urn:xmpp:sm:3'";
@@ -228,6 +228,7 @@ describe('stream management with @xmpp/client', function () {
       credentials: (auth: (c: { username: string; password: string }, m: string) => Promise<void>) =>
         auth({ username: 'alice', password: 'secret' }, 'SCRAM-SHA-1'),
     }) as unknown as XmppClient & { streamManagement: { id: string; on(e: string, f: () => void): void } };
+    await trustTestCa(alice); // verify the server against the test CA, for this client only
     const got: string[] = [];
     alice.on('error', () => undefined);
     alice.on('stanza', (st) => {
