@@ -5,7 +5,8 @@
 //   src/session/manager.ts  resumable sessions, detach, expiry into offline storage
 //   src/stream/c2s.ts       liveness checks (tick); a lost connection detaches a resumable session
 // Disabled, the elements are unknown to the server (unsupported-stanza-type,
-// RFC 6120 §4.9.3.21): XEP-0198 §2 lets a client negotiate only what was offered.
+// RFC 6120 §4.9.3.21): a client negotiates stream management only when the server
+// offers the <sm/> feature, which the module stops offering too.
 // Settings are the core's `sm.*` keys.
 import { dateTime, escapeXML, type AckState, type Element, type NonzaStream, type XepModule } from '../../src/api/index.js';
 
