@@ -4,7 +4,8 @@
 // namespace (nonza.ts: stream management, client state). Elements are processed
 // strictly in order through the stream's Inbox (inbox.ts): asynchronous work or
 // a rate limit makes the next ones wait in a bounded queue and reading pause,
-// so TCP backpressure — not memory — absorbs a flood.
+// so TCP backpressure — not memory — absorbs a flood. Pings, ack requests and
+// slow consumers are liveness.ts.
 import { randomToken } from '../random.js';
 import type { Logger } from 'pino';
 import type { Element } from '../xml/index.js';
@@ -18,6 +19,7 @@ import { SaslExchange } from './sasl/exchange.js';
 import { answerPreAuthIq, bindRequest, type PreAuthIqHandler } from './bind.js';
 import { RateLimiter } from './rate.js';
 import { Inbox } from './inbox.js';
+import { Liveness, type LivenessOwner } from './liveness.js';
 import { checkHeader, clientHeader, clientStreamEnd, headerTo, streamErrorXml } from './header.js';
 import { trackBroadcast } from './presence.js';
 import { dispatchNonza, StreamSide, type NonzaOwner } from './nonza.js';
@@ -25,16 +27,17 @@ import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SESSION, NS_STREAM, NS_TLS 
 
 type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
 
-const NS_PING = 'urn:xmpp:ping';
 /** longest wait for already-received stanzas after the client went away */
 const CLOSE_DRAIN_MS = 5000;
 
-export class C2SStream implements SessionOwner, NonzaOwner {
+export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
   readonly id = randomToken(9);
   private phase: Phase = 'connected';
   private parser: StreamParser;
   private headerSent = false;
   private readonly inbox: Inbox;
+  /** when the client last sent anything, pings and ack requests, slow consumer (liveness.ts) */
+  private readonly liveness: Liveness;
   private readonly auth: SaslExchange;
   /** the authenticated user ('' before SASL succeeds) */
   username = '';
@@ -44,10 +47,6 @@ export class C2SStream implements SessionOwner, NonzaOwner {
   private logger: Logger | undefined;
   /** the stream's xml:lang (RFC 6120 §4.7.4), stamped on the client's stanzas that lack one */
   private lang: string | undefined;
-  /** when the client last sent anything (liveness, XEP-0198 / XEP-0199) */
-  private lastRead = Date.now();
-  /** a liveness check is outstanding since then (0: none) */
-  private pingSentAt = 0;
   /** the client ended the stream itself (</stream:stream>): no resumption */
   private cleanClose = false;
   /** what nonza handlers (modules) may do with this stream; made on first use */
@@ -66,15 +65,15 @@ export class C2SStream implements SessionOwner, NonzaOwner {
       new RateLimiter(() => this.core.config.rate_limits, 'c2s'),
       () => this.core.metrics.rateLimited.inc({ stream: 'c2s' }),
     );
+    this.liveness = new Liveness(core, transport, this);
     transport.setHandler({
       data: (chunk) => {
-        this.lastRead = Date.now();
-        this.pingSentAt = 0;
+        this.liveness.read();
         this.inbox.read(chunk.length);
         this.parser.write(chunk);
       },
       closed: (reason) => this.onTransportClosed(reason),
-      overflow: () => this.slowConsumer(),
+      overflow: () => this.liveness.slowConsumer(),
     });
     core.streams.add(this);
     core.metrics.connections.inc({ state: 'connected' });
@@ -271,47 +270,14 @@ export class C2SStream implements SessionOwner, NonzaOwner {
     this.log.debug({ jid: session.jid.full }, 'session resumed');
   }
 
-  /** Liveness and ack requests, called about once a second for every stream. */
+  /** Liveness and ack requests (liveness.ts), called about once a second for every stream. */
   tick(now: number): void {
-    if (this.phase !== 'bound') return;
-    const session = this.session!;
-    const c = this.core.config;
-    if (this.pingSentAt && now - this.pingSentAt > c.ping_timeout * 1000) {
-      // half-open: the client did not answer in time
-      this.core.metrics.pingTimeouts.inc();
-      this.log.debug({ jid: session.jid.full }, 'no answer to a liveness check; dropping the connection');
-      this.transport.destroy();
-      this.onTransportClosed('ping timeout');
-      return;
-    }
-    if (!this.pingSentAt && now - this.lastRead > c.ping_interval * 1000) {
-      this.pingSentAt = now;
-      // an ack request (stream management) or else an XEP-0199 ping
-      if (this.transport.ping) this.transport.ping();
-      else if (!session.requestAck())
-        this.transport.write(`<iq type='get' from='${c.domain}' id='ping-${now.toString(36)}'><ping xmlns='${NS_PING}'/></iq>`);
-      return;
-    }
-    session.requestAckIfDue(now, c.sm.ack_interval * 1000);
+    if (this.phase === 'bound') this.liveness.tick(now, this.session!);
   }
 
   writeRaw(s: string): void {
     if (this.phase === 'closed') return;
     this.transport.write(s);
-  }
-
-  private slowConsumer(): void {
-    this.core.metrics.slowConsumers.inc();
-    this.log.info({ jid: this.session?.jid.full, buffered: this.transport.bufferedBytes() }, 'slow consumer: closing');
-    const session = this.session;
-    if (session?.resumable) {
-      // what it did not read stays in the unacknowledged queue: it can resume and get it all
-      this.writeError('policy-violation', 'too much data queued for a client that does not read');
-      this.transport.destroy();
-      this.onTransportClosed('slow consumer');
-      return;
-    }
-    this.close('policy-violation', 'too much data queued for a client that does not read');
   }
 
   // ---- stanzas ----
@@ -331,7 +297,7 @@ export class C2SStream implements SessionOwner, NonzaOwner {
     }
     el.attrs.from = session.jid.full;
     if (this.lang !== undefined && el.attrs['xml:lang'] === undefined) el.attrs['xml:lang'] = this.lang;
-    session.lastActive = this.lastRead;
+    session.lastActive = this.liveness.lastRead;
     if (name === 'presence' && el.attrs.to === undefined) {
       const bad = trackBroadcast(session, el, this.core, this.log);
       if (bad) return this.core.router.bounce(el, bad);
@@ -376,6 +342,13 @@ export class C2SStream implements SessionOwner, NonzaOwner {
   private shutdownStream(reason: string): void {
     this.transport.end();
     this.teardown(reason);
+  }
+
+  /** For liveness.ts: give the connection up without the closing handshake (see LivenessOwner). */
+  drop(reason: 'ping timeout' | 'slow consumer', condition?: StreamErrorCondition, text?: string): void {
+    if (condition) this.writeError(condition, text);
+    this.transport.destroy();
+    this.onTransportClosed(reason);
   }
 
   private onTransportClosed(reason: string): void {
