@@ -5,7 +5,18 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
-import { connect, dropConnection, expectNothing, expectStanza, stopAll, trustTestCa, until, xml, type XmppClient } from '../helpers/clients.js';
+import {
+  barrier,
+  connect,
+  dropConnection,
+  expectNothing,
+  expectStanza,
+  stopAll,
+  trustTestCa,
+  until,
+  xml,
+  type XmppClient,
+} from '../helpers/clients.js';
 import { authenticated, rawSession, type RawClient } from '../helpers/raw.js';
 
 const SM = "xmlns='urn:xmpp:sm:3'";
@@ -19,6 +30,19 @@ async function enable(c: RawClient, resume: boolean): Promise<string> {
   const enabled = await c.waitFor(/<enabled[^>]*\/>/);
   c.data = c.data.replace(enabled, '');
   return /id=['"]([^'"]+)['"]/.exec(enabled)?.[1] ?? '';
+}
+
+let pings = 0;
+/**
+ * A ping round trip on a raw stream: once the answer is in, the server has handled
+ * everything c sent before, and everything it sent c before is in c.data. The answer
+ * is taken out of c.data (the ping still counts as a stanza for stream management).
+ */
+async function rawBarrier(c: RawClient): Promise<void> {
+  const id = `barrier${++pings}`;
+  c.send(`<iq type='get' id='${id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`);
+  const answer = await c.waitFor(new RegExp(`<iq[^>]*id=['"]${id}['"][^>]*/>|<iq[^>]*id=['"]${id}['"][\\s\\S]*?</iq>`));
+  c.data = c.data.replace(answer, '');
 }
 
 describe('stream management (XEP-0198)', function () {
@@ -113,10 +137,9 @@ describe('stream management (XEP-0198)', function () {
     a.socket.destroy(); // no stream close: a phone leaving coverage
     await until(() => a.closed, 'socket gone');
     for (let i = 1; i <= 5; i++) await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, `gap ${i}`)));
-    await new Promise((r) => setTimeout(r, 200));
-    // still online for contacts, and nothing bounced
+    // nothing bounced (bob's messages are routed once his own ping is answered), and still online for contacts
+    await expectNothing(bob, (s) => s.attrs.type === 'error', { after: [bob] });
     assert.equal(server.sessions.countOf('alice@localhost'), 1);
-    await expectNothing(bob, (s) => s.attrs.type === 'error');
     const b = await authenticated(server.ports.c2s, 'alice', 'secret');
     raws.push(b);
     b.data = '';
@@ -124,7 +147,7 @@ describe('stream management (XEP-0198)', function () {
     // h: alice sent nothing after <enable/> (her presence came before it)
     await b.waitFor(/<resumed xmlns='urn:xmpp:sm:3' previd='[^']+' h='0'\/>/);
     await b.waitFor('<body>gap 5</body>');
-    await new Promise((r) => setTimeout(r, 200));
+    await rawBarrier(b); // no copy after the last one
     assert.deepEqual(bodies(b.data), ['before', 'gap 1', 'gap 2', 'gap 3', 'gap 4', 'gap 5']);
     assert.equal(
       count(b.data, /<delay xmlns='urn:xmpp:delay' from='localhost' stamp='[^']+'>Resent<\/delay>/g),
@@ -137,16 +160,17 @@ describe('stream management (XEP-0198)', function () {
     assert.ok(sid(firstCopy), firstCopy);
     assert.equal(sid(b.data), sid(firstCopy));
     assert.equal(await server.storage.offline.count('alice'), 0);
-    // acknowledge everything, then the stream carries on
-    b.send(`<a ${SM} h='6'/>`);
+    // acknowledge everything (six messages and the barrier's ping result), then the stream carries on
+    b.send(`<a ${SM} h='7'/>`);
     await bob.send(xml('message', { to: 'alice@localhost/raw', type: 'chat' }, xml('body', {}, 'after')));
     await b.waitFor('<body>after</body>');
     // a second resume of the same id while this stream is open replaces it (conflict)
     const c = await authenticated(server.ports.c2s, 'alice', 'secret');
     raws.push(c);
     c.data = '';
-    c.send(`<resume ${SM} previd='${id}' h='6'/>`);
-    await c.waitFor(/<resumed [^>]*h='0'\/>/);
+    c.send(`<resume ${SM} previd='${id}' h='7'/>`);
+    // h: the barrier's ping is the one stanza alice sent
+    await c.waitFor(/<resumed [^>]*h='1'\/>/);
     await b.waitFor('<conflict');
     await b.waitClosed();
     await c.waitFor('<body>after</body>');
@@ -230,8 +254,10 @@ describe('stream management with @xmpp/client', function () {
     }) as unknown as XmppClient & { streamManagement: { id: string; on(e: string, f: () => void): void } };
     await trustTestCa(alice); // verify the server against the test CA, for this client only
     const got: string[] = [];
+    alice.received = []; // for barrier()
     alice.on('error', () => undefined);
     alice.on('stanza', (st) => {
+      alice.received.push(st);
       const b = st.getChildText('body');
       if (st.is('message') && b) got.push(b);
     });
@@ -248,7 +274,7 @@ describe('stream management with @xmpp/client', function () {
         await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, b)));
       await resumed; // @xmpp/client reconnects and sends <resume/>
       await until(() => got.length >= 4, 'the gap delivered', 10_000);
-      await new Promise((r) => setTimeout(r, 300));
+      await barrier(bob, alice); // no copy after the last one
       assert.deepEqual(got, ['one', 'two', 'three', 'four']);
       assert.equal(await server.storage.offline.count('alice'), 0);
     } finally {
@@ -389,21 +415,25 @@ describe('client state indication (XEP-0352)', function () {
       a.send('<presence/>');
       await a.waitFor(/<presence[^>]*from=['"]bob@localhost/);
       a.send("<inactive xmlns='urn:xmpp:csi:0'/>");
-      await new Promise((r) => setTimeout(r, 100));
+      await rawBarrier(a);
       a.data = '';
       await bob.send(xml('presence', {}, xml('show', {}, 'away')));
       await bob.send(xml('presence', {}, xml('show', {}, 'dnd')));
       await bob.send(
         xml('message', { to: 'alice@localhost', type: 'chat' }, xml('composing', { xmlns: 'http://jabber.org/protocol/chatstates' })),
       );
-      await new Promise((r) => setTimeout(r, 300));
+      // bob's stanzas are routed once his ping is answered; a ping to alice would flush what is
+      // held (it goes out in order), so the server's hold is checked instead
+      await barrier(bob);
+      const phone = [...server.sessions.resources('alice@localhost')][0] as unknown as { held?: Map<string, unknown> };
+      assert.equal(phone.held?.size, 2, 'the latest presence and the chat state are held');
       assert.equal(a.data, '', 'nothing while inactive');
       a.send("<active xmlns='urn:xmpp:csi:0'/>");
       await a.waitFor('<composing');
       assert.equal(count(a.data, /<presence/g), 1, 'only the latest presence');
       assert.match(a.data, /<show>dnd<\/show>/);
       a.send("<inactive xmlns='urn:xmpp:csi:0'/>");
-      await new Promise((r) => setTimeout(r, 100));
+      await rawBarrier(a);
       a.data = '';
       await bob.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'wake up')));
       await a.waitFor('<body>wake up</body>', 1000);
@@ -435,7 +465,7 @@ describe('push notifications (XEP-0357)', function () {
       // active and connected: no push
       await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'seen')));
       await a.waitFor('<body>seen</body>');
-      await expectNothing(app, (s) => s.is('iq') && !!s.getChild('pubsub'));
+      await expectNothing(app, (s) => s.is('iq') && !!s.getChild('pubsub'), { after: [bob] });
       // inactive (CSI): a message with a body triggers a push
       a.send("<inactive xmlns='urn:xmpp:csi:0'/>");
       await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'while asleep')));
@@ -463,7 +493,7 @@ describe('push notifications (XEP-0357)', function () {
       await b.waitFor(/id=['"]d1['"]/);
       const before = pushes().length;
       await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'after disable')));
-      await new Promise((r) => setTimeout(r, 300));
+      await barrier(bob, app);
       assert.equal(pushes().length, before);
       b.socket.destroy();
     } finally {
@@ -493,7 +523,10 @@ describe('stream management edge cases (review findings)', function () {
       await enable(a, true);
       a.socket.destroy();
       await until(() => a.closed, 'socket gone');
-      await new Promise((r) => setTimeout(r, 100));
+      await until(
+        () => [...server.sessions.resources('alice@localhost')].some((s) => s.jid.resource === 'phone' && s.detached),
+        'phone detached',
+      );
       // to the laptop: the phone's queue holds a carbon of it
       await bob.send(xml('message', { to: 'alice@localhost/laptop', type: 'chat' }, xml('body', {}, 'to-laptop')));
       // to the bare JID: delivered to the laptop (and queued for the phone)
@@ -534,7 +567,7 @@ describe('stream management edge cases (review findings)', function () {
       await a.waitFor('<body>still there?</body>');
       // inactive, dropped, resumed: presence is no longer held
       a.send("<inactive xmlns='urn:xmpp:csi:0'/>");
-      await new Promise((r) => setTimeout(r, 100));
+      await rawBarrier(a);
       a.socket.destroy();
       await until(() => a.closed, 'socket gone');
       await bob.send(xml('presence', {}, xml('show', {}, 'dnd')));
@@ -556,7 +589,7 @@ describe('stream management edge cases (review findings)', function () {
     const a = await rawSession(server.ports.c2s, 'alice', 'secret', 'phone');
     try {
       a.send("<presence/><inactive xmlns='urn:xmpp:csi:0'/>");
-      await new Promise((r) => setTimeout(r, 100));
+      await rawBarrier(a);
       a.data = '';
       await bob.send(
         xml(
