@@ -4,18 +4,19 @@
 // synthesised for session start, restart and terminate), outbound elements wait
 // in a bounded queue for the next held request. Written by hand: the npm BOSH
 // packages are clients or unmaintained connection managers for other servers.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// The HTTP side (bodies read, parsed and answered) is bosh-http.ts.
+import type { ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { randomToken } from '../random.js';
-import { StreamParser } from '../xml/parser.js';
 import type { Element } from '../xml/index.js';
 import type { Transport, TransportHandler } from './types.js';
 import { qualify } from './framing.js';
+import { NS_HTTPBIND, NS_STREAM, responseBody, send, terminate } from './bosh-http.js';
 
-export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
+export { NS_HTTPBIND, parseBody, readBody, terminate } from './bosh-http.js';
+
 const NS_XBOSH = 'urn:xmpp:xbosh';
 const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
-const NS_STREAM = 'http://etherx.jabber.org/streams';
 
 export interface BoshSettings {
   /** longest a request is held (seconds); the client's 'wait' is capped by it */
@@ -35,26 +36,6 @@ interface Held {
 }
 
 const NOOP: TransportHandler = { data() {}, closed() {}, overflow() {} };
-
-/** Parse one HTTP request body into its <body/> element, with the stream parser's limits. */
-export function parseBody(text: string, maxSize: number): Element | string {
-  let result: Element | string = 'empty request';
-  const parser = new StreamParser(
-    {
-      onOpen: () => undefined,
-      onElement: (el) => {
-        if (typeof result === 'string') result = el;
-      },
-      onClose: () => undefined,
-      onError: (_c, t) => {
-        result = t;
-      },
-    },
-    { maxStanzaSize: maxSize, framed: true },
-  );
-  parser.write(Buffer.from(text));
-  return result;
-}
 
 export class BoshSession implements Transport {
   readonly framed = true;
@@ -229,11 +210,7 @@ export class BoshSession implements Transport {
   }
 
   private respond(res: ServerResponse, rid: number, payload: string, attrs: Record<string, string>): void {
-    const all: Record<string, string> = { xmlns: NS_HTTPBIND, 'xmlns:stream': NS_STREAM, ...attrs };
-    const extra = Object.entries(all)
-      .map(([k, v]) => ` ${k}='${v}'`)
-      .join('');
-    const body = `<body${extra}>${payload}</body>`;
+    const body = responseBody(payload, attrs);
     this.sent.set(rid, body);
     if (this.sent.size > this.settings().requests + 1) this.sent.delete(this.sent.keys().next().value!);
     send(res, 200, body);
@@ -392,35 +369,3 @@ export class BoshSession implements Transport {
   private lingering: NodeJS.Timeout | undefined;
 }
 
-export function send(res: ServerResponse, status: number, body: string): void {
-  if (res.writableEnded) return;
-  res.writeHead(status, {
-    'content-type': 'text/xml; charset=utf-8',
-    'access-control-allow-origin': '*',
-    'access-control-allow-headers': 'content-type',
-  });
-  res.end(body);
-}
-
-export function terminate(res: ServerResponse, condition: string): void {
-  send(res, 200, `<body xmlns='${NS_HTTPBIND}' type='terminate' condition='${condition}'/>`);
-}
-
-/** Read a request body, bounded. */
-export function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', () => resolve(undefined));
-  });
-}
