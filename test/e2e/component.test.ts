@@ -222,8 +222,9 @@ describe('external components (XEP-0114)', function () {
     assert.ok(r.getChild('error')!.getChild('remote-server-timeout'), r.toString());
     assert.ok(Date.now() - t >= 900 && Date.now() - t < 3000, `after ${Date.now() - t} ms`);
     await bridge.stop();
+    await until(() => !server.components.has('bridge.localhost'), 'the server saw the component go');
     await alice.send(xml('presence', { to: 'bot@bridge.localhost' }));
-    await expectNothing(alice, (s) => s.is('presence') && s.attrs.type === 'error');
+    await expectNothing(alice, (s) => s.is('presence') && s.attrs.type === 'error', { after: [alice] });
   });
 
   it('refuses a wrong secret, a foreign domain, a second connection, and a forged from, with the right stream errors', async () => {
