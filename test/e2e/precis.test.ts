@@ -6,19 +6,7 @@ import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
 import { authenticated } from '../helpers/raw.js';
 import { connect, expectStanza, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
-
-const MUC = 'http://jabber.org/protocol/muc';
-const USER = 'http://jabber.org/protocol/muc#user';
-const OWNER = 'http://jabber.org/protocol/muc#owner';
-const SERVICE = 'conference.localhost';
-const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
-
-const codes = (p: Element): number[] => (p.getChild('x', USER)?.getChildren('status') ?? []).map((s) => Number(s.attrs.code));
-const condition = (s: Element): string | undefined =>
-  s
-    .getChild('error')
-    ?.getChildElements()
-    .find((e) => e.attrs.xmlns === STANZAS)?.name;
+import { MUC, OWNER, SERVICE, codes, errorOf } from '../helpers/muc.js';
 
 let seq = 0;
 /** Sends presence to room/nick; resolves with the self-presence or the error that answers it. */
@@ -69,7 +57,7 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
       it(`refuses ${what} with jid-malformed (not a valid resourcepart)`, async () => {
         const answer = await enter(bob, 'masque', nick!);
         assert.equal(answer.attrs.type, 'error', answer.toString());
-        assert.equal(condition(answer), 'jid-malformed', answer.toString());
+        assert.equal(errorOf(answer), 'jid-malformed', answer.toString());
         // the error comes from the nearest valid address: clients cannot parse the invalid one
         assert.equal(answer.attrs.from, `masque@${SERVICE}`);
       });
@@ -77,7 +65,7 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
 
     it('refuses a nick that is only spaces with jid-malformed', async () => {
       const answer = await enter(bob, 'masque', '\u3000 ');
-      assert.equal(condition(answer), 'jid-malformed', answer.toString());
+      assert.equal(errorOf(answer), 'jid-malformed', answer.toString());
     });
 
     for (const [nick, canonical] of [
@@ -87,7 +75,7 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
     ]) {
       it(`refuses ${JSON.stringify(nick)}, which enforces to ${JSON.stringify(canonical)}, with not-acceptable`, async () => {
         const answer = await enter(bob, 'masque', nick!);
-        assert.equal(condition(answer), 'not-acceptable', answer.toString());
+        assert.equal(errorOf(answer), 'not-acceptable', answer.toString());
       });
     }
 
@@ -111,9 +99,9 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
       const joined = await enter(bob, 'masque', '\u03a9\u03bc\u03ad\u03b3\u03b1');
       assert.equal(joined.attrs.type, undefined, joined.toString());
       const invisible = await enter(bob, 'masque', 'alice\u200b');
-      assert.equal(condition(invisible), 'jid-malformed', invisible.toString());
+      assert.equal(errorOf(invisible), 'jid-malformed', invisible.toString());
       const lookalike = await enter(bob, 'masque', '\uff41\uff4c\uff49\uff43\uff45');
-      assert.equal(condition(lookalike), 'not-acceptable', lookalike.toString());
+      assert.equal(errorOf(lookalike), 'not-acceptable', lookalike.toString());
       // still there under the old nick: a groupchat message comes back from it
       await bob.send(xml('message', { type: 'groupchat', to: `masque@${SERVICE}` }, xml('body', {}, 'still here')));
       const m = await expectStanza(alice, (s) => s.is('message') && s.getChildText('body') === 'still here');
@@ -142,7 +130,7 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
         );
       for (const nick of ['\uff22\uff4f\uff42', 'Bob  Builder', 'Bob\u200b']) {
         const r = await register(nick);
-        assert.equal(condition(r), 'not-acceptable', `${JSON.stringify(nick)}: ${r.toString()}`);
+        assert.equal(errorOf(r), 'not-acceptable', `${JSON.stringify(nick)}: ${r.toString()}`);
       }
       assert.equal((await register('Bob Builder')).attrs.type, 'result');
       await stopAll(carol);
@@ -150,7 +138,7 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
 
     it('an invisible nick does not create a room', async () => {
       const refused = await enter(bob, 'spectre', '\u200b');
-      assert.equal(condition(refused), 'jid-malformed', refused.toString());
+      assert.equal(errorOf(refused), 'jid-malformed', refused.toString());
       const created = await enter(bob, 'spectre', 'bob');
       assert.ok(codes(created).includes(201), `the room is new: ${created.toString()}`);
     });
@@ -185,7 +173,7 @@ describe('PRECIS: invisible and look-alike nicks and resources', function () {
     it('a stanza to a resource with an invisible code point bounces with jid-malformed', async () => {
       await alice.send(xml('message', { id: 'zw1', to: 'bob@localhost/phone\u200b' }, xml('body', {}, 'hi')));
       const bounce = await expectStanza(alice, (s) => s.is('message') && s.attrs.id === 'zw1' && s.attrs.type === 'error');
-      assert.equal(condition(bounce), 'jid-malformed', bounce.toString());
+      assert.equal(errorOf(bounce), 'jid-malformed', bounce.toString());
       assert.equal(bounce.attrs.from, 'bob@localhost', 'from the nearest valid address');
     });
   });
