@@ -237,7 +237,6 @@ export class Server implements Core, ModuleWiring {
     reload: () => this.reload(),
     liveSettings: () => this.liveSettings(),
     setLive: (path: string, raw: string) => this.setLive(path, raw),
-    sessions: () => [...this.sessions.all()],
     admins: () => this.admins(),
     setAdmin: (bare: string, admin: boolean) => this.setAdmin(bare, admin),
     lastLogin: (username: string) => this.lastLogin(username),

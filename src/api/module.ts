@@ -25,8 +25,29 @@ export interface XepModule<C = unknown> {
   setup(m: ModuleContext<C>): void | Promise<void>;
 }
 
-/** A bound client session as modules see it. */
-export interface SessionApi {
+/**
+ * Per-session flags that other parts of the server read: set by the module that
+ * owns the protocol (`ctx.sessions.setFlag`), kept in the session's record, so
+ * that a record can be copied to other nodes as plain data.
+ */
+export interface SessionFlags {
+  /** XEP-0280: the client enabled carbons */
+  carbons: boolean;
+  /** RFC 6121 §2.1.6: the client asked for the roster (it is sent roster pushes and subscription state changes) */
+  roster: boolean;
+  /** XEP-0191: the client asked for the blocklist (it is sent block/unblock pushes) */
+  blocklist: boolean;
+}
+
+export type SessionFlag = keyof SessionFlags;
+
+/**
+ * A bound client session as modules see it: a record, not a connection. A module
+ * never writes to a session: stanzas go through `ctx.deliver` / `ctx.send`, and
+ * `ctx.sessions.close` ends one (the router and the session directory know where
+ * the session lives).
+ */
+export interface SessionRecord {
   readonly id: string;
   readonly jid: Jid;
   readonly secure: boolean;
@@ -36,18 +57,40 @@ export interface SessionApi {
   /** the last available presence broadcast, if any (initial presence sent) */
   readonly presence: Element | undefined;
   readonly available: boolean;
-  /** Deliver a stanza to this client. */
-  send(stanza: Element): void;
-  /** Close with a stream error. */
-  close(condition?: StreamErrorCondition, text?: string): void;
-  /** Per-module state, keyed by module name. */
-  readonly ext: Map<string, unknown>;
   /** ms since the epoch: when the client last sent a stanza */
   readonly lastActive: number;
   /** XEP-0352: the client said it is inactive */
   readonly inactive: boolean;
   /** XEP-0198: the connection dropped and the session waits for resumption */
   readonly detached: boolean;
+  readonly flags: Readonly<SessionFlags>;
+  /**
+   * A module's own state for a session of this node, keyed by module name (not
+   * shared with other nodes: put what others read in `flags`).
+   */
+  readonly ext: Map<string, unknown>;
+}
+
+/** Where a user's resources are, and what may be done to a session from outside its stream. */
+export interface SessionDirectory {
+  /** a user's bound resources (bare JID) */
+  of(bare: string): SessionRecord[];
+  /** is this full JID a bound session? */
+  has(jid: Jid): boolean;
+  /** every bound session */
+  all(): SessionRecord[];
+  setFlag(session: SessionRecord, flag: SessionFlag, on: boolean): void;
+  /** end a session with a stream error (a detached one is dropped) */
+  close(session: SessionRecord, condition?: StreamErrorCondition, text?: string): void;
+}
+
+/**
+ * What the module that knows a stanza tells the core about it, so that the core
+ * need not read payload namespaces.
+ */
+export interface DeliveryMeta {
+  /** XEP-0280: a copy of a message another resource got; never stored offline by itself */
+  copy?: boolean;
 }
 
 export interface StanzaEvent {
@@ -55,7 +98,7 @@ export interface StanzaEvent {
   from: Jid;
   to: Jid;
   /** the local session the stanza came from, if any */
-  origin?: SessionApi;
+  origin?: SessionRecord;
 }
 
 /** true = handled, stop the chain. */
@@ -75,14 +118,14 @@ export interface Hooks {
   /** a message that could not be delivered to any resource of a local user */
   'message/undelivered': (ev: StanzaEvent) => HookResult;
   /** before a stanza is written to a session (return true to drop it) */
-  'stanza/out': (ev: { stanza: Element; session: SessionApi }) => HookResult;
-  'session/bound': (session: SessionApi) => HookResult;
-  'session/closed': (session: SessionApi, reason: string) => HookResult;
+  'stanza/out': (ev: { stanza: Element; session: SessionRecord }) => HookResult;
+  'session/bound': (session: SessionRecord) => HookResult;
+  'session/closed': (session: SessionRecord, reason: string) => HookResult;
   /**
    * A message with a body reached a session that cannot show it now: detached
    * (its connection dropped, XEP-0198) or inactive (XEP-0352). Push (XEP-0357) listens.
    */
-  'push/needed': (session: SessionApi, reason: 'detached' | 'inactive', message: string, unseen: number) => HookResult;
+  'push/needed': (session: SessionRecord, reason: 'detached' | 'inactive', message: string, unseen: number) => HookResult;
   'user/created': (username: string) => HookResult;
   /** an account is about to be deleted: its data is still there (cancel subscriptions, tell contacts) */
   'user/deleting': (username: string) => HookResult;
@@ -92,7 +135,7 @@ export interface Hooks {
   /** a message from a local client, before routing (carbons 'sent' copies, hints); true = stop */
   'message/sent': (ev: StanzaEvent) => HookResult;
   /** a message was handed to these local sessions of its recipient */
-  'message/delivered': (ev: StanzaEvent, targets: SessionApi[]) => HookResult;
+  'message/delivered': (ev: StanzaEvent, targets: SessionRecord[]) => HookResult;
   /**
    * any stanza to a local user's JID, before routing by kind (privacy lists, blocking); true = handled.
    * Fails closed: a throwing handler gets the stanza refused (internal-server-error, wait).
@@ -138,13 +181,20 @@ export interface AckState {
 }
 
 /** A bound session as a stream-level handler drives it. */
-export interface StreamSession extends SessionApi {
+export interface StreamSession extends SessionRecord {
   readonly sm: AckState | undefined;
-  /** XEP-0352: hold presence and chat states while inactive; flush on active */
-  setInactive(inactive: boolean): void;
+  /**
+   * XEP-0352: while inactive, what `hold` gives a key for waits (the latest per key,
+   * in order of arrival); anything else is written at once, after what was held.
+   * Active again: what was held is written.
+   */
+  setInactive(inactive: boolean, hold?: HoldPolicy): void;
   /** ask the client for an acknowledgement (false when acknowledgements are not enabled) */
   requestAck(): boolean;
 }
+
+/** The key under which a serialised stanza may wait for an inactive client, or undefined: send now. */
+export type HoldPolicy = (xml: string, kind: 'message' | 'presence' | 'iq') => string | undefined;
 
 /** What a nonza handler may do with the client stream it came on. */
 export interface NonzaStream {
@@ -185,7 +235,7 @@ export interface IqRequest {
   to: Jid;
   /** IQ from a user to their own account (no 'to' or own bare JID) */
   self: boolean;
-  origin?: SessionApi;
+  origin?: SessionRecord;
 }
 
 /** Return the result payload (or nothing for an empty result); throw StanzaError for errors. */
@@ -269,8 +319,6 @@ export interface AdminApi {
   liveSettings(): { path: string; value: unknown }[];
   /** change one live setting until the next reload or restart; throws Error with the reason */
   setLive(path: string, raw: string): Promise<ReloadReport>;
-  /** every bound session on this node */
-  sessions(): SessionApi[];
   /** admins from the configuration and accounts flagged as admin (bare JIDs) */
   admins(): string[];
   /** flag or unflag a local account as admin */
@@ -338,18 +386,19 @@ export interface ModuleContext<C = unknown> {
   hook<E extends keyof Hooks>(event: E, fn: Hooks[E], priority?: number): void;
   /** Route a stanza from the server (its 'from' must be set). */
   send(stanza: Element): void;
-  /** Local sessions of a user (bare JID), for modules that deliver directly. */
-  sessionsOf(bare: string): SessionApi[];
-  /** Deliver one stanza to several local sessions, serialised once. */
-  deliver(stanza: Element, targets: SessionApi[]): void;
+  /** Where users' sessions are; their flags; ending one. */
+  readonly sessions: SessionDirectory;
+  /**
+   * Deliver one stanza to these sessions of one user as it is (its 'to' is not
+   * changed), serialised once, past the routing hooks: the module has decided.
+   */
+  deliver(stanza: Element, targets: readonly SessionRecord[], meta?: DeliveryMeta): void;
   /**
    * Send one stanza to many full JIDs that differ only in 'to' (MUC fan-out):
    * serialised once, each copy gets its own 'to'. Local sessions are written
    * directly (blocking rules apply); other addresses are routed.
    */
   fanout(stanza: Element, targets: readonly Jid[]): void;
-  /** Is this full JID a bound local session? */
-  hasSession(jid: Jid): boolean;
   /**
    * Serve a whole domain (a MUC service, a component): every stanza addressed
    * to it or a subdomain comes to `handle`, with 'from' already validated.

@@ -34,7 +34,7 @@ const im: XepModule<z.infer<typeof Config>> = {
     m.hook('presence/bare', (ev) => presence.toBare(ev), 100);
     m.hook('presence/full', (ev) => presence.toFull(ev), 100);
     m.hook('session/closed', (s) => {
-      if (m.sessionsOf(s.jid.bare).length === 0) roster.forget(s.jid.local);
+      if (m.sessions.of(s.jid.bare).length === 0) roster.forget(s.jid.local);
     });
     m.hook('user/deleting', async (user) => {
       // contacts see the user go offline and lose the subscriptions both ways,

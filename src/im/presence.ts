@@ -1,6 +1,6 @@
 // RFC 6121 §4 presence: broadcast to subscribers, probes answered on initial
 // presence, directed presence remembered and cancelled on unavailable.
-import { x, Jid, parseXml, type Element, type ModuleContext, type SessionApi, type StanzaEvent } from '../api/index.js';
+import { x, Jid, parseXml, type Element, type ModuleContext, type SessionRecord, type StanzaEvent } from '../api/index.js';
 import { hasFrom, hasTo, type RosterService } from './roster-service.js';
 import { SUB_TYPES, type Subscriptions, type SubType } from './subscriptions.js';
 
@@ -34,8 +34,8 @@ export class PresenceService {
     return `${user}@${this.m.host}`;
   }
 
-  private available(bare: string): SessionApi[] {
-    return this.m.sessionsOf(bare).filter((s) => s.available);
+  private available(bare: string): SessionRecord[] {
+    return this.m.sessions.of(bare).filter((s) => s.available);
   }
 
   /** Is presence between a and b (local usernames / bare JIDs) cut by blocking, either way? */
@@ -92,11 +92,11 @@ export class PresenceService {
   }
 
   /** First available presence of a session: probe contacts, replay pending requests. */
-  private async onInitial(session: SessionApi, user: string): Promise<void> {
+  private async onInitial(session: SessionRecord, user: string): Promise<void> {
     // a user is implicitly subscribed to their own presence (RFC 6121 §4.2.2)
     for (const t of this.available(session.jid.bare)) {
       if (t !== session && t.presence)
-        session.send(x('presence', { ...t.presence.attrs, from: t.jid.full, to: session.jid.full }, t.presence.children as Element[]));
+        this.m.deliver(x('presence', { ...t.presence.attrs, from: t.jid.full, to: session.jid.full }, t.presence.children as Element[]), [session]);
     }
     for (const c of await this.roster.contacts(user, hasTo)) {
       if (await this.cut(user, c)) continue;
@@ -107,14 +107,14 @@ export class PresenceService {
       }
       for (const t of this.available(c)) {
         if (t.presence)
-          session.send(x('presence', { ...t.presence.attrs, from: t.jid.full, to: session.jid.full }, t.presence.children as Element[]));
+          this.m.deliver(x('presence', { ...t.presence.attrs, from: t.jid.full, to: session.jid.full }, t.presence.children as Element[]), [session]);
       }
     }
     // pending requests are replayed as they were received, children included (RFC 6121 §3.1.3)
     for (const p of await this.m.storage.roster.pending(user)) {
       const from = Jid.parse(p.jid);
       if (await this.m.blocks(user, from)) continue;
-      session.send(storedRequest(p.stanza, p.jid, session.jid.bare));
+      this.m.deliver(storedRequest(p.stanza, p.jid, session.jid.bare), [session]);
     }
   }
 
@@ -124,7 +124,7 @@ export class PresenceService {
       this.m.send(x('presence', { ...stanza.attrs, to: jid }));
       return;
     }
-    const targets = j.resource ? this.m.sessionsOf(j.bare).filter((s) => s.jid.full === j.full) : this.available(j.bare);
+    const targets = j.resource ? this.m.sessions.of(j.bare).filter((s) => s.jid.full === j.full) : this.available(j.bare);
     if (targets.length) this.m.deliver(x('presence', { ...stanza.attrs, to: jid }), targets);
   }
 
@@ -180,11 +180,11 @@ export class PresenceService {
     const item = await this.roster.item(contact, prober.bare);
     if (prober.bare !== ev.to.bare && (!item || !hasFrom(item.subscription))) return;
     if (await this.cut(contact, prober.bare)) return;
-    const replyTo = this.m.sessionsOf(prober.bare).filter((s) => s.jid.full === prober.full || prober.isBare());
+    const replyTo = this.m.sessions.of(prober.bare).filter((s) => s.jid.full === prober.full || prober.isBare());
     for (const t of this.available(ev.to.bare)) {
       if (!t.presence) continue;
       for (const r of replyTo)
-        r.send(x('presence', { ...t.presence.attrs, from: t.jid.full, to: r.jid.full }, t.presence.children as Element[]));
+        this.m.deliver(x('presence', { ...t.presence.attrs, from: t.jid.full, to: r.jid.full }, t.presence.children as Element[]), [r]);
     }
   }
 }

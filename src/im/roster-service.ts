@@ -7,7 +7,6 @@ import { x, type Element, type ModuleContext, type RosterItem, type Subscription
 
 export const NS_ROSTER = 'jabber:iq:roster';
 /** session ext key: the session requested the roster and gets pushes */
-export const INTERESTED = 'roster/interested';
 
 export function itemElement(item: RosterItem, subscription?: string): Element {
   return x(
@@ -64,7 +63,7 @@ export class RosterService {
     if (!c) {
       c = this.m.storage.roster.get(user).then((r) => ({ version: r.version, items: new Map(r.items.map((i) => [i.jid, i])) }));
       // only keep rosters of users who are online here; others are read fresh
-      if (this.m.sessionsOf(this.bare(user)).length) this.cache.set(user, c);
+      if (this.m.sessions.of(this.bare(user)).length) this.cache.set(user, c);
       c.catch(() => this.cache.delete(user));
     }
     return c;
@@ -128,14 +127,15 @@ export class RosterService {
 
   /** Roster push to every resource of the user that requested the roster. */
   private push(user: string, version: number, item: Element): void {
-    for (const s of this.m.sessionsOf(this.bare(user))) {
-      if (!s.ext.get(INTERESTED)) continue;
-      s.send(
+    for (const s of this.m.sessions.of(this.bare(user))) {
+      if (!s.flags.roster) continue;
+      this.m.deliver(
         x(
           'iq',
           { type: 'set', id: `push${version}-${Math.random().toString(36).slice(2, 8)}`, to: s.jid.full },
           x('query', { xmlns: NS_ROSTER, ver: String(version) }, item),
         ),
+        [s],
       );
     }
   }

@@ -1,6 +1,6 @@
 // RFC 6121 §2 roster management: get (with XEP-0237 versioning), set, remove.
 import { x, Jid, JidError, StanzaError, type IqRequest, type ModuleContext, type RosterItem } from '../api/index.js';
-import { NS_ROSTER, INTERESTED, itemElement, type RosterService } from './roster-service.js';
+import { NS_ROSTER, itemElement, type RosterService } from './roster-service.js';
 import type { Subscriptions } from './subscriptions.js';
 
 /** longest item name or group name (characters), and most groups per item */
@@ -14,7 +14,7 @@ export interface RosterLimits {
 export function rosterHandlers(m: ModuleContext, roster: RosterService, subs: Subscriptions, limits: () => RosterLimits): void {
   m.iq({ type: 'get', ns: NS_ROSTER, name: 'query', to: ['bare'] }, async (req) => {
     if (!req.self) throw new StanzaError('forbidden', 'you can only read your own roster');
-    req.origin?.ext.set(INTERESTED, true);
+    if (req.origin) m.sessions.setFlag(req.origin, 'roster', true);
     const { version, items } = await roster.load(req.from.local);
     const ver = String(version);
     // XEP-0237 §4: the client's version is current, nothing to send

@@ -2,8 +2,8 @@
 // contact's side (inbound) run here, since both are local until s2s exists.
 // State changes follow RFC 6121 Appendix A (tables A.2-A.5); each one is a
 // read-modify-write of one roster item under that user's roster lock.
-import { x, Jid, type Element, type ModuleContext, type RosterItem, type SessionApi, type Subscription } from '../api/index.js';
-import { hasFrom, hasTo, INTERESTED, type RosterService } from './roster-service.js';
+import { x, Jid, type Element, type ModuleContext, type RosterItem, type SessionRecord, type Subscription } from '../api/index.js';
+import { hasFrom, hasTo, type RosterService } from './roster-service.js';
 
 export type SubType = 'subscribe' | 'subscribed' | 'unsubscribe' | 'unsubscribed';
 export const SUB_TYPES = new Set<string>(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
@@ -39,8 +39,8 @@ export class Subscriptions {
    * to the interested ones, which requested the roster (§3.1.6, §3.2.3, §3.3.3).
    */
   private deliver(user: string, stanza: Element, to: 'available' | 'interested'): void {
-    const sessions = this.m.sessionsOf(this.bare(user));
-    const targets = sessions.filter((s: SessionApi) => (to === 'available' ? s.available : s.ext.get(INTERESTED) === true));
+    const sessions = this.m.sessions.of(this.bare(user));
+    const targets = sessions.filter((s: SessionRecord) => (to === 'available' ? s.available : s.flags.roster));
     if (targets.length) this.m.deliver(stanza, targets);
   }
 

@@ -18,7 +18,9 @@ import type {
   ModuleContext,
   PreAuthIqRequest,
   ServerInfo,
-  SessionApi,
+  SessionDirectory,
+  SessionRecord,
+  DeliveryMeta,
   XepModule,
 } from '../api/module.js';
 import type { HookBus } from '../router/hooks.js';
@@ -37,10 +39,9 @@ export interface ModuleHostDeps {
   server: ServerInfo;
   accounts: AccountsApi;
   send(stanza: Element): void;
-  sessionsOf(bare: string): SessionApi[];
-  deliver(stanza: Element, targets: SessionApi[]): void;
+  sessions: SessionDirectory;
+  deliver(stanza: Element, targets: readonly SessionRecord[], meta?: DeliveryMeta): void;
   fanout(stanza: Element, targets: readonly Jid[]): void;
-  hasSession(jid: Jid): boolean;
   services: Map<string, ServiceHandler>;
   admin: Omit<AdminApi, 'statistic'>;
   /** a module's figure for the statistics; returns its removal */
@@ -248,10 +249,9 @@ export class ModuleHost implements Disco, Commands {
       },
       hook: <E extends keyof Hooks>(event: E, fn: Hooks[E], priority = 0) => rec(d.hooks.add(event, fn, priority, mod.name)),
       send: (stanza) => d.send(stanza),
-      sessionsOf: (bare) => d.sessionsOf(bare),
-      deliver: (stanza, targets) => d.deliver(stanza, targets),
+      sessions: d.sessions,
+      deliver: (stanza, targets, meta) => d.deliver(stanza, targets, meta),
       fanout: (stanza, targets) => d.fanout(stanza, targets),
-      hasSession: (jid) => d.hasSession(jid),
       service: (domain, handle) => {
         if (d.services.has(domain)) throw new Error(`domain ${domain} is already served`);
         if (domain === d.host) throw new Error("a service cannot take the server's own domain");

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { Element } from '../xml/index.js';
 import { Jid, tryJid } from '../jid.js';
 import { StanzaError, errorReply } from '../api/errors.js';
-import type { Hooks, IqRequest, IqTarget, ServiceHandler, StanzaEvent } from '../api/module.js';
+import type { DeliveryMeta, Hooks, IqRequest, IqTarget, ServiceHandler, StanzaEvent } from '../api/module.js';
 import type { HookBus } from './hooks.js';
 import type { IqTable } from './iq-table.js';
 import type { SessionTable } from '../session/table.js';
@@ -167,12 +167,7 @@ export class Router {
     if (type === 'headline') return;
     const h = this.hooks.run('message/undelivered', ev);
     const fallback = (done: boolean): void => {
-      if (done) return;
-      // the recipient's archive id (XEP-0359, added on the way in) is not the sender's business
-      stanza.children = stanza.children.filter(
-        (c) => typeof c === 'string' || c.name !== 'stanza-id' || c.attrs.xmlns !== 'urn:xmpp:sid:0' || c.attrs.by !== to.bare,
-      );
-      this.bounce(stanza, new StanzaError('service-unavailable'));
+      if (!done) this.bounce(stanza, new StanzaError('service-unavailable'));
     };
     return h instanceof Promise ? h.then(fallback) : fallback(h);
   }
@@ -335,7 +330,7 @@ export class Router {
   }
 
   /** Hand a stanza to local sessions, serialised once for all of them. */
-  deliver(stanza: Element, targets: LocalSession[]): void {
+  deliver(stanza: Element, targets: readonly LocalSession[], meta?: DeliveryMeta): void {
     const kind = stanza.name as 'message' | 'presence' | 'iq';
     // a message to a bare JID that several resources get: each one's unacknowledged
     // copy knows the others had it too (session end: src/session/manager.ts offline())
@@ -344,13 +339,13 @@ export class Router {
       for (const session of targets) {
         const h = this.hooks.run('stanza/out', { stanza, session });
         if (h === true) continue;
-        if (h instanceof Promise) void h.then((drop) => drop || session.sendSerialized(stanza.toString(), kind, peers));
-        else session.sendSerialized(stanza.toString(), kind, peers);
+        if (h instanceof Promise) void h.then((drop) => drop || session.sendSerialized(stanza.toString(), kind, peers, meta));
+        else session.sendSerialized(stanza.toString(), kind, peers, meta);
       }
       return;
     }
     const xml = stanza.toString();
-    for (const s of targets) s.sendSerialized(xml, kind, peers);
+    for (const s of targets) s.sendSerialized(xml, kind, peers, meta);
   }
 
   /** One stanza to many full JIDs (MUC fan-out): see fanout.ts. */

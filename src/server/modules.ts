@@ -3,13 +3,14 @@
 // modules at reload (the module contract undoes what an unloaded one registered).
 import type { Config } from '../config/schema.js';
 import type { Accounts } from '../accounts.js';
-import type { AdminApi, ReloadReport, SessionApi, XepModule } from '../api/module.js';
+import type { AdminApi, DeliveryMeta, ReloadReport, SessionRecord, XepModule } from '../api/module.js';
 import type { Core } from '../core.js';
 import type { Jid } from '../jid.js';
 import type { IqTable } from '../router/iq-table.js';
 import type { LocalSession } from '../session/types.js';
 import type { Element } from '../xml/index.js';
 import { ModuleHost } from '../modules/host.js';
+import { sessionDirectory } from '../session/directory.js';
 import { NS_SESSION } from '../stream/ns.js';
 import type { PendingWork } from './pending.js';
 import { VERSION } from './version.js';
@@ -46,10 +47,12 @@ export function createModuleHost(s: ModuleWiring): ModuleHost {
       const r = s.router.send(stanza);
       if (r) s.background.add(r.catch((err: unknown) => s.log.error({ err }, 'module stanza routing failed')));
     },
-    sessionsOf: (bare: string) => [...s.sessions.resources(bare)],
-    deliver: (stanza: Element, targets: SessionApi[]) => s.router.deliver(stanza, targets as LocalSession[]),
+    sessions: sessionDirectory(s.sessions),
+    // the records modules hold are this node's sessions (one node today; in a
+    // cluster the directory answers for other nodes' sessions and this routes to them)
+    deliver: (stanza: Element, targets: readonly SessionRecord[], meta?: DeliveryMeta) =>
+      s.router.deliver(stanza, targets as readonly LocalSession[], meta),
     fanout: (stanza: Element, targets: readonly Jid[]) => s.router.fanout(stanza, targets),
-    hasSession: (j: Jid) => s.sessions.get(j.bare, j.resource) !== undefined,
     services: s.router.services,
     admin: s.admin,
     addStatistic: (name: string, read: () => number) => s.addStatistic(name, read),

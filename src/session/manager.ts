@@ -11,7 +11,6 @@ import { Session, type SessionEnv, type SessionOwner, type SmState } from './ses
 
 /** ids of sessions that ended, kept to answer a late resume with the old 'h' */
 const MAX_TOMBSTONES = 10_000;
-const NS_CARBONS = 'urn:xmpp:carbons:2';
 
 export class SessionManager implements SessionEnv {
   private readonly resumable = new Map<string, Session>();
@@ -175,8 +174,8 @@ export class SessionManager implements SessionEnv {
   private offline(session: Session): void {
     const bare = session.jid.toBare();
     const stanzas: { stanza: Element; from: Jid }[] = [];
-    for (const { xml, kind, peers } of session.takeUnsent()) {
-      if (kind === 'presence') continue;
+    for (const { xml, kind, peers, copy } of session.takeUnsent()) {
+      if (kind === 'presence' || copy) continue;
       let stanza: Element;
       try {
         stanza = parseXml(xml);
@@ -189,7 +188,6 @@ export class SessionManager implements SessionEnv {
         continue;
       }
       if (type === 'groupchat' || type === 'error' || type === 'headline') continue;
-      if (stanza.getChild('received', NS_CARBONS) || stanza.getChild('sent', NS_CARBONS)) continue;
       const from = tryJid(stanza.attrs.from);
       if (!from) continue;
       const to = tryJid(stanza.attrs.to);

@@ -3,12 +3,13 @@
 // acknowledgements enabled (the sm module, XEP-0198) a session outlives its
 // stream: while detached it keeps its unacknowledged queue and collects what
 // arrives, until a new stream resumes it or the resume window ends
-// (src/session/manager.ts). The hold of an inactive client (the csi module,
-// XEP-0352) is here too. The protocols are the modules'; these are the mechanisms.
-import { parseXml, type Element } from '../xml/index.js';
+// (src/session/manager.ts). The hold of an inactive client is here too; what may
+// wait is the csi module's policy (XEP-0352). The protocols are the modules';
+// these are the mechanisms.
+import type { Element } from '../xml/index.js';
 import type { Jid } from '../jid.js';
 import type { StreamErrorCondition } from '../api/errors.js';
-import type { AckState, StreamSession } from '../api/module.js';
+import type { AckState, DeliveryMeta, HoldPolicy, SessionFlags, StreamSession } from '../api/module.js';
 import type { LocalSession } from './types.js';
 
 export type Kind = 'message' | 'presence' | 'iq';
@@ -41,12 +42,16 @@ export interface SmState extends AckState {
   queue: Unacked[];
 }
 
-/** A stanza sent and not yet acknowledged; `peers` got the same delivery (see `LocalSession`). */
+/**
+ * A stanza sent and not yet acknowledged; `peers` got the same delivery (see
+ * `LocalSession`); `copy`: a carbon copy (DeliveryMeta), which no one misses if it is lost.
+ */
 export interface Unacked {
   xml: string;
   kind: Kind;
   at: number;
   peers?: readonly LocalSession[];
+  copy?: true;
 }
 
 export class Session implements LocalSession, StreamSession {
@@ -58,10 +63,12 @@ export class Session implements LocalSession, StreamSession {
   sm: SmState | undefined;
   /** XEP-0352: the client said it is inactive */
   inactive = false;
+  readonly flags: SessionFlags = { carbons: false, roster: false, blocklist: false };
   /** messages with a body since the client could last see them (push notifications count these) */
   unseen = 0;
-  /** held while inactive: the latest presence / chat state per sender, in order of arrival */
+  /** held while inactive: the latest per key of the hold policy (csi module), in order of arrival */
   private held: Map<string, { xml: string; kind: Kind }> | undefined;
+  private hold: HoldPolicy | undefined;
   private extMap: Map<string, unknown> | undefined;
 
   constructor(
@@ -95,9 +102,9 @@ export class Session implements LocalSession, StreamSession {
     this.sendSerialized(stanza.toString(), stanza.name as Kind);
   }
 
-  sendSerialized(xml: string, kind: Kind, peers?: readonly LocalSession[]): void {
+  sendSerialized(xml: string, kind: Kind, peers?: readonly LocalSession[], meta?: DeliveryMeta): void {
     if (this.inactive) {
-      const key = holdKey(xml, kind);
+      const key = this.hold?.(xml, kind);
       if (key !== undefined) {
         const held = (this.held ??= new Map());
         held.delete(key); // the newer one replaces it, at the end of the order
@@ -112,13 +119,16 @@ export class Session implements LocalSession, StreamSession {
         this.env.away(this, 'inactive', xml);
       }
     }
-    this.transmit(xml, kind, peers);
+    this.transmit(xml, kind, peers, meta?.copy);
   }
 
-  private transmit(xml: string, kind: Kind, peers?: readonly LocalSession[]): void {
+  private transmit(xml: string, kind: Kind, peers?: readonly LocalSession[], copy?: boolean): void {
     const sm = this.sm;
     if (sm) {
-      sm.queue.push(peers ? { xml, kind, at: Date.now(), peers } : { xml, kind, at: Date.now() });
+      const entry: Unacked = { xml, kind, at: Date.now() };
+      if (peers) entry.peers = peers;
+      if (copy) entry.copy = true;
+      sm.queue.push(entry);
       if (sm.queue.length > this.env.sm().max_queue) return this.env.queueOverflow(this);
     }
     const owner = this.owner;
@@ -154,8 +164,9 @@ export class Session implements LocalSession, StreamSession {
     if (sm && sm.queue.length && now - sm.lastRequest > intervalMs) this.requestAck();
   }
 
-  setInactive(inactive: boolean): void {
+  setInactive(inactive: boolean, hold?: HoldPolicy): void {
     this.inactive = inactive;
+    this.hold = inactive ? hold : undefined;
     if (!inactive) {
       this.unseen = 0;
       this.flushHeld();
@@ -187,38 +198,3 @@ function hasBody(xml: string): boolean {
   return xml.includes('<body');
 }
 
-const HOLDABLE_NS = new Set(['http://jabber.org/protocol/chatstates', 'urn:xmpp:hints']);
-
-/**
- * XEP-0352: what may wait while the client is inactive: availability presence
- * (not subscriptions or errors) and messages that carry nothing but chat states
- * (not receipts, markers or anything else). Only the latest per sender is kept.
- */
-function holdKey(xml: string, kind: Kind): string | undefined {
-  if (kind === 'iq') return undefined;
-  if (kind === 'message') {
-    if (hasBody(xml) || !xml.includes('http://jabber.org/protocol/chatstates')) return undefined;
-    // only inactive clients get here: parsing what might be held is affordable
-    let el: Element;
-    try {
-      el = parseXml(xml);
-    } catch {
-      return undefined;
-    }
-    if (el.attrs.type === 'error') return undefined;
-    if (!el.getChildElements().every((c) => HOLDABLE_NS.has(c.attrs.xmlns ?? '') || c.name === 'thread')) return undefined;
-  } else {
-    const type = attr(xml, 'type');
-    if (type !== '' && type !== 'unavailable') return undefined;
-  }
-  const from = attr(xml, 'from');
-  return `${kind[0]}:${from}`;
-}
-
-/** One attribute of the outermost element of a serialised stanza (its start tag only). */
-function attr(xml: string, name: string): string {
-  const end = xml.indexOf('>');
-  const head = end === -1 ? xml : xml.slice(0, end);
-  const m = new RegExp(`\\s${name}=(["'])(.*?)\\1`).exec(head);
-  return m ? m[2]! : '';
-}

@@ -1,10 +1,13 @@
-import type { SessionApi } from '../api/module.js';
+import type { DeliveryMeta, SessionFlags, SessionRecord } from '../api/module.js';
+import type { StreamErrorCondition } from '../api/errors.js';
 
-/** What the router needs from a bound session on this node. */
-export interface LocalSession extends SessionApi {
+/** What the router and the session directory need from a bound session on this node. */
+export interface LocalSession extends SessionRecord {
+  readonly flags: SessionFlags;
   /**
    * write an already serialised stanza (fan-out serialises once); `peers` are the
    * other sessions that got the same delivery (a message to the bare JID)
    */
-  sendSerialized(xml: string, kind: 'message' | 'presence' | 'iq', peers?: readonly LocalSession[]): void;
+  sendSerialized(xml: string, kind: 'message' | 'presence' | 'iq', peers?: readonly LocalSession[], meta?: DeliveryMeta): void;
+  close(condition?: StreamErrorCondition, text?: string): void;
 }

@@ -44,7 +44,25 @@ export async function connect(server: Server, username: string, opts: ConnectOpt
   // no automatic reconnects in tests
   (c as unknown as { reconnect: { stop(): void } }).reconnect?.stop();
   await c.start();
-  if (opts.presence !== false) await c.send(xml('presence'));
+  if (opts.presence !== false) {
+    // RFC 6121 §4.2.2: the server sends the initial presence back to the resource that
+    // sent it. Wait for that echo (leaving it in `received`) so that it cannot land in
+    // the middle of what a test collects next (seen once on Postgres, muc.test.ts).
+    const self = c.jid!.toString();
+    const echoed = new Promise<void>((resolve) => {
+      const on = (s: Element): void => {
+        if (!s.is('presence') || s.attrs.from !== self || s.attrs.type) return;
+        c.removeListener('stanza', on);
+        resolve();
+      };
+      c.on('stanza', on);
+    });
+    await c.send(xml('presence'));
+    await Promise.race([
+      echoed,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`${self}: no echo of the initial presence`)), 10_000).unref()),
+    ]);
+  }
   return c;
 }
 

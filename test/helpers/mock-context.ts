@@ -6,8 +6,9 @@ import pino, { type Logger } from 'pino';
 import { parseXml, type Element } from '../../src/xml/index.js';
 import { Jid } from '../../src/jid.js';
 import { SessionTable } from '../../src/session/table.js';
+import { sessionDirectory } from '../../src/session/directory.js';
 import type { LocalSession } from '../../src/session/types.js';
-import type { ModuleContext, SessionApi } from '../../src/api/module.js';
+import type { ModuleContext, SessionRecord } from '../../src/api/module.js';
 import type { StreamErrorCondition } from '../../src/api/errors.js';
 
 export function silentLogger(): Logger {
@@ -41,6 +42,7 @@ export class FakeSession implements LocalSession {
   readonly lastActive = 0;
   readonly inactive = false;
   readonly detached = false;
+  readonly flags = { carbons: false, roster: false, blocklist: false };
   priority: number;
   available: boolean;
   presence: Element | undefined = undefined;
@@ -54,7 +56,7 @@ export class FakeSession implements LocalSession {
     this.jid = Jid.parse(jid);
     this.priority = opts.priority ?? 0;
     this.available = opts.available ?? true;
-    if (opts.interested) this.ext.set('roster/interested', true);
+    this.flags.roster = opts.interested ?? false;
   }
 
   send(stanza: Element): void {
@@ -85,14 +87,14 @@ export function errorOf(stanza: Element | undefined): { condition: string; type:
 
 export interface MockContext {
   ctx: ModuleContext;
-  /** the node's sessions: add FakeSessions here and sessionsOf() finds them */
+  /** the node's sessions: add FakeSessions here and ctx.sessions finds them */
   sessions: SessionTable<FakeSession>;
   /** what the module routed with ctx.send */
   routed: Element[];
 }
 
 /**
- * A ModuleContext with host, sessionsOf, deliver and send backed by `sessions`,
+ * A ModuleContext with host, sessions, deliver and send backed by `sessions`,
  * plus whatever `parts` gives (storage, blocks, ...). Using anything else throws.
  */
 export function mockContext(host: string, parts: Partial<ModuleContext> = {}): MockContext {
@@ -101,8 +103,8 @@ export function mockContext(host: string, parts: Partial<ModuleContext> = {}): M
   const impl: Partial<ModuleContext> = {
     host,
     log: silentLogger(),
-    sessionsOf: (bare: string): SessionApi[] => [...sessions.resources(bare)],
-    deliver: (stanza: Element, targets: SessionApi[]) => {
+    sessions: sessionDirectory(sessions as SessionTable<LocalSession>),
+    deliver: (stanza: Element, targets: readonly SessionRecord[]) => {
       const xml = stanza.toString();
       for (const t of targets) (t as FakeSession).sendSerialized(xml, stanza.name as 'message' | 'presence' | 'iq');
     },

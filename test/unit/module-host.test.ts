@@ -43,10 +43,9 @@ function deps(log = silentLogger()) {
     server: { name: 'Uzzap', version: '0', startedAt: 0, isAdmin: () => false, registrationOpen: () => false },
     accounts: unused('accounts'),
     send: () => undefined,
-    sessionsOf: () => [],
+    sessions: unused('sessions'),
     deliver: () => undefined,
     fanout: () => undefined,
-    hasSession: () => false,
     services,
     admin: unused('admin'),
     addStatistic: (name, read) => {

@@ -127,15 +127,26 @@ describe('Router', () => {
       assert.deepEqual(romeo.sent, []);
     });
 
-    it('no resource and nobody takes it: service-unavailable to the sender, without the recipient’s archive id', async () => {
+    it('no resource and nobody takes it: service-unavailable to the sender, after every undelivered hook, as they left it', async () => {
       const { router, hooks, romeo } = setup();
-      let asked = 0;
-      hooks.add('message/undelivered', () => (asked++, Promise.resolve(false)), 0, 'offline');
+      const asked: string[] = [];
+      hooks.add('message/undelivered', () => (asked.push('offline'), Promise.resolve(false)), 0, 'offline');
+      // the sid module removes the id it added (xeps/0359-sid), last
+      hooks.add(
+        'message/undelivered',
+        (ev) => {
+          asked.push('sid');
+          ev.stanza.children = ev.stanza.children.filter((c) => typeof c === 'string' || c.name !== 'stanza-id');
+          return false;
+        },
+        -10_000,
+        'sid',
+      );
       const m = message('juliet@example.com', 'chat');
       m.cnode(x('stanza-id', { xmlns: 'urn:xmpp:sid:0', by: 'juliet@example.com', id: 'archived-1' }));
       m.cnode(x('origin-id', { xmlns: 'urn:xmpp:sid:0', id: 'romeo-1' }));
       await fromRomeo(router, romeo, m);
-      assert.equal(asked, 1, 'the hook is asked before the bounce');
+      assert.deepEqual(asked, ['offline', 'sid'], 'the hooks are asked, in priority order, before the bounce');
       const [err] = romeo.received('message', 'error');
       assert.deepEqual(errorOf(err), { condition: 'service-unavailable', type: 'cancel' });
       assert.equal(err!.attrs.from, 'juliet@example.com');

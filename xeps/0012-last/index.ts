@@ -31,7 +31,7 @@ const last: XepModule = {
       await authorize(user, req.from.bare, req.self);
       // XEP-0012 §3: a connected resource means 0. Others only learn of available ones
       // (a connected but unavailable resource is not shown to contacts).
-      const sessions = m.sessionsOf(req.to.bare);
+      const sessions = m.sessions.of(req.to.bare);
       if (req.self ? sessions.length > 0 : sessions.some((s) => s.available)) return x('query', { xmlns: NS, seconds: '0' });
       const stored = await m.storage.userData.get(user, 'last', '');
       if (stored === undefined) throw new StanzaError('item-not-found');
@@ -58,7 +58,7 @@ const last: XepModule = {
     });
     m.hook('user/created', (u) => void deleted.delete(u));
     m.hook('session/closed', async (s) => {
-      if (m.sessionsOf(s.jid.bare).length || deleted.has(s.jid.local)) return;
+      if (m.sessions.of(s.jid.bare).length || deleted.has(s.jid.local)) return;
       if (!(await m.storage.accounts.get(s.jid.local))) return; // deleted: nothing to remember
       if (deleted.has(s.jid.local)) return;
       const status = (s.ext.get('last/status') as string | undefined) ?? '';

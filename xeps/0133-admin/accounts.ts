@@ -6,7 +6,7 @@ import { ask, first, jids, type AdminCommands } from './commands.js';
 export function accountCommands({ m, host, command, localUser, sessionsOf, accountjids, each }: AdminCommands): void {
   const endSessions = (bare: string, text: string): number => {
     const list = sessionsOf(bare);
-    for (const s of list) s.close('policy-violation', text);
+    for (const s of list) m.sessions.close(s, 'policy-violation', text);
     return list.length;
   };
 

@@ -46,10 +46,10 @@ export function announceCommands({ m, host, command, announce }: AdminCommands):
     motd = v;
     // XEP-0133 §4.24: sent at once to users online now, and to the others when they log in
     let n = 0;
-    for (const s of m.admin.sessions()) {
+    for (const s of m.sessions.all()) {
       if (s.jid.domain !== host || !s.available) continue;
       s.ext.set('admin/motd', true);
-      s.send(motdMessage(s.jid.full, v));
+      m.deliver(motdMessage(s.jid.full, v), [s]);
       n++;
     }
     return {
@@ -70,7 +70,7 @@ export function announceCommands({ m, host, command, announce }: AdminCommands):
     if (!s || ev.stanza.attrs.type !== undefined || s.ext.has('admin/motd')) return false;
     s.ext.set('admin/motd', true);
     const show = (): false => {
-      if (motd) s.send(motdMessage(s.jid.full, motd));
+      if (motd) m.deliver(motdMessage(s.jid.full, motd), [s]);
       return false;
     };
     return motdLoaded ? show() : loaded.then(show);

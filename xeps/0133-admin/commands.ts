@@ -11,7 +11,7 @@ import {
   type Element,
   type FormField,
   type ModuleContext,
-  type SessionApi,
+  type SessionRecord,
   type SubmittedFormApi,
 } from '../../src/api/index.js';
 import type { AdminConfig } from './index.js';
@@ -67,7 +67,7 @@ export interface AdminCommands {
   ): void;
   /** a local account's username from a JID string, or a bad-request naming it */
   localUser(s: string): string;
-  sessionsOf(bare: string): SessionApi[];
+  sessionsOf(bare: string): SessionRecord[];
   /** the one stage of the commands that act on a list of accounts */
   accountjids(label: string): Stage;
   /** run per JID, collecting a note each; unknown accounts are warnings, not failures */
@@ -89,7 +89,7 @@ export function adminCommands(m: ModuleContext<AdminConfig>): AdminCommands {
     host,
     command: (name, label, stages, finish) => m.command<State>({ node: NODE(name), name: label, stages, finish }),
     localUser,
-    sessionsOf: (bare) => m.admin.sessions().filter((s) => s.jid.bare === bare),
+    sessionsOf: (bare) => m.sessions.of(bare),
     accountjids: (label) => ask(() => [{ var: 'accountjids', type: 'jid-multi', label, required: true }], { title: label }),
     async each(list, fn) {
       const notes: AdhocNote[] = [];
@@ -105,9 +105,9 @@ export function adminCommands(m: ModuleContext<AdminConfig>): AdminCommands {
     },
     announce(body) {
       let n = 0;
-      for (const s of m.admin.sessions()) {
+      for (const s of m.sessions.all()) {
         if (s.jid.domain !== host) continue;
-        s.send(x('message', { from: host, to: s.jid.full, type: 'headline' }, x('body', null, body)));
+        m.deliver(x('message', { from: host, to: s.jid.full, type: 'headline' }, x('body', null, body)), [s]);
         n++;
       }
       return n;

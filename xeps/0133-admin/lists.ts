@@ -1,14 +1,14 @@
 // XEP-0133 §4.13–§4.22: how many users are registered, disabled, online,
 // active or idle, and who they are (a page at a time on a big server).
-import { tryJid, StanzaError, type AdhocNote, type SessionApi } from '../../src/api/index.js';
+import { tryJid, StanzaError, type AdhocNote, type SessionRecord } from '../../src/api/index.js';
 import { ask, first, result, type AdminCommands } from './commands.js';
 
 const MAX_ITEMS_OPTIONS = ['25', '50', '75', '100', '150', '200', 'none'];
 
 export function listCommands({ m, host, command }: AdminCommands): void {
-  const online = (): Map<string, SessionApi[]> => {
-    const by = new Map<string, SessionApi[]>();
-    for (const s of m.admin.sessions()) {
+  const online = (): Map<string, SessionRecord[]> => {
+    const by = new Map<string, SessionRecord[]>();
+    for (const s of m.sessions.all()) {
       if (s.jid.domain !== host) continue;
       const l = by.get(s.jid.bare);
       if (l) l.push(s);
@@ -17,7 +17,7 @@ export function listCommands({ m, host, command }: AdminCommands): void {
     return by;
   };
   /** a user is active when one of their sessions sent something lately and is not inactive (XEP-0352) */
-  const isActive = (list: SessionApi[], now: number): boolean =>
+  const isActive = (list: SessionRecord[], now: number): boolean =>
     list.some((s) => !s.detached && !s.inactive && now - s.lastActive < m.config.idle_after * 1000);
   const activeUsers = (): string[] => {
     const now = Date.now();

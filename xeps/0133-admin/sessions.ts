@@ -14,7 +14,7 @@ export function sessionCommands({ m, host, command, localUser, sessionsOf, accou
     });
     for (const j of targets) {
       const list = sessionsOf(j.bare).filter((x) => !j.resource || x.jid.resource === j.resource);
-      for (const x of list) x.close('policy-violation', 'session ended by an administrator');
+      for (const x of list) m.sessions.close(x, 'policy-violation', 'session ended by an administrator');
       notes.push({
         type: list.length ? 'info' : 'warn',
         text: `${j.full}: ${list.length ? `${list.length} session(s) ended` : 'not online'}`,

@@ -1,7 +1,7 @@
 // XEP-0160 offline messages: chat/normal messages to a user with no available
 // resource are stored (bounded per user) with a XEP-0203 delay stamp and
 // delivered in order when a resource with non-negative priority comes online.
-import { dateTime, x, parseXml, z, type Element, type SessionApi, type XepModule } from '../../src/api/index.js';
+import { dateTime, x, parseXml, z, type Element, type SessionRecord, type XepModule } from '../../src/api/index.js';
 
 const Config = z.object({
   /** messages kept per user; one more is refused with service-unavailable */
@@ -75,7 +75,7 @@ const offline: XepModule<z.infer<typeof Config>> = {
 
     // one flush at a time per user, so two resources coming online never both get a message
     const flushing = new Map<string, Promise<void>>();
-    const flush = async (user: string, to: SessionApi): Promise<void> => {
+    const flush = async (user: string, to: SessionRecord): Promise<void> => {
       while (flushing.has(user)) await flushing.get(user);
       if (waiting && !waiting.has(user)) return;
       // forget the mark before reading: a message stored meanwhile marks the user again
@@ -84,7 +84,7 @@ const offline: XepModule<z.infer<typeof Config>> = {
         const stored = await m.storage.offline.list(user);
         if (!stored.length) return;
         delivered.observe(stored.length);
-        for (const { stanza } of stored) to.send(parseXml(stanza));
+        for (const { stanza } of stored) m.deliver(parseXml(stanza), [to]);
         await m.storage.offline.remove(
           user,
           stored.map((r) => r.id),

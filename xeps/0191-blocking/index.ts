@@ -4,7 +4,6 @@ import { x, Jid, JidError, StanzaError, errorReply, type Element, type StanzaEve
 
 const NS = 'urn:xmpp:blocking';
 const NS_ERRORS = 'urn:xmpp:blocking:errors';
-const INTERESTED = 'blocking/interested';
 
 const Config = z.object({
   /** blocklists kept in memory (the first loaded is dropped first, and re-read when needed) */
@@ -67,7 +66,7 @@ const blocking: XepModule<z.infer<typeof Config>> = {
           if (out) {
             // XEP-0191 §3.5: the user blocked the recipient
             const err = new StanzaError('not-acceptable', 'you have blocked this contact', undefined, x('blocked', { xmlns: NS_ERRORS }));
-            if (ev.stanza.name !== 'presence' && answerable) ev.origin!.send(errorReply(ev.stanza, err));
+            if (ev.stanza.name !== 'presence' && answerable) m.deliver(errorReply(ev.stanza, err), [ev.origin!]);
             return true;
           }
           if (!inb) return false;
@@ -75,7 +74,7 @@ const blocking: XepModule<z.infer<typeof Config>> = {
           const answer =
             (ev.stanza.name === 'message' && type !== 'error' && type !== 'groupchat') ||
             (ev.stanza.name === 'iq' && (type === 'get' || type === 'set'));
-          if (answer && ev.origin) ev.origin.send(errorReply(ev.stanza, new StanzaError('service-unavailable')));
+          if (answer && ev.origin) m.deliver(errorReply(ev.stanza, new StanzaError('service-unavailable')), [ev.origin]);
           return true;
         };
         if (inbound instanceof Promise || outbound instanceof Promise)
@@ -87,8 +86,8 @@ const blocking: XepModule<z.infer<typeof Config>> = {
 
     let pushes = 0;
     const push = (user: string, el: Element): void => {
-      for (const s of m.sessionsOf(`${user}@${m.host}`)) {
-        if (s.ext.get(INTERESTED)) s.send(x('iq', { type: 'set', id: `block-push-${++pushes}`, to: s.jid.full }, el));
+      for (const s of m.sessions.of(`${user}@${m.host}`)) {
+        if (s.flags.blocklist) m.deliver(x('iq', { type: 'set', id: `block-push-${++pushes}`, to: s.jid.full }, el), [s]);
       }
     };
     const items = (payload: Element): string[] =>
@@ -103,7 +102,7 @@ const blocking: XepModule<z.infer<typeof Config>> = {
 
     m.iq({ type: 'get', ns: NS, name: 'blocklist', to: ['bare'] }, async (req) => {
       if (!req.self) throw new StanzaError('forbidden');
-      req.origin?.ext.set(INTERESTED, true);
+      if (req.origin) m.sessions.setFlag(req.origin, 'blocklist', true);
       const set = await load(req.from.local);
       return x(
         'blocklist',
@@ -125,11 +124,11 @@ const blocking: XepModule<z.infer<typeof Config>> = {
         set.add(j);
       }
       // blocked contacts that could see our presence see us go offline (XEP-0191 §3.3)
-      const mine = m.sessionsOf(`${user}@${m.host}`).filter((s) => s.available);
+      const mine = m.sessions.of(`${user}@${m.host}`).filter((s) => s.available);
       for (const j of jids) {
         const item = await m.storage.roster.getItem(user, Jid.parse(j).bare);
         if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) continue;
-        for (const s of mine) m.deliver(x('presence', { type: 'unavailable', from: s.jid.full, to: j }), m.sessionsOf(Jid.parse(j).bare));
+        for (const s of mine) m.deliver(x('presence', { type: 'unavailable', from: s.jid.full, to: j }), m.sessions.of(Jid.parse(j).bare));
       }
       push(
         user,
@@ -155,7 +154,7 @@ const blocking: XepModule<z.infer<typeof Config>> = {
       for (const j of removed) {
         const item = await m.storage.roster.getItem(user, Jid.parse(j).bare);
         if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) continue;
-        for (const s of m.sessionsOf(`${user}@${m.host}`))
+        for (const s of m.sessions.of(`${user}@${m.host}`))
           if (s.available && s.presence)
             m.send(x('presence', { ...s.presence.attrs, from: s.jid.full, to: j }, s.presence.children as Element[]));
       }

@@ -1,10 +1,11 @@
 // XEP-0280 Message Carbons (urn:xmpp:carbons:2): every carbon-enabled resource
 // of a user sees the chats its other resources send and receive.
-import { Element, x, StanzaError, type SessionApi, type XepModule } from '../../src/api/index.js';
+import { Element, x, StanzaError, type DeliveryMeta, type SessionRecord, type XepModule } from '../../src/api/index.js';
 
 const NS = 'urn:xmpp:carbons:2';
 const NS_FORWARD = 'urn:xmpp:forward:0';
-const ENABLED = 'carbons/enabled';
+/** a carbon is a copy: lost unacknowledged, it is not stored offline (the original is handled on its own) */
+const COPY: DeliveryMeta = { copy: true };
 const IM_PAYLOADS: [string, string][] = [
   ['request', 'urn:xmpp:receipts'],
   ['received', 'urn:xmpp:receipts'],
@@ -29,7 +30,7 @@ function eligible(m: Element): boolean {
 }
 
 /** The wrapper; the forwarded copy is declared jabber:client (XEP-0297), not the wrapper's namespace. */
-function carbon(kind: 'sent' | 'received', bare: string, to: SessionApi, msg: Element): Element {
+function carbon(kind: 'sent' | 'received', bare: string, to: SessionRecord, msg: Element): Element {
   const copy = new Element('message', { ...msg.attrs, xmlns: 'jabber:client' });
   copy.children = msg.children; // shared, not re-parented: the original is still being delivered
   return x(
@@ -48,13 +49,12 @@ const carbons: XepModule = {
     for (const name of ['enable', 'disable'] as const) {
       m.iq({ type: 'set', ns: NS, name, to: ['bare'] }, (req) => {
         if (!req.self || !req.origin) throw new StanzaError('not-allowed');
-        if (name === 'enable') req.origin.ext.set(ENABLED, true);
-        else req.origin.ext.delete(ENABLED);
+        m.sessions.setFlag(req.origin, 'carbons', name === 'enable');
       });
     }
 
-    const others = (bare: string, except: (s: SessionApi) => boolean): SessionApi[] =>
-      m.sessionsOf(bare).filter((s) => s.ext.get(ENABLED) && !except(s));
+    const others = (bare: string, except: (s: SessionRecord) => boolean): SessionRecord[] =>
+      m.sessions.of(bare).filter((s) => s.flags.carbons && !except(s));
 
     // sent: the other carbon-enabled resources of the sender get a copy. <private/>
     // stays in the message: the recipient's server honours it too (XEP-0280 §7).
@@ -63,7 +63,7 @@ const carbons: XepModule = {
       (ev) => {
         // a message to one's own account reaches the other resources anyway
         if (!ev.origin || ev.to.bare === ev.from.bare || !eligible(ev.stanza)) return false;
-        for (const s of others(ev.from.bare, (t) => t === ev.origin)) s.send(carbon('sent', ev.from.bare, s, ev.stanza));
+        for (const s of others(ev.from.bare, (t) => t === ev.origin)) m.deliver(carbon('sent', ev.from.bare, s, ev.stanza), [s], COPY);
         return false;
       },
       10,
@@ -72,7 +72,7 @@ const carbons: XepModule = {
     // received: carbon-enabled resources that did not get the message get a copy
     m.hook('message/delivered', (ev, targets) => {
       if (ev.to.bare === ev.from.bare || !eligible(ev.stanza)) return false;
-      for (const s of others(ev.to.bare, (t) => targets.includes(t))) s.send(carbon('received', ev.to.bare, s, ev.stanza));
+      for (const s of others(ev.to.bare, (t) => targets.includes(t))) m.deliver(carbon('received', ev.to.bare, s, ev.stanza), [s], COPY);
       return false;
     });
   },

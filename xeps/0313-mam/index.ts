@@ -95,7 +95,7 @@ const mam: XepModule<Settings> = {
 
     /** Whether a local user exists: online users do; others are looked up (the offline path is slow anyway). */
     const exists = async (bare: string, local: string): Promise<boolean> =>
-      m.sessionsOf(bare).length > 0 || (await m.storage.accounts.get(local)) !== undefined;
+      m.sessions.of(bare).length > 0 || (await m.storage.accounts.get(local)) !== undefined;
 
     /** when the database falls behind, the sender waits (its stream stops reading) instead of rows piling up */
     const backpressure = (): false | Promise<false> => {
@@ -113,7 +113,7 @@ const mam: XepModule<Settings> = {
         return backpressure();
       };
       const p = prefsCache.get(to.local);
-      const yes = p && m.sessionsOf(to.bare).length > 0 ? decide(p, from) : undefined;
+      const yes = p && m.sessions.of(to.bare).length > 0 ? decide(p, from) : undefined;
       if (yes !== undefined) return yes ? add() : false;
       return (async () => ((await exists(to.bare, to.local)) && (await wants(to.local, from)) ? add() : false))();
     };
@@ -140,12 +140,12 @@ const mam: XepModule<Settings> = {
           yes !== undefined &&
           !(blocked[0] instanceof Promise) &&
           !(blocked[1] instanceof Promise) &&
-          (!local || m.sessionsOf(to.bare).length > 0)
+          (!local || m.sessions.of(to.bare).length > 0)
         )
           return yes && !blocked[0] && !blocked[1] ? add() : false;
         return (async () => {
           if ((await blocked[0]) || (await blocked[1])) return false;
-          if (local && m.sessionsOf(to.bare).length === 0 && !(await m.storage.accounts.get(to.local))) return false;
+          if (local && m.sessions.of(to.bare).length === 0 && !(await m.storage.accounts.get(to.local))) return false;
           return (await wants(from.local, to)) ? add() : false;
         })();
       },
@@ -174,7 +174,7 @@ const mam: XepModule<Settings> = {
       return runMamQuery(store, q, queryid, (msg) => {
         msg.attrs.from = req.from.bare;
         msg.attrs.to = req.from.full;
-        if (req.origin) req.origin.send(msg);
+        if (req.origin) m.deliver(msg, [req.origin]);
         else m.send(msg);
       });
     });

@@ -3,6 +3,7 @@
 // delivery, offline storage or a stream-management queue, so a retransmission
 // after resumption carries the same id (and the archive never sees a second one).
 // A <stanza-id/> claiming to be by the recipient's account is removed first (§4).
+// A message that bounces loses the id again before the error goes back.
 // Rooms stamp their own (xeps/0045-muc).
 import { sortableId, tryJid, x, type Element, type StanzaEvent, type XepModule } from '../../src/api/index.js';
 
@@ -25,6 +26,15 @@ function stamp(ev: StanzaEvent): false {
   return false;
 }
 
+/** Nobody kept the message (last of 'message/undelivered'): the id we added is not the sender's business. */
+function unstamp(ev: StanzaEvent): false {
+  const by = ev.to.bare;
+  ev.stanza.children = ev.stanza.children.filter(
+    (c) => typeof c === 'string' || c.name !== 'stanza-id' || c.attrs.xmlns !== NS || c.attrs.by !== by,
+  );
+  return false;
+}
+
 const sid: XepModule = {
   name: 'sid',
   xeps: [{ n: 359, version: '0.7.0', status: 'complete', note: 'stanza-id on one-to-one messages with a body, and on every room message' }],
@@ -33,6 +43,8 @@ const sid: XepModule = {
     // first, so that every later hook (carbons, offline) sees the id
     m.hook('message/bare', stamp, 10_000);
     m.hook('message/full', stamp, 10_000);
+    // last, after offline storage had its chance (a stored message keeps its id); then the router bounces it
+    m.hook('message/undelivered', unstamp, -10_000);
   },
 };
 
