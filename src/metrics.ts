@@ -158,6 +158,21 @@ export class Metrics {
     buckets: [1, 10, 50, 100, 250, 500, 1000, 5000],
     registers: [this.registry],
   });
+  /** set by the server once storage is open */
+  archiveQueued?: () => number;
+  readonly archiveQueue = new Gauge({
+    name: 'uzzap_archive_queue_rows',
+    help: 'Message archive rows waiting to be written',
+    registers: [this.registry],
+    collect: () => {
+      if (this.archiveQueued) this.archiveQueue.set(this.archiveQueued());
+    },
+  });
+  readonly archiveBackpressure = new Counter({
+    name: 'uzzap_archive_backpressure_total',
+    help: 'Times the archive queue passed storage.archive_queue_rows and senders were made to wait for the database',
+    registers: [this.registry],
+  });
   readonly reloads = new Counter({
     name: 'uzzap_config_reloads_total',
     help: 'Configuration reloads (SIGHUP or ad-hoc), by outcome',

@@ -171,11 +171,21 @@ export class Server implements Core, ModuleWiring {
       postgresPool: c.storage.postgres_pool,
       archiveUrls: c.postgres_archive_urls,
       onError: (err, what) => this.log.error({ err }, `storage: ${what} failed`),
+      archive: { batch_rows: c.storage.archive_batch_rows, batch_ms: c.storage.archive_batch_ms, queue_rows: c.storage.archive_queue_rows },
       onArchiveBatch: (seconds, rows) => {
         this.metrics.archiveBatch.observe(seconds);
         this.metrics.archiveBatchSize.observe(rows);
       },
+      // the alert: senders are being slowed because the database does not keep up
+      onArchivePressure: (on, queued) => {
+        if (on) {
+          this.metrics.archiveBackpressure.inc();
+          this.log.warn({ queued }, 'archive: the database is behind; senders wait until the queue drains (storage.archive_queue_rows)');
+        } else this.log.info({ queued }, 'archive: caught up; senders go on');
+      },
     });
+    const archive = this.storage.archive;
+    this.metrics.archiveQueued = () => archive.queued;
     await this.adminFlags.load();
     this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
     // drivers are loaded only when configured (ioredis alone adds ~25 MB to the process)

@@ -225,7 +225,9 @@ async function uzzap(o) {
     throw e;
   }
   const outFile = path.join(tmp, 'server.out');
-  const child = spawnServer(process.execPath, [bin, 'start'], { cwd: tmp, env, outFile, pin: o.pin });
+  // BENCH_UZZAP_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": node options for the server only (profiling)
+  const nodeArgs = (process.env.BENCH_UZZAP_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawnServer(process.execPath, [...nodeArgs, bin, 'start'], { cwd: tmp, env, outFile, pin: o.pin });
   await started(child, port, 30000, [outFile]);
   await componentReady(child, comp, 10000, [outFile], 'uzzap');
   let version = null;

@@ -102,6 +102,12 @@ export const DEFAULTS = {
     /** SQLite busy timeout (ms) so CLI writes wait for the running server */
     sqlite_busy_timeout: 5000,
     postgres_pool: 10,
+    /** message archive: rows per written batch */
+    archive_batch_rows: 10_000,
+    /** message archive: ms a row waits at most for its batch (what a crash can lose) */
+    archive_batch_ms: 100,
+    /** message archive: queued rows above which senders wait for the writer (backpressure; nothing is dropped) */
+    archive_queue_rows: 30_000,
   },
   modules: { disabled: [] as string[] },
 };
@@ -165,7 +171,13 @@ export const ConfigSchema = z.strictObject({
     failure_window: positive,
   }),
   limits: z.strictObject({ outbound_buffer: positive, inbound_queue: positive, max_resources: positive }),
-  storage: z.strictObject({ sqlite_busy_timeout: z.number().int().min(0), postgres_pool: positive }),
+  storage: z.strictObject({
+    sqlite_busy_timeout: z.number().int().min(0),
+    postgres_pool: positive,
+    archive_batch_rows: positive,
+    archive_batch_ms: positive,
+    archive_queue_rows: positive,
+  }),
   // per-module settings live beside 'disabled' under their module's name; each module validates its own
   modules: z.looseObject({ disabled: z.array(z.string()) }),
 });

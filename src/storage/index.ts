@@ -6,7 +6,7 @@ import { migrate } from './sql/migrate.js';
 import { SqlAccountStore, SqlOfflineStore, SqlUserDataStore } from './sql/stores.js';
 import { SqlRosterStore } from './sql/roster.js';
 import { SqlRoomStore } from './sql/rooms.js';
-import { SqlArchiveStore } from './sql/archive.js';
+import { ARCHIVE_DEFAULTS, SqlArchiveStore, type ArchiveEvents, type ArchiveLimits } from './sql/archive.js';
 import { ShardedArchiveStore } from './sql/sharded-archive.js';
 import type { ArchiveStore } from './types.js';
 
@@ -21,8 +21,12 @@ export interface StorageOptions {
   archiveUrls?: string[];
   /** called when a background (batched) write fails */
   onError?: (err: unknown, what: string) => void;
+  /** the archive queue's bounds (storage.archive_* in the configuration) */
+  archive?: ArchiveLimits;
   /** observes each archive batch written (seconds, rows) */
   onArchiveBatch?: (seconds: number, rows: number) => void;
+  /** senders started (true) or stopped (false) waiting for the archive writer */
+  onArchivePressure?: (on: boolean, queued: number) => void;
 }
 
 class SqlStorage implements Storage {
@@ -36,12 +40,17 @@ class SqlStorage implements Storage {
     readonly sql: Sql,
     private readonly shards: Sql[] = [],
     onError: (err: unknown, what: string) => void = () => undefined,
-    onBatch?: (seconds: number, rows: number) => void,
+    opts: Pick<StorageOptions, 'archive' | 'onArchiveBatch' | 'onArchivePressure'> = {},
   ) {
-    const archiveError = (err: unknown): void => onError(err, 'archive write');
+    const events: Partial<ArchiveEvents> = {
+      error: (err) => onError(err, 'archive write'),
+      batch: opts.onArchiveBatch,
+      pressure: opts.onArchivePressure,
+    };
+    const limits = opts.archive ?? ARCHIVE_DEFAULTS;
     this.archive = shards.length
-      ? new ShardedArchiveStore(shards.map((s) => new SqlArchiveStore(s, archiveError, onBatch)))
-      : new SqlArchiveStore(sql, archiveError, onBatch);
+      ? new ShardedArchiveStore(shards.map((s) => new SqlArchiveStore(s, events, limits)))
+      : new SqlArchiveStore(sql, events, limits);
     this.rooms = new SqlRoomStore(sql);
     this.offline = new SqlOfflineStore(sql);
     this.accounts = new SqlAccountStore(sql);
@@ -86,5 +95,5 @@ export async function openStorage(opts: StorageOptions): Promise<Storage & { sql
     await Promise.all([sql, ...shards].map((s) => s.close()));
     throw e;
   }
-  return new SqlStorage(sql, shards, opts.onError, opts.onArchiveBatch);
+  return new SqlStorage(sql, shards, opts.onError, opts);
 }

@@ -191,6 +191,8 @@ export interface ArchiveStore {
   add(row: ArchiveRow): void;
   /** write everything queued now */
   flush(): Promise<void>;
+  /** rows waiting to be written */
+  readonly queued: number;
   /**
    * When the database falls behind (many rows queued), a promise that settles
    * once the queue has drained: writers wait on it, so the load slows down

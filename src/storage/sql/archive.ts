@@ -1,9 +1,10 @@
 // The XEP-0313 archive on SQL (SQLite or Postgres). Writes are queued in memory
-// and flushed in batches up to BATCH_DELAY_MS (100 ms) later, or at once when
-// BATCH_ROWS (10,000) are queued: one unnest INSERT on Postgres, one prepared
+// and written in batches up to `batch_ms` (100 ms) later, or at once when
+// `batch_rows` (10,000) are queued: one unnest INSERT on Postgres, one prepared
 // statement run per row in one transaction on SQLite. So a burst of messages never
 // waits on the database per message; queries flush first, so a client always sees
-// what it was sent.
+// what it was sent. Over `queue_rows` queued, senders wait (pressure()): nothing
+// is ever dropped.
 // Order is archive time, ties broken by the insertion sequence: (ts, seq).
 // Pages are keyset queries on the (owner, ts, seq) and (owner, with_jid, ts, seq)
 // indexes, which also serve the start/end filters, so a page costs the same at
@@ -14,14 +15,32 @@ import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStor
 // Big batches are what makes the archive cheap: on SQLite (WAL) a row costs
 // 74 µs in batches of 100 and 32 µs in batches of 2,000 for 500 owners, as
 // every commit rewrites each index page it touched (200k rows, this machine);
-// Postgres likewise prefers fewer, larger statements. So rows wait up to 100 ms
-// and a flush writes what was queued when it started, not what came meanwhile.
+// Postgres likewise prefers fewer, larger statements. So rows wait up to
+// `batch_ms` and one writer loop (pump) writes them in batches of `batch_rows`.
 // (With the SQLite writer thread at a lower priority, see sqlite-writer.ts,
 // `chat` with the archive on went from 12.7k to 16.1-16.4k messages/s.)
-const BATCH_ROWS = 10_000;
-const BATCH_DELAY_MS = 100;
-/** queued rows above which writers are asked to wait (backpressure) */
-const HIGH_WATER = 30_000;
+
+/** The archive queue's bounds (`storage.archive_*` in the configuration). */
+export interface ArchiveLimits {
+  /** rows per written batch */
+  batch_rows: number;
+  /** ms a row waits at most for its batch */
+  batch_ms: number;
+  /** queued rows above which senders wait for the writer (backpressure); they go on below half of it */
+  queue_rows: number;
+}
+
+export const ARCHIVE_DEFAULTS: ArchiveLimits = { batch_rows: 10_000, batch_ms: 100, queue_rows: 30_000 };
+
+/** What the store tells its owner (logs, metrics). */
+export interface ArchiveEvents {
+  /** a background write failed (the rows stay queued and are retried) */
+  error(err: unknown): void;
+  /** one batch written */
+  batch(seconds: number, rows: number): void;
+  /** senders started (true) or stopped (false) waiting for the writer */
+  pressure(on: boolean, queued: number): void;
+}
 
 interface Row {
   seq: number | string;
@@ -33,68 +52,135 @@ interface Row {
 
 const toMessage = (r: Row): ArchivedMessage => ({ id: r.id, ts: Number(r.ts), with: r.with_jid, stanza: r.stanza });
 
+/** A promise with its resolve exposed. */
+function settle(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 export class SqlArchiveStore implements ArchiveStore {
   private queue: ArchiveRow[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
-  /** a write that failed is retried with the next batch; this many rows wait at most */
-  private readonly maxQueued = 100_000;
-
-  constructor(
-    private readonly sql: Sql,
-    private readonly onError: (err: unknown) => void = () => undefined,
-    /** observes each written batch (metrics) */
-    private readonly onBatch: (seconds: number, rows: number) => void = () => undefined,
-  ) {}
-
-  /** after a failed write: no size-triggered flushes, one retry after a backoff */
+  /** rows ever queued / written: a flush waits until `written` reaches `queued` as it was */
+  private added = 0;
+  private written = 0;
+  private readonly flushes: { upTo: number; done: () => void }[] = [];
+  /** the one writer loop is running */
+  private pumping = false;
+  /** senders wait on this while the queue is over `queue_rows`: one promise for all of them */
+  private drain: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** after a failed write: no writes until the retry timer, which backs off */
   private failing = false;
   private backoff = 100;
 
+  constructor(
+    private readonly sql: Sql,
+    private readonly events: Partial<ArchiveEvents> = {},
+    private readonly limits: ArchiveLimits = ARCHIVE_DEFAULTS,
+  ) {}
+
+  /**
+   * Never drops a row: a database that falls behind or fails makes the queue grow
+   * up to `queue_rows`, and then the senders wait (`pressure()`), so what is queued
+   * beyond it is bounded by the senders in flight, one stanza each.
+   */
   add(row: ArchiveRow): void {
-    if (this.queue.length >= this.maxQueued) {
-      // the last resort behind pressure(): never reached while writers honour it
-      this.onError(new Error('archive write queue full: the database is not keeping up; dropping the oldest queued rows'));
-      this.queue.splice(0, BATCH_ROWS);
-    }
     this.queue.push(row);
-    if (this.failing) return;
-    if (this.queue.length >= BATCH_ROWS) void this.flush();
+    this.added++;
+    if (this.pumping || this.failing) return;
+    if (this.queue.length >= this.limits.batch_rows) this.pump();
     else if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), BATCH_DELAY_MS);
+      this.timer = setTimeout(() => this.pump(), this.limits.batch_ms);
       this.timer.unref();
     }
   }
 
+  /** rows waiting to be written */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   flush(): Promise<void> {
+    if (this.written >= this.added) return Promise.resolve();
+    const { promise, resolve } = settle();
+    this.flushes.push({ upTo: this.added, done: resolve });
+    if (!this.failing) this.pump();
+    return promise;
+  }
+
+  pressure(): Promise<void> | undefined {
+    if (this.drain) return this.drain.promise;
+    if (this.queue.length < this.limits.queue_rows) return undefined;
+    this.drain = settle();
+    this.events.pressure?.(true, this.queue.length);
+    if (!this.failing) this.pump();
+    return this.drain.promise;
+  }
+
+  /**
+   * The one writer loop: full batches while there are any (or someone waits), then a
+   * partial batch only when its rows have waited `batch_ms`. A failed batch goes back to
+   * the front of the queue, in order, and the loop pauses for a growing backoff.
+   */
+  private pump(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.writing = this.writing.then(async () => {
-      // what is queued now; rows added while it is written wait for their own batch
-      for (let left = this.queue.length; left > 0;) {
-        const batch = this.queue.splice(0, Math.min(BATCH_ROWS, left));
-        left -= batch.length;
-        try {
-          const t0 = performance.now();
-          await this.insert(batch);
-          this.onBatch((performance.now() - t0) / 1000, batch.length);
-          this.failing = false;
-          this.backoff = 100;
-        } catch (err) {
-          // keep them for the next attempt, in order, and retry once after a growing pause
-          this.queue.unshift(...batch);
-          this.onError(err);
-          if (!this.failing || !this.timer) {
+    if (this.pumping) return;
+    this.pumping = true;
+    void (async () => {
+      try {
+        while (this.queue.length > 0) {
+          const urgent = this.flushes.length > 0 || this.drain !== undefined;
+          if (this.queue.length < this.limits.batch_rows && !urgent && !this.timerDue) {
+            // a partial batch: let it fill for batch_ms
+            this.timer = setTimeout(() => {
+              this.timerDue = true;
+              this.pump();
+            }, this.limits.batch_ms);
+            this.timer.unref();
+            break;
+          }
+          this.timerDue = false;
+          const batch = this.queue.splice(0, this.limits.batch_rows);
+          try {
+            const t0 = performance.now();
+            await this.insert(batch);
+            this.events.batch?.((performance.now() - t0) / 1000, batch.length);
+          } catch (err) {
+            this.queue.unshift(...batch);
+            this.events.error?.(err);
             this.failing = true;
-            this.timer = setTimeout(() => void this.flush(), this.backoff);
+            this.timer = setTimeout(() => {
+              this.failing = false;
+              this.timerDue = true;
+              this.pump();
+            }, this.backoff);
             this.timer.unref();
             this.backoff = Math.min(this.backoff * 2, 30_000);
+            // a flush (a query, the stop) does not wait for the database to come back
+            this.settleFlushes(true);
+            return;
           }
-          return;
+          this.backoff = 100;
+          this.written += batch.length;
+          this.settleFlushes(false);
+          if (this.drain && this.queue.length < this.limits.queue_rows / 2) {
+            this.drain.resolve();
+            this.drain = undefined;
+            this.events.pressure?.(false, this.queue.length);
+          }
         }
+      } finally {
+        this.pumping = false;
       }
-    });
-    return this.writing;
+    })();
+  }
+  /** the batch timer fired: write what is queued even if it is a partial batch */
+  private timerDue = false;
+
+  private settleFlushes(all: boolean): void {
+    while (this.flushes.length && (all || this.flushes[0]!.upTo <= this.written)) this.flushes.shift()!.done();
   }
 
   private async insert(rows: ArchiveRow[]): Promise<void> {
@@ -132,11 +218,6 @@ export class SqlArchiveStore implements ArchiveStore {
     );
     if (!row) throw new ArchiveIdNotFound(id);
     return [Number(row.ts), Number(row.seq)];
-  }
-
-  pressure(): Promise<void> | undefined {
-    if (this.queue.length < HIGH_WATER) return undefined;
-    return this.flush();
   }
 
   async query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number | undefined }> {

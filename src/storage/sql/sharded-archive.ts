@@ -20,6 +20,9 @@ export class ShardedArchiveStore implements ArchiveStore {
   add(row: ArchiveRow): void {
     this.pick(row.owner).add(row);
   }
+  get queued(): number {
+    return this.shards.reduce((n, s) => n + s.queued, 0);
+  }
   async flush(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.flush()));
   }
