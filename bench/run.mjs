@@ -48,6 +48,7 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --duration S            chat/login/muc: measured seconds (20); component (10)
   --warmup S              chat/login/muc: warm-up seconds before measuring (3/2/3); component (2)
   --window W              chat: messages in flight per pair (1); muc: per sender (1); component: per user (10)
+  --rate R                chat: open loop instead: R messages/s in all, spread over the pairs (0 = closed loop)
   --body-size B           chat/muc/component: message body bytes (100)
   --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100);
                           resume: logins and resumes in flight (100); component: logins in flight (50)
@@ -92,6 +93,7 @@ function parse() {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       window: { type: 'string' },
+      rate: { type: 'string' },
       concurrency: { type: 'string' },
       users: { type: 'string' },
       'body-size': { type: 'string' },
@@ -160,6 +162,7 @@ async function main() {
     duration: num('duration'),
     warmup: num('warmup'),
     window: num('window'),
+    rate: num('rate'),
     concurrency: num('concurrency'),
     users: num('users'),
     bodySize: num('body-size'),

@@ -3,10 +3,14 @@
 // messages per pair are in flight at any time (closed loop). After a warm-up,
 // count deliveries for `duration` seconds; latency = receive time - send time
 // stamped into the body.
+// With --rate R (open loop), nobody replies: every 10 ms the generator sends what
+// R messages/s owe so far, round robin over the pairs and both directions, so
+// the offered load does not slow down when the server does (a stall shows as
+// latency, not as a lower rate).
 import { attr } from '../lib/xmpp-lite.mjs';
 import { cpuMeter, cpuSeconds, percentile, pool, round, sleep } from '../lib/proc.mjs';
 
-export const defaults = { pairs: 250, duration: 20, warmup: 3, window: 1, bodySize: 100, concurrency: 100 };
+export const defaults = { pairs: 250, duration: 20, warmup: 3, window: 1, bodySize: 100, concurrency: 100, rate: 0 };
 export const quick = { pairs: 50, duration: 5, warmup: 1 };
 export const usersNeeded = (o) => 2 * o.pairs;
 
@@ -57,13 +61,26 @@ export async function run(ctx, o) {
           delivered++;
           lat.push(now - parseFloat(s.slice(i + 6, s.indexOf('|', i))));
         }
-        if (running) sendTo(me, peer.jid);
+        if (running && !o.rate) sendTo(me, peer.jid);
       };
     }
   }
 
   // --- run: warm-up, then measurement window
-  for (let p = 0; p < o.pairs; p++) for (let w = 0; w < o.window; w++) sendTo(conns[2 * p], conns[2 * p + 1].jid);
+  let pacer = null;
+  if (o.rate) {
+    const t0 = performance.now();
+    let next = 0;
+    pacer = setInterval(() => {
+      if (!running) return;
+      const owed = Math.floor(((performance.now() - t0) / 1000) * o.rate);
+      for (; next < owed; next++) {
+        const p = next % o.pairs;
+        const flip = Math.floor(next / o.pairs) % 2;
+        sendTo(conns[2 * p + flip], conns[2 * p + 1 - flip].jid);
+      }
+    }, 10);
+  } else for (let p = 0; p < o.pairs; p++) for (let w = 0; w < o.window; w++) sendTo(conns[2 * p], conns[2 * p + 1].jid);
   await sleep(o.warmup * 1000);
   // on Postgres the database's work is in its own processes: measured apart (db_cpu_*)
   const meter = cpuMeter(target.pid, target.dbProcs ? await target.dbProcs() : null);
@@ -85,6 +102,7 @@ export async function run(ctx, o) {
   measuring = false;
   const m = meter(dbEnd);
   running = false;
+  if (pacer) clearInterval(pacer);
   await sleep(500);
   for (const c of conns) c.close();
   await sleep(300);
@@ -95,6 +113,7 @@ export async function run(ctx, o) {
     delivered,
     duration_s: round(m.wall, 2),
     msgs_per_s: round(delivered / m.wall, 0),
+    offered_msgs_per_s: o.rate || null,
     latency_ms: {
       p50: round(percentile(lat, 50), 2),
       p90: round(percentile(lat, 90), 2),

@@ -17,8 +17,6 @@ import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStor
 // every commit rewrites each index page it touched (200k rows, this machine);
 // Postgres likewise prefers fewer, larger statements. So rows wait up to
 // `batch_ms` and one writer loop (pump) writes them in batches of `batch_rows`.
-// (With the SQLite writer thread at a lower priority, see sqlite-writer.ts,
-// `chat` with the archive on went from 12.7k to 16.1-16.4k messages/s.)
 
 /** The archive queue's bounds (`storage.archive_*` in the configuration). */
 export interface ArchiveLimits {

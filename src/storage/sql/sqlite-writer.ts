@@ -12,10 +12,10 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { timeout: workerData.busyTimeout });
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
-// This thread writes the archive in the background: at a lower priority it yields the
-// core to the event loop (on Linux the nice value is per thread), so client
-// latency stays low and the archive gets bigger, cheaper batches when busy.
-try { require('node:os').setPriority(0, 5); } catch {}
+// Same priority as the event loop: once the archive queue is full the senders wait
+// for this thread (backpressure), so starving it (it ran at nice 5 before) only
+// made them wait longer: p99 497 -> 65 ms, max 880 -> 204 ms at the same
+// throughput (chat, archive on, one core, BENCHMARKS.md).
 const stmts = new Map();
 parentPort.on('message', ({ id, text, rows }) => {
   try {
