@@ -1,4 +1,4 @@
-// Seeds Uzzap's message archive (table mam_archive) in a Postgres bench
+// Seeds Uzzap's message archive (table mam_messages) in a Postgres bench
 // database for the `mam` workload: `size` messages for the queried user
 // (u1@localhost) interleaved with other owners' rows up to `total` rows, made
 // by the database itself (INSERT ... SELECT over generate_series, no client
@@ -12,7 +12,7 @@
 // the same parameters reuse the data.
 import { openUzzapStorage } from './uzzap-seed.mjs';
 
-const FORMAT = 1; // bump when the generated rows change
+const FORMAT = 2; // bump when the generated rows change
 const CHUNK = 500_000;
 const BODY = 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore';
 const log = (...a) => console.error('[bench]', ...a);
@@ -38,7 +38,7 @@ export async function seedArchive(url, o) {
   const sql = storage.sql;
   const sizes = async () => {
     const [r] = await sql.query(
-      `SELECT pg_table_size('mam_archive') AS t, pg_indexes_size('mam_archive') AS i, (SELECT count(*) FROM mam_archive) AS n`,
+      `SELECT pg_table_size('mam_messages') AS t, pg_indexes_size('mam_messages') AS i, (SELECT count(*) FROM mam_messages) AS n`,
     );
     return { rows: Number(r.n), table_mib: Math.round(Number(r.t) / 1048576), indexes_mib: Math.round(Number(r.i) / 1048576) };
   };
@@ -47,18 +47,18 @@ export async function seedArchive(url, o) {
     const [have] = await sql.query("SELECT v FROM bench_mam_seed WHERE k = 'seed'");
     if (have?.v === want) {
       const s = await sizes();
-      const [c] = await sql.query('SELECT count(*) AS n FROM mam_archive WHERE owner = $1', [owner]);
+      const [c] = await sql.query('SELECT count(*) AS n FROM mam_messages WHERE owner = $1', [owner]);
       if (s.rows === total && Number(c.n) === size) {
         log(`mam: reusing the seeded archive (${total} rows, ${size} for ${owner})`);
         return { reused: true, seconds: 0, ...s, owner_rows: size };
       }
       log(`mam: seeded archive changed (${s.rows} rows, ${c.n} for ${owner}): seeding again`);
     }
-    await sql.script("DELETE FROM bench_mam_seed; TRUNCATE mam_archive RESTART IDENTITY");
-    // secondary indexes (not the primary key on seq): drop for the load, rebuild from their definitions
+    await sql.script("DELETE FROM bench_mam_seed; TRUNCATE mam_messages");
+    // secondary indexes: drop for the load, rebuild from their definitions
     const defs = await sql.query(
-      `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'mam_archive'
-         AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'mam_archive'::regclass)`,
+      `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'mam_messages'
+         AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'mam_messages'::regclass)`,
     );
     for (const d of defs) await sql.script(`DROP INDEX "${d.indexname}"`);
     const span = 365 * 86_400_000; // the table covers a year, ts strictly increasing with seq
@@ -67,8 +67,8 @@ export async function seedArchive(url, o) {
     // g: global row number (= seq order); the queried user's j-th message is g = j*k.
     // Its contact: a hash of j among `contacts`; odd j incoming (recipient copy), even j outgoing.
     const insert = `
-      INSERT INTO mam_archive (owner, id, ts, with_jid, with_full, stanza)
-      SELECT owner, id, ts, with_jid, with_full,
+      INSERT INTO mam_messages (owner, seq, legacy_id, with_jid, with_full, stanza)
+      SELECT owner, (ts - 946684800000) * 4096 + (g % 4096), id, with_jid, with_full,
         CASE WHEN incoming THEN
           '<message type="chat" to="' || owner || '/chat" id="m' || g || '" from="' || with_full || '"><body>' || body ||
           '</body><stanza-id xmlns="urn:xmpp:sid:0" id="' || id || '" by="' || owner || '"/></message>'
@@ -100,7 +100,7 @@ export async function seedArchive(url, o) {
     });
     const indexBuildS = (performance.now() - ti) / 1000;
     log(`mam: ${defs.length} indexes rebuilt in ${indexBuildS.toFixed(0)} s`);
-    await sql.script('VACUUM ANALYZE mam_archive');
+    await sql.script('VACUUM ANALYZE mam_messages');
     await sql.exec("INSERT INTO bench_mam_seed (k, v) VALUES ('seed', $1)", [want]);
     const s = await sizes();
     const seconds = (performance.now() - t0) / 1000;

@@ -141,10 +141,10 @@ function uzzapBuild() {
   }
 }
 
-/** Rows in mam_archive (null if the table is missing, e.g. an older build). */
+/** Rows in mam_messages (null if the table is missing, e.g. an older build). */
 async function archiveRows(sql) {
   try {
-    const [r] = await sql.query('SELECT count(*) AS n FROM mam_archive');
+    const [r] = await sql.query('SELECT count(*) AS n FROM mam_messages');
     return Number(r.n);
   } catch {
     return null;
@@ -155,7 +155,7 @@ async function archiveRows(sql) {
  * o.env: extra server environment (--uzzap-env K=V), applied last. With UZZAP_POSTGRES_URL the
  * accounts go to that database (loopback, named uzzap_bench*, created if missing) and, unless
  * o.keepDb, it is emptied first (DROP SCHEMA public CASCADE) so every run starts from a fresh
- * schema. After the stop, `after.archive_rows` counts mam_archive (the server flushes its archive
+ * schema. After the stop, `after.archive_rows` counts mam_messages (the server flushes its archive
  * queue on SIGTERM); with o.keepDb it is not counted (a workload's own seeded archive).
  */
 async function uzzap(o) {

@@ -55,29 +55,29 @@ export async function prepare({ uzzapEnv }, p) {
 }
 
 // ------------------------------------------------------------ SQL, as src/storage/sql/archive.ts runs it
-const COLS = 'SELECT seq, id, ts, with_jid, stanza FROM mam_archive';
+const COLS = 'SELECT seq, legacy_id, with_jid, stanza FROM mam_messages';
 function sqlFor(kind, o, arg) {
   const lim = o.page + 1;
   switch (kind) {
     case 'first':
-      return { page: [`${COLS} WHERE owner = $1 ORDER BY seq ASC LIMIT ${lim}`, [OWNER]], count: [`SELECT count(*) AS n FROM mam_archive WHERE owner = $1`, [OWNER]] };
+      return { page: [`${COLS} WHERE owner = $1 ORDER BY seq ASC LIMIT ${lim}`, [OWNER]], count: [`SELECT count(*) AS n FROM mam_messages WHERE owner = $1`, [OWNER]] };
     case 'last':
-      return { page: [`${COLS} WHERE owner = $1 ORDER BY seq DESC LIMIT ${lim}`, [OWNER]], count: [`SELECT count(*) AS n FROM mam_archive WHERE owner = $1`, [OWNER]] };
+      return { page: [`${COLS} WHERE owner = $1 ORDER BY seq DESC LIMIT ${lim}`, [OWNER]], count: [`SELECT count(*) AS n FROM mam_messages WHERE owner = $1`, [OWNER]] };
     case 'middle':
       return {
-        lookup: ['SELECT seq FROM mam_archive WHERE owner = $1 AND id = $2', [OWNER, arg.id]],
+        lookup: ['SELECT seq FROM mam_messages WHERE owner = $1 AND legacy_id = $2', [OWNER, arg.id]],
         page: [`${COLS} WHERE owner = $1 AND seq > $2 ORDER BY seq ASC LIMIT ${lim}`, [OWNER, arg.seq]],
-        count: [`SELECT count(*) AS n FROM mam_archive WHERE owner = $1`, [OWNER]],
+        count: [`SELECT count(*) AS n FROM mam_messages WHERE owner = $1`, [OWNER]],
       };
     case 'with':
       return {
         page: [`${COLS} WHERE owner = $1 AND with_jid = $2 ORDER BY seq ASC LIMIT ${lim}`, [OWNER, arg.with]],
-        count: [`SELECT count(*) AS n FROM mam_archive WHERE owner = $1 AND with_jid = $2`, [OWNER, arg.with]],
+        count: [`SELECT count(*) AS n FROM mam_messages WHERE owner = $1 AND with_jid = $2`, [OWNER, arg.with]],
       };
   }
 }
 
-/** "Limit > Index Scan (mam_archive_owner)" etc. from an EXPLAIN (FORMAT JSON) plan, plus the numbers. */
+/** "Limit > Index Scan (mam_messages_owner)" etc. from an EXPLAIN (FORMAT JSON) plan, plus the numbers. */
 function summarizePlan(json) {
   const top = json[0];
   const nodes = [];
@@ -114,14 +114,14 @@ export async function run(ctx, o) {
   // --- what to ask for: ids spread over the middle 10% of u1's archive, and its contacts
   const stride = Math.max(1, Math.floor((o.size * 0.1) / o.queries));
   const span = stride * (o.queries + o.warmupQueries);
-  const midRows = await sql.query(`SELECT id, seq FROM mam_archive WHERE owner = $1 ORDER BY seq OFFSET $2 LIMIT $3`, [
+  const midRows = await sql.query(`SELECT legacy_id AS id, seq FROM mam_messages WHERE owner = $1 ORDER BY seq OFFSET $2 LIMIT $3`, [
     OWNER, Math.max(0, Math.floor(o.size / 2 - span / 2)), span,
   ]);
   const mids = midRows.filter((_, i) => i % stride === 0).map((r) => ({ id: r.id, seq: Number(r.seq) }));
   if (mids.length < o.queries + o.warmupQueries) throw new Error(`mam: only ${mids.length} middle ids (archive too small?)`);
   const contacts = Array.from({ length: o.contacts }, (_, c) => contactJid(c, DOMAIN));
   const expectedCount = { first: o.size, last: o.size, middle: o.size };
-  for (const [r] of await Promise.all(contacts.map((w) => sql.query('SELECT count(*) AS n FROM mam_archive WHERE owner = $1 AND with_jid = $2', [OWNER, w]))))
+  for (const [r] of await Promise.all(contacts.map((w) => sql.query('SELECT count(*) AS n FROM mam_messages WHERE owner = $1 AND with_jid = $2', [OWNER, w]))))
     (expectedCount.with ??= []).push(Number(r.n));
 
   // --- log in as u1
@@ -278,7 +278,7 @@ export async function run(ctx, o) {
     perKind[kind].count_share_of_latency = p50 ? round(countP50 / p50, 2) : null;
   }
   // a typical small archive in the same table (one of the other owners): which plan its pages get
-  const [small] = await sql.query('SELECT owner, count(*) AS n FROM mam_archive WHERE owner = $1 GROUP BY owner', [`u${3 + o.contacts}@${DOMAIN}`]);
+  const [small] = await sql.query('SELECT owner, count(*) AS n FROM mam_messages WHERE owner = $1 GROUP BY owner', [`u${3 + o.contacts}@${DOMAIN}`]);
   if (small) {
     const ow = small.owner;
     explain.small_owner = {
@@ -286,7 +286,7 @@ export async function run(ctx, o) {
       rows: Number(small.n),
       first_page: await explainOne([`${COLS} WHERE owner = $1 ORDER BY seq ASC LIMIT ${o.page + 1}`, [ow]]),
       last_page: await explainOne([`${COLS} WHERE owner = $1 ORDER BY seq DESC LIMIT ${o.page + 1}`, [ow]]),
-      count: await explainOne(['SELECT count(*) AS n FROM mam_archive WHERE owner = $1', [ow]]),
+      count: await explainOne(['SELECT count(*) AS n FROM mam_messages WHERE owner = $1', [ow]]),
     };
   }
 

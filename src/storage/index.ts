@@ -95,5 +95,7 @@ export async function openStorage(opts: StorageOptions): Promise<Storage & { sql
     await Promise.all([sql, ...shards].map((s) => s.close()));
     throw e;
   }
-  return new SqlStorage(sql, shards, opts.onError, opts);
+  const storage = new SqlStorage(sql, shards, opts.onError, opts);
+  await storage.archive.init();
+  return storage;
 }

@@ -187,7 +187,17 @@ export class ArchiveIdNotFound extends Error {
 
 /** XEP-0313 archives of users and rooms. Writes are batched in memory and flushed together. */
 export interface ArchiveStore {
-  /** queue a message for the archive (written with the next batch, within milliseconds) */
+  /** load the deployment's id key (openStorage does it) */
+  init(): Promise<void>;
+  /**
+   * A new archive id for a message of `owner`'s archive (the XEP-0359 stanza-id to stamp
+   * before delivery): it carries the row's key and time (src/storage/sql/archive-ids.ts).
+   */
+  newId(owner: string, ts?: number): string;
+  /**
+   * queue a message for the archive (written with the next batch, within milliseconds);
+   * an id not made by newId is kept as given, with `ts` as its time
+   */
   add(row: ArchiveRow): void;
   /** write everything queued now */
   flush(): Promise<void>;

@@ -46,7 +46,7 @@ function groupchat(room: Room, stanza: Element, from: Jid, o: Occupant | undefin
   if (subject && !hasBody && !(o.role === 'moderator' || room.config.changeSubject))
     return err('forbidden', 'only moderators may change the subject of this room');
   if (!takeToken(room, o)) return err('resource-constraint', 'too many messages; slow down');
-  const stanzaId = room.host.newId();
+  const stanzaId = room.host.archiveId(room);
   const m = new Element('message', {
     from: o.jid.full,
     type: 'groupchat',

@@ -143,7 +143,7 @@ function moderate(room: Room, req: ModerationRequest, from: Jid): undefined | Pr
   const at = dateTime();
   const inHistory = room.history.replace(req.id, (s) => tombstone(s, by, req.reason, at));
   const announce = (): undefined => {
-    const stanzaId = room.host.newId();
+    const stanzaId = room.host.archiveId(room);
     const m = announcement(req, by, room.jid.bare, stanzaId);
     remember(room, m, stanzaId);
     archiveMessage(room, m, stanzaId, room.jid.bare);

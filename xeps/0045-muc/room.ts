@@ -42,6 +42,8 @@ export interface RoomHost {
   send(stanza: Element): void;
   fanout(stanza: Element, targets: readonly Jid[]): void;
   newId(): string;
+  /** a stanza-id for a message of this room: an archive id when the room archives (its key, no lookup index) */
+  archiveId(room: Room): string;
   /** write the room's config/subject (or remove it when not persistent) */
   persist(room: Room, what: 'room' | 'remove'): void;
   persistAffiliation(room: Room, a: RoomAffiliation | { jid: string; affiliation: 'none' }): void;

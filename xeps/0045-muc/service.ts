@@ -83,6 +83,10 @@ export class MucService implements RoomHost {
     return `${this.idBase}-${(++this.idCounter).toString(36)}`;
   }
 
+  archiveId(room: Room): string {
+    return this.archiving ? this.archive.newId(room.jid.bare) : this.newId();
+  }
+
   send(stanza: Element): void {
     this.m.send(stanza);
   }

@@ -11,7 +11,6 @@ import {
   Jid,
   mamForm,
   mamMetadata,
-  sortableId,
   parseMamQuery,
   runMamQuery,
   x,
@@ -128,7 +127,7 @@ const mam: XepModule<Settings> = {
         const { stanza, from, to } = ev;
         if (!archivable(stanza) || to.bare === from.bare) return false;
         const add = (): false | Promise<false> => {
-          store.add({ owner: from.bare, id: sortableId(), ts: Date.now(), with: to.bare, withFull: to.full, stanza: stanza.toString() });
+          store.add({ owner: from.bare, id: store.newId(from.bare), ts: Date.now(), with: to.bare, withFull: to.full, stanza: stanza.toString() });
           return backpressure();
         };
         // a message the server will refuse (no such local user, blocked either way) is not archived

@@ -5,11 +5,11 @@
 // A <stanza-id/> claiming to be by the recipient's account is removed first (§4).
 // A message that bounces loses the id again before the error goes back.
 // Rooms stamp their own (xeps/0045-muc).
-import { sortableId, tryJid, x, type Element, type StanzaEvent, type XepModule } from '../../src/api/index.js';
+import { tryJid, x, type ArchiveStore, type Element, type StanzaEvent, type XepModule } from '../../src/api/index.js';
 
 const NS = 'urn:xmpp:sid:0';
 
-function stamp(ev: StanzaEvent): false {
+function stamp(archive: ArchiveStore, ev: StanzaEvent): false {
   const { stanza, to } = ev;
   const by = to.bare;
   // §4: a stanza-id claiming to be ours is removed from every message, stamped or not
@@ -22,7 +22,8 @@ function stamp(ev: StanzaEvent): false {
   const type = stanza.attrs.type ?? 'normal';
   if (type !== 'chat' && type !== 'normal') return false;
   if (!stanza.getChild('body')) return false;
-  stanza.children.push(x('stanza-id', { xmlns: NS, id: sortableId(), by }) as Element);
+  // an archive id: the archive (xeps/0313-mam) keeps the message under it, and finds it again without an index
+  stanza.children.push(x('stanza-id', { xmlns: NS, id: archive.newId(by), by }) as Element);
   return false;
 }
 
@@ -41,8 +42,9 @@ const sid: XepModule = {
   setup(m) {
     m.feature(NS, 'bare');
     // first, so that every later hook (carbons, offline) sees the id
-    m.hook('message/bare', stamp, 10_000);
-    m.hook('message/full', stamp, 10_000);
+    const stampIt = (ev: StanzaEvent): false => stamp(m.storage.archive, ev);
+    m.hook('message/bare', stampIt, 10_000);
+    m.hook('message/full', stampIt, 10_000);
     // last, after offline storage had its chance (a stored message keeps its id); then the router bounces it
     m.hook('message/undelivered', unstamp, -10_000);
   },

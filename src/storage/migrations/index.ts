@@ -118,4 +118,27 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE accounts ADD COLUMN last_login BIGINT;
     `,
   },
+  {
+    version: 7,
+    name: 'message archive keyed by (owner, seq), ids derived from seq',
+    // seq = (ms since 2000-01-01) * 4096 + counter (src/storage/sql/archive-ids.ts): the
+    // archive needs no index on ids nor on time. Existing rows keep their ids (legacy_id).
+    sql: `
+      CREATE TABLE mam_messages (
+        owner TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        with_jid TEXT NOT NULL,
+        with_full TEXT,
+        legacy_id TEXT,
+        stanza TEXT NOT NULL
+      );
+      INSERT INTO mam_messages (owner, seq, with_jid, with_full, legacy_id, stanza)
+        SELECT owner, (ts - 946684800000) * 4096 + (seq % 4096), with_jid, with_full, id, stanza FROM mam_archive;
+      DROP TABLE mam_archive;
+      CREATE UNIQUE INDEX mam_messages_seq ON mam_messages (owner, seq);
+      CREATE INDEX mam_messages_with ON mam_messages (owner, with_jid, seq);
+      CREATE UNIQUE INDEX mam_messages_legacy ON mam_messages (owner, legacy_id) WHERE legacy_id IS NOT NULL;
+      CREATE TABLE mam_keys (k INTEGER PRIMARY KEY, secret TEXT NOT NULL);
+    `,
+  },
 ];

@@ -9,7 +9,9 @@
 // Pages are keyset queries on the (owner, ts, seq) and (owner, with_jid, ts, seq)
 // indexes, which also serve the start/end filters, so a page costs the same at
 // a thousand or a million messages (three indexes in all, for cheap writes).
+import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
+import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
 import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
 
 // Big batches are what makes the archive cheap: on SQLite (WAL) a row costs
@@ -42,13 +44,20 @@ export interface ArchiveEvents {
 
 interface Row {
   seq: number | string;
-  id: string;
-  ts: number | string;
+  legacy_id: string | null;
   with_jid: string;
   stanza: string;
 }
 
-const toMessage = (r: Row): ArchivedMessage => ({ id: r.id, ts: Number(r.ts), with: r.with_jid, stanza: r.stanza });
+/** A row waiting for its batch: the key already decided. */
+interface Queued {
+  owner: string;
+  seq: number;
+  with: string;
+  withFull: string | null;
+  legacy: string | null;
+  stanza: string;
+}
 
 /** A promise with its resolve exposed. */
 function settle(): { promise: Promise<void>; resolve: () => void } {
@@ -58,7 +67,8 @@ function settle(): { promise: Promise<void>; resolve: () => void } {
 }
 
 export class SqlArchiveStore implements ArchiveStore {
-  private queue: ArchiveRow[] = [];
+  private queue: Queued[] = [];
+  private ids: ArchiveIds | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** rows ever queued / written: a flush waits until `written` reaches `queued` as it was */
   private added = 0;
@@ -84,7 +94,14 @@ export class SqlArchiveStore implements ArchiveStore {
    * beyond it is bounded by the senders in flight, one stanza each.
    */
   add(row: ArchiveRow): void {
-    this.queue.push(row);
+    const ids = this.idsOrThrow();
+    const seq = ids.decode(row.id);
+    this.queue.push(
+      seq !== undefined
+        ? { owner: row.owner, seq, with: row.with, withFull: row.withFull ?? null, legacy: null, stanza: row.stanza }
+        : // an id this key did not make (a row of an older build, a test): kept as it is
+          { owner: row.owner, seq: ids.next(row.ts), with: row.with, withFull: row.withFull ?? null, legacy: row.id, stanza: row.stanza },
+    );
     this.added++;
     if (this.pumping || this.failing) return;
     if (this.queue.length >= this.limits.batch_rows) this.pump();
@@ -92,6 +109,31 @@ export class SqlArchiveStore implements ArchiveStore {
       this.timer = setTimeout(() => this.pump(), this.limits.batch_ms);
       this.timer.unref();
     }
+  }
+
+  /** Load (or create) the deployment's id key: before the first add or newId. */
+  async init(): Promise<void> {
+    await this.sql.exec('INSERT INTO mam_keys (k, secret) VALUES (1, $1) ON CONFLICT (k) DO NOTHING', [randomBytes(16).toString('hex')]);
+    const [row] = await this.sql.query<{ secret: string }>('SELECT secret FROM mam_keys WHERE k = 1');
+    this.ids = new ArchiveIds(row!.secret);
+  }
+
+  private idsOrThrow(): ArchiveIds {
+    if (!this.ids) throw new Error('archive store used before init()');
+    return this.ids;
+  }
+
+  newId(_owner: string, ts?: number): string {
+    const ids = this.idsOrThrow();
+    return ids.encode(ids.next(ts));
+  }
+
+  private idOf(r: { seq: number | string; legacy_id: string | null }): string {
+    return r.legacy_id ?? this.idsOrThrow().encode(Number(r.seq));
+  }
+
+  private toMessage(r: Row): ArchivedMessage {
+    return { id: this.idOf(r), ts: seqTime(Number(r.seq)), with: r.with_jid, stanza: r.stanza };
   }
 
   /** rows waiting to be written */
@@ -181,41 +223,44 @@ export class SqlArchiveStore implements ArchiveStore {
     while (this.flushes.length && (all || this.flushes[0]!.upTo <= this.written)) this.flushes.shift()!.done();
   }
 
-  private async insert(rows: ArchiveRow[]): Promise<void> {
+  private async insert(rows: Queued[]): Promise<void> {
     if (this.sql.dialect === 'postgres') {
       // one statement text whatever the batch size: six arrays, unnested (prepared once by the server)
       const cols: unknown[][] = [[], [], [], [], [], []];
       for (const r of rows) {
         cols[0]!.push(r.owner);
-        cols[1]!.push(r.id);
-        cols[2]!.push(r.ts);
-        cols[3]!.push(r.with);
-        cols[4]!.push(r.withFull ?? null);
+        cols[1]!.push(r.seq);
+        cols[2]!.push(r.with);
+        cols[3]!.push(r.withFull);
+        cols[4]!.push(r.legacy);
         cols[5]!.push(r.stanza);
       }
       await this.sql.exec(
-        `INSERT INTO mam_archive (owner, id, ts, with_jid, with_full, stanza)
-         SELECT o, i, t, w, f, s FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
-           WITH ORDINALITY AS r(o, i, t, w, f, s, n) ORDER BY n
-         ON CONFLICT (owner, id) DO NOTHING`,
+        `INSERT INTO mam_messages (owner, seq, with_jid, with_full, legacy_id, stanza)
+         SELECT o, q, w, f, l, s FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+           AS r(o, q, w, f, l, s)
+         ON CONFLICT DO NOTHING`,
         cols,
       );
       return;
     }
-    // SQLite: one prepared single-row statement run for the batch in one transaction
+    // SQLite: one prepared single-row statement run for the batch in one transaction.
+    // A row already there (a batch retried after an ambiguous failure) is skipped.
     await this.sql.execMany(
-      'INSERT INTO mam_archive (owner, id, ts, with_jid, with_full, stanza) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner, id) DO NOTHING',
-      rows.map((r) => [r.owner, r.id, r.ts, r.with, r.withFull ?? null, r.stanza]),
+      'INSERT INTO mam_messages (owner, seq, with_jid, with_full, legacy_id, stanza) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
+      rows.map((r) => [r.owner, r.seq, r.with, r.withFull, r.legacy, r.stanza]),
     );
   }
 
-  private async keyOf(owner: string, id: string): Promise<[number, number]> {
-    const [row] = await this.sql.query<{ seq: number | string; ts: number | string }>(
-      'SELECT seq, ts FROM mam_archive WHERE owner = $1 AND id = $2',
-      [owner, id],
-    );
+  /** The key of an id in an owner's archive (after a flush), or ArchiveIdNotFound. */
+  private async seqOf(owner: string, id: string): Promise<number> {
+    const seq = this.idsOrThrow().decode(id);
+    const [row] =
+      seq !== undefined
+        ? await this.sql.query<{ seq: number | string }>('SELECT seq FROM mam_messages WHERE owner = $1 AND seq = $2', [owner, seq])
+        : await this.sql.query<{ seq: number | string }>('SELECT seq FROM mam_messages WHERE owner = $1 AND legacy_id = $2', [owner, id]);
     if (!row) throw new ArchiveIdNotFound(id);
-    return [Number(row.ts), Number(row.seq)];
+    return Number(row.seq);
   }
 
   async query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number | undefined }> {
@@ -230,34 +275,24 @@ export class SqlArchiveStore implements ArchiveStore {
       if (q.with.includes('/')) where.push(`with_full = ${p(q.with)}`);
       else where.push(`with_jid = ${p(q.with)}`);
     }
-    if (q.start !== undefined) where.push(`ts >= ${p(q.start)}`);
-    if (q.end !== undefined) where.push(`ts <= ${p(q.end)}`);
+    // time is part of seq: a time range is a seq range on the same index
+    if (q.start !== undefined) where.push(`seq >= ${p(timeSeq(q.start))}`);
+    if (q.end !== undefined) where.push(`seq < ${p(timeSeq(q.end + 1))}`);
     if (q.ids) {
       if (q.ids.length === 0) return { items: [], complete: true, count: 0 };
-      const found = await this.sql.query<{ id: string }>(
-        `SELECT id FROM mam_archive WHERE owner = $1 AND id IN (${q.ids.map((_, i) => `$${i + 2}`).join(', ')})`,
-        [q.owner, ...q.ids],
-      );
-      const have = new Set(found.map((r) => r.id));
-      const missing = q.ids.find((id) => !have.has(id));
-      if (missing !== undefined) throw new ArchiveIdNotFound(missing);
-      where.push(`id IN (${q.ids.map((id) => p(id)).join(', ')})`);
+      const seqs: number[] = [];
+      for (const id of q.ids) seqs.push(await this.seqOf(q.owner, id));
+      where.push(`seq IN (${seqs.map((s) => p(s)).join(', ')})`);
     }
     const filter = where.join(' AND ');
     const filterParams = [...params];
-    if (q.after !== undefined) {
-      const [ts, seq] = await this.keyOf(q.owner, q.after);
-      where.push(`(ts, seq) > (${p(ts)}, ${p(seq)})`);
-    }
-    if (q.before !== undefined) {
-      const [ts, seq] = await this.keyOf(q.owner, q.before);
-      where.push(`(ts, seq) < (${p(ts)}, ${p(seq)})`);
-    }
+    if (q.after !== undefined) where.push(`seq > ${p(await this.seqOf(q.owner, q.after))}`);
+    if (q.before !== undefined) where.push(`seq < ${p(await this.seqOf(q.owner, q.before))}`);
     const order = q.fromEnd ? 'DESC' : 'ASC';
     const rows =
       q.max > 0
         ? await this.sql.query<Row>(
-            `SELECT seq, id, ts, with_jid, stanza FROM mam_archive WHERE ${where.join(' AND ')} ORDER BY ts ${order}, seq ${order} LIMIT ${q.max + 1}`,
+            `SELECT seq, legacy_id, with_jid, stanza FROM mam_messages WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT ${q.max + 1}`,
             params,
           )
         : [];
@@ -268,23 +303,23 @@ export class SqlArchiveStore implements ArchiveStore {
     const limit = q.countLimit;
     const [c] = await this.sql.query<{ n: number | string }>(
       limit === undefined
-        ? `SELECT count(*) AS n FROM mam_archive WHERE ${filter}`
-        : `SELECT count(*) AS n FROM (SELECT 1 FROM mam_archive WHERE ${filter} LIMIT ${limit + 1}) AS capped`,
+        ? `SELECT count(*) AS n FROM mam_messages WHERE ${filter}`
+        : `SELECT count(*) AS n FROM (SELECT 1 FROM mam_messages WHERE ${filter} LIMIT ${limit + 1}) AS capped`,
       filterParams,
     );
     const n = Number(c?.n ?? 0);
     const count = limit !== undefined && n > limit ? undefined : n;
-    return { items: page.map(toMessage), complete: q.max === 0 ? n === 0 : complete, count };
+    return { items: page.map((r) => this.toMessage(r)), complete: q.max === 0 ? n === 0 : complete, count };
   }
 
   async bounds(owner: string): Promise<{ first?: ArchivedMessage; last?: ArchivedMessage }> {
     await this.flush();
     const one = async (order: string): Promise<ArchivedMessage | undefined> => {
       const [r] = await this.sql.query<Row>(
-        `SELECT seq, id, ts, with_jid, stanza FROM mam_archive WHERE owner = $1 ORDER BY ts ${order}, seq ${order} LIMIT 1`,
+        `SELECT seq, legacy_id, with_jid, stanza FROM mam_messages WHERE owner = $1 ORDER BY seq ${order} LIMIT 1`,
         [owner],
       );
-      return r ? toMessage(r) : undefined;
+      return r ? this.toMessage(r) : undefined;
     };
     return { first: await one('ASC'), last: await one('DESC') };
   }
@@ -292,26 +327,29 @@ export class SqlArchiveStore implements ArchiveStore {
   async replace(owner: string, id: string, stanza: string): Promise<boolean> {
     // a row still waiting for its batch is replaced where it waits; after a flush, rows whose
     // write failed are back in the queue, and the others are in the table
+    const seq = this.idsOrThrow().decode(id);
     const queued = (): boolean => {
-      const row = this.queue.find((r) => r.owner === owner && r.id === id);
+      const row = this.queue.find((r) => r.owner === owner && (seq !== undefined ? r.seq === seq && r.legacy === null : r.legacy === id));
       if (row) row.stanza = stanza;
       return row !== undefined;
     };
     if (queued()) return true;
     await this.flush();
     if (queued()) return true;
-    return (await this.sql.exec('UPDATE mam_archive SET stanza = $1 WHERE owner = $2 AND id = $3', [stanza, owner, id])) > 0;
+    return seq !== undefined
+      ? (await this.sql.exec('UPDATE mam_messages SET stanza = $1 WHERE owner = $2 AND seq = $3', [stanza, owner, seq])) > 0
+      : (await this.sql.exec('UPDATE mam_messages SET stanza = $1 WHERE owner = $2 AND legacy_id = $3', [stanza, owner, id])) > 0;
   }
 
   async purge(before: number, owner?: string): Promise<number> {
     await this.flush();
     return owner === undefined
-      ? this.sql.exec('DELETE FROM mam_archive WHERE ts < $1', [before])
-      : this.sql.exec('DELETE FROM mam_archive WHERE owner = $1 AND ts < $2', [owner, before]);
+      ? this.sql.exec('DELETE FROM mam_messages WHERE seq < $1', [timeSeq(before)])
+      : this.sql.exec('DELETE FROM mam_messages WHERE owner = $1 AND seq < $2', [owner, timeSeq(before)]);
   }
 
   async deleteAll(owner: string): Promise<number> {
     await this.flush();
-    return this.sql.exec('DELETE FROM mam_archive WHERE owner = $1', [owner]);
+    return this.sql.exec('DELETE FROM mam_messages WHERE owner = $1', [owner]);
   }
 }

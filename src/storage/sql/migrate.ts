@@ -1,8 +1,8 @@
-import { MIGRATIONS } from '../migrations/index.js';
+import { MIGRATIONS, type Migration } from '../migrations/index.js';
 import type { Sql } from './sql.js';
 
 /** Apply pending migrations; safe when several nodes start at once (Postgres advisory lock). */
-export async function migrate(sql: Sql): Promise<number[]> {
+export async function migrate(sql: Sql, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   return sql.transaction(async (tx) => {
     if (tx.dialect === 'postgres') await tx.query('SELECT pg_advisory_xact_lock(7355608)');
     await tx.script(
@@ -10,7 +10,7 @@ export async function migrate(sql: Sql): Promise<number[]> {
     );
     const done = new Set((await tx.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
     const applied: number[] = [];
-    for (const m of MIGRATIONS) {
+    for (const m of migrations) {
       if (done.has(m.version)) continue;
       await tx.script(
         m.sql.replace(/\{\{serial\}\}/g, tx.dialect === 'postgres' ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT'),

@@ -20,6 +20,12 @@ export class ShardedArchiveStore implements ArchiveStore {
   add(row: ArchiveRow): void {
     this.pick(row.owner).add(row);
   }
+  async init(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.init()));
+  }
+  newId(owner: string, ts?: number): string {
+    return this.pick(owner).newId(owner, ts);
+  }
   get queued(): number {
     return this.shards.reduce((n, s) => n + s.queued, 0);
   }

@@ -1,0 +1,103 @@
+// Archive ids (the XEP-0359 stanza-id a recipient sees, the MAM result id) derived
+// from the row's sequence number, so the archive needs no index on ids: an id
+// decodes to its (owner, seq) key, which the primary index already has.
+//
+// seq = (ms since 2000-01-01) * 4096 + a counter: time-ordered, so archive order,
+// time filters and purges are ranges of seq, and the time of a row is its seq.
+// Up to 4,096 ids per ms on a node; more borrow from the next ms. Numbers stay
+// below 2^53 until 2069. Two nodes writing one database must not allocate the same
+// seq for one owner in one ms: the cluster gives each node its own counter range.
+//
+// The id is seq under a keyed permutation (a 6-round Feistel network over two
+// 32-bit halves, round function the MurmurHash3 finaliser), in 13 base-32
+// characters: not guessable from a neighbour's id without the deployment's key,
+// which is random and stored in the database. It is a bijection, not a cipher;
+// nothing depends on its secrecy but the unguessability of ids. Hand-written:
+// no library offers a keyed 64-bit permutation small enough to run per message.
+
+export const ARCHIVE_EPOCH = Date.UTC(2000, 0, 1);
+const PER_MS = 4096;
+const TWO32 = 2 ** 32;
+const ROUNDS = 6;
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+const DIGIT = new Map([...ALPHABET].map((c, i) => [c, i]));
+const ID_LENGTH = 13;
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The time (ms since the Unix epoch) a sequence number stands for. */
+export function seqTime(seq: number): number {
+  return Math.floor(seq / PER_MS) + ARCHIVE_EPOCH;
+}
+
+/** The first sequence number of a time (ms since the Unix epoch). */
+export function timeSeq(ts: number): number {
+  return (ts - ARCHIVE_EPOCH) * PER_MS;
+}
+
+export class ArchiveIds {
+  private readonly keys: number[];
+  private last = 0;
+  /** for rows with an explicit time in the past (imports): their own counter */
+  private past = 0;
+
+  /** `secret`: the deployment's key, 32 hex digits */
+  constructor(secret: string) {
+    if (!/^[0-9a-f]{32}$/.test(secret)) throw new Error('archive id key must be 32 hex digits');
+    const words = [0, 8, 16, 24].map((i) => parseInt(secret.slice(i, i + 8), 16));
+    this.keys = Array.from({ length: ROUNDS }, (_, i) => fmix32((words[i % 4]! + Math.imul(i + 1, 0x9e3779b9)) >>> 0));
+  }
+
+  /** A fresh sequence number for a row archived at `ts` (now by default). */
+  next(ts = Date.now()): number {
+    const seq = timeSeq(Math.max(Math.trunc(ts), ARCHIVE_EPOCH));
+    // now, or a clock step back of under 10 s: keep counting up
+    if (seq > this.last) return (this.last = seq);
+    if (this.last - seq < 10_000 * PER_MS) return ++this.last;
+    // an explicit time in the past
+    return seq + (this.past++ % PER_MS);
+  }
+
+  encode(seq: number): string {
+    let l = Math.floor(seq / TWO32) >>> 0;
+    let r = seq >>> 0;
+    for (let i = 0; i < ROUNDS; i++) [l, r] = [r, (l ^ fmix32((r ^ this.keys[i]!) >>> 0)) >>> 0];
+    // 64 bits as 13 base-32 digits, most significant first
+    let out = '';
+    let hi = l;
+    let lo = r;
+    for (let d = 0; d < ID_LENGTH; d++) {
+      out = ALPHABET[lo & 31]! + out;
+      lo = ((lo >>> 5) | ((hi & 31) << 27)) >>> 0;
+      hi >>>= 5;
+    }
+    return out;
+  }
+
+  /** The sequence number of an id this key made, or undefined (another format: a legacy or foreign id). */
+  decode(id: string): number | undefined {
+    // 13 digits carry 65 bits: the first one only 4
+    if (id.length !== ID_LENGTH || (DIGIT.get(id[0]!) ?? 32) >= 16) return undefined;
+    let hi = 0;
+    let lo = 0;
+    for (const c of id) {
+      const v = DIGIT.get(c);
+      if (v === undefined) return undefined;
+      hi = ((hi << 5) | (lo >>> 27)) >>> 0;
+      lo = ((lo << 5) | v) >>> 0;
+    }
+    let l = hi;
+    let r = lo;
+    for (let i = ROUNDS - 1; i >= 0; i--) [l, r] = [(r ^ fmix32((l ^ this.keys[i]!) >>> 0)) >>> 0, l];
+    // a sequence number is a non-negative integer below 2^53 (a top half below 2^21)
+    if (l >= 2 ** 21) return undefined;
+    return l * TWO32 + r;
+  }
+}
