@@ -169,6 +169,7 @@ export class Server implements Core, ModuleWiring {
       dataDir: c.data_dir,
       sqliteBusyTimeout: c.storage.sqlite_busy_timeout,
       postgresPool: c.storage.postgres_pool,
+      sqliteArchiveCacheMb: c.storage.sqlite_archive_cache_mb,
       archiveUrls: c.postgres_archive_urls,
       onError: (err, what) => this.log.error({ err }, `storage: ${what} failed`),
       archive: { batch_rows: c.storage.archive_batch_rows, batch_ms: c.storage.archive_batch_ms, queue_rows: c.storage.archive_queue_rows },

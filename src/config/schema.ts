@@ -102,6 +102,8 @@ export const DEFAULTS = {
     /** SQLite busy timeout (ms) so CLI writes wait for the running server */
     sqlite_busy_timeout: 5000,
     postgres_pool: 10,
+    /** MB of page cache for SQLite's archive writer (the newest index pages of every active archive) */
+    sqlite_archive_cache_mb: 32,
     /** message archive: rows per written batch */
     archive_batch_rows: 10_000,
     /** message archive: ms a row waits at most for its batch (what a crash can lose) */
@@ -174,6 +176,7 @@ export const ConfigSchema = z.strictObject({
   storage: z.strictObject({
     sqlite_busy_timeout: z.number().int().min(0),
     postgres_pool: positive,
+    sqlite_archive_cache_mb: positive,
     archive_batch_rows: positive,
     archive_batch_ms: positive,
     archive_queue_rows: positive,

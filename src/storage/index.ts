@@ -17,6 +17,8 @@ export interface StorageOptions {
   dataDir: string;
   sqliteBusyTimeout?: number;
   postgresPool?: number;
+  /** MB of page cache for SQLite's archive writer connection */
+  sqliteArchiveCacheMb?: number;
   /** shard the archive over these Postgres servers (by owner) */
   archiveUrls?: string[];
   /** called when a background (batched) write fails */
@@ -77,7 +79,7 @@ class SqlStorage implements Storage {
 export async function openStorage(opts: StorageOptions): Promise<Storage & { sql: Sql }> {
   const sql = opts.postgresUrl
     ? await (await import('./sql/postgres.js')).openPostgres(opts.postgresUrl, opts.postgresPool ?? 10)
-    : new SqliteSql(opts.dataDir === ':memory:' ? ':memory:' : join(opts.dataDir, 'uzzap.sqlite'), opts.sqliteBusyTimeout ?? 5000);
+    : new SqliteSql(opts.dataDir === ':memory:' ? ':memory:' : join(opts.dataDir, 'uzzap.sqlite'), opts.sqliteBusyTimeout ?? 5000, opts.sqliteArchiveCacheMb);
   const shards: Sql[] = [];
   try {
     await migrate(sql);

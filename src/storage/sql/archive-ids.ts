@@ -20,7 +20,9 @@ const PER_MS = 4096;
 const TWO32 = 2 ** 32;
 const ROUNDS = 6;
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
-const DIGIT = new Map([...ALPHABET].map((c, i) => [c, i]));
+/** digit value by char code (-1: not a digit); ids are decoded per archived message */
+const DIGIT = new Int8Array(128).fill(-1);
+for (let i = 0; i < ALPHABET.length; i++) DIGIT[ALPHABET.charCodeAt(i)] = i;
 const ID_LENGTH = 13;
 
 function fmix32(h: number): number {
@@ -68,7 +70,11 @@ export class ArchiveIds {
   encode(seq: number): string {
     let l = Math.floor(seq / TWO32) >>> 0;
     let r = seq >>> 0;
-    for (let i = 0; i < ROUNDS; i++) [l, r] = [r, (l ^ fmix32((r ^ this.keys[i]!) >>> 0)) >>> 0];
+    for (let i = 0; i < ROUNDS; i++) {
+      const t = (l ^ fmix32((r ^ this.keys[i]!) >>> 0)) >>> 0;
+      l = r;
+      r = t;
+    }
     // 64 bits as 13 base-32 digits, most significant first
     let out = '';
     let hi = l;
@@ -83,19 +89,24 @@ export class ArchiveIds {
 
   /** The sequence number of an id this key made, or undefined (another format: a legacy or foreign id). */
   decode(id: string): number | undefined {
-    // 13 digits carry 65 bits: the first one only 4
-    if (id.length !== ID_LENGTH || (DIGIT.get(id[0]!) ?? 32) >= 16) return undefined;
+    if (id.length !== ID_LENGTH) return undefined;
     let hi = 0;
     let lo = 0;
-    for (const c of id) {
-      const v = DIGIT.get(c);
-      if (v === undefined) return undefined;
+    for (let i = 0; i < ID_LENGTH; i++) {
+      const code = id.charCodeAt(i);
+      const v = code < 128 ? DIGIT[code]! : -1;
+      // 13 digits carry 65 bits: the first one only 4
+      if (v < 0 || (i === 0 && v >= 16)) return undefined;
       hi = ((hi << 5) | (lo >>> 27)) >>> 0;
       lo = ((lo << 5) | v) >>> 0;
     }
     let l = hi;
     let r = lo;
-    for (let i = ROUNDS - 1; i >= 0; i--) [l, r] = [(r ^ fmix32((l ^ this.keys[i]!) >>> 0)) >>> 0, l];
+    for (let i = ROUNDS - 1; i >= 0; i--) {
+      const t = (r ^ fmix32((l ^ this.keys[i]!) >>> 0)) >>> 0;
+      r = l;
+      l = t;
+    }
     // a sequence number is a non-negative integer below 2^53 (a top half below 2^21)
     if (l >= 2 ** 21) return undefined;
     return l * TWO32 + r;

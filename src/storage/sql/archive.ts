@@ -246,9 +246,20 @@ export class SqlArchiveStore implements ArchiveStore {
     }
     // SQLite: one prepared single-row statement run for the batch in one transaction.
     // A row already there (a batch retried after an ambiguous failure) is skipped.
+    const values: unknown[] = new Array(rows.length * 6);
+    let i = 0;
+    for (const r of rows) {
+      values[i++] = r.owner;
+      values[i++] = r.seq;
+      values[i++] = r.with;
+      values[i++] = r.withFull;
+      values[i++] = r.legacy;
+      values[i++] = r.stanza;
+    }
     await this.sql.execMany(
       'INSERT INTO mam_messages (owner, seq, with_jid, with_full, legacy_id, stanza) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
-      rows.map((r) => [r.owner, r.seq, r.with, r.withFull, r.legacy, r.stanza]),
+      values,
+      6,
     );
   }
 

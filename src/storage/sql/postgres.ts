@@ -20,10 +20,10 @@ class PgSql implements Sql {
   async script(text: string): Promise<void> {
     await this.q.query(text);
   }
-  async execMany(text: string, rows: unknown[][]): Promise<number> {
+  async execMany(text: string, values: unknown[], width: number): Promise<number> {
     return this.transaction(async (tx) => {
       let n = 0;
-      for (const r of rows) n += await tx.exec(text, r);
+      for (let i = 0; i < values.length; i += width) n += await tx.exec(text, values.slice(i, i + width));
       return n;
     });
   }

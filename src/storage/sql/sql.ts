@@ -8,7 +8,11 @@ export interface Sql {
   /** Several statements without parameters (migrations). */
   script(text: string): Promise<void>;
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
-  /** One statement run for many rows in one transaction (bulk writes); returns rows changed. */
-  execMany(text: string, rows: unknown[][]): Promise<number>;
+  /**
+   * One statement run for many rows in one transaction (bulk writes); returns rows changed.
+   * `values` holds the rows one after the other, `width` parameters each (flat: one array
+   * to hand to the SQLite writer thread, not one per row).
+   */
+  execMany(text: string, values: unknown[], width: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -16,6 +16,8 @@ export class SqliteSql implements Sql {
   constructor(
     private readonly file: string,
     private readonly busyTimeoutMs: number,
+    /** page cache of the archive writer's connection */
+    private readonly writerCacheMb = 32,
   ) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file, { timeout: busyTimeoutMs });
@@ -49,20 +51,18 @@ export class SqliteSql implements Sql {
     this.db.exec(text);
   }
 
-  async execMany(text: string, rows: unknown[][]): Promise<number> {
+  async execMany(text: string, values: unknown[], width: number): Promise<number> {
     if (this.file !== ':memory:') {
-      this.writer ??= new SqliteBatchWriter(this.file, this.busyTimeoutMs);
-      return this.writer.execMany(
-        text.replace(/\$\d+/g, '?'),
-        rows.map((r) => r.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v))),
-      );
+      this.writer ??= new SqliteBatchWriter(this.file, this.busyTimeoutMs, this.writerCacheMb);
+      for (let i = 0; i < values.length; i++) if (typeof values[i] === 'boolean') values[i] = values[i] ? 1 : 0;
+      return this.writer.execMany(text.replace(/\$\d+/g, '?'), values, width);
     }
     if (this.busy) await this.idle();
     // one prepared statement, one transaction: SQLite's fast path for bulk inserts
     const st = this.prepare(text);
     let n = 0;
     this.db.transaction(() => {
-      for (const r of rows) n += st.run(named(r)).changes;
+      for (let i = 0; i < values.length; i += width) n += st.run(named(values.slice(i, i + width))).changes;
     })();
     return n;
   }
@@ -80,10 +80,10 @@ export class SqliteSql implements Sql {
       query: async <R>(text: string, params: unknown[] = []) => this.prepare(text).all(named(params)) as R[],
       exec: async (text: string, params: unknown[] = []) => this.prepare(text).run(named(params)).changes,
       script: async (text: string) => void this.db.exec(text),
-      execMany: async (text: string, rows: unknown[][]) => {
+      execMany: async (text: string, values: unknown[], width: number) => {
         const st = this.prepare(text);
         let n = 0;
-        for (const r of rows) n += st.run(named(r)).changes;
+        for (let i = 0; i < values.length; i += width) n += st.run(named(values.slice(i, i + width))).changes;
         return n;
       },
       transaction: <R>(inner: (t: Sql) => Promise<R>) => inner(tx),
