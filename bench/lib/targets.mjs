@@ -225,8 +225,13 @@ async function uzzap(o) {
     throw e;
   }
   const outFile = path.join(tmp, 'server.out');
-  // BENCH_UZZAP_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": node options for the server only (profiling)
-  const nodeArgs = (process.env.BENCH_UZZAP_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // the node options of `npm start` (package.json), so the bench runs what a user starts;
+  // BENCH_UZZAP_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" adds some (profiling)
+  const startScript = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).scripts.start;
+  const nodeArgs = [
+    ...startScript.split(' ').filter((a) => a.startsWith('--')),
+    ...(process.env.BENCH_UZZAP_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
   const child = spawnServer(process.execPath, [...nodeArgs, bin, 'start'], { cwd: tmp, env, outFile, pin: o.pin });
   await started(child, port, 30000, [outFile]);
   await componentReady(child, comp, 10000, [outFile], 'uzzap');
