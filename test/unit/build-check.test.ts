@@ -43,7 +43,7 @@ describe('build check', () => {
   it('npm start only starts: no build step before it', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
     assert.equal(pkg.scripts.prestart, undefined);
-    assert.equal(pkg.scripts.start, 'node bin/uzzap.js start');
+    assert.match(pkg.scripts.start ?? '', /^node (--[\w-]+=\S+ )*bin\/uzzap\.js start$/, 'node options, then the server: no tsc');
     assert.match(pkg.scripts.prepare ?? '', /tsc/, 'npm install builds');
   });
 });

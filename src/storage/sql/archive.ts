@@ -5,10 +5,11 @@
 // waits on the database per message; queries flush first, so a client always sees
 // what it was sent. Over `queue_rows` queued, senders wait (pressure()): nothing
 // is ever dropped.
-// Order is archive time, ties broken by the insertion sequence: (ts, seq).
-// Pages are keyset queries on the (owner, ts, seq) and (owner, with_jid, ts, seq)
-// indexes, which also serve the start/end filters, so a page costs the same at
-// a thousand or a million messages (three indexes in all, for cheap writes).
+// Rows are keyed by (owner, seq); seq is the archive time with a counter and the
+// archive id is seq under a keyed permutation (archive-ids.ts), so there is no
+// index on ids nor on time: pages, start/end filters and lookups by id are all
+// keyset queries on (owner, seq) or (owner, with_jid, seq), and a page costs the
+// same at a thousand or a million messages.
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
 import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
