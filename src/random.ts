@@ -16,12 +16,3 @@ export function randomToken(bytes: number): string {
   offset += bytes;
   return s;
 }
-
-/**
- * An archive/stanza id that sorts by creation time (so database indexes grow at
- * one end instead of everywhere) yet cannot be guessed: 9 base-36 digits of
- * milliseconds, then 12 random bytes (XEP-0313 wants unpredictable UIDs).
- */
-export function sortableId(): string {
-  return Date.now().toString(36).padStart(9, '0') + randomToken(12);
-}
