@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam|component> [options]` (see bench/README.md).
+// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam|component|slowreader> [options]` (see bench/README.md).
 // Starts the target server pinned to CPU 0, runs the load generator in this
 // process pinned to CPU 1, prints one JSON object on stdout and a one-line
 // summary on stderr, then stops the server and removes its temp dir.
@@ -13,7 +13,7 @@ import { ComponentConn } from './lib/component-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
@@ -48,7 +48,9 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --duration S            chat/login/muc: measured seconds (20); component (10)
   --warmup S              chat/login/muc: warm-up seconds before measuring (3/2/3); component (2)
   --window W              chat: messages in flight per pair (1); muc: per sender (1); component: per user (10)
-  --rate R                chat: open loop instead: R messages/s in all, spread over the pairs (0 = closed loop)
+  --rate R                chat: open loop instead: R messages/s in all, spread over the pairs (0 = closed loop);
+                          slowreader: the other users' messages/s (1000)
+  --messages M            slowreader: messages sent to the client that stopped reading (20000)
   --body-size B           chat/muc/component: message body bytes (100)
   --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100);
                           resume: logins and resumes in flight (100); component: logins in flight (50)
@@ -83,6 +85,7 @@ function parse() {
       senders: { type: 'string' },
       'join-concurrency': { type: 'string' },
       'gap-messages': { type: 'string' },
+      messages: { type: 'string' },
       wait: { type: 'string' },
       size: { type: 'string' },
       total: { type: 'string' },
@@ -174,6 +177,7 @@ async function main() {
     senders: num('senders'),
     joinConcurrency: num('join-concurrency'),
     gapMessages: num('gap-messages'),
+    messages: num('messages'),
     wait: num('wait'),
     size: num('size'),
     total: num('total'),

@@ -172,7 +172,12 @@ export class Server implements Core, ModuleWiring {
       sqliteArchiveCacheMb: c.storage.sqlite_archive_cache_mb,
       archiveUrls: c.postgres_archive_urls,
       onError: (err, what) => this.log.error({ err }, `storage: ${what} failed`),
-      archive: { batch_rows: c.storage.archive_batch_rows, batch_ms: c.storage.archive_batch_ms, queue_rows: c.storage.archive_queue_rows },
+      archive: {
+        batch_rows: c.storage.archive_batch_rows,
+        batch_ms: c.storage.archive_batch_ms,
+        queue_rows: c.storage.archive_queue_rows,
+        source_rows: c.storage.archive_source_rows,
+      },
       onArchiveBatch: (seconds, rows) => {
         this.metrics.archiveBatch.observe(seconds);
         this.metrics.archiveBatchSize.observe(rows);

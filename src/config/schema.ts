@@ -110,6 +110,8 @@ export const DEFAULTS = {
     archive_batch_ms: 100,
     /** message archive: queued rows above which senders wait for the writer (backpressure; nothing is dropped) */
     archive_queue_rows: 30_000,
+    /** message archive: rows one sender may have queued before that sender alone waits */
+    archive_source_rows: 1_000,
   },
   modules: { disabled: [] as string[] },
 };
@@ -180,6 +182,7 @@ export const ConfigSchema = z.strictObject({
     archive_batch_rows: positive,
     archive_batch_ms: positive,
     archive_queue_rows: positive,
+    archive_source_rows: positive,
   }),
   // per-module settings live beside 'disabled' under their module's name; each module validates its own
   modules: z.looseObject({ disabled: z.array(z.string()) }),

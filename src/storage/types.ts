@@ -159,6 +159,8 @@ export interface ArchiveRow extends ArchivedMessage {
   owner: string;
   /** full JID of the other party, when known */
   withFull?: string;
+  /** who caused the row (the sender's full JID): its share of the queue is bounded (pressure) */
+  source?: string;
 }
 
 export interface ArchiveQuery {
@@ -208,7 +210,7 @@ export interface ArchiveStore {
    * once the queue has drained: writers wait on it, so the load slows down
    * (TCP backpressure) instead of the queue growing or dropping rows.
    */
-  pressure(): Promise<void> | undefined;
+  pressure(source?: string): Promise<void> | undefined;
   /** a page in chronological order; `complete` when the page reached the end in its direction. Throws ArchiveIdNotFound. */
   query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number | undefined }>;
   /** the oldest and newest message of an archive */

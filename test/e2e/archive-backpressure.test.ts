@@ -93,4 +93,33 @@ describe('archive backpressure: a stalled database slows senders and loses nothi
       if (!released) await release();
     }
   });
+
+  it('a sender over its share (storage.archive_source_rows) waits alone: others are delivered meanwhile', async () => {
+    slot = await newStorageSlot();
+    server = await startServer({
+      slot,
+      users: { alice: 'secret', bob: 'secret', carol: 'secret', dave: 'secret' },
+      config: { storage: { archive_queue_rows: 100_000, archive_source_rows: 10, archive_batch_ms: 10, sqlite_busy_timeout: 50 } },
+    });
+    const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((u) => connect(server, u)));
+    open.push(alice!, bob!, carol!, dave!);
+    const release = await stallDatabase(slot);
+    let released = false;
+    try {
+      for (let i = 0; i < MESSAGES; i++) await alice!.send(xml('message', { to: 'bob@localhost', type: 'chat' }, xml('body', {}, `a${i}`)));
+      // alice's share is 10 rows (two per message): after a few messages she waits, the stall goes on
+      await until(() => bob!.received.filter((s) => s.is('message')).length >= 1, 'bob has alice\'s first messages', 10_000);
+      await carol!.send(xml('message', { to: 'dave@localhost', type: 'chat' }, xml('body', {}, 'from carol')));
+      await until(() => dave!.received.some((s) => s.getChildText('body') === 'from carol'), 'carol is not held up by alice', 10_000);
+      const got = bob!.received.filter((s) => s.is('message')).length;
+      assert.ok(got < MESSAGES, `alice waits for her rows: bob has ${got} of ${MESSAGES}`);
+      await release();
+      released = true;
+      await until(() => bob!.received.filter((s) => s.is('message')).length === MESSAGES, 'every message reached bob', 30_000);
+      const r = await server.storage.archive.query({ owner: 'alice@localhost', max: 0, fromEnd: false });
+      assert.equal(r.count, MESSAGES, "alice's archive holds every message");
+    } finally {
+      if (!released) await release();
+    }
+  });
 });

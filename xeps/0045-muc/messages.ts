@@ -64,13 +64,13 @@ function groupchat(room: Room, stanza: Element, from: Jid, o: Occupant | undefin
     if (room.config.persistent) room.host.persist(room, 'room');
   } else if (hasBody) remember(room, m, stanzaId);
   // the room's archive keeps messages and subject changes, once (XEP-0313 §7.2)
-  if (hasBody || subject) archiveMessage(room, m, stanzaId, o.jid.full);
+  if (hasBody || subject) archiveMessage(room, m, stanzaId, o.jid.full, from.full);
   room.host.fanout(m, room.targets());
 }
 
-export function archiveMessage(room: Room, m: Element, stanzaId: string, sender: string): void {
+export function archiveMessage(room: Room, m: Element, stanzaId: string, sender: string, source?: string): void {
   if (!room.host.archiving) return;
-  room.host.archive.add({ owner: room.jid.bare, id: stanzaId, ts: Date.now(), with: sender, withFull: sender, stanza: m.toString() });
+  room.host.archive.add({ owner: room.jid.bare, id: stanzaId, ts: Date.now(), with: sender, withFull: sender, stanza: m.toString(), source });
 }
 
 export function remember(room: Room, m: Element, stanzaId: string): void {

@@ -235,9 +235,11 @@ export class MucService implements RoomHost {
 
   // ---- dispatch ----
 
-  handle(stanza: Element, from: Jid, to: Jid): void {
+  handle(stanza: Element, from: Jid, to: Jid): void | Promise<void> {
     try {
       this.dispatch(stanza, from, to);
+      // a room message may have queued archive rows: its sender waits while the archive is behind
+      if (stanza.name === 'message' && this.archiving) return this.archive.pressure(from.full);
     } catch (e) {
       // a bug in a room must not close the sender's stream
       this.m.log.error({ err: e, stanza: stanza.toString().slice(0, 2000) }, 'MUC stanza failed');

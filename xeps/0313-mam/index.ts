@@ -97,8 +97,8 @@ const mam: XepModule<Settings> = {
       m.sessions.of(bare).length > 0 || (await m.storage.accounts.get(local)) !== undefined;
 
     /** when the database falls behind, the sender waits (its stream stops reading) instead of rows piling up */
-    const backpressure = (): false | Promise<false> => {
-      const p = store.pressure();
+    const backpressure = (source: string): false | Promise<false> => {
+      const p = store.pressure(source);
       return p ? p.then(() => false as const) : false;
     };
 
@@ -108,8 +108,16 @@ const mam: XepModule<Settings> = {
       const sid = stanza.getChildren('stanza-id', NS_SID).find((e) => e.attrs.by === to.bare);
       if (!sid) return false;
       const add = (): false | Promise<false> => {
-        store.add({ owner: to.bare, id: sid.attrs.id!, ts: Date.now(), with: from.bare, withFull: from.full, stanza: stanza.toString() });
-        return backpressure();
+        store.add({
+          owner: to.bare,
+          id: sid.attrs.id!,
+          ts: Date.now(),
+          with: from.bare,
+          withFull: from.full,
+          stanza: stanza.toString(),
+          source: from.full,
+        });
+        return backpressure(from.full);
       };
       const p = prefsCache.get(to.local);
       const yes = p && m.sessions.of(to.bare).length > 0 ? decide(p, from) : undefined;
@@ -127,8 +135,16 @@ const mam: XepModule<Settings> = {
         const { stanza, from, to } = ev;
         if (!archivable(stanza) || to.bare === from.bare) return false;
         const add = (): false | Promise<false> => {
-          store.add({ owner: from.bare, id: store.newId(from.bare), ts: Date.now(), with: to.bare, withFull: to.full, stanza: stanza.toString() });
-          return backpressure();
+          store.add({
+            owner: from.bare,
+            id: store.newId(from.bare),
+            ts: Date.now(),
+            with: to.bare,
+            withFull: to.full,
+            stanza: stanza.toString(),
+            source: from.full,
+          });
+          return backpressure(from.full);
         };
         // a message the server will refuse (no such local user, blocked either way) is not archived
         const local = to.domain === m.host && to.local !== '';

@@ -29,9 +29,14 @@ export interface ArchiveLimits {
   batch_ms: number;
   /** queued rows above which senders wait for the writer (backpressure); they go on below half of it */
   queue_rows: number;
+  /**
+   * rows one sender may have queued: past it that sender alone waits until half of them
+   * are written, so one flood slows its sender, not everyone (the queue_rows wait is for all)
+   */
+  source_rows: number;
 }
 
-export const ARCHIVE_DEFAULTS: ArchiveLimits = { batch_rows: 10_000, batch_ms: 100, queue_rows: 30_000 };
+export const ARCHIVE_DEFAULTS: ArchiveLimits = { batch_rows: 10_000, batch_ms: 100, queue_rows: 30_000, source_rows: 1_000 };
 
 /** What the store tells its owner (logs, metrics). */
 export interface ArchiveEvents {
@@ -58,6 +63,7 @@ interface Queued {
   withFull: string | null;
   legacy: string | null;
   stanza: string;
+  source: string | undefined;
 }
 
 /** A promise with its resolve exposed. */
@@ -79,6 +85,9 @@ export class SqlArchiveStore implements ArchiveStore {
   private pumping = false;
   /** senders wait on this while the queue is over `queue_rows`: one promise for all of them */
   private drain: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** queued rows per sender, and the senders waiting for theirs to be written */
+  private readonly bySource = new Map<string, number>();
+  private readonly sourceWaits = new Map<string, { promise: Promise<void>; resolve: () => void }>();
   /** after a failed write: no writes until the retry timer, which backs off */
   private failing = false;
   private backoff = 100;
@@ -99,10 +108,19 @@ export class SqlArchiveStore implements ArchiveStore {
     const seq = ids.decode(row.id);
     this.queue.push(
       seq !== undefined
-        ? { owner: row.owner, seq, with: row.with, withFull: row.withFull ?? null, legacy: null, stanza: row.stanza }
+        ? { owner: row.owner, seq, with: row.with, withFull: row.withFull ?? null, legacy: null, stanza: row.stanza, source: row.source }
         : // an id this key did not make (a row of an older build, a test): kept as it is
-          { owner: row.owner, seq: ids.next(row.ts), with: row.with, withFull: row.withFull ?? null, legacy: row.id, stanza: row.stanza },
+          {
+            owner: row.owner,
+            seq: ids.next(row.ts),
+            with: row.with,
+            withFull: row.withFull ?? null,
+            legacy: row.id,
+            stanza: row.stanza,
+            source: row.source,
+          },
     );
+    if (row.source !== undefined) this.bySource.set(row.source, (this.bySource.get(row.source) ?? 0) + 1);
     this.added++;
     if (this.pumping || this.failing) return;
     if (this.queue.length >= this.limits.batch_rows) this.pump();
@@ -150,13 +168,34 @@ export class SqlArchiveStore implements ArchiveStore {
     return promise;
   }
 
-  pressure(): Promise<void> | undefined {
+  pressure(source?: string): Promise<void> | undefined {
     if (this.drain) return this.drain.promise;
-    if (this.queue.length < this.limits.queue_rows) return undefined;
-    this.drain = settle();
-    this.events.pressure?.(true, this.queue.length);
+    if (this.queue.length >= this.limits.queue_rows) {
+      this.drain = settle();
+      this.events.pressure?.(true, this.queue.length);
+      if (!this.failing) this.pump();
+      return this.drain.promise;
+    }
+    if (source === undefined || (this.bySource.get(source) ?? 0) < this.limits.source_rows) return undefined;
+    let wait = this.sourceWaits.get(source);
+    if (!wait) this.sourceWaits.set(source, (wait = settle()));
     if (!this.failing) this.pump();
-    return this.drain.promise;
+    return wait.promise;
+  }
+
+  /** A batch was written: its senders' shares go down; those waiting go on below half their bound. */
+  private release(batch: Queued[]): void {
+    for (const r of batch) {
+      if (r.source === undefined) continue;
+      const n = (this.bySource.get(r.source) ?? 1) - 1;
+      if (n > 0) this.bySource.set(r.source, n);
+      else this.bySource.delete(r.source);
+    }
+    for (const [source, wait] of this.sourceWaits)
+      if ((this.bySource.get(source) ?? 0) <= this.limits.source_rows / 2) {
+        this.sourceWaits.delete(source);
+        wait.resolve();
+      }
   }
 
   /**
@@ -172,7 +211,7 @@ export class SqlArchiveStore implements ArchiveStore {
     void (async () => {
       try {
         while (this.queue.length > 0) {
-          const urgent = this.flushes.length > 0 || this.drain !== undefined;
+          const urgent = this.flushes.length > 0 || this.drain !== undefined || this.sourceWaits.size > 0;
           if (this.queue.length < this.limits.batch_rows && !urgent && !this.timerDue) {
             // a partial batch: let it fill for batch_ms
             this.timer = setTimeout(() => {
@@ -205,6 +244,7 @@ export class SqlArchiveStore implements ArchiveStore {
           }
           this.backoff = 100;
           this.written += batch.length;
+          this.release(batch);
           this.settleFlushes(false);
           if (this.drain && this.queue.length < this.limits.queue_rows / 2) {
             this.drain.resolve();

@@ -32,8 +32,8 @@ export class ShardedArchiveStore implements ArchiveStore {
   async flush(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.flush()));
   }
-  pressure(): Promise<void> | undefined {
-    const waits = this.shards.map((s) => s.pressure()).filter((p) => p !== undefined);
+  pressure(source?: string): Promise<void> | undefined {
+    const waits = this.shards.map((s) => s.pressure(source)).filter((p) => p !== undefined);
     return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
   }
   query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number | undefined }> {

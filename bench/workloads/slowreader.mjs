@@ -1,0 +1,124 @@
+// slowreader: one client stops reading (a phone in a TCP zero window) while
+// another sends it M messages of B bytes as fast as its socket takes them; the
+// other users must not notice. P pairs of other users exchange messages at a
+// fixed rate (open loop) the whole time; their latency is measured before the
+// episode (baseline) and during it (from the first flood message until the
+// flooder's closing ping is answered, plus `settle` seconds), and the server's
+// RSS (process tree) is sampled every 50 ms. The slow client enabled stream
+// management with resumption, as a phone would; reported: whether and when the
+// server gave up on its connection (the documented fate: detached, resumable).
+import { attr } from '../lib/xmpp-lite.mjs';
+import { cpuMeter, percentile, pool, round, rssBytes, sleep } from '../lib/proc.mjs';
+
+export const needsSm = true;
+export const defaults = { pairs: 50, rate: 1000, messages: 20000, bodySize: 1000, baseline: 5, settle: 2, concurrency: 100 };
+export const quick = { pairs: 10, messages: 2000, baseline: 2 };
+export const usersNeeded = (o) => 2 * o.pairs + 2;
+
+const lat = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, p50: round(percentile(s, 50), 2), p90: round(percentile(s, 90), 2), p99: round(percentile(s, 99), 2), max: round(s.at(-1) ?? 0, 2) };
+};
+
+export async function run(ctx, o) {
+  const { target, newConn } = ctx;
+  const conns = new Array(2 * o.pairs);
+  await pool(2 * o.pairs, o.concurrency, async (i) => {
+    const c = newConn(i + 1);
+    await c.login({ presence: true, roster: false, resource: 'chat' });
+    conns[i] = c;
+  });
+  const victim = newConn(2 * o.pairs + 1);
+  await victim.login({ presence: true, roster: false, resource: 'phone', sm: true });
+  const flooder = newConn(2 * o.pairs + 2);
+  await flooder.login({ presence: true, roster: false, resource: 'pc' });
+
+  // --- background: P pairs, `rate` messages/s in all, latency stamped in the body
+  let phase = 'warmup';
+  const samples = { baseline: [], episode: [] };
+  let seq = 0;
+  for (let p = 0; p < o.pairs; p++)
+    for (const c of [conns[2 * p], conns[2 * p + 1]])
+      c.onStanza = (s) => {
+        if (!s.startsWith('<message')) return;
+        const i = s.indexOf('<body>');
+        if (i < 0 || attr(s, 'type') !== 'chat') return;
+        const d = performance.now() - parseFloat(s.slice(i + 6, s.indexOf('|', i)));
+        if (phase === 'baseline' || phase === 'episode') samples[phase].push(d);
+      };
+  const t0 = performance.now();
+  let sent = 0;
+  const pacer = setInterval(() => {
+    const owed = Math.floor(((performance.now() - t0) / 1000) * o.rate);
+    for (; sent < owed; sent++) {
+      const p = sent % o.pairs;
+      const flip = Math.floor(sent / o.pairs) % 2;
+      const [a, b] = [conns[2 * p + flip], conns[2 * p + 1 - flip]];
+      a.send(`<message type='chat' to='${b.jid}' id='b${(++seq).toString(36)}'><body>${performance.now().toFixed(3)}|bg</body></message>`);
+    }
+  }, 10);
+
+  await sleep(1000);
+  phase = 'baseline';
+  await sleep(o.baseline * 1000);
+  const rssBefore = rssBytes(target.pid);
+
+  // --- the episode: the victim stops reading; the flooder sends M messages to it
+  let victimClosedAt = null;
+  victim.onClose = () => (victimClosedAt ??= performance.now());
+  victim.onStanza = () => undefined;
+  victim.sock.pause();
+  let rssMax = rssBefore;
+  const sampler = setInterval(() => {
+    const r = rssBytes(target.pid);
+    if (r > rssMax) rssMax = r;
+  }, 50);
+  const meter = cpuMeter(target.pid);
+  phase = 'episode';
+  const e0 = performance.now();
+  const pad = 'x'.repeat(o.bodySize);
+  for (let i = 0; i < o.messages; i++)
+    flooder.send(`<message type='chat' to='${victim.jid}' id='f${i}'><body>${pad}</body></message>`);
+  // the flooder's ping comes back once the server has taken every message before it
+  const pong = new Promise((resolve) => {
+    flooder.onStanza = (s) => {
+      if (s.startsWith('<iq') && attr(s, 'id') === 'flood-done') resolve();
+    };
+  });
+  flooder.send(`<iq type='get' id='flood-done' to='${target.domain}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+  await pong;
+  const taken = performance.now() - e0;
+  await sleep(o.settle * 1000);
+  phase = 'done';
+  const m = meter();
+  clearInterval(sampler);
+  clearInterval(pacer);
+  const rssAfter = rssBytes(target.pid);
+  for (const c of [...conns, flooder]) c.close();
+  victim.destroy();
+  await sleep(300);
+
+  const base = lat(samples.baseline);
+  const during = lat(samples.episode);
+  const MiB = 1024 * 1024;
+  const result = {
+    others_baseline_ms: base,
+    others_episode_ms: during,
+    flood_messages: o.messages,
+    flood_body_bytes: o.bodySize,
+    flood_taken_ms: round(taken, 0),
+    rss_before_mib: round(rssBefore / MiB, 1),
+    rss_growth_max_mib: round((rssMax - rssBefore) / MiB, 1),
+    rss_after_mib: round(rssAfter / MiB, 1),
+    victim_closed_after_ms: victimClosedAt === null ? null : round(victimClosedAt - e0, 0),
+    server_cpu_pct: m.server_cpu_pct,
+    generator_cpu_pct: m.generator_cpu_pct,
+    other_cpu_pct: m.other_cpu_pct,
+  };
+  const summary =
+    `slowreader ${target.name}: others p90 ${base.p90} -> ${during.p90} ms (max ${during.max}), ` +
+    `RSS +${result.rss_growth_max_mib} MiB at most (from ${result.rss_before_mib}), ` +
+    `${o.messages} x ${o.bodySize} B taken in ${result.flood_taken_ms} ms, ` +
+    `slow client ${victimClosedAt === null ? 'still connected' : `cut after ${result.victim_closed_after_ms} ms`}`;
+  return { result, summary };
+}
