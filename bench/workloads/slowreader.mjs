@@ -66,7 +66,12 @@ export async function run(ctx, o) {
   // --- the episode: the victim stops reading; the flooder sends M messages to it
   let victimClosedAt = null;
   victim.onClose = () => (victimClosedAt ??= performance.now());
-  victim.onStanza = () => undefined;
+  let victimGot = 0;
+  let victimError = null;
+  victim.onStanza = (s) => {
+    if (s.startsWith('<message')) victimGot++;
+    else if (s.includes('stream:error') || s.includes('<error')) victimError ??= s.slice(0, 300);
+  };
   victim.sock.pause();
   let rssMax = rssBefore;
   const sampler = setInterval(() => {
@@ -94,6 +99,11 @@ export async function run(ctx, o) {
   clearInterval(sampler);
   clearInterval(pacer);
   const rssAfter = rssBytes(target.pid);
+  // what the server did with the slow client: read what it was sent (a paused socket
+  // learns nothing, not even its own closing) for up to 2 s
+  victim.sock.resume();
+  const readUntil = performance.now() + 2000;
+  while (performance.now() < readUntil && victimClosedAt === null) await sleep(50);
   for (const c of [...conns, flooder]) c.close();
   victim.destroy();
   await sleep(300);
@@ -110,7 +120,9 @@ export async function run(ctx, o) {
     rss_before_mib: round(rssBefore / MiB, 1),
     rss_growth_max_mib: round((rssMax - rssBefore) / MiB, 1),
     rss_after_mib: round(rssAfter / MiB, 1),
-    victim_closed_after_ms: victimClosedAt === null ? null : round(victimClosedAt - e0, 0),
+    victim_closed_by_server: victimClosedAt !== null && victimClosedAt < readUntil,
+    victim_messages_read: victimGot,
+    victim_stream_error: victimError,
     server_cpu_pct: m.server_cpu_pct,
     generator_cpu_pct: m.generator_cpu_pct,
     other_cpu_pct: m.other_cpu_pct,
@@ -119,6 +131,6 @@ export async function run(ctx, o) {
     `slowreader ${target.name}: others p90 ${base.p90} -> ${during.p90} ms (max ${during.max}), ` +
     `RSS +${result.rss_growth_max_mib} MiB at most (from ${result.rss_before_mib}), ` +
     `${o.messages} x ${o.bodySize} B taken in ${result.flood_taken_ms} ms, ` +
-    `slow client ${victimClosedAt === null ? 'still connected' : `cut after ${result.victim_closed_after_ms} ms`}`;
+    `slow client ${result.victim_closed_by_server ? 'cut by the server' : 'still connected'} (${victimGot} messages read once it read again${victimError ? `, ${victimError.slice(0, 80)}` : ''})`;
   return { result, summary };
 }
