@@ -96,11 +96,29 @@ const mam: XepModule<Settings> = {
     const exists = async (bare: string, local: string): Promise<boolean> =>
       m.sessions.of(bare).length > 0 || (await m.storage.accounts.get(local)) !== undefined;
 
-    /** when the database falls behind, the sender waits (its stream stops reading) instead of rows piling up */
-    const backpressure = (source: string): false | Promise<false> => {
+    /**
+     * When the database falls behind (or one sender has too many rows queued), that
+     * sender's *next* message waits, and its stream stops reading meanwhile, instead of
+     * rows piling up. The message that crossed the bound goes out at once: the wire
+     * never waits for the archive.
+     */
+    const owed = new Map<string, Promise<void>>();
+    const backpressure = (source: string): false => {
       const p = store.pressure(source);
-      return p ? p.then(() => false as const) : false;
+      if (p && !owed.has(source)) {
+        owed.set(source, p);
+        void p.then(() => owed.delete(source));
+      }
+      return false;
     };
+    m.hook(
+      'message/sent',
+      (ev) => {
+        const p = owed.get(ev.from.full);
+        return p ? p.then(() => false) : false;
+      },
+      100_000,
+    );
 
     const archiveIncoming = (ev: StanzaEvent): false | Promise<false> => {
       const { stanza, from, to } = ev;
