@@ -8,7 +8,8 @@
 // the offered load does not slow down when the server does (a stall shows as
 // latency, not as a lower rate).
 import { attr } from '../lib/xmpp-lite.mjs';
-import { cpuMeter, cpuSeconds, percentile, pool, round, sleep } from '../lib/proc.mjs';
+import { cpuMeter, cpuSeconds, percentile, round, sleep } from '../lib/proc.mjs';
+import { loginPairs, openLoop } from '../lib/pairs.mjs';
 
 export const defaults = { pairs: 250, duration: 20, warmup: 3, window: 1, bodySize: 100, concurrency: 100, rate: 0 };
 export const quick = { pairs: 50, duration: 5, warmup: 1 };
@@ -17,12 +18,7 @@ export const usersNeeded = (o) => 2 * o.pairs;
 export async function run(ctx, o) {
   const { target, newConn } = ctx;
   // --- log in 2P users
-  const conns = new Array(2 * o.pairs);
-  await pool(2 * o.pairs, o.concurrency, async (i) => {
-    const c = newConn(i + 1);
-    await c.login({ presence: true, roster: false, resource: 'chat' });
-    conns[i] = c;
-  });
+  const conns = await loginPairs(newConn, o.pairs, o.concurrency);
 
   const pad = 'x'.repeat(o.bodySize);
   let running = true;
@@ -68,19 +64,8 @@ export async function run(ctx, o) {
 
   // --- run: warm-up, then measurement window
   let pacer = null;
-  if (o.rate) {
-    const t0 = performance.now();
-    let next = 0;
-    pacer = setInterval(() => {
-      if (!running) return;
-      const owed = Math.floor(((performance.now() - t0) / 1000) * o.rate);
-      for (; next < owed; next++) {
-        const p = next % o.pairs;
-        const flip = Math.floor(next / o.pairs) % 2;
-        sendTo(conns[2 * p + flip], conns[2 * p + 1 - flip].jid);
-      }
-    }, 10);
-  } else for (let p = 0; p < o.pairs; p++) for (let w = 0; w < o.window; w++) sendTo(conns[2 * p], conns[2 * p + 1].jid);
+  if (o.rate) pacer = openLoop(conns, o.pairs, o.rate, (from, to) => running && sendTo(from, to.jid));
+  else for (let p = 0; p < o.pairs; p++) for (let w = 0; w < o.window; w++) sendTo(conns[2 * p], conns[2 * p + 1].jid);
   await sleep(o.warmup * 1000);
   // on Postgres the database's work is in its own processes: measured apart (db_cpu_*)
   const meter = cpuMeter(target.pid, target.dbProcs ? await target.dbProcs() : null);

@@ -8,7 +8,8 @@
 // management with resumption, as a phone would; reported: whether and when the
 // server gave up on its connection (the documented fate: detached, resumable).
 import { attr } from '../lib/xmpp-lite.mjs';
-import { cpuMeter, percentile, pool, round, rssBytes, sleep } from '../lib/proc.mjs';
+import { cpuMeter, percentile, round, rssBytes, sleep } from '../lib/proc.mjs';
+import { loginPairs, openLoop } from '../lib/pairs.mjs';
 
 export const needsSm = true;
 export const defaults = { pairs: 50, rate: 1000, messages: 20000, bodySize: 1000, baseline: 5, settle: 2, concurrency: 100 };
@@ -22,12 +23,7 @@ const lat = (xs) => {
 
 export async function run(ctx, o) {
   const { target, newConn } = ctx;
-  const conns = new Array(2 * o.pairs);
-  await pool(2 * o.pairs, o.concurrency, async (i) => {
-    const c = newConn(i + 1);
-    await c.login({ presence: true, roster: false, resource: 'chat' });
-    conns[i] = c;
-  });
+  const conns = await loginPairs(newConn, o.pairs, o.concurrency);
   const victim = newConn(2 * o.pairs + 1);
   await victim.login({ presence: true, roster: false, resource: 'phone', sm: true });
   const flooder = newConn(2 * o.pairs + 2);
@@ -46,17 +42,9 @@ export async function run(ctx, o) {
         const d = performance.now() - parseFloat(s.slice(i + 6, s.indexOf('|', i)));
         if (phase === 'baseline' || phase === 'episode') samples[phase].push(d);
       };
-  const t0 = performance.now();
-  let sent = 0;
-  const pacer = setInterval(() => {
-    const owed = Math.floor(((performance.now() - t0) / 1000) * o.rate);
-    for (; sent < owed; sent++) {
-      const p = sent % o.pairs;
-      const flip = Math.floor(sent / o.pairs) % 2;
-      const [a, b] = [conns[2 * p + flip], conns[2 * p + 1 - flip]];
-      a.send(`<message type='chat' to='${b.jid}' id='b${(++seq).toString(36)}'><body>${performance.now().toFixed(3)}|bg</body></message>`);
-    }
-  }, 10);
+  const pacer = openLoop(conns, o.pairs, o.rate, (a, b) =>
+    a.send(`<message type='chat' to='${b.jid}' id='b${(++seq).toString(36)}'><body>${performance.now().toFixed(3)}|bg</body></message>`),
+  );
 
   await sleep(1000);
   phase = 'baseline';
