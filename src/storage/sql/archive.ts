@@ -88,6 +88,8 @@ export class SqlArchiveStore implements ArchiveStore {
   /** queued rows per sender, and the senders waiting for theirs to be written */
   private readonly bySource = new Map<string, number>();
   private readonly sourceWaits = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  /** the batch timer fired: write what is queued even if it is a partial batch */
+  private timerDue = false;
   /** after a failed write: no writes until the retry timer, which backs off */
   private failing = false;
   private backoff = 100;
@@ -106,20 +108,16 @@ export class SqlArchiveStore implements ArchiveStore {
   add(row: ArchiveRow): void {
     const ids = this.idsOrThrow();
     const seq = ids.decode(row.id);
-    this.queue.push(
-      seq !== undefined
-        ? { owner: row.owner, seq, with: row.with, withFull: row.withFull ?? null, legacy: null, stanza: row.stanza, source: row.source }
-        : // an id this key did not make (a row of an older build, a test): kept as it is
-          {
-            owner: row.owner,
-            seq: ids.next(row.ts),
-            with: row.with,
-            withFull: row.withFull ?? null,
-            legacy: row.id,
-            stanza: row.stanza,
-            source: row.source,
-          },
-    );
+    // an id this key did not make (a row of an older build, a test) is kept as it is
+    this.queue.push({
+      owner: row.owner,
+      seq: seq ?? ids.next(row.ts),
+      with: row.with,
+      withFull: row.withFull ?? null,
+      legacy: seq === undefined ? row.id : null,
+      stanza: row.stanza,
+      source: row.source,
+    });
     if (row.source !== undefined) this.bySource.set(row.source, (this.bySource.get(row.source) ?? 0) + 1);
     this.added++;
     if (this.pumping || this.failing) return;
@@ -257,8 +255,6 @@ export class SqlArchiveStore implements ArchiveStore {
       }
     })();
   }
-  /** the batch timer fired: write what is queued even if it is a partial batch */
-  private timerDue = false;
 
   private settleFlushes(all: boolean): void {
     while (this.flushes.length && (all || this.flushes[0]!.upTo <= this.written)) this.flushes.shift()!.done();
