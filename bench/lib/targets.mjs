@@ -141,21 +141,24 @@ function uzzapBuild() {
   }
 }
 
-/** Rows in mam_messages (null if the table is missing, e.g. an older build). */
+/** Archived messages: in mam_chunks (n each), or rows of mam_messages in an older build; null if neither is there. */
 async function archiveRows(sql) {
-  try {
-    const [r] = await sql.query('SELECT count(*) AS n FROM mam_messages');
-    return Number(r.n);
-  } catch {
-    return null;
+  for (const text of ['SELECT coalesce(sum(n), 0) AS n FROM mam_chunks', 'SELECT count(*) AS n FROM mam_messages']) {
+    try {
+      const [r] = await sql.query(text);
+      return Number(r.n);
+    } catch {
+      // not this build's table
+    }
   }
+  return null;
 }
 
 /**
  * o.env: extra server environment (--uzzap-env K=V), applied last. With UZZAP_POSTGRES_URL the
  * accounts go to that database (loopback, named uzzap_bench*, created if missing) and, unless
  * o.keepDb, it is emptied first (DROP SCHEMA public CASCADE) so every run starts from a fresh
- * schema. After the stop, `after.archive_rows` counts mam_messages (the server flushes its archive
+ * schema. After the stop, `after.archive_rows` counts the archived messages (mam_chunks) (the server flushes its archive
  * queue on SIGTERM); with o.keepDb it is not counted (a workload's own seeded archive).
  */
 async function uzzap(o) {

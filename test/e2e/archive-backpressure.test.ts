@@ -21,7 +21,7 @@ async function stallDatabase(slot: StorageSlot): Promise<() => Promise<void>> {
     const c = new pg.Client({ connectionString: slot.postgresUrl });
     await c.connect();
     await c.query('BEGIN');
-    await c.query('LOCK TABLE mam_messages IN ACCESS EXCLUSIVE MODE');
+    await c.query('LOCK TABLE mam_chunks IN ACCESS EXCLUSIVE MODE');
     return async () => {
       await c.query('COMMIT');
       await c.end();

@@ -290,7 +290,7 @@ if (BACKEND === 'postgres')
         for (const url of shards) {
           const c = new pg.Client({ connectionString: url });
           await c.connect();
-          owners.push((await c.query<{ owner: string }>('SELECT DISTINCT owner FROM mam_messages ORDER BY owner')).rows.map((r) => r.owner));
+          owners.push((await c.query<{ owner: string }>('SELECT DISTINCT owner FROM mam_chunks ORDER BY owner')).rows.map((r) => r.owner));
           await c.end();
         }
         assert.ok(owners[0]!.length > 0 && owners[1]!.length > 0, `both shards used: ${JSON.stringify(owners)}`);
@@ -299,7 +299,7 @@ if (BACKEND === 'postgres')
         // the main database holds no archive rows
         const main = new pg.Client({ connectionString: server.config.postgres_url as string });
         await main.connect();
-        assert.equal(Number((await main.query('SELECT count(*) AS n FROM mam_messages')).rows[0].n), 0);
+        assert.equal(Number((await main.query('SELECT count(*) AS n FROM mam_chunks')).rows[0].n), 0);
         await main.end();
       } finally {
         await stopAll(...clients);

@@ -141,4 +141,29 @@ export const MIGRATIONS: Migration[] = [
       CREATE TABLE mam_keys (k INTEGER PRIMARY KEY, secret TEXT NOT NULL);
     `,
   },
+  {
+    version: 8,
+    name: 'message archive in chunks (one row per owner, contact and written batch)',
+    // src/storage/sql/archive-chunks.ts: a row holds the messages one owner exchanged with one
+    // contact in one written batch, as a JSON array of [seq, with_full, stanza, legacy_id].
+    // Existing messages become chunks of one; ids of older builds move to mam_legacy.
+    sql: `
+      CREATE TABLE mam_chunks (
+        owner TEXT NOT NULL,
+        with_jid TEXT NOT NULL,
+        first_seq BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        n INTEGER NOT NULL,
+        body TEXT NOT NULL
+      );
+      INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body)
+        SELECT owner, with_jid, seq, seq, 1, {{json_array}}({{json_array}}(seq, with_full, stanza, legacy_id)) FROM mam_messages;
+      CREATE TABLE mam_legacy (owner TEXT NOT NULL, legacy_id TEXT NOT NULL, seq BIGINT NOT NULL);
+      INSERT INTO mam_legacy (owner, legacy_id, seq) SELECT owner, legacy_id, seq FROM mam_messages WHERE legacy_id IS NOT NULL;
+      DROP TABLE mam_messages;
+      CREATE UNIQUE INDEX mam_chunks_with ON mam_chunks (owner, with_jid, first_seq);
+      CREATE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq);
+      CREATE UNIQUE INDEX mam_legacy_id ON mam_legacy (owner, legacy_id);
+    `,
+  },
 ];

@@ -16,7 +16,7 @@
 // no library offers a keyed 64-bit permutation small enough to run per message.
 
 export const ARCHIVE_EPOCH = Date.UTC(2000, 0, 1);
-const PER_MS = 4096;
+export const PER_MS = 4096;
 const TWO32 = 2 ** 32;
 const ROUNDS = 6;
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

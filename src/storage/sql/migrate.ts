@@ -12,8 +12,11 @@ export async function migrate(sql: Sql, migrations: readonly Migration[] = MIGRA
     const applied: number[] = [];
     for (const m of migrations) {
       if (done.has(m.version)) continue;
+      const pg = tx.dialect === 'postgres';
       await tx.script(
-        m.sql.replace(/\{\{serial\}\}/g, tx.dialect === 'postgres' ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT'),
+        m.sql
+          .replace(/\{\{serial\}\}/g, pg ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT')
+          .replace(/\{\{json_array\}\}/g, pg ? 'json_build_array' : 'json_array'),
       );
       await tx.exec('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
       applied.push(m.version);
