@@ -88,28 +88,26 @@ export function flatten(s: string): string {
 
 /** The rows of one batch as chunks: grouped by (owner, with), in seq order, split at CHUNK_SPAN and CHUNK_MAX. */
 export function chunkBatch(rows: readonly { owner: string; with: string; seq: number; withFull: string | null; stanza: string; legacy: string | null }[]): Chunk[] {
-  const groups = new Map<string, Entry[]>();
-  const keys = new Map<string, { owner: string; with: string }>();
+  // owner -> contact -> entries (two plain lookups: no key string made per row)
+  const groups = new Map<string, Map<string, Entry[]>>();
   for (const r of rows) {
-    const key = `${r.owner}\n${r.with}`;
-    let g = groups.get(key);
-    if (!g) {
-      groups.set(key, (g = []));
-      keys.set(key, { owner: r.owner, with: r.with });
-    }
+    let byWith = groups.get(r.owner);
+    if (!byWith) groups.set(r.owner, (byWith = new Map()));
+    let g = byWith.get(r.with);
+    if (!g) byWith.set(r.with, (g = []));
     g.push({ seq: r.seq, full: r.withFull, stanza: r.stanza, legacy: r.legacy });
   }
   const out: Chunk[] = [];
-  for (const [key, entries] of groups) {
-    const { owner, with: withJid } = keys.get(key)!;
-    entries.sort((a, b) => a.seq - b.seq);
-    let start = 0;
-    for (let i = 1; i <= entries.length; i++) {
-      if (i < entries.length && i - start < CHUNK_MAX && entries[i]!.seq - entries[start]!.seq <= CHUNK_SPAN) continue;
-      const part = entries.slice(start, i);
-      out.push({ owner, with: withJid, first: part[0]!.seq, last: part.at(-1)!.seq, n: part.length, body: encodeChunk(part) });
-      start = i;
+  for (const [owner, byWith] of groups)
+    for (const [withJid, entries] of byWith) {
+      entries.sort((a, b) => a.seq - b.seq);
+      let start = 0;
+      for (let i = 1; i <= entries.length; i++) {
+        if (i < entries.length && i - start < CHUNK_MAX && entries[i]!.seq - entries[start]!.seq <= CHUNK_SPAN) continue;
+        const part = entries.slice(start, i);
+        out.push({ owner, with: withJid, first: part[0]!.seq, last: part.at(-1)!.seq, n: part.length, body: encodeChunk(part) });
+        start = i;
+      }
     }
-  }
   return out;
 }
