@@ -59,6 +59,7 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --password PW --user-prefix PFX   account names PFX1..PFXn (pw, u)
   --addrs K               source addresses 127.0.0.10.. to spread ports over (16)
   --progress              chat/muc/resume/component: print per-second rates on stderr
+  --ref-archive sqlite     prosody/ejabberd: archive every message (mod_mam) in SQLite; rows counted after the stop
   --no-pin                don't pin with taskset; --keep-tmp  keep the server's temp dir`;
 
 function parse() {
@@ -93,6 +94,7 @@ function parse() {
       'warmup-queries': { type: 'string' },
       page: { type: 'string' },
       'uzzap-env': { type: 'string', multiple: true },
+      'ref-archive': { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
       window: { type: 'string' },
@@ -234,6 +236,7 @@ async function main() {
     password: v.password,
     pin: !v['no-pin'],
     keepTmp: v['keep-tmp'],
+    refArchive: v['ref-archive'],
     host: v.host,
     port: num('port'),
     domain: v.domain,
@@ -288,6 +291,7 @@ async function main() {
       pid: target.pid,
       env: target.env,
       storage: target.storage,
+      ...(target.archive ? { archive: target.archive } : {}),
       ...(target.component ? { component_port: target.component.port } : {}),
     },
     params,
@@ -296,7 +300,7 @@ async function main() {
     date: new Date().toISOString(),
   };
   if (target.after) {
-    // counted after the stop (uzzap): archived rows; chat sends each message to an archiving server once,
+    // counted after the stop (uzzap; prosody/ejabberd with --ref-archive): archived rows; chat sends each message to an archiving server once,
     // so with the archive on there should be 2 per message sent (the sender's and the recipient's copies)
     report.archive_rows = target.after.archive_rows;
     if (out.result.sent_total && target.after.archive_rows != null)

@@ -1,18 +1,20 @@
-// Seeds Uzzap's message archive (table mam_messages) in a Postgres bench
+// Seeds Uzzap's message archive (table mam_chunks) in a Postgres bench
 // database for the `mam` workload: `size` messages for the queried user
-// (u1@localhost) interleaved with other owners' rows up to `total` rows, made
+// (u1@localhost) interleaved with other owners' messages up to `total`, made
 // by the database itself (INSERT ... SELECT over generate_series, no client
-// round trips). Rows look like what the server writes (see
-// xeps/0313-mam/index.ts): the recipient's copy under the stanza-id the server
-// stamped, with that <stanza-id/> in the stanza; the sender's copy under a
-// UUID of its own, without one. Secondary indexes are dropped for the load
+// round trips). Each message is a chunk of its own (src/storage/sql/archive-chunks.ts):
+// what a quiet archive looks like, and the most rows a reader can meet for a page.
+// Stanzas look like what the server writes (xeps/0313-mam/index.ts): the
+// recipient's copy with a <stanza-id/>, the sender's without one. Ids are not
+// stored: an id is the message's seq under the deployment's key (mam_keys,
+// written here first so the workload can compute ids). Secondary indexes are dropped for the load
 // and rebuilt from their own definitions afterwards (so a changed migration
 // is rebuilt as it is), then VACUUM ANALYZE, as autovacuum would have left a
 // long-lived table. A marker row (table bench_mam_seed) lets the next run with
 // the same parameters reuse the data.
 import { openUzzapStorage } from './uzzap-seed.mjs';
 
-const FORMAT = 2; // bump when the generated rows change
+const FORMAT = 3; // bump when the generated rows change
 const CHUNK = 500_000;
 const BODY = 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore';
 const log = (...a) => console.error('[bench]', ...a);
@@ -38,7 +40,7 @@ export async function seedArchive(url, o) {
   const sql = storage.sql;
   const sizes = async () => {
     const [r] = await sql.query(
-      `SELECT pg_table_size('mam_messages') AS t, pg_indexes_size('mam_messages') AS i, (SELECT count(*) FROM mam_messages) AS n`,
+      `SELECT pg_table_size('mam_chunks') AS t, pg_indexes_size('mam_chunks') AS i, (SELECT coalesce(sum(n), 0) FROM mam_chunks) AS n`,
     );
     return { rows: Number(r.n), table_mib: Math.round(Number(r.t) / 1048576), indexes_mib: Math.round(Number(r.i) / 1048576) };
   };
@@ -47,18 +49,18 @@ export async function seedArchive(url, o) {
     const [have] = await sql.query("SELECT v FROM bench_mam_seed WHERE k = 'seed'");
     if (have?.v === want) {
       const s = await sizes();
-      const [c] = await sql.query('SELECT count(*) AS n FROM mam_messages WHERE owner = $1', [owner]);
+      const [c] = await sql.query('SELECT coalesce(sum(n), 0) AS n FROM mam_chunks WHERE owner = $1', [owner]);
       if (s.rows === total && Number(c.n) === size) {
         log(`mam: reusing the seeded archive (${total} rows, ${size} for ${owner})`);
         return { reused: true, seconds: 0, ...s, owner_rows: size };
       }
       log(`mam: seeded archive changed (${s.rows} rows, ${c.n} for ${owner}): seeding again`);
     }
-    await sql.script("DELETE FROM bench_mam_seed; TRUNCATE mam_messages");
+    await sql.script("DELETE FROM bench_mam_seed; TRUNCATE mam_chunks");
     // secondary indexes: drop for the load, rebuild from their definitions
     const defs = await sql.query(
-      `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'mam_messages'
-         AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'mam_messages'::regclass)`,
+      `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'mam_chunks'
+         AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'mam_chunks'::regclass)`,
     );
     for (const d of defs) await sql.script(`DROP INDEX "${d.indexname}"`);
     const span = 365 * 86_400_000; // the table covers a year, ts strictly increasing with seq
@@ -66,27 +68,32 @@ export async function seedArchive(url, o) {
     const ts0 = Date.now() - span - 60_000;
     // g: global row number (= seq order); the queried user's j-th message is g = j*k.
     // Its contact: a hash of j among `contacts`; odd j incoming (recipient copy), even j outgoing.
+    // body: the chunk format `seq,fullLength,-1,stanzaLength;` + full JID + stanza (all ASCII here,
+    // so Postgres' character lengths are the UTF-16 lengths the server reads)
     const insert = `
-      INSERT INTO mam_messages (owner, seq, legacy_id, with_jid, with_full, stanza)
-      SELECT owner, (ts - 946684800000) * 4096 + (g % 4096), id, with_jid, with_full,
-        CASE WHEN incoming THEN
-          '<message type="chat" to="' || owner || '/chat" id="m' || g || '" from="' || with_full || '"><body>' || body ||
-          '</body><stanza-id xmlns="urn:xmpp:sid:0" id="' || id || '" by="' || owner || '"/></message>'
-        ELSE
-          '<message type="chat" to="' || with_full || '" id="m' || g || '" from="' || owner || '/chat"><body>' || body || '</body></message>'
-        END
+      INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body)
+      SELECT owner, with_jid, seq, seq, 1, seq || ',' || length(with_full) || ',-1,' || length(stanza) || ';' || with_full || stanza
       FROM (
-        SELECT g, owner, md5('mam' || g)::uuid::text AS id, $3::bigint + g * $4::bigint AS ts,
-               with_jid, with_jid || '/phone' AS with_full, (g / $5) % 2 = 1 AS incoming,
-               'msg ' || g || ' ' || $6 AS body
+        SELECT g, owner, with_jid, with_full, (ts - 946684800000) * 4096 + (g % 4096) AS seq,
+          CASE WHEN incoming THEN
+            '<message type="chat" to="' || owner || '/chat" id="m' || g || '" from="' || with_full || '"><body>' || body ||
+            '</body><stanza-id xmlns="urn:xmpp:sid:0" id="seeded" by="' || owner || '"/></message>'
+          ELSE
+            '<message type="chat" to="' || with_full || '" id="m' || g || '" from="' || owner || '/chat"><body>' || body || '</body></message>'
+          END AS stanza
         FROM (
-          SELECT g,
-            CASE WHEN g % $5 = 0 THEN $7 ELSE 'u' || (2 + $8 + g % $9) || '@' || $10 END AS owner,
-            CASE WHEN g % $5 = 0 THEN 'u' || (2 + (hashint8(g / $5) & 2147483647) % $8) || '@' || $10
-                 ELSE 'u' || (2 + (hashint8(g) & 2147483647) % 1000) || '@' || $10 END AS with_jid
-          FROM generate_series($1::bigint, $2::bigint) g
-        ) a
-      ) b
+          SELECT g, owner, $3::bigint + g * $4::bigint AS ts,
+                 with_jid, with_jid || '/phone' AS with_full, (g / $5) % 2 = 1 AS incoming,
+                 'msg ' || g || ' ' || $6 AS body
+          FROM (
+            SELECT g,
+              CASE WHEN g % $5 = 0 THEN $7 ELSE 'u' || (2 + $8 + g % $9) || '@' || $10 END AS owner,
+              CASE WHEN g % $5 = 0 THEN 'u' || (2 + (hashint8(g / $5) & 2147483647) % $8) || '@' || $10
+                   ELSE 'u' || (2 + (hashint8(g) & 2147483647) % 1000) || '@' || $10 END AS with_jid
+            FROM generate_series($1::bigint, $2::bigint) g
+          ) a
+        ) b
+      ) c
       ORDER BY g`;
     for (let a = 1; a <= total; a += CHUNK) {
       const b = Math.min(total, a + CHUNK - 1);
@@ -100,7 +107,7 @@ export async function seedArchive(url, o) {
     });
     const indexBuildS = (performance.now() - ti) / 1000;
     log(`mam: ${defs.length} indexes rebuilt in ${indexBuildS.toFixed(0)} s`);
-    await sql.script('VACUUM ANALYZE mam_messages');
+    await sql.script('VACUUM ANALYZE mam_chunks');
     await sql.exec("INSERT INTO bench_mam_seed (k, v) VALUES ('seed', $1)", [want]);
     const s = await sizes();
     const seconds = (performance.now() - t0) / 1000;

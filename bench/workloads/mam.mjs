@@ -12,14 +12,16 @@
 //           middle of u1's archive (a different one per query)
 //   with    a form with with=<contact> (10 contacts in turn), <max>P</max>
 // Latency = IQ sent -> IQ result received (every <result/> message comes before
-// it). The <fin/> carries an RSM <count/>: the server runs SELECT count(*) over
-// the query's filter for every page, so afterwards the page and count SQL
+// it). The <fin/> carries an RSM <count/>: the server sums the chunks' counts
+// over the query's filter for every page, so afterwards the page and count SQL
 // (same text as src/storage/sql/archive.ts) are timed straight on Postgres
 // and EXPLAIN ANALYZEd, to show which part grows with the archive.
 import { attr } from '../lib/xmpp-lite.mjs';
 import { contactJid, seedArchive } from '../lib/mam-seed.mjs';
 import { benchPgUrl, ensureDatabase } from '../lib/uzzap-pg.mjs';
 import { cpuMeter, percentile, round } from '../lib/proc.mjs';
+import { ArchiveIds } from '../../dist/src/storage/sql/archive-ids.js';
+import { CHUNK_SPAN } from '../../dist/src/storage/sql/archive-chunks.js';
 
 export const targets = ['uzzap'];
 export const keepDatabase = true; // the seeded archive stays for the next run
@@ -55,24 +57,27 @@ export async function prepare({ uzzapEnv }, p) {
 }
 
 // ------------------------------------------------------------ SQL, as src/storage/sql/archive.ts runs it
-const COLS = 'SELECT seq, legacy_id, with_jid, stanza FROM mam_messages';
+const COLS = 'SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks';
+const MIN = Number.MIN_SAFE_INTEGER;
+const MAX = Number.MAX_SAFE_INTEGER;
+/** the first round trip of a page (collect), and the count's sum over whole chunks */
 function sqlFor(kind, o, arg) {
-  const lim = o.page + 1;
+  const sum = (w) => [`SELECT sum(n) AS s FROM (SELECT n FROM mam_chunks WHERE owner = $1 AND first_seq >= $2 AND last_seq <= $3${w ? ' AND with_jid = $4' : ''}) AS whole`, w ? [OWNER, MIN, MAX, w] : [OWNER, MIN, MAX]];
   switch (kind) {
     case 'first':
-      return { page: [`${COLS} WHERE owner = $1 ORDER BY seq ASC LIMIT ${lim}`, [OWNER]], count: [`SELECT count(*) AS n FROM mam_messages WHERE owner = $1`, [OWNER]] };
+      return { page: [`${COLS} WHERE owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4 ORDER BY first_seq ASC LIMIT 64`, [OWNER, MIN - CHUNK_SPAN - 1, MAX, MIN]], count: sum() };
     case 'last':
-      return { page: [`${COLS} WHERE owner = $1 ORDER BY seq DESC LIMIT ${lim}`, [OWNER]], count: [`SELECT count(*) AS n FROM mam_messages WHERE owner = $1`, [OWNER]] };
+      return { page: [`${COLS} WHERE owner = $1 AND first_seq < $2 AND first_seq >= $3 AND last_seq >= $4 ORDER BY first_seq DESC LIMIT 64`, [OWNER, MAX + 1, MIN - CHUNK_SPAN, MIN]], count: sum() };
     case 'middle':
       return {
-        lookup: ['SELECT seq FROM mam_messages WHERE owner = $1 AND legacy_id = $2', [OWNER, arg.id]],
-        page: [`${COLS} WHERE owner = $1 AND seq > $2 ORDER BY seq ASC LIMIT ${lim}`, [OWNER, arg.seq]],
-        count: [`SELECT count(*) AS n FROM mam_messages WHERE owner = $1`, [OWNER]],
+        lookup: [`${COLS} WHERE owner = $1 AND first_seq <= $2 AND first_seq >= $3 AND last_seq >= $2`, [OWNER, arg.seq, arg.seq - CHUNK_SPAN]],
+        page: [`${COLS} WHERE owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4 ORDER BY first_seq ASC LIMIT 64`, [OWNER, arg.seq + 1 - CHUNK_SPAN - 1, MAX, arg.seq + 1]],
+        count: sum(),
       };
     case 'with':
       return {
-        page: [`${COLS} WHERE owner = $1 AND with_jid = $2 ORDER BY seq ASC LIMIT ${lim}`, [OWNER, arg.with]],
-        count: [`SELECT count(*) AS n FROM mam_messages WHERE owner = $1 AND with_jid = $2`, [OWNER, arg.with]],
+        page: [`${COLS} WHERE owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4 AND with_jid = $5 ORDER BY first_seq ASC LIMIT 64`, [OWNER, MIN - CHUNK_SPAN - 1, MAX, MIN, arg.with]],
+        count: sum(arg.with),
       };
   }
 }
@@ -114,14 +119,17 @@ export async function run(ctx, o) {
   // --- what to ask for: ids spread over the middle 10% of u1's archive, and its contacts
   const stride = Math.max(1, Math.floor((o.size * 0.1) / o.queries));
   const span = stride * (o.queries + o.warmupQueries);
-  const midRows = await sql.query(`SELECT legacy_id AS id, seq FROM mam_messages WHERE owner = $1 ORDER BY seq OFFSET $2 LIMIT $3`, [
+  // ids are seqs under the deployment's key (chunks of one here, so first_seq is the message's seq)
+  const [key] = await sql.query('SELECT secret FROM mam_keys WHERE k = 1');
+  const ids = new ArchiveIds(key.secret);
+  const midRows = await sql.query(`SELECT first_seq AS seq FROM mam_chunks WHERE owner = $1 ORDER BY first_seq OFFSET $2 LIMIT $3`, [
     OWNER, Math.max(0, Math.floor(o.size / 2 - span / 2)), span,
   ]);
-  const mids = midRows.filter((_, i) => i % stride === 0).map((r) => ({ id: r.id, seq: Number(r.seq) }));
+  const mids = midRows.filter((_, i) => i % stride === 0).map((r) => ({ id: ids.encode(Number(r.seq)), seq: Number(r.seq) }));
   if (mids.length < o.queries + o.warmupQueries) throw new Error(`mam: only ${mids.length} middle ids (archive too small?)`);
   const contacts = Array.from({ length: o.contacts }, (_, c) => contactJid(c, DOMAIN));
   const expectedCount = { first: o.size, last: o.size, middle: o.size };
-  for (const [r] of await Promise.all(contacts.map((w) => sql.query('SELECT count(*) AS n FROM mam_messages WHERE owner = $1 AND with_jid = $2', [OWNER, w]))))
+  for (const [r] of await Promise.all(contacts.map((w) => sql.query('SELECT coalesce(sum(n), 0) AS n FROM mam_chunks WHERE owner = $1 AND with_jid = $2', [OWNER, w]))))
     (expectedCount.with ??= []).push(Number(r.n));
 
   // --- log in as u1
@@ -278,15 +286,15 @@ export async function run(ctx, o) {
     perKind[kind].count_share_of_latency = p50 ? round(countP50 / p50, 2) : null;
   }
   // a typical small archive in the same table (one of the other owners): which plan its pages get
-  const [small] = await sql.query('SELECT owner, count(*) AS n FROM mam_messages WHERE owner = $1 GROUP BY owner', [`u${3 + o.contacts}@${DOMAIN}`]);
+  const [small] = await sql.query('SELECT owner, sum(n) AS n FROM mam_chunks WHERE owner = $1 GROUP BY owner', [`u${3 + o.contacts}@${DOMAIN}`]);
   if (small) {
     const ow = small.owner;
     explain.small_owner = {
       owner: ow,
       rows: Number(small.n),
-      first_page: await explainOne([`${COLS} WHERE owner = $1 ORDER BY seq ASC LIMIT ${o.page + 1}`, [ow]]),
-      last_page: await explainOne([`${COLS} WHERE owner = $1 ORDER BY seq DESC LIMIT ${o.page + 1}`, [ow]]),
-      count: await explainOne(['SELECT count(*) AS n FROM mam_messages WHERE owner = $1', [ow]]),
+      first_page: await explainOne([`${COLS} WHERE owner = $1 ORDER BY first_seq ASC LIMIT 64`, [ow]]),
+      last_page: await explainOne([`${COLS} WHERE owner = $1 ORDER BY first_seq DESC LIMIT 64`, [ow]]),
+      count: await explainOne(['SELECT sum(n) AS n FROM mam_chunks WHERE owner = $1', [ow]]),
     };
   }
 
