@@ -1,7 +1,7 @@
 // The only import surface for xeps/** (enforced by eslint).
 export * from './module.js';
 export * from './errors.js';
-export { Element, x, parseXml, escapeXML, escapeXMLText, dateTime } from '../xml/index.js';
+export { Element, x, parseXml, escapeXML, escapeXMLText, dateTime, serialize } from '../xml/index.js';
 export { Jid, JidError, tryJid } from '../jid.js';
 export { enforceNickname, PrecisError } from '../precis.js';
 export { AccountExistsError } from '../storage/types.js';

@@ -3,7 +3,7 @@
 // the right error. Synchronous unless a hook or IQ handler is asynchronous;
 // the returned promise (if any) lets the origin session keep its stanzas in order.
 import type { Logger } from 'pino';
-import { Element } from '../xml/index.js';
+import { Element, serialize } from '../xml/index.js';
 import { Jid, tryJid } from '../jid.js';
 import { StanzaError, errorReply } from '../api/errors.js';
 import type { DeliveryMeta, Hooks, IqRequest, IqTarget, ServiceHandler, StanzaEvent } from '../api/module.js';
@@ -344,7 +344,8 @@ export class Router {
       }
       return;
     }
-    const xml = stanza.toString();
+    // the archive (xeps/0313-mam) serialised it already, unchanged since
+    const xml = serialize(stanza);
     for (const s of targets) s.sendSerialized(xml, kind, peers, meta);
   }
 

@@ -13,6 +13,7 @@ import {
   mamMetadata,
   parseMamQuery,
   runMamQuery,
+  serialize,
   x,
   z,
   type Element,
@@ -120,21 +121,6 @@ const mam: XepModule<Settings> = {
       100_000,
     );
 
-    /**
-     * Both copies of a message (the recipient's, then the sender's, a few hooks later)
-     * keep the same text: it is serialised once. One slot, not a WeakMap (whose entries
-     * cost the garbage collector more than the second serialisation). A hook in between
-     * that changes the children (a bounce takes the stanza-id away) makes it serialise
-     * again.
-     */
-    let last: { stanza: Element; children: Element['children']; n: number; text: string } | undefined;
-    const text = (stanza: Element): string => {
-      if (last && last.stanza === stanza && last.children === stanza.children && last.n === stanza.children.length) return last.text;
-      const t = stanza.toString();
-      last = { stanza, children: stanza.children, n: stanza.children.length, text: t };
-      return t;
-    };
-
     const archiveIncoming = (ev: StanzaEvent): false | Promise<false> => {
       const { stanza, from, to } = ev;
       if (!archivable(stanza)) return false;
@@ -147,7 +133,7 @@ const mam: XepModule<Settings> = {
           ts: Date.now(),
           with: from.bare,
           withFull: from.full,
-          stanza: text(stanza),
+          stanza: serialize(stanza),
           source: from.full,
         });
         return backpressure(from.full);
@@ -174,7 +160,7 @@ const mam: XepModule<Settings> = {
             ts: Date.now(),
             with: to.bare,
             withFull: to.full,
-            stanza: text(stanza),
+            stanza: serialize(stanza),
             source: from.full,
           });
           return backpressure(from.full);
