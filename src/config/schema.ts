@@ -42,9 +42,15 @@ export const DEFAULTS = {
     /** seconds a component has to answer an IQ before the sender gets remote-server-timeout */
     iq_timeout: 60,
   },
-  /** traffic shaping per session, applied by pausing reads (TCP backpressure); 0 = unlimited */
+  /**
+   * traffic shaping per session, applied by pausing reads (TCP backpressure); 0 = unlimited.
+   * Clients: 1 MiB/s, far above what a person's client sends (a chat bench client at
+   * 100 msgs/s sends ~20 KB/s) and far below what one flooding socket can push (9 MB/s
+   * measured), so a flood is taken at the pace of the others; Debian's Prosody ships
+   * 10 kB/s and ejabberd 3,000 B/s.
+   */
   rate_limits: {
-    c2s: { stanzas: 0, bytes: 0 },
+    c2s: { stanzas: 0, bytes: 1_048_576 },
     component: { stanzas: 0, bytes: 0 },
     /** seconds of traffic at the limit a session may send in one burst */
     burst: 2,
@@ -103,7 +109,7 @@ export const DEFAULTS = {
     sqlite_busy_timeout: 5000,
     postgres_pool: 10,
     /** MB of page cache for SQLite's archive writer (the newest index pages of every active archive) */
-    sqlite_archive_cache_mb: 32,
+    sqlite_archive_cache_mb: 8,
     /** message archive: rows per written batch */
     archive_batch_rows: 10_000,
     /** message archive: ms a row waits at most for its batch (what a crash can lose) */

@@ -358,6 +358,31 @@ describe('external components (XEP-0114)', function () {
 describe('rate limits (traffic shaping by pausing reads)', function () {
   this.timeout(30_000);
 
+  it('by default a client connection may send 1 MiB/s: a 3 MiB flood is paced, and all of it arrives', async () => {
+    // the default rate; the recipient may have the 2 MiB burst queued at once (its own bound is 1 MiB)
+    const server = await startServer({ config: { limits: { outbound_buffer: 8 * 1048576 } }, users: { flood: 'secret', sink: 'secret' } });
+    const flood = await connect(server, 'flood');
+    const sink = await connect(server, 'sink');
+    try {
+      const N = 300;
+      const body = 'x'.repeat(10 * 1024);
+      let got = 0;
+      sink.on('stanza', (s: Element) => {
+        if (s.is('message') && s.attrs.id?.startsWith('f') && s.getChild('body')) got++;
+      });
+      const t0 = Date.now();
+      for (let i = 0; i < N; i++) void flood.send(xml('message', { to: 'sink@localhost', type: 'chat', id: `f${i}` }, xml('body', {}, body)));
+      await until(() => got === N, `all ${N} messages delivered`, 20_000);
+      // 3 MiB at 1 MiB/s with a 2 MiB burst: at least ~1 s
+      assert.ok(Date.now() - t0 >= 900, `3 MiB went through in ${Date.now() - t0} ms`);
+      const metrics = await (await fetch(`http://127.0.0.1:${server.ports.http}/metrics`)).text();
+      assert.match(metrics, /uzzap_rate_limited_total\{stream="c2s"\} [1-9]/);
+    } finally {
+      await stopAll(flood, sink);
+      await server.stop();
+    }
+  });
+
   it('a flooder is slowed to its rate and loses nothing, while other users stay fast; exempt accounts are not limited', async () => {
     const server = await startServer({
       config: { rate_limits: { c2s: { stanzas: 100, bytes: 0 }, burst: 0.2, exempt: ['vip@localhost'] } },

@@ -12,8 +12,9 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { timeout: workerData.busyTimeout });
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
-// Each batch touches the newest pages of two indexes for every owner that got mail:
-// ~4 MB for 500 active owners, twice SQLite's default cache (storage.sqlite_archive_cache_mb).
+// Each batch touches the newest pages of two indexes for every owner that got mail
+// (one entry per chunk); storage.sqlite_archive_cache_mb (8 MB) holds them for thousands
+// of active owners.
 db.pragma('cache_size = -' + workerData.cacheKib);
 // Same priority as the event loop: once the archive queue is full the senders wait
 // for this thread (backpressure), so starving it (it ran at nice 5 before) only
