@@ -147,6 +147,9 @@ export const MIGRATIONS: Migration[] = [
     // src/storage/sql/archive-chunks.ts: a row holds the messages one owner exchanged with one
     // contact in one written batch, as a JSON array of [seq, with_full, stanza, legacy_id].
     // Existing messages become chunks of one; ids of older builds move to mam_legacy.
+    // Both indexes end in (last_seq, n) so that a count, sum(n) over a range, reads no rows
+    // (a `with` page's count of 10,000 took 30 ms on Postgres reading them). The unique one
+    // makes a retried batch's chunks (the same rows again) no second write.
     sql: `
       CREATE TABLE mam_chunks (
         owner TEXT NOT NULL,
@@ -161,8 +164,8 @@ export const MIGRATIONS: Migration[] = [
       CREATE TABLE mam_legacy (owner TEXT NOT NULL, legacy_id TEXT NOT NULL, seq BIGINT NOT NULL);
       INSERT INTO mam_legacy (owner, legacy_id, seq) SELECT owner, legacy_id, seq FROM mam_messages WHERE legacy_id IS NOT NULL;
       DROP TABLE mam_messages;
-      CREATE UNIQUE INDEX mam_chunks_with ON mam_chunks (owner, with_jid, first_seq);
-      CREATE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq);
+      CREATE UNIQUE INDEX mam_chunks_with ON mam_chunks (owner, with_jid, first_seq, last_seq, n);
+      CREATE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq, last_seq, n);
       CREATE UNIQUE INDEX mam_legacy_id ON mam_legacy (owner, legacy_id);
     `,
   },
