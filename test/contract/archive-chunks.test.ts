@@ -119,6 +119,26 @@ describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' 
     );
   });
 
+  it('writes a batch of many chunks whole', async () => {
+    // 450 owners × 2 contacts = 900 chunks in one batch
+    const ids: { owner: string; id: string }[] = [];
+    for (let o = 0; o < 450; o++)
+      for (const w of ['bob@localhost', 'cat@localhost']) {
+        const ownerJid = `many${o}@localhost`;
+        const id = s.archive.newId(ownerJid);
+        ids.push({ owner: ownerJid, id });
+        s.archive.add({ owner: ownerJid, id, ts: Date.now(), with: w, stanza: `<message><body>${o} ${w}</body></message>` });
+      }
+    await s.archive.flush();
+    for (const { owner: ownerJid, id } of [ids[0]!, ids[451]!, ids.at(-1)!]) {
+      const got = await s.archive.query({ owner: ownerJid, max: 10, fromEnd: false, ids: [id] });
+      assert.equal(got.items.length, 1);
+    }
+    let total = 0;
+    for (let o = 0; o < 450; o++) total += (await s.archive.query({ owner: `many${o}@localhost`, max: 0, fromEnd: false })).count!;
+    assert.equal(total, 900);
+  });
+
   it('purges across chunks: the count is exact and later messages stay', async () => {
     const cut = model[700]!.ts;
     const older = model.filter((m) => m.ts < cut).length;
