@@ -340,26 +340,40 @@ export class SqlArchiveStore implements ArchiveStore {
   private async seqOf(owner: string, id: string): Promise<number> {
     const seq = this.idsOrThrow().decode(id);
     if (seq === undefined) {
-      const [row] = await this.sql.query<{ seq: number | string }>('SELECT seq FROM mam_legacy WHERE owner = $1 AND legacy_id = $2', [
-        owner,
-        id,
-      ]);
-      if (!row) throw new ArchiveIdNotFound(id);
-      return Number(row.seq);
+      const legacy = await this.legacySeq(owner, id);
+      if (legacy === undefined) throw new ArchiveIdNotFound(id);
+      return legacy;
     }
-    if (!(await this.find(owner, seq))) throw new ArchiveIdNotFound(id);
+    if (!(await this.find(this.sql, owner, seq, (e) => e.seq === seq))) throw new ArchiveIdNotFound(id);
     return seq;
   }
 
-  /** The chunk holding a message (after a flush). */
-  private async find(owner: string, seq: number): Promise<{ row: ChunkRow; entries: Entry[]; at: number } | undefined> {
-    const rows = await this.sql.query<ChunkRow>(
-      'SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq <= $2 AND first_seq >= $3 AND last_seq >= $2',
+  /** The seq of a message under an id of an older build (mam_legacy). */
+  private async legacySeq(owner: string, id: string): Promise<number | undefined> {
+    const [row] = await this.sql.query<{ seq: number | string }>('SELECT seq FROM mam_legacy WHERE owner = $1 AND legacy_id = $2', [owner, id]);
+    return row ? Number(row.seq) : undefined;
+  }
+
+  /**
+   * The chunk holding a message at `seq` (after a flush): its row, its entries and the
+   * entry's index. `lock`: row-locked for a rewrite (Postgres; SQLite's transaction is the lock).
+   */
+  private async find(
+    sql: Sql,
+    owner: string,
+    seq: number,
+    match: (e: Entry) => boolean,
+    lock = false,
+  ): Promise<{ row: ChunkRow; entries: Entry[]; at: number } | undefined> {
+    const rows = await sql.query<ChunkRow>(
+      `SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq <= $2 AND first_seq >= $3 AND last_seq >= $2${
+        lock && sql.dialect === 'postgres' ? ' FOR UPDATE' : ''
+      }`,
       [owner, seq, seq - CHUNK_SPAN],
     );
     for (const row of rows) {
       const entries = decodeChunk(row.body!);
-      const at = entries.findIndex((e) => e.seq === seq);
+      const at = entries.findIndex(match);
       if (at >= 0) return { row, entries, at };
     }
     return undefined;
@@ -509,34 +523,20 @@ export class SqlArchiveStore implements ArchiveStore {
     if (queued()) return true;
     await this.flush();
     if (queued()) return true;
-    let key = seq;
-    if (key === undefined) {
-      const [row] = await this.sql.query<{ seq: number | string }>('SELECT seq FROM mam_legacy WHERE owner = $1 AND legacy_id = $2', [owner, id]);
-      if (!row) return false;
-      key = Number(row.seq);
-    }
-    const at = key;
-    // read, change, write back the one chunk, in a transaction (row-locked on Postgres)
+    const at = seq ?? (await this.legacySeq(owner, id));
+    if (at === undefined) return false;
+    // read, change, write back the one chunk, in a transaction
     return this.sql.transaction(async (tx) => {
-      const lock = tx.dialect === 'postgres' ? ' FOR UPDATE' : '';
-      const rows = await tx.query<ChunkRow>(
-        `SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq <= $2 AND first_seq >= $3 AND last_seq >= $2${lock}`,
-        [owner, at, at - CHUNK_SPAN],
-      );
-      for (const row of rows) {
-        const entries = decodeChunk(row.body!);
-        const e = entries.find((x) => x.seq === at && (seq !== undefined ? x.legacy === null : x.legacy === id));
-        if (!e) continue;
-        e.stanza = stanza;
-        await tx.exec('UPDATE mam_chunks SET body = $1 WHERE owner = $2 AND with_jid = $3 AND first_seq = $4', [
-          encodeChunk(entries),
-          owner,
-          row.with_jid,
-          row.first_seq,
-        ]);
-        return true;
-      }
-      return false;
+      const hit = await this.find(tx, owner, at, (x) => x.seq === at && (seq !== undefined ? x.legacy === null : x.legacy === id), true);
+      if (!hit) return false;
+      hit.entries[hit.at]!.stanza = stanza;
+      await tx.exec('UPDATE mam_chunks SET body = $1 WHERE owner = $2 AND with_jid = $3 AND first_seq = $4', [
+        encodeChunk(hit.entries),
+        owner,
+        hit.row.with_jid,
+        hit.row.first_seq,
+      ]);
+      return true;
     });
   }
 
