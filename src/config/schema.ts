@@ -113,7 +113,7 @@ export const DEFAULTS = {
     /** message archive: rows per written batch */
     archive_batch_rows: 10_000,
     /** message archive: ms a row waits at most for its batch (what a crash can lose) */
-    archive_batch_ms: 100,
+    archive_batch_ms: 250,
     /** message archive: queued rows above which senders wait for the writer (backpressure; nothing is dropped) */
     archive_queue_rows: 30_000,
     /** message archive: rows one sender may have queued before that sender alone waits */

@@ -313,7 +313,7 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
     it('replaces by archive id for one owner, written or still waiting in the batch, and says when there is none', async () => {
       s.archive.add(msg(1));
       await s.archive.flush();
-      s.archive.add(msg(2)); // waits in the batch (up to 100 ms)
+      s.archive.add(msg(2)); // waits in the batch (up to batch_ms)
       assert.equal(await s.archive.replace(owner, 'r-2', tomb(2)), true, 'a row still waiting in the batch');
       assert.equal(await s.archive.replace(owner, 'r-1', tomb(1)), true, 'a written row');
       s.archive.add(msg(3));
