@@ -16,7 +16,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
 import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
-import { CHUNK_SPAN, chunkBatch, decodeChunk, encodeChunk, flatten, type Entry } from './archive-chunks.js';
+import { CHUNK_SPAN, chunkBatch, decodeChunk, encodeChunk, type Entry } from './archive-chunks.js';
+import { Segment, type Queued } from './archive-queue.js';
 import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
 
 // Big batches are what makes the archive cheap: every row costs an insert into the
@@ -55,17 +56,6 @@ export interface ArchiveEvents {
   pressure(on: boolean, queued: number): void;
 }
 
-/** A row waiting for its batch: the key already decided. */
-export interface Queued {
-  owner: string;
-  seq: number;
-  with: string;
-  withFull: string | null;
-  legacy: string | null;
-  stanza: string;
-  source: string | undefined;
-}
-
 /** A chunk as read back. */
 interface ChunkRow {
   with_jid: string;
@@ -88,9 +78,14 @@ const MIN_SEQ = Number.MIN_SAFE_INTEGER;
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 export class SqlArchiveStore implements ArchiveStore {
-  private queue: Queued[] = [];
+  /** rows waiting, off the heap (archive-queue.ts): the last segment is the one filling, each holds one batch at most */
+  private segments: Segment[] = [];
+  /** rows in `segments` */
+  private waiting = 0;
+  /** a written segment, kept to be filled again */
+  private spare: Segment | undefined;
   /** a batch whose write failed: retried alone and unchanged, so its chunks are the same (ON CONFLICT DO NOTHING) */
-  private retry: Queued[] | undefined;
+  private retry: Segment | undefined;
   private ids: ArchiveIds | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** rows ever queued / written: a flush waits until `written` reaches `queued` as it was */
@@ -125,19 +120,26 @@ export class SqlArchiveStore implements ArchiveStore {
     const ids = this.idsOrThrow();
     const seq = ids.decode(row.id);
     // an id this key did not make (a row of an older build, a test) is kept as it is
-    this.queue.push({
+    let open = this.segments.at(-1);
+    if (!open || open.n >= this.limits.batch_rows) {
+      open = this.spare ?? new Segment();
+      this.spare = undefined;
+      this.segments.push(open);
+    }
+    open.push({
       owner: row.owner,
       seq: seq ?? ids.next(row.ts),
       with: row.with,
       withFull: row.withFull ?? null,
       legacy: seq === undefined ? row.id : null,
-      stanza: flatten(row.stanza),
+      stanza: row.stanza,
       source: row.source,
     });
+    this.waiting++;
     if (row.source !== undefined) this.bySource.set(row.source, (this.bySource.get(row.source) ?? 0) + 1);
     this.added++;
     if (this.pumping || this.failing) return;
-    if (this.queue.length >= this.limits.batch_rows) this.pump();
+    if (this.waiting >= this.limits.batch_rows) this.pump();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.pump(), this.limits.batch_ms);
       this.timer.unref();
@@ -167,7 +169,7 @@ export class SqlArchiveStore implements ArchiveStore {
 
   /** rows waiting to be written */
   get queued(): number {
-    return this.queue.length + (this.retry?.length ?? 0);
+    return this.waiting + (this.retry?.n ?? 0);
   }
 
   flush(): Promise<void> {
@@ -194,12 +196,11 @@ export class SqlArchiveStore implements ArchiveStore {
   }
 
   /** A batch was written: its senders' shares go down; those waiting go on below half their bound. */
-  private release(batch: Queued[]): void {
-    for (const r of batch) {
-      if (r.source === undefined) continue;
-      const n = (this.bySource.get(r.source) ?? 1) - 1;
-      if (n > 0) this.bySource.set(r.source, n);
-      else this.bySource.delete(r.source);
+  private release(batch: Segment): void {
+    for (const source of batch.sources()) {
+      const n = (this.bySource.get(source) ?? 1) - 1;
+      if (n > 0) this.bySource.set(source, n);
+      else this.bySource.delete(source);
     }
     for (const [source, wait] of this.sourceWaits)
       if ((this.bySource.get(source) ?? 0) <= this.limits.source_rows / 2) {
@@ -220,9 +221,9 @@ export class SqlArchiveStore implements ArchiveStore {
     this.pumping = true;
     void (async () => {
       try {
-        while (this.retry || this.queue.length > 0) {
+        while (this.retry || this.waiting > 0) {
           const urgent = this.flushes.length > 0 || this.drain !== undefined || this.sourceWaits.size > 0;
-          if (!this.retry && this.queue.length < this.limits.batch_rows && !urgent && !this.timerDue) {
+          if (!this.retry && this.waiting < this.limits.batch_rows && !urgent && !this.timerDue) {
             // a partial batch: let it fill for batch_ms
             this.timer = setTimeout(() => {
               this.timerDue = true;
@@ -232,12 +233,16 @@ export class SqlArchiveStore implements ArchiveStore {
             break;
           }
           this.timerDue = false;
-          const batch = this.retry ?? this.queue.splice(0, this.limits.batch_rows);
+          let batch = this.retry;
           this.retry = undefined;
+          if (!batch) {
+            batch = this.segments.shift()!;
+            this.waiting -= batch.n;
+          }
           try {
             const t0 = performance.now();
             await this.insert(batch);
-            this.events.batch?.((performance.now() - t0) / 1000, batch.length);
+            this.events.batch?.((performance.now() - t0) / 1000, batch.n);
           } catch (err) {
             this.retry = batch;
             this.events.error?.(err);
@@ -254,8 +259,10 @@ export class SqlArchiveStore implements ArchiveStore {
             return;
           }
           this.backoff = 100;
-          this.written += batch.length;
+          this.written += batch.n;
           this.release(batch);
+          batch.reset();
+          this.spare = batch;
           this.settleFlushes(false);
           if (this.drain && this.queued < this.limits.queue_rows / 2) {
             this.drain.resolve();
@@ -273,14 +280,23 @@ export class SqlArchiveStore implements ArchiveStore {
     while (this.flushes.length && (all || this.flushes[0]!.upTo <= this.written)) this.flushes.shift()!.done();
   }
 
-  private async insert(rows: Queued[]): Promise<void> {
+  /**
+   * Not async, and neither is insertChunks: the batch's rows, chunks and bodies (megabytes)
+   * are made and handed to the database in one synchronous step, so no suspended frame
+   * keeps them alive (and copied by every scavenge) while the write is under way.
+   */
+  private insert(batch: Segment): Promise<void> {
+    const rows = batch.rows();
     // rows under an id of an older build (rare) each go with their id's mapping, one transaction each
-    const legacy = rows.filter((r) => r.legacy !== null);
-    if (legacy.length > 0) {
-      rows = rows.filter((r) => r.legacy === null);
-      for (const r of legacy) await this.insertLegacy(r);
-    }
-    if (rows.length === 0) return;
+    if (rows.every((r) => r.legacy === null)) return this.insertChunks(rows);
+    return (async () => {
+      for (const r of rows) if (r.legacy !== null) await this.insertLegacy(r);
+      await this.insertChunks(rows.filter((r) => r.legacy === null));
+    })();
+  }
+
+  private insertChunks(rows: Queued[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
     const chunks = chunkBatch(rows);
     if (this.sql.dialect === 'postgres') {
       // one statement text whatever the batch size: six arrays, unnested (prepared once by the server)
@@ -293,14 +309,15 @@ export class SqlArchiveStore implements ArchiveStore {
         cols[4]!.push(c.n);
         cols[5]!.push(c.body);
       }
-      await this.sql.exec(
-        `INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body)
+      return this.sql
+        .exec(
+          `INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body)
          SELECT o, w, f, l, n, b FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::text[])
            AS r(o, w, f, l, n, b)
          ON CONFLICT DO NOTHING`,
-        cols,
-      );
-      return;
+          cols,
+        )
+        .then(() => undefined);
     }
     // SQLite: one prepared single-row statement run for the batch in one transaction.
     // A chunk already there (a batch retried after an ambiguous failure) is skipped.
@@ -314,11 +331,9 @@ export class SqlArchiveStore implements ArchiveStore {
       values[i++] = c.n;
       values[i++] = c.body;
     }
-    await this.sql.execMany(
-      'INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
-      values,
-      6,
-    );
+    return this.sql
+      .execMany('INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING', values, 6)
+      .then(() => undefined);
   }
 
   /** A row under an id of an older build: its id's mapping and a chunk of its own; an id already there is not a second row. */
@@ -517,10 +532,9 @@ export class SqlArchiveStore implements ArchiveStore {
     // write failed wait for their retry, and the others are in the table
     const seq = this.idsOrThrow().decode(id);
     const queued = (): boolean => {
-      const match = (r: Queued): boolean => r.owner === owner && (seq !== undefined ? r.seq === seq && r.legacy === null : r.legacy === id);
-      const row = this.queue.find(match) ?? this.retry?.find(match);
-      if (row) row.stanza = stanza;
-      return row !== undefined;
+      const match = (o: string, s: number, legacy: string | null): boolean =>
+        o === owner && (seq !== undefined ? s === seq && legacy === null : legacy === id);
+      return this.segments.some((g) => g.replace(match, stanza)) || (this.retry?.replace(match, stanza) ?? false);
     };
     if (queued()) return true;
     await this.flush();
