@@ -2,6 +2,7 @@
 // comes out the same, through growth, replacements and reuse.
 import assert from 'node:assert/strict';
 import { Segment, type Queued } from '../../src/storage/sql/archive-queue.js';
+import { chunkRows, decodeChunk, encodeChunk, type Entry } from '../../src/storage/sql/archive-chunks.js';
 
 /** a row with stanzas of every UTF-8 length: ASCII, 2-byte, 3-byte, astral (surrogate pairs) */
 function row(i: number): Queued {
@@ -70,5 +71,47 @@ describe('archive write queue (Segment)', () => {
     const again = [row(3), row(1000), row(11)];
     for (const r of again) seg.push(r);
     assert.deepEqual(seg.rows(), again);
+  });
+
+  it('makes chunks (chunkRows) that are encodeChunk\'s text byte for byte, grouped, in seq order, split at span and max', () => {
+    const seg = new Segment(256);
+    const want: Queued[] = [];
+    // seqs out of order, so the sort matters; spread so that span splits some groups
+    for (let i = 0; i < 400; i++) {
+      const r = { ...row(i), seq: 5_000_000 + ((i * 7919) % 400) * 10 };
+      want.push(r);
+      seg.push(r);
+    }
+    const tomb = '<message>🪦 moderated</message>';
+    seg.replace((_o, s) => s === want[17]!.seq, tomb);
+    want[17] = { ...want[17]!, stanza: tomb };
+    const values = chunkRows({ ...seg.columns(), span: 500, max: 6 });
+    assert.equal(values.length % 6, 0);
+    const seen: Queued[] = [];
+    for (let c = 0; c < values.length; c += 6) {
+      const [owner, withJid, first, last, n, body] = values.slice(c, c + 6) as [string, string, number, number, number, Buffer];
+      const text = body.toString('utf8');
+      const entries = decodeChunk(text);
+      assert.equal(entries.length, n);
+      assert.ok(n <= 6);
+      assert.equal(entries[0]!.seq, first);
+      assert.equal(entries.at(-1)!.seq, last);
+      assert.ok(last - first <= 500);
+      for (let k = 1; k < entries.length; k++) assert.ok(entries[k]!.seq > entries[k - 1]!.seq);
+      assert.equal(encodeChunk(entries), text);
+      for (const e of entries) {
+        const r = want.find((w) => w.owner === owner && w.with === withJid && w.seq === e.seq && w.legacy === null);
+        assert.ok(r, `no queued row for ${owner} ${withJid} ${e.seq}`);
+        assert.deepEqual(e, { seq: r.seq, full: r.withFull, stanza: r.stanza, legacy: null } satisfies Entry);
+        seen.push(r);
+      }
+    }
+    // every row but those under an old id (written apart) is in exactly one chunk
+    assert.equal(seen.length, want.filter((r) => r.legacy === null).length);
+    assert.equal(new Set(seen).size, seen.length);
+    assert.deepEqual(
+      seg.legacyRows().map((r) => r.legacy),
+      want.filter((r) => r.legacy !== null).map((r) => r.legacy),
+    );
   });
 });

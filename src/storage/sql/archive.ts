@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
 import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
-import { CHUNK_SPAN, chunkBatch, decodeChunk, encodeChunk, type Entry } from './archive-chunks.js';
+import { CHUNK_MAX, CHUNK_SPAN, chunkRows, decodeChunk, encodeChunk, type Columns, type Entry } from './archive-chunks.js';
 import { Segment, type Queued } from './archive-queue.js';
 import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
 
@@ -281,34 +281,27 @@ export class SqlArchiveStore implements ArchiveStore {
   }
 
   /**
-   * Not async, and neither is insertChunks: the batch's rows, chunks and bodies (megabytes)
-   * are made and handed to the database in one synchronous step, so no suspended frame
-   * keeps them alive (and copied by every scavenge) while the write is under way.
+   * Not async: the batch goes to the database in one synchronous step, so no suspended
+   * frame keeps megabytes of it alive (and copied by every scavenge) during the write.
    */
   private insert(batch: Segment): Promise<void> {
-    const rows = batch.rows();
     // rows under an id of an older build (rare) each go with their id's mapping, one transaction each
-    if (rows.every((r) => r.legacy === null)) return this.insertChunks(rows);
+    const legacy = batch.legacyRows();
+    if (legacy.length === 0) return this.insertChunks(batch);
     return (async () => {
-      for (const r of rows) if (r.legacy !== null) await this.insertLegacy(r);
-      await this.insertChunks(rows.filter((r) => r.legacy === null));
+      for (const r of legacy) await this.insertLegacy(r);
+      await this.insertChunks(batch);
     })();
   }
 
-  private insertChunks(rows: Queued[]): Promise<void> {
-    if (rows.length === 0) return Promise.resolve();
-    const chunks = chunkBatch(rows);
+  private insertChunks(batch: Segment): Promise<void> {
+    const input: Columns = { ...batch.columns(), span: CHUNK_SPAN, max: CHUNK_MAX };
     if (this.sql.dialect === 'postgres') {
       // one statement text whatever the batch size: six arrays, unnested (prepared once by the server)
+      const values = chunkRows(input);
       const cols: unknown[][] = [[], [], [], [], [], []];
-      for (const c of chunks) {
-        cols[0]!.push(c.owner);
-        cols[1]!.push(c.with);
-        cols[2]!.push(c.first);
-        cols[3]!.push(c.last);
-        cols[4]!.push(c.n);
-        cols[5]!.push(c.body);
-      }
+      for (let i = 0; i < values.length; i++) cols[i % 6]!.push(i % 6 === 5 ? (values[i] as Buffer).toString('utf8') : values[i]);
+      if (cols[0]!.length === 0) return Promise.resolve();
       return this.sql
         .exec(
           `INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body)
@@ -319,20 +312,17 @@ export class SqlArchiveStore implements ArchiveStore {
         )
         .then(() => undefined);
     }
-    // SQLite: one prepared single-row statement run for the batch in one transaction.
-    // A chunk already there (a batch retried after an ambiguous failure) is skipped.
-    const values: unknown[] = new Array(chunks.length * 6);
-    let i = 0;
-    for (const c of chunks) {
-      values[i++] = c.owner;
-      values[i++] = c.with;
-      values[i++] = c.first;
-      values[i++] = c.last;
-      values[i++] = c.n;
-      values[i++] = c.body;
-    }
+    // SQLite: the chunks are made on the writer thread, then one prepared single-row
+    // statement runs for each in one transaction. The body comes as UTF-8 bytes and is
+    // stored as the same text (CAST of a BLOB to TEXT keeps its bytes). A chunk already
+    // there (a batch retried after an ambiguous failure) is skipped.
     return this.sql
-      .execMany('INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING', values, 6)
+      .execBuilt(
+        'INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body) VALUES ($1, $2, $3, $4, $5, CAST($6 AS TEXT)) ON CONFLICT DO NOTHING',
+        chunkRows,
+        input,
+        6,
+      )
       .then(() => undefined);
   }
 

@@ -27,6 +27,9 @@ class PgSql implements Sql {
       return n;
     });
   }
+  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
+    return this.execMany(text, build(input), width);
+  }
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     if (!('connect' in this.q) || typeof (this.q as pg.Pool).totalCount !== 'number') return fn(this);
     const client = await (this.q as pg.Pool).connect();

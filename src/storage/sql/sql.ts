@@ -14,5 +14,12 @@ export interface Sql {
    * to hand to the SQLite writer thread, not one per row).
    */
   execMany(text: string, values: unknown[], width: number): Promise<number>;
+  /**
+   * execMany with the values made by `build(input)`. SQLite's writer thread runs `build`
+   * itself, compiled from its source text, so `build` must use nothing but its input and
+   * the globals, and `input` must survive a structured clone (typed arrays travel as copies
+   * of their buffers, in one piece: no per-row objects for either thread to collect).
+   */
+  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number>;
   close(): Promise<void>;
 }

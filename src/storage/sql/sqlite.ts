@@ -67,6 +67,12 @@ export class SqliteSql implements Sql {
     return n;
   }
 
+  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
+    if (this.file === ':memory:') return this.execMany(text, build(input), width);
+    this.writer ??= new SqliteBatchWriter(this.file, this.busyTimeoutMs, this.writerCacheMb);
+    return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width);
+  }
+
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     // better-sqlite3 transactions must be synchronous; ours may await, so we
     // manage BEGIN/COMMIT ourselves. There is one connection: while a
@@ -86,6 +92,7 @@ export class SqliteSql implements Sql {
         for (let i = 0; i < values.length; i += width) n += st.run(named(values.slice(i, i + width))).changes;
         return n;
       },
+      execBuilt: async <I>(text: string, build: (input: I) => unknown[], input: I, width: number) => tx.execMany(text, build(input), width),
       transaction: <R>(inner: (t: Sql) => Promise<R>) => inner(tx),
       close: async () => undefined,
     };
