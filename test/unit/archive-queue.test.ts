@@ -85,7 +85,7 @@ describe('archive write queue (Segment)', () => {
     const tomb = '<message>🪦 moderated</message>';
     seg.replace((_o, s) => s === want[17]!.seq, tomb);
     want[17] = { ...want[17]!, stanza: tomb };
-    const values = chunkRows({ ...seg.columns().columns, span: 500, max: 6 });
+    const values = chunkRows({ ...seg.columns(), span: 500, max: 6 });
     assert.equal(values.length % 6, 0);
     const seen: Queued[] = [];
     for (let c = 0; c < values.length; c += 6) {

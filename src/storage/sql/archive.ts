@@ -295,8 +295,7 @@ export class SqlArchiveStore implements ArchiveStore {
   }
 
   private insertChunks(batch: Segment): Promise<void> {
-    const { columns, transfer } = batch.columns();
-    const input: Columns = { ...columns, span: CHUNK_SPAN, max: CHUNK_MAX };
+    const input: Columns = { ...batch.columns(), span: CHUNK_SPAN, max: CHUNK_MAX };
     if (this.sql.dialect === 'postgres') {
       // one statement text whatever the batch size: six arrays, unnested (prepared once by the server)
       const values = chunkRows(input);
@@ -323,7 +322,6 @@ export class SqlArchiveStore implements ArchiveStore {
         chunkRows,
         input,
         6,
-        transfer,
       )
       .then(() => undefined);
   }

@@ -19,8 +19,7 @@ export interface Sql {
    * itself, compiled from its source text, so `build` must use nothing but its input and
    * the globals, and `input` must survive a structured clone (typed arrays travel as copies
    * of their buffers, in one piece: no per-row objects for either thread to collect).
-   * `transfer`: buffers of `input` moved to the thread rather than copied (unusable after).
    */
-  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number, transfer?: ArrayBuffer[]): Promise<number>;
+  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number>;
   close(): Promise<void>;
 }

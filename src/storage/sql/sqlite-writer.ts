@@ -81,11 +81,11 @@ export class SqliteBatchWriter {
   }
 
   /** execMany with the values made by `build(input)` on the writer thread: see Sql.execBuilt. */
-  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number, transfer: ArrayBuffer[] = []): Promise<number> {
+  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, text, build: build.toString(), input, width }, transfer);
+      this.worker.postMessage({ id, text, build: build.toString(), input, width });
     });
   }
 

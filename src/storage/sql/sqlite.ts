@@ -67,10 +67,10 @@ export class SqliteSql implements Sql {
     return n;
   }
 
-  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number, transfer: ArrayBuffer[] = []): Promise<number> {
+  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
     if (this.file === ':memory:') return this.execMany(text, build(input), width);
     this.writer ??= new SqliteBatchWriter(this.file, this.busyTimeoutMs, this.writerCacheMb);
-    return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width, transfer);
+    return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width);
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
