@@ -17,6 +17,8 @@
 //
 // Written by hand: this is a few typed arrays, not a data structure a library offers.
 
+import type { Columns } from './archive-chunks.js';
+
 /** A row waiting for its batch: the key already decided. */
 export interface Queued {
   owner: string;
@@ -27,8 +29,6 @@ export interface Queued {
   stanza: string;
   source: string | undefined;
 }
-
-import type { Columns } from './archive-chunks.js';
 
 const NONE = -1;
 /** owner, with, withFull, source: four string refs per row */

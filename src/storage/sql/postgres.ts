@@ -20,15 +20,13 @@ class PgSql implements Sql {
   async script(text: string): Promise<void> {
     await this.q.query(text);
   }
-  async execMany(text: string, values: unknown[], width: number): Promise<number> {
+  async execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
+    const values = build(input);
     return this.transaction(async (tx) => {
       let n = 0;
       for (let i = 0; i < values.length; i += width) n += await tx.exec(text, values.slice(i, i + width));
       return n;
     });
-  }
-  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
-    return this.execMany(text, build(input), width);
   }
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     if (!('connect' in this.q) || typeof (this.q as pg.Pool).totalCount !== 'number') return fn(this);

@@ -10,15 +10,11 @@ export interface Sql {
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
   /**
    * One statement run for many rows in one transaction (bulk writes); returns rows changed.
-   * `values` holds the rows one after the other, `width` parameters each (flat: one array
-   * to hand to the SQLite writer thread, not one per row).
-   */
-  execMany(text: string, values: unknown[], width: number): Promise<number>;
-  /**
-   * execMany with the values made by `build(input)`. SQLite's writer thread runs `build`
-   * itself, compiled from its source text, so `build` must use nothing but its input and
-   * the globals, and `input` must survive a structured clone (typed arrays travel as copies
-   * of their buffers, in one piece: no per-row objects for either thread to collect).
+   * The rows are `build(input)`: flat, one after the other, `width` parameters each.
+   * SQLite's writer thread runs `build` itself, compiled from its source text, so `build`
+   * must use nothing but its input and the globals, and `input` must survive a structured
+   * clone (typed arrays travel as copies of their buffers, in one piece: no per-row
+   * objects for either thread to collect).
    */
   execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number>;
   close(): Promise<void>;

@@ -21,24 +21,22 @@ db.pragma('cache_size = -' + workerData.cacheKib);
 // made them wait longer: p99 497 -> 65 ms, max 880 -> 204 ms at the same
 // throughput (chat, archive on, one core, BENCHMARKS.md).
 const stmts = new Map();
-// execBuilt: functions sent as source text, compiled once each. tsx (the tests run the
-// TypeScript sources) wraps inner functions in __name(fn, "name"); a no-op here.
+// Sql.execBuilt: the rows' builder comes as source text, compiled once. tsx (the tests
+// run the TypeScript sources) wraps inner functions in __name(fn, "name"); a no-op here.
 globalThis.__name = (fn) => fn;
 const builders = new Map();
-parentPort.on('message', ({ id, text, values, width, build, input }) => {
+parentPort.on('message', ({ id, text, width, build, input }) => {
   try {
-    if (build !== undefined) {
-      let fn = builders.get(build);
-      if (!fn) builders.set(build, (fn = (0, eval)('(' + build + ')')));
-      values = fn(input);
-    }
+    let fn = builders.get(build);
+    if (!fn) builders.set(build, (fn = (0, eval)('(' + build + ')')));
+    const values = fn(input);
     let st = stmts.get(text);
     if (!st) stmts.set(text, (st = db.prepare(text)));
     let changes = 0;
     const row = new Array(width);
     db.transaction(() => {
       for (let i = 0; i < values.length; i += width) {
-        for (let j = 0; j < width; j++) row[j] = values[i + j];
+        for (let j = 0; j < width; j++) row[j] = typeof values[i + j] === 'boolean' ? +values[i + j] : values[i + j];
         changes += st.run(row).changes;
       }
     })();
@@ -71,16 +69,10 @@ export class SqliteBatchWriter {
     });
   }
 
-  /** `text` uses ? placeholders; each `width` values are one run of it; all in one transaction. */
-  execMany(text: string, values: unknown[], width: number): Promise<number> {
-    const id = ++this.seq;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, text, values, width });
-    });
-  }
-
-  /** execMany with the values made by `build(input)` on the writer thread: see Sql.execBuilt. */
+  /**
+   * `text` (? placeholders) run for each `width` values of `build(input)`, all in one
+   * transaction, `build` run on the writer thread: see Sql.execBuilt.
+   */
   execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
     const id = ++this.seq;
     return new Promise((resolve, reject) => {

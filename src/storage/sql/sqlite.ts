@@ -51,26 +51,20 @@ export class SqliteSql implements Sql {
     this.db.exec(text);
   }
 
-  async execMany(text: string, values: unknown[], width: number): Promise<number> {
+  async execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
     if (this.file !== ':memory:') {
       this.writer ??= new SqliteBatchWriter(this.file, this.busyTimeoutMs, this.writerCacheMb);
-      for (let i = 0; i < values.length; i++) if (typeof values[i] === 'boolean') values[i] = values[i] ? 1 : 0;
-      return this.writer.execMany(text.replace(/\$\d+/g, '?'), values, width);
+      return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width);
     }
     if (this.busy) await this.idle();
     // one prepared statement, one transaction: SQLite's fast path for bulk inserts
+    const values = build(input);
     const st = this.prepare(text);
     let n = 0;
     this.db.transaction(() => {
       for (let i = 0; i < values.length; i += width) n += st.run(named(values.slice(i, i + width))).changes;
     })();
     return n;
-  }
-
-  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
-    if (this.file === ':memory:') return this.execMany(text, build(input), width);
-    this.writer ??= new SqliteBatchWriter(this.file, this.busyTimeoutMs, this.writerCacheMb);
-    return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width);
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
@@ -86,13 +80,13 @@ export class SqliteSql implements Sql {
       query: async <R>(text: string, params: unknown[] = []) => this.prepare(text).all(named(params)) as R[],
       exec: async (text: string, params: unknown[] = []) => this.prepare(text).run(named(params)).changes,
       script: async (text: string) => void this.db.exec(text),
-      execMany: async (text: string, values: unknown[], width: number) => {
+      execBuilt: async <I>(text: string, build: (input: I) => unknown[], input: I, width: number) => {
+        const values = build(input);
         const st = this.prepare(text);
         let n = 0;
         for (let i = 0; i < values.length; i += width) n += st.run(named(values.slice(i, i + width))).changes;
         return n;
       },
-      execBuilt: async <I>(text: string, build: (input: I) => unknown[], input: I, width: number) => tx.execMany(text, build(input), width),
       transaction: <R>(inner: (t: Sql) => Promise<R>) => inner(tx),
       close: async () => undefined,
     };
