@@ -14,6 +14,7 @@ import type { PreAuthIqRequest } from './api/module.js';
 import type { Element } from './xml/index.js';
 import type { AuthThrottle } from './stream/sasl/throttle.js';
 import type { SessionManager } from './session/manager.js';
+import type { Cluster } from './cluster/cluster.js';
 
 export interface Core {
   readonly config: Config;
@@ -27,6 +28,8 @@ export interface Core {
   readonly lifecycle: SessionManager;
   readonly storage: Storage;
   readonly registry: Registry;
+  /** the other nodes, when several share Redis (undefined: one node) */
+  readonly cluster: Cluster | undefined;
   readonly tls: TlsMaterial;
   readonly throttle: AuthThrottle;
   /** secret for fake SCRAM salts of unknown users */

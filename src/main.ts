@@ -6,7 +6,7 @@ import { loadConfig, ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { openStorage, AccountExistsError, type Storage } from './storage/index.js';
 import { Accounts, AccountInputError, usernameFor, checkPassword } from './accounts.js';
-import { generateCert, trustCommand } from './tls.js';
+import { generateCert, loadOrCreateCert, trustCommand } from './tls.js';
 import { Server, VERSION } from './server.js';
 import { staleBuild } from './build-check.js';
 import { createLogger } from './log.js';
@@ -38,6 +38,15 @@ async function withStorage<T>(cfg: Config, fn: (s: Storage, a: Accounts) => Prom
   }
 }
 
+/** With Redis configured, the running nodes end the user's sessions (they hold the old password or a deleted account). */
+async function endEverywhere(cfg: Config, username: string, condition: 'not-authorized' | 'reset', text: string): Promise<void> {
+  if (!cfg.redis_url) return;
+  const { endUserSessions } = await import('./cluster/cluster.js');
+  await endUserSessions(cfg.redis_url, `uzzap:${cfg.domain}:`, `${username}@${cfg.domain}`, condition, text).catch((e: unknown) =>
+    console.error(`warning: could not tell the running nodes to end the sessions: ${(e as Error).message}`),
+  );
+}
+
 export function cli(): Command {
   const program = new Command('uzzap').description('Uzzap XMPP server').version(VERSION);
   const cfgOpt = new Option('-c, --config <file>', 'configuration file (default: ./uzzap.yaml if present)');
@@ -46,7 +55,27 @@ export function cli(): Command {
     .command('start', { isDefault: true })
     .description('run the server in the foreground')
     .addOption(cfgOpt)
-    .action(async (opts: { config?: string }) => {
+    .option('--workers <n>', 'worker processes sharing the ports, each a node of the cluster ("auto": one per CPU; needs UZZAP_REDIS_URL)')
+    .action(async (opts: { config?: string; workers?: string }) => {
+      if (opts.workers !== undefined) process.env.UZZAP_WORKERS = opts.workers;
+      const workers = await import('./cluster/workers.js');
+      if (!workers.isWorker()) {
+        const cfg = config(opts);
+        const n = workers.workerCount(cfg.workers);
+        if (n > 1) {
+          const log = createLogger(cfg.log_level);
+          try {
+            // the schema and the certificate once, before the workers would race for them
+            await workers.runPrimary(cfg, n, log, async () => {
+              await withStorage(cfg, async () => undefined);
+              await loadOrCreateCert(cfg.domain, cfg.tls, log);
+            });
+          } catch (e) {
+            throw new CliError((e as Error).message);
+          }
+          process.exit(0);
+        }
+      }
       const server = Server.fromEnvironment(opts.config);
       const stale = staleBuild(fileURLToPath(new URL('../..', import.meta.url)));
       if (stale) server.log.warn(stale);
@@ -107,6 +136,7 @@ export function cli(): Command {
         await node.stop();
       }
       if (!deleted) throw new CliError(`no such user: ${username}@${cfg.domain}`);
+      await endEverywhere(cfg, username, 'not-authorized', 'account deleted');
       console.log(`deleted ${username}@${cfg.domain}`);
     });
   user
@@ -117,6 +147,7 @@ export function cli(): Command {
       const username = usernameFor(jid, cfg.domain);
       if (!(await withStorage(cfg, (_s, a) => a.setPassword(username, password))))
         throw new CliError(`no such user: ${username}@${cfg.domain}`);
+      await endEverywhere(cfg, username, 'reset', 'the password was changed');
       console.log(`password changed for ${username}@${cfg.domain}`);
     });
   user
@@ -212,6 +243,14 @@ export function cli(): Command {
         ...Object.entries(st.extra).map(([k, v]) => `${k.padEnd(12)} ${v}`),
         `modules      ${st.modules.join(' ')}`,
       ];
+      if (st.cluster) {
+        lines.push(`cluster      ${st.cluster.length} node${st.cluster.length === 1 ? '' : 's'}`);
+        lines.push('  node                          host              sessions  in/s     out/s    lag p99  heartbeat');
+        for (const n of st.cluster)
+          lines.push(
+            `  ${n.name.padEnd(30)}${n.host.slice(0, 16).padEnd(18)}${String(n.sessions).padEnd(10)}${String(n.stanzasInPerSecond).padEnd(9)}${String(n.stanzasOutPerSecond).padEnd(9)}${`${n.eventLoopLagMs.p99} ms`.padEnd(9)}${(n.heartbeatAgeMs / 1000).toFixed(1)} s ago`,
+          );
+      }
       console.log(lines.join('\n'));
     });
 

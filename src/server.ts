@@ -17,9 +17,11 @@ import { IqTable } from './router/iq-table.js';
 import { SessionTable } from './session/table.js';
 import { SessionManager } from './session/manager.js';
 import type { LocalSession } from './session/types.js';
+import type { Session } from './session/session.js';
 import { openStorage, type Storage } from './storage/index.js';
 import type { Registry } from './registry/types.js';
 import { MemoryRegistry } from './registry/memory.js';
+import type { Cluster } from './cluster/cluster.js';
 import { loadOrCreateCert, tlsMaterial, type TlsMaterial } from './tls.js';
 import { AuthThrottle } from './stream/sasl/throttle.js';
 import type { ComponentStream } from './stream/component.js';
@@ -79,6 +81,8 @@ export class Server implements Core, ModuleWiring {
   readonly background = new PendingWork();
   storage!: Storage;
   registry!: Registry;
+  /** the other nodes sharing Redis (undefined: one node, no Redis) */
+  cluster: Cluster | undefined;
   tls!: TlsMaterial;
   accounts!: Accounts;
   modules!: ModuleHost;
@@ -97,7 +101,10 @@ export class Server implements Core, ModuleWiring {
   constructor(private readonly opts: ServerOptions) {
     this.config = opts.config;
     this.log = opts.log ?? createLogger(opts.config.log_level);
-    this.nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    // stable across restarts of the same process (host and c2s port) unless the port is
+    // chosen by the system (tests); UZZAP_NODE_NAME names it explicitly
+    const c2s = opts.config.c2s.port;
+    this.nodeId = opts.config.node_name || (c2s ? `${hostname()}-${c2s}` : `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`);
     this.hooks = new HookBus(this.log);
     this.throttle = new AuthThrottle(this.config.auth);
     this.router = new Router(this.config.domain, this.sessions, this.hooks, this.iqs, this.log, this.metrics);
@@ -195,11 +202,19 @@ export class Server implements Core, ModuleWiring {
     await this.adminFlags.load();
     this.log.info({ storage: this.storage.kind, where: c.postgres_url ? redactUrl(c.postgres_url) : c.data_dir }, 'storage ready');
     // drivers are loaded only when configured (ioredis alone adds ~25 MB to the process)
-    this.registry =
-      c.redis_url && !administration
-        ? await (await import('./registry/redis.js')).RedisRegistry.connect(c.redis_url, this.opts.redisPrefix ?? `uzzap:${c.domain}:`)
-        : new MemoryRegistry();
+    let redis: import('./registry/redis.js').RedisRegistry | undefined;
+    if (c.redis_url && !administration)
+      this.registry = redis = await (
+        await import('./registry/redis.js')
+      ).RedisRegistry.connect(c.redis_url, this.opts.redisPrefix ?? `uzzap:${c.domain}:`, c.cluster.inbox_max);
+    else this.registry = new MemoryRegistry();
     this.log.info({ registry: this.registry.kind }, 'registry ready');
+    // with Redis this node is one of a cluster (of one, until others join): created
+    // before the modules (they register cache invalidations), started after them
+    if (redis) {
+      const { Cluster } = await import('./cluster/cluster.js');
+      this.cluster = new Cluster(this.nodeId, redis, this.clusterHost(), c.cluster);
+    }
     this.accounts = new Accounts(this.storage, () => this.config.sasl.scram_iterations, {
       created: (u) => {
         const h = this.hooks.run('user/created', u);
@@ -229,6 +244,30 @@ export class Server implements Core, ModuleWiring {
     registerCoreIqs(this.iqs);
     await this.modules.loadAll(this.opts.modules ?? MODULES, c.modules as Record<string, unknown>, c.modules.disabled);
     this.componentTable.expectConfigured();
+    await this.cluster?.start();
+  }
+
+  private clusterHost(): import('./cluster/cluster.js').ClusterHost {
+    return {
+      log: this.log,
+      sessions: this.sessions,
+      router: this.router,
+      storageKind: this.storage.kind,
+      remoteComponent: (domain, node) => this.componentTable.remote(domain, node),
+      useArchiveLane: (lane, lanes) => this.storage.archive.useLane(lane, lanes),
+      localEntries: () => [...this.sessions.local()].map((s) => this.lifecycle.entry(s as Session)),
+      localComponents: () => [...this.componentTable.connected.keys()],
+      answer: (kind, payload) => {
+        if (kind !== 'takeover') return null;
+        const p = payload as { previd: string; username: string; node: string };
+        return this.lifecycle.handOver(String(p.previd), String(p.username), String(p.node));
+      },
+      figures: () => ({
+        sessions: this.sessions.size,
+        connections: this.listeners.connections,
+        ...this.statistics.quick(),
+      }),
+    };
   }
 
   // ---- Core: what streams ask of the server ----
@@ -324,6 +363,7 @@ export class Server implements Core, ModuleWiring {
     if (this.modules) await this.modules.unloadAll();
     // 7. the last login times, then the registry, then storage (which flushes the archive queue)
     if (this.storage) await this.logins.flush();
+    if (this.cluster) await this.cluster.stop().catch((err: unknown) => this.log.warn({ err }, 'cluster: leaving failed'));
     if (this.registry) await this.registry.clearNode(this.nodeId).catch(() => 0);
     if (this.registry) await this.registry.close();
     if (this.storage) await this.storage.close();

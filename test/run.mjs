@@ -61,6 +61,8 @@ if (pgUrl && redisUrl) {
     await run('real backends: Postgres + Redis', { UZZAP_TEST_BACKEND: 'postgres' }, [
       'test/contract/**/*.test.ts',
       'test/e2e/**/*.test.ts',
+      // several nodes of one cluster need Redis: this pass only
+      'test/cluster/**/*.test.ts',
     ]),
   ]);
   // every test made its own schema (t_<random>) in the test database: drop them
@@ -76,7 +78,7 @@ if (pgUrl && redisUrl) {
   }
 } else {
   console.log(
-    '\nSKIPPED: the contract and e2e suites on Postgres/Redis did not run because ' +
+    '\nSKIPPED: the contract, e2e and cluster suites on Postgres/Redis did not run because ' +
       (!pgUrl && !redisUrl
         ? 'UZZAP_TEST_POSTGRES_URL and UZZAP_TEST_REDIS_URL are'
         : !pgUrl

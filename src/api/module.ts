@@ -74,8 +74,10 @@ export interface SessionRecord {
 
 /** Where a user's resources are, and what may be done to a session from outside its stream. */
 export interface SessionDirectory {
-  /** a user's bound resources (bare JID) */
+  /** a user's bound resources (bare JID), on every node of a cluster */
   of(bare: string): SessionRecord[];
+  /** a user's resources bound on this node (what a per-node cache may follow) */
+  here(bare: string): SessionRecord[];
   /** is this full JID a bound session? */
   has(jid: Jid): boolean;
   /** every bound session */
@@ -159,6 +161,18 @@ export type { AckState, HoldPolicy, NonzaHandler, NonzaStream, StreamSession, Un
 /** Receives the stanzas routed to a service domain. */
 export type ServiceHandler = (stanza: Element, from: Jid, to: Jid) => void | Promise<void>;
 
+/**
+ * A service whose entities (rooms: `room@service`) each live on one node of a cluster:
+ * stanzas to an entity go to the node that owns it (the first to claim it), stanzas to
+ * the service itself are handled where they arrive. `acquired` runs when this node
+ * becomes an entity's owner, before its first stanza (load its stored state afresh).
+ */
+export interface ServicePlacement {
+  acquired(local: string): Promise<void>;
+  /** a stanza that entered here went to the entity's owner on another node */
+  forwarded?(stanza: Element, from: Jid, to: Jid): void;
+}
+
 export type IqTarget = 'host' | 'bare' | 'full';
 
 export interface IqRequest {
@@ -235,6 +249,22 @@ export interface ServerStats {
   registry: { kind: string; latencyMs: number | null };
   /** module-contributed figures (rooms, occupants, ...) */
   extra: Record<string, number>;
+  /** every live node of the cluster, this one included (absent without Redis) */
+  cluster?: ClusterNodeStats[];
+}
+
+/** A node of the cluster as its last heartbeat said. */
+export interface ClusterNodeStats {
+  name: string;
+  host: string;
+  pid: number;
+  sessions: number;
+  connections: number;
+  stanzasInPerSecond: number;
+  stanzasOutPerSecond: number;
+  eventLoopLagMs: { mean: number; p99: number };
+  /** ms since its last heartbeat */
+  heartbeatAgeMs: number;
 }
 
 export interface ReloadReport {
@@ -324,6 +354,13 @@ export interface ModuleContext<C = unknown> {
   /** Where users' sessions are; their flags; ending one. */
   readonly sessions: SessionDirectory;
   /**
+   * A cache of this module's changed for `key` (a user's roster, a blocklist): the
+   * other nodes of a cluster drop theirs. Call it after the write is stored. No-op on one node.
+   */
+  invalidate(topic: string, key: string): void;
+  /** Drop a cached `key` when another node changed it (undone at unload). */
+  onInvalidate(topic: string, drop: (key: string) => void): void;
+  /**
    * Deliver one stanza to these sessions of one user as it is (its 'to' is not
    * changed), serialised once, past the routing hooks: the module has decided.
    */
@@ -338,7 +375,7 @@ export interface ModuleContext<C = unknown> {
    * Serve a whole domain (a MUC service, a component): every stanza addressed
    * to it or a subdomain comes to `handle`, with 'from' already validated.
    */
-  service(domain: string, handle: ServiceHandler): void;
+  service(domain: string, handle: ServiceHandler, placement?: ServicePlacement): void;
   /** Serve nodes of the server's disco#info/#items (resolver returns undefined for others' nodes). */
   discoNode(resolve: DiscoNodeResolver): void;
   /** An ad-hoc command at the server's JID (XEP-0050). */

@@ -64,11 +64,12 @@ export interface NonzaStream {
   /** start counting and queueing for the bound session; `resume` asks for a resumable one */
   enableAcks(resume: boolean): AckState;
   /** a resumable session of this stream's user, or the 'h' an ended one had (when known) */
-  findSession(previd: string): StreamSession | { h?: number };
+  findSession(previd: string): StreamSession | { h?: number } | Promise<StreamSession | { h?: number }>;
   /** bind this stream to a session found with findSession (its previous stream, if still open, is closed) */
   resume(session: StreamSession): void;
 }
 
 /** Handles one nonza of the namespace it was registered for. */
-export type NonzaHandler = (el: Element, stream: NonzaStream) => void;
+/** a promise makes the stream wait for it before its next element (a resumption across nodes) */
+export type NonzaHandler = (el: Element, stream: NonzaStream) => void | Promise<void>;
 

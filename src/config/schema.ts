@@ -65,6 +65,20 @@ export const DEFAULTS = {
   /** Postgres servers the message archive is sharded over, by owner (empty: the main database) */
   postgres_archive_urls: [] as string[],
   redis_url: '',
+  /** this node's name in a cluster (default: host name and c2s port, stable across restarts) */
+  node_name: '',
+  /** worker processes sharing this machine's ports (a cluster on one host; needs redis_url); "auto": one per CPU */
+  workers: '1',
+  cluster: {
+    /** ms between a node's heartbeats */
+    heartbeat_ms: 2000,
+    /** ms without a heartbeat after which a node counts as dead (its sessions leave every mirror) */
+    dead_after_ms: 8000,
+    /** entries an inbox stream (and the events stream) is trimmed to */
+    inbox_max: 100_000,
+    /** envelopes waiting for Redis on this node; past it messages go to offline storage */
+    outbox_max: 100_000,
+  },
   admins: [] as string[],
   registration: 'closed' as 'open' | 'closed',
   sm: {
@@ -165,6 +179,9 @@ export const ConfigSchema = z.strictObject({
   postgres_url: url(['postgres', 'postgresql']),
   postgres_archive_urls: z.array(url(['postgres', 'postgresql']).refine((s) => s !== '', 'must not be empty')),
   redis_url: url(['redis', 'rediss']),
+  node_name: z.string().regex(/^[A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only'),
+  workers: z.string().regex(/^(auto|[1-9][0-9]*)$/, 'a number of workers, or "auto"'),
+  cluster: z.strictObject({ heartbeat_ms: positive, dead_after_ms: positive, inbox_max: positive, outbox_max: positive }),
   admins: z.array(bareJid),
   registration: z.enum(['open', 'closed']),
   sm: z.strictObject({ resume_timeout: z.number().int().min(0), max_queue: positive, ack_every: positive, ack_interval: positive }),

@@ -34,8 +34,10 @@ const im: XepModule<z.infer<typeof Config>> = {
     m.hook('presence/bare', (ev) => presence.toBare(ev), 100);
     m.hook('presence/full', (ev) => presence.toFull(ev), 100);
     m.hook('session/closed', (s) => {
-      if (m.sessions.of(s.jid.bare).length === 0) roster.forget(s.jid.local);
+      if (m.sessions.here(s.jid.bare).length === 0) roster.forget(s.jid.local);
     });
+    // another node of the cluster changed this user's roster: read it afresh
+    m.onInvalidate('roster', (user) => roster.forget(user));
     m.hook('user/deleting', async (user) => {
       // contacts see the user go offline and lose the subscriptions both ways,
       // then the user disappears from every local roster (with pushes)

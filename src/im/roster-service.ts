@@ -62,8 +62,9 @@ export class RosterService {
     let c = this.cache.get(user);
     if (!c) {
       c = this.m.storage.roster.get(user).then((r) => ({ version: r.version, items: new Map(r.items.map((i) => [i.jid, i])) }));
-      // only keep rosters of users who are online here; others are read fresh
-      if (this.m.sessions.of(this.bare(user)).length) this.cache.set(user, c);
+      // only keep rosters of users who are online here; others are read fresh (in a
+      // cluster, a change on another node drops this copy: src/im/index.ts)
+      if (this.m.sessions.here(this.bare(user)).length) this.cache.set(user, c);
       c.catch(() => this.cache.delete(user));
     }
     return c;
@@ -103,6 +104,7 @@ export class RosterService {
 
   async put(user: string, item: RosterItem): Promise<void> {
     const version = await this.m.storage.roster.put(user, item);
+    this.m.invalidate('roster', user);
     const c = this.cache.get(user);
     if (c) {
       const r = await c;
@@ -115,6 +117,7 @@ export class RosterService {
   async remove(user: string, jid: string): Promise<boolean> {
     const version = await this.m.storage.roster.remove(user, jid);
     if (version === undefined) return false;
+    this.m.invalidate('roster', user);
     const c = this.cache.get(user);
     if (c) {
       const r = await c;

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Element } from '../xml/index.js';
 import type { Jid } from '../jid.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type {
+import type { ServicePlacement,
   AccountsApi,
   AdhocCommand,
   AdminApi,
@@ -40,6 +40,13 @@ export interface ModuleHostDeps {
   accounts: AccountsApi;
   send(stanza: Element): void;
   sessions: SessionDirectory;
+  /** cache invalidation across the nodes of a cluster (no-ops on one node) */
+  cluster: {
+    invalidate(topic: string, key: string): void;
+    onInvalidate(topic: string, fn: (key: string) => void): Undo;
+    /** a service whose entities each live on one node (the handler as is on one node) */
+    place(handle: ServiceHandler, placement: ServicePlacement): ServiceHandler;
+  };
   deliver(stanza: Element, targets: readonly SessionRecord[], meta?: DeliveryMeta): void;
   fanout(stanza: Element, targets: readonly Jid[]): void;
   services: Map<string, ServiceHandler>;
@@ -229,11 +236,16 @@ export class ModuleHost implements Disco, Commands {
         // a crashing handler ends the stream as a crashing IQ handler ends the IQ: internal-server-error
         const fn: Hooks['stream/nonza'] = (el, stream) => {
           if (el.attrs.xmlns !== ns) return false;
-          try {
-            handle(el, stream);
-          } catch (err) {
+          const failed = (err: unknown): void => {
             log.error({ err, element: el.name }, 'stream element handler failed');
             stream.close('internal-server-error');
+          };
+          try {
+            const r = handle(el, stream);
+            // the stream waits for it (its inbox keeps the next elements in order)
+            if (r instanceof Promise) return r.then(() => true, (err: unknown) => (failed(err), true));
+          } catch (err) {
+            failed(err);
           }
           return true;
         };
@@ -250,12 +262,14 @@ export class ModuleHost implements Disco, Commands {
       hook: <E extends keyof Hooks>(event: E, fn: Hooks[E], priority = 0) => rec(d.hooks.add(event, fn, priority, mod.name)),
       send: (stanza) => d.send(stanza),
       sessions: d.sessions,
+      invalidate: (topic, key) => d.cluster.invalidate(`${mod.name}/${topic}`, key),
+      onInvalidate: (topic, fn) => rec(d.cluster.onInvalidate(`${mod.name}/${topic}`, fn)),
       deliver: (stanza, targets, meta) => d.deliver(stanza, targets, meta),
       fanout: (stanza, targets) => d.fanout(stanza, targets),
-      service: (domain, handle) => {
+      service: (domain, handle, placement) => {
         if (d.services.has(domain)) throw new Error(`domain ${domain} is already served`);
         if (domain === d.host) throw new Error("a service cannot take the server's own domain");
-        d.services.set(domain, handle);
+        d.services.set(domain, placement ? d.cluster.place(handle, placement) : handle);
         rec(() => void d.services.delete(domain));
       },
       // fail closed: a blocklist that cannot be read blocks (the hook bus logged why)

@@ -1,47 +1,45 @@
-import type { Registry, RegistryEntry } from './types.js';
-
-const bareOf = (full: string): string => {
-  const i = full.indexOf('/');
-  return i === -1 ? full : full.slice(0, i);
-};
+import { bareOf, type Registry, type RegistryEntry } from './types.js';
 
 /** Single-node registry kept in process memory. */
 export class MemoryRegistry implements Registry {
   readonly kind = 'memory' as const;
   private readonly byBare = new Map<string, Map<string, RegistryEntry>>();
 
-  async bind(full: string, node: string): Promise<void> {
-    const bare = bareOf(full);
+  async bind(e: RegistryEntry): Promise<RegistryEntry | undefined> {
+    const bare = bareOf(e.full);
     let m = this.byBare.get(bare);
     if (!m) this.byBare.set(bare, (m = new Map()));
-    m.set(full, { full, node, priority: 0 });
+    const old = m.get(e.full);
+    m.set(e.full, { ...e });
+    return old && old.sid !== e.sid ? old : undefined;
   }
 
-  async unbind(full: string, node: string): Promise<void> {
+  async update(e: RegistryEntry): Promise<void> {
+    const m = this.byBare.get(bareOf(e.full));
+    if (m?.get(e.full)?.sid === e.sid) m.set(e.full, { ...e });
+  }
+
+  async unbind(full: string, _node: string, sid: string): Promise<void> {
     const bare = bareOf(full);
     const m = this.byBare.get(bare);
-    if (m?.get(full)?.node !== node) return;
+    if (m?.get(full)?.sid !== sid) return;
     m.delete(full);
     if (m.size === 0) this.byBare.delete(bare);
-  }
-
-  async setPresence(full: string, node: string, priority: number, presence: string | undefined): Promise<void> {
-    const e = this.byBare.get(bareOf(full))?.get(full);
-    if (e && e.node === node) {
-      e.priority = priority;
-      e.presence = presence;
-    }
   }
 
   async resources(bare: string): Promise<RegistryEntry[]> {
     return [...(this.byBare.get(bare)?.values() ?? [])].map((e) => ({ ...e }));
   }
 
-  async clearNode(node: string): Promise<number> {
+  async scan(each: (batch: RegistryEntry[]) => void): Promise<void> {
+    for (const m of this.byBare.values()) each([...m.values()].map((e) => ({ ...e })));
+  }
+
+  async clearNode(node: string, inc?: string): Promise<number> {
     let n = 0;
     for (const [bare, m] of this.byBare) {
       for (const [full, e] of m) {
-        if (e.node !== node) continue;
+        if (e.node !== node || (inc !== undefined && e.inc !== inc)) continue;
         m.delete(full);
         n++;
       }

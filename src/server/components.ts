@@ -58,6 +58,7 @@ export class Components implements ComponentHost {
 
   componentUp(domain: string, stream: ComponentStream): boolean {
     const services = this.core.router.services;
+    if (this.remoteDomains.delete(domain)) services.delete(domain);
     if (this.connected.has(domain) || (services.has(domain) && !this.domains.has(domain)) || domain === this.core.config.domain)
       return false;
     this.connected.set(domain, stream);
@@ -65,8 +66,31 @@ export class Components implements ComponentHost {
     const handler: ServiceHandler = (stanza, from, to) => stream.deliver(stanza, from, to);
     services.set(domain, handler);
     this.items.set(domain, this.discoItem(domain));
+    this.core.cluster?.announceComponent(domain, true);
     return true;
   }
+
+  /**
+   * A component of another node of the cluster: its domain's stanzas go to that node
+   * (`node`), or, when it left, are answered service-unavailable. One connected here wins.
+   */
+  remote(domain: string, node: string | undefined): void {
+    if (this.connected.has(domain)) return;
+    const cluster = this.core.cluster;
+    if (node === undefined || !cluster) {
+      if (this.remoteDomains.delete(domain)) {
+        this.core.router.services.delete(domain);
+        this.componentDown(domain);
+      }
+      return;
+    }
+    if (this.core.router.services.has(domain) && !this.domains.has(domain)) return; // a module's service
+    this.remoteDomains.add(domain);
+    this.domains.add(domain);
+    this.core.router.services.set(domain, (stanza) => cluster.routeOn(node, stanza.toString()));
+    if (!this.items.has(domain)) this.items.set(domain, this.discoItem(domain));
+  }
+  private readonly remoteDomains = new Set<string>();
 
   componentOwns(stream: ComponentStream, domain: string): boolean {
     // walk up from the domain: the first served domain met must be this component's
@@ -80,6 +104,7 @@ export class Components implements ComponentHost {
   componentDown(domain: string, stream?: ComponentStream): void {
     if (stream && this.connected.get(domain) !== stream) return;
     if (!stream && this.core.router.services.has(domain)) return;
+    if (stream) this.core.cluster?.announceComponent(domain, false);
     const router = this.core.router;
     this.connected.delete(domain);
     this.items.get(domain)?.();

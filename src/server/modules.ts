@@ -3,11 +3,12 @@
 // modules at reload (the module contract undoes what an unloaded one registered).
 import type { Config } from '../config/schema.js';
 import type { Accounts } from '../accounts.js';
-import type { AdminApi, DeliveryMeta, ReloadReport, SessionRecord, XepModule } from '../api/module.js';
+import type { AdminApi, DeliveryMeta, ReloadReport, ServiceHandler, ServicePlacement, SessionRecord, XepModule } from '../api/module.js';
 import type { Core } from '../core.js';
 import type { Jid } from '../jid.js';
 import type { IqTable } from '../router/iq-table.js';
 import type { LocalSession } from '../session/types.js';
+import type { Session } from '../session/session.js';
 import type { Element } from '../xml/index.js';
 import { ModuleHost } from '../modules/host.js';
 import { sessionDirectory } from '../session/directory.js';
@@ -47,7 +48,12 @@ export function createModuleHost(s: ModuleWiring): ModuleHost {
       const r = s.router.send(stanza);
       if (r) s.background.add(r.catch((err: unknown) => s.log.error({ err }, 'module stanza routing failed')));
     },
-    sessions: sessionDirectory(s.sessions),
+    sessions: sessionDirectory(s.sessions, (x) => s.lifecycle.changed(x as Session)),
+    cluster: {
+      invalidate: (topic: string, key: string) => s.cluster?.invalidate(topic, key),
+      onInvalidate: (topic: string, fn: (key: string) => void) => s.cluster?.onInvalidate(topic, fn) ?? (() => undefined),
+      place: (handle: ServiceHandler, placement: ServicePlacement) => (s.cluster ? s.cluster.place(handle, placement) : handle),
+    },
     // the records modules hold are this node's sessions (one node today; in a
     // cluster the directory answers for other nodes' sessions and this routes to them)
     deliver: (stanza: Element, targets: readonly SessionRecord[], meta?: DeliveryMeta) =>

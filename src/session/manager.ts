@@ -8,14 +8,45 @@ import { Jid, tryJid } from '../jid.js';
 import { Element, parseXml } from '../xml/index.js';
 import { randomToken } from '../random.js';
 import { Session, type SessionEnv, type SessionOwner, type SmState } from './session.js';
+import type { RegistryEntry } from '../registry/types.js';
 
-/** ids of sessions that ended, kept to answer a late resume with the old 'h' */
+/** ids of sessions that ended (or moved to another node), kept to answer a late resume */
 const MAX_TOMBSTONES = 10_000;
+
+/**
+ * What a resumable session takes to another node of the cluster when its client
+ * resumes there (XEP-0198 across nodes): its JID, acknowledgement state and the
+ * stanzas the client has not acknowledged, presence and flags. Module state of the
+ * old node (`ext`: directed presence, rooms joined elsewhere) does not move.
+ */
+export interface MovedSession {
+  full: string;
+  smId: string;
+  inH: number;
+  acked: number;
+  queue: { xml: string; kind: 'message' | 'presence' | 'iq'; at: number; copy?: true; peers?: string[] }[];
+  priority: number;
+  presence?: string;
+  available: boolean;
+  flags: Session['flags'];
+  unseen: number;
+}
+
+/** An SM id names the node that made it (after the last '.'), so a resume elsewhere knows whom to ask. */
+function nodeOfSmId(id: string): string | undefined {
+  const dot = id.lastIndexOf('.');
+  if (dot === -1) return undefined;
+  try {
+    return Buffer.from(id.slice(dot + 1), 'base64url').toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
 
 export class SessionManager implements SessionEnv {
   private readonly resumable = new Map<string, Session>();
   private readonly expiry = new Map<Session, NodeJS.Timeout>();
-  private readonly tombstones = new Map<string, { h: number; user: string }>();
+  private readonly tombstones = new Map<string, { h: number; user: string; movedTo?: string }>();
   /** unacknowledged messages being moved to offline storage, in order */
   private storing: Promise<void> = Promise.resolve();
   /** what ended sessions still do (registry, unavailable broadcast, 'session/closed' hooks): a stop waits for it */
@@ -38,16 +69,46 @@ export class SessionManager implements SessionEnv {
     if (old) old.close('conflict', 'replaced by a new connection for the same resource');
     // the table's size, not inc/dec: a replaced session leaves without a decrement
     this.core.metrics.sessions.set(this.core.sessions.size);
-    this.core.registry.bind(jid.full, this.core.nodeId).catch((err: unknown) => this.core.log.error({ err }, 'registry bind failed'));
+    // in a cluster the same JID may be bound on another node: the older session goes there too
+    this.core.registry.bind(this.entry(session)).then(
+      (prev) => {
+        if (prev && prev.node !== this.core.nodeId) this.core.cluster?.closeEntry(prev, 'conflict', 'replaced by a new connection for the same resource');
+      },
+      (err: unknown) => this.core.log.error({ err }, 'registry bind failed'),
+    );
     const h = this.core.hooks.run('session/bound', session);
     if (h instanceof Promise) h.catch(() => undefined);
     return session;
   }
 
+  /** What the registry (and the other nodes of a cluster) know of a session. */
+  entry(s: Session): RegistryEntry {
+    const e: RegistryEntry = {
+      full: s.jid.full,
+      node: this.core.nodeId,
+      inc: this.core.cluster?.inc ?? '',
+      sid: s.key,
+      priority: s.priority,
+      flags: { ...s.flags },
+      secure: s.secure,
+      addr: s.remoteAddress,
+    };
+    if (s.available && s.presence) e.presence = s.presence.toString();
+    if (s.detached) e.detached = true;
+    return e;
+  }
+
+  /** Presence, priority, flags or the connection changed: the registry follows. */
+  changed(s: Session): void {
+    if (this.core.registry.kind === 'memory' || this.core.sessions.getLocal(s.jid.bare, s.jid.resource) !== s) return;
+    this.core.registry.update(this.entry(s)).catch((err: unknown) => this.core.log.error({ err }, 'registry update failed'));
+  }
+
   /** XEP-0198 <enable/>: counting starts; with resume, the session may outlive its stream. */
   enable(session: Session, resume: boolean): SmState {
+    const cluster = this.core.cluster;
     const sm: SmState = {
-      id: randomToken(18),
+      id: cluster ? `${randomToken(18)}.${Buffer.from(this.core.nodeId).toString('base64url')}` : randomToken(18),
       resumable: resume && this.core.config.sm.resume_timeout > 0,
       inH: 0,
       acked: 0,
@@ -69,6 +130,7 @@ export class SessionManager implements SessionEnv {
     this.expiry.set(session, t);
     this.core.metrics.smDetached.inc();
     this.core.metrics.smDetachedNow.set(this.expiry.size);
+    this.changed(session);
     this.core.log.debug({ jid: session.jid.full, reason }, 'session detached, waiting for resumption');
     // the phone is gone with messages it never acknowledged: wake it up (XEP-0357)
     const queue = session.sm?.queue ?? [];
@@ -79,12 +141,113 @@ export class SessionManager implements SessionEnv {
     }
   }
 
-  /** Find a session to resume for `username`; a failure carries the old 'h' when known. */
-  lookup(previd: string, username: string): Session | { h?: number } {
+  /**
+   * Find a session to resume for `username`; a failure carries the old 'h' when known.
+   * In a cluster a session of another node is asked for and moves here (later).
+   */
+  lookup(previd: string, username: string): Session | { h?: number } | Promise<Session | { h?: number }> {
     const s = this.resumable.get(previd);
-    if (s && s.jid.local === username && this.core.sessions.get(s.jid.bare, s.jid.resource) === s) return s;
+    if (s && s.jid.local === username && this.core.sessions.getLocal(s.jid.bare, s.jid.resource) === s) return s;
     const t = this.tombstones.get(previd);
+    const cluster = this.core.cluster;
+    const elsewhere = t?.movedTo ?? (t ? undefined : nodeOfSmId(previd));
+    if (cluster && elsewhere && elsewhere !== this.core.nodeId) return this.fetch(elsewhere, previd, username, 0);
     return t && t.user === username ? { h: t.h } : {};
+  }
+
+  private async fetch(node: string, previd: string, username: string, hops: number): Promise<Session | { h?: number }> {
+    let r: { state?: MovedSession; h?: number; moved?: string } | null;
+    try {
+      r = (await this.core.cluster!.request(node, 'takeover', { previd, username, node: this.core.nodeId })) as typeof r;
+    } catch (err) {
+      this.core.log.warn({ err, node }, 'resumption: the node that had the session did not answer');
+      return {};
+    }
+    if (!r) return {};
+    if (r.moved && hops < 3 && r.moved !== this.core.nodeId) return this.fetch(r.moved, previd, username, hops + 1);
+    if (r.state) return this.adopt(r.state);
+    return r.h === undefined ? {} : { h: r.h };
+  }
+
+  /**
+   * Another node's client resumes one of this node's sessions: the session leaves this
+   * node without ending (no unavailable, nothing to offline storage) and its state goes
+   * there; a later resume asking here is sent on.
+   */
+  handOver(previd: string, username: string, to: string): { state?: MovedSession; h?: number; moved?: string } {
+    const s = this.resumable.get(previd);
+    if (!s || s.jid.local !== username || this.core.sessions.getLocal(s.jid.bare, s.jid.resource) !== s || !s.sm) {
+      const t = this.tombstones.get(previd);
+      if (t?.movedTo && t.user === username) return { moved: t.movedTo };
+      return t && t.user === username ? { h: t.h } : {};
+    }
+    const t = this.expiry.get(s);
+    if (t) {
+      clearTimeout(t);
+      this.expiry.delete(s);
+      this.core.metrics.smDetachedNow.set(this.expiry.size);
+    }
+    this.resumable.delete(previd);
+    this.core.sessions.remove(s);
+    this.core.metrics.sessions.set(this.core.sessions.size);
+    this.tombstones.set(previd, { h: s.sm.inH, user: username, movedTo: to });
+    if (this.tombstones.size > MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value!);
+    const previous = s.owner;
+    s.owner = undefined;
+    if (previous) previous.close('conflict', 'the session was resumed on another connection');
+    const state: MovedSession = {
+      full: s.jid.full,
+      smId: s.sm.id,
+      inH: s.sm.inH,
+      acked: s.sm.acked,
+      queue: s.takeUnsent().map((q) => ({
+        xml: q.xml,
+        kind: q.kind,
+        at: (q as { at?: number }).at ?? Date.now(),
+        ...(q.copy ? { copy: true as const } : {}),
+        ...(q.peers ? { peers: q.peers.map((p) => p.jid.full) } : {}),
+      })),
+      priority: s.priority,
+      available: s.available,
+      flags: { ...s.flags },
+      unseen: s.unseen,
+    };
+    if (s.presence) state.presence = s.presence.toString();
+    this.core.log.info({ jid: s.jid.full, to }, 'resumption: the session moved to another node');
+    return { state };
+  }
+
+  /** A session of another node arrives (handOver there): bound here, detached until its stream takes it. */
+  private adopt(m: MovedSession): Session {
+    const session = new Session(Jid.parse(m.full), undefined, this);
+    session.priority = m.priority;
+    session.available = m.available;
+    session.presence = m.presence ? parseXml(m.presence) : undefined;
+    Object.assign(session.flags, m.flags);
+    session.unseen = m.unseen;
+    const table = this.core.sessions;
+    session.sm = {
+      id: m.smId,
+      resumable: true,
+      inH: m.inH,
+      acked: m.acked,
+      queue: m.queue.map((q) => {
+        const peers = q.peers?.flatMap((f) => {
+          const j = tryJid(f);
+          const p = j && table.get(j.bare, j.resource);
+          return p ? [p] : [];
+        });
+        return { xml: q.xml, kind: q.kind, at: q.at, ...(q.copy ? { copy: true as const } : {}), ...(peers ? { peers } : {}) };
+      }),
+      sinceRequest: 0,
+      lastRequest: Date.now(),
+    };
+    const old = table.add(session);
+    if (old) old.close('conflict', 'replaced by a new connection for the same resource');
+    this.core.metrics.sessions.set(table.size);
+    this.resumable.set(m.smId, session);
+    this.core.registry.bind(this.entry(session)).catch((err: unknown) => this.core.log.error({ err }, 'registry bind failed'));
+    return session;
   }
 
   /**
@@ -107,6 +270,7 @@ export class SessionManager implements SessionEnv {
     }
     session.owner = owner;
     session.unseen = 0;
+    this.changed(session);
   }
 
   queueOverflow(s: Session): void {
@@ -148,7 +312,7 @@ export class SessionManager implements SessionEnv {
     this.core.metrics.sessions.set(this.core.sessions.size);
     this.track(
       this.core.registry
-        .unbind(session.jid.full, this.core.nodeId)
+        .unbind(session.jid.full, this.core.nodeId, session.key)
         .catch((err: unknown) => this.core.log.error({ err }, 'registry unbind failed')),
     );
     this.offline(session);

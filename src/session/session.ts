@@ -11,6 +11,7 @@ import type { Jid } from '../jid.js';
 import type { StreamErrorCondition } from '../api/errors.js';
 import type { AckState, DeliveryMeta, HoldPolicy, SessionFlags, StreamSession } from '../api/module.js';
 import type { LocalSession } from './types.js';
+import { randomToken } from '../random.js';
 
 export type Kind = 'message' | 'presence' | 'iq';
 
@@ -55,6 +56,7 @@ export interface Unacked {
 }
 
 export class Session implements LocalSession, StreamSession {
+  readonly key = randomToken(12);
   /** when the client last sent a stanza (set by its stream) */
   lastActive = Date.now();
   available = false;

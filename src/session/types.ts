@@ -4,6 +4,8 @@ import type { StreamErrorCondition } from '../api/errors.js';
 /** What the router and the session directory need from a bound session on this node. */
 export interface LocalSession extends SessionRecord {
   readonly flags: SessionFlags;
+  /** unique per session (the registry compares ownership on it; a resumed session keeps it) */
+  readonly key: string;
   /**
    * write an already serialised stanza (fan-out serialises once); `peers` are the
    * other sessions that got the same delivery (a message to the bare JID)

@@ -197,6 +197,11 @@ export interface ArchiveStore {
    */
   newId(owner: string, ts?: number): string;
   /**
+   * In a cluster, this node's lane of sequence numbers (`lane` of `lanes`): nodes sharing
+   * one database never allocate the same seq for one owner (archive-ids.ts).
+   */
+  useLane(lane: number, lanes: number): void;
+  /**
    * queue a message for the archive (written with the next batch, within milliseconds);
    * an id not made by newId is kept as given, with `ts` as its time
    */

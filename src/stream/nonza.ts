@@ -52,7 +52,7 @@ export class StreamSide implements NonzaStream {
     if (!session) throw new Error('no session bound on this stream');
     return this.#core.lifecycle.enable(session, resume);
   }
-  findSession(previd: string): StreamSession | { h?: number } {
+  findSession(previd: string): StreamSession | { h?: number } | Promise<StreamSession | { h?: number }> {
     return this.#core.lifecycle.lookup(previd, this.#owner.username);
   }
   resume(session: StreamSession): void {

@@ -7,7 +7,7 @@ import type { Core } from '../core.js';
 import type { Session } from '../session/session.js';
 
 /** Track broadcast presence (RFC 6121 §4.2, §4.5); returns an error for a bad priority. */
-export function trackBroadcast(session: Session, el: Element, core: Core, log: Logger): StanzaError | undefined {
+export function trackBroadcast(session: Session, el: Element, core: Core, _log: Logger): StanzaError | undefined {
   const type = el.attrs.type;
   if (type === undefined) {
     const p = el.getChildText('priority');
@@ -20,15 +20,11 @@ export function trackBroadcast(session: Session, el: Element, core: Core, log: L
     session.available = true;
     session.priority = priority;
     session.presence = el;
-    core.registry
-      .setPresence(session.jid.full, core.nodeId, priority, el.toString())
-      .catch((err: unknown) => log.error({ err }, 'registry update failed'));
+    core.lifecycle.changed(session);
   } else if (type === 'unavailable') {
     session.available = false;
     session.presence = undefined;
-    core.registry
-      .setPresence(session.jid.full, core.nodeId, session.priority, undefined)
-      .catch((err: unknown) => log.error({ err }, 'registry update failed'));
+    core.lifecycle.changed(session);
   }
   return undefined;
 }

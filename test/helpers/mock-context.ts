@@ -35,6 +35,7 @@ let nextId = 0;
 /** A bound client session that records every stanza written to it. */
 export class FakeSession implements LocalSession {
   readonly id = `fake${++nextId}`;
+  readonly key = this.id;
   readonly jid: Jid;
   readonly secure = true;
   readonly remoteAddress = '127.0.0.1';
@@ -103,7 +104,9 @@ export function mockContext(host: string, parts: Partial<ModuleContext> = {}): M
   const impl: Partial<ModuleContext> = {
     host,
     log: silentLogger(),
-    sessions: sessionDirectory(sessions as SessionTable<LocalSession>),
+    sessions: sessionDirectory(sessions as SessionTable<LocalSession>, () => undefined),
+    invalidate: () => undefined,
+    onInvalidate: () => undefined,
     deliver: (stanza: Element, targets: readonly SessionRecord[]) => {
       const xml = stanza.toString();
       for (const t of targets) (t as FakeSession).sendSerialized(xml, stanza.name as 'message' | 'presence' | 'iq');

@@ -3,7 +3,7 @@
 // (XEP-0421), self-ping (XEP-0410), moderated retraction (XEP-0425), directory
 // paging (XEP-0059). Rooms: room.ts (its parts are listed at its top); the
 // service, its routing and IQ forwarding: service.ts, forwarding.ts.
-import { z, type XepModule } from '../../src/api/index.js';
+import { x, z, type Jid, type XepModule } from '../../src/api/index.js';
 import { MucService, type MucSettings } from './service.js';
 import { NS_MUC } from './ns.js';
 import { roomAdmin } from './admin.js';
@@ -55,13 +55,43 @@ const muc: XepModule<MucSettings> = {
     const domain = m.config.domain || `conference.${m.host}`;
     const service = new MucService(domain, m);
     await service.load();
-    m.service(domain, (stanza, from, to) => service.handle(stanza, from, to));
+    // In a cluster each room is served by one node (the first to claim it). The node of
+    // an occupant's session remembers the rooms it joined elsewhere, so that when the
+    // session ends (or goes unavailable) those rooms hear it too.
+    const elsewhere = new Map<string, Map<string, string>>(); // session full JID -> room -> occupant JID
+    const leaveElsewhere = (session: Jid): void => {
+      const rooms = elsewhere.get(session.full);
+      if (!rooms) return;
+      elsewhere.delete(session.full);
+      for (const occupant of rooms.values()) m.send(x('presence', { type: 'unavailable', from: session.full, to: occupant }));
+    };
+    m.service(domain, (stanza, from, to) => service.handle(stanza, from, to), {
+      acquired: (name) => service.acquired(name),
+      forwarded: (stanza, from, to) => {
+        if (stanza.name !== 'presence' || !to.resource || !m.sessions.here(from.bare).some((s) => s.jid.full === from.full)) return;
+        const type = stanza.attrs.type;
+        let rooms = elsewhere.get(from.full);
+        if (type === undefined) {
+          if (!rooms) elsewhere.set(from.full, (rooms = new Map()));
+          rooms.set(to.bare, to.full);
+        } else if (type === 'unavailable' && rooms) {
+          rooms.delete(to.bare);
+          if (!rooms.size) elsewhere.delete(from.full);
+        }
+      },
+    });
     m.discoItem(domain, m.config.name);
     roomAdmin(m, service);
     // ghosts: a session that went away (or announced unavailable) leaves its rooms
-    m.hook('session/closed', (s) => void service.leaveAll(s.jid));
+    m.hook('session/closed', (s) => {
+      service.leaveAll(s.jid);
+      leaveElsewhere(s.jid);
+    });
     m.hook('presence/broadcast', (ev) => {
-      if (ev.stanza.attrs.type === 'unavailable') service.leaveAll(ev.from, ev.stanza.getChildren('status'));
+      if (ev.stanza.attrs.type === 'unavailable') {
+        service.leaveAll(ev.from, ev.stanza.getChildren('status'));
+        leaveElsewhere(ev.from);
+      }
       return false;
     });
     m.hook('server/stopping', () => {

@@ -167,7 +167,26 @@ export class MucService implements RoomHost {
   }
 
   async load(): Promise<void> {
-    const stored = await this.m.storage.rooms.all(this.domain);
+    const stored = await this.loadRooms();
+    if (stored) this.m.log.info({ rooms: stored, service: this.domain }, 'persistent rooms loaded');
+  }
+
+  /**
+   * In a cluster this node now serves `name` (src/cluster/cluster.ts place()): the room
+   * may have changed on the node that served it before, so its stored state is read
+   * again (a room with occupants here is current already).
+   */
+  async acquired(name: string): Promise<void> {
+    const here = this.rooms.get(name);
+    if (here && here.occupants.size) return;
+    if (here) this.rooms.delete(name);
+    await this.loadRooms(name);
+  }
+
+  /** Stored rooms (or just `only`) into memory; returns how many. */
+  private async loadRooms(only?: string): Promise<number> {
+    let stored = await this.m.storage.rooms.all(this.domain);
+    if (only !== undefined) stored = stored.filter((r) => r.name === only);
     for (const r of stored) {
       let config: RoomConfig;
       try {
@@ -187,7 +206,7 @@ export class MucService implements RoomHost {
       for (const a of r.affiliations) room.affiliations.set(a.jid, { affiliation: a.affiliation, nick: a.nick, reason: a.reason });
       this.rooms.set(r.name, room);
     }
-    if (stored.length) this.m.log.info({ rooms: stored.length, service: this.domain }, 'persistent rooms loaded');
+    return stored.length;
   }
 
   // ---- the room index ----

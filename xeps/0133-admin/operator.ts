@@ -119,6 +119,19 @@ export function operatorCommands({ m, host, command, announce }: AdminCommands):
           f('storage', `Storage (${s.storage.kind}) round-trip (ms)`, s.storage.latencyMs ?? 'not responding'),
           f('registry', `Registry (${s.registry.kind}) round-trip (ms)`, s.registry.latencyMs ?? 'not responding'),
           ...Object.entries(s.extra).map(([k, v]) => f(k, k, v)),
+          // in a cluster: every node, and the sessions of all of them
+          ...(s.cluster
+            ? [
+                f('cluster-nodes', 'Cluster nodes', s.cluster.length),
+                f('cluster-sessions', 'Sessions on every node', s.cluster.reduce((n, c) => n + c.sessions, 0)),
+                {
+                  var: 'cluster',
+                  type: 'text-multi' as const,
+                  label: 'Nodes (name, host, sessions, stanzas in/s, lag p99 ms)',
+                  values: s.cluster.map((c) => `${c.name} ${c.host} ${c.sessions} ${c.stanzasInPerSecond} ${c.eventLoopLagMs.p99}`),
+                },
+              ]
+            : []),
         ]),
       };
     },

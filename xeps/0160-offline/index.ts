@@ -36,8 +36,8 @@ const offline: XepModule<z.infer<typeof Config>> = {
   config: Config,
   async setup(m) {
     m.feature('msgoffline');
-    // Who may have messages waiting. Every store on this node goes through here;
-    // a cluster will share this through Redis (cluster issue).
+    // Who may have messages waiting. Every store on this node goes through here, and
+    // in a cluster every other node's store is announced (the user may log in anywhere).
     let waiting: Set<string> | undefined = new Set(await m.storage.offline.users());
     const note = (user: string): void => {
       if (!waiting) return;
@@ -45,6 +45,7 @@ const offline: XepModule<z.infer<typeof Config>> = {
       if (waiting.size > m.config.track_users) waiting = undefined;
     };
     if (waiting.size > m.config.track_users) waiting = undefined;
+    m.onInvalidate('stored', note);
     const storedTotal = m.metrics.counter('offline_stored_total', 'Messages stored for offline users');
     const refusedTotal = m.metrics.counter('offline_refused_total', "Messages not stored: the user's offline queue was full");
     const delivered = m.metrics.histogram(
@@ -68,6 +69,7 @@ const offline: XepModule<z.infer<typeof Config>> = {
       const stored = await m.storage.offline.push(ev.to.local, copy.toString(), m.config.max_per_user);
       if (stored) {
         note(ev.to.local);
+        m.invalidate('stored', ev.to.local);
         storedTotal.inc();
       } else refusedTotal.inc();
       return stored;

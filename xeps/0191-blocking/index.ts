@@ -123,6 +123,7 @@ const blocking: XepModule<z.infer<typeof Config>> = {
         await m.storage.userData.set(user, 'block', j, '');
         set.add(j);
       }
+      m.invalidate('list', user);
       // blocked contacts that could see our presence see us go offline (XEP-0191 §3.3)
       const mine = m.sessions.of(`${user}@${m.host}`).filter((s) => s.available);
       for (const j of jids) {
@@ -150,6 +151,7 @@ const blocking: XepModule<z.infer<typeof Config>> = {
         await m.storage.userData.remove(user, 'block', j);
         set.delete(j);
       }
+      m.invalidate('list', user);
       // unblocked contacts that are subscribed get our presence again
       for (const j of removed) {
         const item = await m.storage.roster.getItem(user, Jid.parse(j).bare);
@@ -168,7 +170,12 @@ const blocking: XepModule<z.infer<typeof Config>> = {
       );
     });
 
-    m.hook('user/deleted', (user) => void cache.delete(user));
+    m.hook('user/deleted', (user) => {
+      cache.delete(user);
+      m.invalidate('list', user);
+    });
+    // another node of the cluster changed this user's list: read it afresh
+    m.onInvalidate('list', (user) => void cache.delete(user));
   },
 };
 

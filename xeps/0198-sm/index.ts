@@ -8,7 +8,7 @@
 // RFC 6120 §4.9.3.21): a client negotiates stream management only when the server
 // offers the <sm/> feature, which the module stops offering too.
 // Settings are the core's `sm.*` keys.
-import { dateTime, escapeXML, type AckState, type Element, type NonzaStream, type XepModule } from '../../src/api/index.js';
+import { dateTime, escapeXML, type AckState, type Element, type NonzaStream, type StreamSession, type XepModule } from '../../src/api/index.js';
 
 const NS = 'urn:xmpp:sm:3';
 
@@ -20,7 +20,7 @@ const failed = (s: NonzaStream, condition: string, h?: number): void =>
 /** an 'h' attribute: an unsigned 32-bit integer */
 const validH = (h: string | undefined): h is string => h !== undefined && /^\d+$/.test(h) && Number(h) <= 0xffffffff;
 
-function handle(el: Element, s: NonzaStream, domain: string): void {
+function handle(el: Element, s: NonzaStream, domain: string): void | Promise<void> {
   const session = s.session;
   switch (el.name) {
     case 'enable': {
@@ -67,10 +67,16 @@ function acknowledge(s: NonzaStream, sm: AckState, hAttr: string | undefined): b
   return true;
 }
 
-function resume(el: Element, s: NonzaStream, domain: string): void {
+function resume(el: Element, s: NonzaStream, domain: string): void | Promise<void> {
   if (!s.canResume) return failed(s, 'unexpected-request');
   const previd = el.attrs.previd ?? '';
   const found = s.findSession(previd);
+  // in a cluster the session may be on another node: it moves here first
+  if (found instanceof Promise) return found.then((f) => (s.canResume ? resumed(el, s, domain, previd, f) : failed(s, 'unexpected-request')));
+  return resumed(el, s, domain, previd, found);
+}
+
+function resumed(el: Element, s: NonzaStream, domain: string, previd: string, found: StreamSession | { h?: number }): void {
   // §5: the client may bind a resource now instead
   if (!('jid' in found)) return failed(s, 'item-not-found', found.h);
   // the client's 'h' is checked before anything changes: a bad one must not cost the live session

@@ -69,6 +69,8 @@ const mam: XepModule<Settings> = {
 
     // ---- preferences (XEP-0313 §4.3), cached: they are read for every message ----
     const prefsCache = new Map<string, Prefs>();
+    // changed on another node of the cluster: read afresh
+    m.onInvalidate('prefs', (user) => void prefsCache.delete(user));
     const defaults = (): Prefs => ({ default: m.config.default_mode, always: [], never: [] });
     const loadPrefs = (user: string): Prefs | Promise<Prefs> => {
       const hit = prefsCache.get(user);
@@ -258,12 +260,14 @@ const mam: XepModule<Settings> = {
       const p: Prefs = { default: def, always: list('always'), never: list('never') };
       await m.storage.userData.set(req.from.local, KIND, 'prefs', JSON.stringify(p));
       prefsCache.set(req.from.local, p);
+      m.invalidate('prefs', req.from.local);
       return prefsElement(p);
     });
 
     // ---- retention and deletion ----
     m.hook('user/deleted', async (user) => {
       prefsCache.delete(user);
+      m.invalidate('prefs', user);
       await store.deleteAll(`${user}@${m.host}`);
     });
     if (m.config.retention_days > 0) {

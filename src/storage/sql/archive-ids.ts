@@ -6,7 +6,9 @@
 // time filters and purges are ranges of seq, and the time of a row is its seq.
 // Up to 4,096 ids per ms on a node; more borrow from the next ms. Numbers stay
 // below 2^53 until 2069. Two nodes writing one database must not allocate the same
-// seq for one owner in one ms: the cluster gives each node its own counter range.
+// seq for one owner in one ms: in a cluster each node has a lane (useLane: a residue
+// modulo the number of lanes, claimed in Redis by src/cluster/cluster.ts), so with 16
+// lanes a node has 256 ids per ms before it borrows from the next ms.
 //
 // The id is seq under a keyed permutation (a 6-round Feistel network over two
 // 32-bit halves, round function the MurmurHash3 finaliser), in 13 base-32
@@ -57,14 +59,30 @@ export class ArchiveIds {
     this.keys = Array.from({ length: ROUNDS }, (_, i) => fmix32((words[i % 4]! + Math.imul(i + 1, 0x9e3779b9)) >>> 0));
   }
 
+  private lane = 0;
+  private lanes = 1;
+
+  /** Allocate only seqs ≡ lane (mod lanes): this node's share when several write one database. */
+  useLane(lane: number, lanes: number): void {
+    if (!Number.isInteger(lanes) || lanes < 1 || PER_MS % lanes !== 0 || !Number.isInteger(lane) || lane < 0 || lane >= lanes)
+      throw new Error(`bad archive lane ${lane} of ${lanes}`);
+    this.lane = lane;
+    this.lanes = lanes;
+  }
+
+  /** the first seq ≥ s in this node's lane */
+  private inLane(s: number): number {
+    return s + ((((this.lane - (s % this.lanes)) % this.lanes) + this.lanes) % this.lanes);
+  }
+
   /** A fresh sequence number for a row archived at `ts` (now by default). */
   next(ts = Date.now()): number {
     const seq = timeSeq(Math.max(Math.trunc(ts), ARCHIVE_EPOCH));
     // now, or a clock step back of under 10 s: keep counting up
-    if (seq > this.last) return (this.last = seq);
-    if (this.last - seq < 10_000 * PER_MS) return ++this.last;
+    if (seq > this.last) return (this.last = this.inLane(seq));
+    if (this.last - seq < 10_000 * PER_MS) return (this.last = this.inLane(this.last + 1));
     // an explicit time in the past
-    return seq + (this.past++ % PER_MS);
+    return seq + ((this.past++ * this.lanes + this.lane) % PER_MS);
   }
 
   encode(seq: number): string {

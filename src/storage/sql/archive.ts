@@ -151,12 +151,19 @@ export class SqlArchiveStore implements ArchiveStore {
     await this.sql.exec('INSERT INTO mam_keys (k, secret) VALUES (1, $1) ON CONFLICT (k) DO NOTHING', [randomBytes(16).toString('hex')]);
     const [row] = await this.sql.query<{ secret: string }>('SELECT secret FROM mam_keys WHERE k = 1');
     this.ids = new ArchiveIds(row!.secret);
+    this.ids.useLane(...this.lane);
   }
 
   private idsOrThrow(): ArchiveIds {
     if (!this.ids) throw new Error('archive store used before init()');
     return this.ids;
   }
+
+  useLane(lane: number, lanes: number): void {
+    this.lane = [lane, lanes];
+    this.ids?.useLane(lane, lanes);
+  }
+  private lane: [number, number] = [0, 1];
 
   newId(_owner: string, ts?: number): string {
     const ids = this.idsOrThrow();

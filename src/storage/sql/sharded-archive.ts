@@ -23,6 +23,9 @@ export class ShardedArchiveStore implements ArchiveStore {
   async init(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.init()));
   }
+  useLane(lane: number, lanes: number): void {
+    for (const s of this.shards) s.useLane(lane, lanes);
+  }
   newId(owner: string, ts?: number): string {
     return this.pick(owner).newId(owner, ts);
   }

@@ -1,0 +1,763 @@
+// Several Uzzap processes as one server (docs/cluster.md). Every node:
+// - heartbeats into Redis (`alive:<name>`, a key that expires) and watches the
+//   others' heartbeats: a node whose key expired is dead; its sessions leave every
+//   mirror, and one survivor (SET NX) clears its registry entries;
+// - mirrors every other node's sessions in its SessionTable, from the registry once
+//   at start and then from the registry's events stream, so routing to a session
+//   elsewhere needs no round trip;
+// - has an inbox, a Redis Stream `inbox:<name>`, that the others append envelopes
+//   to (stanzas for its sessions, stanzas for services it serves, closes).
+// Streams, not pub/sub: a reader that blinks resumes from the last id it read, so a
+// Redis connection blip loses nothing (pub/sub is at-most-once). One writer
+// connection and one XADD per destination node per event-loop turn keep every
+// sender→recipient pair in order and batch a burst into one command.
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { randomToken } from '../random.js';
+import { tryJid } from '../jid.js';
+import { parseXml } from '../xml/index.js';
+import { StanzaError, type StreamErrorCondition } from '../api/errors.js';
+import type { DeliveryMeta, ServiceHandler, ServicePlacement } from '../api/module.js';
+import type { Element } from '../xml/index.js';
+import type { Jid } from '../jid.js';
+import type { RedisRegistry } from '../registry/redis.js';
+import type { RegistryEntry } from '../registry/types.js';
+import type { SessionTable } from '../session/table.js';
+import type { LocalSession } from '../session/types.js';
+import type { Router } from '../router/router.js';
+import { RemoteSession, type RemoteLink } from './remote.js';
+
+export interface ClusterSettings {
+  heartbeat_ms: number;
+  dead_after_ms: number;
+  inbox_max: number;
+  outbox_max: number;
+}
+
+/** What the cluster needs of its node. */
+export interface ClusterHost {
+  readonly log: Logger;
+  readonly sessions: SessionTable<LocalSession>;
+  readonly router: Router;
+  readonly storageKind: string;
+  /** this node's figures, published with each heartbeat (`uzzap status` lists every node) */
+  figures(): Record<string, unknown>;
+  /** a component connected on another node (`node`), or went from there (undefined) */
+  remoteComponent(domain: string, node: string | undefined): void;
+  /** another node asks something of this one (a session to resume here: 'takeover') */
+  answer(kind: string, payload: unknown): unknown;
+  /** this node's lane of archive sequence numbers (nodes sharing a database never collide) */
+  useArchiveLane(lane: number, lanes: number): void;
+  /** the registry entries of this node's sessions (re-asserted after Redis lost them) */
+  localEntries(): RegistryEntry[];
+  /** domains of components connected here */
+  localComponents(): string[];
+}
+
+/** Archive lanes (src/storage/sql/archive-ids.ts): at most this many nodes share one database. */
+export const LANES = 16;
+
+/** A node as its heartbeat describes it. */
+export interface NodeInfo {
+  name: string;
+  inc: string;
+  host: string;
+  pid: number;
+  storage: string;
+  started: number;
+  /** when the heartbeat was written (ms since the epoch) */
+  at: number;
+  figures: Record<string, unknown>;
+}
+
+type Kind = 'message' | 'presence' | 'iq';
+
+/** envelopes on an inbox (JSON arrays, several per stream entry) */
+type Envelope =
+  | ['s', string, string, string, Kind, 0 | 1, string[] | 0, number] // to a session: full, sid, xml, kind, copy, peers, hop
+  | ['r', string, number] // route a stanza (services on that node): xml, hop
+  | ['c', string, string, string, string] // close a session: full, sid, condition, text
+  | ['q', string, string, string, unknown] // a request: id, reply-to node, kind, payload
+  | ['a', string, unknown]; // its answer: id, payload
+
+/** events every node reads (beside the registry's up/set/down) */
+type ClusterEvent =
+  | ['up' | 'set', RegistryEntry]
+  | ['down', string, string, string]
+  | ['inv', string, string, string] // cache invalidation: topic, key, origin node
+  | ['kick', string, string, string] // end a user's sessions everywhere: bare, condition, text
+  | ['comp', string, string, 0 | 1] // a component connected to (1) or left (0) a node: domain, node
+  | ['own', string, string]; // an entity (a room) has a new owner, or none (''): key, node
+
+const MAX_HOPS = 3;
+
+export class Cluster implements RemoteLink {
+  readonly inc = randomToken(8);
+  private readonly redis: Redis;
+  private reader: Redis | undefined;
+  private readonly peers = new Map<string, NodeInfo>();
+  /** incarnations known dead: their late events are ignored */
+  private readonly dead = new Set<string>();
+  private readonly outbox = new Map<string, string[]>();
+  private outboxSize = 0;
+  private flushing = false;
+  private flushQueued = false;
+  private lastInbox = '0-0';
+  private lastEvents = '0-0';
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly topics = new Map<string, Set<(key: string) => void>>();
+  /** owners of placed entities (rooms) as last learnt: bare JID -> node */
+  private readonly owners = new Map<string, string>();
+  /** stanzas for entities whose owner is being claimed or looked up, in arrival order */
+  private readonly claiming = new Map<string, (() => void)[]>();
+  /** components connected to other nodes: domain -> node */
+  private readonly components = new Map<string, string>();
+  private readonly pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private nextRequest = 0;
+  /** envelopes sent and received, events applied (metrics and the bench) */
+  readonly counts = { sent: 0, received: 0, batches: 0, events: 0 };
+
+  constructor(
+    readonly name: string,
+    private readonly registry: RedisRegistry,
+    private readonly host: ClusterHost,
+    private readonly settings: ClusterSettings,
+  ) {
+    this.redis = registry.redis;
+  }
+
+  private key(k: string): string {
+    return this.registry.prefix + k;
+  }
+
+  /** Join: heartbeat, refuse an impossible setup, mirror the others' sessions, start reading. */
+  async start(): Promise<void> {
+    await this.heartbeat();
+    await this.refreshPeers();
+    if (this.host.storageKind === 'sqlite') {
+      const elsewhere = [...this.peers.values()].find((p) => p.host !== hostname() || p.storage !== 'sqlite');
+      if (elsewhere)
+        throw new Error(
+          `node ${elsewhere.name} on ${elsewhere.host} (${elsewhere.storage}) shares this Redis: nodes on different hosts need shared storage (set UZZAP_POSTGRES_URL on every node)`,
+        );
+    }
+    await this.claimLane();
+    // this name's previous life (a crash, then a restart) leaves entries no one owns
+    const stale = await this.clearStale();
+    if (stale) this.host.log.info({ stale }, 'cluster: cleared sessions of this node name left by a previous run');
+    // positions first, then the snapshot: events after the position replay onto it
+    this.lastEvents = await this.lastId(this.key('events'));
+    this.lastInbox = await this.lastId(this.inboxKey(this.name));
+    await this.registry.scan((batch) => {
+      for (const e of batch) this.applyEntry(e);
+    });
+    for (const [domain, node] of Object.entries(await this.redis.hgetall(this.key('components'))))
+      if (this.peers.has(node)) this.applyComponent(domain, node, true);
+    this.reader = this.redis.duplicate();
+    this.reader.on('error', () => undefined);
+    // reconnected after a blip: writes (binds, unbinds) may have failed meanwhile
+    this.redis.on('ready', () => {
+      this.reassertDue = true;
+    });
+    this.loop = this.read();
+    this.timer = setInterval(() => void this.tick(), this.settings.heartbeat_ms);
+    this.timer.unref();
+    this.host.log.info({ node: this.name, inc: this.inc, peers: [...this.peers.keys()], mirrored: this.host.sessions.remoteSize }, 'cluster: joined');
+  }
+
+  /** Leave cleanly (after this node's sessions ended): the others forget it at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.flush();
+    await this.releaseAll().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: releasing rooms failed'));
+    this.reader?.disconnect();
+    await this.loop?.catch(() => undefined);
+    await this.redis
+      .multi()
+      .del(this.key(`alive:${this.name}`))
+      .srem(this.key('nodes'), this.name)
+      .exec()
+      .catch(() => undefined);
+  }
+
+  /** Live nodes (this one included), as their last heartbeats say. */
+  async nodes(): Promise<NodeInfo[]> {
+    const names = await this.redis.smembers(this.key('nodes'));
+    if (!names.length) return [];
+    const vals = await this.redis.mget(...names.map((n) => this.key(`alive:${n}`)));
+    const out: NodeInfo[] = [];
+    vals.forEach((v) => {
+      if (v) out.push(JSON.parse(v) as NodeInfo);
+    });
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  // ---- membership ----
+
+  private inboxKey(node: string): string {
+    return this.key(`inbox:${node}`);
+  }
+
+  private async lastId(stream: string): Promise<string> {
+    const last = (await this.redis.xrevrange(stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    return last[0]?.[0] ?? '0-0';
+  }
+
+  private lane = -1;
+
+  /** A lane of archive seqs of its own: the one this name had (a restart), else a free one. */
+  private async claimLane(): Promise<void> {
+    const lease = String(this.settings.dead_after_ms * 10);
+    const keys = Array.from({ length: LANES }, (_, i) => this.key(`lane:${i}`));
+    const held = await this.redis.mget(...keys);
+    let lane = held.indexOf(this.name);
+    if (lane === -1) {
+      for (let i = 0; i < LANES && lane === -1; i++) if ((await this.redis.set(keys[i]!, this.name, 'PX', lease, 'NX')) === 'OK') lane = i;
+    }
+    if (lane === -1) throw new Error(`more than ${LANES} nodes share this Redis and database (every archive lane is taken)`);
+    this.lane = lane;
+    this.host.useArchiveLane(lane, LANES);
+  }
+
+  private async heartbeat(): Promise<void> {
+    const info: NodeInfo = {
+      name: this.name,
+      inc: this.inc,
+      host: hostname(),
+      pid: process.pid,
+      storage: this.host.storageKind,
+      started: this.started,
+      at: Date.now(),
+      figures: this.host.figures(),
+    };
+    await this.redis
+      .multi()
+      .set(this.key(`alive:${this.name}`), JSON.stringify(info), 'PX', this.settings.dead_after_ms)
+      .sadd(this.key('nodes'), this.name)
+      .exec();
+    if (this.lane >= 0) await this.redis.set(this.key(`lane:${this.lane}`), this.name, 'PX', this.settings.dead_after_ms * 10);
+  }
+  private readonly started = Date.now();
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      // not in the node set any more: Redis restarted (or a survivor swept this node
+      // after a long pause); what Redis knew of this node is gone, so it is told again
+      const known = await this.redis.sismember(this.key('nodes'), this.name);
+      await this.heartbeat();
+      if (!known || this.reassertDue) await this.reassert();
+      await this.refreshPeers();
+    } catch (err) {
+      this.host.log.warn({ err }, 'cluster: heartbeat failed (Redis unreachable?)');
+    }
+  }
+
+  /** Read the others' heartbeats; a node whose heartbeat expired (or restarted) is dead. */
+  private async refreshPeers(): Promise<void> {
+    const live = new Map<string, NodeInfo>();
+    for (const n of await this.nodes()) if (n.name !== this.name) live.set(n.name, n);
+    for (const [name, was] of this.peers) {
+      const now = live.get(name);
+      // a restarted node (new incarnation) is gone at once; a missing heartbeat counts
+      // at the second check in a row (a Redis restart loses every key for one heartbeat)
+      if (now && now.inc !== was.inc) this.nodeGone(was);
+      else if (!now && this.missing.has(name)) this.nodeGone(was);
+      else if (!now) {
+        this.missing.add(name);
+        live.set(name, was);
+      }
+      if (now) this.missing.delete(name);
+    }
+    let back = false;
+    for (const [name, n] of live) {
+      this.peers.set(name, n);
+      // declared dead, and heartbeating again under the same incarnation (Redis restarted
+      // and it came back late): its entries were dropped here, so they are read again
+      if (this.dead.delete(`${name}:${n.inc}`)) back = true;
+    }
+    if (back)
+      await this.registry.scan((batch) => {
+        for (const e of batch) if (this.peers.get(e.node)?.inc === e.inc) this.applyEntry(e);
+      });
+    // a name in the set without a heartbeat: dead; sweep it (once, by whoever wins the lock)
+    const names = await this.redis.smembers(this.key('nodes'));
+    for (const name of names) if (name !== this.name && !live.has(name)) await this.sweep(name);
+  }
+
+  private readonly missing = new Set<string>();
+
+  private nodeGone(n: NodeInfo): void {
+    this.peers.delete(n.name);
+    this.missing.delete(n.name);
+    this.dead.add(`${n.name}:${n.inc}`);
+    let dropped = 0;
+    for (const s of [...this.host.sessions.remote()])
+      if ((s as unknown as RemoteSession).node === n.name && (s as unknown as RemoteSession).inc === n.inc) {
+        this.host.sessions.dropRemote(s.jid.bare, s.jid.resource, (x) => x === s);
+        dropped++;
+      }
+    for (const [domain, node] of [...this.components]) if (node === n.name) this.applyComponent(domain, node, false);
+    for (const [key, node] of [...this.owners]) if (node === n.name) this.owners.delete(key);
+    this.host.log.warn({ node: n.name, inc: n.inc, dropped }, 'cluster: node gone');
+  }
+
+  /** Clear a dead node's registry entries (one survivor does it). */
+  private async sweep(name: string): Promise<void> {
+    const won = await this.redis.set(this.key(`sweep:${name}`), this.name, 'PX', this.settings.dead_after_ms, 'NX');
+    if (!won) return;
+    // still dead? (it may have come back between the two reads)
+    if (await this.redis.exists(this.key(`alive:${name}`))) return;
+    const n = await this.registry.clearNode(name);
+    await this.redis.srem(this.key('nodes'), name);
+    this.host.log.warn({ node: name, sessions: n }, 'cluster: swept a dead node');
+  }
+
+  /** set when the connection to Redis came back: the next tick re-asserts (writes may have failed meanwhile) */
+  private reassertDue = false;
+
+  /**
+   * Write again everything Redis should know of this node: every session's entry (and
+   * drop entries of sessions that ended while Redis was unreachable), the components
+   * connected here, the rooms this node serves.
+   */
+  private async reassert(): Promise<void> {
+    this.reassertDue = false;
+    const mine = new Map(this.host.localEntries().map((e) => [e.full, e]));
+    for (const e of mine.values()) {
+      const prev = await this.registry.bind(e);
+      if (prev && prev.node !== this.name) this.closeEntry(prev, 'conflict', 'replaced by a new connection for the same resource');
+    }
+    for (const full of await this.redis.smembers(this.key(`node:${this.name}`)))
+      if (!mine.has(full)) await this.registry.unbindOwned(full, this.name);
+    for (const domain of this.host.localComponents()) this.announceComponent(domain, true);
+    for (const [key, node] of this.owners) {
+      if (node !== this.name) continue;
+      await this.redis.multi().set(this.key(`owner:${key}`), this.name).sadd(this.key(`owned:${this.name}`), key).exec();
+    }
+    this.host.log.info({ sessions: mine.size }, 'cluster: re-asserted this node in Redis');
+  }
+
+  private async clearStale(): Promise<number> {
+    let n = 0;
+    // entries of this name with another incarnation
+    const fulls = await this.redis.smembers(this.key(`node:${this.name}`));
+    if (fulls.length) n = await this.registry.clearNode(this.name);
+    return n;
+  }
+
+  // ---- the session mirror ----
+
+  private applyEntry(e: RegistryEntry): void {
+    if (e.node === this.name || this.dead.has(`${e.node}:${e.inc}`)) return;
+    const j = tryJid(e.full);
+    if (!j) return;
+    const cur = this.host.sessions.getRemote(j.bare, j.resource) as unknown as RemoteSession | undefined;
+    if (cur && cur.key === e.sid) cur.update(e);
+    else this.host.sessions.putRemote(new RemoteSession(this, e));
+  }
+
+  private applyEvent(ev: ClusterEvent): void {
+    this.counts.events++;
+    switch (ev[0]) {
+      case 'up':
+      case 'set':
+        return this.applyEntry(ev[1]);
+      case 'down': {
+        const j = tryJid(ev[1]);
+        if (j) this.host.sessions.dropRemote(j.bare, j.resource, (s) => s.key === ev[2]);
+        return;
+      }
+      case 'inv':
+        if (ev[3] !== this.name) for (const fn of this.topics.get(ev[1]) ?? []) fn(ev[2]);
+        return;
+      case 'own':
+        if (ev[2] && ev[2] !== this.name) this.owners.set(ev[1], ev[2]);
+        else if (!ev[2] && this.owners.get(ev[1]) !== this.name) this.owners.delete(ev[1]);
+        return;
+      case 'comp':
+        if (ev[2] !== this.name) this.applyComponent(ev[1], ev[2], ev[3] === 1);
+        return;
+      case 'kick':
+        for (const s of [...this.host.sessions.localResources(ev[1])]) s.close(ev[2] as StreamErrorCondition, ev[3]);
+        return;
+    }
+  }
+
+  private applyComponent(domain: string, node: string, up: boolean): void {
+    if (up) {
+      this.components.set(domain, node);
+      this.host.remoteComponent(domain, node);
+    } else if (this.components.get(domain) === node) {
+      this.components.delete(domain);
+      this.host.remoteComponent(domain, undefined);
+    }
+  }
+
+  /** A component connected here (or left): every node routes its domain here. */
+  announceComponent(domain: string, up: boolean): void {
+    const m = this.redis.multi();
+    if (up) m.hset(this.key('components'), domain, this.name);
+    else m.hdel(this.key('components'), domain);
+    m.xadd(this.key('events'), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'd', JSON.stringify(['comp', domain, this.name, up ? 1 : 0]));
+    m.exec().catch((err: unknown) => this.host.log.error({ err }, 'cluster: announcing a component failed'));
+  }
+
+  // ---- placed services (rooms): one owner node per entity ----
+
+  /** Wrap a service handler: stanzas to an entity go to its owner node, claimed on first use. */
+  place(handle: ServiceHandler, placement: ServicePlacement): ServiceHandler {
+    return (stanza: Element, from: Jid, to: Jid) => {
+      if (to.local === '') return handle(stanza, from, to);
+      const key = to.bare;
+      const owner = this.owners.get(key);
+      if (owner === this.name) return handle(stanza, from, to);
+      if (owner !== undefined && this.peers.has(owner)) {
+        placement.forwarded?.(stanza, from, to);
+        return this.routeOn(owner, stanza.toString());
+      }
+      // not known (or its owner died): claim it; stanzas for it wait meanwhile, in order
+      const run = (): void => {
+        const o = this.owners.get(key);
+        if (o === this.name) {
+          const p = handle(stanza, from, to);
+          if (p) p.catch((err: unknown) => this.host.log.error({ err }, 'cluster: a placed service failed'));
+        } else if (o !== undefined) {
+          placement.forwarded?.(stanza, from, to);
+          this.routeOn(o, stanza.toString());
+        }
+        else this.host.router.bounce(stanza, new StanzaError('internal-server-error', 'the cluster cannot reach the owner of this room', 'wait'));
+      };
+      const waiting = this.claiming.get(key);
+      if (waiting) return void waiting.push(run);
+      this.claiming.set(key, [run]);
+      void this.claim(key, to.local, placement).then(() => {
+        const q = this.claiming.get(key) ?? [];
+        this.claiming.delete(key);
+        for (const r of q) r();
+      });
+    };
+  }
+
+  /** The node serving an entity (a room), as Redis says. */
+  async ownerOf(key: string): Promise<string | undefined> {
+    return (await this.redis.get(this.key(`owner:${key}`))) ?? undefined;
+  }
+
+  private async claim(key: string, local: string, placement: ServicePlacement): Promise<void> {
+    try {
+      const owner = (await this.redis.eval(
+        `local v = redis.call('GET', KEYS[1])
+         if v and v ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. v) == 1 then return v end
+         redis.call('SET', KEYS[1], ARGV[1])
+         redis.call('SADD', KEYS[2], ARGV[3])
+         if v ~= ARGV[1] then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'd', cjson.encode({'own', ARGV[3], ARGV[1]})) end
+         return ARGV[1]`,
+        3,
+        this.key(`owner:${key}`),
+        this.key(`owned:${this.name}`),
+        this.key('events'),
+        this.name,
+        this.key('alive:'),
+        key,
+        String(this.settings.inbox_max),
+      )) as string;
+      if (owner === this.name && this.owners.get(key) !== this.name) {
+        await placement.acquired(local).catch((err: unknown) => this.host.log.error({ err, key }, 'cluster: loading an acquired entity failed'));
+        this.host.log.debug({ key }, 'cluster: this node serves it now');
+      }
+      this.owners.set(key, owner);
+    } catch (err) {
+      this.host.log.error({ err, key }, 'cluster: claiming an owner failed');
+    }
+  }
+
+  /** A clean stop hands every owned entity back: the next stanza for it claims it anew. */
+  private async releaseAll(): Promise<void> {
+    const owned = await this.redis.smembers(this.key(`owned:${this.name}`));
+    for (const key of owned) {
+      await this.redis.eval(
+        `if redis.call('GET', KEYS[1]) == ARGV[1] then
+           redis.call('DEL', KEYS[1])
+           redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'd', cjson.encode({'own', ARGV[2], ''}))
+         end
+         return 1`,
+        2,
+        this.key(`owner:${key}`),
+        this.key('events'),
+        this.name,
+        key,
+        String(this.settings.inbox_max),
+      );
+    }
+    await this.redis.del(this.key(`owned:${this.name}`));
+  }
+
+  /** Tell every node (this one excluded) that a cached `key` of `topic` changed. */
+  invalidate(topic: string, key: string): void {
+    this.publish(['inv', topic, key, this.name]);
+  }
+
+  /** Run `fn` when another node invalidates a key of `topic`; returns the undo. */
+  onInvalidate(topic: string, fn: (key: string) => void): () => void {
+    let set = this.topics.get(topic);
+    if (!set) this.topics.set(topic, (set = new Set()));
+    set.add(fn);
+    return () => void set.delete(fn);
+  }
+
+  private publish(ev: ClusterEvent): void {
+    this.redis
+      .xadd(this.key('events'), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'd', JSON.stringify(ev))
+      .catch((err: unknown) => this.host.log.error({ err }, 'cluster: publishing an event failed'));
+  }
+
+  // ---- the bus ----
+
+  toSession(s: RemoteSession, xml: string, kind: Kind, peers?: readonly LocalSession[], meta?: DeliveryMeta): void {
+    // its node was declared dead (not swept yet): nobody reads that inbox
+    if (this.dead.has(`${s.node}:${s.inc}`)) {
+      if (kind !== 'presence') this.undeliverable(xml, kind);
+      return;
+    }
+    this.post(s.node, ['s', s.jid.full, s.key, xml, kind, meta?.copy ? 1 : 0, peers ? peers.map((p) => p.jid.full) : 0, 0], xml, kind);
+  }
+
+  closeSession(s: RemoteSession, condition?: StreamErrorCondition, text?: string): void {
+    this.post(s.node, ['c', s.jid.full, s.key, condition ?? '', text ?? '']);
+  }
+
+  /** Close the session a registry entry names (the older of two binds of one full JID). */
+  closeEntry(e: RegistryEntry, condition: StreamErrorCondition, text: string): void {
+    if (e.node === this.name) return;
+    this.post(e.node, ['c', e.full, e.sid, condition, text]);
+  }
+
+  /** Ask another node (a session to hand over); rejects after `timeoutMs`. */
+  request(node: string, kind: string, payload: unknown, timeoutMs = 5000): Promise<unknown> {
+    const id = `${this.inc}-${++this.nextRequest}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`node ${node} did not answer ${kind} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(id, { resolve, reject, timer });
+      this.post(node, ['q', id, this.name, kind, payload]);
+    });
+  }
+
+  /** Route a stanza on another node (a service it serves). */
+  routeOn(node: string, xml: string, hop = 0): void {
+    this.post(node, ['r', xml, hop]);
+  }
+
+  private post(node: string, env: Envelope, xml?: string, kind?: Kind): void {
+    if (this.outboxSize >= this.settings.outbox_max) {
+      // Redis has been unreachable for a while: a message is not dropped but taken as
+      // undeliverable here (offline storage); state (presence) and IQs are lost or bounced
+      this.host.log.warn({ node, queued: this.outboxSize }, 'cluster: outbox full (cluster.outbox_max)');
+      if (xml && kind) this.undeliverable(xml, kind);
+      return;
+    }
+    let q = this.outbox.get(node);
+    if (!q) this.outbox.set(node, (q = []));
+    q.push(JSON.stringify(env));
+    this.outboxSize++;
+    this.counts.sent++;
+    if (!this.flushQueued && !this.flushing) {
+      this.flushQueued = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  /** One XADD per destination for everything posted this turn; kept and retried when Redis fails. */
+  private async flush(): Promise<void> {
+    this.flushQueued = false;
+    if (this.flushing || !this.outbox.size) return;
+    this.flushing = true;
+    const batch = [...this.outbox];
+    this.outbox.clear();
+    const p = this.redis.pipeline();
+    for (const [node, q] of batch) p.xadd(this.inboxKey(node), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'd', `[${q.join(',')}]`);
+    let ok = false;
+    try {
+      const res = await p.exec();
+      ok = !!res && res.every(([err]) => !err);
+    } catch {
+      ok = false;
+    }
+    this.flushing = false;
+    if (ok) {
+      this.counts.batches += batch.length;
+      for (const [, q] of batch) this.outboxSize -= q.length;
+    } else {
+      // put them back in front, in order, and try again shortly (a partial success may repeat some)
+      for (const [node, q] of batch.reverse()) {
+        const later = this.outbox.get(node) ?? [];
+        this.outbox.set(node, [...q, ...later]);
+      }
+      if (!this.stopped) setTimeout(() => void this.flush(), 200).unref();
+      return;
+    }
+    if (this.outbox.size) void this.flush();
+  }
+
+  private async read(): Promise<void> {
+    const reader = this.reader!;
+    const inbox = this.inboxKey(this.name);
+    const events = this.key('events');
+    while (!this.stopped) {
+      try {
+        const res = (await reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', inbox, events, this.lastInbox, this.lastEvents)) as
+          | [string, [string, string[]][]][]
+          | null;
+        if (!res) continue;
+        for (const [stream, entries] of res) {
+          for (const [id, fields] of entries) {
+            const data = fields[1] ?? '';
+            if (stream === inbox) {
+              this.lastInbox = id;
+              this.onInbox(data);
+            } else {
+              this.lastEvents = id;
+              try {
+                this.applyEvent(JSON.parse(data) as ClusterEvent);
+              } catch (err) {
+                this.host.log.error({ err }, 'cluster: bad event');
+              }
+            }
+          }
+        }
+      } catch (err) {
+        if (this.stopped) break;
+        this.host.log.warn({ err }, 'cluster: reading the inbox failed; retrying');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private onInbox(data: string): void {
+    let envs: Envelope[];
+    try {
+      envs = JSON.parse(data) as Envelope[];
+    } catch (err) {
+      this.host.log.error({ err }, 'cluster: bad inbox entry');
+      return;
+    }
+    for (const env of envs) {
+      this.counts.received++;
+      try {
+        this.handle(env);
+      } catch (err) {
+        this.host.log.error({ err, env: JSON.stringify(env).slice(0, 500) }, 'cluster: handling an envelope failed');
+      }
+    }
+  }
+
+  private handle(env: Envelope): void {
+    const sessions = this.host.sessions;
+    switch (env[0]) {
+      case 's': {
+        const [, full, sid, xml, kind, copy, peerFulls, hop] = env;
+        const j = tryJid(full);
+        const s = j && sessions.getLocal(j.bare, j.resource);
+        if (s && s.key === sid) {
+          const peers = peerFulls ? peerFulls.map((f) => tryJid(f)).flatMap((p) => (p ? [sessions.get(p.bare, p.resource)!].filter(Boolean) : [])) : undefined;
+          s.sendSerialized(xml, kind, peers, copy ? { copy: true } : undefined);
+          return;
+        }
+        // the session went (or moved) meanwhile: route it again as if it came now
+        if (kind === 'presence') return;
+        if (hop >= MAX_HOPS) return this.undeliverable(xml, kind);
+        this.reroute(xml, hop + 1);
+        return;
+      }
+      case 'r':
+        this.reroute(env[1], env[2]);
+        return;
+      case 'q': {
+        const [, id, replyTo, kind, payload] = env;
+        void Promise.resolve()
+          .then(() => this.host.answer(kind, payload))
+          .then(
+            (answer) => this.post(replyTo, ['a', id, answer ?? null]),
+            (err: unknown) => {
+              this.host.log.error({ err, kind }, 'cluster: answering a request failed');
+              this.post(replyTo, ['a', id, null]);
+            },
+          );
+        return;
+      }
+      case 'a': {
+        const p = this.pending.get(env[1]);
+        if (!p) return;
+        this.pending.delete(env[1]);
+        clearTimeout(p.timer);
+        p.resolve(env[2]);
+        return;
+      }
+      case 'c': {
+        const j = tryJid(env[1]);
+        const s = j && sessions.getLocal(j.bare, j.resource);
+        if (s && s.key === env[2]) s.close((env[3] || undefined) as StreamErrorCondition | undefined, env[4] || undefined);
+        return;
+      }
+    }
+  }
+
+  private reroute(xml: string, hop: number): void {
+    let stanza;
+    try {
+      stanza = parseXml(xml);
+    } catch {
+      return;
+    }
+    if (hop > MAX_HOPS) return;
+    const p = this.host.router.send(stanza);
+    if (p) p.catch((err: unknown) => this.host.log.error({ err }, 'cluster: routing a forwarded stanza failed'));
+  }
+
+  /** A message no session took: offline storage (or an error to its sender); an IQ request: an error. */
+  private undeliverable(xml: string, kind: Kind): void {
+    let stanza;
+    try {
+      stanza = parseXml(xml);
+    } catch {
+      return;
+    }
+    const from = tryJid(stanza.attrs.from);
+    const to = tryJid(stanza.attrs.to);
+    if (!from || !to) return;
+    const type = stanza.attrs.type ?? (kind === 'message' ? 'normal' : '');
+    if (kind === 'iq') {
+      if (type === 'get' || type === 'set') this.host.router.bounce(stanza, new StanzaError('service-unavailable'));
+      return;
+    }
+    if (kind !== 'message' || type === 'groupchat' || type === 'error' || type === 'headline') return;
+    stanza.attrs.to = to.bare;
+    void this.host.router.undeliverable(stanza, from, to.toBare()).then((stored) => {
+      if (!stored) this.host.router.bounce(stanza, new StanzaError('service-unavailable'));
+    });
+  }
+}
+
+/**
+ * From outside the cluster (`uzzap user del` / `passwd`): every node ends the user's
+ * sessions (through the events stream every node reads).
+ */
+export async function endUserSessions(redisUrl: string, prefix: string, bare: string, condition: StreamErrorCondition, text: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.xadd(`${prefix}events`, 'MAXLEN', '~', '100000', '*', 'd', JSON.stringify(['kick', bare, condition, text]));
+  } finally {
+    redis.disconnect();
+  }
+}

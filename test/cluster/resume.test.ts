@@ -1,0 +1,82 @@
+// XEP-0198 resumption on another node of the cluster (issue 15): the session moves
+// to the node the client reconnects to, with exactly its unacknowledged stanzas, once,
+// in order, with their stanza-ids; a second resume (on a third node) works the same way.
+import assert from 'node:assert/strict';
+import type { Server } from '../../src/server.js';
+import { newStorageSlot, startServer, type StorageSlot } from '../helpers/server.js';
+import { connect, expectNothing, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { authenticated, rawSession, type RawClient } from '../helpers/raw.js';
+
+const SM = "xmlns='urn:xmpp:sm:3'";
+const bodies = (s: string): string[] => [...s.matchAll(/<body>([^<]*)<\/body>/g)].map((m) => m[1]!);
+const stanzaIds = (s: string): string[] => [...s.matchAll(/<stanza-id xmlns="urn:xmpp:sid:0" id="([^"]+)"/g)].map((m) => m[1]!);
+
+describe('cluster: stream management resumes on another node (three nodes, Postgres + Redis)', function () {
+  this.timeout(30_000);
+  let slot: StorageSlot;
+  let a: Server, b: Server, c: Server;
+  let bob: XmppClient;
+  const raws: RawClient[] = [];
+  before(async () => {
+    slot = await newStorageSlot();
+    const config = { sm: { resume_timeout: 60, ack_every: 1000, ack_interval: 60 } };
+    a = await startServer({ slot, config, users: { alice: 'secret', bob: 'secret' } });
+    b = await startServer({ slot, config });
+    c = await startServer({ slot, config });
+    bob = await connect(c, 'bob', { resource: 'pc' });
+  });
+  after(async () => {
+    for (const r of raws) r.socket.destroy();
+    await stopAll(bob);
+    await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
+  });
+
+  it('a client dropped on node A resumes on node B, then on node C; each gap arrives exactly once', async () => {
+    const first = await rawSession(a.ports.c2s, 'alice', 'secret', 'phone');
+    raws.push(first);
+    first.send('<presence/>');
+    first.send(`<enable ${SM} resume='true'/>`);
+    const enabled = await first.waitFor(/<enabled[^>]*\/>/);
+    const id = /id=['"]([^'"]+)['"]/.exec(enabled)![1]!;
+    await until(() => c.sessions.get('alice@localhost', 'phone')?.available === true, 'C knows alice');
+    await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'before')));
+    await first.waitFor('<body>before</body>');
+    const firstIds = stanzaIds(first.data);
+    first.socket.destroy(); // a phone leaving coverage
+    await until(() => first.closed, 'socket gone');
+    await until(() => a.sessions.getLocal('alice@localhost', 'phone')?.detached === true, 'detached on A');
+    for (let i = 1; i <= 3; i++) await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, `gap ${i}`)));
+    await expectNothing(bob, (s) => s.attrs.type === 'error', { after: [bob] });
+
+    // resume on B
+    const second = await authenticated(b.ports.c2s, 'alice', 'secret');
+    raws.push(second);
+    second.data = '';
+    second.send(`<resume ${SM} previd='${id}' h='0'/>`);
+    await second.waitFor(/<resumed xmlns='urn:xmpp:sm:3' previd='[^']+' h='0'\/>/);
+    await second.waitFor('<body>gap 3</body>');
+    assert.deepEqual(bodies(second.data), ['before', 'gap 1', 'gap 2', 'gap 3']);
+    assert.equal(stanzaIds(second.data)[0], firstIds[0], 'the retransmitted copy keeps its stanza-id');
+    assert.equal(a.sessions.getLocal('alice@localhost', 'phone'), undefined, 'A no longer has it');
+    await until(() => c.sessions.get('alice@localhost', 'phone') !== undefined && (c.sessions.get('alice@localhost', 'phone') as { node?: string }).node === b.nodeId, 'C routes to B');
+    assert.equal(await a.storage.offline.count('alice'), 0);
+    // acknowledge two, then a new message; drop again
+    second.send(`<a ${SM} h='2'/>`);
+    await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'after')));
+    await second.waitFor('<body>after</body>');
+    second.socket.destroy();
+    await until(() => b.sessions.getLocal('alice@localhost', 'phone')?.detached === true, 'detached on B');
+
+    // second resume, on C (the id still names A: A sends C on to B)
+    const third = await authenticated(c.ports.c2s, 'alice', 'secret');
+    raws.push(third);
+    third.data = '';
+    third.send(`<resume ${SM} previd='${id}' h='4'/>`);
+    await third.waitFor(/<resumed [^>]*\/>/);
+    await third.waitFor('<body>after</body>');
+    assert.deepEqual(bodies(third.data), ['after'], 'only what was not acknowledged');
+    // the session lives on C now and gets new messages there
+    await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'on C')));
+    await third.waitFor('<body>on C</body>');
+  });
+});

@@ -1,0 +1,146 @@
+// Two nodes of one cluster in this process (same Postgres schema, same Redis prefix):
+// clients on node A and node B talk as if on one server (issue 15). Runs in the
+// Postgres + Redis pass of `npm test` only (a cluster needs Redis).
+import assert from 'node:assert/strict';
+import type { Server } from '../../src/server.js';
+import { newStorageSlot, startServer, type StorageSlot } from '../helpers/server.js';
+import { barrier, connect, expectNothing, expectStanza, iq, isMessage, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+
+const chat = (to: string, body: string, type = 'chat') => xml('message', { to, type }, xml('body', {}, body));
+
+/** node `n` mirrors the session `full` (bound on another node) */
+const knows = (n: Server, full: string, available = true) =>
+  until(() => {
+    const [bare, res] = [full.slice(0, full.indexOf('/')), full.slice(full.indexOf('/') + 1)];
+    const s = n.sessions.get(bare, res);
+    return s !== undefined && (!available || s.available);
+  }, `${n.nodeId} knows ${full}`);
+
+describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function () {
+  this.timeout(20_000);
+  let slot: StorageSlot;
+  let a: Server, b: Server;
+  let alice: XmppClient, bob: XmppClient;
+  before(async () => {
+    slot = await newStorageSlot();
+    a = await startServer({ slot, users: { alice: 'secret', bob: 'secret', carol: 'secret' } });
+    b = await startServer({ slot });
+    alice = await connect(a, 'alice', { resource: 'phone' });
+    bob = await connect(b, 'bob', { resource: 'pc' });
+    await knows(a, 'bob@localhost/pc');
+    await knows(b, 'alice@localhost/phone');
+    alice.received.length = 0;
+    bob.received.length = 0;
+  });
+  after(async () => {
+    await stopAll(alice, bob);
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  it('each node lists the other in its cluster view', async () => {
+    const names = (await a.cluster!.nodes()).map((n) => n.name);
+    assert.ok(names.includes(a.nodeId) && names.includes(b.nodeId), names.join(','));
+  });
+
+  it('a message to a full JID on another node arrives, and the answer comes back', async () => {
+    await alice.send(chat('bob@localhost/pc', 'hi from A'));
+    const m = await expectStanza(bob, isMessage('hi from A'));
+    assert.equal(m.attrs.from, 'alice@localhost/phone');
+    await bob.send(chat('alice@localhost/phone', 'hi from B'));
+    await expectStanza(alice, isMessage('hi from B'));
+  });
+
+  it('a message to a bare JID goes by priority over the resources of every node', async () => {
+    const bob2 = await connect(a, 'bob', { resource: 'tablet' });
+    try {
+      await knows(b, 'bob@localhost/tablet');
+      await bob2.send(xml('presence', {}, xml('priority', {}, '5')));
+      await until(() => b.sessions.get('bob@localhost', 'tablet')?.priority === 5, 'priority 5 known on B');
+      await alice.send(chat('bob@localhost', 'to the higher one'));
+      await expectStanza(bob2, isMessage('to the higher one'));
+      await expectNothing(bob, isMessage('to the higher one'), { after: [alice, bob2] });
+      // equal priorities: both nodes' resources get it
+      await bob2.send(xml('presence', {}, xml('priority', {}, '0')));
+      await until(() => a.sessions.get('bob@localhost', 'tablet')?.priority === 0 && b.sessions.get('bob@localhost', 'tablet')?.priority === 0, 'priority 0');
+      await alice.send(chat('bob@localhost', 'to both'));
+      await expectStanza(bob, isMessage('to both'));
+      await expectStanza(bob2, isMessage('to both'));
+    } finally {
+      await stopAll(bob2);
+    }
+  });
+
+  it('an IQ to a full JID on another node is answered across', async () => {
+    bob.on('stanza', (s) => {
+      if (s.is('iq') && s.attrs.type === 'get' && s.getChild('query', 'jabber:iq:version'))
+        void bob.send(xml('iq', { type: 'result', id: s.attrs.id, to: s.attrs.from }, xml('query', { xmlns: 'jabber:iq:version' }, xml('name', {}, 'bob-client'))));
+    });
+    const res = await iq(alice, xml('iq', { type: 'get', to: 'bob@localhost/pc', id: 'v1' }, xml('query', { xmlns: 'jabber:iq:version' })));
+    assert.equal(res.attrs.type, 'result');
+    assert.equal(res.getChild('query')?.getChildText('name'), 'bob-client');
+  });
+
+  it('presence: a subscription across nodes, then broadcasts and the unavailable on disconnect', async () => {
+    const carol = await connect(b, 'carol', { resource: 'web' });
+    try {
+      await knows(a, 'carol@localhost/web');
+      // alice subscribes to carol, carol approves; carol subscribes back, alice approves
+      await alice.send(xml('presence', { to: 'carol@localhost', type: 'subscribe' }));
+      await expectStanza(carol, (s) => s.is('presence') && s.attrs.type === 'subscribe');
+      await carol.send(xml('presence', { to: 'alice@localhost', type: 'subscribed' }));
+      // carol is online: alice gets her presence (the server probes across nodes)
+      await expectStanza(alice, (s) => s.is('presence') && s.attrs.from === 'carol@localhost/web' && !s.attrs.type);
+      await carol.send(xml('presence', { to: 'alice@localhost', type: 'subscribe' }));
+      await expectStanza(alice, (s) => s.is('presence') && s.attrs.type === 'subscribe');
+      await alice.send(xml('presence', { to: 'carol@localhost', type: 'subscribed' }));
+      await expectStanza(carol, (s) => s.is('presence') && s.attrs.from === 'alice@localhost/phone' && !s.attrs.type);
+      // a broadcast from carol reaches alice on the other node
+      await carol.send(xml('presence', {}, xml('show', {}, 'away')));
+      await expectStanza(alice, (s) => s.is('presence') && s.attrs.from === 'carol@localhost/web' && s.getChildText('show') === 'away');
+    } finally {
+      await stopAll(carol);
+    }
+    await expectStanza(alice, (s) => s.is('presence') && s.attrs.from === 'carol@localhost/web' && s.attrs.type === 'unavailable');
+    await until(() => a.sessions.get('carol@localhost', 'web') === undefined, 'A forgot carol');
+  });
+
+  it('a message to a user with no resource anywhere is stored, and flushed on the other node at login', async () => {
+    await alice.send(chat('carol@localhost', 'while you were out'));
+    await barrier(alice);
+    await until(async () => (await a.storage.offline.users()).includes('carol'), 'stored offline');
+    const carol = await connect(b, 'carol', { resource: 'later' });
+    try {
+      await expectStanza(carol, isMessage('while you were out'));
+    } finally {
+      await stopAll(carol);
+    }
+  });
+
+  it('the same full JID bound on another node: the older session gets <conflict/>', async () => {
+    const first = await connect(a, 'carol', { resource: 'dup' });
+    await knows(b, 'carol@localhost/dup');
+    const closed = new Promise<string>((resolve) => {
+      first.on('error', (e: Error & { condition?: string }) => resolve(e.condition ?? e.message));
+    });
+    const second = await connect(b, 'carol', { resource: 'dup' });
+    try {
+      assert.equal(await closed, 'conflict');
+      await until(() => a.sessions.getLocal('carol@localhost', 'dup') === undefined, 'A ended the old session');
+      await until(() => a.sessions.get('carol@localhost', 'dup') !== undefined, 'A routes to the new one');
+      await alice.send(chat('carol@localhost/dup', 'to the new one'));
+      await expectStanza(second, isMessage('to the new one'));
+    } finally {
+      await stopAll(first, second);
+    }
+  });
+
+  it('a stopped node leaves: the other forgets its sessions at once', async () => {
+    const c = await startServer({ slot });
+    const dave = await connect(c, 'carol', { resource: 'onc' });
+    await knows(a, 'carol@localhost/onc');
+    await stopAll(dave);
+    await c.stop();
+    await until(() => a.sessions.get('carol@localhost', 'onc') === undefined, 'A forgot the session of the stopped node');
+    await until(async () => !(await a.cluster!.nodes()).some((n) => n.name === c.nodeId), 'the node left');
+  });
+});
