@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam|component|slowreader> [options]` (see bench/README.md).
+// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam|component|slowreader|cluster> [options]` (see bench/README.md).
 // Starts the target server pinned to CPU 0, runs the load generator in this
 // process pinned to CPU 1, prints one JSON object on stdout and a one-line
 // summary on stderr, then stops the server and removes its temp dir.
@@ -13,7 +13,7 @@ import { ComponentConn } from './lib/component-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
@@ -50,6 +50,7 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --window W              chat: messages in flight per pair (1); muc: per sender (1); component: per user (10)
   --rate R                chat: open loop instead: R messages/s in all, spread over the pairs (0 = closed loop);
                           slowreader: the other users' messages/s (1000)
+  --split 0|1             cluster: pairs split across two nodes (1, default: every message crosses) or all on node A (0)
   --messages M            slowreader: messages sent to the client that stopped reading (20000)
   --body-size B           chat/muc/component: message body bytes (100)
   --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100);
@@ -99,6 +100,7 @@ function parse() {
       warmup: { type: 'string' },
       window: { type: 'string' },
       rate: { type: 'string' },
+      split: { type: 'string' },
       concurrency: { type: 'string' },
       users: { type: 'string' },
       'body-size': { type: 'string' },
@@ -168,6 +170,7 @@ async function main() {
     warmup: num('warmup'),
     window: num('window'),
     rate: num('rate'),
+    split: num('split'),
     concurrency: num('concurrency'),
     users: num('users'),
     bodySize: num('body-size'),

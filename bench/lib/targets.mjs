@@ -242,6 +242,7 @@ async function uzzap(o) {
   try {
     version = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
   } catch {}
+  const peers = [];
   const target = {
     name: 'uzzap',
     version,
@@ -258,7 +259,21 @@ async function uzzap(o) {
     after: null,
     /** the Postgres processes serving the server, { pids, postmaster } (none on SQLite: its work is in the server's process) */
     dbProcs: sql ? () => dbProcs(sql, database) : undefined,
+    /** another node of the same server (the `cluster` workload): same storage, its own port and name, pinned like this one */
+    startPeer: async (name) => {
+      const peerPort = await freePort();
+      const peer = spawnServer(process.execPath, [...nodeArgs, bin, 'start'], {
+        cwd: tmp,
+        env: { ...env, UZZAP_C2S_PORT: String(peerPort), UZZAP_NODE_NAME: name },
+        outFile: path.join(tmp, `${name}.out`),
+        pin: o.pin,
+      });
+      await started(peer, peerPort, 30000, [path.join(tmp, `${name}.out`)]);
+      peers.push(peer);
+      return { pid: peer.pid, port: peerPort };
+    },
     stop: async () => {
+      for (const p of peers) await stopChild(p, o.stopGraceMs);
       await stopChild(child, o.stopGraceMs);
       try {
         if (sql) {

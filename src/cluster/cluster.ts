@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { randomToken } from '../random.js';
 import { tryJid } from '../jid.js';
-import { parseXml } from '../xml/index.js';
+import { escapeXML, parseXml } from '../xml/index.js';
 import { StanzaError, type StreamErrorCondition } from '../api/errors.js';
 import type { DeliveryMeta, ServiceHandler, ServicePlacement } from '../api/module.js';
 import type { Element } from '../xml/index.js';
@@ -78,6 +78,7 @@ type Envelope =
   | ['s', string, string, string, Kind, 0 | 1, string[] | 0, number] // to a session: full, sid, xml, kind, copy, peers, hop
   | ['r', string, number] // route a stanza (services on that node): xml, hop
   | ['c', string, string, string, string] // close a session: full, sid, condition, text
+  | ['f', string, string, [string, string][], Kind] // a fan-out: head, rest, [full, sid] of each recipient, kind
   | ['q', string, string, string, unknown] // a request: id, reply-to node, kind, payload
   | ['a', string, unknown]; // its answer: id, payload
 
@@ -156,6 +157,11 @@ export class Cluster implements RemoteLink {
     });
     for (const [domain, node] of Object.entries(await this.redis.hgetall(this.key('components'))))
       if (this.peers.has(node)) this.applyComponent(domain, node, true);
+    // a room's copies for another node's occupants leave as one envelope per node
+    this.host.router.remoteFanout = {
+      nodeOf: (s) => (s instanceof RemoteSession ? s.node : undefined),
+      send: (node, head, rest, targets, kind) => this.fanoutTo(node, head, rest, targets, kind),
+    };
     this.reader = this.redis.duplicate();
     this.reader.on('error', () => undefined);
     // reconnected after a blip: writes (binds, unbinds) may have failed meanwhile
@@ -171,6 +177,7 @@ export class Cluster implements RemoteLink {
   /** Leave cleanly (after this node's sessions ended): the others forget it at once. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.host.router.remoteFanout = undefined;
     clearInterval(this.timer);
     await this.flush();
     await this.releaseAll().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: releasing rooms failed'));
@@ -527,6 +534,11 @@ export class Cluster implements RemoteLink {
     this.post(s.node, ['s', s.jid.full, s.key, xml, kind, meta?.copy ? 1 : 0, peers ? peers.map((p) => p.jid.full) : 0, 0], xml, kind);
   }
 
+  /** A room's copies for `node`'s occupants, as one envelope (router/fanout.ts). */
+  fanoutTo(node: string, head: string, rest: string, targets: LocalSession[], kind: Kind): void {
+    this.post(node, ['f', head, rest, targets.map((t) => [t.jid.full, t.key]), kind]);
+  }
+
   closeSession(s: RemoteSession, condition?: StreamErrorCondition, text?: string): void {
     this.post(s.node, ['c', s.jid.full, s.key, condition ?? '', text ?? '']);
   }
@@ -680,6 +692,17 @@ export class Cluster implements RemoteLink {
       case 'r':
         this.reroute(env[1], env[2]);
         return;
+      case 'f': {
+        // the same text for each, its own 'to' spliced in (as router/fanout.ts does locally);
+        // an occupant whose session went meanwhile is skipped (the room learns it from its unavailable)
+        const [, head, rest, to, kind] = env;
+        for (const [full, sid] of to) {
+          const j = tryJid(full);
+          const s = j && sessions.getLocal(j.bare, j.resource);
+          if (s && s.key === sid) s.sendSerialized(head + escapeXML(full) + '"' + rest, kind);
+        }
+        return;
+      }
       case 'q': {
         const [, id, replyTo, kind, payload] = env;
         void Promise.resolve()

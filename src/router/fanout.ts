@@ -10,7 +10,20 @@ import type { SessionTable } from '../session/table.js';
 import type { LocalSession } from '../session/types.js';
 import type { Router } from './router.js';
 
+/**
+ * Copies for sessions of other nodes of a cluster, handed over once per node (one
+ * envelope with the shared text and the list of recipients) instead of once per occupant.
+ */
+export interface RemoteFanout {
+  /** the node of a session of another node, undefined for a local one */
+  nodeOf(s: LocalSession): string | undefined;
+  send(node: string, head: string, rest: string, targets: LocalSession[], kind: 'message' | 'presence' | 'iq'): void;
+}
+
 export class Fanout {
+  /** set by the cluster (src/cluster/cluster.ts) */
+  remote: RemoteFanout | undefined;
+
   constructor(
     private readonly host: string,
     private readonly sessions: SessionTable<LocalSession>,
@@ -35,6 +48,8 @@ export class Fanout {
     const xml = perTarget ? '' : stanza.toString();
     const head = `<${stanza.name} to="`;
     const rest = xml.slice(stanza.name.length + 1);
+    const remote = this.remote;
+    let byNode: Map<string, LocalSession[]> | undefined;
     for (const to of targets) {
       const s = to.domain === this.host ? this.sessions.get(to.bare, to.resource) : undefined;
       if (!s) {
@@ -61,8 +76,18 @@ export class Fanout {
       if (perTarget) {
         const copy = addressed(stanza, to);
         this.router.deliver(copy, [s]);
-      } else s.sendSerialized(head + escapeXML(to.full) + '"' + rest, kind);
+        continue;
+      }
+      const node = remote?.nodeOf(s);
+      if (node === undefined) s.sendSerialized(head + escapeXML(to.full) + '"' + rest, kind);
+      else {
+        byNode ??= new Map();
+        let list = byNode.get(node);
+        if (!list) byNode.set(node, (list = []));
+        list.push(s);
+      }
     }
+    if (byNode) for (const [node, list] of byNode) remote!.send(node, head, rest, list, kind);
   }
 
   /** Stanzas to a session that wait on an asynchronous check, kept in order. */

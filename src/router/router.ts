@@ -12,7 +12,7 @@ import type { IqTable } from './iq-table.js';
 import type { SessionTable } from '../session/table.js';
 import type { LocalSession } from '../session/types.js';
 import type { Metrics } from '../metrics.js';
-import { Fanout } from './fanout.js';
+import { Fanout, type RemoteFanout } from './fanout.js';
 
 export type Pending = void | Promise<void>;
 
@@ -347,6 +347,11 @@ export class Router {
     // the archive (xeps/0313-mam) serialised it already, unchanged since
     const xml = serialize(stanza);
     for (const s of targets) s.sendSerialized(xml, kind, peers, meta);
+  }
+
+  /** In a cluster: copies of a fan-out for other nodes go once per node (src/cluster/cluster.ts). */
+  set remoteFanout(r: RemoteFanout | undefined) {
+    this.fan.remote = r;
   }
 
   /** One stanza to many full JIDs (MUC fan-out): see fanout.ts. */

@@ -70,6 +70,48 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
     }
   });
 
+  it('carbons: a message to one resource is copied to the user\'s resource on the other node', async () => {
+    const bob2 = await connect(a, 'bob', { resource: 'laptop' });
+    try {
+      for (const c of [bob, bob2]) {
+        const r = await iq(c, xml('iq', { type: 'set', id: 'cb' }, xml('enable', { xmlns: 'urn:xmpp:carbons:2' })));
+        assert.equal(r.attrs.type, 'result');
+      }
+      await until(() => a.sessions.get('bob@localhost', 'pc')?.flags.carbons === true, 'A knows bob/pc enabled carbons');
+      await alice.send(chat('bob@localhost/pc', 'carbon me'));
+      await expectStanza(bob, isMessage('carbon me'));
+      const copy = await expectStanza(bob2, (s) => s.is('message') && !!s.getChild('received', 'urn:xmpp:carbons:2'));
+      assert.equal(copy.getChild('received')?.getChild('forwarded')?.getChild('message')?.getChildText('body'), 'carbon me');
+    } finally {
+      await stopAll(bob2);
+    }
+  });
+
+  it('roster pushes reach the user\'s resource on the other node; a block made on one node holds on the other', async () => {
+    const bob2 = await connect(a, 'bob', { resource: 'desk' });
+    const carol = await connect(b, 'carol', { resource: 'x' });
+    try {
+      // bob/pc (node B) asks for the roster: it gets pushes for changes made on node A
+      await iq(bob, xml('iq', { type: 'get', id: 'r1' }, xml('query', { xmlns: 'jabber:iq:roster' })));
+      await until(() => a.sessions.get('bob@localhost', 'pc')?.flags.roster === true, 'A knows bob/pc wants pushes');
+      await iq(bob2, xml('iq', { type: 'set', id: 'r2' }, xml('query', { xmlns: 'jabber:iq:roster' }, xml('item', { jid: 'dave@localhost', name: 'Dave' }))));
+      await expectStanza(bob, (s) => s.is('iq') && s.attrs.type === 'set' && s.getChild('query')?.getChild('item')?.attrs.jid === 'dave@localhost');
+      // carol (node B) reaches bob; node B has read bob's blocklist by then
+      await carol.send(chat('bob@localhost/pc', 'not blocked yet'));
+      await expectStanza(bob, isMessage('not blocked yet'));
+      // bob blocks carol from node A: node B must not use its cached copy
+      const r = await iq(bob2, xml('iq', { type: 'set', id: 'b1' }, xml('block', { xmlns: 'urn:xmpp:blocking' }, xml('item', { jid: 'carol@localhost' }))));
+      assert.equal(r.attrs.type, 'result');
+      await until(async () => {
+        await carol.send(chat('bob@localhost/pc', 'blocked?'));
+        const e = await expectStanza(carol, (s) => s.is('message') && s.getChildText('body') === 'blocked?', 1000).catch(() => undefined);
+        return e?.attrs.type === 'error';
+      }, 'node B refuses carol once bob blocked her');
+    } finally {
+      await stopAll(bob2, carol);
+    }
+  });
+
   it('an IQ to a full JID on another node is answered across', async () => {
     bob.on('stanza', (s) => {
       if (s.is('iq') && s.attrs.type === 'get' && s.getChild('query', 'jabber:iq:version'))
