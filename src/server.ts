@@ -244,7 +244,15 @@ export class Server implements Core, ModuleWiring {
     registerCoreIqs(this.iqs);
     await this.modules.loadAll(this.opts.modules ?? MODULES, c.modules as Record<string, unknown>, c.modules.disabled);
     this.componentTable.expectConfigured();
-    await this.cluster?.start();
+    try {
+      await this.cluster?.start();
+    } catch (e) {
+      // refused to join (or Redis failed): nothing stays open behind the error
+      await this.modules.unloadAll().catch(() => undefined);
+      await this.registry.close().catch(() => undefined);
+      await this.storage.close().catch(() => undefined);
+      throw e;
+    }
   }
 
   private clusterHost(): import('./cluster/cluster.js').ClusterHost {

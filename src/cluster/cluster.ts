@@ -410,7 +410,7 @@ export class Cluster implements RemoteLink {
     const m = this.redis.multi();
     if (up) m.hset(this.key('components'), domain, this.name);
     else m.hdel(this.key('components'), domain);
-    m.xadd(this.key('events'), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'd', JSON.stringify(['comp', domain, this.name, up ? 1 : 0]));
+    m.xadd(this.key('events'), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'n', this.name, 'd', JSON.stringify(['comp', domain, this.name, up ? 1 : 0]));
     m.exec().catch((err: unknown) => this.host.log.error({ err }, 'cluster: announcing a component failed'));
   }
 
@@ -462,7 +462,7 @@ export class Cluster implements RemoteLink {
          if v and v ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. v) == 1 then return v end
          redis.call('SET', KEYS[1], ARGV[1])
          redis.call('SADD', KEYS[2], ARGV[3])
-         if v ~= ARGV[1] then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'd', cjson.encode({'own', ARGV[3], ARGV[1]})) end
+         if v ~= ARGV[1] then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[1], 'd', cjson.encode({'own', ARGV[3], ARGV[1]})) end
          return ARGV[1]`,
         3,
         this.key(`owner:${key}`),
@@ -490,7 +490,7 @@ export class Cluster implements RemoteLink {
       await this.redis.eval(
         `if redis.call('GET', KEYS[1]) == ARGV[1] then
            redis.call('DEL', KEYS[1])
-           redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'd', cjson.encode({'own', ARGV[2], ''}))
+           redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[1], 'd', cjson.encode({'own', ARGV[2], ''}))
          end
          return 1`,
         2,
@@ -519,7 +519,7 @@ export class Cluster implements RemoteLink {
 
   private publish(ev: ClusterEvent): void {
     this.redis
-      .xadd(this.key('events'), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'd', JSON.stringify(ev))
+      .xadd(this.key('events'), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'n', this.name, 'd', JSON.stringify(ev))
       .catch((err: unknown) => this.host.log.error({ err }, 'cluster: publishing an event failed'));
   }
 
@@ -625,18 +625,23 @@ export class Cluster implements RemoteLink {
     const events = this.key('events');
     while (!this.stopped) {
       try {
-        const res = (await reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', inbox, events, this.lastInbox, this.lastEvents)) as
+        // events before the inbox: a stanza from a session that just bound elsewhere comes
+        // after that session's entry (the sender writes the entry first, on the same
+        // connection), so the answer to it finds the session here
+        const res = (await reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', events, inbox, this.lastEvents, this.lastInbox)) as
           | [string, [string, string[]][]][]
           | null;
         if (!res) continue;
         for (const [stream, entries] of res) {
           for (const [id, fields] of entries) {
-            const data = fields[1] ?? '';
+            const data = fieldOf(fields, 'd');
             if (stream === inbox) {
               this.lastInbox = id;
               this.onInbox(data);
             } else {
               this.lastEvents = id;
+              // this node's own events (its sessions' entries) are not read back
+              if (fieldOf(fields, 'n') === this.name) continue;
               try {
                 this.applyEvent(JSON.parse(data) as ClusterEvent);
               } catch (err) {
@@ -779,8 +784,14 @@ export async function endUserSessions(redisUrl: string, prefix: string, bare: st
   redis.on('error', () => undefined);
   try {
     await redis.connect();
-    await redis.xadd(`${prefix}events`, 'MAXLEN', '~', '100000', '*', 'd', JSON.stringify(['kick', bare, condition, text]));
+    await redis.xadd(`${prefix}events`, 'MAXLEN', '~', '100000', '*', 'n', '', 'd', JSON.stringify(['kick', bare, condition, text]));
   } finally {
     redis.disconnect();
   }
+}
+
+/** a field of a stream entry ([name, value, name, value, ...]) */
+function fieldOf(fields: string[], name: string): string {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
+  return '';
 }
