@@ -28,7 +28,8 @@ import type { ComponentStream } from './stream/component.js';
 import type { ModuleHost } from './modules/host.js';
 import { Accounts } from './accounts.js';
 import type { Core } from './core.js';
-import type { Element } from './xml/index.js';
+import { Element } from './xml/index.js';
+import type { Jid } from './jid.js';
 import type { AdminApi, PreAuthIqRequest, ReloadReport, ServerStats, XepModule } from './api/module.js';
 import { MODULES } from '../xeps/index.js';
 import { AdminFlags } from './server/admins.js';
@@ -265,6 +266,16 @@ export class Server implements Core, ModuleWiring {
       useArchiveLane: (lane, lanes) => this.storage.archive.useLane(lane, lanes),
       localEntries: () => [...this.sessions.local()].map((s) => this.lifecycle.entry(s as Session)),
       localComponents: () => [...this.componentTable.connected.keys()],
+      sessionsLost: (sessions) => {
+        const h = this.hooks.run('session/lost', sessions);
+        if (h instanceof Promise) this.background.add(h.then(() => undefined));
+      },
+      announceUnavailable: (sessions) => {
+        for (const s of sessions) {
+          const p = this.router.fromClient(new Element('presence', { type: 'unavailable', from: s.jid.full }), s.jid as Jid, s);
+          if (p) this.background.add(p.catch((err: unknown) => this.log.error({ err }, 'announcing a lost session failed')));
+        }
+      },
       answer: (kind, payload) => {
         if (kind !== 'takeover') return null;
         const p = payload as { previd: string; username: string; node: string };
@@ -367,6 +378,9 @@ export class Server implements Core, ModuleWiring {
     this.statistics.disable();
     // 5. give sockets a moment to flush the shutdown error, then cut the rest
     await this.listeners.drain(3000);
+    // the cluster stops reading; what reached this node's inbox since is routed again
+    // while the modules (offline storage) can still take it
+    if (this.cluster) await this.cluster.quiesce().catch((err: unknown) => this.log.warn({ err }, 'cluster: quiescing failed'));
     // 6. unload modules: each flushes what it writes behind (room changes, archive batches)
     if (this.modules) await this.modules.unloadAll();
     // 7. the last login times, then the registry, then storage (which flushes the archive queue)

@@ -125,6 +125,11 @@ export interface Hooks {
   'session/bound': (session: SessionRecord) => HookResult;
   'session/closed': (session: SessionRecord, reason: string) => HookResult;
   /**
+   * In a cluster: sessions of a node that died (killed, not stopped) are gone from this
+   * node's view; they did not end cleanly (no 'session/closed' ran for them anywhere).
+   */
+  'session/lost': (sessions: SessionRecord[]) => HookResult;
+  /**
    * A message with a body reached a session that cannot show it now: detached
    * (its connection dropped, XEP-0198) or inactive (XEP-0352). Push (XEP-0357) listens.
    */

@@ -53,6 +53,10 @@ export interface ClusterHost {
   localEntries(): RegistryEntry[];
   /** domains of components connected here */
   localComponents(): string[];
+  /** sessions of a node that died left this node's mirror: modules forget them (rooms: status 333) */
+  sessionsLost(sessions: LocalSession[]): void;
+  /** this node swept a dead node: its available sessions go unavailable to their contacts */
+  announceUnavailable(sessions: LocalSession[]): void;
 }
 
 /** Archive lanes (src/storage/sql/archive-ids.ts): at most this many nodes share one database. */
@@ -89,7 +93,8 @@ type ClusterEvent =
   | ['inv', string, string, string] // cache invalidation: topic, key, origin node
   | ['kick', string, string, string] // end a user's sessions everywhere: bare, condition, text
   | ['comp', string, string, 0 | 1] // a component connected to (1) or left (0) a node: domain, node
-  | ['own', string, string]; // an entity (a room) has a new owner, or none (''): key, node
+  | ['own', string, string] // an entity (a room) has a new owner, or none (''): key, node
+  | ['gone', string, string]; // a node died (its sweeper says so before clearing it): name, incarnation
 
 const MAX_HOPS = 3;
 
@@ -152,6 +157,7 @@ export class Cluster implements RemoteLink {
     // positions first, then the snapshot: events after the position replay onto it
     this.lastEvents = await this.lastId(this.key('events'));
     this.lastInbox = await this.lastId(this.inboxKey(this.name));
+    const previousLife = this.lastInbox;
     await this.registry.scan((batch) => {
       for (const e of batch) this.applyEntry(e);
     });
@@ -169,20 +175,37 @@ export class Cluster implements RemoteLink {
       this.reassertDue = true;
     });
     this.loop = this.read();
+    // what was sent to this name's previous life and never read is routed again (it is
+    // for sessions that are gone), now that the mirror is loaded; this life reads after it
+    const recovered = await this.recoverInbox(this.name, previousLife);
+    if (recovered) this.host.log.warn({ recovered }, 'cluster: routed again what this node name never read before it stopped');
     this.timer = setInterval(() => void this.tick(), this.settings.heartbeat_ms);
     this.timer.unref();
     this.host.log.info({ node: this.name, inc: this.inc, peers: [...this.peers.keys()], mirrored: this.host.sessions.remoteSize }, 'cluster: joined');
   }
 
   /** Leave cleanly (after this node's sessions ended): the others forget it at once. */
-  async stop(): Promise<void> {
+  /**
+   * A clean stop, while the modules are still loaded: stop reading, and route again
+   * what reached the inbox after the last read (the sessions it was for have ended here;
+   * the others may still have been sending). Then stop() leaves.
+   */
+  async quiesce(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
-    this.host.router.remoteFanout = undefined;
     clearInterval(this.timer);
-    await this.flush();
-    await this.releaseAll().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: releasing rooms failed'));
     this.reader?.disconnect();
     await this.loop?.catch(() => undefined);
+    await this.redis.set(this.key(`read:${this.name}`), this.lastInbox).catch(() => undefined);
+    const n = await this.recoverInbox(this.name).catch(() => 0);
+    if (n) this.host.log.info({ rerouted: n }, 'cluster: routed again what arrived for this node while it stopped');
+  }
+
+  async stop(): Promise<void> {
+    await this.quiesce();
+    this.host.router.remoteFanout = undefined;
+    await this.flush();
+    await this.releaseAll().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: releasing rooms failed'));
     await this.redis
       .multi()
       .del(this.key(`alive:${this.name}`))
@@ -241,11 +264,13 @@ export class Cluster implements RemoteLink {
       at: Date.now(),
       figures: this.host.figures(),
     };
-    await this.redis
+    const m = this.redis
       .multi()
       .set(this.key(`alive:${this.name}`), JSON.stringify(info), 'PX', this.settings.dead_after_ms)
-      .sadd(this.key('nodes'), this.name)
-      .exec();
+      .sadd(this.key('nodes'), this.name);
+    // how far this node has read its inbox: what lies beyond, if it dies, is recovered
+    if (this.reader) m.set(this.key(`read:${this.name}`), this.lastInbox);
+    await m.exec();
     if (this.lane >= 0) await this.redis.set(this.key(`lane:${this.lane}`), this.name, 'PX', this.settings.dead_after_ms * 10);
   }
   private readonly started = Date.now();
@@ -257,6 +282,8 @@ export class Cluster implements RemoteLink {
       // after a long pause); what Redis knew of this node is gone, so it is told again
       const known = await this.redis.sismember(this.key('nodes'), this.name);
       await this.heartbeat();
+      // every node's heartbeat went with Redis's data: no verdicts until they had time to write again
+      if (!known) this.graceUntil = Date.now() + this.settings.dead_after_ms;
       if (!known || this.reassertDue) await this.reassert();
       await this.refreshPeers();
     } catch (err) {
@@ -268,17 +295,14 @@ export class Cluster implements RemoteLink {
   private async refreshPeers(): Promise<void> {
     const live = new Map<string, NodeInfo>();
     for (const n of await this.nodes()) if (n.name !== this.name) live.set(n.name, n);
+    const grace = Date.now() < this.graceUntil;
     for (const [name, was] of this.peers) {
       const now = live.get(name);
-      // a restarted node (new incarnation) is gone at once; a missing heartbeat counts
-      // at the second check in a row (a Redis restart loses every key for one heartbeat)
+      // a restarted node (new incarnation) is gone at once; so is one whose heartbeat
+      // expired, unless Redis itself just lost every key (then it gets time to write again)
       if (now && now.inc !== was.inc) this.nodeGone(was);
-      else if (!now && this.missing.has(name)) this.nodeGone(was);
-      else if (!now) {
-        this.missing.add(name);
-        live.set(name, was);
-      }
-      if (now) this.missing.delete(name);
+      else if (!now && !grace) this.nodeGone(was);
+      else if (!now) live.set(name, was);
     }
     let back = false;
     for (const [name, n] of live) {
@@ -293,35 +317,90 @@ export class Cluster implements RemoteLink {
       });
     // a name in the set without a heartbeat: dead; sweep it (once, by whoever wins the lock)
     const names = await this.redis.smembers(this.key('nodes'));
-    for (const name of names) if (name !== this.name && !live.has(name)) await this.sweep(name);
+    if (!grace) for (const name of names) if (name !== this.name && !live.has(name)) await this.sweep(name);
   }
 
-  private readonly missing = new Set<string>();
+  /** until then (ms) a missing heartbeat is not a death: Redis restarted empty */
+  private graceUntil = 0;
 
   private nodeGone(n: NodeInfo): void {
     this.peers.delete(n.name);
-    this.missing.delete(n.name);
     this.dead.add(`${n.name}:${n.inc}`);
-    let dropped = 0;
+    const lost: LocalSession[] = [];
     for (const s of [...this.host.sessions.remote()])
       if ((s as unknown as RemoteSession).node === n.name && (s as unknown as RemoteSession).inc === n.inc) {
         this.host.sessions.dropRemote(s.jid.bare, s.jid.resource, (x) => x === s);
-        dropped++;
+        lost.push(s);
       }
+    const dropped = lost.length;
+    if (lost.length) this.host.sessionsLost(lost);
     for (const [domain, node] of [...this.components]) if (node === n.name) this.applyComponent(domain, node, false);
     for (const [key, node] of [...this.owners]) if (node === n.name) this.owners.delete(key);
     this.host.log.warn({ node: n.name, inc: n.inc, dropped }, 'cluster: node gone');
   }
 
-  /** Clear a dead node's registry entries (one survivor does it). */
+  /**
+   * Clear a dead node's registry entries (one survivor does it, the winner of a lock),
+   * and announce its available sessions unavailable to their contacts, once (RFC 6121
+   * §4.5.2, as if each had sent unavailable).
+   */
   private async sweep(name: string): Promise<void> {
     const won = await this.redis.set(this.key(`sweep:${name}`), this.name, 'PX', this.settings.dead_after_ms, 'NX');
     if (!won) return;
     // still dead? (it may have come back between the two reads)
     if (await this.redis.exists(this.key(`alive:${name}`))) return;
+    const entries = await this.registry.entriesOf(name);
+    // every node learns of the death before the entries go: each tells its modules that
+    // those sessions were lost (rooms: 333), not that they left
+    const inc = entries[0]?.inc ?? '';
+    await this.redis.xadd(this.key('events'), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'n', this.name, 'd', JSON.stringify(['gone', name, inc]));
     const n = await this.registry.clearNode(name);
     await this.redis.srem(this.key('nodes'), name);
-    this.host.log.warn({ node: name, sessions: n }, 'cluster: swept a dead node');
+    // its sessions left every mirror: stanzas it never read go where they can (other
+    // resources, offline storage, a room's new owner), with their stanza-ids unchanged
+    const recovered = await this.recoverInbox(name);
+    this.host.log.warn({ node: name, sessions: n, recovered }, 'cluster: swept a dead node');
+    const gone = entries.filter((e) => e.presence !== undefined).map((e) => new RemoteSession(this, e));
+    if (gone.length) this.host.announceUnavailable(gone);
+  }
+
+  /**
+   * The envelopes in `node`'s inbox after the position it last reported: routed again
+   * here as if they had just arrived (their sessions are gone), then the inbox is
+   * dropped. Between the last report and the death some may have been handled there
+   * already: those come twice, under the same stanza-id (clients deduplicate on it).
+   */
+  private async recoverInbox(node: string, until?: string): Promise<number> {
+    const inbox = this.inboxKey(node);
+    const from = (await this.redis.get(this.key(`read:${node}`))) ?? '0-0';
+    let n = 0;
+    let start = `(${from}`;
+    for (;;) {
+      if (until === '0-0') break;
+      const entries = (await this.redis.xrange(inbox, start, until ?? '+', 'COUNT', 1000)) as [string, string[]][];
+      if (!entries.length) break;
+      for (const [id, fields] of entries) {
+        start = `(${id}`;
+        let envs: Envelope[];
+        try {
+          envs = JSON.parse(fieldOf(fields, 'd')) as Envelope[];
+        } catch {
+          continue;
+        }
+        for (const env of envs) {
+          if (env[0] === 's' && env[4] !== 'presence') {
+            n++;
+            this.reroute(env[3], 1);
+          } else if (env[0] === 'r') {
+            n++;
+            this.reroute(env[1], env[2] + 1);
+          }
+        }
+      }
+    }
+    // a dead node's inbox goes; this node's own stays (it reads on from `until`)
+    if (until === undefined) await this.redis.del(inbox, this.key(`read:${node}`));
+    return n;
   }
 
   /** set when the connection to Redis came back: the next tick re-asserts (writes may have failed meanwhile) */
@@ -382,6 +461,11 @@ export class Cluster implements RemoteLink {
       case 'inv':
         if (ev[3] !== this.name) for (const fn of this.topics.get(ev[1]) ?? []) fn(ev[2]);
         return;
+      case 'gone': {
+        const p = this.peers.get(ev[1]);
+        if (p && (ev[2] === '' || p.inc === ev[2])) this.nodeGone(p);
+        return;
+      }
       case 'own':
         if (ev[2] && ev[2] !== this.name) this.owners.set(ev[1], ev[2]);
         else if (!ev[2] && this.owners.get(ev[1]) !== this.name) this.owners.delete(ev[1]);

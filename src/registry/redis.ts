@@ -102,6 +102,21 @@ export class RedisRegistry implements Registry {
     await this.op(['x', this.res(bareOf(full)), this.nodeKey(node), full, '', '', node, '']);
   }
 
+  /** The entries a node owns (a dead node's, before they are swept). */
+  async entriesOf(node: string): Promise<RegistryEntry[]> {
+    const fulls = await this.redis.smembers(this.nodeKey(node));
+    if (!fulls.length) return [];
+    const p = this.redis.pipeline();
+    for (const f of fulls) p.hget(this.res(bareOf(f)), f);
+    const out: RegistryEntry[] = [];
+    for (const [err, v] of (await p.exec()) ?? []) {
+      if (err || typeof v !== 'string') continue;
+      const e = JSON.parse(v) as RegistryEntry;
+      if (e.node === node) out.push(e);
+    }
+    return out;
+  }
+
   async resources(bare: string): Promise<RegistryEntry[]> {
     const all = await this.redis.hgetall(this.res(bare));
     return Object.values(all).map((v) => JSON.parse(v) as RegistryEntry);

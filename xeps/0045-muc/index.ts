@@ -83,6 +83,10 @@ const muc: XepModule<MucSettings> = {
     m.discoItem(domain, m.config.name);
     roomAdmin(m, service);
     // ghosts: a session that went away (or announced unavailable) leaves its rooms
+    // a node of the cluster died: its sessions' occupants leave every room served here (333)
+    m.hook('session/lost', (sessions) => {
+      for (const s of sessions) service.lost(s.jid);
+    });
     m.hook('session/closed', (s) => {
       service.leaveAll(s.jid);
       leaveElsewhere(s.jid);

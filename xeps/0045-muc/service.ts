@@ -21,6 +21,7 @@ import type { Occupant } from './presence.js';
 import { IqForwarding } from './forwarding.js';
 import { directory } from './directory.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_STABLE_ID, NS_UNIQUE } from './ns.js';
+import { removeGhost } from './ghosts.js';
 
 export interface MucSettings {
   domain: string;
@@ -228,6 +229,17 @@ export class MucService implements RoomHost {
     // a room that is gone takes its archive with it
     if (this.archiving)
       this.m.storage.archive.deleteAll(room.jid.bare).catch((err: unknown) => this.m.log.error({ err }, 'deleting a room archive failed'));
+  }
+
+  /** A session was lost with its node (cluster): removed from its rooms as a ghost (status 333). */
+  lost(session: Jid): void {
+    const set = this.sessionRooms.get(session.full);
+    if (!set) return;
+    for (const room of [...set]) {
+      const o = room.bySession.get(session.full);
+      if (o) removeGhost(room, o, session);
+    }
+    this.sessionRooms.delete(session.full);
   }
 
   /** A session went away (or sent unavailable): it leaves every room it was in. */

@@ -1,0 +1,81 @@
+// A node killed with SIGKILL (issue 16, guarantee 4 and part of 5): its sessions that do
+// not come back are announced unavailable to their contacts within 10 s, once, by a
+// surviving node; no entry of them stays in Redis; rooms served elsewhere drop their
+// occupants with status 333; the node restarted under the same name resurrects nothing.
+import assert from 'node:assert/strict';
+import type { Element } from 'ltx';
+import { barrier, connect, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { ProcessCluster, at } from '../helpers/nodes.js';
+import { SERVICE, createRoom, join, presenceFrom } from '../helpers/muc.js';
+
+describe('cluster: a node killed with SIGKILL (three processes, Postgres + Redis)', function () {
+  this.timeout(90_000);
+  const cl = new ProcessCluster();
+  const clients: XmppClient[] = [];
+  after(async () => {
+    await stopAll(...clients);
+    cl.stop();
+  });
+
+  it('its users go unavailable to contacts on the survivors within 10 s, once; their rooms drop them (333); a restart resurrects nothing', async () => {
+    // the defaults: heartbeat 2 s, dead after 8 s
+    await cl.init();
+    for (const u of ['alice', 'bob', 'carol']) assert.equal(cl.uzzap('user', 'add', `${u}@localhost`, 'secret').status, 0);
+    const [n1, n2] = [await cl.node('n1'), await cl.node('n2')];
+    await cl.node('n3');
+    const alice = await connect(at(n1), 'alice', { resource: 'a' });
+    const carol = await connect(at(n1), 'carol', { resource: 'c' });
+    const bob = await connect(at(n2), 'bob', { resource: 'b' });
+    clients.push(alice, carol, bob);
+    // alice and bob see each other (mutual subscription); carol has a room on n1 that bob joins
+    await until(async () => (await cl.status(n1)).cluster.find((n) => n.name === 'n2')?.sessions === 1, 'n1 sees bob on n2');
+    await alice.send(xml('presence', { to: 'bob@localhost', type: 'subscribe' }));
+    await expectStanza(bob, (s) => s.is('presence') && s.attrs.type === 'subscribe', 3000, 'the subscribe at bob');
+    await bob.send(xml('presence', { to: 'alice@localhost', type: 'subscribed' }));
+    await expectStanza(alice, (s) => s.is('presence') && s.attrs.from === 'bob@localhost/b' && !s.attrs.type, 3000, 'bob’s presence at alice');
+    await createRoom(carol, 'hall', 'ca');
+    await join(bob, 'hall', 'bo');
+    await expectStanza(carol, presenceFrom(`hall@${SERVICE}/bo`), 3000, 'bob joining, at carol');
+    alice.received.length = 0;
+    carol.received.length = 0;
+
+    const killedAt = Date.now();
+    n2.proc.kill('SIGKILL');
+    // sent before anyone knows n2 is dead: it waits in n2's inbox, and the sweeper routes it again
+    await alice.send(xml('message', { to: 'bob@localhost/b', type: 'chat', id: 'late1' }, xml('body', {}, 'while n2 was dying')));
+    const gone = await expectStanza(alice, (s) => s.is('presence') && s.attrs.from === 'bob@localhost/b' && s.attrs.type === 'unavailable', 15_000, 'bob unavailable, at alice');
+    const after = Date.now() - killedAt;
+    assert.ok(after <= 10_500, `unavailable after ${after} ms`);
+    assert.ok(gone);
+    const left = await expectStanza(carol, presenceFrom(`hall@${SERVICE}/bo`, 'unavailable'), 15_000, 'bob leaving the room, at carol');
+    const codes = left
+      .getChild('x', 'http://jabber.org/protocol/muc#user')
+      ?.getChildren('status')
+      .map((s: Element) => Number(s.attrs.code));
+    assert.ok(codes?.includes(333), left.toString());
+    // no stale entry in Redis, and the survivors list two nodes
+    await until(() => cl.redisCli('hgetall', 'uzzap:localhost:res:bob@localhost').trim() === '', 'bob’s entry swept');
+    // the message sent into the dying node is not lost: bob has no resource left, so it waits offline
+    await until(async () => (await cl.offlineCount('bob')) === 1, 'the message from n2’s inbox stored offline for bob');
+    await until(async () => (await cl.status(n1)).cluster.length === 2, 'two nodes left');
+    // once: the sweep (one survivor's, under a lock) took n2 out of the node set, so no
+    // other sweep can follow; everything sent to alice before her ping's answer is in
+    await until(() => cl.redisCli('sismember', 'uzzap:localhost:nodes', 'n2').trim() === '0', 'n2 out of the node set');
+    await barrier(alice);
+    // (the first was taken out of alice.received by expectStanza): no second one
+    assert.equal(alice.received.filter((s) => s.is('presence') && s.attrs.from === 'bob@localhost/b' && s.attrs.type === 'unavailable').length, 0);
+
+    // n2 back under the same name: bob is not resurrected
+    const again = await cl.node('n2');
+    await until(async () => (await cl.status(n1)).cluster.length === 3, 'n2 back');
+    const st = await cl.status(n1);
+    assert.equal(st.cluster.find((n) => n.name === 'n2')?.sessions, 0);
+    assert.equal(cl.redisCli('hgetall', 'uzzap:localhost:res:bob@localhost').trim(), '');
+    // and bob, back, gets the message once
+    const bob2 = await connect(at(again), 'bob', { resource: 'b' });
+    clients.push(bob2);
+    await expectStanza(bob2, (s) => s.is('message') && s.getChildText('body') === 'while n2 was dying', 5000, 'the recovered message');
+    await barrier(bob2);
+    assert.equal(bob2.received.filter((s) => s.is('message') && s.getChildText('body') === 'while n2 was dying').length, 0, 'once');
+  });
+});

@@ -1,0 +1,124 @@
+// Real `uzzap start` processes for the cluster tests: a private redis-server, node
+// processes configured only through the UZZAP_* environment, their /status.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import type { Server } from '../../src/server.js';
+import { newPostgresSchema, testCert } from './server.js';
+import { until } from './clients.js';
+
+const BIN = resolve('bin/uzzap.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => res(p));
+    });
+    s.on('error', rej);
+  });
+}
+
+export interface NodeProc {
+  name: string;
+  proc: ChildProcess;
+  c2s: number;
+  http: number;
+  out: string;
+}
+
+/** what connect() needs of a server: its c2s port */
+export const at = (p: NodeProc): Server => ({ ports: { c2s: p.c2s } }) as unknown as Server;
+
+export interface ClusterStatus {
+  cluster: { name: string; sessions: number }[];
+}
+
+/** A cluster of node processes on a fresh Postgres schema and a private Redis. */
+export class ProcessCluster {
+  readonly procs: NodeProc[] = [];
+  redisPort = 0;
+  redis: ChildProcess | undefined;
+  cwd = '';
+  env: NodeJS.ProcessEnv = {};
+
+  async init(extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
+    this.cwd = mkdtempSync(join(tmpdir(), 'uzzap-cluster-'));
+    this.redisPort = await freePort();
+    await this.startRedis();
+    const { cert, key } = await testCert();
+    this.env = {
+      ...process.env,
+      UZZAP_DOMAIN: 'localhost',
+      UZZAP_POSTGRES_URL: await newPostgresSchema(),
+      UZZAP_REDIS_URL: `redis://127.0.0.1:${this.redisPort}/0`,
+      UZZAP_BIND_ADDRESS: '127.0.0.1',
+      UZZAP_C2S_TLS_PORT: '0',
+      UZZAP_COMPONENT_PORT: '0',
+      UZZAP_TLS_CERT: cert,
+      UZZAP_TLS_KEY: key,
+      UZZAP_LOG_LEVEL: 'info',
+      UZZAP_SASL_SCRAM_ITERATIONS: '4096',
+      UZZAP_AUTH_FAILURE_DELAY: '0',
+      ...extraEnv,
+    };
+  }
+
+  async startRedis(): Promise<void> {
+    this.redis = spawn('redis-server', ['--port', String(this.redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    await until(() => this.redisCli('ping').trim() === 'PONG', 'redis up', 10_000);
+  }
+
+  redisCli(...args: string[]): string {
+    return spawnSync('redis-cli', ['-p', String(this.redisPort), ...args], { encoding: 'utf8' }).stdout ?? '';
+  }
+
+  uzzap(...args: string[]): ReturnType<typeof spawnSync> {
+    return spawnSync(process.execPath, [BIN, ...args], { cwd: this.cwd, env: this.env, encoding: 'utf8' });
+  }
+
+  /** Start `uzzap start` as node `name` (UZZAP_WORKERS in `extra`: that many must listen). */
+  async node(name: string, extra: NodeJS.ProcessEnv = {}): Promise<NodeProc> {
+    const p: NodeProc = { name, proc: undefined as unknown as ChildProcess, c2s: await freePort(), http: await freePort(), out: '' };
+    p.proc = spawn(process.execPath, [BIN, 'start'], {
+      cwd: this.cwd,
+      env: { ...this.env, UZZAP_NODE_NAME: name, UZZAP_C2S_PORT: String(p.c2s), UZZAP_HTTP_PORT: String(p.http), ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    p.proc.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
+    p.proc.stderr!.on('data', (d: Buffer) => (p.out += d.toString()));
+    this.procs.push(p);
+    const listening = extra.UZZAP_WORKERS ? Number(extra.UZZAP_WORKERS) : 1;
+    await until(() => (p.out.match(/Uzzap listening/g) ?? []).length >= listening, `${name} listening`, 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${p.out.slice(-3000)}`);
+    });
+    return p;
+  }
+
+  async status(p: NodeProc): Promise<ClusterStatus> {
+    return (await (await fetch(`http://127.0.0.1:${p.http}/status`)).json()) as ClusterStatus;
+  }
+
+  /** offline messages waiting for `user` (straight from Postgres) */
+  async offlineCount(user: string): Promise<number> {
+    const c = new pg.Client({ connectionString: this.env.UZZAP_POSTGRES_URL });
+    await c.connect();
+    try {
+      const { rows } = await c.query<{ n: string }>('SELECT count(*) AS n FROM offline_messages WHERE username = $1', [user]);
+      return Number(rows[0]?.n ?? 0);
+    } finally {
+      await c.end();
+    }
+  }
+
+  stop(): void {
+    for (const p of this.procs) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
+    this.redis?.kill('SIGKILL');
+  }
+}
