@@ -390,7 +390,7 @@ export class Cluster implements RemoteLink {
         for (const env of envs) {
           if (env[0] === 's' && env[4] !== 'presence') {
             n++;
-            this.reroute(env[3], 1);
+            this.redeliver(env[1], env[3], env[4], env[7] + 1);
           } else if (env[0] === 'r') {
             n++;
             this.reroute(env[1], env[2] + 1);
@@ -772,10 +772,8 @@ export class Cluster implements RemoteLink {
           s.sendSerialized(xml, kind, peers, copy ? { copy: true } : undefined);
           return;
         }
-        // the session went (or moved) meanwhile: route it again as if it came now
-        if (kind === 'presence') return;
-        if (hop >= MAX_HOPS) return this.undeliverable(xml, kind);
-        this.reroute(xml, hop + 1);
+        // the session went (or moved) meanwhile
+        this.redeliver(full, xml, kind, hop);
         return;
       }
       case 'r':
@@ -820,6 +818,25 @@ export class Cluster implements RemoteLink {
         return;
       }
     }
+  }
+
+  /**
+   * A stanza for a session that is not where it was sent: it was routed (archived,
+   * stamped) already, so it is not routed again. The session bound under that JID now
+   * (it resumed elsewhere) gets it as it is; with none, a message goes to offline storage
+   * with its stanza-id unchanged and an IQ request is answered with an error, as when a
+   * session ends with stanzas it never acknowledged (src/session/manager.ts).
+   */
+  private redeliver(full: string, xml: string, kind: Kind, hop: number): void {
+    if (kind === 'presence') return;
+    const j = tryJid(full);
+    const now = j && this.host.sessions.get(j.bare, j.resource);
+    if (now && hop <= MAX_HOPS) {
+      if (!(now instanceof RemoteSession)) return now.sendSerialized(xml, kind);
+      // on to the node it moved to, counting the hop (two stale views never bounce it forever)
+      if (!this.dead.has(`${now.node}:${now.inc}`)) return this.post(now.node, ['s', full, now.key, xml, kind, 0, 0, hop], xml, kind);
+    }
+    this.undeliverable(xml, kind);
   }
 
   private reroute(xml: string, hop: number): void {
