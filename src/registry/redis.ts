@@ -122,21 +122,29 @@ export class RedisRegistry implements Registry {
     return Object.values(all).map((v) => JSON.parse(v) as RegistryEntry);
   }
 
-  async scan(each: (batch: RegistryEntry[]) => void): Promise<void> {
+  /** Every res:<bare> hash, 500 keys at a time: `read` queues one command per key, `use` gets their replies. */
+  private async eachUser(read: (p: ReturnType<Redis['pipeline']>, key: string) => void, use: (replies: unknown[]) => void): Promise<void> {
     let cursor = '0';
     do {
       const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}res:*`, 'COUNT', 500);
       cursor = next;
       if (!keys.length) continue;
       const p = this.redis.pipeline();
-      for (const k of keys) p.hgetall(k);
-      const out: RegistryEntry[] = [];
-      for (const [err, h] of (await p.exec()) ?? []) {
-        if (err) throw err;
-        for (const v of Object.values(h as Record<string, string>)) out.push(JSON.parse(v) as RegistryEntry);
-      }
-      each(out);
+      for (const k of keys) read(p, k);
+      use(
+        ((await p.exec()) ?? []).map(([err, r]) => {
+          if (err) throw err;
+          return r;
+        }),
+      );
     } while (cursor !== '0');
+  }
+
+  async scan(each: (batch: RegistryEntry[]) => void): Promise<void> {
+    await this.eachUser(
+      (p, k) => p.hgetall(k),
+      (replies) => each(replies.flatMap((h) => Object.values(h as Record<string, string>).map((v) => JSON.parse(v) as RegistryEntry))),
+    );
   }
 
   async clearNode(node: string, inc?: string): Promise<number> {
@@ -151,15 +159,12 @@ export class RedisRegistry implements Registry {
 
   async countOnline(): Promise<number> {
     let n = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}res:*`, 'COUNT', 500);
-      cursor = next;
-      if (!keys.length) continue;
-      const p = this.redis.pipeline();
-      for (const k of keys) p.hlen(k);
-      for (const [, c] of (await p.exec()) ?? []) n += Number(c ?? 0);
-    } while (cursor !== '0');
+    await this.eachUser(
+      (p, k) => p.hlen(k),
+      (replies) => {
+        for (const c of replies) n += Number(c ?? 0);
+      },
+    );
     return n;
   }
 
