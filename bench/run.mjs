@@ -51,6 +51,7 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --rate R                chat: open loop instead: R messages/s in all, spread over the pairs (0 = closed loop);
                           slowreader: the other users' messages/s (1000)
   --split 0|1             cluster: pairs split across two nodes (1, default: every message crosses) or all on node A (0)
+  --sm 0|1                chat/cluster: every client enables XEP-0198 with resumption and answers ack requests (0)
   --messages M            slowreader: messages sent to the client that stopped reading (20000)
   --body-size B           chat/muc/component: message body bytes (100)
   --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100);
@@ -101,6 +102,7 @@ function parse() {
       window: { type: 'string' },
       rate: { type: 'string' },
       split: { type: 'string' },
+      sm: { type: 'string' },
       concurrency: { type: 'string' },
       users: { type: 'string' },
       'body-size': { type: 'string' },
@@ -171,6 +173,7 @@ async function main() {
     window: num('window'),
     rate: num('rate'),
     split: num('split'),
+    sm: num('sm'),
     concurrency: num('concurrency'),
     users: num('users'),
     bodySize: num('body-size'),

@@ -264,6 +264,7 @@ export class Server implements Core, ModuleWiring {
       storageKind: this.storage.kind,
       remoteComponent: (domain, node) => this.componentTable.remote(domain, node),
       useArchiveLane: (lane, lanes) => this.storage.archive.useLane(lane, lanes),
+      resumeWindow: () => this.config.sm.resume_timeout,
       localEntries: () => [...this.sessions.local()].map((s) => this.lifecycle.entry(s as Session)),
       localComponents: () => [...this.componentTable.connected.keys()],
       sessionsLost: (sessions) => {

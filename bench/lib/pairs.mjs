@@ -3,12 +3,15 @@
 // both directions.
 import { pool } from './proc.mjs';
 
-/** Log in users 1..2P (resource 'chat', initial presence); conns[2p] and conns[2p+1] are pair p. */
-export async function loginPairs(newConn, pairs, concurrency) {
+/**
+ * Log in users 1..2P (resource 'chat', initial presence); conns[2p] and conns[2p+1] are pair p.
+ * `sm`: each enables XEP-0198 with resumption (and answers the server's ack requests), as phones do.
+ */
+export async function loginPairs(newConn, pairs, concurrency, sm = false) {
   const conns = new Array(2 * pairs);
   await pool(2 * pairs, concurrency, async (i) => {
     const c = newConn(i + 1);
-    await c.login({ presence: true, roster: false, resource: 'chat' });
+    await c.login({ presence: true, roster: false, resource: 'chat', ...(sm ? { sm: 'resume' } : {}) });
     conns[i] = c;
   });
   return conns;

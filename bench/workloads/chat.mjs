@@ -11,14 +11,14 @@ import { attr } from '../lib/xmpp-lite.mjs';
 import { cpuMeter, cpuSeconds, percentile, round, sleep } from '../lib/proc.mjs';
 import { loginPairs, openLoop } from '../lib/pairs.mjs';
 
-export const defaults = { pairs: 250, duration: 20, warmup: 3, window: 1, bodySize: 100, concurrency: 100, rate: 0 };
+export const defaults = { pairs: 250, duration: 20, warmup: 3, window: 1, bodySize: 100, concurrency: 100, rate: 0, sm: 0 };
 export const quick = { pairs: 50, duration: 5, warmup: 1 };
 export const usersNeeded = (o) => 2 * o.pairs;
 
 export async function run(ctx, o) {
   const { target, newConn } = ctx;
   // --- log in 2P users
-  const conns = await loginPairs(newConn, o.pairs, o.concurrency);
+  const conns = await loginPairs(newConn, o.pairs, o.concurrency, Boolean(o.sm));
 
   const pad = 'x'.repeat(o.bodySize);
   let running = true;

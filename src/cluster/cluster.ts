@@ -27,12 +27,14 @@ import type { SessionTable } from '../session/table.js';
 import type { LocalSession } from '../session/types.js';
 import type { Router } from '../router/router.js';
 import { RemoteSession, type RemoteLink } from './remote.js';
+import { SmMirror } from './sm-mirror.js';
 
 export interface ClusterSettings {
   heartbeat_ms: number;
   dead_after_ms: number;
   inbox_max: number;
   outbox_max: number;
+  sm_copy: boolean;
 }
 
 /** What the cluster needs of its node. */
@@ -53,6 +55,8 @@ export interface ClusterHost {
   localEntries(): RegistryEntry[];
   /** domains of components connected here */
   localComponents(): string[];
+  /** seconds a detached session waits for resumption (sm.resume_timeout) */
+  resumeWindow(): number;
   /** sessions of a node that died left this node's mirror: modules forget them (rooms: status 333) */
   sessionsLost(sessions: LocalSession[]): void;
   /** this node swept a dead node: its available sessions go unavailable to their contacts */
@@ -126,6 +130,9 @@ export class Cluster implements RemoteLink {
   /** envelopes sent and received, events applied (metrics and the bench) */
   readonly counts = { sent: 0, received: 0, batches: 0, events: 0 };
 
+  /** copies of resumable sessions in Redis (cluster.sm_copy), for resumption after this node dies */
+  readonly sm: SmMirror | undefined;
+
   constructor(
     readonly name: string,
     private readonly registry: RedisRegistry,
@@ -133,6 +140,12 @@ export class Cluster implements RemoteLink {
     private readonly settings: ClusterSettings,
   ) {
     this.redis = registry.redis;
+    this.sm = settings.sm_copy ? new SmMirror(this.redis, registry.prefix, name, host.log) : undefined;
+  }
+
+  /** Is this node alive, as far as this node knows (itself, or a peer with a heartbeat)? */
+  isLive(node: string): boolean {
+    return node === this.name || this.peers.has(node);
   }
 
   private key(k: string): string {
@@ -205,6 +218,7 @@ export class Cluster implements RemoteLink {
     await this.quiesce();
     this.host.router.remoteFanout = undefined;
     await this.flush();
+    await this.sm?.flush();
     await this.releaseAll().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: releasing rooms failed'));
     await this.redis
       .multi()
@@ -359,7 +373,9 @@ export class Cluster implements RemoteLink {
     // its sessions left every mirror: stanzas it never read go where they can (other
     // resources, offline storage, a room's new owner), with their stanza-ids unchanged
     const recovered = await this.recoverInbox(name);
-    this.host.log.warn({ node: name, sessions: n, recovered }, 'cluster: swept a dead node');
+    // its resumable sessions' copies stay for the resume window (a client may resume elsewhere)
+    const copies = this.sm ? (await this.sm.expireNode(name, this.host.resumeWindow())).length : 0;
+    this.host.log.warn({ node: name, sessions: n, recovered, resumable: copies }, 'cluster: swept a dead node');
     const gone = entries.filter((e) => e.presence !== undefined).map((e) => new RemoteSession(this, e));
     if (gone.length) this.host.announceUnavailable(gone);
   }

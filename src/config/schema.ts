@@ -78,6 +78,8 @@ export const DEFAULTS = {
     inbox_max: 100_000,
     /** envelopes waiting for Redis on this node; past it messages go to offline storage */
     outbox_max: 100_000,
+    /** keep a copy of every resumable session (XEP-0198 queue) in Redis, so it can resume on another node after this one dies */
+    sm_copy: true,
   },
   admins: [] as string[],
   registration: 'closed' as 'open' | 'closed',
@@ -181,7 +183,7 @@ export const ConfigSchema = z.strictObject({
   redis_url: url(['redis', 'rediss']),
   node_name: z.string().regex(/^[A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only'),
   workers: z.string().regex(/^(auto|[1-9][0-9]*)$/, 'a number of workers, or "auto"'),
-  cluster: z.strictObject({ heartbeat_ms: positive, dead_after_ms: positive, inbox_max: positive, outbox_max: positive }),
+  cluster: z.strictObject({ heartbeat_ms: positive, dead_after_ms: positive, inbox_max: positive, outbox_max: positive, sm_copy: z.boolean() }),
   admins: z.array(bareJid),
   registration: z.enum(['open', 'closed']),
   sm: z.strictObject({ resume_timeout: z.number().int().min(0), max_queue: positive, ack_every: positive, ack_interval: positive }),

@@ -7,7 +7,7 @@ import { StanzaError, type StreamErrorCondition } from '../api/errors.js';
 import { Jid, tryJid } from '../jid.js';
 import { Element, parseXml } from '../xml/index.js';
 import { randomToken } from '../random.js';
-import { Session, type SessionEnv, type SessionOwner, type SmState } from './session.js';
+import { Session, type SessionEnv, type SessionOwner, type SmState, type Unacked } from './session.js';
 import type { RegistryEntry } from '../registry/types.js';
 
 /** ids of sessions that ended (or moved to another node), kept to answer a late resume */
@@ -117,8 +117,31 @@ export class SessionManager implements SessionEnv {
       lastRequest: Date.now(),
     };
     session.sm = sm;
-    if (sm.resumable) this.resumable.set(sm.id, session);
+    if (sm.resumable) {
+      this.resumable.set(sm.id, session);
+      // in a cluster a copy in Redis lets the client resume elsewhere even if this node dies
+      cluster?.sm?.started(session, this.record(session));
+    }
     return sm;
+  }
+
+  /** A session's copy in Redis (src/cluster/sm-mirror.ts): what a resume elsewhere needs besides the queue. */
+  private record(s: Session): Omit<MovedSession, 'queue' | 'inH' | 'acked'> {
+    const r: Omit<MovedSession, 'queue' | 'inH' | 'acked'> = {
+      full: s.jid.full,
+      smId: s.sm!.id,
+      priority: s.priority,
+      available: s.available,
+      flags: { ...s.flags },
+      unseen: s.unseen,
+    };
+    if (s.presence) r.presence = s.presence.toString();
+    return r;
+  }
+
+  /** SessionEnv: a resumable session's acknowledgement state changed (its Redis copy follows). */
+  smChanged(s: Session, sent?: Unacked): void {
+    this.core.cluster?.sm?.changed(s, sent);
   }
 
   /** The stream was lost without a clean close: keep the session for the resume window. */
@@ -156,17 +179,49 @@ export class SessionManager implements SessionEnv {
   }
 
   private async fetch(node: string, previd: string, username: string, hops: number): Promise<Session | { h?: number }> {
+    const cluster = this.core.cluster!;
     let r: { state?: MovedSession; h?: number; moved?: string } | null;
+    // a node known dead is not asked: its copy in Redis is taken
+    if (!cluster.isLive(node)) return this.fromCopy(previd, username, node);
     try {
-      r = (await this.core.cluster!.request(node, 'takeover', { previd, username, node: this.core.nodeId })) as typeof r;
+      r = (await cluster.request(node, 'takeover', { previd, username, node: this.core.nodeId })) as typeof r;
     } catch (err) {
-      this.core.log.warn({ err, node }, 'resumption: the node that had the session did not answer');
-      return {};
+      this.core.log.warn({ err, node }, 'resumption: the node that had the session did not answer; trying its copy');
+      return this.fromCopy(previd, username, node);
     }
     if (!r) return {};
     if (r.moved && hops < 3 && r.moved !== this.core.nodeId) return this.fetch(r.moved, previd, username, hops + 1);
     if (r.state) return this.adopt(r.state);
     return r.h === undefined ? {} : { h: r.h };
+  }
+
+  /**
+   * The node that had the session died (XEP-0198 across a crash): the session is rebuilt
+   * here from its copy in Redis, then, once its stream has taken it, its presence is
+   * broadcast again (the dead node's sweeper announced it unavailable meanwhile).
+   */
+  private async fromCopy(previd: string, username: string, node: string): Promise<Session | { h?: number }> {
+    const mirror = this.core.cluster?.sm;
+    const m = await mirror?.read(previd).catch(() => undefined);
+    if (!m || Jid.parse(m.full).local !== username) return {};
+    await mirror!.take(previd, node).catch(() => undefined);
+    const presence = m.presence;
+    const session = this.adopt({ ...m, available: false, presence: undefined });
+    this.core.log.info({ jid: m.full, from: node }, 'resumption: the session came back from its copy (its node died)');
+    if (presence)
+      setImmediate(() => {
+        if (this.core.sessions.getLocal(session.jid.bare, session.jid.resource) !== session) return;
+        const el = parseXml(presence);
+        el.attrs.from = session.jid.full;
+        delete el.attrs.to;
+        session.available = true;
+        session.priority = Number(el.getChildText('priority') ?? 0) || 0;
+        session.presence = el;
+        this.changed(session);
+        const r = this.core.router.fromClient(el, session.jid, session);
+        if (r) this.track(r.catch((err: unknown) => this.core.log.error({ err }, 'presence after a resume from a copy failed')));
+      });
+    return session;
   }
 
   /**
@@ -188,6 +243,7 @@ export class SessionManager implements SessionEnv {
       this.core.metrics.smDetachedNow.set(this.expiry.size);
     }
     this.resumable.delete(previd);
+    this.core.cluster?.sm?.ended(previd);
     this.core.sessions.remove(s);
     this.core.metrics.sessions.set(this.core.sessions.size);
     this.tombstones.set(previd, { h: s.sm.inH, user: username, movedTo: to });
@@ -247,6 +303,7 @@ export class SessionManager implements SessionEnv {
     this.core.metrics.sessions.set(table.size);
     this.resumable.set(m.smId, session);
     this.core.registry.bind(this.entry(session)).catch((err: unknown) => this.core.log.error({ err }, 'registry bind failed'));
+    this.core.cluster?.sm?.started(session, this.record(session));
     return session;
   }
 
@@ -301,6 +358,7 @@ export class SessionManager implements SessionEnv {
     }
     if (session.sm) {
       this.resumable.delete(session.sm.id);
+      if (session.sm.resumable) this.core.cluster?.sm?.ended(session.sm.id);
       this.tombstones.set(session.sm.id, { h: session.sm.inH, user: session.jid.local });
       if (this.tombstones.size > MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value!);
     }

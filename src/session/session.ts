@@ -35,6 +35,8 @@ export interface SessionEnv {
   away(s: Session, reason: 'detached' | 'inactive', message: string): void;
   /** the session was asked to close while detached */
   closeDetached(s: Session, condition?: StreamErrorCondition, text?: string): void;
+  /** in a cluster: the acknowledgement state of a resumable session changed (its copy in Redis follows) */
+  smChanged?(s: Session, sent?: Unacked): void;
 }
 
 export const NS_SM = 'urn:xmpp:sm:3';
@@ -132,6 +134,7 @@ export class Session implements LocalSession, StreamSession {
       if (copy) entry.copy = true;
       sm.queue.push(entry);
       if (sm.queue.length > this.env.sm().max_queue) return this.env.queueOverflow(this);
+      if (sm.resumable) this.env.smChanged?.(this, entry);
     }
     const owner = this.owner;
     if (!owner) {
@@ -148,7 +151,10 @@ export class Session implements LocalSession, StreamSession {
   /** A stanza from the client was handled (counted for acknowledgements). */
   countHandled(): void {
     const sm = this.sm;
-    if (sm) sm.inH = (sm.inH + 1) >>> 0;
+    if (sm) {
+      sm.inH = (sm.inH + 1) >>> 0;
+      if (sm.resumable) this.env.smChanged?.(this);
+    }
   }
 
   requestAck(): boolean {
