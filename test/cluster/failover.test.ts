@@ -112,6 +112,9 @@ describe('cluster: a resumable session outlives its node (three processes, Postg
     const sid = /<body>before<\/body><stanza-id xmlns="urn:xmpp:sid:0" id="([^"]+)"/.exec(first.data)?.[1];
     assert.ok(sid, first.data);
 
+    // its copy is in Redis (written within the event-loop turn after the socket write: a
+    // node killed in between leaves that stanza to the inbox replay, i.e. offline storage)
+    await until(() => cl.redisCli('llen', `uzzap:localhost:smq:${id}`).trim() === '1', 'the copy holds the unacknowledged message');
     n2.proc.kill('SIGKILL');
     await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'during')));
     await until(() => cl.redisCli('sismember', 'uzzap:localhost:nodes', 'n2').trim() === '0', 'n2 swept', 20_000);
