@@ -11,6 +11,15 @@
 // Redis connection blip loses nothing (pub/sub is at-most-once). One writer
 // connection and one XADD per destination node per event-loop turn keep every
 // sender→recipient pair in order and batch a burst into one command.
+//
+// One file of ~900 lines, on purpose for now: the membership, mirror, bus, room placement
+// and inbox recovery below share one Redis connection and one event-stream reader, and
+// their correctness rests on ordering across them (a registry entry written before the
+// first envelope from that session; events applied before the inbox; a sweep's 'gone'
+// before its entries go). The session copies (sm-mirror.ts), remote sessions (remote.ts)
+// and workers (workers.ts) are already apart. The next split, when failover adds to it:
+// room placement (place/claim/releaseAll) and inbox recovery into their own classes
+// taking the connection and the peer view.
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
