@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam|component|slowreader|cluster> [options]` (see bench/README.md).
+// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam|component|slowreader|cluster|failover> [options]` (see bench/README.md).
 // Starts the target server pinned to CPU 0, runs the load generator in this
 // process pinned to CPU 1, prints one JSON object on stdout and a one-line
 // summary on stderr, then stops the server and removes its temp dir.
@@ -13,7 +13,7 @@ import { ComponentConn } from './lib/component-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster', 'failover'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
@@ -51,6 +51,9 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --rate R                chat: open loop instead: R messages/s in all, spread over the pairs (0 = closed loop);
                           slowreader: the other users' messages/s (1000)
   --split 0|1             cluster: pairs split across two nodes (1, default: every message crosses) or all on node A (0)
+  --noresume K --warm S --after S
+                          failover: sessions on the killed node that do not come back (50); seconds of traffic
+                          before the kill (5) and after it (15); with --n (1000), --rate (200 msgs/s), --wait (30)
   --sm 0|1                chat/cluster: every client enables XEP-0198 with resumption and answers ack requests (0)
   --messages M            slowreader: messages sent to the client that stopped reading (20000)
   --body-size B           chat/muc/component: message body bytes (100)
@@ -102,6 +105,9 @@ function parse() {
       window: { type: 'string' },
       rate: { type: 'string' },
       split: { type: 'string' },
+      noresume: { type: 'string' },
+      after: { type: 'string' },
+      warm: { type: 'string' },
       sm: { type: 'string' },
       concurrency: { type: 'string' },
       users: { type: 'string' },
@@ -173,6 +179,9 @@ async function main() {
     window: num('window'),
     rate: num('rate'),
     split: num('split'),
+    noresume: num('noresume'),
+    after: num('after'),
+    warm: num('warm'),
     sm: num('sm'),
     concurrency: num('concurrency'),
     users: num('users'),

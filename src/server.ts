@@ -15,7 +15,7 @@ import { Router } from './router/router.js';
 import { HookBus } from './router/hooks.js';
 import { IqTable } from './router/iq-table.js';
 import { SessionTable } from './session/table.js';
-import { SessionManager } from './session/manager.js';
+import { SessionManager, type MovedSession } from './session/manager.js';
 import type { LocalSession } from './session/types.js';
 import type { Session } from './session/session.js';
 import { openStorage, type Storage } from './storage/index.js';
@@ -278,6 +278,7 @@ export class Server implements Core, ModuleWiring {
         }
       },
       answer: (kind, payload) => {
+        if (kind === 'adopt') return this.lifecycle.receive(payload as MovedSession[]);
         if (kind !== 'takeover') return null;
         const p = payload as { previd: string; username: string; node: string };
         return this.lifecycle.handOver(String(p.previd), String(p.username), String(p.node));
@@ -359,12 +360,31 @@ export class Server implements Core, ModuleWiring {
     return (this.stopping ??= this.doStop());
   }
 
+  /**
+   * Graceful drain in a cluster (issue 16, guarantee 6): resumable sessions move to the
+   * other live nodes (their clients get <system-shutdown/> and resume there), then the
+   * rooms this node serves, with their occupants. Nothing to do without another node.
+   */
+  private async drain(): Promise<void> {
+    const cluster = this.cluster!;
+    // read afresh: a node that joined since the last heartbeat counts too
+    const targets = (await cluster.nodes().catch(() => [])).map((n) => n.name).filter((n) => n !== this.nodeId);
+    if (!targets.length) return;
+    await this.lifecycle.drain(targets).catch((err: unknown) => this.log.warn({ err }, 'drain: handing sessions over failed'));
+    // the rooms' last messages are in their archives before the next node reads their history there
+    await this.storage?.archive.flush().catch((err: unknown) => this.log.warn({ err }, 'drain: flushing the archive failed'));
+    await cluster.handOverEntities(targets).catch((err: unknown) => this.log.warn({ err }, 'drain: handing rooms over failed'));
+  }
+
   private async doStop(): Promise<void> {
     this.log.info('shutting down');
     // 1. stop accepting: no new connections, BOSH sessions or WebSockets; no more ticks
     this.listeners.close();
     clearInterval(this.ticker);
-    // 2. modules' last words while every stream is still open (rooms tell occupants)
+    // 2. in a cluster: resumable sessions and rooms move to the other nodes (drain);
+    //    then modules' last words while every stream is still open (rooms that did not
+    //    move tell their occupants)
+    if (this.cluster) await this.drain();
     await this.hooks.run('server/stopping');
     // 3. close every stream: its session ends (registry, unavailable, 'session/closed',
     //    unacknowledged messages to offline storage); detached sessions end too

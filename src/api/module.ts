@@ -173,9 +173,23 @@ export type ServiceHandler = (stanza: Element, from: Jid, to: Jid) => void | Pro
  * becomes an entity's owner, before its first stanza (load its stored state afresh).
  */
 export interface ServicePlacement {
-  acquired(local: string): Promise<void>;
+  /**
+   * This node serves entity `local` now. `state` is the snapshot the node that served it
+   * before left (see `changed`), if any: newer than what storage holds.
+   */
+  acquired(local: string, state?: string): Promise<void>;
   /** a stanza that entered here went to the entity's owner on another node */
   forwarded?(stanza: Element, from: Jid, to: Jid): void;
+  /**
+   * Entities served here whose state changed since the last call, each with a snapshot
+   * of it (undefined: the entity is gone). The cluster keeps the latest in Redis, for
+   * the node that serves the entity next (after a crash, or a drain).
+   */
+  changed?(): [local: string, state: string | undefined][];
+  /** A drain hands `local` to another node: its snapshot now, and it is forgotten here (no goodbye). */
+  release?(local: string): string | undefined;
+  /** Another node serves `local` now (this node lost its lease: fencing): forget it here, no goodbye. */
+  dropped?(local: string): void;
 }
 
 export type IqTarget = 'host' | 'bare' | 'full';

@@ -72,6 +72,11 @@ export interface ClusterHost {
   announceUnavailable(sessions: LocalSession[]): void;
 }
 
+/** How much earlier than its heartbeat key expires a node stops acting as the owner of its rooms. */
+const LEASE_MARGIN_MS = 1000;
+/** How often (at most) a changed room's snapshot goes to Redis: a crash loses at most this much of its changes. */
+const STATE_MS = 250;
+
 /** Archive lanes (src/storage/sql/archive-ids.ts): at most this many nodes share one database. */
 export const LANES = 16;
 
@@ -132,6 +137,18 @@ export class Cluster implements RemoteLink {
   private readonly owners = new Map<string, string>();
   /** stanzas for entities whose owner is being claimed or looked up, in arrival order */
   private readonly claiming = new Map<string, (() => void)[]>();
+  /** placed services by domain (rooms: the MUC service) */
+  private readonly placements = new Map<string, ServicePlacement>();
+  /** entities this node served until its lease lapsed: re-claimed (or dropped) on next use */
+  private readonly fenced = new Set<string>();
+  /**
+   * Until when (performance.now()) this node may act as the owner of its entities: the
+   * last heartbeat that reached Redis, plus dead_after_ms, less a margin. A node paused
+   * past it (SIGSTOP, a long GC) stops serving them until Redis says they are still its
+   * own (fencing: another node may have taken them meanwhile).
+   */
+  private leaseUntil = 0;
+  private stateTimer: NodeJS.Timeout | undefined;
   /** components connected to other nodes: domain -> node */
   private readonly components = new Map<string, string>();
   private readonly pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
@@ -159,6 +176,22 @@ export class Cluster implements RemoteLink {
 
   private key(k: string): string {
     return this.registry.prefix + k;
+  }
+
+  /**
+   * Where a resumable session went when this node handed it over (drain): kept in Redis
+   * for the resume window, since this node, which its SM id names, is about to stop.
+   */
+  async pointSessions(ids: readonly string[], node: string, seconds: number): Promise<void> {
+    const m = this.redis.multi();
+    for (const id of ids) m.set(this.key(`smto:${id}`), node, 'PX', seconds * 1000);
+    await m.exec();
+  }
+
+  /** The node that holds a session now, when the node its SM id names is gone: a drain's pointer, else its copy's holder. */
+  async holderOf(id: string): Promise<string | undefined> {
+    const [to, copy] = await Promise.all([this.redis.get(this.key(`smto:${id}`)), this.sm?.holder(id)]);
+    return to ?? copy ?? undefined;
   }
 
   /** Join: heartbeat, refuse an impossible setup, mirror the others' sessions, start reading. */
@@ -190,7 +223,9 @@ export class Cluster implements RemoteLink {
       nodeOf: (s) => (s instanceof RemoteSession ? s.node : undefined),
       send: (node, head, rest, targets, kind) => this.fanoutTo(node, head, rest, targets, kind),
     };
-    this.reader = this.redis.duplicate();
+    // named, so that the others can see from Redis's client list whether this process
+    // is still there (a killed process's connections close at once: requestLive)
+    this.reader = this.redis.duplicate({ connectionName: this.readerName(this.name) });
     this.reader.on('error', () => undefined);
     // reconnected after a blip: writes (binds, unbinds) may have failed meanwhile
     this.redis.on('ready', () => {
@@ -224,15 +259,19 @@ export class Cluster implements RemoteLink {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.stateTimer);
     await this.quiesce();
     this.host.router.remoteFanout = undefined;
     await this.flush();
     await this.sm?.flush();
     await this.releaseAll().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: releasing rooms failed'));
+    // the others forget this node now, not when its heartbeat would have expired (a
+    // client resuming elsewhere a moment later must not wait for an answer from here)
     await this.redis
       .multi()
       .del(this.key(`alive:${this.name}`))
       .srem(this.key('nodes'), this.name)
+      .xadd(this.key('events'), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'n', this.name, 'd', JSON.stringify(['gone', this.name, this.inc]))
       .exec()
       .catch(() => undefined);
   }
@@ -293,7 +332,12 @@ export class Cluster implements RemoteLink {
       .sadd(this.key('nodes'), this.name);
     // how far this node has read its inbox: what lies beyond, if it dies, is recovered
     if (this.reader) m.set(this.key(`read:${this.name}`), this.lastInbox);
+    const sent = performance.now();
+    const lapsed = sent > this.leaseUntil;
     await m.exec();
+    // paused past the lease: the entities this node served may be another's now
+    if (lapsed) this.fence();
+    this.leaseUntil = sent + this.settings.dead_after_ms - LEASE_MARGIN_MS;
     if (this.lane >= 0) await this.redis.set(this.key(`lane:${this.lane}`), this.name, 'PX', this.settings.dead_after_ms * 10);
   }
   private readonly started = Date.now();
@@ -381,12 +425,34 @@ export class Cluster implements RemoteLink {
     await this.redis.srem(this.key('nodes'), name);
     // its sessions left every mirror: stanzas it never read go where they can (other
     // resources, offline storage, a room's new owner), with their stanza-ids unchanged
+    const rooms = await this.serveRoomsOf(name);
     const recovered = await this.recoverInbox(name);
     // its resumable sessions' copies stay for the resume window (a client may resume elsewhere)
     const copies = this.sm ? (await this.sm.expireNode(name, this.host.resumeWindow())).length : 0;
-    this.host.log.warn({ node: name, sessions: n, recovered, resumable: copies }, 'cluster: swept a dead node');
+    this.host.log.warn({ node: name, sessions: n, recovered, resumable: copies, rooms }, 'cluster: swept a dead node');
     const gone = entries.filter((e) => e.presence !== undefined).map((e) => new RemoteSession(this, e));
     if (gone.length) this.host.announceUnavailable(gone);
+  }
+
+  /** A dead node's rooms: spread over the live nodes (this one included), each serves its share now. */
+  private async serveRoomsOf(node: string): Promise<number> {
+    const keys = await this.redis.smembers(this.key(`owned:${node}`));
+    if (!keys.length) return 0;
+    await this.redis.del(this.key(`owned:${node}`));
+    const nodes = [this.name, ...this.peers.keys()].filter((n) => n !== node);
+    const byNode = new Map<string, string[]>();
+    keys.forEach((k, i) => {
+      const n = nodes[i % nodes.length]!;
+      let l = byNode.get(n);
+      if (!l) byNode.set(n, (l = []));
+      l.push(k);
+    });
+    await Promise.all(
+      [...byNode].map(([n, ks]) =>
+        n === this.name ? this.serve(ks) : this.request(n, 'serve', ks).catch((err: unknown) => this.host.log.warn({ err, node: n }, 'cluster: a node did not take its share of rooms')),
+      ),
+    );
+    return keys.length;
   }
 
   /**
@@ -446,10 +512,9 @@ export class Cluster implements RemoteLink {
     for (const full of await this.redis.smembers(this.key(`node:${this.name}`)))
       if (!mine.has(full)) await this.registry.unbindOwned(full, this.name);
     for (const domain of this.host.localComponents()) this.announceComponent(domain, true);
-    for (const [key, node] of this.owners) {
-      if (node !== this.name) continue;
-      await this.redis.multi().set(this.key(`owner:${key}`), this.name).sadd(this.key(`owned:${this.name}`), key).exec();
-    }
+    // rooms: not written back blindly (another node may serve them now): each is claimed
+    // again on its next stanza, and kept only if no live node took it meanwhile
+    this.fence();
     this.host.log.info({ sessions: mine.size }, 'cluster: re-asserted this node in Redis');
   }
 
@@ -526,11 +591,18 @@ export class Cluster implements RemoteLink {
   // ---- placed services (rooms): one owner node per entity ----
 
   /** Wrap a service handler: stanzas to an entity go to its owner node, claimed on first use. */
-  place(handle: ServiceHandler, placement: ServicePlacement): ServiceHandler {
+  place(domain: string, handle: ServiceHandler, placement: ServicePlacement): ServiceHandler {
+    this.placements.set(domain, placement);
+    this.stateTimer ??= setInterval(() => this.saveStates(), STATE_MS);
+    this.stateTimer.unref();
     return (stanza: Element, from: Jid, to: Jid) => {
       if (to.local === '') return handle(stanza, from, to);
       const key = to.bare;
-      const owner = this.owners.get(key);
+      let owner = this.owners.get(key);
+      if (owner === this.name && performance.now() > this.leaseUntil) {
+        this.fence();
+        owner = undefined;
+      }
       if (owner === this.name) return handle(stanza, from, to);
       if (owner !== undefined && this.peers.has(owner)) {
         placement.forwarded?.(stanza, from, to);
@@ -566,30 +638,128 @@ export class Cluster implements RemoteLink {
 
   private async claim(key: string, local: string, placement: ServicePlacement): Promise<void> {
     try {
-      const owner = (await this.redis.eval(
+      const [owner, prev, state] = (await this.redis.eval(
         `local v = redis.call('GET', KEYS[1])
-         if v and v ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. v) == 1 then return v end
+         if v and v ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. v) == 1 then return {v, v, false} end
          redis.call('SET', KEYS[1], ARGV[1])
          redis.call('SADD', KEYS[2], ARGV[3])
          if v ~= ARGV[1] then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[1], 'd', cjson.encode({'own', ARGV[3], ARGV[1]})) end
-         return ARGV[1]`,
-        3,
+         if v and v ~= ARGV[1] then redis.call('SREM', ARGV[5] .. v, ARGV[3]) end
+         return {ARGV[1], v or '', redis.call('GET', KEYS[4]) or false}`,
+        4,
         this.key(`owner:${key}`),
         this.key(`owned:${this.name}`),
         this.key('events'),
+        this.key(`rstate:${key}`),
         this.name,
         this.key('alive:'),
         key,
         String(this.settings.inbox_max),
-      )) as string;
+        this.key('owned:'),
+      )) as [string, string, string | null];
+      const wasFenced = this.fenced.delete(key);
       if (owner === this.name && this.owners.get(key) !== this.name) {
-        await placement.acquired(local).catch((err: unknown) => this.host.log.error({ err, key }, 'cluster: loading an acquired entity failed'));
-        this.host.log.debug({ key }, 'cluster: this node serves it now');
+        // taken from a node whose heartbeat expired: its sessions are gone here first, so
+        // the room drops its occupants there (333) rather than keeping them
+        const dead = prev && prev !== this.name ? this.peers.get(prev) : undefined;
+        if (dead) this.nodeGone(dead);
+        await placement.acquired(local, state ?? undefined).catch((err: unknown) => this.host.log.error({ err, key }, 'cluster: loading an acquired entity failed'));
+        this.host.log.debug({ key, from: prev || undefined }, 'cluster: this node serves it now');
+      } else if (owner !== this.name && wasFenced) {
+        placement.dropped?.(local);
+        this.host.log.warn({ key, owner }, 'cluster: another node took this entity while this node was paused; dropped here');
       }
       this.owners.set(key, owner);
     } catch (err) {
       this.host.log.error({ err, key }, 'cluster: claiming an owner failed');
     }
+  }
+
+  /** The lease lapsed (or Redis lost what it knew): owned entities are claimed again before they are served. */
+  private fence(): void {
+    for (const [key, node] of [...this.owners])
+      if (node === this.name) {
+        this.owners.delete(key);
+        this.fenced.add(key);
+      }
+  }
+
+  /** Every STATE_MS: the latest snapshots of changed entities this node serves, to Redis (one pipeline). */
+  private saveStates(): void {
+    if (this.stopped || performance.now() > this.leaseUntil) return;
+    const m = this.redis.pipeline();
+    let n = 0;
+    for (const [domain, placement] of this.placements)
+      for (const [local, state] of placement.changed?.() ?? []) {
+        const key = `${local}@${domain}`;
+        if (this.owners.get(key) !== this.name) continue;
+        if (state === undefined) m.del(this.key(`rstate:${key}`));
+        else m.set(this.key(`rstate:${key}`), state);
+        n++;
+      }
+    if (n) m.exec().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: writing room snapshots failed'));
+  }
+
+  /**
+   * Drain (issue 16, guarantee 6): each room this node serves goes to one of `targets`
+   * (round-robin) with its snapshot; this node forwards what still comes here for it.
+   * Returns how many moved.
+   */
+  async handOverEntities(targets: readonly string[]): Promise<number> {
+    const mine = [...this.owners].filter(([, n]) => n === this.name).map(([k]) => k);
+    const byNode = new Map<string, string[]>();
+    let moved = 0;
+    for (const [i, key] of mine.entries()) {
+      const j = tryJid(key);
+      const placement = j && this.placements.get(j.domain);
+      if (!j || !placement?.release) continue;
+      const node = targets[i % targets.length]!;
+      const state = placement.release(j.local);
+      const ok = (await this.redis.eval(
+        `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+         redis.call('SET', KEYS[1], ARGV[2])
+         redis.call('SREM', KEYS[2], ARGV[3])
+         redis.call('SADD', KEYS[3], ARGV[3])
+         if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5]) else redis.call('DEL', KEYS[5]) end
+         redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[1], 'd', cjson.encode({'own', ARGV[3], ARGV[2]}))
+         return 1`,
+        5,
+        this.key(`owner:${key}`),
+        this.key(`owned:${this.name}`),
+        this.key(`owned:${node}`),
+        this.key('events'),
+        this.key(`rstate:${key}`),
+        this.name,
+        node,
+        key,
+        String(this.settings.inbox_max),
+        state ?? '',
+      )) as number;
+      this.owners.set(key, node);
+      if (!ok) continue;
+      moved++;
+      let list = byNode.get(node);
+      if (!list) byNode.set(node, (list = []));
+      list.push(key);
+    }
+    // each takes its rooms now (not on their next stanza)
+    await Promise.all([...byNode].map(([node, keys]) => this.request(node, 'serve', keys).catch(() => undefined)));
+    if (moved) this.host.log.info({ rooms: moved, to: [...byNode.keys()] }, 'drain: rooms handed over');
+    return moved;
+  }
+
+  /** Serve these entities now (a drain or a sweep chose this node): each is claimed, with its snapshot. */
+  private async serve(keys: string[]): Promise<number> {
+    let n = 0;
+    for (const key of keys) {
+      const j = tryJid(key);
+      const placement = j && this.placements.get(j.domain);
+      if (!j || !placement || this.owners.get(key) === this.name) continue;
+      this.owners.delete(key);
+      await this.claim(key, j.local, placement);
+      if (this.owners.get(key) === this.name) n++;
+    }
+    return n;
   }
 
   /** A clean stop hands every owned entity back: the next stanza for it claims it anew. */
@@ -670,6 +840,42 @@ export class Cluster implements RemoteLink {
       this.pending.set(id, { resolve, reject, timer });
       this.post(node, ['q', id, this.name, kind, payload]);
     });
+  }
+
+  private readerName(node: string): string {
+    return `${this.registry.prefix}node:${node}`.replace(/[^\w.:@-]/g, '_');
+  }
+
+  /** Has `node` a connection to Redis now? (A process killed with SIGKILL has none within milliseconds.) */
+  async connected(node: string): Promise<boolean> {
+    const list = String(await this.redis.client('LIST'));
+    return list.includes(` name=${this.readerName(node)} `);
+  }
+
+  /**
+   * A request to a node that may just have died: after `probeMs` without an answer, and
+   * then every `probeMs`, Redis's client list is asked whether the node is still
+   * connected; if not, the request fails at once instead of after `timeoutMs` (a client
+   * resuming after its node was killed waits milliseconds, not the 8 s until the
+   * heartbeat expires or the 5 s of a request timeout).
+   */
+  async requestLive(node: string, kind: string, payload: unknown, timeoutMs = 5000, probeMs = 300): Promise<unknown> {
+    const answer = this.request(node, kind, payload, timeoutMs);
+    let done = false;
+    const probe = (async (): Promise<never> => {
+      for (;;) {
+        await new Promise((r) => setTimeout(r, probeMs).unref());
+        if (done) return new Promise<never>(() => undefined);
+        if (!(await this.connected(node).catch(() => true))) throw new Error(`node ${node} has no connection to Redis (dead)`);
+      }
+    })();
+    try {
+      return await Promise.race([answer, probe]);
+    } finally {
+      done = true;
+      answer.catch(() => undefined);
+      probe.catch(() => undefined);
+    }
   }
 
   /** Route a stanza on another node (a service it serves). */
@@ -818,7 +1024,7 @@ export class Cluster implements RemoteLink {
       case 'q': {
         const [, id, replyTo, kind, payload] = env;
         void Promise.resolve()
-          .then(() => this.host.answer(kind, payload))
+          .then(() => (kind === 'serve' ? this.serve(payload as string[]) : this.host.answer(kind, payload)))
           .then(
             (answer) => this.post(replyTo, ['a', id, answer ?? null]),
             (err: unknown) => {

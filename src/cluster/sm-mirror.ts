@@ -80,14 +80,14 @@ export class SmMirror {
     this.scheduled = false;
     if (!this.dirty.size && !this.gone.length) return Promise.resolve();
     // per session: hash key, list key, queue length, h, acked, n, then n stanzas
-    const args: string[] = [this.setKey(this.node)];
+    const args: string[] = [this.setKey(this.node), this.node];
     for (const [s, sent] of this.dirty) {
       const sm = s.sm;
       if (!sm?.resumable) continue;
       args.push(this.key(sm.id), this.qkey(sm.id), String(sm.queue.length), String(sm.inH), String(sm.acked), String(sent.length));
       for (const u of sent) args.push(JSON.stringify([u.xml, u.kind, u.at]));
     }
-    // then the copies to delete, after a '' marker
+    // then the copies to delete (unless another node holds them now), after a '' marker
     args.push('');
     for (const id of this.gone) args.push(this.key(id), this.qkey(id), id);
     this.dirty = new Map();
@@ -113,6 +113,11 @@ export class SmMirror {
     };
   }
 
+  /** The node whose copy this is (the node that holds the session), if any. */
+  async holder(id: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.key(id), 'node')) ?? undefined;
+  }
+
   /** Taken by a resume elsewhere: the copy goes (the resuming node writes its own). */
   async take(id: string, node: string): Promise<void> {
     await this.redis.multi().del(this.key(id), this.qkey(id)).srem(this.setKey(node), id).exec();
@@ -130,8 +135,8 @@ export class SmMirror {
 }
 
 /** One turn's copies (see flush): keys travel as arguments, the copies live on one Redis. */
-const COPY = `local set = ARGV[1]
-local i = 2
+const COPY = `local set, me = ARGV[1], ARGV[2]
+local i = 3
 while ARGV[i] ~= '' do
   local h, q, len, inH, acked, n = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+3], ARGV[i+4], tonumber(ARGV[i+5])
   i = i + 6
@@ -142,7 +147,9 @@ while ARGV[i] ~= '' do
 end
 i = i + 1
 while i <= #ARGV do
-  redis.call('DEL', ARGV[i], ARGV[i+1])
+  -- a copy that another node holds now (the session moved there) is that node's
+  local holder = redis.call('HGET', ARGV[i], 'node')
+  if not holder or holder == me then redis.call('DEL', ARGV[i], ARGV[i+1]) end
   redis.call('SREM', set, ARGV[i+2])
   i = i + 3
 end

@@ -45,7 +45,7 @@ export interface ModuleHostDeps {
     invalidate(topic: string, key: string): void;
     onInvalidate(topic: string, fn: (key: string) => void): Undo;
     /** a service whose entities each live on one node (the handler as is on one node) */
-    place(handle: ServiceHandler, placement: ServicePlacement): ServiceHandler;
+    place(domain: string, handle: ServiceHandler, placement: ServicePlacement): ServiceHandler;
   };
   deliver(stanza: Element, targets: readonly SessionRecord[], meta?: DeliveryMeta): void;
   fanout(stanza: Element, targets: readonly Jid[]): void;
@@ -269,7 +269,7 @@ export class ModuleHost implements Disco, Commands {
       service: (domain, handle, placement) => {
         if (d.services.has(domain)) throw new Error(`domain ${domain} is already served`);
         if (domain === d.host) throw new Error("a service cannot take the server's own domain");
-        d.services.set(domain, placement ? d.cluster.place(handle, placement) : handle);
+        d.services.set(domain, placement ? d.cluster.place(domain, handle, placement) : handle);
         rec(() => void d.services.delete(domain));
       },
       // fail closed: a blocklist that cannot be read blocks (the hook bus logged why)

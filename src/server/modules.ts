@@ -52,7 +52,7 @@ export function createModuleHost(s: ModuleWiring): ModuleHost {
     cluster: {
       invalidate: (topic: string, key: string) => s.cluster?.invalidate(topic, key),
       onInvalidate: (topic: string, fn: (key: string) => void) => s.cluster?.onInvalidate(topic, fn) ?? (() => undefined),
-      place: (handle: ServiceHandler, placement: ServicePlacement) => (s.cluster ? s.cluster.place(handle, placement) : handle),
+      place: (domain: string, handle: ServiceHandler, placement: ServicePlacement) => (s.cluster ? s.cluster.place(domain, handle, placement) : handle),
     },
     // the records modules hold are this node's sessions (one node today; in a
     // cluster the directory answers for other nodes' sessions and this routes to them)

@@ -181,10 +181,19 @@ export class SessionManager implements SessionEnv {
   private async fetch(node: string, previd: string, username: string, hops: number): Promise<Session | { h?: number }> {
     const cluster = this.core.cluster!;
     let r: { state?: MovedSession; h?: number; moved?: string } | null;
-    // a node known dead is not asked: its copy in Redis is taken
-    if (!cluster.isLive(node)) return this.fromCopy(previd, username, node);
+    // a node known dead (or stopped) is not asked: the session may have moved on from it
+    // (a drain, or an earlier resume elsewhere), else its copy in Redis is taken
+    if (!cluster.isLive(node)) {
+      const holder = await cluster.holderOf(previd).catch(() => undefined);
+      if (holder === this.core.nodeId) {
+        const s = this.resumable.get(previd);
+        return s && s.jid.local === username ? s : {};
+      }
+      if (holder && holder !== node && cluster.isLive(holder) && hops < 3) return this.fetch(holder, previd, username, hops + 1);
+      return this.fromCopy(previd, username, holder ?? node);
+    }
     try {
-      r = (await cluster.request(node, 'takeover', { previd, username, node: this.core.nodeId })) as typeof r;
+      r = (await cluster.requestLive(node, 'takeover', { previd, username, node: this.core.nodeId })) as typeof r;
     } catch (err) {
       this.core.log.warn({ err, node }, 'resumption: the node that had the session did not answer; trying its copy');
       return this.fromCopy(previd, username, node);
@@ -236,26 +245,38 @@ export class SessionManager implements SessionEnv {
       if (t?.movedTo && t.user === username) return { moved: t.movedTo };
       return t && t.user === username ? { h: t.h } : {};
     }
+    const previous = s.owner;
+    const state = this.moveOut(s, to);
+    if (previous) previous.close('conflict', 'the session was resumed on another connection');
+    this.core.log.info({ jid: s.jid.full, to }, 'resumption: the session moved to another node');
+    return { state };
+  }
+
+  /**
+   * The session leaves this node without ending (no unavailable, nothing to offline
+   * storage): its state, for node `to`; a later resume asking here is sent there.
+   * The stream that had it, if any, is the caller's to close.
+   */
+  private moveOut(s: Session, to: string): MovedSession {
+    const sm = s.sm!;
     const t = this.expiry.get(s);
     if (t) {
       clearTimeout(t);
       this.expiry.delete(s);
       this.core.metrics.smDetachedNow.set(this.expiry.size);
     }
-    this.resumable.delete(previd);
-    this.core.cluster?.sm?.ended(previd);
+    this.resumable.delete(sm.id);
+    this.core.cluster?.sm?.ended(sm.id);
     this.core.sessions.remove(s);
     this.core.metrics.sessions.set(this.core.sessions.size);
-    this.tombstones.set(previd, { h: s.sm.inH, user: username, movedTo: to });
+    this.tombstones.set(sm.id, { h: sm.inH, user: s.jid.local, movedTo: to });
     if (this.tombstones.size > MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value!);
-    const previous = s.owner;
     s.owner = undefined;
-    if (previous) previous.close('conflict', 'the session was resumed on another connection');
     const state: MovedSession = {
       full: s.jid.full,
-      smId: s.sm.id,
-      inH: s.sm.inH,
-      acked: s.sm.acked,
+      smId: sm.id,
+      inH: sm.inH,
+      acked: sm.acked,
       queue: s.takeUnsent().map((q) => ({
         xml: q.xml,
         kind: q.kind,
@@ -269,8 +290,70 @@ export class SessionManager implements SessionEnv {
       unseen: s.unseen,
     };
     if (s.presence) state.presence = s.presence.toString();
-    this.core.log.info({ jid: s.jid.full, to }, 'resumption: the session moved to another node');
-    return { state };
+    return state;
+  }
+
+  /**
+   * Graceful drain in a cluster (issue 16, guarantee 6): every resumable session of this
+   * node moves, detached, to one of `targets` (round-robin), with its unacknowledged
+   * stanzas and its 'h'. Its stream is closed with <system-shutdown/> as it leaves; the
+   * client's resume, on whatever node it reconnects to, finds the session there (this
+   * node's tombstone, then `smto:<id>` in Redis, point there; the adoption takes one Redis
+   * round trip, a reconnect several). Its contacts see no presence change. A session
+   * whose target does not answer ends, as without a cluster (unavailable, its
+   * unacknowledged messages to offline storage).
+   * Returns how many moved.
+   */
+  async drain(targets: readonly string[]): Promise<number> {
+    const cluster = this.core.cluster;
+    if (!cluster || !targets.length) return 0;
+    const byNode = new Map<string, Session[]>();
+    let i = 0;
+    for (const s of this.resumable.values()) {
+      if (!s.sm || this.core.sessions.getLocal(s.jid.bare, s.jid.resource) !== s) continue;
+      const node = targets[i++ % targets.length]!;
+      let list = byNode.get(node);
+      if (!list) byNode.set(node, (list = []));
+      list.push(s);
+    }
+    let moved = 0;
+    await Promise.all(
+      [...byNode].map(async ([node, list]) => {
+        // the stream closes first: nothing more is read from it (its 'h' is final) and
+        // nothing more is queued to the session here (it left the routing table)
+        const states = list.map((s) => {
+          const owner = s.owner;
+          const st = this.moveOut(s, node);
+          owner?.close('system-shutdown', 'this node is stopping: resume on another node of the cluster');
+          return st;
+        });
+        try {
+          const r = (await cluster.request(node, 'adopt', states)) as number | null;
+          if (r !== states.length) throw new Error(`took ${String(r)} of ${states.length}`);
+        } catch (err) {
+          // as without a cluster: the session ends here (unavailable to its contacts,
+          // its unacknowledged messages to offline storage)
+          this.core.log.warn({ err, node, sessions: states.length }, 'drain: a node did not take its sessions; they end here');
+          for (const st of states) {
+            this.tombstones.delete(st.smId);
+            this.end(this.adopt(st), 'its node stopped and no other node took it');
+          }
+          return;
+        }
+        moved += states.length;
+        await cluster.pointSessions(states.map((st) => st.smId), node, this.core.config.sm.resume_timeout).catch((err: unknown) =>
+          this.core.log.warn({ err }, 'drain: recording where sessions went failed (their copies still say)'),
+        );
+      }),
+    );
+    if (moved) this.core.log.info({ sessions: moved, to: [...byNode.keys()] }, 'drain: resumable sessions handed over');
+    return moved;
+  }
+
+  /** Sessions a draining node handed over (drain there): bound here, detached, waiting for their clients. */
+  receive(states: MovedSession[]): number {
+    for (const m of states) this.detach(this.adopt(m), 'its node stopped (drain)');
+    return states.length;
   }
 
   /** A session of another node arrives (handOver there): bound here, detached until its stream takes it. */

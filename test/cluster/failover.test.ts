@@ -141,3 +141,56 @@ describe('cluster: a resumable session outlives its node (three processes, Postg
     }, 'alice reachable on n1');
   });
 });
+
+describe('cluster: resuming at once after the node was killed (three processes, Postgres + Redis)', function () {
+  this.timeout(90_000);
+  const cl = new ProcessCluster();
+  const clients: XmppClient[] = [];
+  const raws: RawClient[] = [];
+  after(async () => {
+    for (const r of raws) r.socket.destroy();
+    await stopAll(...clients);
+    cl.stop();
+  });
+
+  it('a client that reconnects the moment its node dies resumes within a second, before the death is declared; what was sent into the dead node still arrives, once', async () => {
+    await cl.init();
+    for (const u of ['alice', 'bob']) assert.equal(cl.uzzap('user', 'add', `${u}@localhost`, 'secret').status, 0);
+    const [n1, n2] = [await cl.node('n1'), await cl.node('n2')];
+    await cl.node('n3');
+    const bob = await connect(at(n1), 'bob', { resource: 'pc' });
+    clients.push(bob);
+    const first = await rawSession(n2.c2s, 'alice', 'secret', 'phone');
+    raws.push(first);
+    first.send('<presence/>');
+    first.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
+    const id = /id=['"]([^'"]+)['"]/.exec(await first.waitFor(/<enabled[^>]*\/>/))![1]!;
+    await until(() => cl.redisCli('hget', 'uzzap:localhost:res:alice@localhost', 'alice@localhost/phone').includes('"node":"n2"'), 'alice registered on n2');
+    await until(async () => {
+      await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'before')));
+      return first.data.includes('<body>before</body>');
+    }, 'bob reaches alice on n2');
+    await until(() => Number(cl.redisCli('llen', `uzzap:localhost:smq:${id}`).trim()) >= 1, 'the copy holds the unacknowledged message');
+
+    n2.proc.kill('SIGKILL');
+    await until(() => first.closed, 'alice’s socket closed');
+    // sent while n1 still takes n2 for alive: it goes to n2's inbox, replayed by the sweep
+    await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat', id: 'into-the-dead' }, xml('body', {}, 'during')));
+    const t0 = Date.now();
+    const again = await authenticated(n1.c2s, 'alice', 'secret');
+    raws.push(again);
+    again.data = '';
+    again.send(`<resume xmlns='urn:xmpp:sm:3' previd='${id}' h='0'/>`);
+    await again.waitFor(/<resumed xmlns='urn:xmpp:sm:3' previd='[^']+' h='[0-9]+'\/>/);
+    const took = Date.now() - t0;
+    assert.ok(took < 2000, `resumed ${took} ms after reconnecting`);
+    assert.equal(cl.redisCli('sismember', 'uzzap:localhost:nodes', 'n2').trim(), '1', 'n2 not yet declared dead: the resume did not wait for it');
+    await again.waitFor('<body>before</body>');
+    // the sweep (within 10 s) replays n2's inbox: the message sent into it reaches the
+    // session where it is now, once
+    await again.waitFor('<body>during</body>', 15_000);
+    await until(() => cl.redisCli('sismember', 'uzzap:localhost:nodes', 'n2').trim() === '0', 'n2 swept', 15_000);
+    await barrier(bob);
+    assert.equal((again.data.match(/<body>during<\/body>/g) ?? []).length, 1, again.data);
+  });
+});

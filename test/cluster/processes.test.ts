@@ -4,6 +4,7 @@
 // private redis-server of this test, restarted in the middle (its data lost).
 import assert from 'node:assert/strict';
 import { connect, expectStanza, isMessage, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { authenticated } from '../helpers/raw.js';
 import { ProcessCluster, at } from '../helpers/nodes.js';
 
 const chat = (to: string, body: string) => xml('message', { to, type: 'chat' }, xml('body', {}, body));
@@ -87,17 +88,24 @@ describe('cluster: real processes on Postgres and Redis, the public contract', f
     assert.equal(await closed, 'not-authorized');
   });
 
-  it('SIGTERM on a node: it leaves the cluster and the others route around it', async () => {
+  it('SIGTERM on a node: it leaves the cluster; its resumable session waits on another node, where its client resumes it', async () => {
     const n2 = cl.procs[1]!;
+    const [alice] = clients as [XmppClient];
+    // bob's client (@xmpp/client) enabled XEP-0198 resumption on n2
+    const bobOnN2 = clients.find((c) => c.jid?.toString() === 'bob@localhost/b')!;
+    const smId = (bobOnN2 as unknown as { streamManagement: { id: string } }).streamManagement.id;
+    assert.ok(smId, 'bob’s client has a resumable session');
     n2.proc.kill('SIGTERM');
     await until(() => n2.proc.exitCode !== null, 'n2 exited', 30_000);
     assert.equal(n2.proc.exitCode, 0);
     await until(async () => !(await cl.status(cl.procs[0]!)).cluster.some((n) => n.name === 'n2'), 'n2 gone from the cluster');
-    // bob was on n2: a message to him now waits in offline storage, without an error
-    const [alice] = clients as [XmppClient];
+    // bob's session moved to n1 (the drain): a message to him waits in it, without an error
     await alice.send(chat('bob@localhost', 'after n2 left'));
-    const bob = await connect(at(cl.procs[0]!), 'bob', { resource: 'b2' });
-    clients.push(bob);
-    await expectStanza(bob, isMessage('after n2 left'));
+    const raw = await authenticated(cl.procs[0]!.c2s, 'bob', 'secret');
+    raw.data = '';
+    raw.send(`<resume xmlns='urn:xmpp:sm:3' previd='${smId}' h='0'/>`);
+    await raw.waitFor(/<resumed xmlns='urn:xmpp:sm:3'/);
+    await raw.waitFor('<body>after n2 left</body>');
+    raw.socket.destroy();
   });
 });

@@ -44,7 +44,7 @@ function deps(log = silentLogger()) {
     accounts: unused('accounts'),
     send: () => undefined,
     sessions: unused('sessions'),
-    cluster: { invalidate: () => undefined, onInvalidate: () => () => undefined, place: (h) => h },
+    cluster: { invalidate: () => undefined, onInvalidate: () => () => undefined, place: (_d, h) => h },
     deliver: () => undefined,
     fanout: () => undefined,
     services,

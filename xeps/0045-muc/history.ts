@@ -18,9 +18,9 @@ export class DiscussionHistory {
   constructor(private readonly room: string) {}
 
   /** Keep a message (the oldest go beyond `max`). */
-  remember(m: Element, stanzaId: string, max: number): void {
+  remember(m: Element, stanzaId: string, max: number, at = Date.now()): void {
     if (max <= 0) return;
-    this.entries.push({ stanza: m, at: Date.now(), chars: -1, stanzaId });
+    this.entries.push({ stanza: m, at, chars: -1, stanzaId });
     if (this.entries.length > max) this.entries.splice(0, this.entries.length - max);
   }
 

@@ -3,7 +3,7 @@
 // (XEP-0421), self-ping (XEP-0410), moderated retraction (XEP-0425), directory
 // paging (XEP-0059). Rooms: room.ts (its parts are listed at its top); the
 // service, its routing and IQ forwarding: service.ts, forwarding.ts.
-import { x, z, type Jid, type XepModule } from '../../src/api/index.js';
+import { Jid, x, z, type XepModule } from '../../src/api/index.js';
 import { MucService, type MucSettings } from './service.js';
 import { NS_MUC } from './ns.js';
 import { roomAdmin } from './admin.js';
@@ -66,7 +66,21 @@ const muc: XepModule<MucSettings> = {
       for (const occupant of rooms.values()) m.send(x('presence', { type: 'unavailable', from: session.full, to: occupant }));
     };
     m.service(domain, (stanza, from, to) => service.handle(stanza, from, to), {
-      acquired: (name) => service.acquired(name),
+      acquired: (name, state) => service.acquired(name, state),
+      changed: () => service.changed(),
+      release: (name) => {
+        // this node's occupant sessions stay in the room, served elsewhere now: when one ends, it is told there
+        const room = service.rooms.get(name);
+        for (const o of room?.occupants.values() ?? [])
+          for (const full of o.sessions.keys()) {
+            if (!m.sessions.here(Jid.parse(full).bare).some((s) => s.jid.full === full)) continue;
+            let rooms = elsewhere.get(full);
+            if (!rooms) elsewhere.set(full, (rooms = new Map()));
+            rooms.set(room!.jid.bare, o.jid.full);
+          }
+        return service.release(name);
+      },
+      dropped: (name) => service.dropped(name),
       forwarded: (stanza, from, to) => {
         if (stanza.name !== 'presence' || !to.resource || !m.sessions.here(from.bare).some((s) => s.jid.full === from.full)) return;
         const type = stanza.attrs.type;

@@ -7,6 +7,7 @@ import {
   Element,
   Jid,
   PrecisError,
+  parseXml,
   StanzaError,
   enforceNickname,
   errorReply,
@@ -22,6 +23,7 @@ import { IqForwarding } from './forwarding.js';
 import { directory } from './directory.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_STABLE_ID, NS_UNIQUE } from './ns.js';
 import { removeGhost } from './ghosts.js';
+import { readSnapshot, restore, snapshot } from './failover.js';
 
 export interface MucSettings {
   domain: string;
@@ -57,6 +59,8 @@ export class MucService implements RoomHost {
   private writes: Promise<void> = Promise.resolve();
   private readonly idBase = Date.now().toString(36) + randomBytes(3).toString('hex');
   private idCounter = 0;
+  /** rooms whose state changed since the cluster last asked (changed()); kept only in a cluster */
+  private dirty: Set<string> | undefined;
 
   constructor(
     readonly domain: string,
@@ -177,11 +181,88 @@ export class MucService implements RoomHost {
    * may have changed on the node that served it before, so its stored state is read
    * again (a room with occupants here is current already).
    */
-  async acquired(name: string): Promise<void> {
+  async acquired(name: string, state?: string): Promise<void> {
     const here = this.rooms.get(name);
     if (here && here.occupants.size) return;
     if (here) this.rooms.delete(name);
-    await this.loadRooms(name);
+    const snap = state === undefined ? undefined : readSnapshot(state);
+    if (!snap) await this.loadRooms(name);
+    else {
+      // the node that served it last left its live state (failover.ts): occupants on
+      // live sessions stay; those whose sessions died with that node leave (333)
+      const room = new Room(name, this, { ...this.defaultConfig(), ...snap.config });
+      this.rooms.set(name, room);
+      const dead = restore(room, snap, (j) => this.m.sessions.has(j), Date.now());
+      for (const { o, session } of dead) if (room.bySession.get(session.full) === o) removeGhost(room, o, session);
+      this.dirty?.add(name);
+      this.m.log.info({ room: room.jid.bare, occupants: room.occupants.size, lost: dead.length }, 'MUC: serving a room moved from another node');
+    }
+    const room = this.rooms.get(name);
+    if (room && this.archiving) await this.historyFromArchive(room);
+  }
+
+  /** A moved room's discussion history: its last messages, from its archive. */
+  private async historyFromArchive(room: Room): Promise<void> {
+    const max = Math.min(this.limits().maxHistory, room.config.historyLength);
+    if (max <= 0) return;
+    // the archive also keeps subject changes: the history is the last messages with a body
+    const { items } = await this.archive.query({ owner: room.jid.bare, max: max * 2, fromEnd: true });
+    const kept = items.filter((it) => it.stanza.includes('<body')).slice(-max);
+    for (const it of kept) {
+      try {
+        room.history.remember(parseXml(it.stanza), it.id, max, it.ts);
+      } catch {
+        // an unreadable row is not worth the room
+      }
+    }
+    this.m.log.debug({ room: room.jid.bare, history: kept.length }, 'MUC: history of a moved room read from its archive');
+  }
+
+  /** (cluster) Rooms changed since the last call, with their snapshots (undefined: gone). */
+  changed(): [string, string | undefined][] {
+    if (!this.dirty) {
+      this.dirty = new Set(this.rooms.keys());
+    }
+    const out: [string, string | undefined][] = [];
+    for (const name of this.dirty) {
+      const room = this.rooms.get(name);
+      out.push([name, room ? snapshot(room) : undefined]);
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  /** (cluster drain) The room's snapshot; it is forgotten here, silently (its occupants stay, served elsewhere). */
+  release(name: string): string | undefined {
+    const room = this.rooms.get(name);
+    if (!room) return undefined;
+    const snap = snapshot(room);
+    this.forget(room);
+    return snap;
+  }
+
+  /** (cluster) Another node serves the room now: forget it here, silently. */
+  dropped(name: string): void {
+    const room = this.rooms.get(name);
+    if (room) this.forget(room);
+  }
+
+  private forget(room: Room): void {
+    this.rooms.delete(room.name);
+    this.dirty?.delete(room.name);
+    for (const full of room.bySession.keys()) {
+      const set = this.sessionRooms.get(full);
+      set?.delete(room);
+      if (set && !set.size) this.sessionRooms.delete(full);
+    }
+  }
+
+  /** (cluster) A stanza changed a room's state (anything but a plain groupchat message): its snapshot is due. */
+  private touch(stanza: Element, to: Jid): void {
+    if (!this.dirty || to.local === '') return;
+    if (stanza.name === 'message' && stanza.attrs.type !== 'error' && !stanza.getChild('subject')) return;
+    if (stanza.name === 'iq' && stanza.attrs.type === 'get') return;
+    this.dirty.add(to.local);
   }
 
   /** Stored rooms (or just `only`) into memory; returns how many. */
@@ -226,6 +307,7 @@ export class MucService implements RoomHost {
   dispose(room: Room): void {
     if (this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
+    this.dirty?.add(room.name);
     // a room that is gone takes its archive with it
     if (this.archiving)
       this.m.storage.archive.deleteAll(room.jid.bare).catch((err: unknown) => this.m.log.error({ err }, 'deleting a room archive failed'));
@@ -238,6 +320,7 @@ export class MucService implements RoomHost {
     for (const room of [...set]) {
       const o = room.bySession.get(session.full);
       if (o) removeGhost(room, o, session);
+      this.dirty?.add(room.name);
     }
     this.sessionRooms.delete(session.full);
   }
@@ -249,6 +332,7 @@ export class MucService implements RoomHost {
     for (const room of [...set]) {
       const o = room.bySession.get(session.full);
       if (o) room.removeSession(o, session, { children });
+      this.dirty?.add(room.name);
     }
     this.sessionRooms.delete(session.full);
   }
@@ -269,6 +353,7 @@ export class MucService implements RoomHost {
   handle(stanza: Element, from: Jid, to: Jid): void | Promise<void> {
     try {
       this.dispatch(stanza, from, to);
+      this.touch(stanza, to);
       // a room message may have queued archive rows: its sender waits while the archive is behind
       if (stanza.name === 'message' && this.archiving) return this.archive.pressure(from.full);
     } catch (e) {
