@@ -104,7 +104,7 @@ export async function run(ctx, o) {
     if (!s.startsWith('<presence')) return;
     const from = (attr(s, 'from') ?? '').split('/')[0];
     const type = attr(s, 'type');
-    if (type === undefined) available.add(from);
+    if (!type) available.add(from);
     else if (type === 'unavailable' && tKill && !gone.has(from)) gone.set(from, performance.now() - tKill);
   };
   for (let i = 0; i < watched; i++) watcher.send(`<presence to='${conns[i].jid.split('/')[0]}' type='subscribe'/>`);

@@ -74,6 +74,8 @@ export interface ClusterHost {
 
 /** How much earlier than its heartbeat key expires a node stops acting as the owner of its rooms. */
 const LEASE_MARGIN_MS = 1000;
+/** How often (at most) a node writes how far it has handled its inbox (a crash replays what lies beyond). */
+const READ_MARK_MS = 100;
 /** How often (at most) a changed room's snapshot goes to Redis: a crash loses at most this much of its changes. */
 const STATE_MS = 250;
 
@@ -148,6 +150,11 @@ export class Cluster implements RemoteLink {
    * own (fencing: another node may have taken them meanwhile).
    */
   private leaseUntil = 0;
+  /** the inbox position last written to `read:<name>`, and when */
+  private markedInbox = '';
+  private markedAt = 0;
+  /** nodes found without a connection to Redis (requestLive), and when: asked again at once */
+  private readonly unconnected = new Map<string, number>();
   private stateTimer: NodeJS.Timeout | undefined;
   /** components connected to other nodes: domain -> node */
   private readonly components = new Map<string, string>();
@@ -847,26 +854,39 @@ export class Cluster implements RemoteLink {
   }
 
   /** Has `node` a connection to Redis now? (A process killed with SIGKILL has none within milliseconds.) */
-  async connected(node: string): Promise<boolean> {
-    const list = String(await this.redis.client('LIST'));
-    return list.includes(` name=${this.readerName(node)} `);
+  connected(node: string): Promise<boolean> {
+    // one CLIENT LIST at a time however many requests ask (a crash: a thousand resumes)
+    if (this.listing) return this.listing.then((list) => list.includes(` name=${this.readerName(node)} `));
+    const p = (this.listing = this.redis.client('LIST').then(String));
+    void p.finally(() => {
+      if (this.listing === p) this.listing = undefined;
+    }).catch(() => undefined);
+    return p.then((list) => list.includes(` name=${this.readerName(node)} `));
   }
+  private listing: Promise<string> | undefined;
 
   /**
-   * A request to a node that may just have died: after `probeMs` without an answer, and
+   * A request to a node that may just have died: after `probeMs` (100) without an answer, and
    * then every `probeMs`, Redis's client list is asked whether the node is still
    * connected; if not, the request fails at once instead of after `timeoutMs` (a client
    * resuming after its node was killed waits milliseconds, not the 8 s until the
    * heartbeat expires or the 5 s of a request timeout).
    */
-  async requestLive(node: string, kind: string, payload: unknown, timeoutMs = 5000, probeMs = 300): Promise<unknown> {
+  async requestLive(node: string, kind: string, payload: unknown, timeoutMs = 5000, probeMs = 100): Promise<unknown> {
+    // found gone a moment ago (a thousand clients resuming after one crash): checked once, now
+    const seen = this.unconnected.get(node);
+    if (seen !== undefined && performance.now() - seen < 10_000 && !(await this.connected(node).catch(() => true)))
+      throw new Error(`node ${node} has no connection to Redis (dead)`);
     const answer = this.request(node, kind, payload, timeoutMs);
     let done = false;
     const probe = (async (): Promise<never> => {
       for (;;) {
         await new Promise((r) => setTimeout(r, probeMs).unref());
         if (done) return new Promise<never>(() => undefined);
-        if (!(await this.connected(node).catch(() => true))) throw new Error(`node ${node} has no connection to Redis (dead)`);
+        if (!(await this.connected(node).catch(() => true))) {
+          this.unconnected.set(node, performance.now());
+          throw new Error(`node ${node} has no connection to Redis (dead)`);
+        }
       }
     })();
     try {
@@ -964,6 +984,15 @@ export class Cluster implements RemoteLink {
               }
             }
           }
+        }
+        // how far the inbox was handled, every READ_MARK_MS at most (besides each
+        // heartbeat): if this node dies, the sweeper replays only what lies beyond, so a
+        // crash repeats at most that much (same stanza-ids) instead of a heartbeat's worth
+        const now = performance.now();
+        if (this.lastInbox !== this.markedInbox && now - this.markedAt >= READ_MARK_MS) {
+          this.markedAt = now;
+          this.markedInbox = this.lastInbox;
+          this.redis.set(this.key(`read:${this.name}`), this.lastInbox).catch(() => undefined);
         }
       } catch (err) {
         if (this.stopped) break;
