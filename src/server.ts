@@ -267,6 +267,10 @@ export class Server implements Core, ModuleWiring {
       resumeWindow: () => this.config.sm.resume_timeout,
       localEntries: () => [...this.sessions.local()].map((s) => this.lifecycle.entry(s as Session)),
       localComponents: () => [...this.componentTable.connected.keys()],
+      sessionLeft: (session) => {
+        const h = this.hooks.run('session/left', session);
+        if (h instanceof Promise) this.background.add(h.then(() => undefined));
+      },
       sessionsLost: (sessions) => {
         const h = this.hooks.run('session/lost', sessions);
         if (h instanceof Promise) this.background.add(h.then(() => undefined));

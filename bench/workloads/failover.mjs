@@ -4,8 +4,9 @@
 // this host; --uzzap-env UZZAP_POSTGRES_URL=... for Postgres).
 //   - N sessions (u1..uN) log in on B with XEP-0198 resumption; the client counts 'h'
 //     and answers <r/>.
-//   - A watcher (u N+2) on A subscribes to the first `noresume` of them (they accept),
-//     so it sees their presence: those will not come back.
+//   - A watcher (u N+2) on A subscribes to the first 2 × `noresume` of them (they
+//     accept), so it sees their presence: the first `noresume` will not come back, the
+//     next `noresume` will (their 'unavailable', if any, is a flap).
 //   - A sender (u N+1) on A sends chat messages to the other sessions' full JIDs at
 //     `rate` per second, round-robin, each body unique (tag|session|seq), during
 //     `warm` s, then B is killed, and it goes on for `after` s.
@@ -15,7 +16,8 @@
 // Measured: time from the kill to each <resumed/> (p50/p99/max) and <failed/> answers;
 // messages sent, received, lost, duplicated (the same body twice) and duplicated under
 // another stanza-id (must be 0: clients deduplicate on it); time from the kill to the
-// watcher's 'unavailable' for each session that did not come back (≤ 10 s promised).
+// watcher's 'unavailable' for each session that did not come back (≤ 10 s promised), and
+// how many of the watched sessions that did come back were seen unavailable (flaps).
 import { attr, SmFailed } from '../lib/xmpp-lite.mjs';
 import { countError, percentile, pool, round, sleep } from '../lib/proc.mjs';
 import { startRedis } from '../lib/redis.mjs';
@@ -29,7 +31,8 @@ export const targets = ['uzzap'];
 export function resolve(p) {
   for (const k of ['n', 'rate', 'concurrency'])
     if (!(Number.isInteger(p[k]) && p[k] > 0)) throw new Error(`failover: ${k} must be a positive integer (got ${p[k]})`);
-  if (!(Number.isInteger(p.noresume) && p.noresume >= 0 && p.noresume < p.n)) throw new Error(`failover: noresume must be in [0, n) (got ${p.noresume})`);
+  if (!(Number.isInteger(p.noresume) && p.noresume >= 0 && 2 * p.noresume < p.n))
+    throw new Error(`failover: noresume must be in [0, n/2) (got ${p.noresume})`);
   for (const k of ['warm', 'after', 'wait']) if (!(p[k] >= 0)) throw new Error(`failover: ${k} must be >= 0 (got ${p[k]})`);
   return p;
 }
@@ -107,9 +110,9 @@ export async function run(ctx, o) {
     if (!type) available.add(from);
     else if (type === 'unavailable' && tKill && !gone.has(from)) gone.set(from, performance.now() - tKill);
   };
-  for (let i = 0; i < watched; i++) watcher.send(`<presence to='${conns[i].jid.split('/')[0]}' type='subscribe'/>`);
-  for (let t = 0; available.size < watched && t < 300; t++) await sleep(100);
-  if (available.size < watched) throw new Error(`the watcher sees ${available.size} of ${watched} sessions available`);
+  for (let i = 0; i < 2 * watched; i++) watcher.send(`<presence to='${conns[i].jid.split('/')[0]}' type='subscribe'/>`);
+  for (let t = 0; available.size < 2 * watched && t < 300; t++) await sleep(100);
+  if (available.size < 2 * watched) throw new Error(`the watcher sees ${available.size} of ${2 * watched} sessions available`);
 
   // --- the sender on A
   const sender = newConn(N + 1);
@@ -186,10 +189,15 @@ export async function run(ctx, o) {
   const tWait = performance.now();
   while (firstSid.size < sentTotal && performance.now() - tWait < o.wait * 1000) await sleep(50);
   await sleep(1000); // late duplicates
-  for (let t = 0; gone.size < watched && t < 100; t++) await sleep(100);
+  for (let t = 0; [...Array(watched).keys()].some((i) => !gone.has(conns[i].jid.split('/')[0])) && t < 100; t++) await sleep(100);
 
   const lat = [...resumedAt].filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  const unavail = [...gone.values()].sort((a, b) => a - b);
+  const isGone = (i) => gone.has(conns[i].jid.split('/')[0]);
+  const unavail = [];
+  for (let i = 0; i < watched; i++) if (isGone(i)) unavail.push(gone.get(conns[i].jid.split('/')[0]));
+  unavail.sort((a, b) => a - b);
+  let flaps = 0;
+  for (let i = watched; i < 2 * watched; i++) if (isGone(i)) flaps++;
   for (const c of resumed) c?.close();
   for (let i = 0; i < watched; i++) conns[i]?.destroy();
   sender.close();
@@ -219,6 +227,8 @@ export async function run(ctx, o) {
     error_messages_at_sessions: errors,
     sender_errors: senderErrors,
     unavailable_seen: unavail.length,
+    watched_resumed: watched,
+    flaps_unavailable_for_resumed: flaps,
     unavailable_after_kill_ms: {
       min: round(unavail[0], 0),
       p50: round(percentile(unavail, 50), 0),
@@ -229,6 +239,7 @@ export async function run(ctx, o) {
     `failover: ${lat.length}/${movers} resumed on the surviving node, after the kill p50 ${result.resumed_after_kill_ms.p50} ms, ` +
     `p99 ${result.resumed_after_kill_ms.p99} ms; ${sentTotal} msgs sent, ${result.messages_lost} lost, ` +
     `${result.duplicates_same_stanza_id} duplicates (same stanza-id), ${dupsNewId} under a new id; ` +
-    `${unavail.length}/${watched} not resumed seen unavailable, the last ${result.unavailable_after_kill_ms.max} ms after the kill`;
+    `${unavail.length}/${watched} not resumed seen unavailable, the last ${result.unavailable_after_kill_ms.max} ms after the kill; ` +
+    `${flaps}/${watched} resumed ones seen unavailable (flaps)`;
   return { result, summary };
 }

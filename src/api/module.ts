@@ -130,6 +130,12 @@ export interface Hooks {
    */
   'session/lost': (sessions: SessionRecord[]) => HookResult;
   /**
+   * In a cluster: a session of another node ended, or went unavailable (its node ran
+   * 'session/closed' or 'presence/broadcast' there). Rooms served here let it go: the
+   * node that had it may not know of them (the session moved there from elsewhere).
+   */
+  'session/left': (session: SessionRecord) => HookResult;
+  /**
    * A message with a body reached a session that cannot show it now: detached
    * (its connection dropped, XEP-0198) or inactive (XEP-0352). Push (XEP-0357) listens.
    */

@@ -68,12 +68,16 @@ export interface ClusterHost {
   resumeWindow(): number;
   /** sessions of a node that died left this node's mirror: modules forget them (rooms: status 333) */
   sessionsLost(sessions: LocalSession[]): void;
+  /** a session of another node ended or went unavailable: modules let it go ('session/left') */
+  sessionLeft(session: LocalSession): void;
   /** this node swept a dead node: its available sessions go unavailable to their contacts */
   announceUnavailable(sessions: LocalSession[]): void;
 }
 
 /** How much earlier than its heartbeat key expires a node stops acting as the owner of its rooms. */
 const LEASE_MARGIN_MS = 1000;
+/** How long stanzas for a room wait for its owner to be known (Redis out of reach) before they get an error. */
+const CLAIM_WAIT_MS = 5000;
 /** How often (at most) a node writes how far it has handled its inbox (a crash replays what lies beyond). */
 const READ_MARK_MS = 100;
 /** How often (at most) a changed room's snapshot goes to Redis: a crash loses at most this much of its changes. */
@@ -150,6 +154,8 @@ export class Cluster implements RemoteLink {
    * own (fencing: another node may have taken them meanwhile).
    */
   private leaseUntil = 0;
+  /** when the last heartbeat reached Redis (performance.now()) */
+  private lastBeat = performance.now();
   /** the inbox position last written to `read:<name>`, and when */
   private markedInbox = '';
   private markedAt = 0;
@@ -345,25 +351,36 @@ export class Cluster implements RemoteLink {
     // paused past the lease: the entities this node served may be another's now
     if (lapsed) this.fence();
     this.leaseUntil = sent + this.settings.dead_after_ms - LEASE_MARGIN_MS;
+    this.lastBeat = performance.now();
     if (this.lane >= 0) await this.redis.set(this.key(`lane:${this.lane}`), this.name, 'PX', this.settings.dead_after_ms * 10);
   }
   private readonly started = Date.now();
 
   private async tick(): Promise<void> {
-    if (this.stopped) return;
+    // a tick waiting on an unreachable Redis is not joined by the next ones
+    if (this.stopped || this.ticking) return;
+    this.ticking = true;
     try {
       // not in the node set any more: Redis restarted (or a survivor swept this node
       // after a long pause); what Redis knew of this node is gone, so it is told again
       const known = await this.redis.sismember(this.key('nodes'), this.name);
+      const gap = performance.now() - this.lastBeat;
       await this.heartbeat();
-      // every node's heartbeat went with Redis's data: no verdicts until they had time to write again
-      if (!known) this.graceUntil = Date.now() + this.settings.dead_after_ms;
-      if (!known || this.reassertDue) await this.reassert();
+      // every node's heartbeat went with Redis's data, or Redis was out of reach (for
+      // every node, then, and their heartbeats expired meanwhile): no verdicts until
+      // they had time to write again
+      const cutOff = gap > this.settings.dead_after_ms / 2;
+      if (!known || cutOff) this.graceUntil = Date.now() + this.settings.dead_after_ms;
+      if (cutOff && known) this.host.log.warn({ unreachableMs: Math.round(gap) }, 'cluster: Redis is back after an outage');
+      if (!known || cutOff || this.reassertDue) await this.reassert();
       await this.refreshPeers();
     } catch (err) {
       this.host.log.warn({ err }, 'cluster: heartbeat failed (Redis unreachable?)');
+    } finally {
+      this.ticking = false;
     }
   }
+  private ticking = false;
 
   /** Read the others' heartbeats; a node whose heartbeat expired (or restarted) is dead. */
   private async refreshPeers(): Promise<void> {
@@ -540,8 +557,11 @@ export class Cluster implements RemoteLink {
     const j = tryJid(e.full);
     if (!j) return;
     const cur = this.host.sessions.getRemote(j.bare, j.resource) as unknown as RemoteSession | undefined;
-    if (cur && cur.key === e.sid) cur.update(e);
-    else this.host.sessions.putRemote(new RemoteSession(this, e));
+    if (cur && cur.key === e.sid) {
+      const was = cur.available;
+      cur.update(e);
+      if (was && !cur.available) this.host.sessionLeft(cur as unknown as LocalSession);
+    } else this.host.sessions.putRemote(new RemoteSession(this, e));
   }
 
   private applyEvent(ev: ClusterEvent): void {
@@ -552,7 +572,12 @@ export class Cluster implements RemoteLink {
         return this.applyEntry(ev[1]);
       case 'down': {
         const j = tryJid(ev[1]);
-        if (j) this.host.sessions.dropRemote(j.bare, j.resource, (s) => s.key === ev[2]);
+        if (!j) return;
+        const s = this.host.sessions.getRemote(j.bare, j.resource);
+        if (s && s.key === ev[2]) {
+          this.host.sessions.dropRemote(j.bare, j.resource, (x) => x === s);
+          this.host.sessionLeft(s);
+        }
         return;
       }
       case 'inv':
@@ -625,16 +650,23 @@ export class Cluster implements RemoteLink {
           placement.forwarded?.(stanza, from, to);
           this.routeOn(o, stanza.toString());
         }
-        else this.host.router.bounce(stanza, new StanzaError('internal-server-error', 'the cluster cannot reach the owner of this room', 'wait'));
+        else this.host.router.bounce(stanza, new StanzaError('internal-server-error', 'the cluster cannot reach the owner of this room (Redis unreachable); try again', 'wait'));
       };
       const waiting = this.claiming.get(key);
       if (waiting) return void waiting.push(run);
       this.claiming.set(key, [run]);
-      void this.claim(key, to.local, placement).then(() => {
+      // Redis out of reach: after CLAIM_WAIT_MS the waiting stanzas get an error (type
+      // 'wait') rather than silence; the claim goes on and the next stanza finds its result
+      let settled = false;
+      const release = (): void => {
+        if (settled) return;
+        settled = true;
         const q = this.claiming.get(key) ?? [];
         this.claiming.delete(key);
         for (const r of q) r();
-      });
+      };
+      setTimeout(release, CLAIM_WAIT_MS).unref();
+      void this.claim(key, to.local, placement).then(release);
     };
   }
 

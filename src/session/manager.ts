@@ -383,6 +383,9 @@ export class SessionManager implements SessionEnv {
     };
     const old = table.add(session);
     if (old) old.close('conflict', 'replaced by a new connection for the same resource');
+    // this node's mirror of the session where it was is this same session: it goes, so
+    // that the death or stop of that node does not take it for lost (rooms: 333)
+    table.dropRemote(session.jid.bare, session.jid.resource);
     this.core.metrics.sessions.set(table.size);
     this.resumable.set(m.smId, session);
     this.core.registry.bind(this.entry(session)).catch((err: unknown) => this.core.log.error({ err }, 'registry bind failed'));

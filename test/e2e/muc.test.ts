@@ -510,6 +510,26 @@ describe('multi-user chat (XEP-0045)', function () {
       assert.equal(errorOf(await expectStanza(eve, (s) => s.attrs.type === 'error')), 'not-acceptable');
     });
 
+    it('a message the room already took (same sender, id and body: a resend) goes only back to its sender, with the same stanza-id', async () => {
+      const alice = await client('alice');
+      const bob = await client('bob');
+      await createRoom(alice, 'once', 'Alice');
+      await join(bob, 'once', 'Bob');
+      const say = (id: string, text: string) => bob.send(xml('message', { to: `once@${SERVICE}`, type: 'groupchat', id }, xml('body', {}, text)));
+      await say('r1', 'only once');
+      const first = await expectStanza(alice, (s) => s.getChildText('body') === 'only once');
+      const firstSid = first.getChild('stanza-id', 'urn:xmpp:sid:0')!.attrs.id;
+      await expectStanza(bob, (s) => s.getChildText('body') === 'only once');
+      await say('r1', 'only once');
+      const again = await expectStanza(bob, (s) => s.getChildText('body') === 'only once', 3000, 'the reflection of the resend');
+      assert.equal(again.getChild('stanza-id', 'urn:xmpp:sid:0')!.attrs.id, firstSid, 'the same stanza-id');
+      // same id, another body: a new message
+      await say('r1', 'something else');
+      await expectStanza(alice, (s) => s.getChildText('body') === 'something else');
+      await barrier(alice, bob);
+      assert.equal(alice.received.filter((s) => s.getChildText('body') === 'only once').length, 0, 'the others got it once');
+    });
+
     it('private messages between occupants follow the room policy', async () => {
       const alice = await client('alice');
       const bob = await client('bob');

@@ -122,3 +122,51 @@ export class ProcessCluster {
     this.redis?.kill('SIGKILL');
   }
 }
+
+/**
+ * A TCP relay to `port` that can be cut: every connection through it closed, and new
+ * ones refused, until it is restored. Puts a shared part (Postgres) out of reach of
+ * the nodes without stopping the server the rest of the suite uses.
+ */
+export class TcpCut {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private down = false;
+  port = 0;
+
+  constructor(private readonly target: number) {
+    this.server = net.createServer((client) => {
+      if (this.down) return void client.destroy();
+      const upstream = net.connect(this.target, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this.port;
+  }
+
+  cut(): void {
+    this.down = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.down = false;
+  }
+
+  close(): void {
+    this.cut();
+    this.server.close();
+  }
+}

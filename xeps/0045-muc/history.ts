@@ -24,6 +24,15 @@ export class DiscussionHistory {
     if (this.entries.length > max) this.entries.splice(0, this.entries.length - max);
   }
 
+  /** The kept message from `from` (room/nick) with this client id and body, if any (newest first). */
+  find(from: string, id: string, body: string | null): Element | undefined {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const m = this.entries[i]!.stanza;
+      if (m.attrs.id === id && m.attrs.from === from && m.getChildText('body') === body) return m;
+    }
+    return undefined;
+  }
+
   /** Replace the message with that stanza-id by what `make` builds from it; false if it is not kept. */
   replace(stanzaId: string, make: (stanza: Element) => Element): boolean {
     const i = this.entries.findIndex((e) => e.stanzaId === stanzaId);

@@ -31,6 +31,9 @@ const settings = z.object({
   lock_new_rooms: z.boolean().default(true),
 });
 
+/** How long a room waits for a departed session's own unavailable before it lets the session go itself. */
+const LEFT_GRACE_MS = 1000;
+
 const muc: XepModule<MucSettings> = {
   name: 'muc',
   xeps: [
@@ -100,6 +103,17 @@ const muc: XepModule<MucSettings> = {
     // a node of the cluster died: its sessions' occupants leave every room served here (333)
     m.hook('session/lost', (sessions) => {
       for (const s of sessions) service.lost(s.jid);
+    });
+    // a session of another node ended or went unavailable: rooms served here let it go,
+    // whether or not its node knew it was in them (it may have moved there: a resume, a
+    // drain). A moment later: its node's own unavailable to the room (with the client's
+    // status text) usually comes first, and a session back meanwhile is left alone.
+    m.hook('session/left', (s) => {
+      const jid = s.jid;
+      setTimeout(() => {
+        if (m.sessions.of(jid.bare).some((x) => x.jid.full === jid.full && x.available)) return;
+        service.leaveAll(jid);
+      }, LEFT_GRACE_MS).unref();
     });
     m.hook('session/closed', (s) => {
       service.leaveAll(s.jid);

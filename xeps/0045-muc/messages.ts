@@ -45,6 +45,18 @@ function groupchat(room: Room, stanza: Element, from: Jid, o: Occupant | undefin
   const hasBody = stanza.getChild('body') !== undefined || stanza.getChild('thread') !== undefined;
   if (subject && !hasBody && !(o.role === 'moderator' || room.config.changeSubject))
     return err('forbidden', 'only moderators may change the subject of this room');
+  // a message the room already took (same sender, id and body, among the history): a
+  // client's XEP-0198 resend, or a dead node's inbox replayed after a failover. It is not
+  // sent to everyone again; its sender gets the room's copy, with its stanza-id, again
+  const id = stanza.attrs.id;
+  if (id !== undefined && hasBody && !subject) {
+    const seen = room.history.find(o.jid.full, id, stanza.getChildText('body'));
+    if (seen) {
+      const again = new Element('message', { ...seen.attrs, to: from.full });
+      again.children = seen.children;
+      return void room.host.send(again);
+    }
+  }
   if (!takeToken(room, o)) return err('resource-constraint', 'too many messages; slow down');
   const stanzaId = room.host.archiveId(room);
   const m = new Element('message', {

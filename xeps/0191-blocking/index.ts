@@ -50,6 +50,12 @@ const blocking: XepModule<z.infer<typeof Config>> = {
     };
 
     m.hook('privacy/blocks', (owner, other) => blocks(owner, other));
+    // read at login, so that stanzas to an online user never wait on storage (nor fail
+    // while it is out of reach: docs/cluster.md, "Outages")
+    m.hook('session/bound', (sess) => {
+      const r = load(sess.jid.local);
+      if (r instanceof Promise) r.catch((err: unknown) => m.log.error({ err }, 'loading a blocklist failed'));
+    });
 
     // enforcement on everything routed to a local user
     m.hook(

@@ -260,7 +260,8 @@ export class SqlArchiveStore implements ArchiveStore {
               this.pump();
             }, this.backoff);
             this.timer.unref();
-            this.backoff = Math.min(this.backoff * 2, 30_000);
+            // at most 5 s: the archive catches up within seconds of the database coming back
+            this.backoff = Math.min(this.backoff * 2, 5000);
             // a flush (a query, the stop) does not wait for the database to come back
             this.settleFlushes(true);
             return;
