@@ -377,7 +377,7 @@ export class Server implements Core, ModuleWiring {
     await this.lifecycle.drain(targets).catch((err: unknown) => this.log.warn({ err }, 'drain: handing sessions over failed'));
     // the rooms' last messages are in their archives before the next node reads their history there
     await this.storage?.archive.flush().catch((err: unknown) => this.log.warn({ err }, 'drain: flushing the archive failed'));
-    await cluster.handOverEntities(targets).catch((err: unknown) => this.log.warn({ err }, 'drain: handing rooms over failed'));
+    await cluster.rooms.handOver(targets).catch((err: unknown) => this.log.warn({ err }, 'drain: handing rooms over failed'));
   }
 
   private async doStop(): Promise<void> {

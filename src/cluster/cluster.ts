@@ -12,14 +12,13 @@
 // connection and one XADD per destination node per event-loop turn keep every
 // sender→recipient pair in order and batch a burst into one command.
 //
-// One file of ~900 lines, on purpose for now: the membership, mirror, bus, room placement
-// and inbox recovery below share one Redis connection and one event-stream reader, and
-// their correctness rests on ordering across them (a registry entry written before the
-// first envelope from that session; events applied before the inbox; a sweep's 'gone'
-// before its entries go). The session copies (sm-mirror.ts), remote sessions (remote.ts)
-// and workers (workers.ts) are already apart. The next split, when failover adds to it:
-// room placement (place/claim/releaseAll) and inbox recovery into their own classes
-// taking the connection and the peer view.
+// Room placement (owners, snapshots, fencing, hand-over) is placement.ts; session
+// copies sm-mirror.ts; remote sessions remote.ts; workers workers.ts. What stays here
+// (~1,000 lines, on purpose): the membership, mirror, bus and inbox recovery share one
+// Redis connection and one event-stream reader, and their correctness rests on ordering
+// across them (a registry entry written before the first envelope from that session;
+// events applied before the inbox; a sweep's 'gone' before its entries go). The next
+// split: inbox recovery and the request/answer channel into their own classes.
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -28,8 +27,6 @@ import { tryJid } from '../jid.js';
 import { escapeXML, parseXml } from '../xml/index.js';
 import { StanzaError, type StreamErrorCondition } from '../api/errors.js';
 import type { DeliveryMeta, ServiceHandler, ServicePlacement } from '../api/module.js';
-import type { Element } from '../xml/index.js';
-import type { Jid } from '../jid.js';
 import type { RedisRegistry } from '../registry/redis.js';
 import type { RegistryEntry } from '../registry/types.js';
 import type { SessionTable } from '../session/table.js';
@@ -37,6 +34,7 @@ import type { LocalSession } from '../session/types.js';
 import type { Router } from '../router/router.js';
 import { RemoteSession, type RemoteLink } from './remote.js';
 import { SmMirror } from './sm-mirror.js';
+import { Placements } from './placement.js';
 
 export interface ClusterSettings {
   heartbeat_ms: number;
@@ -76,12 +74,8 @@ export interface ClusterHost {
 
 /** How much earlier than its heartbeat key expires a node stops acting as the owner of its rooms. */
 const LEASE_MARGIN_MS = 1000;
-/** How long stanzas for a room wait for its owner to be known (Redis out of reach) before they get an error. */
-const CLAIM_WAIT_MS = 5000;
 /** How often (at most) a node writes how far it has handled its inbox (a crash replays what lies beyond). */
 const READ_MARK_MS = 100;
-/** How often (at most) a changed room's snapshot goes to Redis: a crash loses at most this much of its changes. */
-const STATE_MS = 250;
 
 /** Archive lanes (src/storage/sql/archive-ids.ts): at most this many nodes share one database. */
 export const LANES = 16;
@@ -139,14 +133,6 @@ export class Cluster implements RemoteLink {
   private loop: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly topics = new Map<string, Set<(key: string) => void>>();
-  /** owners of placed entities (rooms) as last learnt: bare JID -> node */
-  private readonly owners = new Map<string, string>();
-  /** stanzas for entities whose owner is being claimed or looked up, in arrival order */
-  private readonly claiming = new Map<string, (() => void)[]>();
-  /** placed services by domain (rooms: the MUC service) */
-  private readonly placements = new Map<string, ServicePlacement>();
-  /** entities this node served until its lease lapsed: re-claimed (or dropped) on next use */
-  private readonly fenced = new Set<string>();
   /**
    * Until when (performance.now()) this node may act as the owner of its entities: the
    * last heartbeat that reached Redis, plus dead_after_ms, less a margin. A node paused
@@ -161,7 +147,6 @@ export class Cluster implements RemoteLink {
   private markedAt = 0;
   /** nodes found without a connection to Redis (requestLive), and when: asked again at once */
   private readonly unconnected = new Map<string, number>();
-  private stateTimer: NodeJS.Timeout | undefined;
   /** components connected to other nodes: domain -> node */
   private readonly components = new Map<string, string>();
   private readonly pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
@@ -171,6 +156,8 @@ export class Cluster implements RemoteLink {
 
   /** copies of resumable sessions in Redis (cluster.sm_copy), for resumption after this node dies */
   readonly sm: SmMirror | undefined;
+  /** rooms: which node serves each, their snapshots, fencing, hand-over (placement.ts) */
+  readonly rooms: Placements;
 
   constructor(
     readonly name: string,
@@ -180,6 +167,23 @@ export class Cluster implements RemoteLink {
   ) {
     this.redis = registry.redis;
     this.sm = settings.sm_copy ? new SmMirror(this.redis, registry.prefix, name, host.log) : undefined;
+    this.rooms = new Placements({
+      name,
+      redis: this.redis,
+      log: host.log,
+      router: host.router,
+      inboxMax: settings.inbox_max,
+      key: (k) => this.key(k),
+      leaseValid: () => performance.now() <= this.leaseUntil,
+      isPeer: (node) => this.peers.has(node),
+      previousOwnerDead: (node) => {
+        const p = this.peers.get(node);
+        if (p) this.nodeGone(p);
+      },
+      routeOn: (node, xml) => this.routeOn(node, xml),
+      request: (node, kind, payload) => this.request(node, kind, payload),
+      stopped: () => this.stopped,
+    });
   }
 
   /** Is this node alive, as far as this node knows (itself, or a peer with a heartbeat)? */
@@ -272,12 +276,12 @@ export class Cluster implements RemoteLink {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.stateTimer);
+    this.rooms.stop();
     await this.quiesce();
     this.host.router.remoteFanout = undefined;
     await this.flush();
     await this.sm?.flush();
-    await this.releaseAll().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: releasing rooms failed'));
+    await this.rooms.releaseAll().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: releasing rooms failed'));
     // the others forget this node now, not when its heartbeat would have expired (a
     // client resuming elsewhere a moment later must not wait for an answer from here)
     await this.redis
@@ -349,7 +353,7 @@ export class Cluster implements RemoteLink {
     const lapsed = sent > this.leaseUntil;
     await m.exec();
     // paused past the lease: the entities this node served may be another's now
-    if (lapsed) this.fence();
+    if (lapsed) this.rooms.fence();
     this.leaseUntil = sent + this.settings.dead_after_ms - LEASE_MARGIN_MS;
     this.lastBeat = performance.now();
     if (this.lane >= 0) await this.redis.set(this.key(`lane:${this.lane}`), this.name, 'PX', this.settings.dead_after_ms * 10);
@@ -426,7 +430,7 @@ export class Cluster implements RemoteLink {
     const dropped = lost.length;
     if (lost.length) this.host.sessionsLost(lost);
     for (const [domain, node] of [...this.components]) if (node === n.name) this.applyComponent(domain, node, false);
-    for (const [key, node] of [...this.owners]) if (node === n.name) this.owners.delete(key);
+    this.rooms.forgetNode(n.name);
     this.host.log.warn({ node: n.name, inc: n.inc, dropped }, 'cluster: node gone');
   }
 
@@ -449,34 +453,13 @@ export class Cluster implements RemoteLink {
     await this.redis.srem(this.key('nodes'), name);
     // its sessions left every mirror: stanzas it never read go where they can (other
     // resources, offline storage, a room's new owner), with their stanza-ids unchanged
-    const rooms = await this.serveRoomsOf(name);
+    const rooms = await this.rooms.serveRoomsOf(name, this.peers.keys());
     const recovered = await this.recoverInbox(name);
     // its resumable sessions' copies stay for the resume window (a client may resume elsewhere)
     const copies = this.sm ? (await this.sm.expireNode(name, this.host.resumeWindow())).length : 0;
     this.host.log.warn({ node: name, sessions: n, recovered, resumable: copies, rooms }, 'cluster: swept a dead node');
     const gone = entries.filter((e) => e.presence !== undefined).map((e) => new RemoteSession(this, e));
     if (gone.length) this.host.announceUnavailable(gone);
-  }
-
-  /** A dead node's rooms: spread over the live nodes (this one included), each serves its share now. */
-  private async serveRoomsOf(node: string): Promise<number> {
-    const keys = await this.redis.smembers(this.key(`owned:${node}`));
-    if (!keys.length) return 0;
-    await this.redis.del(this.key(`owned:${node}`));
-    const nodes = [this.name, ...this.peers.keys()].filter((n) => n !== node);
-    const byNode = new Map<string, string[]>();
-    keys.forEach((k, i) => {
-      const n = nodes[i % nodes.length]!;
-      let l = byNode.get(n);
-      if (!l) byNode.set(n, (l = []));
-      l.push(k);
-    });
-    await Promise.all(
-      [...byNode].map(([n, ks]) =>
-        n === this.name ? this.serve(ks) : this.request(n, 'serve', ks).catch((err: unknown) => this.host.log.warn({ err, node: n }, 'cluster: a node did not take its share of rooms')),
-      ),
-    );
-    return keys.length;
   }
 
   /**
@@ -538,7 +521,7 @@ export class Cluster implements RemoteLink {
     for (const domain of this.host.localComponents()) this.announceComponent(domain, true);
     // rooms: not written back blindly (another node may serve them now): each is claimed
     // again on its next stanza, and kept only if no live node took it meanwhile
-    this.fence();
+    this.rooms.fence();
     this.host.log.info({ sessions: mine.size }, 'cluster: re-asserted this node in Redis');
   }
 
@@ -589,9 +572,7 @@ export class Cluster implements RemoteLink {
         return;
       }
       case 'own':
-        if (ev[2] && ev[2] !== this.name) this.owners.set(ev[1], ev[2]);
-        else if (!ev[2] && this.owners.get(ev[1]) !== this.name) this.owners.delete(ev[1]);
-        return;
+        return this.rooms.learnt(ev[1], ev[2]);
       case 'comp':
         if (ev[2] !== this.name) this.applyComponent(ev[1], ev[2], ev[3] === 1);
         return;
@@ -620,206 +601,9 @@ export class Cluster implements RemoteLink {
     m.exec().catch((err: unknown) => this.host.log.error({ err }, 'cluster: announcing a component failed'));
   }
 
-  // ---- placed services (rooms): one owner node per entity ----
-
-  /** Wrap a service handler: stanzas to an entity go to its owner node, claimed on first use. */
+  /** Wrap a service handler: stanzas to an entity go to its owner node (placement.ts). */
   place(domain: string, handle: ServiceHandler, placement: ServicePlacement): ServiceHandler {
-    this.placements.set(domain, placement);
-    this.stateTimer ??= setInterval(() => this.saveStates(), STATE_MS);
-    this.stateTimer.unref();
-    return (stanza: Element, from: Jid, to: Jid) => {
-      if (to.local === '') return handle(stanza, from, to);
-      const key = to.bare;
-      let owner = this.owners.get(key);
-      if (owner === this.name && performance.now() > this.leaseUntil) {
-        this.fence();
-        owner = undefined;
-      }
-      if (owner === this.name) return handle(stanza, from, to);
-      if (owner !== undefined && this.peers.has(owner)) {
-        placement.forwarded?.(stanza, from, to);
-        return this.routeOn(owner, stanza.toString());
-      }
-      // not known (or its owner died): claim it; stanzas for it wait meanwhile, in order
-      const run = (): void => {
-        const o = this.owners.get(key);
-        if (o === this.name) {
-          const p = handle(stanza, from, to);
-          if (p) p.catch((err: unknown) => this.host.log.error({ err }, 'cluster: a placed service failed'));
-        } else if (o !== undefined) {
-          placement.forwarded?.(stanza, from, to);
-          this.routeOn(o, stanza.toString());
-        }
-        else this.host.router.bounce(stanza, new StanzaError('internal-server-error', 'the cluster cannot reach the owner of this room (Redis unreachable); try again', 'wait'));
-      };
-      const waiting = this.claiming.get(key);
-      if (waiting) return void waiting.push(run);
-      this.claiming.set(key, [run]);
-      // Redis out of reach: after CLAIM_WAIT_MS the waiting stanzas get an error (type
-      // 'wait') rather than silence; the claim goes on and the next stanza finds its result
-      let settled = false;
-      const release = (): void => {
-        if (settled) return;
-        settled = true;
-        const q = this.claiming.get(key) ?? [];
-        this.claiming.delete(key);
-        for (const r of q) r();
-      };
-      setTimeout(release, CLAIM_WAIT_MS).unref();
-      void this.claim(key, to.local, placement).then(release);
-    };
-  }
-
-  /** The node serving an entity (a room), as Redis says. */
-  async ownerOf(key: string): Promise<string | undefined> {
-    return (await this.redis.get(this.key(`owner:${key}`))) ?? undefined;
-  }
-
-  private async claim(key: string, local: string, placement: ServicePlacement): Promise<void> {
-    try {
-      const [owner, prev, state] = (await this.redis.eval(
-        `local v = redis.call('GET', KEYS[1])
-         if v and v ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. v) == 1 then return {v, v, false} end
-         redis.call('SET', KEYS[1], ARGV[1])
-         redis.call('SADD', KEYS[2], ARGV[3])
-         if v ~= ARGV[1] then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[1], 'd', cjson.encode({'own', ARGV[3], ARGV[1]})) end
-         if v and v ~= ARGV[1] then redis.call('SREM', ARGV[5] .. v, ARGV[3]) end
-         return {ARGV[1], v or '', redis.call('GET', KEYS[4]) or false}`,
-        4,
-        this.key(`owner:${key}`),
-        this.key(`owned:${this.name}`),
-        this.key('events'),
-        this.key(`rstate:${key}`),
-        this.name,
-        this.key('alive:'),
-        key,
-        String(this.settings.inbox_max),
-        this.key('owned:'),
-      )) as [string, string, string | null];
-      const wasFenced = this.fenced.delete(key);
-      if (owner === this.name && this.owners.get(key) !== this.name) {
-        // taken from a node whose heartbeat expired: its sessions are gone here first, so
-        // the room drops its occupants there (333) rather than keeping them
-        const dead = prev && prev !== this.name ? this.peers.get(prev) : undefined;
-        if (dead) this.nodeGone(dead);
-        await placement.acquired(local, state ?? undefined).catch((err: unknown) => this.host.log.error({ err, key }, 'cluster: loading an acquired entity failed'));
-        this.host.log.debug({ key, from: prev || undefined }, 'cluster: this node serves it now');
-      } else if (owner !== this.name && wasFenced) {
-        placement.dropped?.(local);
-        this.host.log.warn({ key, owner }, 'cluster: another node took this entity while this node was paused; dropped here');
-      }
-      this.owners.set(key, owner);
-    } catch (err) {
-      this.host.log.error({ err, key }, 'cluster: claiming an owner failed');
-    }
-  }
-
-  /** The lease lapsed (or Redis lost what it knew): owned entities are claimed again before they are served. */
-  private fence(): void {
-    for (const [key, node] of [...this.owners])
-      if (node === this.name) {
-        this.owners.delete(key);
-        this.fenced.add(key);
-      }
-  }
-
-  /** Every STATE_MS: the latest snapshots of changed entities this node serves, to Redis (one pipeline). */
-  private saveStates(): void {
-    if (this.stopped || performance.now() > this.leaseUntil) return;
-    const m = this.redis.pipeline();
-    let n = 0;
-    for (const [domain, placement] of this.placements)
-      for (const [local, state] of placement.changed?.() ?? []) {
-        const key = `${local}@${domain}`;
-        if (this.owners.get(key) !== this.name) continue;
-        if (state === undefined) m.del(this.key(`rstate:${key}`));
-        else m.set(this.key(`rstate:${key}`), state);
-        n++;
-      }
-    if (n) m.exec().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: writing room snapshots failed'));
-  }
-
-  /**
-   * Drain (issue 16, guarantee 6): each room this node serves goes to one of `targets`
-   * (round-robin) with its snapshot; this node forwards what still comes here for it.
-   * Returns how many moved.
-   */
-  async handOverEntities(targets: readonly string[]): Promise<number> {
-    const mine = [...this.owners].filter(([, n]) => n === this.name).map(([k]) => k);
-    const byNode = new Map<string, string[]>();
-    let moved = 0;
-    for (const [i, key] of mine.entries()) {
-      const j = tryJid(key);
-      const placement = j && this.placements.get(j.domain);
-      if (!j || !placement?.release) continue;
-      const node = targets[i % targets.length]!;
-      const state = placement.release(j.local);
-      const ok = (await this.redis.eval(
-        `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-         redis.call('SET', KEYS[1], ARGV[2])
-         redis.call('SREM', KEYS[2], ARGV[3])
-         redis.call('SADD', KEYS[3], ARGV[3])
-         if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5]) else redis.call('DEL', KEYS[5]) end
-         redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[1], 'd', cjson.encode({'own', ARGV[3], ARGV[2]}))
-         return 1`,
-        5,
-        this.key(`owner:${key}`),
-        this.key(`owned:${this.name}`),
-        this.key(`owned:${node}`),
-        this.key('events'),
-        this.key(`rstate:${key}`),
-        this.name,
-        node,
-        key,
-        String(this.settings.inbox_max),
-        state ?? '',
-      )) as number;
-      this.owners.set(key, node);
-      if (!ok) continue;
-      moved++;
-      let list = byNode.get(node);
-      if (!list) byNode.set(node, (list = []));
-      list.push(key);
-    }
-    // each takes its rooms now (not on their next stanza)
-    await Promise.all([...byNode].map(([node, keys]) => this.request(node, 'serve', keys).catch(() => undefined)));
-    if (moved) this.host.log.info({ rooms: moved, to: [...byNode.keys()] }, 'drain: rooms handed over');
-    return moved;
-  }
-
-  /** Serve these entities now (a drain or a sweep chose this node): each is claimed, with its snapshot. */
-  private async serve(keys: string[]): Promise<number> {
-    let n = 0;
-    for (const key of keys) {
-      const j = tryJid(key);
-      const placement = j && this.placements.get(j.domain);
-      if (!j || !placement || this.owners.get(key) === this.name) continue;
-      this.owners.delete(key);
-      await this.claim(key, j.local, placement);
-      if (this.owners.get(key) === this.name) n++;
-    }
-    return n;
-  }
-
-  /** A clean stop hands every owned entity back: the next stanza for it claims it anew. */
-  private async releaseAll(): Promise<void> {
-    const owned = await this.redis.smembers(this.key(`owned:${this.name}`));
-    for (const key of owned) {
-      await this.redis.eval(
-        `if redis.call('GET', KEYS[1]) == ARGV[1] then
-           redis.call('DEL', KEYS[1])
-           redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[1], 'd', cjson.encode({'own', ARGV[2], ''}))
-         end
-         return 1`,
-        2,
-        this.key(`owner:${key}`),
-        this.key('events'),
-        this.name,
-        key,
-        String(this.settings.inbox_max),
-      );
-    }
-    await this.redis.del(this.key(`owned:${this.name}`));
+    return this.rooms.place(domain, handle, placement);
   }
 
   /** Tell every node (this one excluded) that a cached `key` of `topic` changed. */
@@ -1085,7 +869,7 @@ export class Cluster implements RemoteLink {
       case 'q': {
         const [, id, replyTo, kind, payload] = env;
         void Promise.resolve()
-          .then(() => (kind === 'serve' ? this.serve(payload as string[]) : this.host.answer(kind, payload)))
+          .then(() => (kind === 'serve' ? this.rooms.serve(payload as string[]) : this.host.answer(kind, payload)))
           .then(
             (answer) => this.post(replyTo, ['a', id, answer ?? null]),
             (err: unknown) => {

@@ -46,7 +46,7 @@ describe('cluster: rooms and components across nodes (two nodes, Postgres + Redi
     await join(bob, 'lobby', 'bo');
     await expectStanza(alice, presenceFrom(`lobby@${SERVICE}/bo`));
     // one node serves the room: the one where it was created
-    assert.equal(await b.cluster!.ownerOf(`lobby@${SERVICE}`), a.nodeId);
+    assert.equal(await b.cluster!.rooms.ownerOf(`lobby@${SERVICE}`), a.nodeId);
     for (let i = 0; i < 20; i++) await (i % 2 ? bob : alice).send(groupchat('lobby', `m${i}`));
     const order = async (c: XmppClient): Promise<string[]> => {
       await until(() => c.received.filter((s) => s.is('message') && s.attrs.type === 'groupchat' && s.getChildText('body')?.startsWith('m')).length >= 20, 'all 20');
