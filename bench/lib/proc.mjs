@@ -201,6 +201,14 @@ export function percentile(sorted, p) {
 
 export const round = (x, d = 1) => (x == null || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
 
+/** p50, p90, p99 and max of ascending samples, rounded to `d` digits. */
+export const quantiles = (sorted, d = 1) => ({
+  p50: round(percentile(sorted, 50), d),
+  p90: round(percentile(sorted, 90), d),
+  p99: round(percentile(sorted, 99), d),
+  max: round(sorted[sorted.length - 1], d),
+});
+
 /** Source addresses 127.0.0.10.. so many connections don't exhaust one address's ephemeral ports. */
 export function localAddresses(host, count) {
   if (!/^127\./.test(host)) return [undefined];

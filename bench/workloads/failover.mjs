@@ -19,7 +19,7 @@
 // watcher's 'unavailable' for each session that did not come back (≤ 10 s promised), and
 // how many of the watched sessions that did come back were seen unavailable (flaps).
 import { attr, SmFailed } from '../lib/xmpp-lite.mjs';
-import { countError, percentile, pool, round, sleep } from '../lib/proc.mjs';
+import { countError, percentile, pool, quantiles, round, sleep } from '../lib/proc.mjs';
 import { startRedis } from '../lib/redis.mjs';
 
 export const needsSm = true;
@@ -213,12 +213,7 @@ export async function run(ctx, o) {
     resume_failed: failed,
     resume_failed_conditions: failedConds,
     resume_errors: resumeErrors,
-    resumed_after_kill_ms: {
-      p50: round(percentile(lat, 50), 0),
-      p90: round(percentile(lat, 90), 0),
-      p99: round(percentile(lat, 99), 0),
-      max: round(lat[lat.length - 1], 0),
-    },
+    resumed_after_kill_ms: quantiles(lat, 0),
     messages_sent: sentTotal,
     messages_received_unique: firstSid.size,
     messages_lost: sentTotal - firstSid.size,

@@ -10,10 +10,10 @@
 //     second time (fencing), and no message is delivered twice.
 import assert from 'node:assert/strict';
 import type { Element } from 'ltx';
-import { barrier, connect, expectNothing, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
-import { ProcessCluster, at, type NodeProc } from '../helpers/nodes.js';
+import { barrier, connect, expectNothing, expectStanza, until, xml, type XmppClient } from '../helpers/clients.js';
+import { ProcessCluster, at, resumableSession, resumeOn, type NodeProc } from '../helpers/nodes.js';
 import { SERVICE, codes, createRoom, join, presenceFrom } from '../helpers/muc.js';
-import { authenticated, rawSession, type RawClient } from '../helpers/raw.js';
+import type { RawClient } from '../helpers/raw.js';
 
 const ROOM = `hall@${SERVICE}`;
 const bodies = (s: string): string[] => [...s.matchAll(/<body>([^<]*)<\/body>/g)].map((m) => m[1]!);
@@ -56,24 +56,17 @@ describe('cluster: drain and room failover (three processes, Postgres + Redis)',
     const cl = new ProcessCluster();
     const clients: XmppClient[] = [];
     const raws: RawClient[] = [];
-    after(async () => {
-      for (const r of raws) r.socket.destroy();
-      await stopAll(...clients);
-      if (process.env.DUMP) for (const p of cl.procs) console.log(`----- ${p.name}\n${p.out.slice(-6000)}`);
-      cl.stop();
-    });
+    after(() => cl.shutdown(clients, raws));
 
     it('its resumable sessions resume elsewhere with nothing lost and no presence change; its room keeps occupants, subject and history', async () => {
-      await cl.init({ UZZAP_SM_ACK_EVERY: '1000', UZZAP_SM_ACK_INTERVAL: '600' });
-      for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) assert.equal(cl.uzzap('user', 'add', `${u}@localhost`, 'secret').status, 0);
-      const n1 = await cl.node('n1');
-      const [n2, n3] = [await cl.node('n2'), await cl.node('n3')];
+      const [n1, n2, n3] = (await cl.start(['alice', 'bob', 'carol', 'dave', 'erin'], 3, { UZZAP_SM_ACK_EVERY: '1000', UZZAP_SM_ACK_INTERVAL: '600' })) as [
+        NodeProc,
+        NodeProc,
+        NodeProc,
+      ];
       // alice: a resumable raw session on n1; bob (n2) is subscribed to her presence
-      const alice = await rawSession(n1.c2s, 'alice', 'secret', 'phone');
+      const { c: alice, id } = await resumableSession(n1.c2s, 'alice', 'phone');
       raws.push(alice);
-      alice.send('<presence/>');
-      alice.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
-      const id = /id=['"]([^'"]+)['"]/.exec(await alice.waitFor(/<enabled[^>]*\/>/))![1]!;
       const bob = await connect(at(n2), 'bob', { resource: 'pc' });
       clients.push(bob);
       await bob.send(xml('presence', { to: 'alice@localhost', type: 'subscribe' }));
@@ -109,11 +102,8 @@ describe('cluster: drain and room failover (three processes, Postgres + Redis)',
       await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat', id: 'm2' }, xml('body', {}, 'after')));
 
       // alice reconnects to n3 and resumes
-      const again = await authenticated(n3.c2s, 'alice', 'secret');
+      const again = await resumeOn(n3.c2s, 'alice', id);
       raws.push(again);
-      again.data = '';
-      again.send(`<resume xmlns='urn:xmpp:sm:3' previd='${id}' h='0'/>`);
-      await again.waitFor(/<resumed xmlns='urn:xmpp:sm:3' previd='[^']+' h='[0-9]+'\/>/);
       await again.waitFor('<body>after</body>', 5000);
       // (her room's message, unacknowledged too, comes again as well)
       assert.deepEqual(bodies(again.data), ['hello hall', 'before', 'during', 'after'], again.data);
@@ -150,13 +140,7 @@ describe('cluster: drain and room failover (three processes, Postgres + Redis)',
   describe('SIGKILL and SIGSTOP: the room moves, and a paused node does not serve it twice', () => {
     const cl = new ProcessCluster();
     const clients: XmppClient[] = [];
-    after(async () => {
-      await stopAll(...clients);
-      for (const p of cl.procs) if (p.proc.signalCode === null && p.proc.exitCode === null) p.proc.kill('SIGCONT');
-      if (process.env.DUMP) for (const p of cl.procs) console.log(`----- ${p.name}\n${p.out.slice(-6000)}`);
-      if (process.env.DUMP) console.log(cl.redisCli("keys", "*"));
-      cl.stop();
-    });
+    after(() => cl.shutdown(clients));
 
     async function roomOn(n1: NodeProc, n2: NodeProc, n3: NodeProc): Promise<{ carol: XmppClient; bob: XmppClient; dave: XmppClient }> {
       const carol = await connect(at(n1), 'carol', { resource: 'c' });
@@ -174,10 +158,7 @@ describe('cluster: drain and room failover (three processes, Postgres + Redis)',
     }
 
     it('SIGKILL: another node serves the room within the lease + 1 s; occupants on live nodes stay, the dead node’s leave with 333', async () => {
-      await cl.init();
-      for (const u of ['bob', 'carol', 'dave', 'erin']) assert.equal(cl.uzzap('user', 'add', `${u}@localhost`, 'secret').status, 0);
-      const n1 = await cl.node('n1');
-      const [n2, n3] = [await cl.node('n2'), await cl.node('n3')];
+      const [n1, n2, n3] = (await cl.start(['bob', 'carol', 'dave', 'erin'])) as [NodeProc, NodeProc, NodeProc];
       const { bob, dave } = await roomOn(n1, n2, n3);
       assert.equal(ownerOf(cl), 'n1');
       // the room's snapshot reaches Redis within 250 ms of a change (a crash loses at most that much)

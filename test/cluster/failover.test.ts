@@ -4,26 +4,30 @@
 // occupants with status 333; the node restarted under the same name resurrects nothing.
 import assert from 'node:assert/strict';
 import type { Element } from 'ltx';
-import { barrier, connect, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
-import { ProcessCluster, at } from '../helpers/nodes.js';
+import { barrier, connect, expectStanza, until, xml, type XmppClient } from '../helpers/clients.js';
+import { ProcessCluster, at, resumableSession, resumeOn } from '../helpers/nodes.js';
 import { SERVICE, createRoom, join, presenceFrom } from '../helpers/muc.js';
-import { authenticated, rawSession, type RawClient } from '../helpers/raw.js';
+import type { RawClient } from '../helpers/raw.js';
+
+/** Three nodes; bob on n1, alice on n2 with a resumable raw session. */
+async function aliceResumableOnN2(cl: ProcessCluster, clients: XmppClient[], raws: RawClient[]) {
+  const [n1, n2] = await cl.start(['alice', 'bob']);
+  const bob = await connect(at(n1!), 'bob', { resource: 'pc' });
+  clients.push(bob);
+  const { c: first, id } = await resumableSession(n2!.c2s, 'alice', 'phone');
+  raws.push(first);
+  return { n1: n1!, n2: n2!, bob, first, id };
+}
 
 describe('cluster: a node killed with SIGKILL (three processes, Postgres + Redis)', function () {
   this.timeout(90_000);
   const cl = new ProcessCluster();
   const clients: XmppClient[] = [];
-  after(async () => {
-    await stopAll(...clients);
-    cl.stop();
-  });
+  after(() => cl.shutdown(clients));
 
   it('its users go unavailable to contacts on the survivors within 10 s, once; their rooms drop them (333); a restart resurrects nothing', async () => {
     // the defaults: heartbeat 2 s, dead after 8 s
-    await cl.init();
-    for (const u of ['alice', 'bob', 'carol']) assert.equal(cl.uzzap('user', 'add', `${u}@localhost`, 'secret').status, 0);
-    const [n1, n2] = [await cl.node('n1'), await cl.node('n2')];
-    await cl.node('n3');
+    const [n1, n2] = await cl.start(['alice', 'bob', 'carol']);
     const alice = await connect(at(n1), 'alice', { resource: 'a' });
     const carol = await connect(at(n1), 'carol', { resource: 'c' });
     const bob = await connect(at(n2), 'bob', { resource: 'b' });
@@ -86,24 +90,10 @@ describe('cluster: a resumable session outlives its node (three processes, Postg
   const cl = new ProcessCluster();
   const clients: XmppClient[] = [];
   const raws: RawClient[] = [];
-  after(async () => {
-    for (const r of raws) r.socket.destroy();
-    await stopAll(...clients);
-    cl.stop();
-  });
+  after(() => cl.shutdown(clients, raws));
 
   it('its node killed, the client resumes on another node: what it had not acknowledged and what was sent meanwhile arrive, under their stanza-ids', async () => {
-    await cl.init();
-    for (const u of ['alice', 'bob']) assert.equal(cl.uzzap('user', 'add', `${u}@localhost`, 'secret').status, 0);
-    const [n1, n2] = [await cl.node('n1'), await cl.node('n2')];
-    await cl.node('n3');
-    const bob = await connect(at(n1), 'bob', { resource: 'pc' });
-    clients.push(bob);
-    const first = await rawSession(n2.c2s, 'alice', 'secret', 'phone');
-    raws.push(first);
-    first.send('<presence/>');
-    first.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
-    const id = /id=['"]([^'"]+)['"]/.exec(await first.waitFor(/<enabled[^>]*\/>/))![1]!;
+    const { n1, n2, bob, first, id } = await aliceResumableOnN2(cl, clients, raws);
     await until(async () => (await cl.status(n1)).cluster.find((n) => n.name === 'n2')?.sessions === 1, 'n1 sees alice on n2');
     await until(() => cl.redisCli('hget', 'uzzap:localhost:res:alice@localhost', 'alice@localhost/phone').includes('"node":"n2"'), 'alice registered on n2');
     // n1 reads the registry's events within milliseconds; the message goes to n2 once
@@ -119,11 +109,9 @@ describe('cluster: a resumable session outlives its node (three processes, Postg
     await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'during')));
     await until(() => cl.redisCli('sismember', 'uzzap:localhost:nodes', 'n2').trim() === '0', 'n2 swept', 20_000);
 
-    const again = await authenticated(n1.c2s, 'alice', 'secret');
+    const again = await resumeOn(n1.c2s, 'alice', id);
+
     raws.push(again);
-    again.data = '';
-    again.send(`<resume xmlns='urn:xmpp:sm:3' previd='${id}' h='0'/>`);
-    await again.waitFor(/<resumed xmlns='urn:xmpp:sm:3' previd='[^']+' h='[0-9]+'\/>/);
     await again.waitFor('<body>during</body>', 10_000);
     await again.waitFor('<body>before</body>');
     // the unacknowledged one is retransmitted once by the resume, under its stanza-id; it may
@@ -147,24 +135,10 @@ describe('cluster: resuming at once after the node was killed (three processes, 
   const cl = new ProcessCluster();
   const clients: XmppClient[] = [];
   const raws: RawClient[] = [];
-  after(async () => {
-    for (const r of raws) r.socket.destroy();
-    await stopAll(...clients);
-    cl.stop();
-  });
+  after(() => cl.shutdown(clients, raws));
 
   it('a client that reconnects the moment its node dies resumes within a second, before the death is declared; what was sent into the dead node still arrives, once', async () => {
-    await cl.init();
-    for (const u of ['alice', 'bob']) assert.equal(cl.uzzap('user', 'add', `${u}@localhost`, 'secret').status, 0);
-    const [n1, n2] = [await cl.node('n1'), await cl.node('n2')];
-    await cl.node('n3');
-    const bob = await connect(at(n1), 'bob', { resource: 'pc' });
-    clients.push(bob);
-    const first = await rawSession(n2.c2s, 'alice', 'secret', 'phone');
-    raws.push(first);
-    first.send('<presence/>');
-    first.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
-    const id = /id=['"]([^'"]+)['"]/.exec(await first.waitFor(/<enabled[^>]*\/>/))![1]!;
+    const { n1, n2, bob, first, id } = await aliceResumableOnN2(cl, clients, raws);
     await until(() => cl.redisCli('hget', 'uzzap:localhost:res:alice@localhost', 'alice@localhost/phone').includes('"node":"n2"'), 'alice registered on n2');
     await until(async () => {
       await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'before')));
@@ -177,11 +151,8 @@ describe('cluster: resuming at once after the node was killed (three processes, 
     // sent while n1 still takes n2 for alive: it goes to n2's inbox, replayed by the sweep
     await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat', id: 'into-the-dead' }, xml('body', {}, 'during')));
     const t0 = Date.now();
-    const again = await authenticated(n1.c2s, 'alice', 'secret');
+    const again = await resumeOn(n1.c2s, 'alice', id);
     raws.push(again);
-    again.data = '';
-    again.send(`<resume xmlns='urn:xmpp:sm:3' previd='${id}' h='0'/>`);
-    await again.waitFor(/<resumed xmlns='urn:xmpp:sm:3' previd='[^']+' h='[0-9]+'\/>/);
     const took = Date.now() - t0;
     assert.ok(took < 2000, `resumed ${took} ms after reconnecting`);
     assert.equal(cl.redisCli('sismember', 'uzzap:localhost:nodes', 'n2').trim(), '1', 'n2 not yet declared dead: the resume did not wait for it');

@@ -8,7 +8,7 @@
 //     users goes on and is archived once it is back; what needs the database fails with
 //     an error that says so (never silence); nothing acknowledged is lost.
 import assert from 'node:assert/strict';
-import { barrier, connect, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { barrier, connect, expectStanza, until, xml, type XmppClient } from '../helpers/clients.js';
 import { ProcessCluster, TcpCut, at, type NodeProc } from '../helpers/nodes.js';
 
 const OUTAGE_MS = 30_000;
@@ -22,28 +22,34 @@ async function subscribed(a: XmppClient, b: XmppClient, aj: string, bj: string):
   await expectStanza(a, (s) => s.is('presence') && s.attrs.from?.startsWith(`${bj}/`) === true && !s.attrs.type, 5000, `${bj} available at ${aj}`);
 }
 
+/** A cluster for one test, and the relay its nodes reach Redis or Postgres through; both go after it. */
+function cluster(): { cl: ProcessCluster; clients: XmppClient[]; relay: (port: number) => Promise<TcpCut> } {
+  const cl = new ProcessCluster();
+  const clients: XmppClient[] = [];
+  let cut: TcpCut | undefined;
+  after(async () => {
+    cut?.close();
+    await cl.shutdown(clients);
+  });
+  const relay = async (port: number): Promise<TcpCut> => {
+    cut = new TcpCut(port);
+    await cut.listen();
+    return cut;
+  };
+  return { cl, clients, relay };
+}
+
 describe('cluster: Redis and Postgres out of reach for 30 s (three processes)', function () {
   this.timeout(180_000);
 
   describe('Redis cut', () => {
-    const cl = new ProcessCluster();
-    const clients: XmppClient[] = [];
-    let cut: TcpCut;
-    after(async () => {
-      cut?.restore();
-      await stopAll(...clients);
-      cut?.close();
-      cl.stop();
-    });
+    const { cl, clients, relay } = cluster();
 
     it('out of reach for 30 s (its data kept, every heartbeat expired meanwhile): traffic within a node goes on, traffic between nodes waits and arrives, nobody is declared dead', async () => {
       await cl.init();
-      cut = new TcpCut(cl.redisPort);
-      await cut.listen();
+      const cut = await relay(cl.redisPort);
       cl.env.UZZAP_REDIS_URL = `redis://127.0.0.1:${cut.port}/0`;
-      for (const u of ['alice', 'bob', 'carol']) assert.equal(cl.uzzap('user', 'add', `${u}@localhost`, 'secret').status, 0);
-      const [n1, n2] = [await cl.node('n1'), await cl.node('n2')];
-      await cl.node('n3');
+      const [n1, n2] = (await cl.startNodes(['alice', 'bob', 'carol'])) as [NodeProc, NodeProc];
       const alice = await connect(at(n1), 'alice', { resource: 'a' });
       const carol = await connect(at(n1), 'carol', { resource: 'c' });
       const bob = await connect(at(n2), 'bob', { resource: 'b' });
@@ -82,20 +88,10 @@ describe('cluster: Redis and Postgres out of reach for 30 s (three processes)', 
   });
 
   describe('Postgres cut', () => {
-    const cl = new ProcessCluster();
-    const clients: XmppClient[] = [];
-    let cut: TcpCut;
-    after(async () => {
-      if (process.env.DUMP) for (const p of cl.procs) console.log(`----- ${p.name}\n${p.out.slice(-5000)}`);
-      cut?.restore();
-      await stopAll(...clients);
-      cut?.close();
-      cl.stop();
-    });
+    const { cl, clients, relay } = cluster();
 
     it('cut for 30 s: online users chat on (archived once it is back); a login is refused with a temporary failure; nothing acknowledged is lost', async () => {
-      cut = new TcpCut(5432);
-      await cut.listen();
+      const cut = await relay(5432);
       await cl.init();
       // (the CLI runs synchronously, so it goes to Postgres directly, not through the relay)
       for (const name of ['alice', 'bob', 'carol']) assert.equal(cl.uzzap('user', 'add', `${name}@localhost`, 'secret').status, 0);

@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import type { Server } from '../../src/server.js';
 import { newPostgresSchema, testCert } from './server.js';
-import { until } from './clients.js';
+import { stopAll, until, type XmppClient } from './clients.js';
+import { authenticated, rawSession, type RawClient } from './raw.js';
 
 const BIN = resolve('bin/uzzap.js');
 
@@ -121,6 +122,32 @@ export class ProcessCluster {
     for (const p of this.procs) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
     this.redis?.kill('SIGKILL');
   }
+
+  /** A fresh cluster with these users (password 'secret') and nodes n1..n<count>. */
+  async start(users: string[], count = 3, extraEnv: NodeJS.ProcessEnv = {}): Promise<NodeProc[]> {
+    await this.init(extraEnv);
+    return this.startNodes(users, count);
+  }
+
+  /** Users (password 'secret') and nodes n1..n<count> on an initialised cluster. */
+  async startNodes(users: string[], count = 3): Promise<NodeProc[]> {
+    for (const u of users) {
+      const r = this.uzzap('user', 'add', `${u}@localhost`, 'secret');
+      if (r.status !== 0) throw new Error(`uzzap user add ${u}: ${String(r.stderr)}`);
+    }
+    const nodes: NodeProc[] = [];
+    for (let i = 1; i <= count; i++) nodes.push(await this.node(`n${i}`));
+    return nodes;
+  }
+
+  /** The end of a test: clients closed, then every process (each node's log printed first with DUMP=1). */
+  async shutdown(clients: XmppClient[] = [], raws: RawClient[] = []): Promise<void> {
+    for (const r of raws) r.socket.destroy();
+    await stopAll(...clients);
+    if (process.env.DUMP) for (const p of this.procs) console.log(`----- ${p.name}\n${p.out.slice(-6000)}`);
+    for (const p of this.procs) if (p.proc.signalCode === null && p.proc.exitCode === null) p.proc.kill('SIGCONT');
+    this.stop();
+  }
 }
 
 /**
@@ -169,4 +196,22 @@ export class TcpCut {
     this.cut();
     this.server.close();
   }
+}
+
+/** A raw session on `port` that sent initial presence and enabled XEP-0198 resumption: the client and its SM id. */
+export async function resumableSession(port: number, user: string, resource: string): Promise<{ c: RawClient; id: string }> {
+  const c = await rawSession(port, user, 'secret', resource);
+  c.send('<presence/>');
+  c.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
+  const id = /id=['"]([^'"]+)['"]/.exec(await c.waitFor(/<enabled[^>]*\/>/))![1]!;
+  return { c, id };
+}
+
+/** A new connection to `port` that resumes session `id` (XEP-0198, h=0) and got <resumed/>; its data starts there. */
+export async function resumeOn(port: number, user: string, id: string): Promise<RawClient> {
+  const c = await authenticated(port, user, 'secret');
+  c.data = '';
+  c.send(`<resume xmlns='urn:xmpp:sm:3' previd='${id}' h='0'/>`);
+  await c.waitFor(/<resumed xmlns='urn:xmpp:sm:3' previd='[^']+' h='[0-9]+'\/>/);
+  return c;
 }
