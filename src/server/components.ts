@@ -58,7 +58,10 @@ export class Components implements ComponentHost {
 
   componentUp(domain: string, stream: ComponentStream): boolean {
     const services = this.core.router.services;
-    if (this.remoteDomains.delete(domain)) services.delete(domain);
+    // one connection per domain in the whole cluster, as on one node: the domain served
+    // by a component on another live node refuses a second one (<conflict/>), so every
+    // node routes it the same way (two connecting at the same instant can both get in)
+    if (this.remoteDomains.has(domain)) return false;
     if (this.connected.has(domain) || (services.has(domain) && !this.domains.has(domain)) || domain === this.core.config.domain)
       return false;
     this.connected.set(domain, stream);
@@ -72,7 +75,7 @@ export class Components implements ComponentHost {
 
   /**
    * A component of another node of the cluster: its domain's stanzas go to that node
-   * (`node`), or, when it left, are answered service-unavailable. One connected here wins.
+   * (`node`), or, when it left, are answered service-unavailable.
    */
   remote(domain: string, node: string | undefined): void {
     if (this.connected.has(domain)) return;

@@ -89,6 +89,16 @@ describe('cluster: rooms and components across nodes (two nodes, Postgres + Redi
       await expectStanza(bob, (s) => s.is('message') && s.getChildText('body') === 'hello from the bridge');
       const res = await iq(bob, xml('iq', { type: 'get', to: 'bridge.localhost', id: 'bv' }, xml('query', { xmlns: 'jabber:iq:version' })));
       assert.equal(res.attrs.type, 'result');
+      // a second connection for the domain, on the other node: refused, as on one node
+      const twin = component({ service: `xmpp://127.0.0.1:${b.ports.component}`, domain: 'bridge.localhost', password: 'shared' });
+      twin.reconnect.stop();
+      const refused = new Promise<string>((resolve) => twin.on('error', (e) => resolve(String((e as unknown as { condition?: string }).condition ?? e))));
+      await twin.start().catch(() => undefined);
+      assert.equal(await refused, 'conflict');
+      await twin.stop().catch(() => undefined);
+      // the first one still gets its traffic
+      await bob.send(xml('message', { to: 'chan@bridge.localhost', type: 'chat' }, xml('body', {}, 'still you')));
+      await until(() => got.some((s) => s.is('message') && s.getChildText('body') === 'still you'), 'the first bridge still gets it');
     } finally {
       await bridge.stop();
     }
