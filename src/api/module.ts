@@ -196,6 +196,13 @@ export interface ServicePlacement {
   release?(local: string): string | undefined;
   /** Another node serves `local` now (this node lost its lease: fencing): forget it here, no goodbye. */
   dropped?(local: string): void;
+  /**
+   * What a directory of the service lists of `local` (served here, just changed), or
+   * undefined when it is not listed; kept in Redis with its snapshot, for every node.
+   */
+  listing?(local: string): string | undefined;
+  /** The cluster gives the service every node's listings (see `listing`); never called on one node. */
+  attach?(cluster: { listings(): Promise<Map<string, string>> }): void;
 }
 
 export type IqTarget = 'host' | 'bare' | 'full';

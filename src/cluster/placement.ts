@@ -69,6 +69,7 @@ export class Placements {
   /** Wrap a service handler: stanzas to an entity go to its owner node, claimed on first use. */
   place(domain: string, handle: ServiceHandler, placement: ServicePlacement): ServiceHandler {
     this.services.set(domain, placement);
+    placement.attach?.({ listings: () => this.listings(domain) });
     this.stateTimer ??= setInterval(() => this.saveStates(), STATE_MS);
     this.stateTimer.unref();
     return (stanza: Element, from: Jid, to: Jid) => {
@@ -112,6 +113,11 @@ export class Placements {
       setTimeout(release, CLAIM_WAIT_MS).unref();
       void this.claim(key, to.local, placement).then(release);
     };
+  }
+
+  /** Every node's listings of a service's entities (placement.listing): local part -> listing. */
+  private async listings(domain: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.link.redis.hgetall(this.link.key(`listing:${domain}`))));
   }
 
   /** The node serving an entity (a room), as Redis says. */
@@ -177,6 +183,11 @@ export class Placements {
         if (this.owners.get(key) !== this.link.name) continue;
         if (state === undefined) m.del(this.link.key(`rstate:${key}`));
         else m.set(this.link.key(`rstate:${key}`), state);
+        if (placement.listing) {
+          const listed = state === undefined ? undefined : placement.listing(local);
+          if (listed === undefined) m.hdel(this.link.key(`listing:${domain}`), local);
+          else m.hset(this.link.key(`listing:${domain}`), local, listed);
+        }
         n++;
       }
     if (n) m.exec().catch((err: unknown) => this.link.log.warn({ err }, 'cluster: writing room snapshots failed'));

@@ -7,7 +7,7 @@ import type { Element } from 'ltx';
 import type { Server } from '../../src/server.js';
 import { newStorageSlot, startServer, type StorageSlot } from '../helpers/server.js';
 import { connect, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
-import { SERVICE, createRoom, join, presenceFrom } from '../helpers/muc.js';
+import { SERVICE, configure, createRoom, join, presenceFrom } from '../helpers/muc.js';
 
 const { component } = createRequire(import.meta.url)('@xmpp/component') as {
   component: (o: { service: string; domain: string; password: string }) => {
@@ -59,6 +59,19 @@ describe('cluster: rooms and components across nodes (two nodes, Postgres + Redi
     const idOf = (c: XmppClient, body: string) => c.received.find(isGroupchat(body))?.getChild('stanza-id')?.attrs.id;
     assert.ok(idOf(alice, 'm5'));
     assert.equal(idOf(alice, 'm5'), idOf(bob, 'm5'));
+  });
+
+  it('the room directory (disco#items on the service) lists the public rooms of every node; a room made private leaves it', async () => {
+    await createRoom(alice, 'plaza', 'al', { 'muc#roomconfig_publicroom': '1', 'muc#roomconfig_roomname': 'The Plaza' });
+    const items = async (c: XmppClient): Promise<Record<string, string>> => {
+      const r = await iq(c, xml('iq', { type: 'get', to: SERVICE }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' })));
+      return Object.fromEntries(r.getChild('query')!.getChildren('item').map((i: Element) => [i.attrs.jid, i.attrs.name]));
+    };
+    // asked on node B, which does not serve it (its listing reaches Redis within 250 ms)
+    await until(async () => (await items(bob))[`plaza@${SERVICE}`] === 'The Plaza', 'B lists the plaza');
+    const r = await configure(alice, 'plaza', { 'muc#roomconfig_publicroom': '0' });
+    assert.equal(r.attrs.type, 'result');
+    await until(async () => !(`plaza@${SERVICE}` in (await items(bob))), 'B no longer lists it');
   });
 
   it('an occupant whose session ends on its node leaves the room served by the other node', async () => {

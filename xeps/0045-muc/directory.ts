@@ -1,13 +1,23 @@
 // The service's room directory (XEP-0045 §6.3, disco#items on the service):
 // public, unlocked rooms sorted by name, paged with XEP-0059 (max, after,
-// before, index), at most directory_page items a page.
+// before, index), at most directory_page items a page. In a cluster the list is
+// every node's (the listings kept in Redis beside the rooms' snapshots).
 import { StanzaError, tryJid, x, type Element } from '../../src/api/index.js';
-import type { Room } from './room.js';
 import { NS_DISCO_ITEMS, NS_RSM } from './ns.js';
 
-/** disco#items of the service: public rooms, sorted, paged with XEP-0059. */
-export function directory(rooms: Iterable<Room>, q: Element, page: number): Element {
-  const all = [...rooms].filter((r) => r.config.public && !r.locked).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+/** A room as a directory lists it. */
+export interface Listed {
+  /** the room's local part */
+  name: string;
+  /** room@service */
+  bare: string;
+  /** its title (the room name, or the local part) */
+  title: string;
+}
+
+/** disco#items of the service: the listed (public, unlocked) rooms, sorted, paged with XEP-0059. */
+export function directory(rooms: Iterable<Listed>, q: Element, page: number): Element {
+  const all = [...rooms].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const set = q.getChild('set', NS_RSM);
   let start = 0;
   let end = all.length;
@@ -47,15 +57,15 @@ export function directory(rooms: Iterable<Room>, q: Element, page: number): Elem
       ? x(
           'set',
           { xmlns: NS_RSM },
-          items.length ? x('first', { index: start }, items[0]!.jid.bare) : undefined,
-          items.length ? x('last', null, items.at(-1)!.jid.bare) : undefined,
+          items.length ? x('first', { index: start }, items[0]!.bare) : undefined,
+          items.length ? x('last', null, items.at(-1)!.bare) : undefined,
           x('count', null, String(all.length)),
         )
       : undefined;
   return x(
     'query',
     { xmlns: NS_DISCO_ITEMS },
-    items.map((r) => x('item', { jid: r.jid.bare, name: r.config.name || r.name })),
+    items.map((r) => x('item', { jid: r.bare, name: r.title })),
     rsm,
   );
 }

@@ -84,6 +84,8 @@ const muc: XepModule<MucSettings> = {
         return service.release(name);
       },
       dropped: (name) => service.dropped(name),
+      listing: (name) => service.listing(name),
+      attach: (cluster) => service.attach(cluster),
       forwarded: (stanza, from, to) => {
         if (stanza.name !== 'presence' || !to.resource || !m.sessions.here(from.bare).some((s) => s.jid.full === from.full)) return;
         const type = stanza.attrs.type;

@@ -20,7 +20,7 @@ import type { RoomConfig } from './config.js';
 import { Room, type RoomHost, type RoomLimits } from './room.js';
 import type { Occupant } from './presence.js';
 import { IqForwarding } from './forwarding.js';
-import { directory } from './directory.js';
+import { directory, type Listed } from './directory.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING, NS_RSM, NS_STABLE_ID, NS_UNIQUE } from './ns.js';
 import { removeGhost } from './ghosts.js';
 import { readSnapshot, restore, snapshot } from './failover.js';
@@ -61,6 +61,8 @@ export class MucService implements RoomHost {
   private idCounter = 0;
   /** rooms whose state changed since the cluster last asked (changed()); kept only in a cluster */
   private dirty: Set<string> | undefined;
+  /** in a cluster: every node's room listings (Placements) */
+  private cluster: { listings(): Promise<Map<string, string>> } | undefined;
 
   constructor(
     readonly domain: string,
@@ -230,6 +232,42 @@ export class MucService implements RoomHost {
     }
     this.dirty.clear();
     return out;
+  }
+
+  /** (cluster) Give the service every node's listings. */
+  attach(cluster: { listings(): Promise<Map<string, string>> }): void {
+    this.cluster = cluster;
+  }
+
+  /** (cluster) What the directory lists of a room served here (undefined: not listed). */
+  listing(name: string): string | undefined {
+    const room = this.rooms.get(name);
+    return room && listed(room) ? JSON.stringify({ title: room.config.name || room.name }) : undefined;
+  }
+
+  /** The listed rooms: here, and (in a cluster) those other nodes serve. */
+  private async listedRooms(): Promise<Listed[]> {
+    const out = new Map<string, Listed>();
+    if (this.cluster) {
+      const elsewhere = await this.cluster.listings().catch((err: unknown) => {
+        this.m.log.warn({ err }, 'MUC: reading the cluster’s room listings failed; listing this node’s rooms');
+        return new Map<string, string>();
+      });
+      for (const [name, json] of elsewhere) {
+        try {
+          const { title } = JSON.parse(json) as { title: string };
+          out.set(name, { name, bare: `${name}@${this.domain}`, title });
+        } catch {
+          // a listing this version cannot read is left out
+        }
+      }
+    }
+    // the rooms served here are current: they win, listed or not
+    for (const room of this.rooms.values()) {
+      if (listed(room)) out.set(room.name, { name: room.name, bare: room.jid.bare, title: room.config.name || room.name });
+      else out.delete(room.name);
+    }
+    return [...out.values()];
   }
 
   /** (cluster drain) The room's snapshot; it is forgotten here, silently (its occupants stay, served elsewhere). */
@@ -478,12 +516,13 @@ export class MucService implements RoomHost {
         ),
       );
     if (type === 'get' && ns === NS_DISCO_ITEMS && !payload!.attrs.node) {
-      try {
-        return reply(directory(this.rooms.values(), payload!, this.m.config.directory_page));
-      } catch (e) {
-        if (e instanceof StanzaError) return this.send(errorReply(stanza, e));
-        throw e;
-      }
+      void this.listedRooms()
+        .then((rooms) => reply(directory(rooms, payload!, this.m.config.directory_page)))
+        .catch((e: unknown) => {
+          if (!(e instanceof StanzaError)) this.m.log.error({ err: e }, 'MUC: the room directory failed');
+          this.send(errorReply(stanza, e instanceof StanzaError ? e : new StanzaError('internal-server-error')));
+        });
+      return;
     }
     if (type === 'get' && ns === NS_UNIQUE && payload!.name === 'unique') {
       let name: string;
@@ -494,4 +533,9 @@ export class MucService implements RoomHost {
     if (type === 'get' && ns === NS_PING) return reply();
     this.send(errorReply(stanza, new StanzaError(ns === NS_DISCO_INFO ? 'item-not-found' : 'service-unavailable')));
   }
+}
+
+/** Does the service's directory list this room? (public and unlocked) */
+function listed(room: Room): boolean {
+  return room.config.public && !room.locked;
 }
