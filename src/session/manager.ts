@@ -30,6 +30,23 @@ export interface MovedSession {
   available: boolean;
   flags: Session['flags'];
   unseen: number;
+  /**
+   * Module state of the session that is plain data (a value, or a set of strings: the
+   * directed-presence recipients, the status for XEP-0012): it moves with the session,
+   * so what the old node would have done at its end (unavailable to those recipients)
+   * the new node does.
+   */
+  ext?: [key: string, kind: 'set' | 'val', value: unknown][];
+}
+
+/** A session's plain-data module state, for another node (MovedSession.ext). */
+function portableExt(ext: Map<string, unknown>): MovedSession['ext'] {
+  const out: NonNullable<MovedSession['ext']> = [];
+  for (const [k, v] of ext) {
+    if (v instanceof Set && [...v].every((x) => typeof x === 'string')) out.push([k, 'set', [...(v as Set<string>)]]);
+    else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out.push([k, 'val', v]);
+  }
+  return out.length ? out : undefined;
 }
 
 /** An SM id names the node that made it (after the last '.'), so a resume elsewhere knows whom to ask. */
@@ -290,6 +307,8 @@ export class SessionManager implements SessionEnv {
       unseen: s.unseen,
     };
     if (s.presence) state.presence = s.presence.toString();
+    const ext = portableExt(s.ext);
+    if (ext) state.ext = ext;
     return state;
   }
 
@@ -364,6 +383,7 @@ export class SessionManager implements SessionEnv {
     session.presence = m.presence ? parseXml(m.presence) : undefined;
     Object.assign(session.flags, m.flags);
     session.unseen = m.unseen;
+    for (const [k, kind, v] of m.ext ?? []) session.ext.set(k, kind === 'set' ? new Set(v as string[]) : v);
     const table = this.core.sessions;
     session.sm = {
       id: m.smId,

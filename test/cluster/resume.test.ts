@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import type { Server } from '../../src/server.js';
 import { newStorageSlot, startServer, type StorageSlot } from '../helpers/server.js';
-import { connect, expectNothing, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { connect, expectNothing, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 import { authenticated, rawSession, type RawClient } from '../helpers/raw.js';
 
 const SM = "xmlns='urn:xmpp:sm:3'";
@@ -20,7 +20,7 @@ describe('cluster: stream management resumes on another node (three nodes, Postg
   before(async () => {
     slot = await newStorageSlot();
     const config = { sm: { resume_timeout: 60, ack_every: 1000, ack_interval: 60 } };
-    a = await startServer({ slot, config, users: { alice: 'secret', bob: 'secret' } });
+    a = await startServer({ slot, config, users: { alice: 'secret', bob: 'secret', carol: 'secret' } });
     b = await startServer({ slot, config });
     c = await startServer({ slot, config });
     bob = await connect(c, 'bob', { resource: 'pc' });
@@ -78,5 +78,30 @@ describe('cluster: stream management resumes on another node (three nodes, Postg
     // the session lives on C now and gets new messages there
     await bob.send(xml('message', { to: 'alice@localhost/phone', type: 'chat' }, xml('body', {}, 'on C')));
     await third.waitFor('<body>on C</body>');
+  });
+
+  it('directed presence sent before the move gets its unavailable when the moved session ends', async () => {
+    // carol is no contact of alice's: she hears of her only by directed presence
+    const carol = await connect(a, 'carol', { resource: 'pc' });
+    try {
+      const first = await rawSession(a.ports.c2s, 'alice', 'secret', 'tab');
+      raws.push(first);
+      first.send('<presence/>');
+      first.send(`<enable ${SM} resume='true'/>`);
+      const id = /id=['"]([^'"]+)['"]/.exec(await first.waitFor(/<enabled[^>]*\/>/))![1]!;
+      first.send(`<presence to='carol@localhost'/>`);
+      await expectStanza(carol, (s) => s.is('presence') && s.attrs.from === 'alice@localhost/tab' && !s.attrs.type, 3000, 'the directed presence');
+      first.socket.destroy();
+      await until(() => a.sessions.getLocal('alice@localhost', 'tab')?.detached === true, 'detached on A');
+      const again = await authenticated(b.ports.c2s, 'alice', 'secret');
+      raws.push(again);
+      again.send(`<resume ${SM} previd='${id}' h='0'/>`);
+      await again.waitFor(/<resumed [^>]*\/>/);
+      // the session ends on B, which never saw the directed presence go out
+      again.send('</stream:stream>');
+      await expectStanza(carol, (s) => s.is('presence') && s.attrs.from === 'alice@localhost/tab' && s.attrs.type === 'unavailable', 5000, 'unavailable, at carol');
+    } finally {
+      await stopAll(carol);
+    }
   });
 });
