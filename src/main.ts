@@ -10,6 +10,7 @@ import { generateCert, loadOrCreateCert, trustCommand } from './tls.js';
 import { Server, VERSION } from './server.js';
 import { staleBuild } from './build-check.js';
 import { createLogger } from './log.js';
+import { dieWithNpm } from './server/lifeline.js';
 
 class CliError extends Error {}
 
@@ -57,6 +58,8 @@ export function cli(): Command {
     .addOption(cfgOpt)
     .option('--workers <n>', 'worker processes sharing the ports, each a node of the cluster ("auto": one per CPU; needs UZZAP_REDIS_URL)')
     .action(async (opts: { config?: string; workers?: string }) => {
+      // run by `npm start`: a SIGKILL of npm kills the server (and its workers) too
+      dieWithNpm();
       if (opts.workers !== undefined) process.env.UZZAP_WORKERS = opts.workers;
       const workers = await import('./cluster/workers.js');
       if (!workers.isWorker()) {

@@ -3,6 +3,7 @@
 // configured only through the UZZAP_* environment, with real clients. Redis is a
 // private redis-server of this test, restarted in the middle (its data lost).
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { connect, expectStanza, isMessage, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 import { authenticated } from '../helpers/raw.js';
 import { ProcessCluster, at } from '../helpers/nodes.js';
@@ -86,6 +87,39 @@ describe('cluster: real processes on Postgres and Redis, the public contract', f
     const r = cl.uzzap('user', 'del', 'erin@localhost');
     assert.equal(r.status, 0, String(r.stderr));
     assert.equal(await closed, 'not-authorized');
+  });
+
+  it('`npm start` killed with SIGKILL takes the server with it (it does not run on, orphaned, with its ports)', async () => {
+    const viaNpm = await cl.node('npm1', {}, { npm: true });
+    await until(async () => (await cl.status(cl.procs[0]!)).cluster.some((n) => n.name === 'npm1'), 'npm1 in the cluster');
+    // the server's own pid, as its heartbeat tells the cluster (npm's child's child)
+    const pid = ((await cl.status(cl.procs[0]!)).cluster.find((n) => n.name === 'npm1') as unknown as { pid: number }).pid;
+    assert.ok(pid && pid !== viaNpm.proc.pid, `the server runs under npm (${pid} vs ${viaNpm.proc.pid})`);
+    viaNpm.proc.kill('SIGKILL');
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      // the server (npm's grandchild) is gone within a second: its port refuses
+      await until(
+        () =>
+          new Promise<boolean>((done) => {
+            const s = net.connect(viaNpm.c2s, '127.0.0.1');
+            s.once('connect', () => (s.destroy(), done(false)));
+            s.once('error', () => done(true));
+          }),
+        'the server behind npm gone',
+        3000,
+      );
+      await until(() => !alive(), 'no server process left');
+    } finally {
+      if (alive()) process.kill(pid, 'SIGKILL'); // (only when this test failed)
+    }
   });
 
   it('SIGTERM on a node: it leaves the cluster; its resumable session waits on another node, where its client resumes it', async () => {

@@ -84,14 +84,16 @@ export class ProcessCluster {
     return spawnSync(process.execPath, [BIN, ...args], { cwd: this.cwd, env: this.env, encoding: 'utf8' });
   }
 
-  /** Start `uzzap start` as node `name` (UZZAP_WORKERS in `extra`: that many must listen). */
-  async node(name: string, extra: NodeJS.ProcessEnv = {}): Promise<NodeProc> {
+  /**
+   * Start `uzzap start` as node `name` (UZZAP_WORKERS in `extra`: that many must listen);
+   * with `npm`, as the README says: `npm start` in the repository (then `proc` is npm's).
+   */
+  async node(name: string, extra: NodeJS.ProcessEnv = {}, how: { npm?: boolean } = {}): Promise<NodeProc> {
     const p: NodeProc = { name, proc: undefined as unknown as ChildProcess, c2s: await freePort(), http: await freePort(), out: '' };
-    p.proc = spawn(process.execPath, [BIN, 'start'], {
-      cwd: this.cwd,
-      env: { ...this.env, UZZAP_NODE_NAME: name, UZZAP_C2S_PORT: String(p.c2s), UZZAP_HTTP_PORT: String(p.http), ...extra },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const env = { ...this.env, UZZAP_NODE_NAME: name, UZZAP_C2S_PORT: String(p.c2s), UZZAP_HTTP_PORT: String(p.http), UZZAP_DATA_DIR: this.cwd, ...extra };
+    p.proc = how.npm
+      ? spawn('npm', ['start', '--silent'], { cwd: resolve('.'), env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [BIN, 'start'], { cwd: this.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     p.proc.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
     p.proc.stderr!.on('data', (d: Buffer) => (p.out += d.toString()));
     this.procs.push(p);
