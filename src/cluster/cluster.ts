@@ -255,6 +255,10 @@ export class Cluster implements RemoteLink {
     if (recovered) this.host.log.warn({ recovered }, 'cluster: routed again what this node name never read before it stopped');
     this.timer = setInterval(() => void this.tick(), this.settings.heartbeat_ms);
     this.timer.unref();
+    // the others' heartbeats are read four times as often as this node writes its own:
+    // a death is known within a quarter of a heartbeat after the dead node's key expired
+    this.watch = setInterval(() => void this.check(), Math.max(100, Math.round(this.settings.heartbeat_ms / 4)));
+    this.watch.unref();
     this.host.log.info({ node: this.name, inc: this.inc, peers: [...this.peers.keys()], mirrored: this.host.sessions.remoteSize }, 'cluster: joined');
   }
 
@@ -268,6 +272,7 @@ export class Cluster implements RemoteLink {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearInterval(this.watch);
     this.reader?.disconnect();
     await this.loop?.catch(() => undefined);
     await this.redis.set(this.key(`read:${this.name}`), this.lastInbox).catch(() => undefined);
@@ -332,7 +337,8 @@ export class Cluster implements RemoteLink {
     this.host.useArchiveLane(lane, LANES);
   }
 
-  private async heartbeat(): Promise<void> {
+  /** Write this node's heartbeat; returns how long it had been since the last one that reached Redis (ms). */
+  private async heartbeat(): Promise<number> {
     const info: NodeInfo = {
       name: this.name,
       inc: this.inc,
@@ -355,8 +361,14 @@ export class Cluster implements RemoteLink {
     // paused past the lease: the entities this node served may be another's now
     if (lapsed) this.rooms.fence();
     this.leaseUntil = sent + this.settings.dead_after_ms - LEASE_MARGIN_MS;
+    const gap = performance.now() - this.lastBeat;
+    // cut off from Redis (or paused) for a while: so, likely, were the others, and their
+    // heartbeats expired meanwhile; no verdicts until they had time to write again (set
+    // before lastBeat moves, so that no reading of the heartbeats in between judges)
+    if (gap > this.settings.dead_after_ms / 2) this.graceUntil = Date.now() + this.settings.dead_after_ms;
     this.lastBeat = performance.now();
     if (this.lane >= 0) await this.redis.set(this.key(`lane:${this.lane}`), this.name, 'PX', this.settings.dead_after_ms * 10);
+    return gap;
   }
   private readonly started = Date.now();
 
@@ -368,13 +380,11 @@ export class Cluster implements RemoteLink {
       // not in the node set any more: Redis restarted (or a survivor swept this node
       // after a long pause); what Redis knew of this node is gone, so it is told again
       const known = await this.redis.sismember(this.key('nodes'), this.name);
-      const gap = performance.now() - this.lastBeat;
-      await this.heartbeat();
-      // every node's heartbeat went with Redis's data, or Redis was out of reach (for
-      // every node, then, and their heartbeats expired meanwhile): no verdicts until
-      // they had time to write again
+      const gap = await this.heartbeat();
+      // every node's heartbeat went with Redis's data: no verdicts until they had time to
+      // write again (after an outage heartbeat() has set the same grace)
       const cutOff = gap > this.settings.dead_after_ms / 2;
-      if (!known || cutOff) this.graceUntil = Date.now() + this.settings.dead_after_ms;
+      if (!known) this.graceUntil = Date.now() + this.settings.dead_after_ms;
       if (cutOff && known) this.host.log.warn({ unreachableMs: Math.round(gap) }, 'cluster: Redis is back after an outage');
       if (!known || cutOff || this.reassertDue) await this.reassert();
       await this.refreshPeers();
@@ -385,12 +395,31 @@ export class Cluster implements RemoteLink {
     }
   }
   private ticking = false;
+  private watch: NodeJS.Timeout | undefined;
+
+  /** Between heartbeats: the others' heartbeats read again (deaths, returns). */
+  private async check(): Promise<void> {
+    if (this.stopped || this.ticking) return;
+    await this.refreshPeers().catch(() => undefined); // Redis out of reach: the heartbeat says so
+  }
+  /** the reading of the others' heartbeats in progress: one at a time, whoever asks */
+  private refreshing: Promise<void> | undefined;
 
   /** Read the others' heartbeats; a node whose heartbeat expired (or restarted) is dead. */
-  private async refreshPeers(): Promise<void> {
+  private refreshPeers(): Promise<void> {
+    if (this.refreshing) return this.refreshing;
+    const p = (this.refreshing = this.readPeers().finally(() => {
+      if (this.refreshing === p) this.refreshing = undefined;
+    }));
+    return p;
+  }
+
+  private async readPeers(): Promise<void> {
     const live = new Map<string, NodeInfo>();
     for (const n of await this.nodes()) if (n.name !== this.name) live.set(n.name, n);
-    const grace = Date.now() < this.graceUntil;
+    // no verdicts while this node's own heartbeat is stale either: it was cut off from
+    // Redis (or paused), and the others' keys expired meanwhile for the same reason
+    const grace = Date.now() < this.graceUntil || performance.now() - this.lastBeat > this.settings.dead_after_ms / 2;
     for (const [name, was] of this.peers) {
       const now = live.get(name);
       // a restarted node (new incarnation) is gone at once; so is one whose heartbeat
