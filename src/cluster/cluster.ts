@@ -416,7 +416,15 @@ export class Cluster implements RemoteLink {
 
   private async readPeers(): Promise<void> {
     const live = new Map<string, NodeInfo>();
-    for (const n of await this.nodes()) if (n.name !== this.name) live.set(n.name, n);
+    let me = false;
+    for (const n of await this.nodes()) {
+      if (n.name !== this.name) live.set(n.name, n);
+      else me = true;
+    }
+    // this node's own heartbeat is not there: Redis restarted empty (or swept this node
+    // after a pause); everyone's went the same way, so nobody is judged until they had
+    // time to write again (the heartbeat re-asserts this node)
+    if (!me && !this.stopped) this.graceUntil = Math.max(this.graceUntil, Date.now() + this.settings.dead_after_ms);
     // no verdicts while this node's own heartbeat is stale either: it was cut off from
     // Redis (or paused), and the others' keys expired meanwhile for the same reason
     const grace = Date.now() < this.graceUntil || performance.now() - this.lastBeat > this.settings.dead_after_ms / 2;
