@@ -407,6 +407,7 @@ export class Server implements Core, ModuleWiring {
     // while the modules (offline storage) can still take it
     if (this.cluster) await this.cluster.quiesce().catch((err: unknown) => this.log.warn({ err }, 'cluster: quiescing failed'));
     // 6. unload modules: each flushes what it writes behind (room changes, archive batches)
+    this.router?.requests.close();
     if (this.modules) await this.modules.unloadAll();
     // 7. the last login times, then the registry, then storage (which flushes the archive queue)
     if (this.storage) await this.logins.flush();

@@ -20,6 +20,10 @@ import push from './0357-push/index.js';
 import mam from './0313-mam/index.js';
 import adhoc from './0050-adhoc/index.js';
 import admin from './0133-admin/index.js';
+import caps from './0115-caps/index.js';
+import pep from './0163-pep/index.js';
+import bookmarks from './0402-bookmarks/index.js';
+import avatars from './0398-avatar-conversion/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -28,6 +32,10 @@ export const MODULES: XepModule<never>[] = [
   last,
   privateStorage,
   vcard,
+  caps,
+  pep,
+  bookmarks,
+  avatars,
   register,
   version,
   offline,

@@ -17,6 +17,10 @@ export type {
   RosterItem,
   Subscription,
   OfflineStore,
+  PubSubStore,
+  StoredPubSubItem,
+  StoredPubSubNode,
+  CapsStore,
 } from '../storage/types.js';
 export { z } from 'zod';
 export { dataForm, SubmittedForm, NS_DATA } from './forms.js';

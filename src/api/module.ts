@@ -148,6 +148,28 @@ export interface Hooks {
   'server/stopping': () => HookResult;
   /** a message from a local client, before routing (carbons 'sent' copies, hints); true = stop */
   'message/sent': (ev: StanzaEvent) => HookResult;
+  /**
+   * XEP-0115: the features of a session's client became known (its first presence with
+   * caps was verified, or it announced different caps).
+   */
+  'caps/known': (session: SessionRecord, features: ReadonlySet<string>) => HookResult;
+  /**
+   * A presence from a local client, before it is routed (a broadcast, or directed to a
+   * contact or a room): modules may add to it (XEP-0398's avatar hash). true = drop it.
+   */
+  'presence/sent': (ev: StanzaEvent) => HookResult;
+  /** XEP-0054: a user stored a new vCard (`card`, the <vCard/> element) through vcard-temp */
+  'vcard/changed': (user: string, card: Element) => HookResult;
+  /**
+   * XEP-0163: a user's client published (`payload`) or retracted (no payload) item `id` of
+   * its own PEP node (not the server on its behalf): bridges to older protocols follow.
+   */
+  'pep/changed': (user: string, node: string, id: string, payload: Element | undefined) => HookResult;
+  /**
+   * A user's presence subscription changed (RFC 6121 §3): `contact` (a bare JID) may now
+   * see `user`'s presence (`from`: true) or no longer may. After the roster is stored.
+   */
+  'roster/subscriber': (user: string, contact: string, subscribed: boolean) => HookResult;
   /** a message was handed to these local sessions of its recipient */
   'message/delivered': (ev: StanzaEvent, targets: SessionRecord[]) => HookResult;
   /**
@@ -253,6 +275,8 @@ export interface Disco {
   forms(scope: 'host' | 'bare'): Element[];
   /** a node of the server (ad-hoc commands and the like); undefined when nobody serves it */
   node(node: string, from: Jid): Promise<DiscoNodeInfo | undefined>;
+  /** disco#items of a user's account for `from` (see `discoAccountItems`) */
+  accountItems(owner: string, from: Jid): Promise<{ jid: string; node?: string; name?: string }[]>;
 }
 
 // ---- ad-hoc commands (XEP-0050): ./adhoc.ts ----
@@ -418,5 +442,71 @@ export interface ModuleContext<C = unknown> {
   readonly metrics: ModuleMetrics;
   /** Ask the 'privacy/blocks' hooks whether owner blocks other. */
   blocks(owner: string, other: Jid): boolean | Promise<boolean>;
+  /**
+   * Send an IQ get/set from the server (its 'from' is set to the server's JID, its id
+   * replaced) and wait for the answer: resolves with the result, rejects with the
+   * StanzaError of an error reply, or an Error after 10 s without one.
+   */
+  request(iq: Element): Promise<Element>;
+  /** Run a hook's handlers, for the events a module owns ('caps/known', 'roster/subscriber'); true = claimed. */
+  run<E extends keyof Hooks>(event: E, ...args: Parameters<Hooks[E]>): boolean | Promise<boolean>;
+  /** Offer an API to other modules under `name` (withdrawn when this module unloads). */
+  provide<K extends keyof Provided>(name: K, api: Provided[K]): void;
+  /** Another module's API, if that module is loaded now (ask at use, not at setup: modules reload). */
+  use<K extends keyof Provided>(name: K): Provided[K] | undefined;
+  /** Items of a user's account in disco#items without a node (PEP nodes, XEP-0163 §6.1). */
+  discoAccountItems(list: AccountItemsResolver): void;
   onClose(fn: () => void | Promise<void>): void;
+}
+
+/** What disco#items on `owner`'s bare JID lists for `from` (their own nodes, or what they may see). */
+export type AccountItemsResolver = (owner: string, from: Jid) => Promise<{ jid: string; node?: string; name?: string }[]>;
+
+/** The APIs modules offer each other (`ctx.provide` / `ctx.use`), by name. */
+export interface Provided {
+  /** RFC 6121 rosters, as the core IM module keeps them (cached for online users) */
+  roster: RosterView;
+  /** XEP-0115: what each resource's client supports */
+  caps: CapsView;
+  /** XEP-0163: users' PEP nodes, for modules that bridge older protocols (XEP-0048, XEP-0398) */
+  pep: PepApi;
+  /** XEP-0402 bookmarks as XEP-0048 storage, for private XML storage (XEP-0049) */
+  bookmarks: LegacyBookmarks;
+}
+
+/** A user's bookmarks in the XEP-0048 format (<storage xmlns='storage:bookmarks'/>), kept as XEP-0402 PEP items. */
+export interface LegacyBookmarks {
+  get(user: string): Promise<Element>;
+  set(user: string, storage: Element): Promise<void>;
+}
+
+export interface RosterView {
+  /** bare JIDs subscribed to `user`'s presence (subscription 'from' or 'both') */
+  subscribers(user: string): Promise<string[]>;
+  /** bare JIDs whose presence `user` is subscribed to ('to' or 'both') */
+  subscriptions(user: string): Promise<string[]>;
+  item(user: string, jid: string): Promise<import('../storage/types.js').RosterItem | undefined>;
+}
+
+export interface CapsView {
+  /**
+   * The features the client of `session` announced with XEP-0115 (from its presence),
+   * once verified; undefined while unknown (not announced, being asked, or did not verify).
+   */
+  features(session: SessionRecord): ReadonlySet<string> | undefined;
+  /** Make `features` know the sessions of other nodes of a cluster whose caps another node learned. */
+  prefetch(sessions: readonly SessionRecord[]): Promise<void>;
+}
+
+export interface PepItem {
+  id: string;
+  payload: Element;
+}
+
+export interface PepApi {
+  /** Publish `payload` as item `id` of `owner`'s `node` on the owner's behalf (created with `config` when missing). */
+  publish(owner: string, node: string, id: string, payload: Element, config?: Record<string, string | number | boolean>): Promise<void>;
+  retract(owner: string, node: string, id: string): Promise<boolean>;
+  /** The node's items, newest first (none when the node does not exist). */
+  items(owner: string, node: string): Promise<PepItem[]>;
 }

@@ -75,6 +75,9 @@ export function fromEnv(raw: string, def: unknown, env: string, problems: string
   return raw;
 }
 
+/** modules whose settings UZZAP_<MODULE>_<KEY> sets too (public contract names) */
+export const MODULE_ALIASES = ['pep'];
+
 export interface LoadOptions {
   file?: string;
   env?: NodeJS.ProcessEnv;
@@ -107,8 +110,13 @@ export function loadConfig(opts: LoadOptions = {}): { config: Config; file?: str
   }
   // module settings: UZZAP_MODULES_<MODULE>_<KEY> sets modules.<module>.<key> (keys are flat;
   // module names have no '_'). Values are typed by their look; each module's schema validates them.
-  for (const [name, raw] of Object.entries(env)) {
-    const m = /^UZZAP_MODULES_([A-Z0-9]+)_([A-Z0-9_]+)$/.exec(name);
+  // A few modules' settings also have a short public name: UZZAP_PEP_MAX_ITEM_SIZE is
+  // modules.pep.max_item_size (MODULE_ALIASES); the long form wins when both are set.
+  const entries = Object.entries(env).sort(([a], [b]) => Number(a.startsWith('UZZAP_MODULES_')) - Number(b.startsWith('UZZAP_MODULES_')));
+  for (const [name, raw] of entries) {
+    const alias = /^UZZAP_([A-Z0-9]+)_([A-Z0-9_]+)$/.exec(name);
+    const m =
+      alias && MODULE_ALIASES.includes(alias[1]!.toLowerCase()) ? alias : /^UZZAP_MODULES_([A-Z0-9]+)_([A-Z0-9_]+)$/.exec(name);
     if (!m || raw === undefined || name === 'UZZAP_MODULES_DISABLED') continue;
     const value = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw;
     setPath(merged, ['modules', m[1]!.toLowerCase(), m[2]!.toLowerCase()], value);

@@ -1,7 +1,7 @@
 // Core IM (RFC 6121): rosters, subscriptions and presence, on the module
 // contract like every extension, loaded first and always.
 import { z, type XepModule } from '../api/index.js';
-import { RosterService } from './roster-service.js';
+import { RosterService, hasFrom, hasTo } from './roster-service.js';
 import { rosterHandlers } from './roster.js';
 import { Subscriptions } from './subscriptions.js';
 import { PresenceService } from './presence.js';
@@ -25,6 +25,11 @@ const im: XepModule<z.infer<typeof Config>> = {
       (u, to) => presence.sendUnavailableOf(u, to),
     );
     presence.subs = subs;
+    m.provide('roster', {
+      subscribers: (user) => roster.contacts(user, hasFrom),
+      subscriptions: (user) => roster.contacts(user, hasTo),
+      item: (user, jid) => roster.item(user, jid),
+    });
 
     m.streamFeature(`<ver xmlns='urn:xmpp:features:rosterver'/>`, 10);
     m.streamFeature(`<sub xmlns='urn:xmpp:features:pre-approval'/>`, 11);

@@ -97,7 +97,11 @@ export class RosterService {
       const next = change(cur);
       if (next !== undefined) beforePush?.(cur);
       if (next === null) await this.remove(user, jid);
-      else if (next !== undefined) await this.put(user, next);
+      else if (next !== undefined) {
+        await this.put(user, next);
+        const was = !!cur && hasFrom(cur.subscription);
+        if (was !== hasFrom(next.subscription)) await this.m.run('roster/subscriber', user, jid, !was);
+      }
       return cur;
     });
   }
@@ -115,8 +119,10 @@ export class RosterService {
   }
 
   async remove(user: string, jid: string): Promise<boolean> {
+    const before = await this.item(user, jid);
     const version = await this.m.storage.roster.remove(user, jid);
     if (version === undefined) return false;
+    if (before && hasFrom(before.subscription)) await this.m.run('roster/subscriber', user, jid, false);
     this.m.invalidate('roster', user);
     const c = this.cache.get(user);
     if (c) {

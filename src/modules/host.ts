@@ -6,6 +6,8 @@ import type { Element } from '../xml/index.js';
 import type { Jid } from '../jid.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ServicePlacement,
+  AccountItemsResolver,
+  Provided,
   AccountsApi,
   AdhocCommand,
   AdminApi,
@@ -48,6 +50,8 @@ export interface ModuleHostDeps {
     place(domain: string, handle: ServiceHandler, placement: ServicePlacement): ServiceHandler;
   };
   deliver(stanza: Element, targets: readonly SessionRecord[], meta?: DeliveryMeta): void;
+  /** an IQ from the server, answered to the server (src/router/requests.ts) */
+  request(iq: Element): Promise<Element>;
   fanout(stanza: Element, targets: readonly Jid[]): void;
   services: Map<string, ServiceHandler>;
   admin: Omit<AdminApi, 'statistic'>;
@@ -97,6 +101,9 @@ export class ModuleHost implements Disco, Commands {
   private readonly nodeResolvers = new Set<DiscoNodeResolver>();
   /** namespaces with a nonza handler (one module each) */
   private readonly nonzaNs = new Set<string>();
+  /** APIs modules offer each other (ctx.provide / ctx.use) */
+  private readonly provided = new Map<keyof Provided, unknown>();
+  private readonly accountItemLists = new Set<AccountItemsResolver>();
   readonly preAuthIqs = new Map<string, (req: PreAuthIqRequest) => Element | void | Promise<Element | void>>();
 
   constructor(private readonly deps: ModuleHostDeps) {}
@@ -120,6 +127,12 @@ export class ModuleHost implements Disco, Commands {
       if (found) return found;
     }
     return undefined;
+  }
+
+  async accountItems(owner: string, from: Jid): Promise<{ jid: string; node?: string; name?: string }[]> {
+    const out: { jid: string; node?: string; name?: string }[] = [];
+    for (const list of this.accountItemLists) out.push(...(await list(owner, from)));
+    return out;
   }
 
   // ---- Commands (read side) ----
@@ -317,6 +330,18 @@ export class ModuleHost implements Disco, Commands {
           rec(() => d.metrics.removeSingleMetric(full));
           return { observe: (v) => h.observe(v) };
         },
+      },
+      request: (iq) => d.request(iq),
+      run: (event, ...args) => d.hooks.run(event, ...args),
+      provide: (name, api) => {
+        if (this.provided.has(name)) throw new Error(`${name} is already provided by another module`);
+        this.provided.set(name, api);
+        rec(() => void this.provided.delete(name));
+      },
+      use: <K extends keyof Provided>(name: K) => this.provided.get(name) as Provided[K] | undefined,
+      discoAccountItems: (list) => {
+        this.accountItemLists.add(list);
+        rec(() => void this.accountItemLists.delete(list));
       },
       onClose: (fn) => rec(fn),
     };

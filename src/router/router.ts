@@ -13,8 +13,13 @@ import type { SessionTable } from '../session/table.js';
 import type { LocalSession } from '../session/types.js';
 import type { Metrics } from '../metrics.js';
 import { Fanout, type RemoteFanout } from './fanout.js';
+import { ServerRequests } from './requests.js';
 
 export type Pending = void | Promise<void>;
+
+/** IQs the server may wait on at once (XEP-0115 queries), and how long each may wait */
+const SERVER_REQUESTS_MAX = 10_000;
+const SERVER_REQUEST_TIMEOUT_MS = 10_000;
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -30,12 +35,24 @@ export class Router {
     private readonly metrics: Metrics,
   ) {
     this.fan = new Fanout(host, sessions, hooks, log, this);
+    this.requests = new ServerRequests((iq) => this.settle(this.send(iq)), { max: SERVER_REQUESTS_MAX, timeoutMs: SERVER_REQUEST_TIMEOUT_MS });
   }
+
+  /** IQs the server sent and waits on (answers come back here, addressed to the server) */
+  readonly requests: ServerRequests;
 
   private readonly fan: Fanout;
 
   /** A stanza from a bound local client; 'from' has been stamped with its full JID. */
   fromClient(stanza: Element, from: Jid, origin: LocalSession): Pending {
+    if (stanza.name === 'presence' && this.hooks.has('presence/sent'))
+      return this.hooked('presence/sent', [{ stanza, from, to: tryJid(stanza.attrs.to) ?? from.toBare(), origin }], () =>
+        this.fromClientRouted(stanza, from, origin),
+      );
+    return this.fromClientRouted(stanza, from, origin);
+  }
+
+  private fromClientRouted(stanza: Element, from: Jid, origin: LocalSession): Pending {
     const toAttr = stanza.attrs.to;
     if (toAttr === undefined || toAttr === '') {
       if (stanza.name === 'presence') return this.broadcastPresence(stanza, from, origin);
@@ -233,6 +250,10 @@ export class Router {
     const type = stanza.attrs.type;
     if (type === 'result' || type === 'error') {
       // responses are delivered if addressed to a session, never bounced
+      if (!to.local && !to.resource) {
+        this.requests.answer(stanza, from.full);
+        return;
+      }
       if (to.local && to.resource) {
         const s = this.sessions.get(to.bare, to.resource);
         if (s) this.deliver(stanza, [s]);

@@ -59,6 +59,10 @@ export function createModuleHost(s: ModuleWiring): ModuleHost {
     deliver: (stanza: Element, targets: readonly SessionRecord[], meta?: DeliveryMeta) =>
       s.router.deliver(stanza, targets as readonly LocalSession[], meta),
     fanout: (stanza: Element, targets: readonly Jid[]) => s.router.fanout(stanza, targets),
+    request: (iq: Element) => {
+      iq.attrs.from = s.config.domain;
+      return s.router.requests.request(iq);
+    },
     services: s.router.services,
     admin: s.admin,
     addStatistic: (name: string, read: () => number) => s.addStatistic(name, read),

@@ -8,7 +8,8 @@ import { SqlRosterStore } from './sql/roster.js';
 import { SqlRoomStore } from './sql/rooms.js';
 import { ARCHIVE_DEFAULTS, SqlArchiveStore, type ArchiveEvents, type ArchiveLimits } from './sql/archive.js';
 import { ShardedArchiveStore } from './sql/sharded-archive.js';
-import type { ArchiveStore } from './types.js';
+import { SqlCapsStore, SqlPubSubStore } from './sql/pubsub.js';
+import type { ArchiveStore, CapsStore, PubSubStore } from './types.js';
 
 export * from './types.js';
 
@@ -38,6 +39,8 @@ class SqlStorage implements Storage {
   readonly offline: SqlOfflineStore;
   readonly rooms: SqlRoomStore;
   readonly archive: ArchiveStore;
+  readonly pubsub: PubSubStore;
+  readonly caps: CapsStore;
   constructor(
     readonly sql: Sql,
     private readonly shards: Sql[] = [],
@@ -58,6 +61,8 @@ class SqlStorage implements Storage {
     this.accounts = new SqlAccountStore(sql);
     this.userData = new SqlUserDataStore(sql);
     this.roster = new SqlRosterStore(sql);
+    this.pubsub = new SqlPubSubStore(sql);
+    this.caps = new SqlCapsStore(sql);
   }
   get kind(): 'sqlite' | 'postgres' {
     return this.sql.dialect;

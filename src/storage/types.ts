@@ -231,8 +231,60 @@ export interface ArchiveStore {
   deleteAll(owner: string): Promise<number>;
 }
 
+/** A publish-subscribe node (XEP-0060) as stored: its settings as JSON, owned by the pubsub module. */
+export interface StoredPubSubNode {
+  node: string;
+  /** node configuration (JSON) */
+  config: string;
+  /** affiliations other than the service owner's: bare JID -> affiliation (JSON) */
+  affiliations: string;
+  /** explicit subscriptions: JID -> state (JSON) */
+  subscriptions: string;
+  createdAt: number;
+}
+
+export interface StoredPubSubItem {
+  node: string;
+  id: string;
+  /** the bare JID that published it */
+  publisher: string;
+  /** the item's payload element, serialised ('' for none) */
+  payload: string;
+  publishedAt: number;
+}
+
+/**
+ * Publish-subscribe nodes and items of one service: for PEP, `service` is the owner's
+ * bare JID. Items come newest first.
+ */
+export interface PubSubStore {
+  nodes(service: string): Promise<StoredPubSubNode[]>;
+  /** the newest item of each node of the service */
+  lastItems(service: string): Promise<StoredPubSubItem[]>;
+  /** create or replace a node's settings */
+  saveNode(service: string, node: StoredPubSubNode): Promise<void>;
+  /** delete a node and its items */
+  deleteNode(service: string, node: string): Promise<boolean>;
+  /** items by id (those that exist), or the `max` newest (all without it) */
+  items(service: string, node: string, opts?: { ids?: string[]; max?: number }): Promise<StoredPubSubItem[]>;
+  /** store an item as the node's newest (replacing one with its id), then keep only the `keep` newest */
+  publish(service: string, item: StoredPubSubItem, keep: number): Promise<void>;
+  retract(service: string, node: string, id: string): Promise<boolean>;
+  purge(service: string, node: string): Promise<number>;
+  /** every node and item of a service (an account deleted) */
+  deleteAll(service: string): Promise<number>;
+}
+
+/** XEP-0115 verification strings whose answer verified, with what they stand for. */
+export interface CapsStore {
+  get(ver: string): Promise<string | undefined>;
+  put(ver: string, info: string): Promise<void>;
+}
+
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
+  readonly pubsub: PubSubStore;
+  readonly caps: CapsStore;
   readonly accounts: AccountStore;
   readonly userData: UserDataStore;
   readonly roster: RosterStore;

@@ -208,7 +208,7 @@ describe('server features (e2e)', () => {
     const q = r.getChild('query')!;
     assert.deepEqual(
       q.getChildren('identity').map((i: Element) => `${i.attrs.category}/${i.attrs.type}`),
-      ['server/im'],
+      ['server/im', 'pubsub/pep'], // XEP-0223 §5: PEP is looked for on the server's JID
     );
     const features = q.getChildren('feature').map((f: Element) => f.attrs.var);
     for (const f of [

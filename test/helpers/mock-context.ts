@@ -107,6 +107,8 @@ export function mockContext(host: string, parts: Partial<ModuleContext> = {}): M
     sessions: sessionDirectory(sessions as SessionTable<LocalSession>, () => undefined),
     invalidate: () => undefined,
     onInvalidate: () => undefined,
+    // hooks a module runs for others (none listen in these tests)
+    run: () => false,
     deliver: (stanza: Element, targets: readonly SessionRecord[]) => {
       const xml = stanza.toString();
       for (const t of targets) (t as FakeSession).sendSerialized(xml, stanza.name as 'message' | 'presence' | 'iq');

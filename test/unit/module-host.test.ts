@@ -47,6 +47,7 @@ function deps(log = silentLogger()) {
     cluster: { invalidate: () => undefined, onInvalidate: () => () => undefined, place: (_d, h) => h },
     deliver: () => undefined,
     fanout: () => undefined,
+    request: () => Promise.reject(new Error('no requests in these tests')),
     services,
     admin: unused('admin'),
     addStatistic: (name, read) => {

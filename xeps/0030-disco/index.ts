@@ -55,7 +55,12 @@ const disco: XepModule = {
       }
       if (req.to.local) {
         if (!req.self && !(await m.storage.accounts.get(req.to.local))) throw new StanzaError('service-unavailable');
-        return x('query', { xmlns: NS_ITEMS });
+        const items = await m.disco.accountItems(req.to.local, req.from);
+        return x(
+          'query',
+          { xmlns: NS_ITEMS },
+          items.map((i) => x('item', { jid: i.jid, node: i.node, name: i.name })),
+        );
       }
       return x(
         'query',

@@ -2,6 +2,8 @@
 import { Element, x, z, parseXml, StanzaError, type XepModule } from '../../src/api/index.js';
 
 const NS = 'jabber:iq:private';
+/** the key of XEP-0048 bookmarks, which xeps/0402-bookmarks keeps as PEP items when loaded */
+const BOOKMARKS = 'storage storage:bookmarks';
 
 const Config = z.object({
   /** namespaces one user may store (each bounded by the stanza size) */
@@ -33,6 +35,9 @@ const privateStorage: XepModule<z.infer<typeof Config>> = {
     m.iq({ type: 'get', ns: NS, name: 'query', to: ['bare'] }, async (req) => {
       const [wanted] = check(req.payload, req.self);
       if (req.payload.getChildElements().length !== 1) throw new StanzaError('bad-request', 'fetch one namespace at a time');
+      // XEP-0402 §5.3: bookmarks are PEP items, seen here in the XEP-0048 format
+      const bookmarks = key(wanted!) === BOOKMARKS ? m.use('bookmarks') : undefined;
+      if (bookmarks) return x('query', { xmlns: NS }, await bookmarks.get(req.from.local));
       const stored = await m.storage.userData.get(req.from.local, 'private', key(wanted!));
       return x('query', { xmlns: NS }, stored !== undefined ? parseXml(stored) : x(wanted!.name, { xmlns: wanted!.attrs.xmlns }));
     });
@@ -45,7 +50,9 @@ const privateStorage: XepModule<z.infer<typeof Config>> = {
         throw new StanzaError('resource-constraint', `at most ${m.config.max_items} namespaces`);
       for (const el of els) {
         el.parent = null;
-        await m.storage.userData.set(req.from.local, 'private', key(el), el.toString());
+        const bookmarks = key(el) === BOOKMARKS ? m.use('bookmarks') : undefined;
+        if (bookmarks) await bookmarks.set(req.from.local, el);
+        else await m.storage.userData.set(req.from.local, 'private', key(el), el.toString());
       }
     });
   },

@@ -25,6 +25,7 @@ const vcard: XepModule = {
       const card = new Element('vCard', { xmlns: NS });
       for (const c of req.payload.children) card.children.push(c);
       await m.storage.userData.set(req.from.local, 'vcard', '', card.toString());
+      await m.run('vcard/changed', req.from.local, card);
     });
   },
 };

@@ -169,4 +169,40 @@ export const MIGRATIONS: Migration[] = [
       CREATE UNIQUE INDEX mam_legacy_id ON mam_legacy (owner, legacy_id);
     `,
   },
+  {
+    version: 9,
+    name: 'publish-subscribe nodes and items (PEP), entity capabilities',
+    // xeps/0060-pubsub: a node's configuration, affiliations and explicit subscriptions are
+    // small and change together, so they are one row (JSON); items are rows of their own,
+    // ordered by seq (publication order; a re-published id moves to the newest).
+    // entity_caps: XEP-0115 verification strings whose disco#info answer verified, shared
+    // by the nodes of a cluster.
+    sql: `
+      CREATE TABLE pubsub_nodes (
+        service TEXT NOT NULL,
+        node TEXT NOT NULL,
+        config TEXT NOT NULL,
+        affiliations TEXT NOT NULL,
+        subscriptions TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (service, node)
+      );
+      CREATE TABLE pubsub_items (
+        service TEXT NOT NULL,
+        node TEXT NOT NULL,
+        id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        publisher TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        published_at BIGINT NOT NULL,
+        PRIMARY KEY (service, node, id)
+      );
+      CREATE INDEX pubsub_items_seq ON pubsub_items (service, node, seq);
+      CREATE TABLE entity_caps (
+        ver TEXT PRIMARY KEY,
+        info TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+    `,
+  },
 ];

@@ -1,0 +1,158 @@
+// Who gets a PEP event (XEP-0163 §4): the owner's own available resources and the
+// available resources of contacts subscribed to the owner's presence, each only if its
+// client asked for the node (`NODE+notify`, learned by XEP-0115), the access model
+// allows it, and the owner does not block the contact; plus explicit subscriptions.
+// Notifications come from the owner's bare JID (§4.3.1), one per resource, serialised once.
+import { x, Jid, dateTime, type Element, type ModuleContext, type SessionRecord } from '../../src/api/index.js';
+import type { PubSubNode, ServiceState } from '../0060-pubsub/nodes.js';
+import { parsePayload, type EventKind, type PubSubService } from '../0060-pubsub/service.js';
+import { randomBytes } from 'node:crypto';
+
+const NOTIFY = '+notify';
+
+export class PepNotifier {
+  /** notification ids: unique per server run (a random prefix, then a counter) */
+  private readonly idPrefix = randomBytes(6).toString('base64url') + '-';
+  private ids = 0;
+  private newId(): string {
+    return this.idPrefix + (++this.ids).toString(36);
+  }
+
+  constructor(
+    private readonly m: ModuleContext,
+    private readonly pubsub: () => PubSubService,
+  ) {}
+
+  private local(bare: string): string {
+    return bare.slice(0, bare.indexOf('@'));
+  }
+
+  private isLocal(bare: string): boolean {
+    return bare.endsWith('@' + this.m.host) && bare.indexOf('@') > 0;
+  }
+
+  /** May `contact` (a bare JID subscribed to the owner's presence, or the owner) see this node? */
+  private async allowed(owner: string, n: PubSubNode, contact: string): Promise<boolean> {
+    if (contact === owner) return true;
+    const aff = n.affiliations.get(contact);
+    if (aff === 'outcast') return false;
+    if (aff === 'member' || aff === 'publisher' || aff === 'owner') return true;
+    switch (n.config.access_model) {
+      case 'open':
+      case 'presence':
+        return true;
+      case 'roster': {
+        const item = await this.m.use('roster')?.item(this.local(owner), contact);
+        return !!item && item.groups.some((g) => n.config.roster_groups_allowed.includes(g));
+      }
+      case 'whitelist':
+        return false;
+    }
+  }
+
+  /** Send an event of `n` to everyone who gets it (XEP-0163 §4.3). */
+  async send(state: ServiceState, n: PubSubNode, event: Element, _kind: EventKind): Promise<void> {
+    const owner = state.service;
+    const caps = this.m.use('caps');
+    const interest = n.name + NOTIFY;
+    const targets: Jid[] = [];
+    const reached = new Set<string>();
+    const consider = (sessions: readonly SessionRecord[]): void => {
+      for (const s of sessions) {
+        if (!s.available || !caps?.features(s)?.has(interest)) continue;
+        targets.push(s.jid);
+        reached.add(s.jid.bare);
+      }
+    };
+    const sessionsOf = async (bare: string): Promise<readonly SessionRecord[]> => {
+      const ss = this.m.sessions.of(bare);
+      if (caps) await caps.prefetch(ss);
+      return ss;
+    };
+    consider(await sessionsOf(owner));
+    const ownerUser = this.local(owner);
+    const roster = this.m.use('roster');
+    if (roster) {
+      const contacts = n.config.access_model === 'whitelist' ? [...n.affiliations.keys()] : await roster.subscribers(ownerUser);
+      for (const c of contacts) {
+        if (!this.isLocal(c) || c === owner) continue;
+        if (n.config.access_model === 'whitelist' && !(await roster.item(ownerUser, c))) continue;
+        if (!(await this.allowed(owner, n, c))) continue;
+        const ss = await sessionsOf(c);
+        if (!ss.length) continue;
+        if (await this.m.blocks(ownerUser, Jid.parse(c))) continue;
+        consider(ss);
+      }
+    }
+    const message = x('message', { from: owner, type: n.config.notification_type, id: this.newId() }, event);
+    // explicit subscriptions (XEP-0060 §6.1): a full JID gets its own copy; a bare JID one
+    // copy through normal routing, unless its resources got theirs already
+    for (const jid of n.subscriptions.keys()) {
+      const j = Jid.parse(jid);
+      if (reached.has(j.bare)) continue;
+      if (j.resource) {
+        if (this.m.sessions.has(j)) targets.push(j);
+      } else this.m.send(x('message', { ...message.attrs, to: j.bare }, event));
+    }
+    if (targets.length) this.m.fanout(message, targets);
+  }
+
+  /** The newest item of `n`, as a notification stamped with when it was published (§4.3.4). */
+  private lastItem(n: PubSubNode, from: string, to: string): Element | undefined {
+    const last = n.last;
+    if (!last) return undefined;
+    const event = this.pubsub().storedEvent(n, last.id, last.payload ? parsePayload(last.payload) : undefined);
+    return x(
+      'message',
+      { from, to, type: n.config.notification_type, id: this.newId() },
+      event,
+      x('delay', { xmlns: 'urn:xmpp:delay', from, stamp: dateTime(last.publishedAt) }),
+    );
+  }
+
+  /** A new explicit subscriber gets the newest item (§6.1.7). */
+  sendLast(state: ServiceState, n: PubSubNode, to: Jid): void {
+    const msg = this.lastItem(n, state.service, to.full);
+    if (msg) this.m.send(msg);
+  }
+
+  /**
+   * A resource's interests became known (its first presence, XEP-0115): the newest item of
+   * each node it asked for, of its own account and of every contact whose presence it gets.
+   */
+  async onInterests(s: SessionRecord, features: ReadonlySet<string>, nodes: (owner: string) => Promise<ServiceState>): Promise<void> {
+    const wanted: string[] = [];
+    for (const f of features) if (f.endsWith(NOTIFY)) wanted.push(f.slice(0, -NOTIFY.length));
+    if (!wanted.length) return;
+    const me = s.jid.bare;
+    const owners = [me, ...((await this.m.use('roster')?.subscriptions(s.jid.local)) ?? []).filter((c) => this.isLocal(c) && c !== me)];
+    for (const owner of owners) {
+      const state = await nodes(owner);
+      if (!state.nodes.size) continue;
+      if (owner !== me && (await this.m.blocks(this.local(owner), s.jid))) continue;
+      for (const name of wanted) {
+        const n = state.nodes.get(name);
+        if (!n?.last || n.config.send_last_published_item !== 'on_sub_and_presence') continue;
+        if (!(await this.allowed(owner, n, me))) continue;
+        const msg = this.lastItem(n, owner, s.jid.full);
+        if (msg) this.m.deliver(msg, [s]);
+      }
+    }
+  }
+
+  /** `contact` was just allowed to see `owner`'s presence: the newest items it asked for (XEP-0060 §12.2). */
+  async onSubscriber(state: ServiceState, contact: string): Promise<void> {
+    if (!this.isLocal(contact) || !state.nodes.size) return;
+    const caps = this.m.use('caps');
+    const sessions = this.m.sessions.of(contact).filter((s) => s.available);
+    if (caps) await caps.prefetch(sessions);
+    for (const n of state.nodes.values()) {
+      if (!n.last || n.config.send_last_published_item === 'never' || !(await this.allowed(state.service, n, contact))) continue;
+      for (const s of sessions) {
+        if (!caps?.features(s)?.has(n.name + NOTIFY)) continue;
+        const msg = this.lastItem(n, state.service, s.jid.full);
+        if (msg) this.m.deliver(msg, [s]);
+      }
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// XEP-0398 User Avatar to vCard-Based Avatars Conversion, and the XEP-0153 hash in presence.
+// - A PEP avatar (XEP-0084) published with an open data node becomes the vCard's PHOTO
+//   (§3.1; not when the data node is restricted: a vCard is readable by anyone, §7).
+// - A vCard stored with a PHOTO is published as a PEP avatar (§3.2), open like the vCard.
+// - Every available presence a client sends (broadcast or directed: room joins too) carries
+//   <x xmlns='vcard-temp:x:update'><photo>SHA-1</photo></x> of the current avatar, unless the
+//   client said it has none (an explicit empty <photo/>) (§4).
+import { createHash } from 'node:crypto';
+import { x, z, parseXml, type Element, type XepModule } from '../../src/api/index.js';
+
+const NS_DATA = 'urn:xmpp:avatar:data';
+const NS_META = 'urn:xmpp:avatar:metadata';
+const NS_UPDATE = 'vcard-temp:x:update';
+const NS_VCARD = 'vcard-temp';
+const OPEN = { access_model: 'open' };
+
+const Config = z.object({
+  /** users whose avatar hash is kept in memory for presence stamping */
+  cache_users: z.number().int().positive().default(100_000),
+});
+
+const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
+
+const avatars: XepModule<z.infer<typeof Config>> = {
+  name: 'avatars',
+  config: Config,
+  depends: ['pep', 'vcard'],
+  xeps: [
+    { n: 398, version: '1.0.0', status: 'complete' },
+    { n: 153, version: '1.1.1', status: 'complete', note: 'the server adds the hash to presence (XEP-0398 §4)' },
+  ],
+  setup(m) {
+    m.feature('urn:xmpp:pep-vcard-conversion:0', 'bare');
+    /** user -> SHA-1 of the current avatar ('' for none) */
+    const hashes = new Map<string, Promise<string>>();
+
+    const readVcard = async (user: string): Promise<Element | undefined> => {
+      const stored = await m.storage.userData.get(user, 'vcard', '');
+      return stored ? parseXml(stored) : undefined;
+    };
+
+    /** The current avatar's hash: the PEP metadata's newest item, else the vCard's PHOTO. */
+    const load = async (user: string): Promise<string> => {
+      const meta = (await m.use('pep')?.items(user, NS_META))?.[0];
+      if (meta) return meta.payload.getChild('info') ? meta.id : '';
+      const bin = (await readVcard(user))?.getChild('PHOTO')?.getChildText('BINVAL');
+      return bin ? sha1(Buffer.from(bin.replace(/\s+/g, ''), 'base64')) : '';
+    };
+    const hashOf = (user: string): Promise<string> => {
+      let h = hashes.get(user);
+      if (!h) {
+        h = load(user);
+        hashes.set(user, h);
+        h.catch(() => hashes.delete(user));
+        while (hashes.size > m.config.cache_users) hashes.delete(hashes.keys().next().value!);
+      }
+      return h;
+    };
+    const changed = (user: string): void => {
+      hashes.delete(user);
+      m.invalidate('hash', user);
+    };
+    m.onInvalidate('hash', (user) => hashes.delete(user));
+
+    /** Write the vCard's PHOTO (or remove it), keeping the rest of the card. */
+    const setPhoto = async (user: string, photo: { type: string; data: string } | undefined): Promise<void> => {
+      const card = (await readVcard(user)) ?? x('vCard', { xmlns: NS_VCARD });
+      card.children = card.children.filter((c) => typeof c === 'string' || c.name !== 'PHOTO');
+      if (photo) card.children.push(x('PHOTO', null, x('TYPE', null, photo.type), x('BINVAL', null, photo.data)));
+      await m.storage.userData.set(user, 'vcard', '', card.toString());
+    };
+
+    // §3.1: PEP to vCard
+    m.hook('pep/changed', async (user, node, id, payload) => {
+      if (node !== NS_META) return;
+      changed(user);
+      const pep = m.use('pep');
+      if (!pep) return;
+      if (!payload) return;
+      const info = payload.getChildren('info').find((i) => !i.attrs.url && i.attrs.id === id) ?? payload.getChildren('info').find((i) => !i.attrs.url);
+      if (!info) return setPhoto(user, undefined); // an empty <metadata/>: avatar disabled
+      const data = (await pep.items(user, NS_DATA)).find((i) => i.id === info.attrs.id);
+      if (!data) return;
+      const b64 = data.payload.getText().replace(/\s+/g, '');
+      if (sha1(Buffer.from(b64, 'base64')) !== info.attrs.id) return m.log.debug({ user }, 'avatar: data does not match its id, not converted');
+      if ((await m.storage.pubsub.nodes(`${user}@${m.host}`)).some((n) => n.node === NS_DATA && JSON.parse(n.config).access_model !== 'open')) return;
+      await setPhoto(user, { type: info.attrs.type ?? 'image/png', data: b64 });
+    });
+
+    // §3.2: vCard to PEP
+    m.hook('vcard/changed', async (user, card) => {
+      changed(user);
+      const pep = m.use('pep');
+      const photo = card.getChild('PHOTO');
+      const b64 = photo?.getChildText('BINVAL')?.replace(/\s+/g, '');
+      if (!pep || !b64) return;
+      const bytes = Buffer.from(b64, 'base64');
+      const id = sha1(bytes);
+      try {
+        await pep.publish(user, NS_DATA, id, x('data', { xmlns: NS_DATA }, b64), OPEN);
+        const info = x('info', { id, bytes: String(bytes.length), type: photo!.getChildText('TYPE') || 'image/png' });
+        await pep.publish(user, NS_META, id, x('metadata', { xmlns: NS_META }, info), OPEN);
+      } catch (err) {
+        m.log.warn({ err, user }, 'avatar: publishing the vCard photo on PEP failed');
+      }
+    });
+
+    // §4: the hash in every available presence
+    m.hook(
+      'presence/sent',
+      async (ev) => {
+        const type = ev.stanza.attrs.type;
+        if (type !== undefined || !ev.origin) return false;
+        const update = ev.stanza.getChild('x', NS_UPDATE);
+        const photo = update?.getChild('photo');
+        if (photo && !photo.getText()) return false; // the client says: no avatar
+        const hash = await hashOf(ev.from.local);
+        if (!hash) return false;
+        if (update) update.children = [x('photo', null, hash)];
+        else ev.stanza.children.push(x('x', { xmlns: NS_UPDATE }, x('photo', null, hash)));
+        return false;
+      },
+    );
+  },
+};
+
+export default avatars;
