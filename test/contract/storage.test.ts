@@ -240,6 +240,50 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
     });
   });
 
+  describe('publish-subscribe (PEP)', () => {
+    const svc = 'pep@localhost';
+    const node = (name: string) => ({ node: name, config: '{"max_items":2}', affiliations: '{}', subscriptions: '{}', createdAt: 1000 });
+    const item = (n: string, id: string, payload = `<p xmlns='x'>${id}</p>`) => ({ node: n, id, publisher: svc, payload, publishedAt: 2000 });
+
+    it('keeps nodes, newest items first, and only the `keep` newest', async () => {
+      await s.pubsub.saveNode(svc, node('a'));
+      await s.pubsub.saveNode(svc, { ...node('a'), config: '{"max_items":3}' });
+      await s.pubsub.saveNode(svc, node('b'));
+      assert.deepEqual((await s.pubsub.nodes(svc)).map((n) => [n.node, n.config]), [['a', '{"max_items":3}'], ['b', '{"max_items":2}']]);
+      for (const id of ['1', '2', '3', '4']) await s.pubsub.publish(svc, item('a', id), 3);
+      assert.deepEqual((await s.pubsub.items(svc, 'a')).map((i) => i.id), ['4', '3', '2']);
+      // a re-published id becomes the newest and keeps no second copy
+      await s.pubsub.publish(svc, item('a', '2', "<p xmlns='x'>again</p>"), 3);
+      const all = await s.pubsub.items(svc, 'a');
+      assert.deepEqual(all.map((i) => i.id), ['2', '4', '3']);
+      assert.equal(all[0]!.payload, "<p xmlns='x'>again</p>");
+      assert.deepEqual((await s.pubsub.items(svc, 'a', { max: 1 })).map((i) => i.id), ['2']);
+      assert.deepEqual((await s.pubsub.items(svc, 'a', { ids: ['3', 'nope'] })).map((i) => i.id), ['3']);
+      await s.pubsub.publish(svc, item('b', 'x'), 1);
+      assert.deepEqual((await s.pubsub.lastItems(svc)).map((i) => [i.node, i.id]).sort(), [['a', '2'], ['b', 'x']]);
+    });
+
+    it('retracts, purges, deletes a node with its items, and everything of a service', async () => {
+      assert.equal(await s.pubsub.retract(svc, 'a', '4'), true);
+      assert.equal(await s.pubsub.retract(svc, 'a', '4'), false);
+      assert.equal(await s.pubsub.purge(svc, 'a'), 2);
+      assert.deepEqual(await s.pubsub.items(svc, 'a'), []);
+      assert.equal(await s.pubsub.deleteNode(svc, 'b'), true);
+      assert.deepEqual(await s.pubsub.items(svc, 'b'), []);
+      assert.deepEqual((await s.pubsub.nodes(svc)).map((n) => n.node), ['a']);
+      await s.pubsub.publish(svc, item('a', 'z'), 5);
+      assert.equal(await s.pubsub.deleteAll(svc), 2);
+      assert.deepEqual(await s.pubsub.nodes(svc), []);
+    });
+
+    it('keeps verified caps strings', async () => {
+      assert.equal(await s.caps.get('sha-1 abc='), undefined);
+      await s.caps.put('sha-1 abc=', '["a","b"]');
+      await s.caps.put('sha-1 abc=', '["other"]'); // the first answer stays
+      assert.equal(await s.caps.get('sha-1 abc='), '["a","b"]');
+    });
+  });
+
   describe('archive', () => {
     const row = (owner: string, i: number, withJid: string, ts: number) => ({
       owner,

@@ -187,6 +187,14 @@ describe('config', () => {
       assert.deepEqual(config.modules.disabled, ['carbons']);
     });
 
+    it('UZZAP_PEP_<KEY> is the public name of modules.pep.<key>; the long form wins', () => {
+      const pep = (env: Record<string, string>) =>
+        (load(env).config.modules as unknown as Record<string, Record<string, unknown>>).pep;
+      assert.deepEqual(pep({ UZZAP_PEP_MAX_ITEM_SIZE: '131072' }), { max_item_size: 131072 });
+      assert.deepEqual(pep({ UZZAP_PEP_MAX_ITEM_SIZE: '1', UZZAP_MODULES_PEP_MAX_ITEM_SIZE: '2' }), { max_item_size: 2 });
+      assert.deepEqual(pep({ UZZAP_MODULES_PEP_MAX_ITEM_SIZE: '2', UZZAP_PEP_MAX_ITEM_SIZE: '1' }), { max_item_size: 2 });
+    });
+
     it('port 0 (pick any free port) is allowed', () => {
       const { config } = load({ UZZAP_C2S_PORT: '0', UZZAP_C2S_TLS_PORT: '0', UZZAP_HTTP_PORT: '0', UZZAP_COMPONENT_PORT: '0' });
       assert.equal(config.c2s.port, 0);
