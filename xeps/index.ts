@@ -24,6 +24,7 @@ import caps from './0115-caps/index.js';
 import pep from './0163-pep/index.js';
 import bookmarks from './0402-bookmarks/index.js';
 import avatars from './0398-avatar-conversion/index.js';
+import mds from './0490-mds/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -36,6 +37,7 @@ export const MODULES: XepModule<never>[] = [
   pep,
   bookmarks,
   avatars,
+  mds,
   register,
   version,
   offline,

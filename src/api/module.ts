@@ -262,6 +262,8 @@ export interface DiscoIdentity {
 export interface DiscoNodeInfo {
   identities?: DiscoIdentity[];
   features?: string[];
+  /** XEP-0128 forms (a pubsub node's meta-data) */
+  forms?: Element[];
   items?: { jid: string; node?: string; name?: string }[];
 }
 
@@ -277,6 +279,8 @@ export interface Disco {
   node(node: string, from: Jid): Promise<DiscoNodeInfo | undefined>;
   /** disco#items of a user's account for `from` (see `discoAccountItems`) */
   accountItems(owner: string, from: Jid): Promise<{ jid: string; node?: string; name?: string }[]>;
+  /** disco#info of a node of a user's account, for `from` (see `discoAccountItems`); undefined: no such node */
+  accountNode(owner: string, node: string, from: Jid): Promise<DiscoNodeInfo | undefined>;
 }
 
 // ---- ad-hoc commands (XEP-0050): ./adhoc.ts ----
@@ -454,8 +458,11 @@ export interface ModuleContext<C = unknown> {
   provide<K extends keyof Provided>(name: K, api: Provided[K]): void;
   /** Another module's API, if that module is loaded now (ask at use, not at setup: modules reload). */
   use<K extends keyof Provided>(name: K): Provided[K] | undefined;
-  /** Items of a user's account in disco#items without a node (PEP nodes, XEP-0163 §6.1). */
-  discoAccountItems(list: AccountItemsResolver): void;
+  /**
+   * Items of a user's account in disco#items without a node (PEP nodes, XEP-0163 §6.1),
+   * and, with `node`, what disco#info says of one of them (XEP-0060 §5.3).
+   */
+  discoAccountItems(list: AccountItemsResolver, node?: (owner: string, node: string, from: Jid) => Promise<DiscoNodeInfo | undefined>): void;
   onClose(fn: () => void | Promise<void>): void;
 }
 

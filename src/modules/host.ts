@@ -104,6 +104,7 @@ export class ModuleHost implements Disco, Commands {
   /** APIs modules offer each other (ctx.provide / ctx.use) */
   private readonly provided = new Map<keyof Provided, unknown>();
   private readonly accountItemLists = new Set<AccountItemsResolver>();
+  private readonly accountNodes = new Set<(owner: string, node: string, from: Jid) => Promise<DiscoNodeInfo | undefined>>();
   readonly preAuthIqs = new Map<string, (req: PreAuthIqRequest) => Element | void | Promise<Element | void>>();
 
   constructor(private readonly deps: ModuleHostDeps) {}
@@ -133,6 +134,14 @@ export class ModuleHost implements Disco, Commands {
     const out: { jid: string; node?: string; name?: string }[] = [];
     for (const list of this.accountItemLists) out.push(...(await list(owner, from)));
     return out;
+  }
+
+  async accountNode(owner: string, node: string, from: Jid): Promise<DiscoNodeInfo | undefined> {
+    for (const r of this.accountNodes) {
+      const found = await r(owner, node, from);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   // ---- Commands (read side) ----
@@ -339,9 +348,13 @@ export class ModuleHost implements Disco, Commands {
         rec(() => void this.provided.delete(name));
       },
       use: <K extends keyof Provided>(name: K) => this.provided.get(name) as Provided[K] | undefined,
-      discoAccountItems: (list) => {
+      discoAccountItems: (list, node) => {
         this.accountItemLists.add(list);
         rec(() => void this.accountItemLists.delete(list));
+        if (node) {
+          this.accountNodes.add(node);
+          rec(() => void this.accountNodes.delete(node));
+        }
       },
       onClose: (fn) => rec(fn),
     };

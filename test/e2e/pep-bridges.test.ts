@@ -186,3 +186,39 @@ describe('avatars: XEP-0084 with vCard-temp (XEP-0398, XEP-0153)', function () {
     assert.equal(p2.getChild('x', 'vcard-temp:x:update')?.getChildText('photo'), PNG_ID, 'an empty <x/> gets the hash');
   });
 });
+
+describe('displayed markers: XEP-0490 server assist', function () {
+  this.timeout(20_000);
+  let server: Server;
+  const clients: XmppClient[] = [];
+  beforeEach(async () => {
+    server = await startServer({ users: { alice: 'secret', bob: 'secret' } });
+    await befriend(server, 'alice', 'bob');
+  });
+  afterEach(async () => {
+    await stopAll(...clients.splice(0));
+    await server.stop();
+  });
+
+  it('takes <displayed/> out of a sent message, publishes it privately, and routes the rest', async () => {
+    const NS_MDS = 'urn:xmpp:mds:displayed:0';
+    const phone = await capsClient(server, 'alice', [notify(NS_MDS)], { resource: 'phone' });
+    const desk = await capsClient(server, 'alice', [notify(NS_MDS)], { resource: 'desk' });
+    const bob = await capsClient(server, 'bob', [notify(NS_MDS)]);
+    clients.push(phone, desk, bob);
+    const marker = xml('displayed', { xmlns: NS_MDS }, xml('stanza-id', { xmlns: 'urn:xmpp:sid:0', by: 'alice@localhost', id: 'abc' }));
+    await phone.send(
+      xml('message', { to: 'bob@localhost', type: 'chat', id: 'm1' }, xml('displayed', { xmlns: 'urn:xmpp:chat-markers:0', id: 'x1' }), marker),
+    );
+    const ev = await expectStanza(desk, isEvent('alice@localhost', NS_MDS), 5000, "the other resource's MDS notification");
+    const item = ev.getChild('event', NS_EVENT)!.getChild('items')!.getChild('item')!;
+    assert.equal(item.attrs.id, 'bob@localhost');
+    assert.equal(item.getChild('displayed', NS_MDS)?.getChild('stanza-id')?.attrs.id, 'abc');
+    const routed = await expectStanza(bob, (s) => s.is('message') && s.attrs.id === 'm1', 5000, 'the chat marker');
+    assert.ok(routed.getChild('displayed', 'urn:xmpp:chat-markers:0'));
+    assert.equal(routed.getChild('displayed', NS_MDS), undefined, 'the MDS element was taken out');
+    await expectNothing(bob, isEvent('alice@localhost', NS_MDS), { after: [phone] });
+    const r = await items(bob, 'alice@localhost', NS_MDS);
+    assert.equal(r.attrs.type, 'error', 'the node is private');
+  });
+});

@@ -156,6 +156,14 @@ describe('PEP (XEP-0163, XEP-0060, XEP-0115)', function () {
     assert.ok(own.getChild('query')!.getChildren('item').some((i) => i.attrs.node === 'urn:xmpp:bookmarks:1'));
     const theirs = await iq(bob, xml('iq', { type: 'get', to: 'alice@localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' })));
     assert.ok(!theirs.getChild('query')!.getChildren('item').some((i) => i.attrs.node === 'urn:xmpp:bookmarks:1'));
+    // disco#info on the node (XEP-0060 §5.3): a leaf, with its meta-data, for the owner only
+    const info = (c: XmppClient) =>
+      iq(c, xml('iq', { type: 'get', to: 'alice@localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: 'urn:xmpp:bookmarks:1' })));
+    const mine = (await info(alice)).getChild('query')!;
+    assert.equal(mine.getChild('identity')?.attrs.type, 'leaf');
+    const meta = mine.getChild('x', 'jabber:x:data')!.getChildren('field').find((f) => f.attrs.var === 'pubsub#access_model');
+    assert.equal(meta?.getChildText('value'), 'whitelist');
+    assert.equal(errorOf(await info(bob)), 'item-not-found');
   });
 
   it('retract notifies with <retract/>; delete notifies with <delete/>; both reach storage', async () => {

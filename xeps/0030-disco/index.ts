@@ -20,13 +20,14 @@ const disco: XepModule = {
       const scope = req.to.local ? 'bare' : 'host';
       const node = req.payload.attrs.node;
       if (node !== undefined) {
-        const found = scope === 'host' ? await m.disco.node(node, req.from) : undefined;
+        const found = scope === 'host' ? await m.disco.node(node, req.from) : await m.disco.accountNode(req.to.local, node, req.from);
         if (!found) throw new StanzaError('item-not-found');
         return x(
           'query',
           { xmlns: NS_INFO, node },
           (found.identities ?? []).map((i) => x('identity', { category: i.category, type: i.type, name: i.name })),
           (found.features ?? []).map((f) => x('feature', { var: f })),
+          found.forms ?? [],
         );
       }
       if (scope === 'bare' && !req.self) {

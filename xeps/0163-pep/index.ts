@@ -11,7 +11,7 @@
 // private storage (XEP-0223: whitelist, persist_items), bookmarks (XEP-0402), displayed
 // markers (XEP-0490). The bridges to older protocols are xeps/0402-bookmarks and
 // xeps/0398-avatar-conversion.
-import { z, Jid, parseXml, type Element, type XepModule } from '../../src/api/index.js';
+import { z, Jid, parseXml, dataForm, dateTime, type Element, type XepModule } from '../../src/api/index.js';
 import type { NodeConfig } from '../0060-pubsub/config.js';
 import { NodeCache } from '../0060-pubsub/nodes.js';
 import { NS_PUBSUB, NS_PUBSUB_OWNER, PubSubService } from '../0060-pubsub/service.js';
@@ -77,7 +77,6 @@ const pep: XepModule<z.infer<typeof Config>> = {
     { n: 84, version: '1.1.4', status: 'complete', note: 'stored and delivered as PEP' },
     { n: 292, version: '0.12.0', status: 'complete', note: 'stored and delivered as PEP' },
     { n: 384, version: '0.9.1', status: 'complete', note: 'device lists and bundles (both namespaces) as PEP' },
-    { n: 490, version: '1.0.1', status: 'partial', note: 'as PEP; no server assist' },
   ],
   setup(m) {
     for (const scope of ['bare', 'host'] as const) {
@@ -135,11 +134,29 @@ const pep: XepModule<z.infer<typeof Config>> = {
       await m.run('pep/changed', to.local, op.attrs.node, item?.attrs.id ?? '', op.name === 'publish' ? item?.getChildElements()[0] : undefined);
     };
 
-    m.discoAccountItems(async (owner, from) => {
+    const visible = async (owner: string, from: Jid) => {
       const bare = `${owner}@${m.host}`;
-      const list = from.bare === bare ? [...(await nodes.get(bare)).nodes.values()] : await pubsub.visible(bare, from);
-      return list.map((n) => ({ jid: bare, node: n.name }));
-    });
+      return from.bare === bare ? [...(await nodes.get(bare)).nodes.values()] : await pubsub.visible(bare, from);
+    };
+    m.discoAccountItems(
+      async (owner, from) => (await visible(owner, from)).map((n) => ({ jid: `${owner}@${m.host}`, node: n.name })),
+      // XEP-0060 §5.3: a node's identity and meta-data, for those who may see it
+      async (owner, node, from) => {
+        const n = (await visible(owner, from)).find((v) => v.name === node);
+        if (!n) return undefined;
+        const meta = dataForm('result', 'http://jabber.org/protocol/pubsub#meta-data', [
+          { var: 'pubsub#type', value: n.config.type },
+          { var: 'pubsub#title', value: n.config.title },
+          { var: 'pubsub#description', value: n.config.description },
+          { var: 'pubsub#owner', type: 'jid-multi', value: `${owner}@${m.host}` },
+          { var: 'pubsub#access_model', value: n.config.access_model },
+          { var: 'pubsub#publish_model', value: n.config.publish_model },
+          { var: 'pubsub#max_items', value: n.config.max_items },
+          { var: 'pubsub#creation_date', value: dateTime(n.createdAt) },
+        ]);
+        return { identities: [{ category: 'pubsub', type: 'leaf' }], features: [NS_PUBSUB], forms: [meta] };
+      },
+    );
 
     m.hook('caps/known', (s, features) => notifier.onInterests(s, features, (owner) => nodes.get(owner)));
     m.hook('roster/subscriber', async (user, contact, subscribed) => {

@@ -46,21 +46,33 @@ const avatars: XepModule<z.infer<typeof Config>> = {
       const bin = (await readVcard(user))?.getChild('PHOTO')?.getChildText('BINVAL');
       return bin ? sha1(Buffer.from(bin.replace(/\s+/g, ''), 'base64')) : '';
     };
+    /** the same hashes, once loaded (read synchronously on every presence) */
+    const resolved = new Map<string, string>();
     const hashOf = (user: string): Promise<string> => {
       let h = hashes.get(user);
       if (!h) {
         h = load(user);
         hashes.set(user, h);
-        h.catch(() => hashes.delete(user));
+        h.then(
+          (v) => {
+            if (hashes.get(user) === h) resolved.set(user, v);
+          },
+          () => hashes.delete(user),
+        );
+        while (resolved.size > m.config.cache_users) resolved.delete(resolved.keys().next().value!);
         while (hashes.size > m.config.cache_users) hashes.delete(hashes.keys().next().value!);
       }
       return h;
     };
     const changed = (user: string): void => {
       hashes.delete(user);
+      resolved.delete(user);
       m.invalidate('hash', user);
     };
-    m.onInvalidate('hash', (user) => hashes.delete(user));
+    m.onInvalidate('hash', (user) => {
+      hashes.delete(user);
+      resolved.delete(user);
+    });
 
     /** Write the vCard's PHOTO (or remove it), keeping the rest of the card. */
     const setPhoto = async (user: string, photo: { type: string; data: string } | undefined): Promise<void> => {
@@ -106,21 +118,23 @@ const avatars: XepModule<z.infer<typeof Config>> = {
     });
 
     // §4: the hash in every available presence
-    m.hook(
-      'presence/sent',
-      async (ev) => {
-        const type = ev.stanza.attrs.type;
-        if (type !== undefined || !ev.origin) return false;
-        const update = ev.stanza.getChild('x', NS_UPDATE);
-        const photo = update?.getChild('photo');
-        if (photo && !photo.getText()) return false; // the client says: no avatar
-        const hash = await hashOf(ev.from.local);
-        if (!hash) return false;
-        if (update) update.children = [x('photo', null, hash)];
-        else ev.stanza.children.push(x('x', { xmlns: NS_UPDATE }, x('photo', null, hash)));
-        return false;
-      },
-    );
+    const stamp = (stanza: Element, update: Element | undefined, hash: string): false => {
+      if (!hash) return false;
+      if (update) update.children = [x('photo', null, hash)];
+      else stanza.children.push(x('x', { xmlns: NS_UPDATE }, x('photo', null, hash)));
+      return false;
+    };
+    m.hook('presence/sent', (ev) => {
+      if (ev.stanza.attrs.type !== undefined || !ev.origin) return false;
+      const update = ev.stanza.getChild('x', NS_UPDATE);
+      const photo = update?.getChild('photo');
+      if (photo && !photo.getText()) return false; // the client says: no avatar
+      const user = ev.from.local;
+      // synchronous once the hash is known (the common case)
+      const known = resolved.get(user);
+      if (known !== undefined) return stamp(ev.stanza, update, known);
+      return hashOf(user).then((h) => stamp(ev.stanza, update, h));
+    });
   },
 };
 
