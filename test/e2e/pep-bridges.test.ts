@@ -7,6 +7,7 @@ import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
 import { connect, expectNothing, expectStanza, iq, stopAll, xml, type XmppClient } from '../helpers/clients.js';
 import { capsClient, isEvent, items, notify, NS_EVENT, NS_PUBSUB, publish } from '../helpers/pep.js';
+import { createRoom, join, SERVICE } from '../helpers/muc.js';
 
 const NS_B = 'urn:xmpp:bookmarks:1';
 const NS_PRIVATE = 'jabber:iq:private';
@@ -220,5 +221,45 @@ describe('displayed markers: XEP-0490 server assist', function () {
     await expectNothing(bob, isEvent('alice@localhost', NS_MDS), { after: [phone] });
     const r = await items(bob, 'alice@localhost', NS_MDS);
     assert.equal(r.attrs.type, 'error', 'the node is private');
+  });
+});
+
+describe('room avatars: XEP-0486', function () {
+  this.timeout(20_000);
+  let server: Server;
+  const clients: XmppClient[] = [];
+  beforeEach(async () => {
+    server = await startServer({ users: { alice: 'secret', bob: 'secret' } });
+  });
+  afterEach(async () => {
+    await stopAll(...clients.splice(0));
+    await server.stop();
+  });
+
+  it('an owner sets the room vCard; occupants hear status 104; disco#info carries the hash; others may not set it', async () => {
+    const alice = await connect(server, 'alice');
+    const bob = await connect(server, 'bob');
+    clients.push(alice, bob);
+    const ROOM = `pics@${SERVICE}`;
+    await createRoom(alice, 'pics', 'al', { 'muc#roomconfig_persistentroom': '1' });
+    await join(bob, 'pics', 'bo');
+    const photo = xml('vCard', { xmlns: 'vcard-temp' }, xml('PHOTO', {}, xml('TYPE', {}, 'image/png'), xml('BINVAL', {}, PNG.toString('base64'))));
+    const refused = await iq(bob, xml('iq', { type: 'set', to: ROOM }, photo));
+    assert.equal(refused.getChild('error')?.getChild('forbidden')?.name, 'forbidden');
+    const set = await iq(alice, xml('iq', { type: 'set', to: ROOM }, xml('vCard', { xmlns: 'vcard-temp' }, ...photo.children.map((c) => c as Element))));
+    assert.equal(set.attrs.type, 'result', set.toString());
+    const note = await expectStanza(bob, (s) => s.is('message') && s.attrs.from === ROOM && !!s.getChild('x')?.getChildren('status').some((c) => c.attrs.code === '104'));
+    assert.ok(note);
+    const info = await iq(bob, xml('iq', { type: 'get', to: ROOM }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+    const q = info.getChild('query')!;
+    assert.ok(q.getChildren('feature').some((f) => f.attrs.var === 'vcard-temp'));
+    const hash = q.getChild('x', 'jabber:x:data')!.getChildren('field').find((f) => f.attrs.var === 'muc#roominfo_avatarhash');
+    assert.equal(hash?.getChildText('value'), PNG_ID);
+    const card = await iq(bob, xml('iq', { type: 'get', to: ROOM }, xml('vCard', { xmlns: 'vcard-temp' })));
+    assert.equal(card.getChild('vCard')?.getChild('PHOTO')?.getChildText('BINVAL'), PNG.toString('base64'));
+    // an empty vCard removes it
+    assert.equal((await iq(alice, xml('iq', { type: 'set', to: ROOM }, xml('vCard', { xmlns: 'vcard-temp' })))).attrs.type, 'result');
+    const after = await iq(bob, xml('iq', { type: 'get', to: ROOM }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+    assert.equal(after.getChild('query')!.getChild('x', 'jabber:x:data')!.getChildren('field').find((f) => f.attrs.var === 'muc#roominfo_avatarhash'), undefined);
   });
 });

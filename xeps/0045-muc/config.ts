@@ -30,6 +30,8 @@ export interface RoomConfig {
   presenceThreshold: number;
   /** secret behind occupant ids (XEP-0421), stable for the room's life */
   occupantSalt: string;
+  /** XEP-0486: SHA-1 of the room vCard's PHOTO ('' or absent: none) */
+  avatarHash?: string;
 }
 
 export const FIELD_PRESENCE_THRESHOLD = 'x-uzzap#presence_threshold';

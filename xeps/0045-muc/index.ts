@@ -46,6 +46,7 @@ const muc: XepModule<MucSettings> = {
     { n: 249, version: '1.2', status: 'complete', note: 'direct invitations pass through' },
     { n: 410, version: '1.1.0', status: 'complete', note: 'self-ping answered by the room' },
     { n: 421, version: '0.1.0', status: 'complete' },
+    { n: 486, version: '0.1.0', status: 'complete', note: 'room vCard set by owners, hash in disco#info, status 104' },
     {
       n: 425,
       version: '0.3.0',

@@ -16,6 +16,7 @@ import {
   runMamQuery,
   x,
 } from '../../src/api/index.js';
+import { vcardGet, vcardSet, NS_VCARD } from './avatar.js';
 import { adminGet, adminSet } from './affiliations.js';
 import { AFF_RANK } from './permissions.js';
 import { announcement, moderationRequest, tombstone, type ModerationRequest } from './moderation.js';
@@ -55,6 +56,7 @@ export function iq(room: Room, stanza: Element, from: Jid): Element | undefined 
   if (ns === NS_ADMIN && payload.name === 'query') return type === 'get' ? adminGet(room, payload, from) : adminSet(room, payload, from);
   if (ns === NS_OWNER && payload.name === 'query') return type === 'get' ? ownerGet(room, from) : ownerSet(room, payload, from);
   if (ns === NS_REGISTER && payload.name === 'query') return register(room, type === 'get', payload, from);
+  if (ns === NS_VCARD && payload.name === 'vCard') return type === 'get' ? vcardGet(room) : vcardSet(room, payload, from);
   const moderation = type === 'set' ? moderationRequest(payload) : undefined;
   if (moderation) return moderate(room, moderation, from);
   if (ns === NS_MAM && (payload.name === 'query' || payload.name === 'metadata') && room.host.archiving)
@@ -104,6 +106,7 @@ function discoInfo(room: Room, node: string | undefined, from: Jid): Element {
     NS_REGISTER,
     NS_DISCO_INFO,
     NS_PING,
+    NS_VCARD,
     ...(room.host.archiving ? [NS_MAM, 'urn:xmpp:mam:2#extended'] : []),
     c.public ? 'muc_public' : 'muc_hidden',
     c.persistent ? 'muc_persistent' : 'muc_temporary',
@@ -121,6 +124,7 @@ function discoInfo(room: Room, node: string | undefined, from: Jid): Element {
     { var: 'muc#roomconfig_changesubject', type: 'boolean', value: c.changeSubject },
     { var: 'muc#maxhistoryfetch', label: 'Maximum history', value: c.historyLength },
     ...(c.lang ? [{ var: 'muc#roominfo_lang', label: 'Language', value: c.lang }] : []),
+    ...(c.avatarHash ? [{ var: 'muc#roominfo_avatarhash', type: 'text-multi' as const, label: 'Avatar hash', value: c.avatarHash }] : []),
   ]);
   return x(
     'query',

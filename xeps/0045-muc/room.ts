@@ -54,6 +54,9 @@ export interface RoomHost {
   /** forward an IQ to an occupant and route its answer back */
   proxyIq(room: Room, stanza: Element, from: Occupant, to: Occupant): void;
   isServerAdmin(jid: Jid): boolean;
+  /** XEP-0486: the room's vCard, if set */
+  vcard(room: Room): Promise<Element | undefined>;
+  setVcard(room: Room, card: Element | undefined): Promise<void>;
   /** room archives (XEP-0313), when the service keeps them */
   readonly archiving: boolean;
   readonly archive: ArchiveStore;

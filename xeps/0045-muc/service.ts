@@ -146,9 +146,23 @@ export class MucService implements RoomHost {
   }
 
   persist(room: Room, what: 'room' | 'remove'): void {
-    if (what === 'remove') return this.write(`remove ${room.name}`, () => this.m.storage.rooms.remove(this.domain, room.name));
+    if (what === 'remove')
+      return this.write(`remove ${room.name}`, async () => {
+        await this.m.storage.rooms.remove(this.domain, room.name);
+        await this.m.storage.userData.deleteAll(room.jid.bare);
+      });
     const { config, subject } = room.toStored();
     this.write(`save ${room.name}`, () => this.m.storage.rooms.save(this.domain, room.name, config, subject));
+  }
+
+  async vcard(room: Room): Promise<Element | undefined> {
+    const stored = await this.m.storage.userData.get(room.jid.bare, 'muc-vcard', '');
+    return stored ? parseXml(stored) : undefined;
+  }
+
+  async setVcard(room: Room, card: Element | undefined): Promise<void> {
+    if (card) await this.m.storage.userData.set(room.jid.bare, 'muc-vcard', '', card.toString());
+    else await this.m.storage.userData.remove(room.jid.bare, 'muc-vcard', '');
   }
 
   persistAffiliation(room: Room, a: RoomAffiliation | { jid: string; affiliation: 'none' }): void {
@@ -512,7 +526,7 @@ export class MucService implements RoomHost {
           'query',
           { xmlns: NS_DISCO_INFO },
           x('identity', { category: 'conference', type: 'text', name: this.m.config.name }),
-          [NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_UNIQUE, NS_PING, NS_RSM, NS_STABLE_ID].sort().map((f) => x('feature', { var: f })),
+          [NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_UNIQUE, NS_PING, NS_RSM, NS_STABLE_ID, 'vcard-temp'].sort().map((f) => x('feature', { var: f })),
         ),
       );
     if (type === 'get' && ns === NS_DISCO_ITEMS && !payload!.attrs.node) {
