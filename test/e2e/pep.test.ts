@@ -151,6 +151,11 @@ describe('PEP (XEP-0163, XEP-0060, XEP-0115)', function () {
     await expectStanza(alice, isEvent('alice@localhost', 'urn:xmpp:bookmarks:1'), 5000, 'own notification');
     await expectNothing(bob, isEvent('alice@localhost', 'urn:xmpp:bookmarks:1'), { after: [alice] });
     assert.equal(errorOf(await items(bob, 'alice@localhost', 'urn:xmpp:bookmarks:1')), 'not-allowed/closed-node');
+    const sub = await iq(
+      bob,
+      xml('iq', { type: 'set', to: 'alice@localhost' }, xml('pubsub', { xmlns: NS_PUBSUB }, xml('subscribe', { node: 'urn:xmpp:bookmarks:1', jid: 'bob@localhost' }))),
+    );
+    assert.equal(errorOf(sub), 'not-allowed/closed-node', "no subscription to another user's private node");
     // disco#items: the owner sees the node, a contact does not
     const own = await iq(alice, xml('iq', { type: 'get', to: 'alice@localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' })));
     assert.ok(own.getChild('query')!.getChildren('item').some((i) => i.attrs.node === 'urn:xmpp:bookmarks:1'));
@@ -213,6 +218,44 @@ describe('PEP (XEP-0163, XEP-0060, XEP-0115)', function () {
       errorOf(await iq(bob, xml('iq', { type: 'set', to: 'alice@localhost' }, xml('pubsub', { xmlns: NS_PUBSUB }, xml('subscribe', { node: TUNE, jid: 'bob@localhost' }))))),
       'item-not-found',
     );
+    // malformed forms: publish-options of another form type, a configuration value out of range
+    const wrongForm = await iq(
+      alice,
+      xml(
+        'iq',
+        { type: 'set' },
+        xml(
+          'pubsub',
+          { xmlns: NS_PUBSUB },
+          xml('publish', { node: TUNE }, xml('item', {}, tune('a'))),
+          xml('publish-options', {}, xml('x', { xmlns: 'jabber:x:data', type: 'submit' }, xml('field', { var: 'pubsub#access_model' }, xml('value', {}, 'open')))),
+        ),
+      ),
+    );
+    assert.equal(errorOf(wrongForm), 'bad-request/invalid-options');
+    const badCreate = await iq(
+      alice,
+      xml(
+        'iq',
+        { type: 'set' },
+        xml(
+          'pubsub',
+          { xmlns: NS_PUBSUB },
+          xml('create', { node: 'n' }),
+          xml(
+            'configure',
+            {},
+            xml(
+              'x',
+              { xmlns: 'jabber:x:data', type: 'submit' },
+              xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, 'http://jabber.org/protocol/pubsub#node_config')),
+              xml('field', { var: 'pubsub#max_items' }, xml('value', {}, 'lots')),
+            ),
+          ),
+        ),
+      ),
+    );
+    assert.equal(errorOf(badCreate), 'not-acceptable');
     assert.equal((await server.storage.pubsub.nodes('alice@localhost')).length, 0, 'nothing stored');
     await publish(alice, TUNE, 'ok', tune('fine'));
     await expectStanza(bob, isEvent('alice@localhost', TUNE), 5000, 'normal service afterwards');
