@@ -10,6 +10,7 @@ import { itPasses, requireSlixmpp, runProbe } from './probe.js';
 /** The checks slixmpp_pep.py prints as `PASS <check>` lines. */
 const CHECKS = [
   'caps: the server asks bob what his caps (with +notify) stand for',
+  "disco: alice's account is a pubsub/pep service with publish-options",
   'omemo: device list (urn:xmpp:omemo:2:devices) published with publish-options',
   'omemo: bundle (urn:xmpp:omemo:2:bundles, item id = device id) published with publish-options',
   'omemo: legacy device list (axolotl.devicelist) published with publish-options',
@@ -19,8 +20,10 @@ const CHECKS = [
   "omemo: alice's own resource is notified of her device list",
   'omemo: bob reads the bundle by item id (get_item)',
   'omemo: bob reads the legacy bundle',
+  'omemo: carol (no contact) subscribes to the open device list explicitly',
   'omemo: a second bundle and device list published with the same options',
   'omemo: bob is notified of the new device list',
+  'omemo: carol is notified of the new device list through her subscription',
   'omemo: carol (no contact) reads the open device list',
   'omemo: carol reads the open legacy device list',
   'omemo: carol reads both bundles by item id (max_items max kept both)',

@@ -139,10 +139,6 @@ def device_ids(payload, ns):
     return [d.get('id') for d in payload.findall(f'{{{ns}}}device')] if payload is not None else None
 
 
-def xml_text(e):
-    return ET.tostring(e, encoding='unicode') if e is not None else 'None'
-
-
 def err_of(e):
     """An IqError as 'condition/pubsub-condition' (like the e2e tests' errorOf); slixmpp 1.8's
     error['pubsub']['condition'] does not know precondition-not-met, so read the XML."""
@@ -170,12 +166,12 @@ class Client(ProbeClient):
         self.add_event_handler('pubsub_retract', self.events.put_nowait)
         self.add_event_handler('vcard_avatar_update', self.avatar_updates.put_nowait)
         # the server asks the client what its caps stand for (XEP-0115 §6.2); xep_0030 answers
-        self.register_handler(Callback(
-            'caps question',
-            MatchXPath(f'{{jabber:client}}iq/{{{NS_DISCO_INFO}}}query'),
-            lambda iq: iq['type'] == 'get' and '#' in iq['disco_info']['node'] and not self.caps_asked.done()
-            and self.caps_asked.set_result(iq),
-        ))
+        self.register_handler(Callback('caps question', MatchXPath(f'{{jabber:client}}iq/{{{NS_DISCO_INFO}}}query'), self._caps_question))
+
+    def _caps_question(self, iq):
+        if iq['type'] == 'get' and iq['from'] == JID(self.boundjid.domain) and '#' in iq['disco_info']['node']:
+            if not self.caps_asked.done():
+                self.caps_asked.set_result(iq)
 
     async def before_presence(self):
         # the +notify features go into the caps of the initial presence
@@ -244,7 +240,8 @@ async def expect_error(name, coro, want, etype=None):
         check(name, False, f'no error: {r}')
     except IqError as e:
         got = err_of(e)
-        check(name, got == want and etype in (None, e.iq['error']['type']), f"got {got} type {e.iq['error']['type']}, want {want}: {e.iq}")
+        etype_got = e.iq['error']['type']
+        check(name, got == want and etype in (None, etype_got), f'got {got} type {etype_got}, want {want}: {e.iq}')
     except IqTimeout:
         check(name, False, 'timeout')
 
@@ -261,15 +258,25 @@ async def run(alice, bob, carol, bob_late):
     await asyncio.gather(carol.login(), alice.login())
     print('logged in', alice.boundjid.full, bob.boundjid.full, carol.boundjid.full, flush=True)
 
+    # 0. What OMEMO clients look for before publishing with options (XEP-0163 §6.1, XEP-0060 §7.1.5).
+    try:
+        info = (await alice['xep_0030'].get_info(JID(ALICE), timeout=STEP))['disco_info']
+        check("disco: alice's account is a pubsub/pep service with publish-options",
+              ('pubsub', 'pep') in [i[:2] for i in info['identities']]
+              and 'http://jabber.org/protocol/pubsub#publish-options' in info['features'], str(info))
+    except (IqError, IqTimeout) as e:
+        check("disco: alice's account is a pubsub/pep service with publish-options", False, describe(e))
+
     # 1. OMEMO: device lists (item 'current') and bundles, open, as OMEMO clients publish them.
     open_ = {'access_model': 'open'}
     bundles = {'access_model': 'open', 'max_items': 'max'}
-    for name, node, item_id, payload, opts in (
-        ('omemo: device list (urn:xmpp:omemo:2:devices) published with publish-options', DEVICES, 'current', omemo2_devices(DEVICE), open_),
-        ('omemo: bundle (urn:xmpp:omemo:2:bundles, item id = device id) published with publish-options', BUNDLES, DEVICE, omemo2_bundle(DEVICE), bundles),
-        ('omemo: legacy device list (axolotl.devicelist) published with publish-options', LEGACY_DEVICES, 'current', legacy_devices(DEVICE), open_),
-        ('omemo: legacy bundle (axolotl.bundles:<id>) published with publish-options', LEGACY_BUNDLES + DEVICE, 'current', legacy_bundle(DEVICE), open_),
+    for what, node, item_id, payload, opts in (
+        ('device list (urn:xmpp:omemo:2:devices)', DEVICES, 'current', omemo2_devices(DEVICE), open_),
+        ('bundle (urn:xmpp:omemo:2:bundles, item id = device id)', BUNDLES, DEVICE, omemo2_bundle(DEVICE), bundles),
+        ('legacy device list (axolotl.devicelist)', LEGACY_DEVICES, 'current', legacy_devices(DEVICE), open_),
+        ('legacy bundle (axolotl.bundles:<id>)', LEGACY_BUNDLES + DEVICE, 'current', legacy_bundle(DEVICE), open_),
     ):
+        name = f'omemo: {what} published with publish-options'
         try:
             r = await alice.publish(node, item_id, payload, **opts)
             require(name, r['pubsub']['publish']['item']['id'] == item_id, str(r))
@@ -293,10 +300,19 @@ async def run(alice, bob, carol, bob_late):
         check('omemo: bob reads the bundle by item id (get_item)', False, describe(e))
     try:
         ids, payloads = await items_of(bob, ALICE, LEGACY_BUNDLES + DEVICE)
-        check('omemo: bob reads the legacy bundle', ids == ['current'] and payloads['current'].find(f'{{{NS_AXOLOTL}}}identityKey') is not None,
-              f'ids={ids}')
+        ik = payloads['current'].find(f'{{{NS_AXOLOTL}}}identityKey') if ids == ['current'] else None
+        check('omemo: bob reads the legacy bundle', ik is not None, f'ids={ids}')
     except (IqError, IqTimeout) as e:
         check('omemo: bob reads the legacy bundle', False, describe(e))
+
+    # Carol, no contact, subscribes to the open device list explicitly (XEP-0060 §6.1).
+    try:
+        r = await carol['xep_0060'].subscribe(JID(ALICE), DEVICES, timeout=STEP)
+        sub = r['pubsub']['subscription']
+        check('omemo: carol (no contact) subscribes to the open device list explicitly',
+              sub['subscription'] == 'subscribed' and sub['jid'] == JID('carol@localhost'), str(r))
+    except (IqError, IqTimeout) as e:
+        check('omemo: carol (no contact) subscribes to the open device list explicitly', False, describe(e))
 
     # A second device: its bundle is another item of the same node (max_items max keeps both).
     try:
@@ -308,6 +324,9 @@ async def run(alice, bob, carol, bob_late):
     m = await bob.wait_for(bob.events, lambda m: is_event(DEVICES)(m) and device_ids(event_payload(m), NS_OMEMO) == [DEVICE, DEVICE2],
                            'the new device list')
     check('omemo: bob is notified of the new device list', True)
+    await carol.wait_for(carol.events, lambda m: is_event(DEVICES)(m) and device_ids(event_payload(m), NS_OMEMO) == [DEVICE, DEVICE2],
+                         'the new device list (explicit subscription)')
+    check('omemo: carol is notified of the new device list through her subscription', True)
 
     # Carol is no contact of Alice's: the open nodes are hers to read all the same.
     try:
@@ -323,7 +342,8 @@ async def run(alice, bob, carol, bob_late):
         check('omemo: carol reads the open legacy device list', False, describe(e))
     try:
         ids, _ = await items_of(carol, ALICE, BUNDLES, ids=[DEVICE, DEVICE2])
-        check('omemo: carol reads both bundles by item id (max_items max kept both)', sorted(ids) == sorted([DEVICE, DEVICE2]), f'ids={ids}')
+        check('omemo: carol reads both bundles by item id (max_items max kept both)',
+              sorted(ids) == sorted([DEVICE, DEVICE2]), f'ids={ids}')
     except (IqError, IqTimeout) as e:
         check('omemo: carol reads both bundles by item id (max_items max kept both)', False, describe(e))
 
@@ -439,7 +459,8 @@ async def run(alice, bob, carol, bob_late):
         check('bookmarks: the <url/> bookmark survives in private storage', urls == ['https://example.org/'], str(r))
     except (IqError, IqTimeout) as e:
         check('bookmarks: the <url/> bookmark survives in private storage', False, describe(e))
-    await expect_error("bookmarks: bob cannot read alice's XEP-0402 bookmarks", items_of(bob, ALICE, NS_BOOKMARKS), 'not-allowed/closed-node')
+    await expect_error("bookmarks: bob cannot read alice's XEP-0402 bookmarks",
+                       items_of(bob, ALICE, NS_BOOKMARKS), 'not-allowed/closed-node')
 
     # 5. XEP-0223: private data on PEP (whitelist) with xep_0223.
     secret = Secret()
