@@ -501,8 +501,11 @@ export interface CapsView {
    * once verified; undefined while unknown (not announced, being asked, or did not verify).
    */
   features(session: SessionRecord): ReadonlySet<string> | undefined;
-  /** Make `features` know the sessions of other nodes of a cluster whose caps another node learned. */
-  prefetch(sessions: readonly SessionRecord[]): Promise<void>;
+  /**
+   * Make `features` know the sessions of other nodes of a cluster whose caps another node
+   * learned; undefined when there is nothing to read (no promise on the common path).
+   */
+  prefetch(sessions: readonly SessionRecord[]): Promise<void> | undefined;
 }
 
 export interface PepItem {

@@ -50,6 +50,8 @@ const caps: XepModule<z.infer<typeof Config>> = {
   xeps: [{ n: 115, version: '1.6.0', status: 'complete', note: 'the server learns and verifies clients\' caps (for PEP)' }],
   setup(m) {
     const known = new Map<string, ReadonlySet<string>>();
+    /** strings another node's sessions announce that storage did not have, until when not to look again */
+    const absent = new Map<string, number>();
     const asking = new Map<string, Promise<{ features?: ReadonlySet<string>; asked?: SessionRecord; own?: ReadonlySet<string> }>>();
     const verified = m.metrics.counter('caps_verified_total', 'XEP-0115 verification strings learned and verified');
     const rejected = m.metrics.counter('caps_rejected_total', 'XEP-0115 answers whose hash did not verify (not cached)');
@@ -144,15 +146,28 @@ const caps: XepModule<z.infer<typeof Config>> = {
         const c = capsOf(s.presence);
         return c?.hash ? recall(keyOf(c)) : undefined;
       },
-      async prefetch(sessions) {
-        // what other nodes of a cluster learned is in storage
+      prefetch(sessions) {
+        // what other nodes of a cluster learned is in storage (nothing to wait for, mostly)
+        let missing: string[] | undefined;
         for (const s of sessions) {
           if (s.ext.has(ANNOUNCED)) continue;
           const c = capsOf(s.presence);
-          if (!c?.hash || known.has(keyOf(c))) continue;
-          const stored = await m.storage.caps.get(keyOf(c)).catch(() => undefined);
-          if (stored) remember(keyOf(c), new Set(JSON.parse(stored) as string[]));
+          const key = c?.hash ? keyOf(c) : undefined;
+          if (!key || known.has(key) || (absent.get(key) ?? 0) > Date.now()) continue;
+          (missing ??= []).push(key);
         }
+        if (!missing) return undefined;
+        return (async () => {
+          for (const key of missing) {
+            const stored = await m.storage.caps.get(key).catch(() => undefined);
+            if (stored) remember(key, new Set(JSON.parse(stored) as string[]));
+            else {
+              // not learned yet (or never verified): not read again for a few seconds
+              absent.set(key, Date.now() + 5000);
+              while (absent.size > m.config.cache_size) absent.delete(absent.keys().next().value!);
+            }
+          }
+        })();
       },
     });
 
