@@ -479,6 +479,8 @@ export interface Provided {
   pep: PepApi;
   /** XEP-0402 bookmarks as XEP-0048 storage, for private XML storage (XEP-0049) */
   bookmarks: LegacyBookmarks;
+  /** XEP-0398 avatars as vCard photos, for vcard-temp (XEP-0054) */
+  avatars: AvatarPhotos;
 }
 
 /** A user's bookmarks in the XEP-0048 format (<storage xmlns='storage:bookmarks'/>), kept as XEP-0402 PEP items. */
@@ -519,4 +521,11 @@ export interface PepApi {
   retract(owner: string, node: string, id: string): Promise<boolean>;
   /** The node's items, newest first (none when the node does not exist). */
   items(owner: string, node: string): Promise<PepItem[]>;
+  /** The node's items as `requester` may read them (XEP-0060 access model), or undefined when it may not. */
+  readable(owner: string, node: string, requester: Jid): Promise<PepItem[] | undefined>;
+}
+
+/** XEP-0398: a user's PEP avatar as a vCard PHOTO, for one who may see it. */
+export interface AvatarPhotos {
+  photo(owner: string, requester: Jid): Promise<{ type: string; data: string } | undefined>;
 }

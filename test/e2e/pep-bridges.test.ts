@@ -83,7 +83,7 @@ describe('bookmarks: XEP-0402 with the XEP-0048 bridges', function () {
 
     // the modern client adds a room and removes one: the legacy view follows
     const opts = { 'pubsub#persist_items': 'true', 'pubsub#access_model': 'whitelist', 'pubsub#max_items': 'max', 'pubsub#send_last_published_item': 'never' };
-    const pub = await publish(modern, NS_B, 'c@conference.localhost', xml('conference', { xmlns: NS_B, name: 'C' }), opts);
+    const pub = await publish(modern, NS_B, 'c@conference.localhost', xml('conference', { xmlns: NS_B, name: 'C', autojoin: 'false' }), opts);
     assert.equal(pub.attrs.type, 'result', pub.toString());
     const retract = await iq(
       modern,
@@ -97,6 +97,13 @@ describe('bookmarks: XEP-0402 with the XEP-0048 bridges', function () {
     );
     assert.equal(view.getChildren('conference').find((c) => c.attrs.jid === 'a@conference.localhost')!.getChildText('nick'), 'al');
     assert.equal(view.getChild('url')?.attrs.url, 'https://example.org/', 'URL bookmarks survive');
+    // the legacy client writes back what it read: nothing changed, nobody is notified
+    // (autojoin='false' in the item and no autojoin in the XEP-0048 form are the same room)
+    await expectStanza(modern, isEvent('alice@localhost', NS_B)); // the publish of c@
+    await expectStanza(modern, isEvent('alice@localhost', NS_B)); // the retraction of b@
+    view.parent = null;
+    await iq(old, xml('iq', { type: 'set' }, xml('query', { xmlns: NS_PRIVATE }, view)));
+    await expectNothing(modern, isEvent('alice@localhost', NS_B), { after: [old] });
     // and so does the XEP-0048-on-PEP node (XEP-0411)
     const pepView = await items(old, 'alice@localhost', 'storage:bookmarks');
     const stored = pepView.getChild('pubsub')!.getChild('items')!.getChild('item')!.getChild('storage', 'storage:bookmarks')!;
@@ -261,5 +268,43 @@ describe('room avatars: XEP-0486', function () {
     assert.equal((await iq(alice, xml('iq', { type: 'set', to: ROOM }, xml('vCard', { xmlns: 'vcard-temp' })))).attrs.type, 'result');
     const after = await iq(bob, xml('iq', { type: 'get', to: ROOM }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
     assert.equal(after.getChild('query')!.getChild('x', 'jabber:x:data')!.getChildren('field').find((f) => f.attrs.var === 'muc#roominfo_avatarhash'), undefined);
+  });
+});
+
+describe('avatars restricted to contacts (XEP-0398 with a presence-access data node)', function () {
+  this.timeout(20_000);
+  let server: Server;
+  const clients: XmppClient[] = [];
+  beforeEach(async () => {
+    server = await startServer({ users: { alice: 'secret', bob: 'secret', carol: 'secret' } });
+    await befriend(server, 'alice', 'bob');
+  });
+  afterEach(async () => {
+    await stopAll(...clients.splice(0));
+    await server.stop();
+  });
+
+  it("contacts get the picture as the vCard photo, strangers do not; a room join carries no hash they cannot fetch", async () => {
+    const alice = await connect(server, 'alice', { presence: false });
+    const bob = await connect(server, 'bob');
+    const carol = await connect(server, 'carol');
+    clients.push(alice, bob, carol);
+    // as Gajim and Dino publish: the default (presence) access model
+    assert.equal((await publish(alice, 'urn:xmpp:avatar:data', PNG_ID, xml('data', { xmlns: 'urn:xmpp:avatar:data' }, PNG.toString('base64')))).attrs.type, 'result');
+    const meta = xml('metadata', { xmlns: 'urn:xmpp:avatar:metadata' }, xml('info', { id: PNG_ID, bytes: String(PNG.length), type: 'image/png' }));
+    assert.equal((await publish(alice, 'urn:xmpp:avatar:metadata', PNG_ID, meta)).attrs.type, 'result');
+    const vcard = (c: XmppClient) => iq(c, xml('iq', { type: 'get', to: 'alice@localhost' }, xml('vCard', { xmlns: 'vcard-temp' })));
+    assert.equal((await vcard(bob)).getChild('vCard')?.getChild('PHOTO')?.getChildText('BINVAL'), PNG.toString('base64'));
+    const theirs = await vcard(carol);
+    assert.equal(theirs.getChild('vCard')?.getChild('PHOTO'), undefined, theirs.toString());
+    // nothing was written to the stored vCard
+    assert.equal(await server.storage.userData.get('alice', 'vcard', ''), undefined);
+    await alice.send(xml('presence'));
+    const p = await expectStanza(bob, (s) => s.is('presence') && !!s.attrs.from?.startsWith('alice@localhost/') && !s.attrs.type, 5000, 'broadcast');
+    assert.equal(p.getChild('x', 'vcard-temp:x:update')?.getChildText('photo'), PNG_ID, 'contacts get the hash');
+    await createRoom(carol, 'hall', 'ca');
+    await join(alice, 'hall', 'al');
+    const seen = await expectStanza(carol, (s) => s.is('presence') && s.attrs.from === `hall@${SERVICE}/al`, 5000, "alice's room presence");
+    assert.equal(seen.getChild('x', 'vcard-temp:x:update'), undefined, 'no hash for a picture the room cannot fetch');
   });
 });

@@ -14,7 +14,16 @@ const vcard: XepModule = {
     m.iq({ type: 'get', ns: NS, name: 'vCard', to: ['bare'] }, async (req) => {
       const user = req.to.local;
       const stored = await m.storage.userData.get(user, 'vcard', '');
-      if (stored !== undefined) return parseXml(stored);
+      let card = stored !== undefined ? parseXml(stored) : undefined;
+      if (!card?.getChild('PHOTO')) {
+        // XEP-0398: a PEP avatar the requester may see is the vCard's photo
+        const photo = await m.use('avatars')?.photo(user, req.from);
+        if (photo) {
+          card ??= x('vCard', { xmlns: NS });
+          card.children.push(x('PHOTO', null, x('TYPE', null, photo.type), x('BINVAL', null, photo.data)));
+        }
+      }
+      if (card) return card;
       // XEP-0054 §3.3: another user's missing vCard and a missing account look the same
       if (!req.self) throw new StanzaError('service-unavailable');
       return x('vCard', { xmlns: NS }); // §3.1: one's own, not yet published: empty

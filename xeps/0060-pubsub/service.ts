@@ -2,7 +2,7 @@
 // <pubsub/> requests (namespaces pubsub and pubsub#owner), checks them, changes the
 // nodes (./nodes.ts) and answers; who a notification goes to, and what relation to the
 // owner an access model asks for, is the service's policy (PEP: xeps/0163-pep).
-import { x, Jid, StanzaError, SubmittedForm, parseXml, type Element } from '../../src/api/index.js';
+import { x, Jid, StanzaError, SubmittedForm, parseXml, type Element, type StoredPubSubItem } from '../../src/api/index.js';
 import { randomBytes } from 'node:crypto';
 import {
   applyConfigForm,
@@ -534,6 +534,19 @@ export class PubSubService {
   }
 
   // ---- for the service's own use (PEP bridges) ----
+
+  /** A node's items, newest first, if `who` may retrieve them (undefined otherwise, or when there is no such node). */
+  async itemsFor(service: string, name: string, who: Jid): Promise<StoredPubSubItem[] | undefined> {
+    const state = await this.nodes.get(service);
+    const n = state.nodes.get(name);
+    if (!n) return undefined;
+    try {
+      await this.checkAccess(state, n, who);
+    } catch {
+      return undefined;
+    }
+    return this.nodes.store.items(service, name);
+  }
 
   /** Publish as the owner, from the server (XEP-0402/XEP-0398 bridges): created with `config` if missing. */
   async publishAs(service: string, name: string, id: string, payload: Element, config: Partial<NodeConfig>): Promise<void> {

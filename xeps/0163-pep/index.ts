@@ -117,13 +117,31 @@ const pep: XepModule<z.infer<typeof Config>> = {
 
     // requests to an account (or without 'to': one's own); only local users' accounts exist here
     const service = (to: Jid): string => to.bare;
-    for (const type of ['get', 'set'] as const) {
-      m.iq({ type, ns: NS_PUBSUB, name: 'pubsub', to: ['bare'] }, async (req) => {
-        const r = await pubsub.request(service(req.to), req.from, type, req.payload);
-        if (type === 'set') await changed(req.to, req.payload);
+    /** what a request did, at debug level (refusals with their condition) */
+    const logged = async <T>(req: { from: Jid; to: Jid; payload: Element }, type: string, run: () => Promise<T>): Promise<T> => {
+      if (!m.log.isLevelEnabled('debug')) return run();
+      const op = req.payload.getChildElements()[0];
+      const what = { from: req.from.full, to: req.to.bare, op: `${type} ${op?.name}`, node: op?.attrs.node };
+      try {
+        const r = await run();
+        m.log.debug(what, 'pep: done');
         return r;
-      });
-      m.iq({ type, ns: NS_PUBSUB_OWNER, name: 'pubsub', to: ['bare'] }, (req) => pubsub.owner(service(req.to), req.from, type, req.payload));
+      } catch (err) {
+        m.log.debug({ ...what, refused: err instanceof Error ? err.message : String(err) }, 'pep: refused');
+        throw err;
+      }
+    };
+    for (const type of ['get', 'set'] as const) {
+      m.iq({ type, ns: NS_PUBSUB, name: 'pubsub', to: ['bare'] }, (req) =>
+        logged(req, type, async () => {
+          const r = await pubsub.request(service(req.to), req.from, type, req.payload);
+          if (type === 'set') await changed(req.to, req.payload);
+          return r;
+        }),
+      );
+      m.iq({ type, ns: NS_PUBSUB_OWNER, name: 'pubsub', to: ['bare'] }, (req) =>
+        logged(req, `${type} owner`, () => pubsub.owner(service(req.to), req.from, type, req.payload)),
+      );
     }
 
     /** A client changed its own PEP node: the bridges (XEP-0402, XEP-0398) keep older protocols in step. */
@@ -185,6 +203,10 @@ const pep: XepModule<z.infer<typeof Config>> = {
       items: async (owner, node) => {
         const rows = await m.storage.pubsub.items(`${owner}@${m.host}`, node);
         return rows.map((r) => ({ id: r.id, payload: parseXml(r.payload) }));
+      },
+      readable: async (owner, node, requester) => {
+        const rows = await pubsub.itemsFor(`${owner}@${m.host}`, node, requester);
+        return rows?.map((r) => ({ id: r.id, payload: parseXml(r.payload) }));
       },
     });
   },

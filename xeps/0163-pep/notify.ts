@@ -105,6 +105,7 @@ export class PepNotifier {
       } else this.m.send(x('message', { ...message.attrs, to: j.bare }, event));
     }
     if (targets.length) this.m.fanout(message, targets);
+    this.m.log.debug({ owner, node: n.name, resources: targets.length, subscriptions: n.subscriptions.size }, 'pep: notified');
   }
 
   /** The newest item of `n`, as a notification stamped with when it was published (§4.3.4). */

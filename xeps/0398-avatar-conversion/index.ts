@@ -19,6 +19,11 @@ const Config = z.object({
   cache_users: z.number().int().positive().default(100_000),
 });
 
+interface Avatar {
+  hash: string;
+  public: boolean;
+}
+
 const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
 
 const avatars: XepModule<z.infer<typeof Config>> = {
@@ -31,8 +36,8 @@ const avatars: XepModule<z.infer<typeof Config>> = {
   ],
   setup(m) {
     m.feature('urn:xmpp:pep-vcard-conversion:0', 'bare');
-    /** user -> SHA-1 of the current avatar ('' for none) */
-    const hashes = new Map<string, Promise<string>>();
+    /** user -> SHA-1 of the current avatar ('' for none), and whether anyone may fetch it (the vCard has it) */
+    const hashes = new Map<string, Promise<Avatar>>();
 
     const readVcard = async (user: string): Promise<Element | undefined> => {
       const stored = await m.storage.userData.get(user, 'vcard', '');
@@ -40,15 +45,19 @@ const avatars: XepModule<z.infer<typeof Config>> = {
     };
 
     /** The current avatar's hash: the PEP metadata's newest item, else the vCard's PHOTO. */
-    const load = async (user: string): Promise<string> => {
+    const load = async (user: string): Promise<Avatar> => {
       const meta = (await m.use('pep')?.items(user, NS_META))?.[0];
-      if (meta) return meta.payload.getChild('info') ? meta.id : '';
       const bin = (await readVcard(user))?.getChild('PHOTO')?.getChildText('BINVAL');
-      return bin ? sha1(Buffer.from(bin.replace(/\s+/g, ''), 'base64')) : '';
+      const inCard = bin ? sha1(Buffer.from(bin.replace(/\s+/g, ''), 'base64')) : '';
+      if (meta) {
+        const hash = meta.payload.getChild('info') ? meta.id : '';
+        return { hash, public: hash !== '' && hash === inCard };
+      }
+      return { hash: inCard, public: true };
     };
-    /** the same hashes, once loaded (read synchronously on every presence) */
-    const resolved = new Map<string, string>();
-    const hashOf = (user: string): Promise<string> => {
+    /** the same, once loaded (read synchronously on every presence) */
+    const resolved = new Map<string, Avatar>();
+    const hashOf = (user: string): Promise<Avatar> => {
       let h = hashes.get(user);
       if (!h) {
         h = load(user);
@@ -74,6 +83,20 @@ const avatars: XepModule<z.infer<typeof Config>> = {
       resolved.delete(user);
     });
 
+    // §3.1, the other way the XEP allows: a PEP avatar the vCard does not hold is given as
+    // its PHOTO to whoever may read the PEP data node (a contact, for a presence-access avatar)
+    m.provide('avatars', {
+      photo: async (owner, requester) => {
+        const pep = m.use('pep');
+        const meta = (await pep?.items(owner, NS_META))?.[0];
+        const info = meta?.payload.getChildren('info').find((i) => !i.attrs.url && i.attrs.id === meta.id);
+        if (!pep || !info) return undefined;
+        const data = (await pep.readable(owner, NS_DATA, requester))?.find((i) => i.id === info.attrs.id);
+        if (!data) return undefined;
+        return { type: info.attrs.type ?? 'image/png', data: data.payload.getText().replace(/\s+/g, '') };
+      },
+    });
+
     /** Write the vCard's PHOTO (or remove it), keeping the rest of the card. */
     const setPhoto = async (user: string, photo: { type: string; data: string } | undefined): Promise<void> => {
       const card = (await readVcard(user)) ?? x('vCard', { xmlns: NS_VCARD });
@@ -97,6 +120,9 @@ const avatars: XepModule<z.infer<typeof Config>> = {
       if (sha1(Buffer.from(b64, 'base64')) !== info.attrs.id) return m.log.debug({ user }, 'avatar: data does not match its id, not converted');
       if ((await m.storage.pubsub.nodes(`${user}@${m.host}`)).some((n) => n.node === NS_DATA && JSON.parse(n.config).access_model !== 'open')) return;
       await setPhoto(user, { type: info.attrs.type ?? 'image/png', data: b64 });
+      m.log.debug({ user, id }, 'avatar: PEP avatar stored as the vCard photo');
+      changed(user); // now public
+
     });
 
     // §3.2: vCard to PEP
@@ -112,13 +138,17 @@ const avatars: XepModule<z.infer<typeof Config>> = {
         await pep.publish(user, NS_DATA, id, x('data', { xmlns: NS_DATA }, b64), OPEN);
         const info = x('info', { id, bytes: String(bytes.length), type: photo!.getChildText('TYPE') || 'image/png' });
         await pep.publish(user, NS_META, id, x('metadata', { xmlns: NS_META }, info), OPEN);
+        m.log.debug({ user, id }, 'avatar: vCard photo published on PEP');
       } catch (err) {
         m.log.warn({ err, user }, 'avatar: publishing the vCard photo on PEP failed');
       }
     });
 
     // §4: the hash in every available presence
-    const stamp = (stanza: Element, update: Element | undefined, hash: string): false => {
+    const stamp = (stanza: Element, update: Element | undefined, a: Avatar): false => {
+      // a directed presence (a room join) may reach people who cannot fetch a PEP avatar
+      // restricted to contacts: they get a hash only for a picture in the public vCard
+      const hash = stanza.attrs.to !== undefined && !a.public ? '' : a.hash;
       if (!hash) return false;
       if (update) update.children = [x('photo', null, hash)];
       else stanza.children.push(x('x', { xmlns: NS_UPDATE }, x('photo', null, hash)));

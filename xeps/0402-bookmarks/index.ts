@@ -87,7 +87,9 @@ class Bridge {
     }
     for (const [jid, payload] of wanted) {
       const had = current.get(jid);
-      if (!had || !same(had, payload)) await pep.publish(user, NS_BOOKMARKS, jid, payload, OPTIONS);
+      // compared as XEP-0048 can say it (autojoin='false' and no autojoin are the same room)
+      if (!had || !same(toNative(toLegacy(jid, had), had.getChild('extensions')), payload))
+        await pep.publish(user, NS_BOOKMARKS, jid, payload, OPTIONS);
     }
     for (const jid of current.keys()) if (!wanted.has(jid)) await pep.retract(user, NS_BOOKMARKS, jid);
     const urls = storage.getChildren('url');
