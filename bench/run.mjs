@@ -13,7 +13,7 @@ import { ComponentConn } from './lib/component-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster', 'failover'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster', 'failover', 'pep'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
@@ -23,19 +23,22 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --component-port P      component on --target external: the server's XEP-0114 component port
   --quick                 smoke run (chat 50 pairs 5 s, login 5 s, conns N=1000,
                           muc 200 occupants / 20 rooms x 10, 5 s, resume N=100, mam 10,000 messages, 20 queries,
-                          component 10 users 3 s)
+                          component 10 users 3 s, pep 200 users)
   --uzzap-env K=V         uzzap: extra server environment, repeatable (e.g. UZZAP_MODULES_DISABLED=mam,
                           UZZAP_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/uzzap_bench_chat: accounts go
                           there too; loopback, database named uzzap_bench*, created if missing, emptied first)
-  --n N                   conns: sessions (10000); presence: users (2000); resume: sessions (1000)
+  --n N                   conns: sessions (10000); presence, pep: users (2000); resume: sessions (1000)
   --gap-messages K        resume: messages sent to each session while it is detached (5)
-  --wait S                resume: seconds to wait for retransmitted messages after the last resume (5)
+  --wait S                resume: seconds to wait for retransmitted messages after the last resume (5);
+                          pep: at most this long for notifications after the last publish (30)
+  --control-every M       pep: every M-th user's caps have no +notify: its resource must get no notification (10)
+  --rounds R              pep: publish rounds, each measured (2): round 1 creates the nodes, later ones update them
   --size M                mam: archived messages of the queried user u1 (100000; e.g. 1000000)
   --total T               mam: rows in the whole archive table, all owners (10 x size up to 100000, 5 x size above)
   --queries Q             mam: timed queries per kind (200)
   --warmup-queries W      mam: untimed queries of each kind first (10)
   --page P                mam: page size, RSM <max/> (50)
-  --contacts K            presence: contacts per user, mutual (50); mam: contacts of u1 in the seeded archive (10)
+  --contacts K            presence, pep: contacts per user, mutual (50); mam: contacts of u1 in the seeded archive (10)
   --pairs P               chat: pairs (250)
   --mode echo|push        component: user -> component -> user round trips (echo, default) or component -> user only
   --component-domain D    component: the component's domain (bridge.localhost)
@@ -58,7 +61,8 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --messages M            slowreader: messages sent to the client that stopped reading (20000)
   --body-size B           chat/muc/component: message body bytes (100)
   --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100);
-                          resume: logins and resumes in flight (100); component: logins in flight (50)
+                          resume: logins and resumes in flight (100); component: logins in flight (50);
+                          pep: logins and publishes in flight (100)
   --users U               login: size of the user pool (500); component: users (50)
   --mech M                SCRAM-SHA-1 (default) | PLAIN
   --password PW --user-prefix PFX   account names PFX1..PFXn (pw, u)
@@ -93,6 +97,8 @@ function parse() {
       'gap-messages': { type: 'string' },
       messages: { type: 'string' },
       wait: { type: 'string' },
+      'control-every': { type: 'string' },
+      rounds: { type: 'string' },
       size: { type: 'string' },
       total: { type: 'string' },
       queries: { type: 'string' },
@@ -196,6 +202,8 @@ async function main() {
     gapMessages: num('gap-messages'),
     messages: num('messages'),
     wait: num('wait'),
+    controlEvery: num('control-every'),
+    rounds: num('rounds'),
     size: num('size'),
     total: num('total'),
     queries: num('queries'),
@@ -243,6 +251,7 @@ async function main() {
     contacts: wl.contactsNeeded?.(params) ?? 0,
     muc: Boolean(wl.needsMuc),
     sm: Boolean(wl.needsSm),
+    pep: Boolean(wl.needsPep),
     // XEP-0114 external component (the `component` workload): domain, secret; port for --target external
     component: wl.needsComponent ? { domain: v['component-domain'], secret: v['component-secret'], port: num('component-port') } : null,
     stopGraceMs: wl.stopGraceMs,
@@ -324,6 +333,11 @@ async function main() {
   process.stdout.write(JSON.stringify(report) + '\n');
   const perMsg = report.archive_rows_per_sent_msg != null ? ` (${report.archive_rows_per_sent_msg} per msg sent)` : '';
   console.error(out.summary + (report.archive_rows != null ? `; archive rows ${report.archive_rows}${perMsg}` : ''));
+  if (out.failed) {
+    // the workload measured nothing it was meant to (pep: no PEP on the server): the JSON line above says what happened
+    console.error(`[bench] run failed: ${out.failed}`);
+    process.exit(1);
+  }
   if (out.result.generator_cpu_pct > 80)
     console.error(`[bench] warning: generator at ${out.result.generator_cpu_pct}% of its core: it may be the bottleneck`);
   if (out.result.other_cpu_pct > 10)

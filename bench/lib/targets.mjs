@@ -8,7 +8,9 @@
 // by default): see SM_RESUME_TIMEOUT. With `component: { domain, secret }` the
 // server also accepts one XEP-0114 external component (jabber:component:accept)
 // for that domain with that shared secret on a free loopback port, returned as
-// `component: { port, domain, secret }` (see componentReady()).
+// `component: { port, domain, secret }` (see componentReady()). With `pep: true`
+// the reference servers load PEP (XEP-0163) with entity caps: Prosody's mod_pep,
+// ejabberd's mod_caps + mod_pubsub (plugins flat, pep); Uzzap needs nothing.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -386,7 +388,7 @@ archive_expires_after = "never"
     : `storage = "internal"
 `
 }tcp_backlog = 1024
-modules_enabled = { "roster", "saslauth", "disco", "ping", "posix"${o.sm ? ', "smacks"' : ''}${archiveDb ? ', "mam"' : ''} }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "posix"${o.sm ? ', "smacks"' : ''}${archiveDb ? ', "mam"' : ''}${o.pep ? ', "pep"' : ''} }
 modules_disabled = { "s2s", "tls", "offline" }
 ${
   o.sm
@@ -472,6 +474,18 @@ function ejabberdComponent(comp) {
 `;
 }
 
+/** ejabberd 23.01's PEP (the `pep` workload): mod_caps (entity caps: which resources want
+ *  which +notify) and mod_pubsub with the flat and pep node plugins, its other options at
+ *  their defaults (mnesia storage; the PubSub service at pubsub.<host> comes with it). */
+function ejabberdPep() {
+  return `  mod_caps: {}
+  mod_pubsub:
+    plugins:
+      - "flat"
+      - "pep"
+`;
+}
+
 async function ejabberd(o) {
   const tmp = makeTmp('ejabberd');
   const port = await freePort();
@@ -528,7 +542,7 @@ ${
     resume_timeout: ${SM_RESUME_TIMEOUT}
 `
     : ''
-}${o.muc ? ejabberdMuc() : ''}`,
+}${o.muc ? ejabberdMuc() : ''}${o.pep ? ejabberdPep() : ''}`,
   );
   const node = `uzzapbench${process.pid}@localhost`;
   const cookie = randomBytes(12).toString('hex');
@@ -686,7 +700,7 @@ const TARGETS = { uzzap, prosody, ejabberd, external };
  * @param {string} name uzzap|prosody|ejabberd|external
  * @param {{users:number, userPrefix:string, password:string, pin:boolean, keepTmp:boolean,
  *          host?:string, port?:number, domain?:string, pid?:number, muc?:boolean, mucDomain?:string,
- *          sm?:boolean, component?:{domain:string, secret:string, port?:number}|null,
+ *          sm?:boolean, pep?:boolean, component?:{domain:string, secret:string, port?:number}|null,
  *          stopGraceMs?:number, env?:object, keepDb?:boolean}} o   stopGraceMs: SIGTERM to SIGKILL
  *          at the end (15 s); env, keepDb: uzzap only (see uzzap())
  */
