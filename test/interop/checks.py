@@ -43,6 +43,21 @@ class ProbeClient(slixmpp.ClientXMPP):
             self.online.set_result(True)
 
 
+async def first_match(queue, pred, what, within, who=''):
+    """The first item in `queue` matching `pred` (earlier ones are dropped), within `within` seconds."""
+
+    async def scan():
+        while True:
+            item = await queue.get()
+            if pred(item):
+                return item
+
+    try:
+        return await asyncio.wait_for(scan(), within)
+    except asyncio.TimeoutError:
+        raise asyncio.TimeoutError(f'{who}{": " if who else ""}no {what} within {within}s') from None
+
+
 def check(name, ok, detail=''):
     if ok:
         counts['passed'] += 1

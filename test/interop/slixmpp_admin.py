@@ -17,7 +17,7 @@ import asyncio
 import sys
 
 
-from checks import Abort, ProbeClient, check, require, run_all
+from checks import Abort, ProbeClient, check, require, run_all, first_match
 from slixmpp.exceptions import IqError, IqTimeout
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
@@ -42,16 +42,7 @@ class Client(ProbeClient):
         self.add_event_handler('message', self.messages.put_nowait)
 
     async def wait_message(self, pred, what):
-        async def scan():
-            while True:
-                m = await self.messages.get()
-                if pred(m):
-                    return m
-
-        try:
-            return await asyncio.wait_for(scan(), STEP)
-        except asyncio.TimeoutError:
-            raise asyncio.TimeoutError(f'{self.boundjid.bare}: no {what} within {STEP}s') from None
+        return await first_match(self.messages, pred, what, STEP, self.boundjid.bare)
 
     # ---- the xep_0050 session workflow, one request at a time ----
 

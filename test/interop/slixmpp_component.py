@@ -18,7 +18,7 @@ import asyncio
 import sys
 
 
-from checks import Abort, ProbeClient, check, require, run_all
+from checks import Abort, ProbeClient, check, require, run_all, first_match
 from slixmpp.componentxmpp import ComponentXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 
@@ -32,17 +32,7 @@ TOTAL = 20  # seconds for the whole run
 
 async def first(queue, pred, what):
     """The first item in `queue` matching `pred` (earlier ones are dropped)."""
-
-    async def scan():
-        while True:
-            item = await queue.get()
-            if pred(item):
-                return item
-
-    try:
-        return await asyncio.wait_for(scan(), STEP)
-    except asyncio.TimeoutError:
-        raise asyncio.TimeoutError(f'no {what} within {STEP}s') from None
+    return await first_match(queue, pred, what, STEP)
 
 
 def iq_error(e):

@@ -17,7 +17,7 @@ import sys
 
 from slixmpp import JID
 
-from checks import Abort, ProbeClient, check, require, run_all
+from checks import Abort, ProbeClient, check, require, run_all, first_match
 from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
@@ -48,17 +48,7 @@ class Client(ProbeClient):
 
     async def wait_for(self, queue, pred, what):
         """The first item in `queue` matching `pred` (earlier ones are dropped)."""
-
-        async def scan():
-            while True:
-                item = await queue.get()
-                if pred(item):
-                    return item
-
-        try:
-            return await asyncio.wait_for(scan(), STEP)
-        except asyncio.TimeoutError:
-            raise asyncio.TimeoutError(f'{self.boundjid.bare}: no {what} within {STEP}s') from None
+        return await first_match(queue, pred, what, STEP, self.boundjid.bare)
 
 
 async def check_not_occupant(client, nick, name):

@@ -39,7 +39,7 @@ from slixmpp.xmlstream import ET, ElementBase, register_stanza_plugin
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from checks import ProbeClient, check, require, run_all
+from checks import ProbeClient, check, require, run_all, first_match
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 ALICE = 'alice@localhost'
@@ -185,17 +185,7 @@ class Client(ProbeClient):
 
     async def wait_for(self, queue, pred, what):
         """The first item in `queue` matching `pred` (earlier ones are dropped)."""
-
-        async def scan():
-            while True:
-                item = await queue.get()
-                if pred(item):
-                    return item
-
-        try:
-            return await asyncio.wait_for(scan(), STEP)
-        except asyncio.TimeoutError:
-            raise asyncio.TimeoutError(f'{self.boundjid.bare}: no {what} within {STEP}s') from None
+        return await first_match(queue, pred, what, STEP, self.boundjid.bare)
 
     def publish_options(self, **fields):
         form = self['xep_0004'].make_form(ftype='submit')

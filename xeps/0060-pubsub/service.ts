@@ -125,40 +125,32 @@ export class PubSubService {
 
   /** An IQ with a <pubsub/> (NS_PUBSUB) payload to `service`. */
   async request(service: string, who: Jid, type: 'get' | 'set', pubsub: Element): Promise<Element | void> {
-    const children = pubsub.getChildElements();
-    const first = children[0];
+    const first = pubsub.getChildElements()[0];
     if (!first) throw new StanzaError('bad-request', 'empty pubsub request');
-    if (type === 'get') {
-      switch (first.name) {
-        case 'items':
-          return this.items(service, who, first);
-        case 'subscriptions':
-          return this.ownSubscriptions(service, who, first);
-        case 'affiliations':
-          return this.ownAffiliations(service, who, first);
-        case 'options':
-          throw unsupported('subscription-options');
-        case 'default':
-          throw unsupported('retrieve-default-sub');
-        default:
-          throw new StanzaError('feature-not-implemented', `${first.name} is not a pubsub request`);
-      }
-    }
-    switch (first.name) {
-      case 'publish':
+    switch (`${type} ${first.name}`) {
+      case 'get items':
+        return this.items(service, who, first);
+      case 'get subscriptions':
+        return this.ownSubscriptions(service, who, first);
+      case 'get affiliations':
+        return this.ownAffiliations(service, who, first);
+      case 'set publish':
         return this.publish(service, who, first, pubsub.getChild('publish-options'));
-      case 'create':
+      case 'set create':
         return this.create(service, who, first, pubsub.getChild('configure'));
-      case 'retract':
+      case 'set retract':
         return this.retract(service, who, first);
-      case 'subscribe':
+      case 'set subscribe':
         return this.subscribe(service, who, first);
-      case 'unsubscribe':
+      case 'set unsubscribe':
         return this.unsubscribe(service, who, first);
-      case 'options':
+      case 'get options':
+      case 'set options':
         throw unsupported('subscription-options');
+      case 'get default':
+        throw unsupported('retrieve-default-sub');
       default:
-        throw new StanzaError('feature-not-implemented', `${first.name} is not a pubsub request`);
+        throw new StanzaError('feature-not-implemented', `${type} ${first.name} is not a pubsub request`);
     }
   }
 
