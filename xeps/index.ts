@@ -25,6 +25,8 @@ import pep from './0163-pep/index.js';
 import bookmarks from './0402-bookmarks/index.js';
 import avatars from './0398-avatar-conversion/index.js';
 import mds from './0490-mds/index.js';
+import turn from './0215-extdisco/index.js';
+import contact from './0157-contact/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -38,6 +40,8 @@ export const MODULES: XepModule<never>[] = [
   bookmarks,
   avatars,
   mds,
+  turn,
+  contact,
   register,
   version,
   offline,

@@ -76,7 +76,7 @@ export function fromEnv(raw: string, def: unknown, env: string, problems: string
 }
 
 /** modules whose settings UZZAP_<MODULE>_<KEY> sets too (public contract names) */
-export const MODULE_ALIASES = ['pep'];
+export const MODULE_ALIASES = ['pep', 'turn', 'contact'];
 
 export interface LoadOptions {
   file?: string;
@@ -118,7 +118,9 @@ export function loadConfig(opts: LoadOptions = {}): { config: Config; file?: str
     const m =
       alias && MODULE_ALIASES.includes(alias[1]!.toLowerCase()) ? alias : /^UZZAP_MODULES_([A-Z0-9]+)_([A-Z0-9_]+)$/.exec(name);
     if (!m || raw === undefined || name === 'UZZAP_MODULES_DISABLED') continue;
-    const value = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw;
+    // a number only when that is exactly how the number is written ('007' stays a string:
+    // a secret or a name of digits); string settings take numbers back (z.coerce.string())
+    const value = /^-?\d+(\.\d+)?$/.test(raw) && String(Number(raw)) === raw ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw;
     setPath(merged, ['modules', m[1]!.toLowerCase(), m[2]!.toLowerCase()], value);
   }
   const final = opts.overrides ? merge(merged, opts.overrides) : merged;
