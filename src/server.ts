@@ -136,6 +136,7 @@ export class Server implements Core, ModuleWiring {
         track: (socket) => this.listeners.track(socket),
         httpPort: () => this.ports.http,
         status: async () => ({ domain: this.config.domain, modules: this.modules.names(), ...(await this.stats()) }),
+        moduleRoute: (path) => this.modules.httpRoute(path),
       }),
     );
     this.statistics.enable();

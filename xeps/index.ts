@@ -27,6 +27,7 @@ import avatars from './0398-avatar-conversion/index.js';
 import mds from './0490-mds/index.js';
 import turn from './0215-extdisco/index.js';
 import contact from './0157-contact/index.js';
+import upload from './0363-upload/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -42,6 +43,7 @@ export const MODULES: XepModule<never>[] = [
   mds,
   turn,
   contact,
+  upload,
   register,
   version,
   offline,

@@ -9,6 +9,7 @@ import type { Storage } from '../storage/types.js';
 import type { StreamErrorCondition } from './errors.js';
 import type { AdhocCommand, Commands } from './adhoc.js';
 import type { NonzaHandler, NonzaStream } from './stream.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface XepInfo {
   n: number;
@@ -363,10 +364,20 @@ export interface ModuleMetrics {
   histogram(name: string, help: string, buckets: number[]): { observe(v: number): void };
 }
 
+/** Serves requests under a path prefix of the HTTP listener (`path` without the query). */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse, path: string) => void | Promise<void>;
+
 export interface ServerInfo {
   readonly name: string;
   readonly version: string;
   readonly startedAt: number;
+  /**
+   * Where clients reach this server's HTTP listener: `https://<domain>:<https port>` when
+   * HTTPS is on, else `http://<domain>:<http port>` (no trailing slash).
+   */
+  webBase(): string;
+  /** the server's data directory (UZZAP_DATA_DIR): where modules keep files */
+  readonly dataDir: string;
   isAdmin(jid: Jid): boolean;
   /** UZZAP_REGISTRATION=open (live setting) */
   registrationOpen(): boolean;
@@ -458,6 +469,8 @@ export interface ModuleContext<C = unknown> {
   provide<K extends keyof Provided>(name: K, api: Provided[K]): void;
   /** Another module's API, if that module is loaded now (ask at use, not at setup: modules reload). */
   use<K extends keyof Provided>(name: K): Provided[K] | undefined;
+  /** Serve HTTP requests whose path starts with `prefix` (e.g. '/upload/') on the HTTP port(s). */
+  http(prefix: string, handle: HttpHandler): void;
   /**
    * Items of a user's account in disco#items without a node (PEP nodes, XEP-0163 §6.1),
    * and, with `node`, what disco#info says of one of them (XEP-0060 §5.3).

@@ -7,6 +7,7 @@ import type { Jid } from '../jid.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ServicePlacement,
   AccountItemsResolver,
+  HttpHandler,
   Provided,
   AccountsApi,
   AdhocCommand,
@@ -101,6 +102,8 @@ export class ModuleHost implements Disco, Commands {
   private readonly nodeResolvers = new Set<DiscoNodeResolver>();
   /** namespaces with a nonza handler (one module each) */
   private readonly nonzaNs = new Set<string>();
+  /** HTTP paths modules serve, by prefix */
+  private readonly httpRoutes = new Map<string, HttpHandler>();
   /** APIs modules offer each other (ctx.provide / ctx.use) */
   private readonly provided = new Map<keyof Provided, unknown>();
   private readonly accountItemLists = new Set<AccountItemsResolver>();
@@ -127,6 +130,12 @@ export class ModuleHost implements Disco, Commands {
       const found = await r(node, from);
       if (found) return found;
     }
+    return undefined;
+  }
+
+  /** The module handler for an HTTP path, if one serves it. */
+  httpRoute(path: string): HttpHandler | undefined {
+    for (const [prefix, h] of this.httpRoutes) if (path.startsWith(prefix)) return h;
     return undefined;
   }
 
@@ -348,6 +357,12 @@ export class ModuleHost implements Disco, Commands {
         rec(() => void this.provided.delete(name));
       },
       use: <K extends keyof Provided>(name: K) => this.provided.get(name) as Provided[K] | undefined,
+      http: (prefix, handle) => {
+        if (!prefix.startsWith('/') || !prefix.endsWith('/')) throw new Error(`an HTTP prefix is /.../: ${prefix}`);
+        if (this.httpRoutes.has(prefix)) throw new Error(`HTTP ${prefix} is already served`);
+        this.httpRoutes.set(prefix, handle);
+        rec(() => void this.httpRoutes.delete(prefix));
+      },
       discoAccountItems: (list, node) => {
         this.accountItemLists.add(list);
         rec(() => void this.accountItemLists.delete(list));

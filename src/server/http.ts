@@ -21,6 +21,8 @@ export interface HttpSources {
   httpPort(): number;
   /** the body of GET /status */
   status(): Promise<Record<string, unknown>>;
+  /** a module's handler for a path (XEP-0363 uploads) */
+  moduleRoute(path: string): ((req: http.IncomingMessage, res: http.ServerResponse, path: string) => void | Promise<void>) | undefined;
 }
 
 export class HttpRoutes {
@@ -62,6 +64,8 @@ export class HttpRoutes {
     if (req.method === 'GET' && (path === '/.well-known/host-meta' || path === '/.well-known/host-meta.json'))
       return this.hostMeta(req, res, path);
     if (req.method === 'GET' && path === '/status') return this.status(req, res);
+    const mod = this.sources.moduleRoute(path);
+    if (mod) return mod(req, res, path);
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, { 'content-type': this.core.metrics.registry.contentType });
       res.end(await this.core.metrics.registry.metrics());

@@ -15,6 +15,7 @@ import { sessionDirectory } from '../session/directory.js';
 import { NS_SESSION } from '../stream/ns.js';
 import type { PendingWork } from './pending.js';
 import { VERSION } from './version.js';
+import type { Ports } from './listeners.js';
 
 /** What modules reach of the server, besides the Core every stream sees. */
 export interface ModuleWiring extends Core {
@@ -27,6 +28,8 @@ export interface ModuleWiring extends Core {
   addStatistic(name: string, read: () => number): () => void;
   /** work started for modules and not awaited by them (a stop waits for it) */
   readonly background: PendingWork;
+  /** the ports listened on (after start) */
+  readonly ports: Ports;
 }
 
 export function createModuleHost(s: ModuleWiring): ModuleHost {
@@ -42,6 +45,11 @@ export function createModuleHost(s: ModuleWiring): ModuleHost {
       startedAt: s.startedAt,
       isAdmin: (j: Jid) => s.isAdmin(j.bare),
       registrationOpen: () => s.config.registration === 'open',
+      dataDir: s.config.data_dir,
+      webBase: () =>
+        s.config.http.tls && s.ports.https
+          ? `https://${s.config.domain}:${s.ports.https}`
+          : `http://${s.config.domain}:${s.ports.http}`,
     },
     accounts: s.accounts,
     send: (stanza: Element) => {

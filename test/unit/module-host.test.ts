@@ -40,7 +40,7 @@ function deps(log = silentLogger()) {
     storage: unused<Storage>('storage'),
     hooks,
     iqs,
-    server: { name: 'Uzzap', version: '0', startedAt: 0, isAdmin: () => false, registrationOpen: () => false },
+    server: { name: 'Uzzap', version: '0', startedAt: 0, isAdmin: () => false, registrationOpen: () => false, webBase: () => 'http://localhost:5280', dataDir: '.' },
     accounts: unused('accounts'),
     send: () => undefined,
     sessions: unused('sessions'),
