@@ -13,7 +13,7 @@ import { ComponentConn } from './lib/component-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster', 'failover', 'pep'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster', 'failover', 'pep', 'upload'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
@@ -32,6 +32,7 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --wait S                resume: seconds to wait for retransmitted messages after the last resume (5);
                           pep: at most this long for notifications after the last publish (30)
   --control-every M       pep: every M-th user's caps have no +notify: its resource must get no notification (10)
+  --mb M                  upload: MiB of the one file uploaded and downloaded (1024; --quick 100)
   --rounds R              pep: publish rounds, each measured (2): round 1 creates the nodes, later ones update them
   --size M                mam: archived messages of the queried user u1 (100000; e.g. 1000000)
   --total T               mam: rows in the whole archive table, all owners (10 x size up to 100000, 5 x size above)
@@ -98,6 +99,7 @@ function parse() {
       messages: { type: 'string' },
       wait: { type: 'string' },
       'control-every': { type: 'string' },
+      mb: { type: 'string' },
       rounds: { type: 'string' },
       size: { type: 'string' },
       total: { type: 'string' },
@@ -203,6 +205,7 @@ async function main() {
     messages: num('messages'),
     wait: num('wait'),
     controlEvery: num('control-every'),
+    mb: num('mb'),
     rounds: num('rounds'),
     size: num('size'),
     total: num('total'),

@@ -127,7 +127,8 @@ describe('cluster: real processes on Postgres and Redis, the public contract', f
     const [alice] = clients as [XmppClient];
     // bob's client (@xmpp/client) enabled XEP-0198 resumption on n2
     const bobOnN2 = clients.find((c) => c.jid?.toString() === 'bob@localhost/b')!;
-    const smId = (bobOnN2 as unknown as { streamManagement: { id: string } }).streamManagement.id;
+    const sm = (bobOnN2 as unknown as { streamManagement: { id: string; inbound: number } }).streamManagement;
+    const smId = sm.id;
     assert.ok(smId, 'bob’s client has a resumable session');
     n2.proc.kill('SIGTERM');
     await until(() => n2.proc.exitCode !== null, 'n2 exited', 30_000);
@@ -137,7 +138,8 @@ describe('cluster: real processes on Postgres and Redis, the public contract', f
     await alice.send(chat('bob@localhost', 'after n2 left'));
     const raw = await authenticated(cl.procs[0]!.c2s, 'bob', 'secret');
     raw.data = '';
-    raw.send(`<resume xmlns='urn:xmpp:sm:3' previd='${smId}' h='0'/>`);
+    // the count of stanzas bob's client had (it may have acknowledged some: a lower h is refused)
+    raw.send(`<resume xmlns='urn:xmpp:sm:3' previd='${smId}' h='${sm.inbound}'/>`);
     await raw.waitFor(/<resumed xmlns='urn:xmpp:sm:3'/);
     await raw.waitFor('<body>after n2 left</body>');
     raw.socket.destroy();
