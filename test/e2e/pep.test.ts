@@ -307,6 +307,44 @@ describe('PEP (XEP-0163, XEP-0060, XEP-0115)', function () {
     await barrier(bob, bob2);
   });
 
+  it('an explicit subscription ends when the node becomes private (XEP-0163 §7.1)', async () => {
+    const alice = track(await connect(server, 'alice'));
+    const dave = track(await connect(server, 'dave')); // a stranger
+    const devices = (id: string) => xml('devices', { xmlns: 'urn:xmpp:omemo:2' }, xml('device', { id }));
+    assert.equal((await publish(alice, DEVICES, 'current', devices('1'), { 'pubsub#access_model': 'open' })).attrs.type, 'result');
+    const sub = await iq(dave, xml('iq', { type: 'set', to: 'alice@localhost' }, xml('pubsub', { xmlns: NS_PUBSUB }, xml('subscribe', { node: DEVICES, jid: 'dave@localhost' }))));
+    assert.equal(sub.attrs.type, 'result', sub.toString());
+    await expectStanza(dave, isEvent('alice@localhost', DEVICES), 5000, 'the newest item on subscribing');
+    await publish(alice, DEVICES, 'current', devices('2'));
+    await expectStanza(dave, isEvent('alice@localhost', DEVICES), 5000, 'an open node notifies its subscriber');
+    const set = await iq(
+      alice,
+      xml(
+        'iq',
+        { type: 'set' },
+        xml(
+          'pubsub',
+          { xmlns: NS_OWNER },
+          xml(
+            'configure',
+            { node: DEVICES },
+            xml(
+              'x',
+              { xmlns: 'jabber:x:data', type: 'submit' },
+              xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, 'http://jabber.org/protocol/pubsub#node_config')),
+              xml('field', { var: 'pubsub#access_model' }, xml('value', {}, 'whitelist')),
+            ),
+          ),
+        ),
+      ),
+    );
+    assert.equal(set.attrs.type, 'result');
+    await publish(alice, DEVICES, 'current', devices('3'));
+    await expectNothing(dave, isEvent('alice@localhost', DEVICES), { after: [alice] });
+    const subs = await iq(alice, xml('iq', { type: 'get' }, xml('pubsub', { xmlns: NS_OWNER }, xml('subscriptions', { node: DEVICES }))));
+    assert.equal(subs.getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription').length, 0);
+  });
+
   it('removes every node and item of a deleted account', async () => {
     const alice = track(await connect(server, 'alice'));
     await publish(alice, TUNE, '1', tune('a'));

@@ -75,6 +75,11 @@ describe('HTTP File Upload (XEP-0363)', function () {
     assert.deepEqual(Buffer.from(await (await fetch(s.get.replace('localhost', '127.0.0.1'))).arrayBuffer()), body);
   });
 
+  it('a slot asked for without a type takes the type the PUT names', async () => {
+    const s = await slot(alice, 'note.ogg', 3);
+    assert.equal((await fetch(s.put.replace('localhost', '127.0.0.1'), { method: 'PUT', body: 'ogg', headers: { 'content-type': 'audio/ogg' } })).status, 201);
+  });
+
   it('serves other types as attachments', async () => {
     const s = await slot(alice, 'page.html', 20, 'text/html');
     assert.equal((await fetch(s.put.replace('localhost', '127.0.0.1'), { method: 'PUT', body: '<script>x()</script>!', headers: { 'content-type': 'text/html' } })).status, 400, '21 bytes for a 20-byte slot');

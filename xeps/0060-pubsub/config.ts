@@ -11,7 +11,8 @@ export type AccessModel = (typeof ACCESS_MODELS)[number];
 const PUBLISH_MODELS = ['publishers', 'subscribers', 'open'] as const;
 const SEND_LAST = ['never', 'on_sub', 'on_sub_and_presence'] as const;
 const NOTIFICATION_TYPES = ['headline', 'normal'] as const;
-const NODE_FULL = ['retract-oldest', 'discard-oldest', 'reject'] as const;
+// 'reject' (conflict + node-full) is not implemented: refused, not silently ignored
+const NODE_FULL = ['retract-oldest', 'discard-oldest'] as const;
 
 export interface NodeConfig {
   access_model: AccessModel;
@@ -28,7 +29,6 @@ export interface NodeConfig {
   notify_delete: boolean;
   notify_config: boolean;
   notify_sub: boolean;
-  presence_based_delivery: boolean;
   notification_type: (typeof NOTIFICATION_TYPES)[number];
   publish_node_full: (typeof NODE_FULL)[number];
   title: string;
@@ -53,7 +53,6 @@ export function defaultConfig(): NodeConfig {
     notify_delete: true,
     notify_config: false,
     notify_sub: false,
-    presence_based_delivery: false,
     notification_type: 'headline',
     publish_node_full: 'retract-oldest',
     title: '',
@@ -91,7 +90,6 @@ const FIELDS: Field[] = [
   { key: 'notify_delete', kind: 'bool', label: 'Notify subscribers when the node is deleted' },
   { key: 'notify_config', kind: 'bool', label: 'Notify subscribers when the node configuration changes' },
   { key: 'notify_sub', kind: 'bool', label: 'Notify owners about new subscribers and unsubscribes' },
-  { key: 'presence_based_delivery', kind: 'bool', label: 'Only deliver notifications to available users' },
   { key: 'notification_type', kind: 'list', label: 'Message type of notifications', options: NOTIFICATION_TYPES },
   { key: 'publish_node_full', kind: 'list', label: 'What a publish to a full node does', options: NODE_FULL },
   { key: 'title', kind: 'text', label: 'A friendly name for the node' },

@@ -53,6 +53,9 @@ export interface PubSubPolicy {
   sendLast(state: ServiceState, node: PubSubNode, to: Jid): void;
 }
 
+/** explicit subscriptions one user (bare JID) may hold on one node: its bare JID and a few resources */
+const MAX_SUBSCRIPTIONS_PER_USER = 10;
+
 const itemId = (): string => randomBytes(12).toString('hex');
 const truthy = (v: string | undefined): boolean => v === 'true' || v === '1';
 
@@ -91,6 +94,16 @@ export class PubSubService {
       }
       case 'whitelist':
         throw pubsubError('not-allowed', 'closed-node');
+    }
+  }
+
+  /** May `who` subscribe to / retrieve from `n` now (explicit subscriptions are checked again at each notification)? */
+  async mayAccess(state: ServiceState, n: PubSubNode, who: Jid): Promise<boolean> {
+    try {
+      await this.checkAccess(state, n, who);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -242,8 +255,7 @@ export class PubSubService {
         if (!this.policy.isOwner(service, who)) throw new StanzaError('item-not-found', `no node ${name}`);
         n = await this.newNode(state, name, { ...defaultConfig(), ...wanted });
       } else {
-        const unmet = meets(n.config, wanted, limits.maxItems);
-        if (unmet) throw pubsubError('conflict', 'precondition-not-met', `the node's ${unmet} differs from the publish-options`);
+        // permission first: a stranger learns nothing of the node's configuration
         const aff = await this.affiliation(state, n, who);
         const may =
           aff === 'owner' ||
@@ -252,6 +264,8 @@ export class PubSubService {
           (n.config.publish_model === 'open' && aff !== 'outcast') ||
           (n.config.publish_model === 'subscribers' && n.subscriptions.has(who.bare));
         if (!may) throw new StanzaError('forbidden', 'you may not publish to this node');
+        const unmet = meets(n.config, wanted, limits.maxItems);
+        if (unmet) throw pubsubError('conflict', 'precondition-not-met', `the node's ${unmet} differs from the publish-options`);
       }
       if (n.config.type && payload.attrs.xmlns !== n.config.type)
         throw pubsubError('bad-request', 'invalid-payload', `this node takes ${n.config.type} payloads`);
@@ -342,7 +356,9 @@ export class PubSubService {
       const n = this.need(state, sub);
       await this.checkAccess(state, n, who);
       if (!n.subscriptions.has(jid.full)) {
-        if (n.subscriptions.size >= this.limits().maxSubscriptions)
+        // one user cannot take the node's whole allowance with made-up resources
+        const mine = [...n.subscriptions.keys()].filter((j) => tryParse(j)?.bare === jid.bare).length;
+        if (n.subscriptions.size >= this.limits().maxSubscriptions || mine >= MAX_SUBSCRIPTIONS_PER_USER)
           throw pubsubError('policy-violation', 'too-many-subscriptions', undefined, 'wait');
         n.subscriptions.set(jid.full, 'subscribed');
         await this.nodes.save(service, n);
@@ -355,7 +371,8 @@ export class PubSubService {
   private async unsubscribe(service: string, who: Jid, unsub: Element): Promise<void> {
     const jidAttr = unsub.attrs.jid;
     if (!jidAttr) throw pubsubError('bad-request', 'jid-required');
-    const jid = Jid.parse(jidAttr);
+    const jid = tryParse(jidAttr);
+    if (!jid) throw pubsubError('bad-request', 'invalid-jid');
     if (jid.bare !== who.bare) throw new StanzaError('forbidden', 'unsubscribe your own JID');
     await this.nodes.exclusive(service, async (state) => {
       const n = this.need(state, unsub);
@@ -405,6 +422,7 @@ export class PubSubService {
       if (form.type === 'cancel') return;
       if (form.type !== 'submit') throw new StanzaError('bad-request', 'the form must be submitted');
       n.config = applyConfigForm(n.config, form, this.limits().maxItems);
+      await this.dropLostSubscriptions(state, n);
       await this.nodes.save(service, n);
       if (n.config.notify_config)
         this.policy.notify(
@@ -517,12 +535,20 @@ export class PubSubService {
         }
         if (aff === 'none') n.affiliations.delete(j.bare);
         else n.affiliations.set(j.bare, aff as Affiliation);
-        if (aff === 'outcast') for (const s of [...n.subscriptions.keys()]) if (tryParse(s)?.bare === j.bare) n.subscriptions.delete(s);
       }
+      await this.dropLostSubscriptions(state, n);
       await this.nodes.save(service, n);
       if (failed.length)
         throw new StanzaError('not-acceptable', 'some affiliations could not be changed', 'modify', x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('affiliations', { node: n.name }, failed)));
     });
+  }
+
+  /** XEP-0163 §7.1: subscriptions of those who lost access (a stricter model, an affiliation taken away) are cancelled. */
+  private async dropLostSubscriptions(state: ServiceState, n: PubSubNode): Promise<void> {
+    for (const jid of [...n.subscriptions.keys()]) {
+      const j = tryParse(jid);
+      if (!j || !(await this.mayAccess(state, n, j))) n.subscriptions.delete(jid);
+    }
   }
 
   // ---- for the service's own use (PEP bridges) ----
@@ -545,6 +571,13 @@ export class PubSubService {
     await this.nodes.exclusive(service, async (state) => {
       let n = state.nodes.get(name);
       if (!n) n = await this.newNode(state, name, { ...defaultConfig(), ...config });
+      else if (meets(n.config, config, this.limits().maxItems)) {
+        // a node a client made with other settings (a private node left readable, one item
+        // kept): the bridge's settings win, as its own publishes would have required
+        n.config = { ...n.config, ...config };
+        await this.dropLostSubscriptions(state, n);
+        await this.nodes.save(service, n);
+      }
       const xml = payload.toString();
       if (Buffer.byteLength(xml) > this.limits().maxItemSize)
         throw pubsubError('not-acceptable', 'payload-too-big', `an item's payload may have at most ${this.limits().maxItemSize} bytes`);

@@ -50,6 +50,8 @@ const caps: XepModule<z.infer<typeof Config>> = {
   xeps: [{ n: 115, version: '1.6.0', status: 'complete', note: 'the server learns and verifies clients\' caps (for PEP)' }],
   setup(m) {
     const known = new Map<string, ReadonlySet<string>>();
+    /** sessions with a caps question waiting (one at a time each) */
+    const askingNow = new WeakSet<SessionRecord>();
     /** strings another node's sessions announce that storage did not have, until when not to look again */
     const absent = new Map<string, number>();
     const asking = new Map<string, Promise<{ features?: ReadonlySet<string>; asked?: SessionRecord; own?: ReadonlySet<string> }>>();
@@ -68,14 +70,22 @@ const caps: XepModule<z.infer<typeof Config>> = {
       return f;
     };
 
-    /** Ask a resource what its caps stand for; the features, and whether the hash verified. */
+    /**
+     * Ask a resource what its caps stand for; the features, and whether the hash verified.
+     * One question per session at a time: a client announcing ever new strings it never
+     * answers for cannot fill the server's table of waiting requests.
+     */
     const ask = async (s: SessionRecord, c: Caps): Promise<{ features: ReadonlySet<string>; ok: boolean } | undefined> => {
+      if (askingNow.has(s)) return undefined;
+      askingNow.add(s);
       let res: Element;
       try {
         res = await m.request(x('iq', { type: 'get', to: s.jid.full }, x('query', { xmlns: NS_DISCO_INFO, node: `${c.node}#${c.ver}` })));
       } catch (err) {
         m.log.debug({ err, jid: s.jid.full }, 'caps: no disco#info answer');
         return undefined;
+      } finally {
+        askingNow.delete(s);
       }
       const query = res.getChild('query', NS_DISCO_INFO);
       if (!query) return undefined;

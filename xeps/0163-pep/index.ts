@@ -38,7 +38,6 @@ const FEATURES = [
   'multi-items',
   'outcast-affiliation',
   'persistent-items',
-  'presence-notifications',
   'presence-subscribe',
   'publish',
   'publish-only-affiliation',

@@ -100,6 +100,8 @@ export class PepNotifier {
     for (const jid of n.subscriptions.keys()) {
       const j = Jid.parse(jid);
       if (reached.has(j.bare)) continue;
+      // still allowed (access model, affiliation, not blocked)? A subscription does not outlive its right
+      if (!(await this.pubsub().mayAccess(state, n, j))) continue;
       if (j.resource) {
         if (this.m.sessions.has(j)) targets.push(j);
       } else this.m.send(x('message', { ...message.attrs, to: j.bare }, event));

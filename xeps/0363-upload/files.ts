@@ -21,6 +21,8 @@ export interface Slot {
   name: string;
   size: number;
   type: string;
+  /** the client named the type in its request (then a PUT must send that one) */
+  typed: boolean;
   /** unix seconds after which the PUT is refused */
   expires: number;
 }
@@ -37,9 +39,9 @@ export interface FileMeta {
 export function safeName(name: string): string | undefined {
   const n = name.normalize('NFC').replace(/[\u0000-\u001f\u007f/\\:*?"<>|]/g, '_').trim();
   if (!n || n === '.' || n === '..' || n.startsWith('.')) return undefined;
-  let out = n;
-  while (Buffer.byteLength(out) > 200) out = out.slice(0, -1);
-  return out;
+  const chars = Array.from(n); // code points: never half of a surrogate pair
+  while (Buffer.byteLength(chars.join('')) > 200) chars.pop();
+  return chars.join('');
 }
 
 /** A content type we pass on: type/subtype with token characters only. */
@@ -72,12 +74,12 @@ export class UploadStore {
     return createHmac('sha256', this.key).update('owner\n' + owner).digest('base64url').slice(0, 16);
   }
 
-  newSlot(owner: string, name: string, size: number, type: string, ttlSeconds: number): Slot {
-    return { owner, tag: this.tag(owner), id: randomBytes(12).toString('base64url'), name, size, type, expires: Math.floor(Date.now() / 1000) + ttlSeconds };
+  newSlot(owner: string, name: string, size: number, type: string, ttlSeconds: number, typed: boolean): Slot {
+    return { owner, tag: this.tag(owner), id: randomBytes(12).toString('base64url'), name, size, type, typed, expires: Math.floor(Date.now() / 1000) + ttlSeconds };
   }
 
   sign(s: Slot): string {
-    return createHmac('sha256', this.key).update(`put\n${s.owner}\n${s.tag}\n${s.id}\n${s.name}\n${s.size}\n${s.type}\n${s.expires}`).digest('base64url');
+    return createHmac('sha256', this.key).update(`put\n${s.owner}\n${s.tag}\n${s.id}\n${s.name}\n${s.size}\n${s.type}\n${s.typed ? 1 : 0}\n${s.expires}`).digest('base64url');
   }
 
   verify(s: Slot, sig: string): boolean {
@@ -122,9 +124,15 @@ export class UploadStore {
       await rm(dir, { recursive: true, force: true });
       return 'size';
     }
-    await rename(part, join(dir, s.name));
-    const meta: FileMeta = { owner: s.owner, size: s.size, type: s.type, created: Date.now() };
-    await writeFile(join(dir, '.meta.json'), JSON.stringify(meta));
+    try {
+      await rename(part, join(dir, s.name));
+      const meta: FileMeta = { owner: s.owner, size: s.size, type: s.type, created: Date.now() };
+      await writeFile(join(dir, '.meta.json'), JSON.stringify(meta));
+    } catch (err) {
+      // a full disk, or the account deleted meanwhile: no half-stored file is left
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
     return 'ok';
   }
 

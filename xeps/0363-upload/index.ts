@@ -8,6 +8,8 @@
 // Storage is the local disk (<data dir>/upload). Nodes of a cluster must share that
 // directory (a network file system); an object store (S3) is not implemented yet.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { x, z, Jid, StanzaError, dataForm, errorReply, type Element, type XepModule } from '../../src/api/index.js';
 import { safeName, safeType, UploadStore, type Slot } from './files.js';
@@ -49,7 +51,7 @@ const upload: XepModule<z.infer<typeof Config>> = {
 
     const urls = (s: Slot): { put: string; get: string } => {
       const path = `${PREFIX}${s.tag}/${s.id}/${encodeURIComponent(s.name)}`;
-      const q = new URLSearchParams({ o: s.owner, s: String(s.size), t: s.type, e: String(s.expires), sig: store.sign(s) });
+      const q = new URLSearchParams({ o: s.owner, s: String(s.size), t: s.type, typed: s.typed ? '1' : '0', e: String(s.expires), sig: store.sign(s) });
       return { put: `${base()}${path}?${q}`, get: `${base()}${path}` };
     };
 
@@ -72,7 +74,7 @@ const upload: XepModule<z.infer<typeof Config>> = {
       const used = await store.usedSince(from.bare, Date.now() - 86_400_000);
       if (used + size > m.config.daily_quota)
         throw new StanzaError('resource-constraint', `daily upload quota reached (${m.config.daily_quota} bytes per 24 h)`, 'wait');
-      const s = store.newSlot(from.bare, name, size, safeType(req.attrs['content-type']), m.config.slot_ttl);
+      const s = store.newSlot(from.bare, name, size, safeType(req.attrs['content-type']), m.config.slot_ttl, req.attrs['content-type'] !== undefined);
       const u = urls(s);
       return x('slot', { xmlns: NS_UPLOAD }, x('put', { url: u.put }), x('get', { url: u.get }));
     };
@@ -123,7 +125,16 @@ const upload: XepModule<z.infer<typeof Config>> = {
       res.end(text + '\n');
     };
 
-    m.http(PREFIX, async (req: IncomingMessage, res: ServerResponse, path: string) => {
+    m.http(PREFIX, (req: IncomingMessage, res: ServerResponse, path: string) =>
+      route(req, res, path).catch((err: unknown) => {
+        // a full disk, a file deleted under a request: this request fails, nothing else
+        m.log.warn({ err, method: req.method }, 'upload: request failed');
+        if (!res.headersSent) fail(res, 500, 'the server could not do that');
+        else res.destroy();
+      }),
+    );
+
+    const route = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
       const parts = path.slice(PREFIX.length).split('/');
       if (parts.length !== 3) return fail(res, 404, 'not found');
       let name: string;
@@ -141,17 +152,30 @@ const upload: XepModule<z.infer<typeof Config>> = {
       if (req.method === 'GET' || req.method === 'HEAD') return get(req, res, tag, id, name);
       res.writeHead(405, { allow: 'GET, HEAD, PUT, OPTIONS', ...cors });
       res.end();
-    });
+    };
 
     const put = async (req: IncomingMessage, res: ServerResponse, tag: string, id: string, name: string): Promise<void> => {
       const q = new URL(req.url ?? '', 'http://x').searchParams;
-      const s: Slot = { owner: q.get('o') ?? '', tag, id, name, size: Number(q.get('s')), type: q.get('t') ?? '', expires: Number(q.get('e')) };
+      const s: Slot = {
+        owner: q.get('o') ?? '',
+        tag,
+        id,
+        name,
+        size: Number(q.get('s')),
+        type: q.get('t') ?? '',
+        typed: q.get('typed') === '1',
+        expires: Number(q.get('e')),
+      };
       if (safeName(name) !== name || !store.verify(s, q.get('sig') ?? '')) return fail(res, 403, 'not a slot of this server');
       if (s.expires < Date.now() / 1000) return fail(res, 403, 'the slot expired: ask for a new one');
       const length = req.headers['content-length'];
       if (length !== undefined && Number(length) !== s.size) return fail(res, 400, `the slot is for ${s.size} bytes`);
-      if (safeType(req.headers['content-type']) !== s.type && req.headers['content-type'] !== undefined)
+      // a type the client named in its request must be the one it sends (§5); without one, any
+      if (q.get('typed') === '1' && req.headers['content-type'] !== undefined && safeType(req.headers['content-type']) !== s.type)
         return fail(res, 400, `the slot is for ${s.type}`);
+      // the quota again: slots asked for at once are counted as they are used
+      if ((await store.usedSince(s.owner, Date.now() - 86_400_000)) + s.size > m.config.daily_quota)
+        return fail(res, 413, 'daily upload quota reached');
       const r = await store.put(s, req);
       if (r === 'taken') return fail(res, 409, 'this slot was used already');
       if (r === 'size') return fail(res, 400, `the body was not ${s.size} bytes`);
@@ -188,13 +212,16 @@ const upload: XepModule<z.infer<typeof Config>> = {
         }
         res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': String(end - start + 1) });
         if (req.method === 'HEAD') return void res.end();
-        store.read(file.path, { start, end }).pipe(res);
-        return;
+        return send(store.read(file.path, { start, end }), res);
       }
       res.writeHead(200, { ...headers, 'content-length': String(size) });
       if (req.method === 'HEAD') return void res.end();
-      store.read(file.path).pipe(res);
+      return send(store.read(file.path), res);
     };
+
+    /** pipeline, not pipe: a client that goes away closes the file, and a read error ends only this response */
+    const send = (file: Readable, res: ServerResponse): Promise<void> =>
+      pipeline(file, res).catch((err: unknown) => m.log.debug({ err }, 'upload: a download ended early'));
 
     // an account's files go with it; old files go after expire_days
     m.hook('user/deleted', (user) => store.removeOwner(`${user}@${m.host}`));
