@@ -53,6 +53,9 @@ export interface PubSubPolicy {
   sendLast(state: ServiceState, node: PubSubNode, to: Jid): void;
 }
 
+/** payload bytes in one items answer (a node may keep 1,000 items of 64 KiB) */
+const MAX_REPLY_BYTES = 1 << 20;
+
 /** explicit subscriptions one user (bare JID) may hold on one node: its bare JID and a few resources */
 const MAX_SUBSCRIPTIONS_PER_USER = 10;
 
@@ -326,7 +329,16 @@ export class PubSubService {
       if (!/^\d+$/.test(maxAttr) || Number(maxAttr) < 1) throw new StanzaError('bad-request', 'max_items must be a positive integer');
       max = Number(maxAttr);
     }
-    const rows = await this.nodes.store.items(service, n.name, ids.length ? { ids } : { max });
+    const all = await this.nodes.store.items(service, n.name, ids.length ? { ids } : { max });
+    // one answer holds at most MAX_REPLY_BYTES of payloads, the newest first (§6.5.4 lets a
+    // service truncate; ask by id or with max_items for the rest)
+    const rows: typeof all = [];
+    let bytes = 0;
+    for (const r of all) {
+      bytes += r.payload.length;
+      if (rows.length && bytes > MAX_REPLY_BYTES) break;
+      rows.push(r);
+    }
     // oldest first, as XEP-0060's examples list them
     rows.reverse();
     return x(

@@ -92,6 +92,8 @@ const pep: XepModule<z.infer<typeof Config>> = {
     );
     m.onInvalidate('nodes', (service) => nodes.forget(service));
     const notifier = new PepNotifier(m, () => pubsub);
+    /** per account, the last notification on its way (entries go when it has left) */
+    const sending = new Map<string, Promise<void>>();
     const pubsub: PubSubService = new PubSubService(
       nodes,
       {
@@ -101,8 +103,17 @@ const pep: XepModule<z.infer<typeof Config>> = {
           return { presence: !!item && (item.subscription === 'from' || item.subscription === 'both'), groups: item?.groups ?? [] };
         },
         blocked: async (service, who) => !!(await m.blocks(Jid.parse(service).local, who)),
-        notify: (state, n, event, kind) =>
-          void notifier.send(state, n, event, kind).catch((err: unknown) => m.log.warn({ err, node: n.name }, 'pep: notifying failed')),
+        // one account's notifications leave in the order of its changes (a send may wait on a roster read)
+        notify: (state, n, event, kind) => {
+          const prev = sending.get(state.service) ?? Promise.resolve();
+          const next = prev
+            .then(() => notifier.send(state, n, event, kind))
+            .catch((err: unknown) => m.log.warn({ err, node: n.name }, 'pep: notifying failed'));
+          sending.set(state.service, next);
+          void next.finally(() => {
+            if (sending.get(state.service) === next) sending.delete(state.service);
+          });
+        },
         sendLast: (state, n, to) => notifier.sendLast(state, n, to),
       },
       () => ({

@@ -93,10 +93,11 @@ export class SqlPubSubStore implements PubSubStore {
            payload = excluded.payload, published_at = excluded.published_at`,
         [service, it.node, it.id, it.publisher, it.payload, it.publishedAt],
       );
-      // keep the `keep` newest: drop what is at or below the seq of the (keep+1)-th newest
+      // keep the `keep` newest (by id too: two nodes of a cluster publishing at once may take
+      // one seq, and a tie must not delete both)
       await tx.exec(
-        `DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND seq <= (
-           SELECT seq FROM pubsub_items WHERE service = $1 AND node = $2 ORDER BY seq DESC LIMIT 1 OFFSET $3)`,
+        `DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND id NOT IN (
+           SELECT id FROM pubsub_items WHERE service = $1 AND node = $2 ORDER BY seq DESC, id DESC LIMIT $3)`,
         [service, it.node, keep],
       );
     });
