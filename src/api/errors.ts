@@ -66,6 +66,8 @@ export class StanzaError extends Error {
   readonly type: ErrorType;
   /** include the original payload in the error reply (false for payloads holding secrets, e.g. passwords) */
   echo = true;
+  /** an IQ error's payload in place of the request's (XEP-0060 §8.8/§8.9: the entries that failed, as they are) */
+  payload: Element | undefined;
   constructor(
     readonly condition: StanzaErrorCondition,
     readonly text?: string,
@@ -100,7 +102,8 @@ export function errorReply(stanza: Element, err: StanzaError): Element {
     from: stanza.attrs.to,
     to: stanza.attrs.from,
   });
-  if (!err.echo) {
+  if (err.payload && stanza.name === 'iq') reply.children.push(err.payload);
+  else if (!err.echo) {
     // nothing of the original payload goes back
   } else if (stanza.name !== 'iq') for (const c of stanza.children) reply.children.push(c);
   else {

@@ -345,6 +345,32 @@ describe('PEP (XEP-0163, XEP-0060, XEP-0115)', function () {
     assert.equal(subs.getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription').length, 0);
   });
 
+  it('owner affiliations (§8.9): a member may read a whitelist node; the owner stays owner', async () => {
+    const alice = track(await connect(server, 'alice'));
+    const bob = track(await connect(server, 'bob'));
+    const NODE = 'urn:xmpp:test:private';
+    assert.equal((await publish(alice, NODE, 'x', tune('secret'), { 'pubsub#access_model': 'whitelist' })).attrs.type, 'result');
+    assert.equal(errorOf(await items(bob, 'alice@localhost', NODE)), 'not-allowed/closed-node');
+    const affs = (...list: [string, string][]) =>
+      iq(alice, xml('iq', { type: 'set' }, xml('pubsub', { xmlns: NS_OWNER }, xml('affiliations', { node: NODE }, ...list.map(([jid, a]) => xml('affiliation', { jid, affiliation: a }))))));
+    assert.equal((await affs(['bob@localhost', 'member'])).attrs.type, 'result');
+    assert.equal((await items(bob, 'alice@localhost', NODE)).attrs.type, 'result');
+    const list = await iq(alice, xml('iq', { type: 'get' }, xml('pubsub', { xmlns: NS_OWNER }, xml('affiliations', { node: NODE }))));
+    assert.deepEqual(
+      list.getChild('pubsub')!.getChild('affiliations')!.getChildren('affiliation').map((a) => `${a.attrs.jid}=${a.attrs.affiliation}`).sort(),
+      ['alice@localhost=owner', 'bob@localhost=member'],
+    );
+    const demote = await affs(['alice@localhost', 'none']);
+    assert.equal(errorOf(demote), 'not-acceptable');
+    // §8.9.2.4: the failing entry comes back as it is (owner), in place of the request
+    assert.equal(demote.getChild('pubsub', NS_OWNER)?.getChild('affiliations')?.getChild('affiliation')?.attrs.affiliation, 'owner');
+    assert.equal((await affs(['bob@localhost', 'none'])).attrs.type, 'result');
+    assert.equal(errorOf(await items(bob, 'alice@localhost', NODE)), 'not-allowed/closed-node');
+    // not the owner: forbidden
+    const theirs = await iq(bob, xml('iq', { type: 'get', to: 'alice@localhost' }, xml('pubsub', { xmlns: NS_OWNER }, xml('affiliations', { node: NODE }))));
+    assert.equal(errorOf(theirs), 'forbidden');
+  });
+
   it('removes every node and item of a deleted account', async () => {
     const alice = track(await connect(server, 'alice'));
     await publish(alice, TUNE, '1', tune('a'));

@@ -14,7 +14,8 @@ import {
   type NodeConfig,
 } from './config.js';
 import { pubsubError, unsupported } from './errors.js';
-import { AFFILIATIONS, type Affiliation, type NodeCache, type PubSubNode, type ServiceState } from './nodes.js';
+import { nodeAffiliations, nodeSubscriptions, setAffiliations, setSubscriptions } from './owner-lists.js';
+import { type Affiliation, type NodeCache, type PubSubNode, type ServiceState } from './nodes.js';
 
 export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 export const NS_PUBSUB_OWNER = 'http://jabber.org/protocol/pubsub#owner';
@@ -64,9 +65,9 @@ const truthy = (v: string | undefined): boolean => v === 'true' || v === '1';
 
 export class PubSubService {
   constructor(
-    private readonly nodes: NodeCache,
+    readonly nodes: NodeCache,
     private readonly policy: PubSubPolicy,
-    private readonly limits: () => PubSubLimits,
+    readonly limits: () => PubSubLimits,
   ) {}
 
   // ---- access (§4.5, §6.1.3, §6.5.9) ----
@@ -125,7 +126,8 @@ export class PubSubService {
     return out;
   }
 
-  private need(state: ServiceState, el: Element): PubSubNode {
+  /** the node an element names (node attribute), or the XEP-0060 error */
+  need(state: ServiceState, el: Element): PubSubNode {
     const name = el.attrs.node;
     if (!name) throw pubsubError('bad-request', 'nodeid-required');
     const n = state.nodes.get(name);
@@ -133,7 +135,7 @@ export class PubSubService {
     return n;
   }
 
-  private async needOwner(state: ServiceState, n: PubSubNode | undefined, who: Jid): Promise<void> {
+  async needOwner(state: ServiceState, n: PubSubNode | undefined, who: Jid): Promise<void> {
     if ((await this.affiliation(state, n, who)) !== 'owner') throw new StanzaError('forbidden', 'only the owner may do this');
   }
 
@@ -186,13 +188,13 @@ export class PubSubService {
       case 'set purge':
         return this.purge(service, who, first);
       case 'get subscriptions':
-        return this.nodeSubscriptions(service, who, first);
+        return nodeSubscriptions(this, service, who, first);
       case 'set subscriptions':
-        return this.setSubscriptions(service, who, first);
+        return setSubscriptions(this, service, who, first);
       case 'get affiliations':
-        return this.nodeAffiliations(service, who, first);
+        return nodeAffiliations(this, service, who, first);
       case 'set affiliations':
-        return this.setAffiliations(service, who, first);
+        return setAffiliations(this, service, who, first);
       default:
         throw new StanzaError('feature-not-implemented', `${type} ${first.name} is not a pubsub#owner request`);
     }
@@ -473,90 +475,8 @@ export class PubSubService {
     });
   }
 
-  // ---- owner: subscriptions and affiliations (§8.8, §8.9) ----
-
-  private async nodeSubscriptions(service: string, who: Jid, el: Element): Promise<Element> {
-    const state = await this.nodes.get(service);
-    const n = this.need(state, el);
-    await this.needOwner(state, n, who);
-    return x(
-      'pubsub',
-      { xmlns: NS_PUBSUB_OWNER },
-      x('subscriptions', { node: n.name }, [...n.subscriptions].map(([jid, s]) => x('subscription', { jid, subscription: s }))),
-    );
-  }
-
-  private async setSubscriptions(service: string, who: Jid, el: Element): Promise<void> {
-    await this.nodes.exclusive(service, async (state) => {
-      const n = this.need(state, el);
-      await this.needOwner(state, n, who);
-      const failed: Element[] = [];
-      for (const s of el.getChildren('subscription')) {
-        const jid = s.attrs.jid ? tryParse(s.attrs.jid) : undefined;
-        const to = s.attrs.subscription;
-        if (!jid || (to !== 'none' && to !== 'subscribed')) {
-          failed.push(x('subscription', { jid: s.attrs.jid, subscription: n.subscriptions.get(s.attrs.jid ?? '') ?? 'none' }));
-          continue;
-        }
-        if (to === 'none') n.subscriptions.delete(jid.full);
-        else if (n.subscriptions.size < this.limits().maxSubscriptions || n.subscriptions.has(jid.full)) n.subscriptions.set(jid.full, 'subscribed');
-        else failed.push(x('subscription', { jid: jid.full, subscription: 'none' }));
-      }
-      await this.nodes.save(service, n);
-      if (failed.length)
-        throw new StanzaError('not-acceptable', 'some subscriptions could not be changed', 'modify', x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('subscriptions', { node: n.name }, failed)));
-    });
-  }
-
-  private async nodeAffiliations(service: string, who: Jid, el: Element): Promise<Element> {
-    const state = await this.nodes.get(service);
-    const n = this.need(state, el);
-    await this.needOwner(state, n, who);
-    return x(
-      'pubsub',
-      { xmlns: NS_PUBSUB_OWNER },
-      x(
-        'affiliations',
-        { node: n.name },
-        x('affiliation', { jid: state.service, affiliation: 'owner' }),
-        [...n.affiliations].map(([jid, a]) => x('affiliation', { jid, affiliation: a })),
-      ),
-    );
-  }
-
-  private async setAffiliations(service: string, who: Jid, el: Element): Promise<void> {
-    await this.nodes.exclusive(service, async (state) => {
-      const n = this.need(state, el);
-      await this.needOwner(state, n, who);
-      const entries = el.getChildren('affiliation');
-      const seen = new Set<string>();
-      for (const a of entries) {
-        const j = a.attrs.jid ? tryParse(a.attrs.jid) : undefined;
-        if (j && seen.has(j.bare)) throw new StanzaError('bad-request', `${j.bare} is named twice`);
-        if (j) seen.add(j.bare);
-      }
-      const failed: Element[] = [];
-      for (const a of entries) {
-        const j = a.attrs.jid ? tryParse(a.attrs.jid) : undefined;
-        const aff = a.attrs.affiliation;
-        const current = j ? (j.bare === state.service ? 'owner' : (n.affiliations.get(j.bare) ?? 'none')) : 'none';
-        // the service's owner stays its owner (§8.9.2.4: never leave a node without one)
-        if (!j || j.bare === state.service || (aff !== 'none' && !AFFILIATIONS.includes(aff as Affiliation))) {
-          failed.push(x('affiliation', { jid: a.attrs.jid, affiliation: current }));
-          continue;
-        }
-        if (aff === 'none') n.affiliations.delete(j.bare);
-        else n.affiliations.set(j.bare, aff as Affiliation);
-      }
-      await this.dropLostSubscriptions(state, n);
-      await this.nodes.save(service, n);
-      if (failed.length)
-        throw new StanzaError('not-acceptable', 'some affiliations could not be changed', 'modify', x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('affiliations', { node: n.name }, failed)));
-    });
-  }
-
   /** XEP-0163 §7.1: subscriptions of those who lost access (a stricter model, an affiliation taken away) are cancelled. */
-  private async dropLostSubscriptions(state: ServiceState, n: PubSubNode): Promise<void> {
+  async dropLostSubscriptions(state: ServiceState, n: PubSubNode): Promise<void> {
     for (const jid of [...n.subscriptions.keys()]) {
       const j = tryParse(jid);
       if (!j || !(await this.mayAccess(state, n, j))) n.subscriptions.delete(jid);
@@ -611,7 +531,7 @@ export class PubSubService {
   }
 }
 
-function tryParse(s: string): Jid | undefined {
+export function tryParse(s: string): Jid | undefined {
   try {
     return Jid.parse(s);
   } catch {
