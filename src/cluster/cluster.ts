@@ -281,7 +281,7 @@ export class Cluster implements RemoteLink {
   }
 
   async stop(): Promise<void> {
-    this.rooms.stop();
+    await this.rooms.stop();
     await this.quiesce();
     this.host.router.remoteFanout = undefined;
     await this.flush();

@@ -924,7 +924,7 @@ describe('multi-user chat persistence', function () {
       );
       assert.equal(info.getChild('query')!.getChild('identity')!.attrs.name, 'Kept');
       const j = await join(bob, 'keep', 'Bob');
-      assert.deepEqual(codes(j.self), [110]);
+      assert.deepEqual(codes(j.self), [110], j.self.toString());
       assert.equal(item(j.self).affiliation, 'member');
       assert.equal(j.subject.getChildText('subject'), 'Still here');
       assert.equal(errorOf((await join(eve, 'keep', 'Eve')).self), 'forbidden');
