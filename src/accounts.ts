@@ -3,6 +3,7 @@
 import { Jid, JidError } from './jid.js';
 import { deriveCredentials, prepPassword } from './stream/sasl/credentials.js';
 import type { Storage, StoredCredentials } from './storage/types.js';
+import { FastTokens } from './stream/sasl/fast.js';
 
 export class AccountInputError extends Error {
   constructor(message: string) {
@@ -57,8 +58,11 @@ export class Accounts {
     await this.hooks.created?.(username);
   }
 
+  /** A new password also ends every FAST token of the account (XEP-0484 §6). */
   async setPassword(username: string, password: string): Promise<boolean> {
-    return this.storage.accounts.setCredentials(username, await credentialsFor(password, this.iterations()));
+    const changed = await this.storage.accounts.setCredentials(username, await credentialsFor(password, this.iterations()));
+    if (changed) await FastTokens.clear(this.storage, username);
+    return changed;
   }
 
   /** Delete the account and everything stored for it. */
@@ -67,6 +71,7 @@ export class Accounts {
     await this.hooks.deleting?.(username);
     if (!(await this.storage.accounts.delete(username))) return false;
     await this.storage.userData.deleteAll(username);
+    await this.storage.invites.deleteAll(username);
     await this.storage.roster.deleteAll(username);
     await this.storage.offline.deleteAll(username);
     await this.hooks.deleted?.(username);

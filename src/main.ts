@@ -11,8 +11,16 @@ import { Server, VERSION } from './server.js';
 import { staleBuild } from './build-check.js';
 import { createLogger } from './log.js';
 import { dieWithNpm } from './server/lifeline.js';
+import { createInvite, inviteUri, landingUrl, parseDuration } from '../xeps/0401-invites/invites.js';
 
 class CliError extends Error {}
+
+/** Where the server's HTTP listener is reached, as the invitation module says it (modules.invites.landing_base first). */
+function webBaseOf(cfg: Config): string {
+  const configured = (cfg.modules as Record<string, { landing_base?: string } | undefined>).invites?.landing_base;
+  if (configured) return configured;
+  return cfg.http.tls ? `https://${cfg.domain}:${cfg.http.tls_port}` : `http://${cfg.domain}:${cfg.http.port}`;
+}
 
 function config(opts: { config?: string }): Config {
   return loadConfig({ file: opts.config }).config;
@@ -106,6 +114,32 @@ export function cli(): Command {
           .catch((err: unknown) => server.log.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration'));
       });
       await server.start();
+    });
+
+  program
+    .command('invite')
+    .description('make an invitation link (XEP-0401): registration with it works while registration is closed')
+    .option('--admin', 'the account made with it is a server administrator')
+    .option('--expires <duration>', 'how long it is valid: 30m, 12h, 7d, 2w', '7d')
+    .option('--uses <n>', 'accounts it can make', '1')
+    .option('--username <name>', 'the only username it registers')
+    .option('--contact <jid>', 'a contact invitation from this local user: the new account and the user are subscribed to each other')
+    .addOption(cfgOpt)
+    .action(async (opts: { config?: string; admin?: boolean; expires: string; uses: string; username?: string; contact?: string }) => {
+      const cfg = config(opts);
+      const ttl = parseDuration(opts.expires);
+      if (ttl === undefined) throw new CliError(`--expires: expected a duration such as 7d, 12h or 30m (got "${opts.expires}")`);
+      const uses = Number(opts.uses);
+      if (!Number.isInteger(uses) || uses < 1) throw new CliError(`--uses: expected a whole number of at least 1 (got "${opts.uses}")`);
+      const username = opts.username === undefined ? undefined : usernameFor(opts.username, cfg.domain);
+      const inviter = opts.contact === undefined ? '' : usernameFor(opts.contact, cfg.domain);
+      const made = await withStorage(cfg, async (s) => {
+        if (inviter && !(await s.accounts.get(inviter))) throw new CliError(`no such user: ${inviter}@${cfg.domain}`);
+        return createInvite(s, { kind: inviter ? 'contact' : 'account', inviter, username, admin: !!opts.admin, register: true, uses, ttl });
+      });
+      console.log(landingUrl(webBaseOf(cfg), made.token));
+      console.log(inviteUri(cfg.domain, made.invite, made.token));
+      console.log(`valid until ${new Date(made.invite.expiresAt).toISOString()}, ${uses} use${uses === 1 ? '' : 's'}`);
     });
 
   const user = program.command('user').description('manage accounts (works while the server runs)');

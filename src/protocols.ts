@@ -5,4 +5,23 @@ import type { XepInfo } from './api/module.js';
 export const CORE_PROTOCOLS: XepInfo[] = [
   { n: 368, version: '1.1.0', status: 'complete', note: 'direct TLS on c2s.tls_port, ALPN xmpp-client' },
   { n: 440, version: '1.0.0', status: 'complete', note: 'advertises tls-exporter (TLS 1.3) and tls-server-end-point for SCRAM-*-PLUS' },
+  {
+    n: 388,
+    version: '1.0.4',
+    status: 'complete',
+    note: 'SASL2 on encrypted streams (src/stream/sasl/exchange.ts, c2s.ts): SCRAM-*(-PLUS), PLAIN, FAST; no tasks (2FA)',
+  },
+  {
+    n: 386,
+    version: '1.1.0',
+    status: 'complete',
+    note: 'Bind 2 (src/stream/bind2.ts) with inline stream management, carbons and client state; offline messages still delivered',
+  },
+  {
+    n: 484,
+    version: '0.2.0',
+    status: 'complete',
+    note: 'FAST (src/stream/sasl/fast.ts): HT-SHA-256-NONE/-ENDP/-EXPR/-UNIQ, tokens derived from a server key, rotated, ended by a password change; no 0-RTT',
+  },
+  { n: 474, version: '0.5.0', status: 'complete', note: "SCRAM downgrade protection: 'h' in the server-first-message (SASL and SASL2)" },
 ];

@@ -30,7 +30,8 @@ import { Accounts } from './accounts.js';
 import type { Core } from './core.js';
 import { Element } from './xml/index.js';
 import type { Jid } from './jid.js';
-import type { AdminApi, PreAuthIqRequest, ReloadReport, ServerStats, XepModule } from './api/module.js';
+import { FastTokens } from './stream/sasl/fast.js';
+import type { AdminApi, FeatureContext, InlineHandlers, PreAuthIqRequest, ReloadReport, ServerStats, XepModule } from './api/module.js';
 import { MODULES } from '../xeps/index.js';
 import { AdminFlags } from './server/admins.js';
 import { Components } from './server/components.js';
@@ -81,6 +82,8 @@ export class Server implements Core, ModuleWiring {
   /** work started for modules and not awaited by them (a stop waits for it) */
   readonly background = new PendingWork();
   storage!: Storage;
+  /** XEP-0484 FAST tokens (their slots are in storage) */
+  fast!: FastTokens;
   registry!: Registry;
   /** the other nodes sharing Redis (undefined: one node, no Redis) */
   cluster: Cluster | undefined;
@@ -199,6 +202,7 @@ export class Server implements Core, ModuleWiring {
         } else this.log.info({ queued }, 'archive: caught up; senders go on');
       },
     });
+    this.fast = new FastTokens(this.storage, () => this.config.sasl, c.data_dir);
     const archive = this.storage.archive;
     this.metrics.archiveQueued = () => archive.queued;
     await this.adminFlags.load();
@@ -298,8 +302,23 @@ export class Server implements Core, ModuleWiring {
 
   // ---- Core: what streams ask of the server ----
 
-  streamFeatures(phase: 'pre-auth' | 'post-auth', s: { secure: boolean }): string {
+  streamFeatures(phase: 'pre-auth' | 'post-auth', s: FeatureContext): string {
     return this.modules.streamFeatures(phase, s);
+  }
+
+  inline(ns: string): InlineHandlers | undefined {
+    return this.modules.inlines.get(ns);
+  }
+
+  /** namespaces of modules' SASL2 inline features and Bind 2 inline features */
+  inlineFeatures(): { sasl: string[]; bind: string[] } {
+    const sasl: string[] = [];
+    const bind: string[] = [];
+    for (const [ns, h] of this.modules.inlines) {
+      if (h.saslFeature) sasl.push(h.saslFeature);
+      if (h.bind) bind.push(ns);
+    }
+    return { sasl, bind: bind.sort() };
   }
 
   preAuthIq(ns: string): ((req: PreAuthIqRequest) => Element | void | Promise<Element | void>) | undefined {

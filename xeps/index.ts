@@ -28,6 +28,7 @@ import mds from './0490-mds/index.js';
 import turn from './0215-extdisco/index.js';
 import contact from './0157-contact/index.js';
 import upload from './0363-upload/index.js';
+import invites from './0401-invites/index.js';
 
 // src/im/ holds RFC 6121 core IM, on the same module contract, always loaded first.
 export const MODULES: XepModule<never>[] = [
@@ -45,6 +46,7 @@ export const MODULES: XepModule<never>[] = [
   contact,
   upload,
   register,
+  invites,
   version,
   offline,
   blocking,

@@ -26,5 +26,5 @@ export { z } from 'zod';
 export { dataForm, SubmittedForm, NS_DATA } from './forms.js';
 export type { FormField, FieldType } from './forms.js';
 export { NS_MAM, NS_MAM_EXTENDED, mamForm, parseMamQuery, runMamQuery, mamMetadata, replaceArchived } from './mam.js';
-export type { ArchiveStore, ArchiveRow, ArchivedMessage } from '../storage/types.js';
+export type { ArchiveStore, ArchiveRow, ArchivedMessage, StoredInvite } from '../storage/types.js';
 export { PendingIqs, type PendingIqLimits } from './pending-iqs.js';

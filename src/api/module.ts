@@ -8,7 +8,7 @@ import type { Jid } from '../jid.js';
 import type { Storage } from '../storage/types.js';
 import type { StreamErrorCondition } from './errors.js';
 import type { AdhocCommand, Commands } from './adhoc.js';
-import type { NonzaHandler, NonzaStream } from './stream.js';
+import type { InlineHandlers, NonzaHandler, NonzaStream } from './stream.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface XepInfo {
@@ -191,7 +191,7 @@ export interface Hooks {
 
 // ---- stream-level elements (nonzas): ./stream.ts ----
 
-export type { AckState, HoldPolicy, NonzaHandler, NonzaStream, StreamSession, UnackedStanza } from './stream.js';
+export type { AckState, HoldPolicy, InlineAnswer, InlineHandlers, NonzaHandler, NonzaStream, StreamSession, UnackedStanza } from './stream.js';
 /** Receives the stanzas routed to a service domain. */
 export type ServiceHandler = (stanza: Element, from: Jid, to: Jid) => void | Promise<void>;
 
@@ -245,12 +245,21 @@ export interface IqRequest {
 /** Return the result payload (or nothing for an empty result); throw StanzaError for errors. */
 export type IqHandler = (req: IqRequest) => Element | void | Promise<Element | void>;
 
+/** What a stream feature's condition sees of the stream it would be offered on. */
+export interface FeatureContext {
+  secure: boolean;
+  /** stream management was already enabled inline (XEP-0386 Bind 2): <sm/> is not offered again */
+  smEnabled?: boolean;
+}
+
 export interface PreAuthIqRequest {
   stanza: Element;
   type: 'get' | 'set';
   payload: Element;
   remoteAddress: string;
   secure: boolean;
+  /** the connection it came on (unique while it is open): what one IQ grants a later one on the same stream */
+  stream: string;
 }
 
 export interface DiscoIdentity {
@@ -408,13 +417,15 @@ export interface ModuleContext<C = unknown> {
    * A stream feature, in `order`: after authentication (default; e.g. roster
    * versioning) or before it (e.g. in-band registration), offered while `when` holds.
    */
-  streamFeature(xml: string, order?: number, phase?: 'pre-auth' | 'post-auth', when?: (s: { secure: boolean }) => boolean): void;
+  streamFeature(xml: string, order?: number, phase?: 'pre-auth' | 'post-auth', when?: (s: FeatureContext) => boolean): void;
   /**
    * Handle the client stream's top-level elements in namespace `ns` (after
    * authentication): stream management, client state. Unloading the module
    * makes them unknown again (unsupported-stanza-type), not merely unadvertised.
    */
   nonza(ns: string, handle: NonzaHandler): void;
+  /** Take part in SASL2/Bind 2 requests with the elements of namespace `ns` (XEP-0388, XEP-0386). */
+  inline(ns: string, handlers: InlineHandlers): void;
   /** Handle an IQ sent before authentication (XEP-0077 registration). */
   preAuthIq(ns: string, handle: (req: PreAuthIqRequest) => Element | void | Promise<Element | void>): void;
   discoItem(jid: string, name?: string): void;
@@ -494,6 +505,18 @@ export interface Provided {
   bookmarks: LegacyBookmarks;
   /** XEP-0398 avatars as vCard photos, for vcard-temp (XEP-0054) */
   avatars: AvatarPhotos;
+  /** XEP-0445 invitations, for in-band registration (XEP-0077) */
+  invites: InviteGrants;
+}
+
+/** What a pre-authenticated registration may do (xeps/0401-invites), by the stream its token came on. */
+export interface InviteGrants {
+  /** a valid token was given on this stream: the username it is bound to ('' for any) */
+  granted(stream: string): { username: string } | undefined;
+  /** take one use of the stream's invitation before the account is made; false: none left */
+  take(stream: string): Promise<boolean>;
+  /** the account was made with it: befriend the inviter (contact invitations), make an admin (admin ones) */
+  redeemed(stream: string, username: string): Promise<void>;
 }
 
 /** A user's bookmarks in the XEP-0048 format (<storage xmlns='storage:bookmarks'/>), kept as XEP-0402 PEP items. */
@@ -508,6 +531,8 @@ export interface RosterView {
   /** bare JIDs whose presence `user` is subscribed to ('to' or 'both') */
   subscriptions(user: string): Promise<string[]>;
   item(user: string, jid: string): Promise<import('../storage/types.js').RosterItem | undefined>;
+  /** make `user`'s subscription with `jid` mutual ('both'), with a roster push (XEP-0379/0401 invitations) */
+  befriend(user: string, jid: string): Promise<void>;
 }
 
 export interface CapsView {

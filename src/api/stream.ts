@@ -73,3 +73,33 @@ export interface NonzaStream {
 /** a promise makes the stream wait for it before its next element (a resumption across nodes) */
 export type NonzaHandler = (el: Element, stream: NonzaStream) => void | Promise<void>;
 
+
+/**
+ * What a module answers inside SASL2's <success/> (XEP-0388) for an element of its
+ * namespace in <authenticate/>: the XML that goes into <success/>, and what to do
+ * once <success/> is written (a resumed session's retransmissions).
+ */
+export interface InlineAnswer {
+  xml: string;
+  after?: () => void;
+}
+
+/**
+ * A module's part in SASL2 (XEP-0388) and Bind 2 (XEP-0386) requests, for elements
+ * of one namespace (`ctx.inline`).
+ */
+export interface InlineHandlers {
+  /** the feature element listed in SASL2's <inline/> (XEP-0198: <sm/>) */
+  saslFeature?: string;
+  /**
+   * An element of the namespace directly in <authenticate/>, handled once the user is
+   * authenticated and before Bind 2 (XEP-0198 <resume/>). A handler that resumed a
+   * session (NonzaStream.resume) makes the server skip binding.
+   */
+  sasl?: (el: Element, stream: NonzaStream) => InlineAnswer | Promise<InlineAnswer>;
+  /**
+   * An element of the namespace inside Bind 2's <bind/>, handled on the newly bound
+   * session (listed in Bind 2's <inline/> as a feature); returns what goes into <bound/>.
+   */
+  bind?: (el: Element, stream: NonzaStream) => string | void;
+}

@@ -103,7 +103,15 @@ export const DEFAULTS = {
   max_stanza_size: 262144,
   log_level: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
   tls: { cert: '', key: '' },
-  sasl: { scram_iterations: 4096 },
+  sasl: {
+    scram_iterations: 4096,
+    /** XEP-0484 FAST: seconds a token lives (a login with it past half its life gets a new one) */
+    fast_ttl: 1_209_600,
+    /** FAST: clients (devices) per account holding tokens; a new one beyond this ends the longest unused */
+    fast_max_clients: 16,
+    /** key FAST tokens are derived from; empty: a key file in data_dir (a cluster on several machines sets the same key on every node) */
+    token_key: '',
+  },
   auth: {
     /** first delay (ms) added to a failed authentication from one address */
     failure_delay: 250,
@@ -193,7 +201,12 @@ export const ConfigSchema = z.strictObject({
   max_stanza_size: z.number().int().min(1024),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   tls: z.strictObject({ cert: z.string(), key: z.string() }),
-  sasl: z.strictObject({ scram_iterations: z.number().int().min(1).max(1_000_000) }),
+  sasl: z.strictObject({
+    scram_iterations: z.number().int().min(1).max(1_000_000),
+    fast_ttl: positive,
+    fast_max_clients: positive,
+    token_key: z.string(),
+  }),
   auth: z.strictObject({
     failure_delay: z.number().int().min(0),
     failure_delay_max: z.number().int().min(0),

@@ -29,6 +29,11 @@ const im: XepModule<z.infer<typeof Config>> = {
       subscribers: (user) => roster.contacts(user, hasFrom),
       subscriptions: (user) => roster.contacts(user, hasTo),
       item: (user, jid) => roster.item(user, jid),
+      befriend: async (user, jid) => {
+        await roster.update(user, jid, (cur) =>
+          cur?.subscription === 'both' ? undefined : { jid, name: cur?.name, groups: cur?.groups ?? [], subscription: 'both', ask: false, approved: false },
+        );
+      },
     });
 
     m.streamFeature(`<ver xmlns='urn:xmpp:features:rosterver'/>`, 10);

@@ -20,6 +20,8 @@ import type { ServicePlacement,
   Hooks,
   ModuleContext,
   PreAuthIqRequest,
+  FeatureContext,
+  InlineHandlers,
   ServerInfo,
   SessionDirectory,
   SessionRecord,
@@ -96,7 +98,7 @@ export class ModuleHost implements Disco, Commands {
     xml: string;
     order: number;
     phase: 'pre-auth' | 'post-auth';
-    when?: (s: { secure: boolean }) => boolean;
+    when?: (s: FeatureContext) => boolean;
   }>();
   private readonly commandMap = new Map<string, AdhocCommand<object>>();
   private readonly nodeResolvers = new Set<DiscoNodeResolver>();
@@ -108,6 +110,8 @@ export class ModuleHost implements Disco, Commands {
   private readonly provided = new Map<keyof Provided, unknown>();
   private readonly accountItemLists = new Set<AccountItemsResolver>();
   private readonly accountNodes = new Set<(owner: string, node: string, from: Jid) => Promise<DiscoNodeInfo | undefined>>();
+  /** modules' parts in SASL2 and Bind 2 requests, by namespace (one module each) */
+  readonly inlines = new Map<string, InlineHandlers>();
   readonly preAuthIqs = new Map<string, (req: PreAuthIqRequest) => Element | void | Promise<Element | void>>();
 
   constructor(private readonly deps: ModuleHostDeps) {}
@@ -167,7 +171,7 @@ export class ModuleHost implements Disco, Commands {
   }
 
   /** Serialised stream features modules offer in a phase, in their order. */
-  streamFeatures(phase: 'pre-auth' | 'post-auth', s: { secure: boolean }): string {
+  streamFeatures(phase: 'pre-auth' | 'post-auth', s: FeatureContext): string {
     return this.featureXml
       .values()
       .filter((f) => f.phase === phase && (!f.when || f.when(s)))
@@ -281,6 +285,11 @@ export class ModuleHost implements Disco, Commands {
           return true;
         };
         rec(d.hooks.add('stream/nonza', fn, 0, mod.name));
+      },
+      inline: (ns, handlers) => {
+        if (this.inlines.has(ns)) throw new Error(`inline requests of ${ns} already handled`);
+        this.inlines.set(ns, handlers);
+        rec(() => void this.inlines.delete(ns));
       },
       preAuthIq: (ns, handle) => {
         if (this.preAuthIqs.has(ns)) throw new Error(`pre-auth IQ ${ns} already handled`);

@@ -59,6 +59,7 @@ export interface Unacked {
 
 export class Session implements LocalSession, StreamSession {
   readonly key = randomToken(12);
+  client: string | undefined;
   /** when the client last sent a stanza (set by its stream) */
   lastActive = Date.now();
   available = false;

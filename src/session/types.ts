@@ -6,6 +6,8 @@ export interface LocalSession extends SessionRecord {
   readonly flags: SessionFlags;
   /** unique per session (the registry compares ownership on it; a resumed session keeps it) */
   readonly key: string;
+  /** the client a Bind 2 login bound it for (XEP-0386: a hash of its <user-agent id/>) */
+  client?: string;
   /**
    * write an already serialised stanza (fan-out serialises once); `peers` are the
    * other sessions that got the same delivery (a message to the bare JID)

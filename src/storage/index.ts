@@ -9,7 +9,8 @@ import { SqlRoomStore } from './sql/rooms.js';
 import { ARCHIVE_DEFAULTS, SqlArchiveStore, type ArchiveEvents, type ArchiveLimits } from './sql/archive.js';
 import { ShardedArchiveStore } from './sql/sharded-archive.js';
 import { SqlCapsStore, SqlPubSubStore } from './sql/pubsub.js';
-import type { ArchiveStore, CapsStore, PubSubStore } from './types.js';
+import { SqlInviteStore } from './sql/invites.js';
+import type { ArchiveStore, CapsStore, InviteStore, PubSubStore } from './types.js';
 
 export * from './types.js';
 
@@ -41,6 +42,7 @@ class SqlStorage implements Storage {
   readonly archive: ArchiveStore;
   readonly pubsub: PubSubStore;
   readonly caps: CapsStore;
+  readonly invites: InviteStore;
   constructor(
     readonly sql: Sql,
     private readonly shards: Sql[] = [],
@@ -63,6 +65,7 @@ class SqlStorage implements Storage {
     this.roster = new SqlRosterStore(sql);
     this.pubsub = new SqlPubSubStore(sql);
     this.caps = new SqlCapsStore(sql);
+    this.invites = new SqlInviteStore(sql);
   }
   get kind(): 'sqlite' | 'postgres' {
     return this.sql.dialect;

@@ -281,7 +281,43 @@ export interface CapsStore {
   put(ver: string, info: string): Promise<void>;
 }
 
+/** An invitation (XEP-0401): who may register, or befriend its inviter, with its token. */
+export interface StoredInvite {
+  /** a hash of the token (the token is never stored) */
+  id: string;
+  /** 'account': registration; 'contact': befriend the inviter (and register, if `uses` allows) */
+  kind: 'account' | 'contact';
+  /** the inviting account ('' for an invitation from an administrator or the CLI) */
+  inviter: string;
+  /** the only username it registers ('' for any) */
+  username: string;
+  /** the registered account becomes a server administrator */
+  admin: boolean;
+  /** the token registers an account (a contact invitation without it only befriends an existing account) */
+  register: boolean;
+  /** uses left (registrations, or the one befriending) */
+  uses: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface InviteStore {
+  create(invite: StoredInvite): Promise<void>;
+  /** the invitation, if it has not expired */
+  get(id: string, now?: number): Promise<StoredInvite | undefined>;
+  /** take one use; false when none is left or it expired (atomic: two registrations cannot share the last use) */
+  use(id: string, now?: number): Promise<boolean>;
+  /** invitations of one inviter ('' for the administrators'), not expired */
+  list(inviter: string, now?: number): Promise<StoredInvite[]>;
+  delete(id: string): Promise<boolean>;
+  /** remove used-up and expired invitations; returns how many */
+  sweep(now?: number): Promise<number>;
+  /** an account's invitations, for account deletion */
+  deleteAll(inviter: string): Promise<number>;
+}
+
 export interface Storage {
+  readonly invites: InviteStore;
   readonly kind: 'sqlite' | 'postgres';
   readonly pubsub: PubSubStore;
   readonly caps: CapsStore;

@@ -48,7 +48,7 @@ export async function answerPreAuthIq(
   el: Element,
   payload: Element,
   handle: PreAuthIqHandler,
-  from: { remoteAddress: string; secure: boolean; log: Logger },
+  from: { id: string; remoteAddress: string; secure: boolean; log: Logger },
 ): Promise<string> {
   try {
     const r = await handle({
@@ -57,6 +57,7 @@ export async function answerPreAuthIq(
       payload,
       remoteAddress: from.remoteAddress,
       secure: from.secure,
+      stream: from.id,
     });
     return x('iq', { type: 'result', id: el.attrs.id }, r ?? undefined).toString();
   } catch (e) {

@@ -1,5 +1,7 @@
 // One client-to-server stream (RFC 6120): header (header.ts), features,
-// STARTTLS, SASL (sasl/exchange.ts), resource binding (bind.ts), then stanzas
+// STARTTLS, SASL (sasl/exchange.ts), resource binding (bind.ts), or all of it
+// in one SASL2 request (XEP-0388 sasl/exchange.ts, Bind 2 bind2.ts, FAST
+// sasl/fast.ts, XEP-0198 resumption inline: sasl2Success below), then stanzas
 // handed to the router; any other top-level element goes to the module of its
 // namespace (nonza.ts: stream management, client state). Elements are processed
 // strictly in order through the stream's Inbox (inbox.ts): asynchronous work or
@@ -10,12 +12,12 @@ import { randomToken } from '../random.js';
 import type { Logger } from 'pino';
 import type { Element } from '../xml/index.js';
 import { StreamParser, type XmlErrorCondition } from '../xml/parser.js';
-import { type Jid, tryJid } from '../jid.js';
 import type { StreamErrorCondition } from '../api/errors.js';
 import type { Core } from '../core.js';
 import type { Transport } from '../transport/types.js';
 import type { Kind, Session, SessionOwner } from '../session/session.js';
-import { SaslExchange } from './sasl/exchange.js';
+import { SaslExchange, type Sasl2Success } from './sasl/exchange.js';
+import { bind2Inline, bind2Resource } from './bind2.js';
 import { answerPreAuthIq, bindRequest, type PreAuthIqHandler } from './bind.js';
 import { RateLimiter } from './rate.js';
 import { Inbox } from './inbox.js';
@@ -23,7 +25,9 @@ import { Liveness, type LivenessOwner } from './liveness.js';
 import { checkHeader, clientHeader, clientStreamEnd, headerTo, streamErrorXml } from './header.js';
 import { trackBroadcast } from './presence.js';
 import { dispatchNonza, StreamSide, type NonzaOwner } from './nonza.js';
-import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
+import { NS_BIND, NS_BIND2, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SASL2, NS_SESSION, NS_STREAM, NS_TLS } from './ns.js';
+import { Jid, tryJid } from '../jid.js';
+import { escapeXML } from '../xml/index.js';
 
 type Phase = 'connected' | 'authenticated' | 'bound' | 'closed';
 
@@ -180,6 +184,9 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
         `<session xmlns='${NS_SESSION}'><optional/></session>`,
         this.core.streamFeatures('post-auth', { secure: this.secure }),
       );
+    } else if (this.phase === 'bound') {
+      // after Bind 2: no binding offered again, nor stream management once enabled inline
+      f.push(this.core.streamFeatures('post-auth', { secure: this.secure, smEnabled: !!this.session?.sm }));
     }
     // a WebSocket frame is a document of its own: the prefix is declared in it (RFC 7395 §3.3.3)
     return `<stream:features${this.transport.framed ? ` xmlns:stream='${NS_STREAM}'` : ''}>${f.join('')}</stream:features>`;
@@ -194,6 +201,7 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
       if (handle && (el.attrs.type === 'get' || el.attrs.type === 'set')) return this.preAuthIq(el, payload, handle);
     }
     if (ns === NS_SASL && (el.name === 'auth' || el.name === 'response' || el.name === 'abort')) return this.auth.handle(el);
+    if (ns === NS_SASL2 && (el.name === 'authenticate' || el.name === 'response' || el.name === 'abort')) return this.auth.handle(el);
     this.close('not-authorized', 'authenticate first');
   }
 
@@ -210,6 +218,59 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
     this.setMetricState('authenticated');
     this.parser.reset();
     this.headerSent = false;
+  }
+
+  /**
+   * SASL2 succeeded (XEP-0388): no restart. The request's inline parts run in the
+   * order the XEPs give: a resumption first (XEP-0198), then, if no session was
+   * resumed, Bind 2 (XEP-0386); then <success/> with their answers and the FAST
+   * token, and the post-authentication features (none after a resumption).
+   */
+  async authenticated2(r: Sasl2Success): Promise<void> {
+    this.username = r.username;
+    this.phase = 'authenticated';
+    this.setMetricState('authenticated');
+    const side = (this.side ??= new StreamSide(this.core, this));
+    let inline = '';
+    const after: (() => void)[] = [];
+    for (const child of r.request.getChildElements()) {
+      const ns = child.attrs.xmlns;
+      const handle = ns && ns !== NS_SASL2 ? this.core.inline(ns)?.sasl : undefined;
+      if (!handle) continue;
+      const a = await handle(child, side);
+      if ((this.phase as Phase) === 'closed') return;
+      inline += a.xml;
+      if (a.after) after.push(a.after);
+    }
+    const resumed = (this.phase as Phase) === 'bound';
+    let bound = '';
+    const bind = resumed ? undefined : r.request.getChild('bind', NS_BIND2);
+    if (bind) {
+      const { resource, client } = bind2Resource(this.core, bind, r.request, r.username);
+      const jid = Jid.of(r.username, this.core.config.domain, resource);
+      if (!this.core.sessions.get(jid.bare, jid.resource) && this.core.sessions.countOf(jid.bare) >= this.core.config.limits.max_resources) {
+        // as a bind IQ would be refused (resource-constraint): the login fails, nothing changed (XEP-0388 §2.6.2)
+        this.username = '';
+        this.phase = 'connected';
+        this.setMetricState('connected');
+        this.transport.write(
+          `<failure xmlns='${NS_SASL2}'><temporary-auth-failure xmlns='${NS_SASL}'/><text xml:lang='en'>too many resources bound for this account</text></failure>`,
+        );
+        return;
+      } else {
+        this.bindSession(jid);
+        this.session!.client = client;
+        bound = `<bound xmlns='${NS_BIND2}'>${bind2Inline(this.core, bind, side)}</bound>`;
+      }
+    }
+    const authz = this.session ? this.session.jid.full : `${r.username}@${this.core.config.domain}`;
+    const data = r.data ? `<additional-data>${r.data.toString('base64')}</additional-data>` : '';
+    this.transport.write(
+      `<success xmlns='${NS_SASL2}'>${data}<authorization-identifier>${escapeXML(authz)}</authorization-identifier>${inline}${bound}${r.token}</success>`,
+    );
+    for (const f of after) f();
+    // XEP-0198 (SASL2 section): after a resumption the stream goes on at once, without features
+    if (!resumed) this.transport.write(this.features());
   }
 
   private startTls(): void {
@@ -237,13 +298,17 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
     // RFC 6120 §7.2.1: nothing but binding before a resource is bound
     if (!req) return this.close('not-authorized', 'bind a resource first');
     if ('error' in req) return this.transport.write(req.error);
+    this.transport.write(req.result);
+    this.bindSession(req.jid);
+  }
+
+  private bindSession(jid: Jid): void {
     this.phase = 'bound';
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
-    this.transport.write(req.result);
-    this.session = this.core.lifecycle.bind(req.jid, this);
-    this.inbox.limiter.who = req.jid.bare;
-    this.log.debug({ jid: req.jid.full }, 'bound');
+    this.session = this.core.lifecycle.bind(jid, this);
+    this.inbox.limiter.who = jid.bare;
+    this.log.debug({ jid: jid.full }, 'bound');
   }
 
   // ---- stream-level elements of modules (XEP-0198, XEP-0352, ...) ----

@@ -6,3 +6,5 @@ export const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 export const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
 export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 export const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
+export const NS_SASL2 = 'urn:xmpp:sasl:2';
+export const NS_BIND2 = 'urn:xmpp:bind:0';

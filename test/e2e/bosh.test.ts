@@ -129,7 +129,7 @@ describe('BOSH (XEP-0124, XEP-0206)', function () {
       await bob.send(xml('message', { to: 'alice@localhost/web', type: 'chat' }, xml('body', {}, 'after a repeat')));
       assert.match(await repeated, /after a repeat/);
       // the same resource bound elsewhere: this stream ends with a conflict stream error
-      const other = await connect(server, 'alice', { resource: 'web' });
+      const other = await connect(server, 'alice', { resource: 'web', sasl: 1 });
       const last = await b.post('');
       assert.match(last, /type='terminate' condition='remote-stream-error'/);
       assert.match(last, /<conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);

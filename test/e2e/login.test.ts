@@ -158,9 +158,9 @@ describe('login (e2e)', () => {
   });
 
   it('bind conflict: the newer session wins, the older gets <conflict/>', async () => {
-    const first = await connect(server, 'alice', { resource: 'same' });
+    const first = await connect(server, 'alice', { resource: 'same', sasl: 1 });
     const closed = new Promise<string>((resolve) => first.on('error', (e: Error) => resolve(e.message)));
-    const second = await connect(server, 'alice', { resource: 'same' });
+    const second = await connect(server, 'alice', { resource: 'same', sasl: 1 });
     assert.match(await closed, /conflict/);
     const bob = await connect(server, 'bob');
     await bob.send(xml('message', { to: 'alice@localhost/same', type: 'chat' }, xml('body', {}, 'to the new one')));

@@ -21,6 +21,13 @@ export interface ConnectOptions {
   presence?: boolean;
   /** the stream's xml:lang */
   lang?: string;
+  /**
+   * 2 (default, what @xmpp/client does when offered): SASL2 with Bind 2 (XEP-0388,
+   * XEP-0386); 1: RFC 6120 SASL and resource binding (the SASL2 feature is hidden from the library)
+   */
+  sasl?: 1 | 2;
+  /** the client's <user-agent id/> in SASL2 (default: a new one per client, as @xmpp/client does) */
+  userAgent?: string;
 }
 
 export async function connect(server: Server, username: string, opts: ConnectOptions = {}): Promise<XmppClient> {
@@ -33,8 +40,10 @@ export async function connect(server: Server, username: string, opts: ConnectOpt
     lang: opts.lang,
     credentials: (auth: (creds: { username: string; password: string }, mech: string) => Promise<void>, mechanisms: string[]) =>
       auth({ username, password }, opts.mechanism ?? (mechanisms.includes('SCRAM-SHA-1') ? 'SCRAM-SHA-1' : mechanisms[0]!)),
+    ...(opts.userAgent ? { userAgent: xml('user-agent', { id: opts.userAgent }) } : {}),
   }) as XmppClient;
   await trustTestCa(c);
+  if (opts.sasl === 1) sasl1Only(c);
   // @xmpp/connection waits 2 s for each stream (re)open; a loaded CI machine doing
   // dozens of TLS handshakes at once can take longer (seen once, 100-occupant MUC test)
   (c as unknown as { timeout: number }).timeout = 10_000;
@@ -64,6 +73,13 @@ export async function connect(server: Server, username: string, opts: ConnectOpt
     ]);
   }
   return c;
+}
+
+/** Hide SASL2 from this client: it logs in with RFC 6120 SASL and binds with an IQ. */
+export function sasl1Only(c: Client): void {
+  c.prependListener('element', (el: Element) => {
+    if (el.is('features', NS_STREAM)) el.children = el.children.filter((ch) => typeof ch === 'string' || !ch.is('authentication', 'urn:xmpp:sasl:2'));
+  });
 }
 
 type TransportSocket = EventEmitter & { secure: boolean; connect(opts: tls.ConnectionOptions): void };
@@ -196,7 +212,7 @@ export async function until(cond: () => Promise<boolean> | boolean, what: string
 }
 
 /** Cut the client's TCP connection without a stream close, as a phone leaving coverage would. */
-export function dropConnection(c: XmppClient): void {
+export function dropConnection(c: Client): void {
   const wrapper = (c as unknown as { socket: { socket?: { destroy(): void }; destroy?(): void } }).socket;
   (wrapper.socket ?? (wrapper as { destroy(): void })).destroy();
 }

@@ -138,21 +138,45 @@ export function channelBinding(c: RawClient, type: string): Buffer {
 /** A SCRAM client exchange (RFC 5802); resolves with the server's final element text. */
 export async function scramLogin(
   c: RawClient,
-  mech: 'SCRAM-SHA-1' | 'SCRAM-SHA-256' | 'SCRAM-SHA-1-PLUS' | 'SCRAM-SHA-256-PLUS',
+  mech: ScramMech,
   user: string,
   password: string,
   cb?: { type: string; data?: Buffer },
   flag: 'n' | 'y' = 'n',
 ): Promise<string> {
+  return (await scramExchange(c, mech, user, password, { cb, flag })).out;
+}
+
+type ScramMech = 'SCRAM-SHA-1' | 'SCRAM-SHA-256' | 'SCRAM-SHA-1-PLUS' | 'SCRAM-SHA-256-PLUS';
+const NS_SASL2 = 'urn:xmpp:sasl:2';
+
+/**
+ * SCRAM in RFC 6120 SASL or, with `sasl2`, in XEP-0388's elements (`sasl2` is the rest of
+ * the <authenticate/> request: user agent, Bind 2, ...). Returns the final element and the
+ * server-first-message (for XEP-0474's `h`); the server signature is checked on success.
+ */
+export async function scramExchange(
+  c: RawClient,
+  mech: ScramMech,
+  user: string,
+  password: string,
+  opts: { cb?: { type: string; data?: Buffer }; flag?: 'n' | 'y'; sasl2?: string } = {},
+): Promise<{ out: string; serverFirst: string }> {
+  const { cb, flag = 'n', sasl2 } = opts;
   const alg = mech.startsWith('SCRAM-SHA-256') ? 'sha256' : 'sha1';
   const len = alg === 'sha256' ? 32 : 20;
   const gs2 = cb ? `p=${cb.type},,` : `${flag},,`;
   const cnonce = randomBytes(12).toString('base64');
   const first = `n=${user},r=${cnonce}`;
+  const ir = Buffer.from(gs2 + first).toString('base64');
   c.data = '';
-  c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mech}'>${Buffer.from(gs2 + first).toString('base64')}</auth>`);
+  c.send(
+    sasl2 === undefined
+      ? `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mech}'>${ir}</auth>`
+      : `<authenticate xmlns='${NS_SASL2}' mechanism='${mech}'><initial-response>${ir}</initial-response>${sasl2}</authenticate>`,
+  );
   const ch = await c.waitFor(/<challenge[^>]*>([^<]*)<\/challenge>|<failure[\s\S]*?<\/failure>/);
-  if (ch.startsWith('<failure')) return ch;
+  if (ch.startsWith('<failure')) return { out: ch, serverFirst: '' };
   const serverFirst = Buffer.from(/>([^<]*)</.exec(ch)![1]!, 'base64').toString();
   const attrs = Object.fromEntries(serverFirst.split(',').map((p) => [p[0], p.slice(2)]));
   const salted = pbkdf2Sync(password, Buffer.from(attrs.s!, 'base64'), Number(attrs.i), len, alg);
@@ -164,15 +188,21 @@ export async function scramLogin(
   const sig = createHmac(alg, storedKey).update(authMessage).digest();
   const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]!)).toString('base64');
   c.data = '';
-  c.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`${finalNoProof},p=${proof}`).toString('base64')}</response>`);
-  const out = await c.waitFor(/<success[^>]*\/>|<success[^>]*>[^<]*<\/success>|<failure[\s\S]*?<\/failure>/);
+  const final = Buffer.from(`${finalNoProof},p=${proof}`).toString('base64');
+  c.send(
+    sasl2 === undefined
+      ? `<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${final}</response>`
+      : `<response xmlns='${NS_SASL2}'>${final}</response>`,
+  );
+  const out = await c.waitFor(/<success[^>]*\/>|<success[^>]*>[\s\S]*?<\/success>|<failure[\s\S]*?<\/failure>/);
   if (out.startsWith('<success')) {
-    const v = Buffer.from(/>([^<]*)</.exec(out)?.[1] ?? '', 'base64').toString();
+    const data = sasl2 === undefined ? /^<success[^>]*>([^<]*)</.exec(out)?.[1] : /<additional-data>([^<]*)</.exec(out)?.[1];
+    const v = Buffer.from(data ?? '', 'base64').toString();
     const serverKey = createHmac(alg, salted).update('Server Key').digest();
     const expected = createHmac(alg, serverKey).update(authMessage).digest('base64');
     if (v !== `v=${expected}`) throw new Error(`server signature mismatch: ${v}`);
   }
-  return out;
+  return { out, serverFirst };
 }
 
 /** TLS, PLAIN, stream restart: up to the post-authentication features (in c.data). */

@@ -1,6 +1,7 @@
 // XEP-0077 In-Band Registration: open with UZZAP_REGISTRATION=open (closed by
 // default), rate-limited per address; password change and account removal
-// for logged-in users.
+// for logged-in users. While closed, a stream that gave a valid invitation token
+// (XEP-0445, xeps/0401-invites) may register, under the username it names if any.
 import {
   x,
   z,
@@ -31,7 +32,13 @@ const register: XepModule<z.infer<typeof Config>> = {
   setup(m) {
     const recent = new Map<string, number[]>(); // address -> registration times (bounded)
 
-    m.streamFeature(`<register xmlns='http://jabber.org/features/iq-register'/>`, 0, 'pre-auth', () => m.server.registrationOpen());
+    // offered with invitations too: clients register with a token only where registration is offered
+    m.streamFeature(
+      `<register xmlns='http://jabber.org/features/iq-register'/>`,
+      0,
+      'pre-auth',
+      (f) => m.server.registrationOpen() || (f.secure && m.use('invites') !== undefined),
+    );
     m.feature(NS);
 
     const form = (registered?: string): Element =>
@@ -82,8 +89,10 @@ const register: XepModule<z.infer<typeof Config>> = {
     m.preAuthIq(
       NS,
       quiet(async (req) => {
-        if (!m.server.registrationOpen()) throw new StanzaError('service-unavailable', 'registration is closed');
-        if (req.type === 'get') return form();
+        const invites = m.use('invites');
+        const grant = m.server.registrationOpen() ? undefined : invites?.granted(req.stream);
+        if (!m.server.registrationOpen() && !grant) throw new StanzaError('service-unavailable', 'registration is closed');
+        if (req.type === 'get') return grant?.username ? form().getChild('username')!.t(grant.username).up() : form();
         if (req.payload.getChild('remove')) throw new StanzaError('not-authorized', 'log in to remove your account');
         const { username, password } = fields(req.payload, 'not-acceptable');
         let local: string;
@@ -94,12 +103,18 @@ const register: XepModule<z.infer<typeof Config>> = {
           throw e;
         }
         // a taken name is refused before any key derivation (no CPU to burn with endless attempts)
+        if (grant?.username && grant.username !== local)
+          throw new StanzaError('not-acceptable', 'The chosen username is not valid with this invitation');
         if (await m.storage.accounts.get(local)) throw new StanzaError('conflict', 'that username is taken');
         if (recentFrom(req.remoteAddress).length >= m.config.per_address)
           throw new StanzaError('resource-constraint', 'too many registrations from your address; try later');
+        // the invitation's use is taken first: two streams cannot both spend its last one
+        if (grant && !(await invites!.take(req.stream)))
+          throw new StanzaError('item-not-found', 'The provided token is invalid or expired');
         try {
           await m.accounts.create(local, password);
           record(req.remoteAddress);
+          if (grant) await invites!.redeemed(req.stream, local);
         } catch (e) {
           if (e instanceof AccountExistsError) throw new StanzaError('conflict', 'that username is taken');
           if (e instanceof AccountInputError) throw new StanzaError('not-acceptable', e.message);

@@ -46,6 +46,13 @@ const carbons: XepModule = {
   setup(m) {
     m.feature(NS);
 
+    // XEP-0386: <enable/> inside Bind 2's <bind/> turns carbons on for the new session
+    m.inline(NS, {
+      bind: (el, s) => {
+        if (el.name === 'enable' && s.session) m.sessions.setFlag(s.session, 'carbons', true);
+      },
+    });
+
     for (const name of ['enable', 'disable'] as const) {
       m.iq({ type: 'set', ns: NS, name, to: ['bare'] }, (req) => {
         if (!req.self || !req.origin) throw new StanzaError('not-allowed');

@@ -53,6 +53,12 @@ const csi: XepModule = {
       if (!s.session) return s.close('not-authorized', 'bind a resource first');
       if (el.name === 'active' || el.name === 'inactive') s.session.setInactive(el.name === 'inactive', holdKey);
     });
+    // XEP-0386: <active/> or <inactive/> inside Bind 2's <bind/>: the session starts in that state
+    m.inline(NS, {
+      bind: (el, s) => {
+        if ((el.name === 'active' || el.name === 'inactive') && s.session) s.session.setInactive(el.name === 'inactive', holdKey);
+      },
+    });
   },
 };
 

@@ -205,4 +205,24 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'invitations (XEP-0401, XEP-0445, XEP-0379)',
+    // xeps/0401-invites: one row per invitation, keyed by a hash of its token (the token
+    // itself is never stored); uses counts down at each registration.
+    sql: `
+      CREATE TABLE invites (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        inviter TEXT NOT NULL,
+        username TEXT NOT NULL,
+        admin INTEGER NOT NULL DEFAULT 0,
+        register INTEGER NOT NULL DEFAULT 1,
+        uses INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX invites_inviter ON invites (inviter);
+    `,
+  },
 ];

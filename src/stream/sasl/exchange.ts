@@ -2,13 +2,19 @@
 // channel binding (XEP-0440, RFC 5929, RFC 9266), the exchange of challenges
 // and responses, and failures (slowed per address for wrong credentials,
 // bounded per stream). On success the stream restarts, authenticated.
+// The same exchange runs in SASL2's elements (XEP-0388, urn:xmpp:sasl:2) on
+// encrypted streams: there it also takes FAST tokens (XEP-0484, fast.ts), and
+// success hands the <authenticate/> request to the stream for its inline parts
+// (XEP-0386 Bind 2, XEP-0198 resumption: c2s.ts) without a restart. SCRAM's
+// server-first-message carries the XEP-0474 downgrade-protection hash.
 import type { Logger } from 'pino';
 import type { Element } from '../../xml/index.js';
 import type { StreamErrorCondition } from '../../api/errors.js';
 import type { Core } from '../../core.js';
 import type { Transport } from '../../transport/types.js';
-import { NS_SASL, NS_SASL_CB } from '../ns.js';
+import { NS_BIND2, NS_SASL, NS_SASL2, NS_SASL_CB } from '../ns.js';
 import { PlainMechanism, ScramMechanism, decodeB64, type SaslContext, type SaslMechanism, type SaslStep } from './mechanisms.js';
+import { HtMechanism, NS_FAST, htMechanisms } from './fast.js';
 
 const MAX_SASL_FAILURES = 5;
 
@@ -19,10 +25,29 @@ export interface SaslStream {
   close(condition?: StreamErrorCondition, text?: string): void;
   /** success: the stream takes the user and restarts */
   authenticated(username: string): void;
+  /** SASL2 success: the stream handles the request's inline parts and writes <success/> */
+  authenticated2(success: Sasl2Success): void | Promise<void>;
+}
+
+/** What a SASL2 success gives the stream. */
+export interface Sasl2Success {
+  username: string;
+  /** the mechanism's additional data with success (SCRAM's v=, HT's responder) */
+  data: Buffer | undefined;
+  /** the client's <authenticate/> */
+  request: Element;
+  /** a FAST <token/> for <success/>, if one was asked for or is due */
+  token: string;
+}
+
+/** SASL2 failures hold an RFC 6120 condition in the SASL namespace, first (XEP-0388 §2.6.2) */
+function failureXml(v2: boolean, condition: string, text?: string): string {
+  const t = text ? `<text xml:lang='en'>${text.replace(/[<&]/g, '')}</text>` : '';
+  return v2 ? `<failure xmlns='${NS_SASL2}'><${condition} xmlns='${NS_SASL}'/>${t}</failure>` : `<failure xmlns='${NS_SASL}'><${condition}/>${t}</failure>`;
 }
 
 export class SaslExchange {
-  private sasl: { mech: SaslMechanism; name: string } | undefined;
+  private sasl: { mech: SaslMechanism; name: string; v2: boolean; request?: Element } | undefined;
   private failures = 0;
 
   constructor(
@@ -31,22 +56,35 @@ export class SaslExchange {
     private readonly stream: SaslStream,
   ) {}
 
-  /** The pre-auth features: mechanisms, and the channel-binding types on TLS. */
+  /**
+   * The pre-auth features: mechanisms, SASL2 with what it can do inline (only on
+   * encrypted streams, XEP-0388 §2.1), and the channel-binding types on TLS.
+   */
   features(): string {
     const cb = this.cbTypes();
-    const mechs = `<mechanisms xmlns='${NS_SASL}'>${this.mechanisms()
+    const list = this.mechanisms()
       .map((m) => `<mechanism>${m}</mechanism>`)
-      .join('')}</mechanisms>`;
-    if (!cb.length) return mechs;
-    return `${mechs}<sasl-channel-binding xmlns='${NS_SASL_CB}'>${cb.map((t) => `<channel-binding type='${t}'/>`).join('')}</sasl-channel-binding>`;
+      .join('');
+    let out = `<mechanisms xmlns='${NS_SASL}'>${list}</mechanisms>`;
+    if (this.transport.secure) {
+      const inline = this.core.inlineFeatures();
+      const bind = `<bind xmlns='${NS_BIND2}'><inline>${inline.bind.map((ns) => `<feature var='${ns}'/>`).join('')}</inline></bind>`;
+      const fast = `<fast xmlns='${NS_FAST}'>${htMechanisms(cb)
+        .map((m) => `<mechanism>${m}</mechanism>`)
+        .join('')}</fast>`;
+      out += `<authentication xmlns='${NS_SASL2}'>${list}<inline>${inline.sasl.join('')}${bind}${fast}</inline></authentication>`;
+    }
+    if (!cb.length) return out;
+    return `${out}<sasl-channel-binding xmlns='${NS_SASL_CB}'>${cb.map((t) => `<channel-binding type='${t}'/>`).join('')}</sasl-channel-binding>`;
   }
 
-  /** <auth/>, <response/> or <abort/>. */
+  /** <auth/>, <response/> or <abort/>, of SASL (RFC 6120) or SASL2 (<authenticate/>, XEP-0388). */
   handle(el: Element): void | Promise<void> {
-    if (el.name === 'auth') return this.start(el);
-    if (el.name === 'response') return this.response(el);
+    const v2 = el.attrs.xmlns === NS_SASL2;
+    if (el.name === (v2 ? 'authenticate' : 'auth')) return this.start(el, v2);
+    if (el.name === 'response') return this.response(el, v2);
     this.sasl = undefined;
-    return this.failure({ kind: 'failure', condition: 'aborted' });
+    return this.failure({ kind: 'failure', condition: 'aborted' }, v2);
   }
 
   private mechanisms(): string[] {
@@ -86,6 +124,8 @@ export class SaslExchange {
 
   private context(): SaslContext {
     return {
+      // SASL and SASL2 offer the same list (FAST's mechanisms are not in it: XEP-0484 §2)
+      advertised: { mechanisms: this.mechanisms(), cbTypes: this.cbTypes() },
       domain: this.core.config.domain,
       lookup: (u) => this.core.storage.accounts.get(u),
       cbTypes: this.cbAccepted(),
@@ -95,33 +135,47 @@ export class SaslExchange {
     };
   }
 
-  private start(el: Element): void | Promise<void> {
-    if (!this.transport.secure && this.core.config.c2s.require_tls) {
-      return this.failure({ kind: 'failure', condition: 'encryption-required', text: 'use STARTTLS first' });
+  private start(el: Element, v2: boolean): void | Promise<void> {
+    if (!this.transport.secure && (v2 || this.core.config.c2s.require_tls)) {
+      return this.failure({ kind: 'failure', condition: 'encryption-required', text: 'use STARTTLS first' }, v2);
     }
     const name = el.attrs.mechanism ?? '';
-    if (!this.mechanisms().includes(name)) return this.failure({ kind: 'failure', condition: 'invalid-mechanism' });
     const ctx = this.context();
-    const plusOffered = this.cbTypes().length > 0;
-    const mech =
-      name === 'PLAIN'
-        ? new PlainMechanism(ctx)
-        : new ScramMechanism(ctx, name.startsWith('SCRAM-SHA-256') ? 'SHA-256' : 'SHA-1', name.endsWith('-PLUS'), plusOffered);
-    this.sasl = { mech, name };
+    let mech: SaslMechanism;
+    if (v2 && htMechanisms(this.cbTypes()).includes(name)) {
+      const uaId = el.getChild('user-agent', NS_SASL2)?.attrs.id;
+      mech = new HtMechanism(name, this.core.fast, ctx.lookup, ctx.domain, uaId, (t) => this.cbData(t));
+    } else if (!this.mechanisms().includes(name)) {
+      return this.failure({ kind: 'failure', condition: 'invalid-mechanism' }, v2);
+    } else if (name === 'PLAIN') {
+      mech = new PlainMechanism(ctx);
+    } else {
+      const plusOffered = this.cbTypes().length > 0;
+      mech = new ScramMechanism(ctx, name.startsWith('SCRAM-SHA-256') ? 'SHA-256' : 'SHA-1', name.endsWith('-PLUS'), plusOffered);
+    }
+    this.sasl = { mech, name, v2, request: v2 ? el : undefined };
+    if (v2) {
+      // SASL2: no <initial-response/>, no initial response; an empty one is empty data
+      const ir = el.getChild('initial-response', NS_SASL2);
+      if (!ir) return this.step(null);
+      const t = ir.getText().replace(/\s+/g, '');
+      return this.step(t === '' || t === '=' ? Buffer.alloc(0) : decodeB64(t));
+    }
     const text = el.getText();
     if (text === '') return this.step(null);
     return this.step(text === '=' ? Buffer.alloc(0) : decodeB64(text.trim()));
   }
 
-  private response(el: Element): void | Promise<void> {
-    if (!this.sasl) return this.failure({ kind: 'failure', condition: 'malformed-request', text: 'no authentication in progress' });
-    const text = el.getText().trim();
+  private response(el: Element, v2: boolean): void | Promise<void> {
+    if (!this.sasl || this.sasl.v2 !== v2)
+      return this.failure({ kind: 'failure', condition: 'malformed-request', text: 'no authentication in progress' }, v2);
+    const text = el.getText().replace(/\s+/g, '');
     return this.step(text === '' || text === '=' ? Buffer.alloc(0) : decodeB64(text));
   }
 
   private async step(data: Buffer | null | undefined): Promise<void> {
-    if (data === undefined) return this.failure({ kind: 'failure', condition: 'incorrect-encoding' });
     const sasl = this.sasl!;
+    if (data === undefined) return this.failure({ kind: 'failure', condition: 'incorrect-encoding' }, sasl.v2);
     let step: SaslStep;
     try {
       step = await sasl.mech.step(data);
@@ -131,24 +185,58 @@ export class SaslExchange {
     }
     if (!this.stream.open || this.sasl !== sasl) return;
     if (step.kind === 'challenge') {
-      this.transport.write(`<challenge xmlns='${NS_SASL}'>${step.data.length ? step.data.toString('base64') : '='}</challenge>`);
+      const ns = sasl.v2 ? NS_SASL2 : NS_SASL;
+      this.transport.write(`<challenge xmlns='${ns}'>${step.data.length ? step.data.toString('base64') : sasl.v2 ? '' : '='}</challenge>`);
       return;
     }
     this.sasl = undefined;
-    if (step.kind === 'failure') return this.failure(step, sasl.name);
+    if (step.kind === 'failure') return this.failure(step, sasl.v2, sasl.name);
     this.core.throttle.recordSuccess(this.transport.remoteAddress);
     this.core.metrics.authSuccess.inc({ mechanism: sasl.name });
-    this.stream.authenticated(step.username);
-    this.transport.write(`<success xmlns='${NS_SASL}'>${step.data ? step.data.toString('base64') : ''}</success>`);
     this.stream.log.debug({ user: step.username, mechanism: sasl.name }, 'authenticated');
+    if (!sasl.v2) {
+      this.stream.authenticated(step.username);
+      this.transport.write(`<success xmlns='${NS_SASL}'>${step.data ? step.data.toString('base64') : ''}</success>`);
+      return;
+    }
+    const request = sasl.request!;
+    let token = '';
+    try {
+      token = await this.fastToken(step.username, request, sasl.mech);
+    } catch (err) {
+      // no token is no reason to refuse a login that succeeded: the client keeps its password
+      this.stream.log.error({ err }, 'FAST token not issued');
+    }
+    if (!this.stream.open) return;
+    return this.stream.authenticated2({ username: step.username, data: step.data, request, token });
   }
 
-  private failure(step: SaslStep & { kind: 'failure' }, mechanism = 'none'): void | Promise<void> {
+  /**
+   * XEP-0484: the <token/> for <success/>: the one asked for with <request-token/>, or,
+   * after a FAST login, a new one once the used one is past half its life (rotation).
+   * <fast invalidate='true'/> ends the used one.
+   */
+  private async fastToken(username: string, request: Element, mech: SaslMechanism): Promise<string> {
+    const uaId = request.getChild('user-agent', NS_SASL2)?.attrs.id;
+    if (!uaId) return '';
+    const used = mech instanceof HtMechanism ? mech.used : undefined;
+    const fastEl = request.getChild('fast', NS_FAST);
+    const invalidate = fastEl?.attrs.invalidate === 'true' || fastEl?.attrs.invalidate === '1';
+    if (used && invalidate) await this.core.fast.invalidate(username, uaId);
+    const asked = request.getChild('request-token', NS_FAST)?.attrs.mechanism;
+    let want: string | undefined;
+    if (asked && htMechanisms(this.cbTypes()).includes(asked)) want = asked;
+    else if (used && !invalidate && Date.now() > (used.iat + used.exp) / 2) want = (mech as HtMechanism).mechanism;
+    if (!want) return '';
+    const t = await this.core.fast.issue(username, uaId, want);
+    return `<token xmlns='${NS_FAST}' expiry='${new Date(t.expiry).toISOString()}' token='${t.token}'/>`;
+  }
+
+  private failure(step: SaslStep & { kind: 'failure' }, v2: boolean, mechanism = 'none'): void | Promise<void> {
     this.core.metrics.authFailure.inc({ mechanism, condition: step.condition });
     const send = (): void => {
       if (!this.stream.open) return;
-      const text = step.text ? `<text xml:lang='en'>${step.text.replace(/[<&]/g, '')}</text>` : '';
-      this.transport.write(`<failure xmlns='${NS_SASL}'><${step.condition}/>${text}</failure>`);
+      this.transport.write(failureXml(v2, step.condition, step.text));
       if (++this.failures >= MAX_SASL_FAILURES) this.stream.close('policy-violation', 'too many authentication attempts');
     };
     // Credential failures are slowed per address; protocol errors answered at once.

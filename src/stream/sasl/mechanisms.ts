@@ -34,6 +34,19 @@ export interface SaslContext {
   /** server secret for deterministic fake salts of unknown users */
   fakeSaltKey: Buffer;
   iterations: number;
+  /**
+   * XEP-0474 (SSDP): the mechanisms and channel-binding types advertised on this
+   * stream for the SASL profile in use; their hash goes into the server-first-message
+   * as `h`, so a client detects a list a man in the middle shortened.
+   */
+  advertised?: { mechanisms: string[]; cbTypes: string[] };
+}
+
+/** XEP-0474 §3: sorted mechanisms joined by 0x1E, then 0x1F and the sorted channel-binding types. */
+export function ssdpInput(a: { mechanisms: string[]; cbTypes: string[] }): string {
+  const sort = (l: string[]): string[] => [...l].sort((x, y) => (Buffer.compare(Buffer.from(x), Buffer.from(y))));
+  const mechs = sort(a.mechanisms).join('\x1e');
+  return a.cbTypes.length ? `${mechs}\x1f${sort(a.cbTypes).join('\x1e')}` : mechs;
 }
 
 export interface SaslMechanism {
@@ -43,7 +56,7 @@ export interface SaslMechanism {
 const fail = (condition: SaslCondition, text?: string, username?: string): SaslStep => ({ kind: 'failure', condition, text, username });
 
 /** SASLprep + XMPP localpart preparation of an authcid. */
-function prepUsername(raw: string): string {
+export function prepUsername(raw: string): string {
   // SASLprep maps nothing in printable ASCII: skip its table walk for the common case
   return prepLocal(/^[\x21-\x7e]+$/.test(raw) ? raw : saslprep(raw));
 }
@@ -163,6 +176,8 @@ export class ScramMechanism implements SaslMechanism {
     this.clientFirstBare = bare;
     this.nonce = attrs.get('r')! + randomToken(18);
     this.serverFirst = `r=${this.nonce},s=${this.salt.toString('base64')},i=${this.iterations}`;
+    const advertised = this.ctx.advertised;
+    if (advertised) this.serverFirst += `,h=${hash(HASHES[this.h].node, Buffer.from(ssdpInput(advertised))).toString('base64')}`;
     this.stage = 'final';
     return { kind: 'challenge', data: Buffer.from(this.serverFirst) };
   }
