@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { openStorage, AccountExistsError, type Storage } from '../../src/storage/index.js';
 import { deriveCredentials, verifyPassword } from '../../src/stream/sasl/credentials.js';
 import { BACKEND, newStorageSlot, type StorageSlot } from '../helpers/server.js';
+import type { StoredInvite } from '../../src/storage/types.js';
 
 describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`, () => {
   let slot: StorageSlot;
@@ -375,6 +376,37 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
         'only the stanza changes: id, order, sender and time stay',
       );
       assert.equal(await s.archive.deleteAll(owner), 4);
+    });
+  });
+
+  describe('invitations', () => {
+    it('keeps invitations by id, spends their uses atomically, sweeps the spent and expired ones', async () => {
+      const now = Date.now();
+      const inv = (id: string, over: Partial<StoredInvite> = {}): StoredInvite => ({
+        id,
+        kind: 'account',
+        inviter: '',
+        username: '',
+        admin: false,
+        register: true,
+        uses: 1,
+        createdAt: now,
+        expiresAt: now + 60_000,
+        ...over,
+      });
+      await s.invites.create(inv('one'));
+      await s.invites.create(inv('two', { kind: 'contact', inviter: 'alice', register: false, uses: 3, admin: true, username: 'x' }));
+      await s.invites.create(inv('old', { expiresAt: now - 1 }));
+      assert.deepEqual(await s.invites.get('two'), inv('two', { kind: 'contact', inviter: 'alice', register: false, uses: 3, admin: true, username: 'x' }));
+      assert.equal(await s.invites.get('old'), undefined, 'expired');
+      // the last use goes to one of two concurrent takers
+      const takes = await Promise.all([s.invites.use('one'), s.invites.use('one')]);
+      assert.deepEqual(takes.sort(), [false, true]);
+      assert.equal(await s.invites.use('old'), false);
+      assert.deepEqual((await s.invites.list('alice')).map((i) => i.id), ['two']);
+      assert.equal(await s.invites.sweep(), 2, 'the spent one and the expired one');
+      assert.equal(await s.invites.deleteAll('alice'), 1);
+      assert.equal(await s.invites.get('two'), undefined);
     });
   });
 

@@ -110,7 +110,8 @@ const invites: XepModule<z.infer<typeof Config>> = {
           return false;
         })();
       },
-      10,
+      // before the core's own handling (100), which then finds the subscription in place
+      200,
     );
 
     const result = (inv: StoredInvite, token: string): Element =>
