@@ -13,7 +13,7 @@ import { ComponentConn } from './lib/component-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster', 'failover', 'pep', 'upload'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster', 'failover', 'pep', 'upload', 'reconnect'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
@@ -27,13 +27,16 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --uzzap-env K=V         uzzap: extra server environment, repeatable (e.g. UZZAP_MODULES_DISABLED=mam,
                           UZZAP_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/uzzap_bench_chat: accounts go
                           there too; loopback, database named uzzap_bench*, created if missing, emptied first)
-  --n N                   conns: sessions (10000); presence, pep: users (2000); resume: sessions (1000)
+  --n N                   conns: sessions (10000); presence, pep: users (2000); resume: sessions (1000);
+                          reconnect: sessions (50; --quick 10)
   --gap-messages K        resume: messages sent to each session while it is detached (5)
   --wait S                resume: seconds to wait for retransmitted messages after the last resume (5);
                           pep: at most this long for notifications after the last publish (30)
   --control-every M       pep: every M-th user's caps have no +notify: its resource must get no notification (10)
+  --delay MS              reconnect: the proxy's delay each way (50: +100 ms round-trip time)
   --mb M                  upload: MiB of the one file uploaded and downloaded (1024; --quick 100)
-  --rounds R              pep: publish rounds, each measured (2): round 1 creates the nodes, later ones update them
+  --rounds R              pep: publish rounds, each measured (2): round 1 creates the nodes, later ones update them;
+                          reconnect: measured rounds, each path reconnecting every session once (5)
   --size M                mam: archived messages of the queried user u1 (100000; e.g. 1000000)
   --total T               mam: rows in the whole archive table, all owners (10 x size up to 100000, 5 x size above)
   --queries Q             mam: timed queries per kind (200)
@@ -50,7 +53,8 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --senders S             muc: senders per room (big 10, rooms 1)
   --join-concurrency J    muc: room joins in flight (50)
   --duration S            chat/login/muc: measured seconds (20); component (10)
-  --warmup S              chat/login/muc: warm-up seconds before measuring (3/2/3); component (2)
+  --warmup S              chat/login/muc: warm-up seconds before measuring (3/2/3); component (2);
+                          reconnect: unmeasured rounds first (1)
   --window W              chat: messages in flight per pair (1); muc: per sender (1); component: per user (10)
   --rate R                chat: open loop instead: R messages/s in all, spread over the pairs (0 = closed loop);
                           slowreader: the other users' messages/s (1000)
@@ -63,7 +67,7 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --body-size B           chat/muc/component: message body bytes (100)
   --concurrency C         conns: logins in flight (200); login: parallel loops (20); chat/muc: logins in flight (100);
                           resume: logins and resumes in flight (100); component: logins in flight (50);
-                          pep: logins and publishes in flight (100)
+                          pep: logins and publishes in flight (100); reconnect: reconnects in flight (10)
   --users U               login: size of the user pool (500); component: users (50)
   --mech M                SCRAM-SHA-1 (default) | PLAIN
   --password PW --user-prefix PFX   account names PFX1..PFXn (pw, u)
@@ -100,6 +104,7 @@ function parse() {
       wait: { type: 'string' },
       'control-every': { type: 'string' },
       mb: { type: 'string' },
+      delay: { type: 'string' },
       rounds: { type: 'string' },
       size: { type: 'string' },
       total: { type: 'string' },
@@ -206,6 +211,7 @@ async function main() {
     wait: num('wait'),
     controlEvery: num('control-every'),
     mb: num('mb'),
+    delay: num('delay'),
     rounds: num('rounds'),
     size: num('size'),
     total: num('total'),

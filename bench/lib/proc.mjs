@@ -46,6 +46,33 @@ export function cpuSeconds(pid) {
   return ticks / clkTck;
 }
 
+/** CPU seconds from the scheduler (se.sum_exec_runtime of each thread in /proc/<pid>/task/<tid>/sched, ns
+ *  resolution, where utime+stime count 10 ms ticks), summed over the process tree; threads that exited in
+ *  between are missed. null if the kernel does not expose it. */
+export function cpuSecondsSched(pid) {
+  if (!pid) return null;
+  let ms = 0;
+  let seen = false;
+  for (const p of processTree(pid)) {
+    let tasks = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const m = /se\.sum_exec_runtime\s*:\s*([\d.]+)/.exec(fs.readFileSync(`/proc/${p}/task/${t}/sched`, 'utf8'));
+        if (m) {
+          ms += Number(m[1]);
+          seen = true;
+        }
+      } catch {}
+    }
+  }
+  return seen ? ms / 1000 : null;
+}
+
 /** VmRSS in bytes, summed over the process tree (null if unknown). */
 export function rssBytes(pid) {
   if (!pid) return null;

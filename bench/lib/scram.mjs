@@ -33,8 +33,10 @@ const saslName = (s) => s.replace(/=/g, '=3D').replace(/,/g, '=2C');
 
 /** Client side of one SCRAM-SHA-1 exchange (no channel binding: gs2 header "n,,"). */
 export class ScramClient {
-  constructor(username, password) {
+  /** `cache: false`: PBKDF2 on every exchange, like a client that keeps no salted password (`reconnect`) */
+  constructor(username, password, { cache = true } = {}) {
     this.password = password;
+    this.cache = cache;
     this.nonce = randomBytes(18).toString('base64');
     this.firstBare = `n=${saslName(username)},r=${this.nonce}`;
   }
@@ -47,7 +49,8 @@ export class ScramClient {
     if (!attrs.r || !attrs.r.startsWith(this.nonce)) throw new Error('SCRAM: bad server nonce');
     const iterations = parseInt(attrs.i, 10);
     if (!(iterations > 0) || !attrs.s) throw new Error('SCRAM: bad server-first-message');
-    const sp = saltedPassword(this.password, Buffer.from(attrs.s, 'base64'), iterations);
+    const salt = Buffer.from(attrs.s, 'base64');
+    const sp = this.cache ? saltedPassword(this.password, salt, iterations) : pbkdf2Sync(this.password, salt, iterations, 20, 'sha1');
     const clientKey = hmac(sp, 'Client Key');
     const withoutProof = `c=biws,r=${attrs.r}`;
     const authMessage = `${this.firstBare},${serverFirst},${withoutProof}`;

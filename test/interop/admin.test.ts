@@ -13,7 +13,7 @@ const CHECKS = [
   'list: urn:uzzap:admin#server-stats is listed',
   'list: every item is at the server and has a name',
   'list: the command node is an automation/command-node',
-  'list: a non-admin sees no commands',
+  'list: a non-admin sees only the invitation command (XEP-0401)',
   'online-users-num: completed at once',
   'online-users-num: onlineusersnum is 2',
   'add-user: execute answers with a form (status executing)',
