@@ -513,6 +513,8 @@ export interface Provided {
 export interface InviteGrants {
   /** a valid token was given on this stream: the username it is bound to ('' for any) */
   granted(stream: string): { username: string } | undefined;
+  /** an open invitation names this username: only its invitee may register it */
+  reserved(username: string): Promise<boolean>;
   /** take one use of the stream's invitation before the account is made; false: none left */
   take(stream: string): Promise<boolean>;
   /** the account was made with it: befriend the inviter (contact invitations), make an admin (admin ones) */

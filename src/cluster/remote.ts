@@ -27,6 +27,7 @@ export class RemoteSession implements LocalSession {
   detached = false;
   secure = true;
   remoteAddress = '';
+  client: string | undefined;
   readonly lastActive = Date.now();
   readonly inactive = false;
   flags: SessionFlags = { carbons: false, roster: false, blocklist: false };
@@ -56,6 +57,7 @@ export class RemoteSession implements LocalSession {
     }
     if (e.flags) this.flags = e.flags;
     this.detached = e.detached === true;
+    this.client = e.client;
     this.secure = e.secure !== false;
     this.remoteAddress = e.addr ?? '';
   }

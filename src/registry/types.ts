@@ -16,6 +16,8 @@ export interface RegistryEntry {
   /** XEP-0280 carbons, RFC 6121 roster interest, XEP-0191 blocklist interest */
   flags?: { carbons: boolean; roster: boolean; blocklist: boolean };
   detached?: boolean;
+  /** the client a Bind 2 login bound it for (XEP-0386: a hash of its user-agent id) */
+  client?: string;
   secure?: boolean;
   addr?: string;
 }

@@ -30,6 +30,8 @@ export interface MovedSession {
   available: boolean;
   flags: Session['flags'];
   unseen: number;
+  /** the Bind 2 client (XEP-0386) */
+  client?: string;
   /**
    * Module state of the session that is plain data (a value, or a set of strings: the
    * directed-presence recipients, the status for XEP-0012): it moves with the session,
@@ -79,8 +81,10 @@ export class SessionManager implements SessionEnv {
   }
 
   /** A stream bound a resource: the session is registered, an older one with the same JID goes. */
-  bind(jid: Jid, owner: SessionOwner): Session {
+  /** `client`: the Bind 2 client it is bound for (XEP-0386), known to every node */
+  bind(jid: Jid, owner: SessionOwner, client?: string): Session {
     const session = new Session(jid, owner, this);
+    session.client = client;
     // RFC 6120 §7.7.2.2: the newer session wins; the older one is told why it goes.
     const old = this.core.sessions.add(session);
     if (old) old.close('conflict', 'replaced by a new connection for the same resource');
@@ -112,6 +116,7 @@ export class SessionManager implements SessionEnv {
     };
     if (s.available && s.presence) e.presence = s.presence.toString();
     if (s.detached) e.detached = true;
+    if (s.client) e.client = s.client;
     return e;
   }
 
@@ -152,6 +157,7 @@ export class SessionManager implements SessionEnv {
       flags: { ...s.flags },
       unseen: s.unseen,
     };
+    if (s.client) r.client = s.client;
     if (s.presence) r.presence = s.presence.toString();
     return r;
   }
@@ -306,6 +312,7 @@ export class SessionManager implements SessionEnv {
       flags: { ...s.flags },
       unseen: s.unseen,
     };
+    if (s.client) state.client = s.client;
     if (s.presence) state.presence = s.presence.toString();
     const ext = portableExt(s.ext);
     if (ext) state.ext = ext;
@@ -383,6 +390,7 @@ export class SessionManager implements SessionEnv {
     session.presence = m.presence ? parseXml(m.presence) : undefined;
     Object.assign(session.flags, m.flags);
     session.unseen = m.unseen;
+    session.client = m.client;
     for (const [k, kind, v] of m.ext ?? []) session.ext.set(k, kind === 'set' ? new Set(v as string[]) : v);
     const table = this.core.sessions;
     session.sm = {

@@ -16,8 +16,8 @@ const MAX_TAG = 64;
 
 /**
  * The resource (§3): the client's <tag/>, as a client library's user who asked for a
- * resource expects, unless a session of another client (another <user-agent id/>)
- * of the account has it: then "tag/part", the part stable for one client of one
+ * resource expects, unless a session of another client (another <user-agent id/>, or
+ * an RFC 6120 login) of the account has it, on this node or another: then "tag/part", the part stable for one client of one
  * account, so a reconnect replaces the session it left behind (§3 SHOULD). The part
  * is a hash: the client's id is not exposed. Without a tag, the part alone.
  */

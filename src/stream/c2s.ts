@@ -258,8 +258,7 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
         );
         return;
       } else {
-        this.bindSession(jid);
-        this.session!.client = client;
+        this.bindSession(jid, client);
         bound = `<bound xmlns='${NS_BIND2}'>${bind2Inline(this.core, bind, side)}</bound>`;
       }
     }
@@ -302,11 +301,11 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
     this.bindSession(req.jid);
   }
 
-  private bindSession(jid: Jid): void {
+  private bindSession(jid: Jid, client?: string): void {
     this.phase = 'bound';
     this.setMetricState('bound');
     clearTimeout(this.preauthTimer);
-    this.session = this.core.lifecycle.bind(jid, this);
+    this.session = this.core.lifecycle.bind(jid, this, client);
     this.inbox.limiter.who = jid.bare;
     this.log.debug({ jid: jid.full }, 'bound');
   }

@@ -1,6 +1,7 @@
 // Two nodes of one cluster in this process (same Postgres schema, same Redis prefix):
 // clients on node A and node B talk as if on one server (issue 15). Runs in the
 // Postgres + Redis pass of `npm test` only (a cluster needs Redis).
+import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import type { Server } from '../../src/server.js';
 import { newStorageSlot, startServer, type StorageSlot } from '../helpers/server.js';
@@ -159,12 +160,31 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
   });
 
   it('the same full JID bound on another node: the older session gets <conflict/>', async () => {
-    const first = await connect(a, 'carol', { resource: 'dup' });
+    const first = await connect(a, 'carol', { resource: 'dup', sasl: 1 });
     await knows(b, 'carol@localhost/dup');
     const closed = new Promise<string>((resolve) => {
       first.on('error', (e: Error & { condition?: string }) => resolve(e.condition ?? e.message));
     });
-    const second = await connect(b, 'carol', { resource: 'dup' });
+    const second = await connect(b, 'carol', { resource: 'dup', sasl: 1 });
+    try {
+      assert.equal(await closed, 'conflict');
+      await until(() => a.sessions.getLocal('carol@localhost', 'dup') === undefined, 'A ended the old session');
+      await until(() => a.sessions.get('carol@localhost', 'dup') !== undefined, 'A routes to the new one');
+      await alice.send(chat('carol@localhost/dup', 'to the new one'));
+      await expectStanza(second, isMessage('to the new one'));
+    } finally {
+      await stopAll(first, second);
+    }
+  });
+
+  it('Bind 2: the same client (user-agent id) binding its tag on another node replaces its older session there', async () => {
+    const ua = randomUUID();
+    const first = await connect(a, 'carol', { resource: 'dup', userAgent: ua });
+    await knows(b, 'carol@localhost/dup');
+    const closed = new Promise<string>((resolve) => {
+      first.on('error', (e: Error & { condition?: string }) => resolve(e.condition ?? e.message));
+    });
+    const second = await connect(b, 'carol', { resource: 'dup', userAgent: ua });
     try {
       assert.equal(await closed, 'conflict');
       await until(() => a.sessions.getLocal('carol@localhost', 'dup') === undefined, 'A ended the old session');

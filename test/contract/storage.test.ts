@@ -404,6 +404,8 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
       assert.deepEqual(takes.sort(), [false, true]);
       assert.equal(await s.invites.use('old'), false);
       assert.deepEqual((await s.invites.list('alice')).map((i) => i.id), ['two']);
+      assert.equal(await s.invites.reserved('x'), true, 'named by an open invitation');
+      assert.equal(await s.invites.reserved('y'), false);
       assert.equal(await s.invites.sweep(), 2, 'the spent one and the expired one');
       assert.equal(await s.invites.deleteAll('alice'), 1);
       assert.equal(await s.invites.get('two'), undefined);

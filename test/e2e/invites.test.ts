@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
 import { connect, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
-import { runStep, fieldValues, errorCondition, commandOf } from '../helpers/adhoc.js';
+import { runStep, runCommand, fieldValues, errorCondition, commandOf } from '../helpers/adhoc.js';
 import { openToSasl, type RawClient } from '../helpers/raw.js';
+import { createInvite } from '../../xeps/0401-invites/invites.js';
 
 const BIN = fileURLToPath(new URL('../../bin/uzzap.js', import.meta.url));
 const FINAL = (id: string): RegExp => new RegExp(`<iq[^>]*id=.${id}.[^>]*(?:/>|>[\\s\\S]*?</iq>)`);
@@ -30,8 +31,8 @@ async function registerWith(server: Server, token: string | undefined, username:
   return { preauth, register: await c.waitFor(FINAL('rg1')), c };
 }
 
-async function invite(c: XmppClient, node: string): Promise<{ uri: string; landing: string; expire: string }> {
-  const r = await runStep(c, node);
+async function invite(c: XmppClient, node: string, fields?: Record<string, string>): Promise<{ uri: string; landing: string; expire: string }> {
+  const r = fields ? (await runCommand(c, node, fields)).at(-1)! : await runStep(c, node);
   assert.equal(r.attrs.type, 'result', r.toString());
   assert.equal(commandOf(r).attrs.status, 'completed');
   assert.deepEqual(fieldValues(r, 'FORM_TYPE'), ['urn:xmpp:invite#invitation']);
@@ -53,7 +54,11 @@ describe('invitations (e2e)', () => {
 
   it('an admin’s account invitation registers one account while registration is closed; used, forged or absent tokens are refused', async () => {
     const boss = await connect(server, 'boss');
-    const inv = await invite(boss, 'urn:xmpp:invite#create-account');
+    // the form first (XEP-0401 §3.2), all of it optional
+    const form = await runStep(boss, 'urn:xmpp:invite#create-account');
+    assert.equal(commandOf(form).attrs.status, 'executing');
+    assert.deepEqual(fieldValues(form, 'roster-subscription'), ['0']);
+    const inv = await invite(boss, 'urn:xmpp:invite#create-account', { FORM_TYPE: 'urn:xmpp:invite#create-account' });
     assert.match(inv.uri, /^xmpp:localhost\?register;preauth=[A-Za-z0-9_-]{24}$/);
     assert.equal(inv.landing, `http://localhost:${server.ports.http}/invite/${tokenOf(inv.uri)}`);
     assert.ok(Date.parse(inv.expire) > Date.now() + 6 * 86_400_000);
@@ -78,6 +83,23 @@ describe('invitations (e2e)', () => {
     const alice = await connect(server, 'alice');
     assert.deepEqual(errorCondition(await runStep(alice, 'urn:xmpp:invite#create-account')), ['forbidden']);
     await stopAll(boss, newbie, alice);
+  });
+
+  it('create-account with a username, admin and the inviter’s subscription: the invitee is all three', async () => {
+    const boss = await connect(server, 'boss');
+    await boss.send(xml('iq', { type: 'get', id: 'r0' }, xml('query', { xmlns: 'jabber:iq:roster' })));
+    const fields = { FORM_TYPE: 'urn:xmpp:invite#create-account', username: 'frank', 'roster-subscription': '1', admin: 'true', uses: '1', expire: '1h' };
+    const inv = await invite(boss, 'urn:xmpp:invite#create-account', fields);
+    assert.match(inv.uri, /^xmpp:frank@localhost\?register;preauth=/);
+    assert.ok(Date.parse(inv.expire) < Date.now() + 3_700_000);
+    const r = await registerWith(server, tokenOf(inv.uri), 'frank');
+    assert.match(r.register, /type=.result./);
+    r.c.end();
+    await expectStanza(boss, (s) => s.is('iq') && s.getChild('query')?.getChild('item')?.attrs.jid === 'frank@localhost');
+    assert.equal((await server.storage.accounts.get('frank'))?.admin, true);
+    const bad = await runCommand(boss, 'urn:xmpp:invite#create-account', { ...fields, expire: 'soon' });
+    assert.deepEqual(errorCondition(bad.at(-1)!), ['bad-request', 'bad-payload']);
+    await stopAll(boss);
   });
 
   it('a user’s contact invitation: an existing account subscribing with its token gets a mutual subscription at once', async () => {
@@ -112,10 +134,17 @@ describe('invitations (e2e)', () => {
     assert.match(landing!, /\/invite\/[A-Za-z0-9_-]{24}$/);
     assert.match(uri!, /^xmpp:carol@localhost\?register;preauth=/);
     assert.match(valid!, /^valid until .*, 2 uses$/);
-    // the username is fixed
+    // the username is fixed, and kept for the invitee: another token cannot take it
     const wrong = await registerWith(server, tokenOf(uri!), 'dora');
     assert.match(wrong.register, /<not-acceptable/);
     wrong.c.end();
+    const other = run().trim().split('\n')[1]!;
+    const taken = await registerWith(server, tokenOf(other), 'carol');
+    assert.match(taken.register, /<conflict/);
+    taken.c.end();
+    const carol = await registerWith(server, tokenOf(uri!), 'carol');
+    assert.match(carol.register, /type=.result./);
+    carol.c.end();
     const bad = spawnSync(process.execPath, [BIN, 'invite', '--expires', 'soon'], { env, encoding: 'utf8' });
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /--expires/);
@@ -133,9 +162,19 @@ describe('invitations (e2e)', () => {
     await stopAll(alice);
   });
 
+  it('an expired invitation registers nobody and its page is gone', async () => {
+    const { token, invite: inv } = await createInvite(server.storage, { kind: 'account', inviter: '', ttl: 60 });
+    await server.storage.invites.delete(inv.id);
+    await server.storage.invites.create({ ...inv, expiresAt: Date.now() - 1 });
+    const r = await registerWith(server, token, 'late');
+    assert.match(r.preauth!, /<item-not-found/);
+    r.c.end();
+    assert.equal((await fetch(`http://127.0.0.1:${server.ports.http}/invite/${token}`)).status, 404);
+  });
+
   it('the landing page: the invitation, the clients, the xmpp: link; an unknown token gets a 404 that names nothing', async () => {
     const boss = await connect(server, 'boss');
-    const inv = await invite(boss, 'urn:xmpp:invite#create-account');
+    const inv = await invite(boss, 'urn:xmpp:invite#create-account', { FORM_TYPE: 'urn:xmpp:invite#create-account' });
     const res = await fetch(inv.landing);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('cache-control'), 'no-store');

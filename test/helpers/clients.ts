@@ -38,9 +38,16 @@ export async function connect(server: Server, username: string, opts: ConnectOpt
     domain: 'localhost',
     resource: opts.resource,
     lang: opts.lang,
-    credentials: (auth: (creds: { username: string; password: string }, mech: string) => Promise<void>, mechanisms: string[]) =>
-      auth({ username, password }, opts.mechanism ?? (mechanisms.includes('SCRAM-SHA-1') ? 'SCRAM-SHA-1' : mechanisms[0]!)),
-    ...(opts.userAgent ? { userAgent: xml('user-agent', { id: opts.userAgent }) } : {}),
+    // with a credentials callback, @xmpp/client sends the <user-agent/> it is handed here, and none otherwise
+    credentials: (
+      auth: (creds: { username: string; password: string }, mech: string, userAgent?: Element) => Promise<void>,
+      mechanisms: string[],
+    ) =>
+      auth(
+        { username, password },
+        opts.mechanism ?? (mechanisms.includes('SCRAM-SHA-1') ? 'SCRAM-SHA-1' : mechanisms[0]!),
+        opts.userAgent ? xml('user-agent', { id: opts.userAgent }) : undefined,
+      ),
   }) as XmppClient;
   await trustTestCa(c);
   if (opts.sasl === 1) sasl1Only(c);

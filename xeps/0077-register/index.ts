@@ -106,6 +106,8 @@ const register: XepModule<z.infer<typeof Config>> = {
         if (grant?.username && grant.username !== local)
           throw new StanzaError('not-acceptable', 'The chosen username is not valid with this invitation');
         if (await m.storage.accounts.get(local)) throw new StanzaError('conflict', 'that username is taken');
+        if (grant?.username !== local && (await invites?.reserved(local)))
+          throw new StanzaError('conflict', 'that username is kept for someone who was invited');
         if (recentFrom(req.remoteAddress).length >= m.config.per_address)
           throw new StanzaError('resource-constraint', 'too many registrations from your address; try later');
         // the invitation's use is taken first: two streams cannot both spend its last one

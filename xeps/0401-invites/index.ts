@@ -10,8 +10,8 @@
 //             the subscription mutual at once.
 // Tokens and URIs: invites.ts (also used by `uzzap invite`).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z, dataForm, dateTime, StanzaError, type Element, type StoredInvite, type XepModule } from '../../src/api/index.js';
-import { NS_PARS, createInvite, inviteId, inviteUri, landingUrl, plausibleToken } from './invites.js';
+import { z, dataForm, dateTime, Jid, JidError, StanzaError, type Element, type StoredInvite, type XepModule } from '../../src/api/index.js';
+import { NS_PARS, createInvite, inviteId, inviteUri, landingUrl, parseDuration, plausibleToken } from './invites.js';
 import { invalidPage, invitePage } from './page.js';
 
 const FORM_TYPE = 'urn:xmpp:invite#invitation';
@@ -74,6 +74,7 @@ const invites: XepModule<z.infer<typeof Config>> = {
         const inv = grantOf(stream);
         return inv ? { username: inv.username } : undefined;
       },
+      reserved: (username) => m.storage.invites.reserved(username),
       take: async (stream) => {
         const inv = grantOf(stream);
         return !!inv && (await m.storage.invites.use(inv.id));
@@ -83,7 +84,8 @@ const invites: XepModule<z.infer<typeof Config>> = {
         grants.delete(stream);
         if (!inv) return;
         if (inv.admin) await m.storage.accounts.setAdmin(username, true);
-        if (inv.kind === 'contact') await befriend(inv.inviter, username);
+        // a contact invitation, or an account invitation whose maker asked for the subscription
+        if (inv.inviter) await befriend(inv.inviter, username);
         m.log.info({ user: username, inviter: inv.inviter || undefined }, 'account registered with an invitation');
       },
     });
@@ -132,13 +134,64 @@ const invites: XepModule<z.infer<typeof Config>> = {
         return { form: result(invite, token) };
       },
     });
-    m.command({
+    // XEP-0401 §3.2: one form (all optional), then the invitation
+    interface CreateState {
+      username?: string;
+      subscribe?: boolean;
+      admin?: boolean;
+      uses?: number;
+      ttl?: number;
+    }
+    m.command<CreateState>({
       node: 'urn:xmpp:invite#create-account',
       name: 'Create an account invitation',
       access: 'admin',
-      stages: [],
-      async finish() {
-        const { token, invite } = await createInvite(m.storage, { kind: 'account', inviter: '', ttl: m.config.ttl });
+      stages: [
+        {
+          form: () =>
+            dataForm(
+              'form',
+              'urn:xmpp:invite#create-account',
+              [
+                { var: 'username', type: 'text-single', label: 'Username (empty: the invitee chooses)' },
+                { var: 'roster-subscription', type: 'boolean', label: 'Add the new account to my contacts', value: false },
+                { var: 'admin', type: 'boolean', label: 'The new account is a server administrator', value: false },
+                { var: 'uses', type: 'text-single', label: 'Accounts it can create', value: 1 },
+                { var: 'expire', type: 'text-single', label: 'Valid for (30m, 12h, 7d, 2w)', value: '7d' },
+              ],
+              { title: 'Invite someone to create an account' },
+            ),
+          submit(form, state, req) {
+            const username = form.text('username')?.trim();
+            if (username) {
+              try {
+                state.username = Jid.of(username.replace(/@.*$/, ''), m.host).local;
+              } catch (e) {
+                if (e instanceof JidError) throw new StanzaError('bad-request', `bad username: ${e.message}`);
+                throw e;
+              }
+            }
+            state.subscribe = form.bool('roster-subscription') ?? false;
+            if (state.subscribe && req.from.domain !== m.host) throw new StanzaError('bad-request', 'only a local account can be subscribed');
+            state.admin = form.bool('admin') ?? false;
+            const uses = Number(form.text('uses') ?? '1');
+            if (!Number.isInteger(uses) || uses < 1 || uses > 10_000) throw new StanzaError('bad-request', '"uses" must be a whole number from 1 to 10000');
+            state.uses = uses;
+            const ttl = parseDuration(form.text('expire') ?? '7d');
+            if (ttl === undefined) throw new StanzaError('bad-request', '"expire" must be a duration such as 7d, 12h or 30m');
+            state.ttl = ttl;
+          },
+        },
+      ],
+      async finish(st, req) {
+        const { token, invite } = await createInvite(m.storage, {
+          kind: 'account',
+          inviter: st.subscribe ? req.from.local : '',
+          username: st.username,
+          admin: st.admin,
+          uses: st.uses,
+          ttl: st.ttl ?? m.config.ttl,
+        });
         return { form: result(invite, token) };
       },
     });
