@@ -216,10 +216,20 @@ describe('in-band registration (XEP-0077)', () => {
     return out;
   };
 
-  it('is closed by default: no feature, service-unavailable', async () => {
+  it('is closed by default: service-unavailable without an invitation token (the feature is offered for tokens, XEP-0445)', async () => {
     const server = await startServer();
     const c = await openToSasl(server.ports.c2s);
-    assert.doesNotMatch(c.data, /iq-register/);
+    assert.match(c.data, /<register xmlns='http:\/\/jabber.org\/features\/iq-register'\/><register xmlns='urn:xmpp:invite'\/><register xmlns='urn:xmpp:ibr-token:0'\/>/);
+    c.end();
+    assert.match(await registerOn(server, 'newbie', 'pw'), /service-unavailable/);
+    assert.equal(await server.storage.accounts.get('newbie'), undefined);
+    await server.stop();
+  });
+
+  it('closed, without the invitations module: no feature at all', async () => {
+    const server = await startServer({ config: { modules: { disabled: ['invites'] } } });
+    const c = await openToSasl(server.ports.c2s);
+    assert.doesNotMatch(c.data, /iq-register|urn:xmpp:invite|ibr-token/);
     c.end();
     assert.match(await registerOn(server, 'newbie', 'pw'), /service-unavailable/);
     await server.stop();
