@@ -76,7 +76,7 @@ export function fromEnv(raw: string, def: unknown, env: string, problems: string
 }
 
 /** modules whose settings UZZAP_<MODULE>_<KEY> sets too (public contract names) */
-export const MODULE_ALIASES = ['pep', 'turn', 'contact'];
+export const MODULE_ALIASES = ['pep', 'turn', 'contact', 'upload'];
 
 export interface LoadOptions {
   file?: string;

@@ -1,18 +1,17 @@
 // XEP-0363 HTTP File Upload (v1.1, urn:xmpp:http:upload:0): photos, voice notes and files
 // in chats. The service at upload.<domain> hands a local user a slot (a signed PUT URL and
 // the GET URL) for a file of a given size and type; the HTTP listener takes the PUT,
-// streamed to disk (./files.ts), and serves the GET with safe headers, CORS for web
-// clients and byte ranges. Bounded: file size (in disco#info, §4), a daily quota per
-// user, files deleted after `expire_days`; an account's files go with the account.
+// streamed to storage, and serves the GET with safe headers, CORS for web clients and byte
+// ranges. Bounded: file size (in disco#info, §4), a daily quota per user, files deleted
+// after `expire_days`; an account's files go with the account.
 //
-// Storage is the local disk (<data dir>/upload). Nodes of a cluster must share that
-// directory (a network file system); an object store (S3) is not implemented yet.
+// Storage (./files.ts): the local disk (<data dir>/upload, ./local.ts; nodes of a cluster
+// share that directory) or, with `s3_bucket` set, an S3-compatible object store (./s3.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { x, z, Jid, StanzaError, dataForm, errorReply, type Element, type XepModule } from '../../src/api/index.js';
-import { safeName, safeType, UploadStore, type Slot } from './files.js';
+import { safeName, safeType, Slots, validParts, type FileStore, type Range, type Slot } from './files.js';
+import { LocalStore } from './local.js';
 
 export const NS_UPLOAD = 'urn:xmpp:http:upload:0';
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
@@ -34,6 +33,16 @@ const Config = z.object({
   dir: z.string().default(''),
   /** the URL base clients use ('' = the server's own HTTP listener); set it behind a reverse proxy */
   external_url: z.string().default(''),
+  /** an S3-compatible bucket for the files ('' = the local disk, `dir`) */
+  s3_bucket: z.coerce.string().default(''),
+  /** the S3 API's URL ('' = AWS S3 in `s3_region`) */
+  s3_endpoint: z.string().default(''),
+  s3_region: z.string().default('us-east-1'),
+  /** access key id and secret ('' = the AWS SDK's own chain: AWS_ACCESS_KEY_ID, profile, instance role) */
+  s3_access_key: z.coerce.string().default(''),
+  s3_secret_key: z.coerce.string().default(''),
+  /** bucket in the path (http://host/bucket/key), as MinIO and most S3-compatible stores want, not in the host name */
+  s3_path_style: z.boolean().default(false),
 });
 
 /** Types shown in place by browsers and clients; anything else is served as an attachment. */
@@ -42,16 +51,45 @@ const INLINE = /^(image\/(png|jpeg|gif|webp|avif)|video\/(mp4|webm|ogg)|audio\/(
 const upload: XepModule<z.infer<typeof Config>> = {
   name: 'upload',
   config: Config,
-  xeps: [{ n: 363, version: '1.1.0', status: 'complete', note: 'files on local disk; no S3 yet' }],
+  xeps: [{ n: 363, version: '1.1.0', status: 'complete', note: 'files on local disk or an S3-compatible object store' }],
   async setup(m) {
     const domain = m.config.domain || `upload.${m.host}`;
-    const store = await UploadStore.open(m.config.dir || join(m.server.dataDir, 'upload'));
+    const c = m.config;
+    let store: FileStore;
+    if (c.s3_bucket) {
+      // loaded only when used: the AWS SDK costs start-up time and memory
+      const { S3Store } = await import('./s3.js');
+      const settings = {
+        bucket: c.s3_bucket,
+        endpoint: c.s3_endpoint,
+        region: c.s3_region,
+        access_key: c.s3_access_key,
+        secret_key: c.s3_secret_key,
+        path_style: c.s3_path_style,
+      };
+      const said = (a: unknown[]): { s3: string } => ({ s3: a.map(String).join(' ') });
+      store = await S3Store.open(settings, {
+        debug: () => {},
+        info: () => {},
+        warn: (...a) => m.log.warn(said(a), 'upload: S3 client warning'),
+        error: (...a) => m.log.error(said(a), 'upload: S3 client error'),
+      });
+    } else store = await LocalStore.open(c.dir || join(m.server.dataDir, 'upload'));
+    m.onClose(() => store.close());
+    const slots = new Slots(store.key);
     const base = (): string => (m.config.external_url || m.server.webBase()).replace(/\/+$/, '');
     m.discoItem(domain, 'HTTP File Upload');
 
     const urls = (s: Slot): { put: string; get: string } => {
       const path = `${PREFIX}${s.tag}/${s.id}/${encodeURIComponent(s.name)}`;
-      const q = new URLSearchParams({ o: s.owner, s: String(s.size), t: s.type, typed: s.typed ? '1' : '0', e: String(s.expires), sig: store.sign(s) });
+      const q = new URLSearchParams({
+        o: s.owner,
+        s: String(s.size),
+        t: s.type,
+        typed: s.typed ? '1' : '0',
+        e: String(s.expires),
+        sig: slots.sign(s),
+      });
       return { put: `${base()}${path}?${q}`, get: `${base()}${path}` };
     };
 
@@ -71,10 +109,17 @@ const upload: XepModule<z.infer<typeof Config>> = {
       if (!/^\d+$/.test(sizeAttr) || Number(sizeAttr) < 1) throw new StanzaError('bad-request', 'size must be a positive number of bytes');
       const size = Number(sizeAttr);
       if (size > m.config.max_file_size) throw tooLarge();
-      const used = await store.usedSince(from.bare, Date.now() - 86_400_000);
+      const used = await store.usedSince(slots.tag(from.bare), Date.now() - 86_400_000);
       if (used + size > m.config.daily_quota)
         throw new StanzaError('resource-constraint', `daily upload quota reached (${m.config.daily_quota} bytes per 24 h)`, 'wait');
-      const s = store.newSlot(from.bare, name, size, safeType(req.attrs['content-type']), m.config.slot_ttl, req.attrs['content-type'] !== undefined);
+      const s = slots.newSlot(
+        from.bare,
+        name,
+        size,
+        safeType(req.attrs['content-type']),
+        m.config.slot_ttl,
+        req.attrs['content-type'] !== undefined,
+      );
       const u = urls(s);
       return x('slot', { xmlns: NS_UPLOAD }, x('put', { url: u.put }), x('get', { url: u.get }));
     };
@@ -166,7 +211,8 @@ const upload: XepModule<z.infer<typeof Config>> = {
         typed: q.get('typed') === '1',
         expires: Number(q.get('e')),
       };
-      if (safeName(name) !== name || !store.verify(s, q.get('sig') ?? '')) return fail(res, 403, 'not a slot of this server');
+      if (safeName(name) !== name || !validParts(tag, id, name) || !slots.verify(s, q.get('sig') ?? ''))
+        return fail(res, 403, 'not a slot of this server');
       if (s.expires < Date.now() / 1000) return fail(res, 403, 'the slot expired: ask for a new one');
       const length = req.headers['content-length'];
       if (length !== undefined && Number(length) !== s.size) return fail(res, 400, `the slot is for ${s.size} bytes`);
@@ -174,9 +220,11 @@ const upload: XepModule<z.infer<typeof Config>> = {
       if (q.get('typed') === '1' && req.headers['content-type'] !== undefined && safeType(req.headers['content-type']) !== s.type)
         return fail(res, 400, `the slot is for ${s.type}`);
       // the quota again: slots asked for at once are counted as they are used
-      if ((await store.usedSince(s.owner, Date.now() - 86_400_000)) + s.size > m.config.daily_quota)
+      if ((await store.usedSince(s.tag, Date.now() - 86_400_000)) + s.size > m.config.daily_quota)
         return fail(res, 413, 'daily upload quota reached');
-      const r = await store.put(s, req);
+      // an untyped slot's file is served with the type its PUT named
+      const type = !s.typed && req.headers['content-type'] !== undefined ? safeType(req.headers['content-type']) : s.type;
+      const r = await store.put({ ...s, type }, req);
       if (r === 'taken') return fail(res, 409, 'this slot was used already');
       if (r === 'size') return fail(res, 400, `the body was not ${s.size} bytes`);
       res.writeHead(201, cors);
@@ -184,9 +232,9 @@ const upload: XepModule<z.infer<typeof Config>> = {
     };
 
     const get = async (req: IncomingMessage, res: ServerResponse, tag: string, id: string, name: string): Promise<void> => {
-      const file = await store.get(tag, id, name);
+      const file = validParts(tag, id, name) ? await store.head(tag, id, name) : undefined;
       if (!file) return fail(res, 404, 'not found');
-      const type = safeType(file.meta.type);
+      const type = safeType(file.type);
       const headers: Record<string, string> = {
         'content-type': type,
         'x-content-type-options': 'nosniff',
@@ -196,8 +244,9 @@ const upload: XepModule<z.infer<typeof Config>> = {
         'content-disposition': INLINE.test(type) ? 'inline' : `attachment; filename*=UTF-8''${encodeURIComponent(name)}`,
         ...cors,
       };
-      const size = file.meta.size;
+      const size = file.size;
       const range = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ''));
+      let want: Range = { start: 0, end: size - 1 };
       if (req.headers.range !== undefined) {
         let start = range?.[1] ? Number(range[1]) : NaN;
         let end = range?.[2] ? Number(range[2]) : NaN;
@@ -210,21 +259,19 @@ const upload: XepModule<z.infer<typeof Config>> = {
           res.writeHead(416, { 'content-range': `bytes */${size}`, ...cors });
           return void res.end();
         }
+        want = { start, end };
         res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': String(end - start + 1) });
-        if (req.method === 'HEAD') return void res.end();
-        return send(store.read(file.path, { start, end }), res);
-      }
-      res.writeHead(200, { ...headers, 'content-length': String(size) });
+      } else res.writeHead(200, { ...headers, 'content-length': String(size) });
       if (req.method === 'HEAD') return void res.end();
-      return send(store.read(file.path), res);
+      // a client that goes away ends only this download (the store closes the file or its S3 request)
+      await store.send(tag, id, name, want, res).catch((err: unknown) => {
+        m.log.debug({ err }, 'upload: a download ended early');
+        res.destroy();
+      });
     };
 
-    /** pipeline, not pipe: a client that goes away closes the file, and a read error ends only this response */
-    const send = (file: Readable, res: ServerResponse): Promise<void> =>
-      pipeline(file, res).catch((err: unknown) => m.log.debug({ err }, 'upload: a download ended early'));
-
     // an account's files go with it; old files go after expire_days
-    m.hook('user/deleted', (user) => store.removeOwner(`${user}@${m.host}`));
+    m.hook('user/deleted', (user) => store.removeOwner(slots.tag(`${user}@${m.host}`)));
     const sweep = (): void =>
       void store.sweep(m.config.expire_days * 86_400_000).then(
         (n) => n && m.log.info({ removed: n }, 'upload: expired files deleted'),
