@@ -51,7 +51,7 @@ import {
 
 export const targets = ['uzzap'];
 export const needsSm = true; // UZZAP_SM_RESUME_TIMEOUT=300 (the default, stated)
-export const defaults = { n: 50, rounds: 5, concurrency: 10, delay: 50, warmup: 1 };
+export const defaults = { n: 50, rounds: 5, concurrency: 10, delay: 50, warmup: 1, tlsResume: 0 };
 export const quick = { n: 10 };
 export const usersNeeded = (o) => o.n;
 
@@ -79,7 +79,9 @@ const HOST = '127.0.0.1';
 const TIMEOUT_MS = 20000; // bound on one login or reconnect
 const NOTICE_MAX_MS = 15000; // bound on waiting for the server to close the dropped sockets
 const SETTLE_MS = 100; // then this much more before the next path
-const PATHS = ['sasl1-scram-resume', 'sasl2-fast-resume', 'sasl2-fast-resume-pipelined', 'sasl2-scram-resume'];
+const PATHS = ['sasl1-scram-resume', 'sasl2-fast-resume', 'sasl2-fast-resume-pipelined', 'sasl2-scram-resume', 'baseline-tls-header'];
+/** no authentication, no resumption: what every path pays (TCP, TLS, a stream header, the drop), subtracted below */
+const BASELINE = 'baseline-tls-header';
 
 const b64 = (s) => Buffer.from(s).toString('base64');
 const unb64 = (s) => Buffer.from(s.replace(/\s+/g, ''), 'base64').toString('utf8');
@@ -148,12 +150,16 @@ class Conn {
         servername: 'localhost',
         rejectUnauthorized: false,
         ALPNProtocols: ['xmpp-client'],
+        // --tls-resume 1: as a phone does, the TLS session of the last connection is resumed (TLS 1.3 PSK)
+        ...(TLS_RESUME && this.sess.tlsSession ? { session: this.sess.tlsSession } : {}),
       });
+      if (TLS_RESUME) s.on('session', (t) => (this.sess.tlsSession = t));
       this.sock = s;
       s.setNoDelay(true);
       s.setEncoding('utf8');
       s.once('secureConnect', () => {
         this.tlsVersion = s.getProtocol();
+        this.tlsReused = s.isSessionReused();
         resolve();
       });
       s.on('data', (d) => this.split.feed(d));
@@ -324,6 +330,11 @@ const PATH_FNS = {
     c.featuresAfterResumed = featuresAfterResumed(c);
   },
 
+  async 'baseline-tls-header'(c) {
+    c.header();
+    await c.features();
+  },
+
   async 'sasl2-scram-resume'(c, sess, password) {
     c.header();
     if (!offers(sasl2Part(await c.features()), 'SCRAM-SHA-1')) throw new Error('no SASL2 SCRAM-SHA-1 offered');
@@ -406,7 +417,10 @@ async function untilServerClosed(port) {
 
 const fmt = (x, w, d = 1) => (x == null ? '-' : typeof x === 'number' ? x.toFixed(d) : String(x)).padStart(w);
 
+let TLS_RESUME = false;
+
 export async function run(ctx, o) {
+  TLS_RESUME = o.tlsResume === 1;
   const { target, prepared } = ctx;
   const tlsPort = prepared.tlsPort;
   const account = (i) => ctx.newConn(i).o; // user name (--user-prefix) and --password; does not connect
@@ -495,7 +509,7 @@ export async function run(ctx, o) {
         if (c.featuresAfterResumed) st.features_after_resumed++;
         if (measured) {
           bump(st.waits, c.waits);
-          bump(st.tls, c.tlsVersion);
+          bump(st.tls, `${c.tlsVersion}${c.tlsReused ? ' resumed' : ''}`);
         }
       } catch (e) {
         dead.push(i);
@@ -562,7 +576,7 @@ export async function run(ctx, o) {
     const lat = st.lat.sort((a, b) => a - b);
     const failures = st.sasl_failure + st.sm_failed + Object.values(st.errors).reduce((a, b) => a + b, 0);
     const per = (s) => (st.reconnects ? round((s / st.reconnects) * 1000, 3) : null);
-    const tlsRtts = [...st.tls.keys()].map((v) => (v === 'TLSv1.3' ? 1 : 2));
+    const tlsRtts = [...st.tls.keys()].map((v) => (v.startsWith('TLSv1.3') ? 1 : 2));
     const waits = only(st.waits);
     paths[p] = {
       reconnects: st.reconnects,
@@ -598,9 +612,20 @@ export async function run(ctx, o) {
   const base = paths['sasl1-scram-resume'];
   const ratio = (a, b) => (a == null || !b ? null : round(a / b, 3));
   const ratios = {};
+  // what authentication and resumption cost above the baseline (TCP, TLS, header, drop)
+  const bl = paths[BASELINE];
+  const above = (x, k) => (x[k] == null || bl[k] == null ? null : round(x[k] - bl[k], 3));
+  for (const p of PATHS) {
+    if (p === BASELINE) continue;
+    paths[p].server_cpu_ms_above_baseline = above(paths[p], 'server_cpu_ms_per_reconnect');
+    paths[p].client_cpu_ms_above_baseline = above(paths[p], 'client_cpu_ms_per_reconnect');
+  }
   for (const p of PATHS.slice(1)) {
+    if (p === BASELINE) continue;
     const x = paths[p];
     ratios[`${p}/sasl1-scram-resume`] = {
+      server_cpu_above_baseline: ratio(x.server_cpu_ms_above_baseline, base.server_cpu_ms_above_baseline),
+      client_cpu_above_baseline: ratio(x.client_cpu_ms_above_baseline, base.client_cpu_ms_above_baseline),
       server_cpu: ratio(x.server_cpu_ms_per_reconnect, base.server_cpu_ms_per_reconnect),
       client_cpu: ratio(x.client_cpu_ms_per_reconnect, base.client_cpu_ms_per_reconnect),
       latency_p50: ratio(x.latency_ms.p50, base.latency_ms.p50),
@@ -621,10 +646,15 @@ export async function run(ctx, o) {
         `${rts.padStart(21)} ${fmt(x.server_cpu_ms_per_reconnect, 17, 3)} ${`(${fmt(x.server_cpu_ms_per_reconnect_ticks, 0, 2)})`.padStart(7)} ${fmt(x.client_cpu_ms_per_reconnect, 16, 3)}`
       );
     }),
-    ...PATHS.slice(1).map((p) => {
-      const r = ratios[`${p}/sasl1-scram-resume`];
-      return `ratio ${p} / sasl1-scram-resume: server CPU ${r.server_cpu}, client CPU ${r.client_cpu}, latency p50 ${r.latency_p50}, p99 ${r.latency_p99}`;
-    }),
+    ...PATHS.slice(1)
+      .filter((p) => p !== BASELINE)
+      .map((p) => {
+        const r = ratios[`${p}/sasl1-scram-resume`];
+        return (
+          `ratio ${p} / sasl1-scram-resume: server CPU ${r.server_cpu} (above the baseline ${r.server_cpu_above_baseline}), ` +
+          `client CPU ${r.client_cpu} (above the baseline ${r.client_cpu_above_baseline}), latency p50 ${r.latency_p50}, p99 ${r.latency_p99}`
+        );
+      }),
   ];
   for (const l of lines) console.error(l);
 
