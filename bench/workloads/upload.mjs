@@ -1,9 +1,18 @@
 // upload: XEP-0363 HTTP File Upload of one large file. One user asks the server for a
 // slot (XMPP), PUTs `--mb` MiB to it over HTTP from a generator (no file on the client
 // side), then GETs it back; the server's RSS is sampled every 50 ms throughout, to show
-// that the file is streamed to disk and back (never held in memory). Reports MiB/s and
+// that the file is streamed to storage and back (never held in memory). Reports MiB/s and
 // server CPU per GiB for each direction, and the RSS growth over the baseline.
+//
+// Files go to the server's data dir, or with `--uzzap-env UZZAP_UPLOAD_S3_BUCKET=<name>`
+// (and no UZZAP_UPLOAD_S3_ENDPOINT) to that bucket of an s3rver (the devDependency, an S3
+// API server in Node) started here on loopback: it runs in this process, on the
+// generator's core, so its CPU counts as the generator's.
 import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { attr } from '../lib/xmpp-lite.mjs';
 import { cpuMeter, round, rssBytes, sleep } from '../lib/proc.mjs';
@@ -17,6 +26,30 @@ export const uzzapEnv = (o) => ({
   UZZAP_MODULES_UPLOAD_MAX_FILE_SIZE: String(o.mb * 1048576 + 1),
   UZZAP_MODULES_UPLOAD_DAILY_QUOTA: String(o.mb * 1048576 * 4),
 });
+
+/** With an S3 bucket named and no endpoint: an s3rver on loopback holding that bucket. */
+export async function prepare({ uzzapEnv }) {
+  const env = (k) => uzzapEnv[`UZZAP_UPLOAD_${k}`] ?? uzzapEnv[`UZZAP_MODULES_UPLOAD_${k}`];
+  const bucket = env('S3_BUCKET');
+  if (!bucket || env('S3_ENDPOINT')) return null;
+  const S3rver = createRequire(import.meta.url)('s3rver');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uzzap-bench-s3rver-'));
+  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
+  const { port } = await s3rver.run();
+  Object.assign(uzzapEnv, {
+    UZZAP_UPLOAD_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+    UZZAP_UPLOAD_S3_ACCESS_KEY: 'S3RVER',
+    UZZAP_UPLOAD_S3_SECRET_KEY: 'S3RVER',
+    UZZAP_UPLOAD_S3_PATH_STYLE: 'true',
+  });
+  return {
+    s3rver: { port },
+    close: async () => {
+      await s3rver.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 const CHUNK = Buffer.alloc(1 << 16, 0x5a);
 
@@ -64,7 +97,15 @@ function request(method, url, body, headers) {
 }
 
 export async function run(ctx, o) {
-  const { target, newConn } = ctx;
+  try {
+    return await measure(ctx, o);
+  } finally {
+    await ctx.prepared?.close();
+  }
+}
+
+async function measure(ctx, o) {
+  const { target, newConn, prepared } = ctx;
   const size = o.mb * 1048576;
   const c = newConn(1);
   await c.login({ presence: false });
@@ -104,6 +145,7 @@ export async function run(ctx, o) {
   const mib = (x) => round(x / 1048576, 1);
   const result = {
     mb: o.mb,
+    store: prepared ? 's3rver' : 'disk',
     put_mib_per_s: round(o.mb / a.wall, 1),
     put_server_cpu_s_per_gib: a.server_cpu_s == null ? null : round((a.server_cpu_s / o.mb) * 1024, 2),
     put_rss_growth_mib: mib(up.peak - up.base),
@@ -116,7 +158,7 @@ export async function run(ctx, o) {
     other_cpu_pct: a.other_cpu_pct,
   };
   const summary =
-    `upload ${target.name}: ${o.mb} MiB; PUT ${result.put_mib_per_s} MiB/s, ${result.put_server_cpu_s_per_gib} CPU s/GiB, RSS +${result.put_rss_growth_mib} MiB; ` +
+    `upload ${target.name}: ${o.mb} MiB to ${result.store}; PUT ${result.put_mib_per_s} MiB/s, ${result.put_server_cpu_s_per_gib} CPU s/GiB, RSS +${result.put_rss_growth_mib} MiB; ` +
     `GET ${result.get_mib_per_s} MiB/s, ${result.get_server_cpu_s_per_gib} CPU s/GiB, RSS +${result.get_rss_growth_mib} MiB`;
   return { result, summary };
 }

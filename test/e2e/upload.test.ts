@@ -221,6 +221,14 @@ for (const storeName of ['local disk', 'S3 (s3rver)'] as const) {
       assert.deepEqual(Buffer.from(await (await fetch(local(s.get))).arrayBuffer()), body);
       const mid = await fetch(local(s.get), { headers: { range: 'bytes=65530-200000' } });
       assert.deepEqual(Buffer.from(await mid.arrayBuffer()), body.subarray(65530, 200001));
+      // a download the client gives up mid-way ends only that download
+      const ac = new AbortController();
+      const partial = await fetch(local(s.get), { signal: ac.signal });
+      const reader = partial.body!.getReader();
+      await reader.read();
+      ac.abort();
+      await reader.read().catch(() => undefined);
+      assert.deepEqual(Buffer.from(await (await fetch(local(s.get))).arrayBuffer()), body);
     });
 
     it('two PUTs to one slot at once: one is stored, the other refused', async () => {

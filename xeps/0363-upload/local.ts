@@ -5,8 +5,9 @@
 // is created by the first PUT (mkdir is atomic), so a second PUT finds it and is refused
 // (single use); a directory without .meta.json is an upload under way or abandoned.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { close as closeFd, createWriteStream, open as openFd, read } from 'node:fs';
+import { promisify } from 'node:util';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
@@ -20,8 +21,13 @@ interface FileMeta {
   created: number;
 }
 
-/** Bytes read from a file at once in a download; each download reads into two such buffers, in turn. */
-const READ_SIZE = 65_536;
+/**
+ * Bytes read from a file at once in a download, into two buffers used in turn (smaller for
+ * a smaller range): 512 KiB per download of a large file. Fewer, larger reads make fewer
+ * short-lived objects per GiB (a 1 GiB download on a fresh server: about +3 to +7 MiB of
+ * RSS with 256 KiB reads, +10 to +19 MiB with 64 KiB ones, as V8 grows its young generation).
+ */
+const READ_SIZE = 262_144;
 
 export class LocalStore implements FileStore {
   private constructor(
@@ -98,41 +104,62 @@ export class LocalStore implements FileStore {
   }
 
   /**
-   * Reads into two buffers used in turn, each read again only once the socket has taken
-   * its bytes (the write's callback): a download allocates nothing per chunk. (A file
-   * read stream allocates a new 64 KiB buffer per read, which V8 frees only at its next
-   * scavenge: tens of MiB of RSS during a large download.)
+   * Reads into two buffers used in turn, each read into again only once the socket has
+   * taken its bytes (the write's callback): a download allocates no buffer per chunk. (A
+   * file read stream allocates a new 64 KiB buffer per read, which V8 frees only at its
+   * next scavenge: +35 MiB of RSS during a 1 GiB download.) Callbacks rather than
+   * promises: fewer short-lived objects per chunk.
    */
   async send(tag: string, id: string, name: string, range: Range, to: Writable): Promise<void> {
     if (!validParts(tag, id, name)) throw new Error('not a stored file');
-    if (to.destroyed) throw new Error('the client went away');
-    const fh = await open(join(this.slotDir(tag, id), name), 'r');
-    let onClose: (() => void) | undefined;
-    // a response whose client went away calls no more write callbacks: its 'close' ends the copy
-    const gone = new Promise<never>((_, reject) => {
-      onClose = () => reject(new Error('the client went away'));
-      to.once('close', onClose);
-    });
-    gone.catch(() => {});
-    try {
-      const bufs = [Buffer.allocUnsafeSlow(READ_SIZE), Buffer.allocUnsafeSlow(READ_SIZE)];
-      const writing: (Promise<void> | undefined)[] = [undefined, undefined];
+    const fd = await promisify(openFd)(join(this.slotDir(tag, id), name), 'r');
+    return new Promise<void>((resolve, reject) => {
+      const size = Math.min(READ_SIZE, range.end + 1 - range.start);
+      const bufs = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
+      const writing = [false, false];
       let pos = range.start;
-      for (let i = 0; pos <= range.end; i ^= 1) {
-        if (writing[i]) await Promise.race([writing[i], gone]);
-        const { bytesRead } = await fh.read(bufs[i]!, 0, Math.min(READ_SIZE, range.end + 1 - pos), pos);
-        if (bytesRead === 0) throw new Error('the file is shorter than its metadata says');
-        pos += bytesRead;
-        const chunk = bufs[i]!.subarray(0, bytesRead);
-        writing[i] = new Promise<void>((resolve, reject) => void to.write(chunk, (err) => (err ? reject(err) : resolve())));
-        writing[i]!.catch(() => {});
-      }
-      await Promise.race([Promise.all(writing), gone]);
-      await Promise.race([new Promise<void>((resolve) => to.end(resolve)), gone]);
-    } finally {
-      to.off('close', onClose!);
-      await fh.close();
-    }
+      let turn = 0;
+      let reading = false;
+      let over = false;
+      const finish = (err?: Error | null): void => {
+        if (over) return;
+        over = true;
+        to.off('close', gone);
+        closeFd(fd, () => (err ? reject(err) : resolve()));
+      };
+      // a response whose client went away calls no more write callbacks: its 'close' ends the copy
+      const gone = (): void => finish(new Error('the client went away'));
+      const pump = (): void => {
+        if (over || reading) return;
+        if (pos > range.end) {
+          if (!writing[0] && !writing[1]) {
+            to.end();
+            finish();
+          }
+          return;
+        }
+        const k = turn;
+        if (writing[k]) return; // its write's callback pumps again
+        reading = true;
+        read(fd, bufs[k]!, 0, Math.min(size, range.end + 1 - pos), pos, (err, n) => {
+          reading = false;
+          if (over) return;
+          if (err || n === 0) return finish(err ?? new Error('the file is shorter than its metadata says'));
+          pos += n;
+          turn ^= 1;
+          writing[k] = true;
+          to.write(bufs[k]!.subarray(0, n), (werr) => {
+            writing[k] = false;
+            if (werr) finish(werr);
+            else pump();
+          });
+          pump();
+        });
+      };
+      to.once('close', gone);
+      if (to.destroyed) gone();
+      else pump();
+    });
   }
 
   async usedSince(tag: string, since: number): Promise<number> {
