@@ -133,6 +133,8 @@ export function cli(): Command {
       if (!Number.isInteger(uses) || uses < 1) throw new CliError(`--uses: expected a whole number of at least 1 (got "${opts.uses}")`);
       const username = opts.username === undefined ? undefined : usernameFor(opts.username, cfg.domain);
       const inviter = opts.contact === undefined ? '' : usernameFor(opts.contact, cfg.domain);
+      // a contact invitation's URI names the inviter, not the invitee: it cannot also fix the username
+      if (inviter && username) throw new CliError('--contact and --username do not go together');
       const made = await withStorage(cfg, async (s) => {
         if (inviter && !(await s.accounts.get(inviter))) throw new CliError(`no such user: ${inviter}@${cfg.domain}`);
         return createInvite(s, { kind: inviter ? 'contact' : 'account', inviter, username, admin: !!opts.admin, register: true, uses, ttl });

@@ -517,6 +517,8 @@ export interface InviteGrants {
   reserved(username: string): Promise<boolean>;
   /** take one use of the stream's invitation before the account is made; false: none left */
   take(stream: string): Promise<boolean>;
+  /** the account could not be made after all: the use taken goes back */
+  giveBack(stream: string): Promise<void>;
   /** the account was made with it: befriend the inviter (contact invitations), make an admin (admin ones) */
   redeemed(stream: string, username: string): Promise<void>;
 }

@@ -307,6 +307,8 @@ export interface InviteStore {
   get(id: string, now?: number): Promise<StoredInvite | undefined>;
   /** take one use; false when none is left or it expired (atomic: two registrations cannot share the last use) */
   use(id: string, now?: number): Promise<boolean>;
+  /** give back a use taken for nothing (the registration failed after all) */
+  unuse(id: string): Promise<void>;
   /** an invitation still open names this username (it is kept for its invitee) */
   reserved(username: string, now?: number): Promise<boolean>;
   /** invitations of one inviter ('' for the administrators'), not expired */

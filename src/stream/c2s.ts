@@ -200,6 +200,11 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
       const handle = payload && this.core.preAuthIq(payload.attrs.xmlns ?? '');
       if (handle && (el.attrs.type === 'get' || el.attrs.type === 'set')) return this.preAuthIq(el, payload, handle);
     }
+    if (this.auth.inSasl2) {
+      // XEP-0388 §2.5: during a SASL2 exchange nothing else may be sent
+      if (ns === NS_SASL2 && (el.name === 'response' || el.name === 'abort')) return this.auth.handle(el);
+      return this.close('policy-violation', 'only <response/> or <abort/> during SASL2 authentication');
+    }
     if (ns === NS_SASL && (el.name === 'auth' || el.name === 'response' || el.name === 'abort')) return this.auth.handle(el);
     if (ns === NS_SASL2 && (el.name === 'authenticate' || el.name === 'response' || el.name === 'abort')) return this.auth.handle(el);
     this.close('not-authorized', 'authenticate first');
@@ -227,16 +232,32 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
    * token, and the post-authentication features (none after a resumption).
    */
   async authenticated2(r: Sasl2Success): Promise<void> {
+    try {
+      await this.sasl2Success(r);
+    } catch (err) {
+      // a client must not wait for an answer that will not come
+      this.log.error({ err }, 'SASL2 success could not be completed');
+      this.close('internal-server-error');
+    }
+  }
+
+  private async sasl2Success(r: Sasl2Success): Promise<void> {
+    const bind = r.request.getChild('bind', NS_BIND2);
+    const resuming = r.request.getChildElements().some((c) => c.name === 'resume' && c.attrs.xmlns !== NS_SASL2);
+    // a bind that cannot be done fails the login before anything of it happens (no token, no resumption)
+    if (bind && !resuming && this.tooManyResources(r, bind)) return this.refuseBind();
     this.username = r.username;
     this.phase = 'authenticated';
     this.setMetricState('authenticated');
     const side = (this.side ??= new StreamSide(this.core, this));
     let inline = '';
     const after: (() => void)[] = [];
+    const seen = new Set<string>();
     for (const child of r.request.getChildElements()) {
       const ns = child.attrs.xmlns;
-      const handle = ns && ns !== NS_SASL2 ? this.core.inline(ns)?.sasl : undefined;
+      const handle = ns && ns !== NS_SASL2 && !seen.has(ns) ? this.core.inline(ns)?.sasl : undefined;
       if (!handle) continue;
+      seen.add(ns!); // one request per namespace (a second <resume/> is not another resumption)
       const a = await handle(child, side);
       if ((this.phase as Phase) === 'closed') return;
       inline += a.xml;
@@ -244,32 +265,38 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
     }
     const resumed = (this.phase as Phase) === 'bound';
     let bound = '';
-    const bind = resumed ? undefined : r.request.getChild('bind', NS_BIND2);
-    if (bind) {
+    if (bind && !resumed) {
+      if (this.tooManyResources(r, bind)) return this.refuseBind();
       const { resource, client } = bind2Resource(this.core, bind, r.request, r.username);
-      const jid = Jid.of(r.username, this.core.config.domain, resource);
-      if (!this.core.sessions.get(jid.bare, jid.resource) && this.core.sessions.countOf(jid.bare) >= this.core.config.limits.max_resources) {
-        // as a bind IQ would be refused (resource-constraint): the login fails, nothing changed (XEP-0388 §2.6.2)
-        this.username = '';
-        this.phase = 'connected';
-        this.setMetricState('connected');
-        this.transport.write(
-          `<failure xmlns='${NS_SASL2}'><temporary-auth-failure xmlns='${NS_SASL}'/><text xml:lang='en'>too many resources bound for this account</text></failure>`,
-        );
-        return;
-      } else {
-        this.bindSession(jid, client);
-        bound = `<bound xmlns='${NS_BIND2}'>${bind2Inline(this.core, bind, side)}</bound>`;
-      }
+      this.bindSession(Jid.of(r.username, this.core.config.domain, resource), client);
+      bound = `<bound xmlns='${NS_BIND2}'>${bind2Inline(this.core, bind, side)}</bound>`;
     }
+    const token = await r.token();
+    if ((this.phase as Phase) === 'closed') return;
     const authz = this.session ? this.session.jid.full : `${r.username}@${this.core.config.domain}`;
     const data = r.data ? `<additional-data>${r.data.toString('base64')}</additional-data>` : '';
     this.transport.write(
-      `<success xmlns='${NS_SASL2}'>${data}<authorization-identifier>${escapeXML(authz)}</authorization-identifier>${inline}${bound}${r.token}</success>`,
+      `<success xmlns='${NS_SASL2}'>${data}<authorization-identifier>${escapeXML(authz)}</authorization-identifier>${inline}${bound}${token}</success>`,
     );
     for (const f of after) f();
     // XEP-0198 (SASL2 section): after a resumption the stream goes on at once, without features
     if (!resumed) this.transport.write(this.features());
+  }
+
+  /** Bind 2 would pass `limits.max_resources` (a resource not yet bound) */
+  private tooManyResources(r: Sasl2Success, bind: Element): boolean {
+    const { resource } = bind2Resource(this.core, bind, r.request, r.username);
+    const bare = `${r.username}@${this.core.config.domain}`;
+    return !this.core.sessions.get(bare, resource) && this.core.sessions.countOf(bare) >= this.core.config.limits.max_resources;
+  }
+
+  /** As a bind IQ would be refused (resource-constraint): the login fails and nothing changed (XEP-0388 §2.6.2). */
+  private refuseBind(): void {
+    this.username = '';
+    this.phase = 'connected';
+    this.transport.write(
+      `<failure xmlns='${NS_SASL2}'><temporary-auth-failure xmlns='${NS_SASL}'/><text xml:lang='en'>too many resources bound for this account</text></failure>`,
+    );
   }
 
   private startTls(): void {

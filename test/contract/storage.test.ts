@@ -403,6 +403,9 @@ describe(`storage contract (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`,
       const takes = await Promise.all([s.invites.use('one'), s.invites.use('one')]);
       assert.deepEqual(takes.sort(), [false, true]);
       assert.equal(await s.invites.use('old'), false);
+      await s.invites.unuse('one'); // a registration that failed gives its use back
+      assert.equal((await s.invites.get('one'))?.uses, 1);
+      assert.equal(await s.invites.use('one'), true);
       assert.deepEqual((await s.invites.list('alice')).map((i) => i.id), ['two']);
       assert.equal(await s.invites.reserved('x'), true, 'named by an open invitation');
       assert.equal(await s.invites.reserved('y'), false);

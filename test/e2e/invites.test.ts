@@ -162,6 +162,39 @@ describe('invitations (e2e)', () => {
     await stopAll(alice);
   });
 
+  it('a refused password does not spend the invitation; a non-ASCII inviter’s page and URI work', async () => {
+    const { token } = await createInvite(server.storage, { kind: 'account', inviter: '', ttl: 60 });
+    const c = await openToSasl(server.ports.c2s);
+    c.send(`<iq type='set' id='pa1'><preauth xmlns='urn:xmpp:pars:0' token='${token}'/></iq>`);
+    await c.waitFor(FINAL('pa1'));
+    c.data = '';
+    // a private-use character: SASLprep refuses it
+    c.send(`<iq type='set' id='rg1'><query xmlns='jabber:iq:register'><username>gil</username><password>\uE000</password></query></iq>`);
+    assert.match(await c.waitFor(FINAL('rg1')), /<not-acceptable/);
+    c.data = '';
+    c.send(`<iq type='set' id='rg2'><query xmlns='jabber:iq:register'><username>gil</username><password>good one</password></query></iq>`);
+    assert.match(await c.waitFor(FINAL('rg2')), /type=.result./);
+    c.end();
+    await server.accounts.create('алиса', 'secret');
+    const inv = await createInvite(server.storage, { kind: 'contact', inviter: 'алиса', register: true, ttl: 60 });
+    const res = await fetch(`http://127.0.0.1:${server.ports.http}/invite/${inv.token}`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('link')!, /^<xmpp:%D0%B0%D0%BB%D0%B8%D1%81%D0%B0@localhost\?roster;preauth=/);
+  });
+
+  it('with registration open, an invitation still carries its username, admin flag and contact', async () => {
+    const open = await startServer({ users: { ivy: 'secret' }, config: { registration: 'open' } });
+    try {
+      const { token } = await createInvite(open.storage, { kind: 'contact', inviter: 'ivy', register: true, ttl: 60 });
+      const r = await registerWith(open, token, 'jon');
+      assert.match(r.register, /type=.result./);
+      r.c.end();
+      await until(async () => (await open.storage.roster.getItem('jon', 'ivy@localhost'))?.subscription === 'both', 'jon befriended ivy');
+    } finally {
+      await open.stop();
+    }
+  });
+
   it('an expired invitation registers nobody and its page is gone', async () => {
     const { token, invite: inv } = await createInvite(server.storage, { kind: 'account', inviter: '', ttl: 60 });
     await server.storage.invites.delete(inv.id);

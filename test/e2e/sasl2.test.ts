@@ -87,6 +87,7 @@ describe('SASL2, Bind 2 and FAST (e2e)', () => {
     await c.waitFor(/<a xmlns='urn:xmpp:sm:3' h='1'\/>/);
     // a second <authenticate/> on an authenticated stream is a stream error
     c.send(`<authenticate xmlns='${NS2}' mechanism='PLAIN'/>`);
+    await c.waitFor(/<stream:error><[a-z-]+ xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
     await c.waitFor('</stream:stream>');
     await c.waitClosed();
   });
@@ -152,12 +153,20 @@ describe('SASL2, Bind 2 and FAST (e2e)', () => {
 
   it('FAST refuses a forged token, another client’s or user’s token, a malformed request; nothing is bound', async () => {
     const id = randomUUID();
-    const c = await openToSasl(server.ports.c2s);
-    const { token } = tokenOf(await plain2(c, 'carol', `${ua(id)}<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>`));
-    c.end();
+    const other = randomUUID();
+    const issue = async (user: string, client: string): Promise<string> => {
+      const c = await openToSasl(server.ports.c2s);
+      const t = tokenOf(await plain2(c, user, `${ua(client)}<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>`)).token;
+      c.end();
+      return t;
+    };
+    const token = await issue('carol', id);
+    // the other client and the other user have tokens of their own: what refuses carol's is the binding, not a missing slot
+    const otherClients = await issue('carol', other);
+    const davesToken = await issue('dave', id);
     const tries: [string, string, string, string][] = [
       ['forged', 'carol', `${token}x`, ua(id)],
-      ['another client', 'carol', token, ua(randomUUID())],
+      ['another client', 'carol', token, ua(other)],
       ['another user', 'dave', token, ua(id)],
     ];
     for (const [what, user, t, extra] of tries) {
@@ -169,7 +178,13 @@ describe('SASL2, Bind 2 and FAST (e2e)', () => {
       assert.match(await plain2(d, user), /^<success/, what);
       d.end();
     }
-    const m = await openToSasl(server.ports.c2s);
+    // and each token works where it belongs
+    for (const [user, t, client] of [['carol', otherClients, other], ['dave', davesToken, id]] as const) {
+      const d = await openToSasl(server.ports.c2s);
+      assert.match(await ht(d, 'HT-SHA-256-NONE', user, t, ua(client)), /^<success/, `${user}'s own token`);
+      d.end();
+    }
+    let m = await openToSasl(server.ports.c2s);
     // no user agent: FAST needs the client's id
     const mac = createHmac('sha256', token).update('Initiator').digest();
     m.data = '';
@@ -186,6 +201,23 @@ describe('SASL2, Bind 2 and FAST (e2e)', () => {
     m.send(`<response xmlns='${NS2}'>AAAA</response>`);
     assert.equal(condition(await m.waitFor(FINAL)), 'malformed-request');
     m.end();
+    // a failed exchange is over: its <response/> continues nothing (and its Bind 2 never runs)
+    m = await openToSasl(server.ports.c2s);
+    m.send(`<authenticate xmlns='${NS2}' mechanism='SCRAM-SHA-1'><initial-response>!!</initial-response><bind xmlns='urn:xmpp:bind:0'><tag>ghost</tag></bind></authenticate>`);
+    assert.equal(condition(await m.waitFor(FINAL)), 'incorrect-encoding');
+    m.data = '';
+    m.send(`<response xmlns='${NS2}'>${b64('n,,n=carol,r=abc')}</response>`);
+    assert.equal(condition(await m.waitFor(FINAL)), 'malformed-request');
+    assert.ok(!server.sessions.get('carol@localhost', 'ghost'));
+    m.end();
+    // during a SASL2 exchange, anything but <response/> or <abort/> ends the stream (XEP-0388 §2.5)
+    const n = await openToSasl(server.ports.c2s);
+    n.data = '';
+    n.send(`<authenticate xmlns='${NS2}' mechanism='SCRAM-SHA-1'><initial-response>${b64('n,,n=carol,r=abc')}</initial-response></authenticate>`);
+    await n.waitFor('</challenge>');
+    n.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${b64('\0carol\0secret')}</auth>`);
+    await n.waitFor(/<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+    await n.waitClosed();
   });
 
   it('a password change ends every token; invalidate ends the one used', async () => {
@@ -215,6 +247,31 @@ describe('SASL2, Bind 2 and FAST (e2e)', () => {
     const e = await openToSasl(server.ports.c2s);
     assert.equal(condition(await ht(e, 'HT-SHA-256-NONE', 'dave', again, ua(id))), 'not-authorized');
     e.end();
+  });
+
+  it('two <resume/> in one request: one resumption; Bind 2 beyond max_resources fails the login before any of it happens', async () => {
+    const c = await openToSasl(server.ports.c2s);
+    const r = await plain2(
+      c,
+      'alice',
+      `${ua(randomUUID())}<resume xmlns='urn:xmpp:sm:3' previd='a' h='0'/><resume xmlns='urn:xmpp:sm:3' previd='b' h='0'/><bind xmlns='urn:xmpp:bind:0'><tag>twice</tag></bind>`,
+    );
+    assert.equal(r.match(/<failed xmlns='urn:xmpp:sm:3'>/g)?.length, 1, r);
+    c.end();
+    const small = await startServer({ users: { zed: 'secret' }, config: { limits: { max_resources: 1 } } });
+    try {
+      const a = await openToSasl(small.ports.c2s);
+      assert.match(await plain2(a, 'zed', `${ua(randomUUID())}<bind xmlns='urn:xmpp:bind:0'><tag>one</tag></bind>`), /^<success/);
+      const id = randomUUID();
+      const b = await openToSasl(small.ports.c2s);
+      const refused = await plain2(b, 'zed', `${ua(id)}<bind xmlns='urn:xmpp:bind:0'><tag>two</tag></bind><request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>`);
+      assert.equal(condition(refused), 'temporary-auth-failure');
+      assert.equal(await small.storage.userData.list('zed', 'fast').then((l) => l.length), 0, 'no token issued');
+      a.end();
+      b.end();
+    } finally {
+      await small.stop();
+    }
   });
 
   it('a failed inline resumption is answered before <bound/>, and a new session is bound', async () => {

@@ -26,7 +26,7 @@ export interface ConnectOptions {
    * XEP-0386); 1: RFC 6120 SASL and resource binding (the SASL2 feature is hidden from the library)
    */
   sasl?: 1 | 2;
-  /** the client's <user-agent id/> in SASL2 (default: a new one per client, as @xmpp/client does) */
+  /** the client's <user-agent id/> in SASL2 (default: none; with a credentials callback @xmpp/client sends only the one it is handed) */
   userAgent?: string;
 }
 

@@ -90,7 +90,8 @@ const register: XepModule<z.infer<typeof Config>> = {
       NS,
       quiet(async (req) => {
         const invites = m.use('invites');
-        const grant = m.server.registrationOpen() ? undefined : invites?.granted(req.stream);
+        // an invitation counts with registration open too (its username, its admin flag, its contact)
+        const grant = invites?.granted(req.stream);
         if (!m.server.registrationOpen() && !grant) throw new StanzaError('service-unavailable', 'registration is closed');
         if (req.type === 'get') return grant?.username ? form().getChild('username')!.t(grant.username).up() : form();
         if (req.payload.getChild('remove')) throw new StanzaError('not-authorized', 'log in to remove your account');
@@ -115,12 +116,17 @@ const register: XepModule<z.infer<typeof Config>> = {
           throw new StanzaError('item-not-found', 'The provided token is invalid or expired');
         try {
           await m.accounts.create(local, password);
-          record(req.remoteAddress);
-          if (grant) await invites!.redeemed(req.stream, local);
         } catch (e) {
+          // the account was not made: the invitation keeps its use (a bad password can be retried)
+          if (grant) await invites!.giveBack(req.stream);
           if (e instanceof AccountExistsError) throw new StanzaError('conflict', 'that username is taken');
           if (e instanceof AccountInputError) throw new StanzaError('not-acceptable', e.message);
           throw e;
+        }
+        record(req.remoteAddress);
+        if (grant) {
+          // the account exists whatever happens next: a failure here is logged, not answered
+          await invites!.redeemed(req.stream, local).catch((err: unknown) => m.log.error({ err, user: local }, 'invitation not applied'));
         }
         m.log.info({ user: local, ip: req.remoteAddress }, 'account registered in-band');
       }),

@@ -18,12 +18,15 @@ const FORM_TYPE = 'urn:xmpp:invite#invitation';
 /** streams that gave a valid token and may register (bounded; a grant lasts as long as a registration takes) */
 const MAX_GRANTS = 10_000;
 const GRANT_MS = 10 * 60_000;
+const MAX_GRANTS_PER_ADDRESS = 20;
 
 const Config = z.object({
   /** seconds an invitation is valid (default 7 days) */
   ttl: z.number().int().positive().default(604_800),
   /** a user's contact invitation also lets the invitee create an account here (admins' always do) */
   users_invite_accounts: z.boolean().default(false),
+  /** invitations one user may have open at once (Invite a contact); one more gets resource-constraint */
+  max_per_user: z.number().int().positive().default(50),
   /** the public base of the landing page (behind a reverse proxy); empty: the server's own HTTP address */
   landing_base: z.string().default(''),
 });
@@ -38,7 +41,7 @@ const invites: XepModule<z.infer<typeof Config>> = {
   ],
   config: Config,
   setup(m) {
-    const grants = new Map<string, { invite: StoredInvite; at: number }>();
+    const grants = new Map<string, { invite: StoredInvite; at: number; address: string }>();
     const base = (): string => m.config.landing_base || m.server.webBase();
 
     // both namespaces: XEP-0445's, and the older one the clients look for (Conversations, Siskin)
@@ -58,7 +61,11 @@ const invites: XepModule<z.infer<typeof Config>> = {
       if (!req.secure) throw new StanzaError('policy-violation', 'use TLS first');
       const now = Date.now();
       grants.delete(req.stream);
-      grants.set(req.stream, { invite: inv, at: now });
+      // one address cannot crowd out the others' grants
+      let fromAddress = 0;
+      for (const g of grants.values()) if (g.address === req.remoteAddress && now - g.at < GRANT_MS) fromAddress++;
+      if (fromAddress >= MAX_GRANTS_PER_ADDRESS) throw new StanzaError('resource-constraint', 'too many registrations under way from your address', 'wait');
+      grants.set(req.stream, { invite: inv, at: now, address: req.remoteAddress });
       for (const [k, g] of grants) {
         if (grants.size <= MAX_GRANTS && now - g.at < GRANT_MS) break;
         grants.delete(k);
@@ -78,6 +85,10 @@ const invites: XepModule<z.infer<typeof Config>> = {
       take: async (stream) => {
         const inv = grantOf(stream);
         return !!inv && (await m.storage.invites.use(inv.id));
+      },
+      giveBack: async (stream) => {
+        const inv = grantOf(stream);
+        if (inv) await m.storage.invites.unuse(inv.id);
       },
       redeemed: async (stream, username) => {
         const inv = grantOf(stream);
@@ -129,7 +140,10 @@ const invites: XepModule<z.infer<typeof Config>> = {
       access: 'user',
       stages: [],
       async finish(_s, req) {
-        const register = m.config.users_invite_accounts || m.server.isAdmin(req.from);
+        const admin = m.server.isAdmin(req.from);
+        if (!admin && (await m.storage.invites.list(req.from.local)).length >= m.config.max_per_user)
+          throw new StanzaError('resource-constraint', `you have ${m.config.max_per_user} open invitations already`, 'wait');
+        const register = m.config.users_invite_accounts || admin;
         const { token, invite } = await createInvite(m.storage, { kind: 'contact', inviter: req.from.local, register, ttl: m.config.ttl });
         return { form: result(invite, token) };
       },

@@ -49,7 +49,9 @@ export async function createInvite(storage: Storage, r: InviteRequest, now = Dat
  * server, or the one username it registers (XEP-0445).
  */
 export function inviteUri(domain: string, invite: StoredInvite, token: string): string {
-  if (invite.kind === 'contact') return `xmpp:${invite.inviter}@${domain}?roster;preauth=${token}${invite.register ? ';ibr=y' : ''}`;
+  // RFC 5122: a localpart is percent-encoded (UTF-8) in the URI
+  if (invite.kind === 'contact')
+    return `xmpp:${encodeURIComponent(invite.inviter)}@${domain}?roster;preauth=${token}${invite.register ? ';ibr=y' : ''}`;
   return `xmpp:${invite.username ? `${encodeURIComponent(invite.username)}@` : ''}${domain}?register;preauth=${token}`;
 }
 

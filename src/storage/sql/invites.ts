@@ -53,6 +53,10 @@ export class SqlInviteStore implements InviteStore {
     return (await this.sql.exec('UPDATE invites SET uses = uses - 1 WHERE id = $1 AND uses > 0 AND expires_at > $2', [id, now])) > 0;
   }
 
+  async unuse(id: string): Promise<void> {
+    await this.sql.exec('UPDATE invites SET uses = uses + 1 WHERE id = $1', [id]);
+  }
+
   async reserved(username: string, now = Date.now()): Promise<boolean> {
     const rows = await this.sql.query<{ id: string }>('SELECT id FROM invites WHERE username = $1 AND uses > 0 AND expires_at > $2 LIMIT 1', [
       username,

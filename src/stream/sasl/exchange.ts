@@ -36,8 +36,8 @@ export interface Sasl2Success {
   data: Buffer | undefined;
   /** the client's <authenticate/> */
   request: Element;
-  /** a FAST <token/> for <success/>, if one was asked for or is due */
-  token: string;
+  /** the FAST <token/> for <success/> ('' when none was asked for or is due): issued only when called, once the login holds */
+  token(): Promise<string>;
 }
 
 /** SASL2 failures hold an RFC 6120 condition in the SASL namespace, first (XEP-0388 §2.6.2) */
@@ -48,6 +48,11 @@ function failureXml(v2: boolean, condition: string, text?: string): string {
 
 export class SaslExchange {
   private sasl: { mech: SaslMechanism; name: string; v2: boolean; request?: Element } | undefined;
+
+  /** a SASL2 exchange is under way: nothing but its <response/> or <abort/> may come (XEP-0388 §2.5) */
+  get inSasl2(): boolean {
+    return this.sasl?.v2 === true;
+  }
   private failures = 0;
 
   constructor(
@@ -175,7 +180,10 @@ export class SaslExchange {
 
   private async step(data: Buffer | null | undefined): Promise<void> {
     const sasl = this.sasl!;
-    if (data === undefined) return this.failure({ kind: 'failure', condition: 'incorrect-encoding' }, sasl.v2);
+    if (data === undefined) {
+      this.sasl = undefined; // a failure ends the exchange (XEP-0388: nothing of it goes on)
+      return this.failure({ kind: 'failure', condition: 'incorrect-encoding' }, sasl.v2);
+    }
     let step: SaslStep;
     try {
       step = await sasl.mech.step(data);
@@ -200,14 +208,15 @@ export class SaslExchange {
       return;
     }
     const request = sasl.request!;
-    let token = '';
-    try {
-      token = await this.fastToken(step.username, request, sasl.mech);
-    } catch (err) {
-      // no token is no reason to refuse a login that succeeded: the client keeps its password
-      this.stream.log.error({ err }, 'FAST token not issued');
-    }
-    if (!this.stream.open) return;
+    const token = async (): Promise<string> => {
+      try {
+        return await this.fastToken(step.username, request, sasl.mech);
+      } catch (err) {
+        // no token is no reason to refuse a login that succeeded: the client keeps its password
+        this.stream.log.error({ err }, 'FAST token not issued');
+        return '';
+      }
+    };
     return this.stream.authenticated2({ username: step.username, data: step.data, request, token });
   }
 

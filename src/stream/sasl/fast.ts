@@ -13,7 +13,7 @@
 // the same key, or share the directory). Slots live in the user's data (kind
 // 'fast'): account deletion removes them, a password change clears them.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Storage } from '../../storage/types.js';
 import type { Account } from '../../storage/types.js';
@@ -78,7 +78,11 @@ export class FastTokens {
   private async tokenKey(): Promise<Buffer> {
     const configured = this.settings().token_key;
     if (configured) return Buffer.from(configured);
-    return (this.key ??= loadKey(this.dataDir));
+    this.key ??= loadKey(this.dataDir).catch((err: unknown) => {
+      this.key = undefined; // tried again at the next use
+      throw err;
+    });
+    return this.key;
   }
 
   private async token(username: string, client: string, seed: string): Promise<string> {
@@ -104,7 +108,8 @@ export class FastTokens {
 
   /**
    * A new token for this client, bound to `mech`; it replaces an unused one. A client
-   * beyond `sasl.fast_max_clients` of the account makes room by dropping the one used longest ago.
+   * beyond `sasl.fast_max_clients` of the account makes room by dropping the one whose
+   * newest token was issued longest ago.
    */
   async issue(username: string, uaId: string, mech: string, now = Date.now()): Promise<{ token: string; expiry: number }> {
     const client = FastTokens.clientKey(uaId);
@@ -169,19 +174,32 @@ export class FastTokens {
   }
 }
 
+const KEY_BYTES = 32;
+
+/** The key file, made on first use: written whole under another name, then linked in place (never half a key). */
 async function loadKey(dir: string): Promise<Buffer> {
   const file = join(dir, 'token.key');
+  const checked = (key: Buffer): Buffer => {
+    if (key.length < KEY_BYTES) throw new Error(`${file} holds ${key.length} bytes, not a key of ${KEY_BYTES}: remove it or set sasl.token_key`);
+    return key;
+  };
   try {
-    return await readFile(file);
-  } catch {
-    await mkdir(dir, { recursive: true });
-    const key = randomBytes(32);
-    // another node sharing the directory may have been first: its key wins
-    return writeFile(file, key, { mode: 0o600, flag: 'wx' }).then(
-      () => key,
-      () => readFile(file),
-    );
+    return checked(await readFile(file));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, randomBytes(KEY_BYTES), { mode: 0o600 });
+  try {
+    // link fails if another node sharing the directory was first: its key wins
+    await link(tmp, file).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+  return checked(await readFile(file));
 }
 
 const hmac256 = (key: string, data: Buffer): Buffer => createHmac('sha256', key).update(data).digest();
