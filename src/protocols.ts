@@ -23,5 +23,11 @@ export const CORE_PROTOCOLS: XepInfo[] = [
     status: 'complete',
     note: 'FAST (src/stream/sasl/fast.ts): HT-SHA-256-NONE/-ENDP/-EXPR/-UNIQ, tokens derived from a server key, rotated, ended by a password change; no 0-RTT',
   },
+  {
+    n: 220,
+    version: '1.1.1',
+    status: 'partial',
+    note: 'federation (src/s2s/): dialback over STARTTLS with dialback errors, keys per XEP-0185; one target per stream',
+  },
   { n: 474, version: '0.5.0', status: 'complete', note: "SCRAM downgrade protection: 'h' in the server-first-message (SASL and SASL2)" },
 ];

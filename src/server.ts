@@ -31,6 +31,7 @@ import type { Core } from './core.js';
 import { Element } from './xml/index.js';
 import type { Jid } from './jid.js';
 import { FastTokens } from './stream/sasl/fast.js';
+import { S2S } from './s2s/index.js';
 import type { AdminApi, FeatureContext, InlineHandlers, PreAuthIqRequest, ReloadReport, ServerStats, XepModule } from './api/module.js';
 import { MODULES } from '../xeps/index.js';
 import { AdminFlags } from './server/admins.js';
@@ -82,6 +83,8 @@ export class Server implements Core, ModuleWiring {
   /** work started for modules and not awaited by them (a stop waits for it) */
   readonly background = new PendingWork();
   storage!: Storage;
+  /** federation (src/s2s/): undefined until started */
+  s2s: S2S | undefined;
   /** XEP-0484 FAST tokens (their slots are in storage) */
   fast!: FastTokens;
   registry!: Registry;
@@ -142,6 +145,11 @@ export class Server implements Core, ModuleWiring {
         moduleRoute: (path) => this.modules.httpRoute(path),
       }),
     );
+    // federation: stanzas for other servers go out; other servers connect in (UZZAP_S2S_PORT)
+    this.s2s = new S2S(this);
+    this.router.remote = (stanza, from, to) => this.s2s!.send(stanza, from, to);
+    await this.s2s.listen(this.config.bind_address || undefined);
+    this.ports.s2s = this.s2s.port;
     this.statistics.enable();
     // one timer for every stream's liveness checks and ack requests (4 passes a second),
     // and the server's own sampling (rates, storage and Redis latency, login times)
@@ -306,6 +314,11 @@ export class Server implements Core, ModuleWiring {
     return this.modules.streamFeatures(phase, s);
   }
 
+  /** a domain this server answers for: its own, or one of its services' (rooms, upload, components) */
+  serves(domain: string): boolean {
+    return this.router.isLocal(domain);
+  }
+
   inline(ns: string): InlineHandlers | undefined {
     return this.modules.inlines.get(ns);
   }
@@ -405,6 +418,7 @@ export class Server implements Core, ModuleWiring {
     // 1. stop accepting: no new connections, BOSH sessions or WebSockets; no more ticks
     this.listeners.close();
     clearInterval(this.ticker);
+    this.s2s?.stop();
     // 2. in a cluster: resumable sessions and rooms move to the other nodes (drain);
     //    then modules' last words while every stream is still open (rooms that did not
     //    move tell their occupants)

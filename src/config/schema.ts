@@ -81,6 +81,23 @@ export const DEFAULTS = {
     /** keep a copy of every resumable session (XEP-0198 queue) in Redis, so it can resume on another node after this one dies */
     sm_copy: true,
   },
+  /** federation (server-to-server, RFC 6120, XEP-0220 dialback) */
+  s2s: {
+    /** the port other servers connect to (0: no incoming federation) */
+    port: 5269,
+    /** domain: host[:port] used in place of DNS (env: "example.org=10.0.0.5:5269,chat.example.net=host") */
+    hosts: {} as Record<string, string>,
+    /** peers must present certificates that verify (system CAs, RFC 6125 names); false: dialback alone authenticates them */
+    require_valid_certs: true,
+    /** the dialback secret; empty: one per process (the nodes of a cluster set the same) */
+    dialback_secret: '',
+    /** stanzas one remote domain's stream may hold while it is being made; more are bounced */
+    queue_max: 1000,
+    /** seconds to connect to a remote server */
+    connect_timeout: 10,
+    /** seconds an unused outgoing stream stays open */
+    idle_timeout: 600,
+  },
   admins: [] as string[],
   registration: 'closed' as 'open' | 'closed',
   sm: {
@@ -192,6 +209,15 @@ export const ConfigSchema = z.strictObject({
   node_name: z.string().regex(/^[A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only'),
   workers: z.string().regex(/^(auto|[1-9][0-9]*)$/, 'a number of workers, or "auto"'),
   cluster: z.strictObject({ heartbeat_ms: positive, dead_after_ms: positive, inbox_max: positive, outbox_max: positive, sm_copy: z.boolean() }),
+  s2s: z.strictObject({
+    port,
+    hosts: z.record(domainName, z.string().regex(/^(\[[^\]]+\]|[^:\s]+)(:\d+)?$/, 'must be host or host:port')),
+    require_valid_certs: z.boolean(),
+    dialback_secret: z.string(),
+    queue_max: positive,
+    connect_timeout: positive,
+    idle_timeout: positive,
+  }),
   admins: z.array(bareJid),
   registration: z.enum(['open', 'closed']),
   sm: z.strictObject({ resume_timeout: z.number().int().min(0), max_queue: positive, ack_every: positive, ack_interval: positive }),

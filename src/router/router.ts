@@ -118,10 +118,20 @@ export class Router {
     this.deliver(errorReply(stanza, err), [origin]);
   }
 
+  /** where a stanza for another server goes (federation, src/s2s/); unset: it is bounced */
+  remote: ((stanza: Element, from: Jid, to: Jid) => void) | undefined;
+
   private toService(stanza: Element, from: Jid, to: Jid): Pending {
     const service = this.services.get(to.domain) ?? this.parentService(to.domain);
     if (service) return service(stanza, from, to);
+    // another server's: federation, unless the sender is not ours (no relaying, RFC 6120 §10.4)
+    if (this.remote && this.isLocal(from.domain)) return this.remote(stanza, from, to);
     return this.bounce(stanza, new StanzaError('remote-server-not-found', `no route to ${to.domain}`));
+  }
+
+  /** our domain, or one of our services' */
+  isLocal(domain: string): boolean {
+    return domain === this.host || this.services.has(domain) || this.parentService(domain) !== undefined;
   }
 
   private dispatch(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {

@@ -20,10 +20,12 @@ export interface Ports {
   https: number;
   /** 0 when no component secret is configured */
   component: number;
+  /** server-to-server (federation); 0 when off */
+  s2s: number;
 }
 
 export class Listeners {
-  readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0, https: 0, component: 0 };
+  readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0, https: 0, component: 0, s2s: 0 };
   private servers: (net.Server | http.Server | https.Server)[] = [];
   private readonly sockets = new Set<net.Socket>();
 

@@ -91,11 +91,16 @@ export class TcpTransport implements Transport {
     return this.socket.writableLength + this.out.length;
   }
 
-  startTls(material: TlsMaterial, done: (err?: Error) => void): void {
+  startTls(material: TlsMaterial, done: (err?: Error) => void, opts: { requestCert?: boolean } = {}): void {
     const raw = this.socket;
     raw.removeListener('data', this.onData);
     this.upgrading = true;
-    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: material.context, requestCert: false });
+    const secure = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: material.context,
+      requestCert: opts.requestCert === true,
+      rejectUnauthorized: false,
+    });
     this.socket = secure;
     this.attach(secure);
     secure.once('secure', () => {

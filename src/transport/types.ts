@@ -24,7 +24,8 @@ export interface Transport {
   bufferedBytes(): number;
   /** a transport-level liveness probe (WebSocket ping frame), if the transport has one */
   ping?(): void;
-  startTls(material: TlsMaterial, done: (err?: Error) => void): void;
+  /** `requestCert`: ask the peer for its certificate (server-to-server streams) */
+  startTls(material: TlsMaterial, done: (err?: Error) => void, opts?: { requestCert?: boolean }): void;
   pause(): void;
   resume(): void;
   /** flush and close gracefully (destroyed after a grace period) */

@@ -26,16 +26,21 @@ export interface ConnectOptions {
    * XEP-0386); 1: RFC 6120 SASL and resource binding (the SASL2 feature is hidden from the library)
    */
   sasl?: 1 | 2;
+  /** the server's domain (default localhost) */
+  domain?: string;
+  /** the address the server listens on (default 127.0.0.1) */
+  host?: string;
   /** the client's <user-agent id/> in SASL2 (default: none; with a credentials callback @xmpp/client sends only the one it is handed) */
   userAgent?: string;
 }
 
 export async function connect(server: Server, username: string, opts: ConnectOptions = {}): Promise<XmppClient> {
   const password = opts.password ?? 'secret';
-  const service = opts.transport === 'direct' ? `xmpps://127.0.0.1:${server.ports.c2sTls}` : `xmpp://127.0.0.1:${server.ports.c2s}`;
+  const host = opts.host ?? '127.0.0.1';
+  const service = opts.transport === 'direct' ? `xmpps://${host}:${server.ports.c2sTls}` : `xmpp://${host}:${server.ports.c2s}`;
   const c = client({
     service,
-    domain: 'localhost',
+    domain: opts.domain ?? 'localhost',
     resource: opts.resource,
     lang: opts.lang,
     // with a credentials callback, @xmpp/client sends the <user-agent/> it is handed here, and none otherwise

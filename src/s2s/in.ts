@@ -1,0 +1,244 @@
+// One incoming server-to-server stream (RFC 6120, XEP-0220): header for one of our
+// domains, STARTTLS, then dialback: a <db:result/> is checked with the sending
+// domain's authoritative server over our outgoing stream to it (<db:verify/>), or,
+// when s2s.require_valid_certs, by the peer's certificate alone (XEP-0344: its client
+// certificate must verify for the domain; no callback). A <db:verify/> for a key we
+// gave is answered from the key itself. Stanzas then come in for (from, to) pairs
+// that were validated; any other 'from' is a stream error (invalid-from, §8.1.2.2).
+import tls from 'node:tls';
+import type { Element } from '../xml/index.js';
+import { StreamParser } from '../xml/parser.js';
+import { tryJid } from '../jid.js';
+import { randomToken } from '../random.js';
+import type { StreamErrorCondition } from '../api/errors.js';
+import type { Transport } from '../transport/types.js';
+import type { TlsMaterial } from '../tls.js';
+import { checkHeader, streamErrorXml } from '../stream/header.js';
+import { NS_STREAM, NS_TLS } from '../stream/ns.js';
+import { dialbackKey, dialbackName, dialbackPrefixes, sameKey, NS_DIALBACK, NS_DIALBACK_FEATURE, NS_SERVER } from './dialback.js';
+import type { S2SHost } from './types.js';
+
+/** What an incoming stream needs besides the common host. */
+export interface S2SInHost extends S2SHost {
+  readonly tls: TlsMaterial;
+  /** a domain this server answers for (its own and its services') */
+  serves(domain: string): boolean;
+  /** ask `remote`'s authoritative server about a key (our outgoing stream to it) */
+  verify(remote: string, local: string, id: string, key: string): Promise<boolean>;
+  /** route an incoming stanza; a promise when routing waits on something (the stream paces itself on it) */
+  route(stanza: Element, from: string, to: string): Promise<void> | void;
+  closed(s: S2SIn): void;
+}
+
+export class S2SIn {
+  private parser: StreamParser;
+  private id = '';
+  private prefixes = new Set<string>(['db']);
+  private peer = '';
+  private open = true;
+  /** "remote local" pairs validated on this stream */
+  private readonly valid = new Set<string>();
+  private readonly pending = new Set<string>();
+  /** stanzas routed and not settled: past a bound, reading pauses (TCP backpressure, not memory) */
+  private inFlight = 0;
+  private paused = false;
+  /** a stream must authenticate a pair within AUTH_TIMEOUT_MS, or it goes */
+  private readonly authTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly host: S2SInHost,
+    private readonly transport: Transport,
+  ) {
+    this.parser = this.newParser();
+    this.authTimer = setTimeout(() => {
+      if (!this.valid.size) this.fail('connection-timeout', 'no dialback in time');
+    }, AUTH_TIMEOUT_MS);
+    this.authTimer.unref();
+    transport.setHandler({
+      data: (chunk) => this.parser.write(chunk),
+      closed: () => this.end(),
+      overflow: () => this.fail('policy-violation', 'you do not read what is sent'),
+    });
+  }
+
+  private newParser(): StreamParser {
+    return new StreamParser(
+      {
+        onOpen: (name, attrs) => this.header(name, attrs),
+        onElement: (el) => this.element(el),
+        onClose: () => this.closeStream(),
+        onError: (condition, text) => this.fail(condition, text),
+      },
+      { maxStanzaSize: this.host.settings().max_stanza_size, framed: false },
+    );
+  }
+
+  private header(name: string, attrs: Record<string, string>): void {
+    const to = attrs.to?.toLowerCase().replace(/\.$/, '') ?? this.host.domain;
+    this.id = randomToken(12);
+    const bad = checkHeader(name, attrs, NS_SERVER, 'content namespace must be jabber:server');
+    const reply = (from: string): void =>
+      this.transport.write(
+        `<?xml version='1.0'?><stream:stream xmlns='${NS_SERVER}' xmlns:stream='${NS_STREAM}' xmlns:db='${NS_DIALBACK}' id='${this.id}' from='${from}'${attrs.from ? ` to='${escapeAttr(attrs.from)}'` : ''} version='1.0' xml:lang='en'>`,
+      );
+    if (bad) {
+      reply(this.host.domain);
+      return this.fail(bad.condition, bad.text);
+    }
+    if (!this.host.serves(to)) {
+      reply(this.host.domain);
+      return this.fail('host-unknown', `this server does not serve ${to}`);
+    }
+    this.peer = attrs.from ?? '';
+    this.prefixes = dialbackPrefixes(attrs);
+    if (!this.prefixes.size) this.prefixes.add('db');
+    reply(to);
+    const starttls = this.transport.secure
+      ? ''
+      : `<starttls xmlns='${NS_TLS}'>${this.host.settings().require_valid_certs ? '<required/>' : ''}</starttls>`;
+    this.transport.write(`<stream:features>${starttls}<dialback xmlns='${NS_DIALBACK_FEATURE}'><errors/></dialback></stream:features>`);
+  }
+
+  private element(el: Element): void {
+    if (!this.open) return;
+    if (el.name === 'starttls' && el.attrs.xmlns === NS_TLS) return this.startTls();
+    const db = dialbackName(el, this.prefixes);
+    if (db === 'result') return void this.result(el);
+    if (db === 'verify') return this.verify(el);
+    const ns = el.attrs.xmlns;
+    if ((el.name === 'message' || el.name === 'presence' || el.name === 'iq') && (ns === undefined || ns === NS_SERVER))
+      return this.stanza(el);
+    this.fail('unsupported-stanza-type', `<${el.name}/> is not handled here`);
+  }
+
+  private startTls(): void {
+    if (this.transport.secure || !this.transport.canStartTls) return this.fail('policy-violation', 'TLS is already on');
+    this.transport.writeNow(`<proceed xmlns='${NS_TLS}'/>`);
+    this.parser = this.newParser();
+    // the peer's certificate is asked for (not required): with require_valid_certs it is what authenticates it
+    this.transport.startTls(
+      this.host.tls,
+      (err) => {
+        if (err) this.transport.destroy();
+      },
+      { requestCert: true },
+    );
+  }
+
+  /** XEP-0220 steps 1–4 on the receiving side. */
+  private async result(el: Element): Promise<void> {
+    const from = el.attrs.from ?? '';
+    const to = el.attrs.to ?? '';
+    const key = el.getText().trim();
+    const answer = (type: string, extra = ''): void =>
+      this.transport.write(`<db:result from='${escapeAttr(to)}' to='${escapeAttr(from)}' type='${type}'>${extra}</db:result>`);
+    if (!this.host.serves(to))
+      return answer('error', `<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
+    if (!tryJid(from) || from.includes('@') || from.includes('/') || !key)
+      return this.fail('improper-addressing', 'a dialback request names a domain and holds a key');
+    const pair = `${from} ${to}`;
+    if (this.valid.has(pair) || this.pending.has(pair)) return;
+    if (this.host.settings().require_valid_certs) {
+      // XEP-0344: only the peer's certificate, valid for the domain, authenticates it
+      const s = this.transport.tlsSocket;
+      const ok = !!s && s.authorized && !tls.checkServerIdentity(from, s.getPeerCertificate());
+      this.host.metrics.dialback('in', ok ? 'valid' : 'invalid');
+      if (!ok) {
+        answer('invalid');
+        return this.fail('not-authorized', `no valid certificate for ${from}`);
+      }
+      this.valid.add(pair);
+      return answer('valid');
+    }
+    this.pending.add(pair);
+    const ok = await this.host.verify(from, to, this.id, key);
+    this.pending.delete(pair);
+    if (!this.open) return;
+    this.host.metrics.dialback('in', ok ? 'valid' : 'invalid');
+    if (!ok) {
+      answer('invalid');
+      return this.fail('not-authorized', `${from} did not confirm the key`);
+    }
+    this.valid.add(pair);
+    answer('valid');
+  }
+
+  /** XEP-0220 step 3: we are the authoritative server: was this key ours? */
+  private verify(el: Element): void {
+    const from = el.attrs.from ?? '';
+    const to = el.attrs.to ?? '';
+    const id = el.attrs.id ?? '';
+    if (!this.host.serves(to)) {
+      return this.transport.write(
+        `<db:verify from='${escapeAttr(to)}' to='${escapeAttr(from)}' id='${escapeAttr(id)}' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></db:verify>`,
+      );
+    }
+    const ok = sameKey(el.getText().trim(), dialbackKey(this.host.settings().dialback_secret, from, to, id));
+    this.transport.write(
+      `<db:verify from='${escapeAttr(to)}' to='${escapeAttr(from)}' id='${escapeAttr(id)}' type='${ok ? 'valid' : 'invalid'}'/>`,
+    );
+  }
+
+  private stanza(el: Element): void {
+    const from = tryJid(el.attrs.from);
+    const to = tryJid(el.attrs.to);
+    if (!from || !to) return this.fail('improper-addressing', "a stanza between servers has a valid 'from' and 'to'");
+    if (!this.valid.has(`${from.domain} ${to.domain}`)) {
+      return this.fail(
+        this.valid.size ? 'invalid-from' : 'not-authorized',
+        `${from.domain} is not authenticated for ${to.domain} on this stream`,
+      );
+    }
+    if (el.attrs.xmlns === NS_SERVER) delete el.attrs.xmlns;
+    this.host.metrics.in(from.domain, 0);
+    const r = this.host.route(el, from.full, to.full);
+    if (!r) return;
+    this.inFlight++;
+    if (this.inFlight >= MAX_IN_FLIGHT && !this.paused) {
+      this.paused = true;
+      this.transport.pause();
+    }
+    void r.finally(() => {
+      this.inFlight--;
+      if (this.paused && this.inFlight < MAX_IN_FLIGHT / 2) {
+        this.paused = false;
+        this.transport.resume();
+      }
+    });
+  }
+
+  private closeStream(): void {
+    if (!this.open) return;
+    this.transport.write('</stream:stream>');
+    this.end();
+    this.transport.end();
+  }
+
+  fail(condition: StreamErrorCondition, text?: string): void {
+    if (!this.open) return;
+    this.host.log.info({ peer: this.peer, condition, text }, 's2s: incoming stream error');
+    this.transport.write(streamErrorXml(false, condition, text));
+    this.transport.write('</stream:stream>');
+    this.end();
+    this.transport.end();
+  }
+
+  /** server stop */
+  shutdown(): void {
+    this.fail('system-shutdown');
+  }
+
+  private end(): void {
+    if (!this.open) return;
+    this.open = false;
+    clearTimeout(this.authTimer);
+    this.host.closed(this);
+  }
+}
+
+/** an incoming stream that has authenticated nothing by then is closed */
+const AUTH_TIMEOUT_MS = 60_000;
+/** incoming stanzas being routed at once on one stream before it stops reading */
+const MAX_IN_FLIGHT = 64;
+
+const escapeAttr = (s: string): string => s.replace(/[&<>'"]/g, (c) => `&#${c.charCodeAt(0)};`);

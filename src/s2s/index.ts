@@ -1,0 +1,151 @@
+// Federation (RFC 6120 server-to-server, XEP-0220 dialback): the listener on
+// s2s.port (UZZAP_S2S_PORT, 5269; 0: none), one outgoing stream per remote domain
+// (out.ts), the incoming streams (in.ts). The router hands it every stanza for a
+// domain that is neither ours nor one of our services (Router.remote); what comes in
+// is routed as if from a local entity, with its remote 'from'.
+// Settings: s2s.* (docs/configuration.md); UZZAP_S2S_HOSTS maps domains to host:port
+// (RFC 6120 §3.2.3) for private networks and tests.
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Gauge, Counter } from 'prom-client';
+import type { Core } from '../core.js';
+import type { Element } from '../xml/index.js';
+import { Jid } from '../jid.js';
+import type { StanzaError } from '../api/errors.js';
+import { TcpTransport } from '../transport/tcp.js';
+import { S2SOut } from './out.js';
+import { S2SIn, type S2SInHost } from './in.js';
+import type { S2SSettings } from './types.js';
+
+export class S2S implements S2SInHost {
+  private readonly outs = new Map<string, S2SOut>();
+  private readonly ins = new Set<S2SIn>();
+  private server: net.Server | undefined;
+  /** the dialback secret when none is configured: this process's own (a cluster configures one) */
+  private readonly ownSecret = randomBytes(32).toString('hex');
+  port = 0;
+  readonly metrics;
+
+  constructor(private readonly core: Core & { serves(domain: string): boolean }) {
+    const reg = core.metrics.registry;
+    const outs = this.outs;
+    const ins = this.ins;
+    new Gauge({
+      name: 'uzzap_s2s_streams',
+      help: 'server-to-server streams open, by direction',
+      labelNames: ['direction'],
+      registers: [reg],
+      collect() {
+        this.set({ direction: 'out' }, outs.size);
+        this.set({ direction: 'in' }, ins.size);
+      },
+    });
+    const stanzas = new Counter({
+      name: 'uzzap_s2s_stanzas_total',
+      help: 'stanzas sent to and received from other servers',
+      labelNames: ['direction'],
+      registers: [reg],
+    });
+    const bytes = new Counter({ name: 'uzzap_s2s_bytes_total', help: 'bytes of stanzas sent to other servers', registers: [reg] });
+    const dialbacks = new Counter({
+      name: 'uzzap_s2s_dialback_total',
+      help: 'dialback results, by direction and result',
+      labelNames: ['direction', 'result'],
+      registers: [reg],
+    });
+    this.metrics = {
+      out: (_remote: string, n: number) => {
+        stanzas.inc({ direction: 'out' });
+        bytes.inc(n);
+      },
+      in: () => stanzas.inc({ direction: 'in' }),
+      dialback: (direction: 'in' | 'out', result: 'valid' | 'invalid' | 'error') => dialbacks.inc({ direction, result }),
+    };
+  }
+
+  get domain(): string {
+    return this.core.config.domain;
+  }
+  get log(): typeof this.core.log {
+    return this.core.log;
+  }
+  get tls(): Core['tls'] {
+    return this.core.tls;
+  }
+
+  settings(): S2SSettings {
+    const c = this.core.config;
+    return { ...c.s2s, dialback_secret: c.s2s.dialback_secret || this.ownSecret, max_stanza_size: c.max_stanza_size };
+  }
+
+  serves(domain: string): boolean {
+    return this.core.serves(domain);
+  }
+
+  clientCertificate(): { cert?: string | Buffer; key?: string | Buffer } {
+    const o = this.core.tls.options;
+    return { cert: o.cert as string | Buffer | undefined, key: o.key as string | Buffer | undefined };
+  }
+
+  /** Open the listener (s2s.port; 0: none). A port in use is logged: the node runs without incoming federation. */
+  async listen(host?: string): Promise<void> {
+    const port = this.core.config.s2s.port;
+    if (!port) return;
+    const server = net.createServer((socket) => {
+      const s = new S2SIn(this, new TcpTransport(socket, () => this.core.config.limits.outbound_buffer));
+      this.ins.add(s);
+    });
+    try {
+      this.port = await new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port, host }, () => resolve((server.address() as net.AddressInfo).port));
+      });
+      this.server = server;
+    } catch (err) {
+      this.core.log.error({ err, port }, 's2s: cannot listen; other servers cannot reach this node (UZZAP_S2S_PORT)');
+    }
+  }
+
+  /** A stanza for a remote domain, from one of ours (Router.remote). */
+  send(stanza: Element, from: Jid, to: Jid): void {
+    let out = this.outs.get(to.domain);
+    if (!out || out.closed) {
+      out = new S2SOut(this, to.domain);
+      this.outs.set(to.domain, out);
+    }
+    out.send(stanza, from.domain);
+  }
+
+  /** A stanza that came in from another server (its addresses checked by the stream). */
+  route(stanza: Element, from: string, to: string): Promise<void> | void {
+    const r = this.core.router.route(stanza, Jid.parse(from), Jid.parse(to));
+    if (r) return r.catch((err: unknown) => this.core.log.error({ err }, 's2s: routing an incoming stanza failed'));
+  }
+
+  verify(remote: string, local: string, id: string, key: string): Promise<boolean> {
+    let out = this.outs.get(remote);
+    if (!out || out.closed) {
+      out = new S2SOut(this, remote);
+      this.outs.set(remote, out);
+    }
+    return out.verify(local, id, key);
+  }
+
+  bounce(stanza: Element, err: StanzaError): void {
+    this.core.router.bounce(stanza, err);
+  }
+
+  gone(out: S2SOut): void {
+    if (this.outs.get(out.remote) === out) this.outs.delete(out.remote);
+  }
+
+  closed(s: S2SIn): void {
+    this.ins.delete(s);
+  }
+
+  stop(): void {
+    this.server?.close();
+    for (const s of this.ins) s.shutdown();
+    for (const o of this.outs.values()) o.close();
+  }
+}

@@ -1,0 +1,288 @@
+// One outgoing server-to-server stream to a remote domain (RFC 6120 §10.4, XEP-0220):
+// resolve (resolve.ts), connect, STARTTLS when offered (the certificate checked when
+// s2s.require_valid_certs), then dialback (<db:result/>) for each local domain that
+// sends (the server's and its services'), and stanzas once that domain is valid.
+// Until then they wait, bounded (s2s.queue_max); if the stream cannot be made they are
+// bounced: remote-server-not-found when the domain does not resolve, else
+// remote-server-timeout (RFC 6120 §8.3.3.16/17). The stream also carries <db:verify/>
+// questions for our incoming streams (XEP-0220 §2.1.2) before it is authenticated.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Element } from '../xml/index.js';
+import { StreamParser } from '../xml/parser.js';
+import { StanzaError } from '../api/errors.js';
+import { NS_STREAM, NS_TLS } from '../stream/ns.js';
+import { dialbackKey, dialbackName, dialbackPrefixes, NS_DIALBACK, NS_SERVER } from './dialback.js';
+import { NoSuchDomain, resolveServer, type Target } from './resolve.js';
+import type { S2SHost } from './types.js';
+
+type State = 'resolving' | 'connecting' | 'open' | 'closed';
+
+interface Waiting {
+  stanza: Element;
+  xml: string;
+}
+
+export class S2SOut {
+  private state: State = 'resolving';
+  private socket: net.Socket | undefined;
+  private parser: StreamParser | undefined;
+  private streamId = '';
+  private prefixes = new Set<string>(['db']);
+  private secure = false;
+  /** local domains by dialback state on this stream */
+  private readonly auth = new Map<string, 'pending' | 'valid'>();
+  /** stanzas waiting for their local domain's dialback, or for the stream */
+  private readonly waiting = new Map<string, Waiting[]>();
+  private queued = 0;
+  private readonly verifies = new Map<string, { resolve: (ok: boolean) => void; xml: string }>();
+  private idle: NodeJS.Timeout | undefined;
+  private failure: StanzaError | undefined;
+
+  constructor(
+    private readonly host: S2SHost,
+    readonly remote: string,
+  ) {
+    void this.connect();
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Send a stanza from `from` (a local domain) now, or once that domain is authenticated. */
+  send(stanza: Element, fromDomain: string): void {
+    if (this.state === 'closed') return this.host.bounce(stanza, this.failure ?? new StanzaError('remote-server-timeout'));
+    const xml = serializeForServer(stanza);
+    if (this.auth.get(fromDomain) === 'valid') return this.write(xml);
+    if (this.queued >= this.host.settings().queue_max)
+      return this.host.bounce(stanza, new StanzaError('resource-constraint', `too many stanzas wait for ${this.remote}`, 'wait'));
+    const list = this.waiting.get(fromDomain) ?? [];
+    list.push({ stanza, xml });
+    this.waiting.set(fromDomain, list);
+    this.queued++;
+    if (this.state === 'open' && !this.auth.has(fromDomain)) this.dialback(fromDomain);
+  }
+
+  /** Ask the remote (authoritative) server whether it sent a dialback key (XEP-0220 step 2). */
+  verify(from: string, id: string, key: string): Promise<boolean> {
+    if (this.state === 'closed') return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const xml = `<db:verify from='${from}' to='${this.remote}' id='${id}'>${key}</db:verify>`;
+      this.verifies.get(id)?.resolve(false);
+      this.verifies.set(id, { resolve, xml });
+      if (this.state === 'open') this.write(xml, false);
+    });
+  }
+
+  private async connect(): Promise<void> {
+    let targets: Target[];
+    try {
+      targets = await resolveServer(this.remote, this.host.settings().hosts);
+    } catch (e) {
+      const text = e instanceof NoSuchDomain ? e.message : `${this.remote} could not be resolved`;
+      return this.fail(new StanzaError('remote-server-not-found', text));
+    }
+    this.state = 'connecting';
+    for (const t of targets) {
+      const socket = await tryConnect(t, this.host.settings().connect_timeout * 1000);
+      if ((this.state as State) === 'closed') return void socket?.destroy();
+      if (socket) return this.attach(socket);
+    }
+    this.fail(new StanzaError('remote-server-timeout', `could not connect to ${this.remote}`));
+  }
+
+  private attach(socket: net.Socket): void {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (socket === this.socket) this.fail(new StanzaError('remote-server-timeout', `the stream to ${this.remote} ended`));
+    });
+    this.openStream(socket);
+  }
+
+  private openStream(socket: net.Socket): void {
+    this.parser = new StreamParser(
+      {
+        onOpen: (_name, attrs) => {
+          this.streamId = attrs.id ?? '';
+          this.prefixes = dialbackPrefixes(attrs);
+          if (!this.prefixes.size) this.prefixes.add('db');
+        },
+        onElement: (el) => this.element(el),
+        onClose: () => this.close(),
+        onError: () => this.close('not-well-formed'),
+      },
+      { maxStanzaSize: this.host.settings().max_stanza_size, framed: false },
+    );
+    const parser = this.parser;
+    socket.removeAllListeners('data');
+    socket.on('data', (b: Buffer) => {
+      this.touch();
+      parser.write(b);
+    });
+    socket.write(
+      `<?xml version='1.0'?><stream:stream xmlns='${NS_SERVER}' xmlns:stream='${NS_STREAM}' xmlns:db='${NS_DIALBACK}' from='${this.host.domain}' to='${this.remote}' version='1.0'>`,
+    );
+    this.touch();
+  }
+
+  private element(el: Element): void {
+    if (el.name === 'stream:features') return this.features(el);
+    if (el.name === 'proceed' && el.attrs.xmlns === NS_TLS) return this.startTls();
+    if (el.name === 'failure' && el.attrs.xmlns === NS_TLS) return this.close();
+    if (el.name === 'stream:error') {
+      this.host.log.info({ remote: this.remote, error: el.getChildElements()[0]?.name }, 's2s: stream error from the remote');
+      return this.close();
+    }
+    const db = dialbackName(el, this.prefixes);
+    if (db === 'result') return this.dialbackAnswer(el);
+    if (db === 'verify') {
+      const v = this.verifies.get(el.attrs.id ?? '');
+      if (!v) return; // nothing asked (XEP-0220 §3.1: unsolicited answers are dropped)
+      this.verifies.delete(el.attrs.id!);
+      v.resolve(el.attrs.type === 'valid');
+    }
+    // anything else on an outgoing stream is ignored (one direction per stream, RFC 6120 §4.5)
+  }
+
+  private features(f: Element): void {
+    const starttls = f.getChild('starttls', NS_TLS);
+    if (!this.secure && starttls) {
+      this.socket!.write(`<starttls xmlns='${NS_TLS}'/>`);
+      return;
+    }
+    if (!this.secure && this.host.settings().require_valid_certs) {
+      return this.fail(new StanzaError('remote-server-timeout', `${this.remote} offers no TLS`, 'cancel'));
+    }
+    this.state = 'open';
+    for (const v of this.verifies.values()) this.write(v.xml, false);
+    for (const domain of this.waiting.keys()) if (!this.auth.has(domain)) this.dialback(domain);
+  }
+
+  private startTls(): void {
+    const raw = this.socket!;
+    raw.removeAllListeners('data');
+    const secure = tls.connect({
+      socket: raw,
+      servername: this.remote,
+      ALPNProtocols: ['xmpp-server'],
+      rejectUnauthorized: false,
+      // our own certificate, for a peer that authenticates servers by it (XEP-0178)
+      ...this.host.clientCertificate(),
+    });
+    secure.on('error', () => undefined);
+    secure.once('secureConnect', () => {
+      if (this.host.settings().require_valid_certs) {
+        const bad = !secure.authorized || tls.checkServerIdentity(this.remote, secure.getPeerCertificate());
+        if (bad) {
+          this.host.log.info({ remote: this.remote, reason: secure.authorizationError ?? 'name' }, 's2s: certificate not valid');
+          return this.fail(new StanzaError('remote-server-timeout', `the certificate of ${this.remote} does not verify`, 'cancel'));
+        }
+      }
+      this.secure = true;
+      this.socket = secure;
+      secure.on('close', () => {
+        if (secure === this.socket) this.fail(new StanzaError('remote-server-timeout', `the stream to ${this.remote} ended`));
+      });
+      this.openStream(secure);
+    });
+  }
+
+  /** XEP-0220 step 1: our key for this local domain, on this stream's id. */
+  private dialback(domain: string): void {
+    this.auth.set(domain, 'pending');
+    const key = dialbackKey(this.host.settings().dialback_secret, this.remote, domain, this.streamId);
+    this.write(`<db:result from='${domain}' to='${this.remote}'>${key}</db:result>`, false);
+  }
+
+  /** XEP-0220 step 4: valid sends what waited; anything else bounces it. */
+  private dialbackAnswer(el: Element): void {
+    const domain = el.attrs.to ?? '';
+    if (this.auth.get(domain) !== 'pending') return;
+    const list = this.waiting.get(domain) ?? [];
+    this.waiting.delete(domain);
+    this.queued -= list.length;
+    if (el.attrs.type === 'valid') {
+      this.auth.set(domain, 'valid');
+      this.host.metrics.dialback('out', 'valid');
+      for (const w of list) this.write(w.xml);
+      return;
+    }
+    this.auth.delete(domain);
+    this.host.metrics.dialback('out', el.attrs.type === 'invalid' ? 'invalid' : 'error');
+    const err = new StanzaError('remote-server-timeout', `${this.remote} did not accept us (dialback ${el.attrs.type ?? 'answer'})`);
+    for (const w of list) this.host.bounce(w.stanza, err);
+  }
+
+  private write(xml: string, stanza = true): void {
+    if (!this.socket || this.state === 'closed') return;
+    this.socket.write(xml);
+    if (stanza) this.host.metrics.out(this.remote, xml.length);
+    this.touch();
+  }
+
+  private touch(): void {
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.close(), this.host.settings().idle_timeout * 1000);
+    this.idle.unref();
+  }
+
+  /** End the stream: an idle one quietly; what still waits is bounced. */
+  close(condition?: 'not-well-formed'): void {
+    if (this.state === 'closed') return;
+    if (this.socket && !this.socket.destroyed) {
+      this.socket.end(
+        condition
+          ? `<stream:error><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`
+          : '</stream:stream>',
+      );
+      setTimeout(() => this.socket?.destroy(), 2000).unref();
+    }
+    this.fail(new StanzaError('remote-server-timeout', `the stream to ${this.remote} ended`));
+  }
+
+  private fail(err: StanzaError): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.failure = err;
+    clearTimeout(this.idle);
+    this.socket?.destroy();
+    for (const v of this.verifies.values()) v.resolve(false);
+    this.verifies.clear();
+    for (const list of this.waiting.values()) for (const w of list) this.host.bounce(w.stanza, err);
+    this.waiting.clear();
+    this.queued = 0;
+    this.host.gone(this);
+  }
+}
+
+function tryConnect(t: Target, timeoutMs: number): Promise<net.Socket | undefined> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: t.host, port: t.port });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(undefined);
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+    s.once('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+}
+
+/** A stanza in the server namespace: a client's 'jabber:client' declaration goes (RFC 6120 §4.8.3). */
+export function serializeForServer(stanza: Element): string {
+  const ns = stanza.attrs.xmlns;
+  if (ns === undefined || ns === NS_SERVER) return stanza.toString();
+  if (ns !== 'jabber:client') return stanza.toString();
+  delete stanza.attrs.xmlns;
+  const xml = stanza.toString();
+  stanza.attrs.xmlns = ns;
+  return xml;
+}

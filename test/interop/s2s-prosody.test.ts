@@ -1,0 +1,149 @@
+// Federation with a real server: Debian's Prosody serves beta.test on 127.0.0.3,
+// Uzzap serves uzzap.test on 127.0.0.2, both on the standard s2s port 5269 (the whole
+// of 127/8 is loopback). Prosody finds Uzzap through a private hosts file read by
+// libunbound (lua-unbound); Uzzap finds Prosody through s2s.hosts (UZZAP_S2S_HOSTS).
+// Self-signed certificates, so both authenticate by dialback (XEP-0220) over STARTTLS.
+// A slixmpp user of Prosody and an @xmpp/client user of Uzzap chat and subscribe.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Server } from '../../src/server.js';
+import { startServer } from '../helpers/server.js';
+import { connect, expectStanza, stopAll, xml, type XmppClient } from '../helpers/clients.js';
+import { itPasses, requireSlixmpp, runProbe } from './probe.js';
+
+const UZZAP_IP = '127.0.0.2';
+const PROSODY_IP = '127.0.0.3';
+const PROSODY_C2S = 15222;
+
+function requireProsody(): void {
+  for (const [pkg, why] of [
+    ['prosody', 'the reference server'],
+    ['lua-unbound', "Prosody's resolver, to read the test's hosts file"],
+  ]) {
+    const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
+    assert.match(r.stdout ?? '', /install ok installed/, `${pkg} (${why}) is not installed: apt-get install prosody lua-unbound`);
+  }
+}
+
+async function listening(host: string, port: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing listens on ${host}:${port} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const CHECKS = [
+  'logged in to its own server',
+  'the reply from the Uzzap user arrives',
+  "the reply's sender is the Uzzap user's full JID",
+  'the subscription is approved across servers',
+  "the Uzzap user's presence follows the approval",
+];
+
+describe('interop: federation with Prosody (s2s, STARTTLS, dialback)', function () {
+  this.timeout(90_000);
+  let dir = '';
+  let prosody: ChildProcess | undefined;
+  let server: Server;
+  let alice: XmppClient;
+  let output = '';
+
+  before(async () => {
+    requireSlixmpp();
+    requireProsody();
+    dir = mkdtempSync(join(tmpdir(), 'uzzap-prosody-'));
+    const cert = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=beta.test',
+      '-addext',
+      'subjectAltName=DNS:beta.test',
+      '-keyout',
+      join(dir, 'beta.key'),
+      '-out',
+      join(dir, 'beta.crt'),
+    ]);
+    assert.equal(cert.status, 0, String(cert.stderr));
+    writeFileSync(join(dir, 'hosts'), `${UZZAP_IP} uzzap.test\n${PROSODY_IP} beta.test\n`);
+    const cfg = join(dir, 'prosody.cfg.lua');
+    writeFileSync(
+      cfg,
+      `run_as_root = true
+pidfile = "${dir}/prosody.pid"
+data_path = "${dir}"
+log = { debug = "${dir}/prosody.log" }
+interfaces = { "${PROSODY_IP}" }
+c2s_ports = { ${PROSODY_C2S} }
+s2s_ports = { 5269 }
+http_ports = { }; https_ports = { }
+c2s_direct_tls_ports = { }; s2s_direct_tls_ports = { }
+unbound = { hoststxt = "${dir}/hosts" }
+modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "presence" }
+s2s_secure_auth = false
+s2s_require_encryption = true
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+VirtualHost "beta.test"
+  ssl = { certificate = "${dir}/beta.crt"; key = "${dir}/beta.key" }
+`,
+    );
+    const reg = spawnSync('prosodyctl', ['--config', cfg, 'register', 'user1', 'beta.test', 'pass1'], { encoding: 'utf8' });
+    assert.equal(reg.status, 0, reg.stderr);
+    prosody = spawn('prosody', ['-F', '--config', cfg], { stdio: 'ignore' });
+    await listening(PROSODY_IP, 5269, 15_000);
+    server = await startServer({
+      users: { alice: 'secret' },
+      config: {
+        domain: 'uzzap.test',
+        bind_address: UZZAP_IP,
+        s2s: { port: 5269, hosts: { 'beta.test': `${PROSODY_IP}:5269` }, require_valid_certs: false },
+      },
+    });
+    alice = await connect(server, 'alice', { domain: 'uzzap.test', host: UZZAP_IP, resource: 'desk', presence: false });
+    await alice.send(xml('iq', { type: 'get', id: 'r0' }, xml('query', { xmlns: 'jabber:iq:roster' })));
+    await alice.send(xml('presence', {}, xml('status', {}, 'federated')));
+
+    // the remote user talks; alice answers what comes
+    const probe = runProbe('slixmpp_s2s.py', ['user1@beta.test', 'pass1', PROSODY_IP, String(PROSODY_C2S), 'alice@uzzap.test'], 60_000);
+    const hello = await expectStanza(alice, (s) => s.is('message') && s.getChildText('body') === 'hello from the other server', 30_000);
+    await alice.send(xml('message', { to: hello.attrs.from, type: 'chat' }, xml('body', {}, 'hello back')));
+    const ask = await expectStanza(
+      alice,
+      (s) => s.is('presence') && s.attrs.type === 'subscribe' && s.attrs.from === 'user1@beta.test',
+      20_000,
+    );
+    await alice.send(xml('presence', { to: ask.attrs.from, type: 'subscribed' }));
+    output = await probe;
+  });
+
+  after(async () => {
+    await stopAll(alice);
+    await server?.stop();
+    prosody?.kill('SIGTERM');
+    if (dir && !process.env.UZZAP_KEEP_PROSODY) rmSync(dir, { recursive: true, force: true });
+  });
+
+  itPasses(() => output, CHECKS);
+});
