@@ -62,7 +62,10 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
       await expectNothing(bob, isMessage('to the higher one'), { after: [alice, bob2] });
       // equal priorities: both nodes' resources get it
       await bob2.send(xml('presence', {}, xml('priority', {}, '0')));
-      await until(() => a.sessions.get('bob@localhost', 'tablet')?.priority === 0 && b.sessions.get('bob@localhost', 'tablet')?.priority === 0, 'priority 0');
+      await until(
+        () => a.sessions.get('bob@localhost', 'tablet')?.priority === 0 && b.sessions.get('bob@localhost', 'tablet')?.priority === 0,
+        'priority 0',
+      );
       await alice.send(chat('bob@localhost', 'to both'));
       await expectStanza(bob, isMessage('to both'));
       await expectStanza(bob2, isMessage('to both'));
@@ -71,7 +74,7 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
     }
   });
 
-  it('carbons: a message to one resource is copied to the user\'s resource on the other node', async () => {
+  it("carbons: a message to one resource is copied to the user's resource on the other node", async () => {
     const bob2 = await connect(a, 'bob', { resource: 'laptop' });
     try {
       for (const c of [bob, bob2]) {
@@ -88,20 +91,33 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
     }
   });
 
-  it('roster pushes reach the user\'s resource on the other node; a block made on one node holds on the other', async () => {
+  it("roster pushes reach the user's resource on the other node; a block made on one node holds on the other", async () => {
     const bob2 = await connect(a, 'bob', { resource: 'desk' });
     const carol = await connect(b, 'carol', { resource: 'x' });
     try {
       // bob/pc (node B) asks for the roster: it gets pushes for changes made on node A
       await iq(bob, xml('iq', { type: 'get', id: 'r1' }, xml('query', { xmlns: 'jabber:iq:roster' })));
       await until(() => a.sessions.get('bob@localhost', 'pc')?.flags.roster === true, 'A knows bob/pc wants pushes');
-      await iq(bob2, xml('iq', { type: 'set', id: 'r2' }, xml('query', { xmlns: 'jabber:iq:roster' }, xml('item', { jid: 'dave@localhost', name: 'Dave' }))));
-      await expectStanza(bob, (s) => s.is('iq') && s.attrs.type === 'set' && s.getChild('query')?.getChild('item')?.attrs.jid === 'dave@localhost');
+      await iq(
+        bob2,
+        xml(
+          'iq',
+          { type: 'set', id: 'r2' },
+          xml('query', { xmlns: 'jabber:iq:roster' }, xml('item', { jid: 'dave@localhost', name: 'Dave' })),
+        ),
+      );
+      await expectStanza(
+        bob,
+        (s) => s.is('iq') && s.attrs.type === 'set' && s.getChild('query')?.getChild('item')?.attrs.jid === 'dave@localhost',
+      );
       // carol (node B) reaches bob; node B has read bob's blocklist by then
       await carol.send(chat('bob@localhost/pc', 'not blocked yet'));
       await expectStanza(bob, isMessage('not blocked yet'));
       // bob blocks carol from node A: node B must not use its cached copy
-      const r = await iq(bob2, xml('iq', { type: 'set', id: 'b1' }, xml('block', { xmlns: 'urn:xmpp:blocking' }, xml('item', { jid: 'carol@localhost' }))));
+      const r = await iq(
+        bob2,
+        xml('iq', { type: 'set', id: 'b1' }, xml('block', { xmlns: 'urn:xmpp:blocking' }, xml('item', { jid: 'carol@localhost' }))),
+      );
       assert.equal(r.attrs.type, 'result');
       await until(async () => {
         await carol.send(chat('bob@localhost/pc', 'blocked?'));
@@ -116,7 +132,13 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
   it('an IQ to a full JID on another node is answered across', async () => {
     bob.on('stanza', (s) => {
       if (s.is('iq') && s.attrs.type === 'get' && s.getChild('query', 'jabber:iq:version'))
-        void bob.send(xml('iq', { type: 'result', id: s.attrs.id, to: s.attrs.from }, xml('query', { xmlns: 'jabber:iq:version' }, xml('name', {}, 'bob-client'))));
+        void bob.send(
+          xml(
+            'iq',
+            { type: 'result', id: s.attrs.id, to: s.attrs.from },
+            xml('query', { xmlns: 'jabber:iq:version' }, xml('name', {}, 'bob-client')),
+          ),
+        );
     });
     const res = await iq(alice, xml('iq', { type: 'get', to: 'bob@localhost/pc', id: 'v1' }, xml('query', { xmlns: 'jabber:iq:version' })));
     assert.equal(res.attrs.type, 'result');
@@ -159,42 +181,32 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
     }
   });
 
-  it('the same full JID bound on another node: the older session gets <conflict/>', async () => {
-    const first = await connect(a, 'carol', { resource: 'dup', sasl: 1 });
-    await knows(b, 'carol@localhost/dup');
-    const closed = new Promise<string>((resolve) => {
-      first.on('error', (e: Error & { condition?: string }) => resolve(e.condition ?? e.message));
+  // RFC 6120 bind (§7.7.2.2: the newer session wins), and Bind 2 for the same client
+  // (its user-agent id travels with the session to every node)
+  for (const [what, bind2] of [
+    ['the same full JID bound on another node: the older session gets <conflict/>', false],
+    ['Bind 2: the same client (user-agent id) binding its tag on another node replaces its older session there', true],
+  ] as const) {
+    it(what, async () => {
+      const ua = randomUUID();
+      const opts = (): { sasl: 1 } | { userAgent: string } => (bind2 ? { userAgent: ua } : { sasl: 1 });
+      const first = await connect(a, 'carol', { resource: 'dup', ...opts() });
+      await knows(b, 'carol@localhost/dup');
+      const closed = new Promise<string>((resolve) => {
+        first.on('error', (e: Error & { condition?: string }) => resolve(e.condition ?? e.message));
+      });
+      const second = await connect(b, 'carol', { resource: 'dup', ...opts() });
+      try {
+        assert.equal(await closed, 'conflict');
+        await until(() => a.sessions.getLocal('carol@localhost', 'dup') === undefined, 'A ended the old session');
+        await until(() => a.sessions.get('carol@localhost', 'dup') !== undefined, 'A routes to the new one');
+        await alice.send(chat('carol@localhost/dup', 'to the new one'));
+        await expectStanza(second, isMessage('to the new one'));
+      } finally {
+        await stopAll(first, second);
+      }
     });
-    const second = await connect(b, 'carol', { resource: 'dup', sasl: 1 });
-    try {
-      assert.equal(await closed, 'conflict');
-      await until(() => a.sessions.getLocal('carol@localhost', 'dup') === undefined, 'A ended the old session');
-      await until(() => a.sessions.get('carol@localhost', 'dup') !== undefined, 'A routes to the new one');
-      await alice.send(chat('carol@localhost/dup', 'to the new one'));
-      await expectStanza(second, isMessage('to the new one'));
-    } finally {
-      await stopAll(first, second);
-    }
-  });
-
-  it('Bind 2: the same client (user-agent id) binding its tag on another node replaces its older session there', async () => {
-    const ua = randomUUID();
-    const first = await connect(a, 'carol', { resource: 'dup', userAgent: ua });
-    await knows(b, 'carol@localhost/dup');
-    const closed = new Promise<string>((resolve) => {
-      first.on('error', (e: Error & { condition?: string }) => resolve(e.condition ?? e.message));
-    });
-    const second = await connect(b, 'carol', { resource: 'dup', userAgent: ua });
-    try {
-      assert.equal(await closed, 'conflict');
-      await until(() => a.sessions.getLocal('carol@localhost', 'dup') === undefined, 'A ended the old session');
-      await until(() => a.sessions.get('carol@localhost', 'dup') !== undefined, 'A routes to the new one');
-      await alice.send(chat('carol@localhost/dup', 'to the new one'));
-      await expectStanza(second, isMessage('to the new one'));
-    } finally {
-      await stopAll(first, second);
-    }
-  });
+  }
 
   it('a stopped node leaves: the other forgets its sessions at once', async () => {
     const c = await startServer({ slot });

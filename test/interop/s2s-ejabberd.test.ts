@@ -21,8 +21,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
-import { connect, expectStanza, stopAll, xml, type XmppClient } from '../helpers/clients.js';
-import { itPasses, requireSlixmpp, runProbe } from './probe.js';
+import { stopAll, type XmppClient } from '../helpers/clients.js';
+import { itPasses, requireSlixmpp } from './probe.js';
+import { S2S_CHECKS, converse, listening, selfSignedCert } from './s2s-peer.js';
 
 const UZZAP_IP = '127.0.0.5';
 const EJABBERD_IP = '127.0.0.4';
@@ -39,24 +40,6 @@ function requireEjabberd(): void {
   );
 }
 
-async function listening(host: string, port: number, ms: number, alive: () => void): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    alive();
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listens on ${host}:${port} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** a loopback port nothing listens on now (for the Erlang distribution of the test's node) */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -94,14 +77,6 @@ function killGroup(p: ChildProcess): void {
     // already gone
   }
 }
-
-const CHECKS = [
-  'logged in to its own server',
-  'the reply from the Uzzap user arrives',
-  "the reply's sender is the Uzzap user's full JID",
-  'the subscription is approved across servers',
-  "the Uzzap user's presence follows the approval",
-];
 
 describe('interop: federation with ejabberd (s2s, STARTTLS, dialback)', function () {
   this.timeout(120_000);
@@ -170,31 +145,9 @@ describe('interop: federation with ejabberd (s2s, STARTTLS, dialback)', function
     requireEjabberd();
     dir = mkdtempSync(join(tmpdir(), 'uzzap-ejabberd-'));
     for (const d of ['etc', 'spool', 'logs']) mkdirSync(join(dir, d));
-    const cert = spawnSync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=gamma.test',
-      '-addext',
-      'subjectAltName=DNS:gamma.test',
-      '-keyout',
-      join(dir, 'gamma.key'),
-      '-out',
-      join(dir, 'gamma.crt'),
-    ]);
-    assert.equal(cert.status, 0, String(cert.stderr));
+    const cert = selfSignedCert(dir, 'gamma.test');
     // ejabberd wants the certificate and its key in one PEM file
-    writeFileSync(
-      join(dir, 'etc', 'gamma.pem'),
-      readFileSync(join(dir, 'gamma.crt'), 'utf8') + readFileSync(join(dir, 'gamma.key'), 'utf8'),
-    );
+    writeFileSync(join(dir, 'etc', 'gamma.pem'), readFileSync(cert.crt, 'utf8') + readFileSync(cert.key, 'utf8'));
     // what ejabberd sees as /etc/hosts: the node name is …@localhost
     writeFileSync(join(dir, 'hosts'), `127.0.0.1 localhost ${hostname()}\n${UZZAP_IP} uzzap.test\n${EJABBERD_IP} gamma.test\n`);
     writeFileSync(
@@ -255,22 +208,12 @@ EJABBERD_BYPASS_WARNINGS=true
         s2s: { port: 5269, hosts: { 'gamma.test': `${EJABBERD_IP}:5269` }, require_valid_certs: false },
       },
     });
-    const a = await connect(server, 'alice', { domain: 'uzzap.test', host: UZZAP_IP, resource: 'desk', presence: false });
-    alice = a;
-    await a.send(xml('iq', { type: 'get', id: 'r0' }, xml('query', { xmlns: 'jabber:iq:roster' })));
-    await a.send(xml('presence', {}, xml('status', {}, 'federated')));
-
-    // the remote user talks; alice answers what comes
-    const probe = runProbe('slixmpp_s2s.py', ['user1@gamma.test', 'pass1', EJABBERD_IP, String(EJABBERD_C2S), 'alice@uzzap.test'], 60_000);
-    const hello = await expectStanza(a, (s) => s.is('message') && s.getChildText('body') === 'hello from the other server', 30_000);
-    await a.send(xml('message', { to: hello.attrs.from, type: 'chat' }, xml('body', {}, 'hello back')));
-    const ask = await expectStanza(
-      a,
-      (s) => s.is('presence') && s.attrs.type === 'subscribe' && s.attrs.from === 'user1@gamma.test',
-      20_000,
-    );
-    await a.send(xml('presence', { to: ask.attrs.from, type: 'subscribed' }));
-    output = await probe;
+    ({ alice, output } = await converse(server, UZZAP_IP, {
+      jid: 'user1@gamma.test',
+      password: 'pass1',
+      host: EJABBERD_IP,
+      c2s: EJABBERD_C2S,
+    }));
   });
 
   after(async () => {
@@ -298,5 +241,5 @@ EJABBERD_BYPASS_WARNINGS=true
     }
   });
 
-  itPasses(() => output, CHECKS);
+  itPasses(() => output, S2S_CHECKS);
 });

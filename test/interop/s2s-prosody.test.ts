@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from '../../src/server.js';
 import { startServer } from '../helpers/server.js';
-import { connect, expectStanza, stopAll, xml, type XmppClient } from '../helpers/clients.js';
-import { itPasses, requireSlixmpp, runProbe } from './probe.js';
+import { stopAll, type XmppClient } from '../helpers/clients.js';
+import { itPasses, requireSlixmpp } from './probe.js';
+import { S2S_CHECKS, converse, listening, selfSignedCert } from './s2s-peer.js';
 
 const UZZAP_IP = '127.0.0.2';
 const PROSODY_IP = '127.0.0.3';
@@ -29,30 +29,6 @@ function requireProsody(): void {
   }
 }
 
-async function listening(host: string, port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listens on ${host}:${port} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const CHECKS = [
-  'logged in to its own server',
-  'the reply from the Uzzap user arrives',
-  "the reply's sender is the Uzzap user's full JID",
-  'the subscription is approved across servers',
-  "the Uzzap user's presence follows the approval",
-];
-
 describe('interop: federation with Prosody (s2s, STARTTLS, dialback)', function () {
   this.timeout(90_000);
   let dir = '';
@@ -65,26 +41,7 @@ describe('interop: federation with Prosody (s2s, STARTTLS, dialback)', function 
     requireSlixmpp();
     requireProsody();
     dir = mkdtempSync(join(tmpdir(), 'uzzap-prosody-'));
-    const cert = spawnSync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=beta.test',
-      '-addext',
-      'subjectAltName=DNS:beta.test',
-      '-keyout',
-      join(dir, 'beta.key'),
-      '-out',
-      join(dir, 'beta.crt'),
-    ]);
-    assert.equal(cert.status, 0, String(cert.stderr));
+    const cert = selfSignedCert(dir, 'beta.test');
     writeFileSync(join(dir, 'hosts'), `${UZZAP_IP} uzzap.test\n${PROSODY_IP} beta.test\n`);
     const cfg = join(dir, 'prosody.cfg.lua');
     writeFileSync(
@@ -106,7 +63,7 @@ c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 VirtualHost "beta.test"
-  ssl = { certificate = "${dir}/beta.crt"; key = "${dir}/beta.key" }
+  ssl = { certificate = "${cert.crt}"; key = "${cert.key}" }
 `,
     );
     const reg = spawnSync('prosodyctl', ['--config', cfg, 'register', 'user1', 'beta.test', 'pass1'], { encoding: 'utf8' });
@@ -121,21 +78,12 @@ VirtualHost "beta.test"
         s2s: { port: 5269, hosts: { 'beta.test': `${PROSODY_IP}:5269` }, require_valid_certs: false },
       },
     });
-    alice = await connect(server, 'alice', { domain: 'uzzap.test', host: UZZAP_IP, resource: 'desk', presence: false });
-    await alice.send(xml('iq', { type: 'get', id: 'r0' }, xml('query', { xmlns: 'jabber:iq:roster' })));
-    await alice.send(xml('presence', {}, xml('status', {}, 'federated')));
-
-    // the remote user talks; alice answers what comes
-    const probe = runProbe('slixmpp_s2s.py', ['user1@beta.test', 'pass1', PROSODY_IP, String(PROSODY_C2S), 'alice@uzzap.test'], 60_000);
-    const hello = await expectStanza(alice, (s) => s.is('message') && s.getChildText('body') === 'hello from the other server', 30_000);
-    await alice.send(xml('message', { to: hello.attrs.from, type: 'chat' }, xml('body', {}, 'hello back')));
-    const ask = await expectStanza(
-      alice,
-      (s) => s.is('presence') && s.attrs.type === 'subscribe' && s.attrs.from === 'user1@beta.test',
-      20_000,
-    );
-    await alice.send(xml('presence', { to: ask.attrs.from, type: 'subscribed' }));
-    output = await probe;
+    ({ alice, output } = await converse(server, UZZAP_IP, {
+      jid: 'user1@beta.test',
+      password: 'pass1',
+      host: PROSODY_IP,
+      c2s: PROSODY_C2S,
+    }));
   });
 
   after(async () => {
@@ -145,5 +93,5 @@ VirtualHost "beta.test"
     if (dir && !process.env.UZZAP_KEEP_PROSODY) rmSync(dir, { recursive: true, force: true });
   });
 
-  itPasses(() => output, CHECKS);
+  itPasses(() => output, S2S_CHECKS);
 });
