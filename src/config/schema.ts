@@ -89,7 +89,7 @@ export const DEFAULTS = {
     hosts: {} as Record<string, string>,
     /** peers must present certificates that verify (system CAs, RFC 6125 names); false: dialback alone authenticates them */
     require_valid_certs: true,
-    /** the dialback secret; empty: one per process (the nodes of a cluster set the same) */
+    /** the dialback secret; empty: the cluster's, made once in Redis (or this process's own without Redis) */
     dialback_secret: '',
     /** stanzas one remote domain's stream may hold while it is being made; more are bounced */
     queue_max: 1000,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { bareOf, type Registry, type RegistryEntry } from './types.js';
 
@@ -155,6 +156,12 @@ export class RedisRegistry implements Registry {
     }
     if (inc === undefined) await this.redis.del(this.nodeKey(node));
     return n;
+  }
+
+  async sharedSecret(name: string): Promise<string> {
+    const key = `${this.prefix}secret:${name}`;
+    await this.redis.set(key, randomBytes(32).toString('hex'), 'NX');
+    return (await this.redis.get(key)) ?? '';
   }
 
   async countOnline(): Promise<number> {

@@ -39,6 +39,8 @@ export interface Registry {
    */
   clearNode(node: string, inc?: string): Promise<number>;
   countOnline(): Promise<number>;
+  /** a random secret every node sharing this registry gets the same (made by the first to ask); none in memory */
+  sharedSecret?(name: string): Promise<string>;
   ping(): Promise<number>;
   close(): Promise<void>;
 }

@@ -21,8 +21,8 @@ export class S2S implements S2SInHost {
   private readonly outs = new Map<string, S2SOut>();
   private readonly ins = new Set<S2SIn>();
   private server: net.Server | undefined;
-  /** the dialback secret when none is configured: this process's own (a cluster configures one) */
-  private readonly ownSecret = randomBytes(32).toString('hex');
+  /** the dialback secret when none is configured: the cluster's (in Redis), else this process's own */
+  private ownSecret = randomBytes(32).toString('hex');
   port = 0;
   readonly metrics;
 
@@ -89,6 +89,14 @@ export class S2S implements S2SInHost {
 
   /** Open the listener (s2s.port; 0: none). A port in use is logged: the node runs without incoming federation. */
   async listen(host?: string): Promise<void> {
+    // a remote server may check a key with any node of the cluster: they share the secret
+    if (!this.core.config.s2s.dialback_secret && this.core.registry.sharedSecret) {
+      const shared = await this.core.registry.sharedSecret('s2s-dialback').catch((err: unknown) => {
+        this.core.log.warn({ err }, 's2s: no shared dialback secret from Redis; this node uses its own');
+        return '';
+      });
+      if (shared) this.ownSecret = shared;
+    }
     const port = this.core.config.s2s.port;
     if (!port) return;
     const server = net.createServer((socket) => {

@@ -208,6 +208,12 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
     });
   }
 
+  it('the nodes share one dialback secret (a remote server may check a key with any of them)', () => {
+    const secret = (n: Server): string => n.s2s!.settings().dialback_secret;
+    assert.equal(secret(a), secret(b));
+    assert.equal(secret(a).length, 64);
+  });
+
   it('a stopped node leaves: the other forgets its sessions at once', async () => {
     const c = await startServer({ slot });
     const dave = await connect(c, 'carol', { resource: 'onc' });
