@@ -418,7 +418,6 @@ export class Server implements Core, ModuleWiring {
     // 1. stop accepting: no new connections, BOSH sessions or WebSockets; no more ticks
     this.listeners.close();
     clearInterval(this.ticker);
-    this.s2s?.stop();
     // 2. in a cluster: resumable sessions and rooms move to the other nodes (drain);
     //    then modules' last words while every stream is still open (rooms that did not
     //    move tell their occupants)
@@ -435,6 +434,9 @@ export class Server implements Core, ModuleWiring {
       () => this.log.warn({ afterMs: STOP_WORK_MS }, 'stopping without waiting longer for session and module work'),
     );
     this.statistics.disable();
+    // federation after the sessions' last words (unavailable presence to remote contacts,
+    // rooms' goodbyes): what is still waiting for a stream is bounced; none is made now
+    this.s2s?.stop();
     // 5. give sockets a moment to flush the shutdown error, then cut the rest
     await this.listeners.drain(3000);
     // the cluster stops reading; what reached this node's inbox since is routed again

@@ -97,6 +97,10 @@ export const DEFAULTS = {
     connect_timeout: 10,
     /** seconds an unused outgoing stream stays open */
     idle_timeout: 600,
+    /** bytes queued towards one remote server before its stream counts as stuck and is closed (what waits is bounced) */
+    outbound_buffer: 16_777_216,
+    /** outgoing streams at once (one per remote domain); a stanza for one more domain is bounced */
+    max_streams: 10_000,
   },
   admins: [] as string[],
   registration: 'closed' as 'open' | 'closed',
@@ -208,15 +212,32 @@ export const ConfigSchema = z.strictObject({
   redis_url: url(['redis', 'rediss']),
   node_name: z.string().regex(/^[A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only'),
   workers: z.string().regex(/^(auto|[1-9][0-9]*)$/, 'a number of workers, or "auto"'),
-  cluster: z.strictObject({ heartbeat_ms: positive, dead_after_ms: positive, inbox_max: positive, outbox_max: positive, sm_copy: z.boolean() }),
+  cluster: z.strictObject({
+    heartbeat_ms: positive,
+    dead_after_ms: positive,
+    inbox_max: positive,
+    outbox_max: positive,
+    sm_copy: z.boolean(),
+  }),
   s2s: z.strictObject({
     port,
-    hosts: z.record(domainName, z.string().regex(/^(\[[^\]]+\]|[^:\s]+)(:\d+)?$/, 'must be host or host:port')),
+    hosts: z.record(
+      domainName,
+      z
+        .string()
+        .regex(/^(\[[^\]]+\]|[^:\s]+)(:\d{1,5})?$/, 'must be host or host:port')
+        .refine(
+          (v) => !/:(\d+)$/.test(v) || (Number(/:(\d+)$/.exec(v)![1]) >= 1 && Number(/:(\d+)$/.exec(v)![1]) <= 65535),
+          'port 1-65535',
+        ),
+    ),
     require_valid_certs: z.boolean(),
     dialback_secret: z.string(),
     queue_max: positive,
     connect_timeout: positive,
     idle_timeout: positive,
+    outbound_buffer: positive,
+    max_streams: positive,
   }),
   admins: z.array(bareJid),
   registration: z.enum(['open', 'closed']),

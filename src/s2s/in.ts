@@ -1,11 +1,12 @@
 // One incoming server-to-server stream (RFC 6120, XEP-0220): header for one of our
 // domains, STARTTLS, then dialback: a <db:result/> is checked with the sending
-// domain's authoritative server over our outgoing stream to it (<db:verify/>), or,
-// when s2s.require_valid_certs, by the peer's certificate alone (XEP-0344: its client
-// certificate must verify for the domain; no callback). A <db:verify/> for a key we
-// gave is answered from the key itself. Stanzas then come in for (from, to) pairs
-// that were validated; any other 'from' is a stream error (invalid-from, §8.1.2.2).
-import tls from 'node:tls';
+// domain's authoritative server over our outgoing stream to it (<db:verify/>). With
+// s2s.require_valid_certs (the default) that outgoing stream only talks to a server
+// whose certificate verifies for the domain (out.ts), so the answer comes from the
+// domain itself (XEP-0344's dialback over verified TLS), and this stream must be
+// encrypted before dialback. A <db:verify/> for a key we gave is answered from the key
+// itself. Stanzas then come in for (from, to) pairs that were validated; any other
+// 'from' is a stream error (invalid-from, §8.1.2.2).
 import type { Element } from '../xml/index.js';
 import { StreamParser } from '../xml/parser.js';
 import { tryJid } from '../jid.js';
@@ -61,16 +62,18 @@ export class S2SIn {
     });
   }
 
+  /** a parser whose callbacks go quiet once another replaced it (what follows <starttls/> in the same read is not read) */
   private newParser(): StreamParser {
-    return new StreamParser(
+    const p: StreamParser = new StreamParser(
       {
-        onOpen: (name, attrs) => this.header(name, attrs),
-        onElement: (el) => this.element(el),
-        onClose: () => this.closeStream(),
-        onError: (condition, text) => this.fail(condition, text),
+        onOpen: (name, attrs) => this.parser === p && this.header(name, attrs),
+        onElement: (el) => this.parser === p && this.element(el),
+        onClose: () => this.parser === p && this.closeStream(),
+        onError: (condition, text) => this.parser === p && this.fail(condition, text),
       },
       { maxStanzaSize: this.host.settings().max_stanza_size, framed: false },
     );
+    return p;
   }
 
   private header(name: string, attrs: Record<string, string>): void {
@@ -115,43 +118,34 @@ export class S2SIn {
     if (this.transport.secure || !this.transport.canStartTls) return this.fail('policy-violation', 'TLS is already on');
     this.transport.writeNow(`<proceed xmlns='${NS_TLS}'/>`);
     this.parser = this.newParser();
-    // the peer's certificate is asked for (not required): with require_valid_certs it is what authenticates it
-    this.transport.startTls(
-      this.host.tls,
-      (err) => {
-        if (err) this.transport.destroy();
-      },
-      { requestCert: true },
-    );
+    this.valid.clear(); // a new stream (RFC 6120 §5.4.3.3): nothing of the old one holds
+    this.transport.startTls(this.host.tls, (err) => {
+      if (err) this.transport.destroy();
+    });
   }
 
   /** XEP-0220 steps 1–4 on the receiving side. */
   private async result(el: Element): Promise<void> {
-    const from = el.attrs.from ?? '';
-    const to = el.attrs.to ?? '';
+    const from = (el.attrs.from ?? '').toLowerCase();
+    const to = (el.attrs.to ?? '').toLowerCase();
     const key = el.getText().trim();
     const answer = (type: string, extra = ''): void =>
       this.transport.write(`<db:result from='${escapeAttr(to)}' to='${escapeAttr(from)}' type='${type}'>${extra}</db:result>`);
     if (!this.host.serves(to))
       return answer('error', `<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
-    if (!tryJid(from) || from.includes('@') || from.includes('/') || !key)
+    // a key is hex (XEP-0185): nothing else is carried into the question we ask for it
+    if (!isDomain(from) || !/^[0-9a-fA-F]{16,128}$/.test(key))
       return this.fail('improper-addressing', 'a dialback request names a domain and holds a key');
+    if (this.host.serves(from) || /^[\d.]+$|:/.test(from))
+      return answer('error', `<error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
+    if (this.host.settings().require_valid_certs && !this.transport.secure)
+      return answer('error', `<error type='modify'><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
     const pair = `${from} ${to}`;
     if (this.valid.has(pair) || this.pending.has(pair)) return;
-    if (this.host.settings().require_valid_certs) {
-      // XEP-0344: only the peer's certificate, valid for the domain, authenticates it
-      const s = this.transport.tlsSocket;
-      const ok = !!s && s.authorized && !tls.checkServerIdentity(from, s.getPeerCertificate());
-      this.host.metrics.dialback('in', ok ? 'valid' : 'invalid');
-      if (!ok) {
-        answer('invalid');
-        return this.fail('not-authorized', `no valid certificate for ${from}`);
-      }
-      this.valid.add(pair);
-      return answer('valid');
-    }
+    if (this.pending.size >= MAX_PENDING)
+      return answer('error', `<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
     this.pending.add(pair);
-    const ok = await this.host.verify(from, to, this.id, key);
+    const ok = await this.host.verify(from, to, this.id, key.toLowerCase());
     this.pending.delete(pair);
     if (!this.open) return;
     this.host.metrics.dialback('in', ok ? 'valid' : 'invalid');
@@ -165,8 +159,8 @@ export class S2SIn {
 
   /** XEP-0220 step 3: we are the authoritative server: was this key ours? */
   private verify(el: Element): void {
-    const from = el.attrs.from ?? '';
-    const to = el.attrs.to ?? '';
+    const from = (el.attrs.from ?? '').toLowerCase();
+    const to = (el.attrs.to ?? '').toLowerCase();
     const id = el.attrs.id ?? '';
     if (!this.host.serves(to)) {
       return this.transport.write(
@@ -240,5 +234,10 @@ export class S2SIn {
 const AUTH_TIMEOUT_MS = 60_000;
 /** incoming stanzas being routed at once on one stream before it stops reading */
 const MAX_IN_FLIGHT = 64;
+/** dialback requests one incoming stream may have waiting for their answer */
+const MAX_PENDING = 8;
+
+/** a domain name as dialback names one: no local part, no resource, no space */
+const isDomain = (d: string): boolean => /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/i.test(d) && !!tryJid(d);
 
 const escapeAttr = (s: string): string => s.replace(/[&<>'"]/g, (c) => `&#${c.charCodeAt(0)};`);

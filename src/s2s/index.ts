@@ -11,7 +11,7 @@ import { Gauge, Counter } from 'prom-client';
 import type { Core } from '../core.js';
 import type { Element } from '../xml/index.js';
 import { Jid } from '../jid.js';
-import type { StanzaError } from '../api/errors.js';
+import { StanzaError } from '../api/errors.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { S2SOut } from './out.js';
 import { S2SIn, type S2SInHost } from './in.js';
@@ -116,12 +116,23 @@ export class S2S implements S2SInHost {
 
   /** A stanza for a remote domain, from one of ours (Router.remote). */
   send(stanza: Element, from: Jid, to: Jid): void {
-    let out = this.outs.get(to.domain);
-    if (!out || out.closed) {
-      out = new S2SOut(this, to.domain);
-      this.outs.set(to.domain, out);
-    }
+    const out = this.out(to.domain);
+    if (!out)
+      return this.bounce(
+        stanza,
+        new StanzaError(this.stopped ? 'remote-server-timeout' : 'resource-constraint', 'no stream to that server now', 'wait'),
+      );
     out.send(stanza, from.domain);
+  }
+
+  /** the stream to `domain`, made when there is none (undefined: stopping, or s2s.max_streams reached) */
+  private out(domain: string): S2SOut | undefined {
+    let out = this.outs.get(domain);
+    if (out && !out.closed) return out;
+    if (this.stopped || this.outs.size >= this.core.config.s2s.max_streams) return undefined;
+    out = new S2SOut(this, domain);
+    this.outs.set(domain, out);
+    return out;
   }
 
   /** A stanza that came in from another server (its addresses checked by the stream). */
@@ -131,12 +142,8 @@ export class S2S implements S2SInHost {
   }
 
   verify(remote: string, local: string, id: string, key: string): Promise<boolean> {
-    let out = this.outs.get(remote);
-    if (!out || out.closed) {
-      out = new S2SOut(this, remote);
-      this.outs.set(remote, out);
-    }
-    return out.verify(local, id, key);
+    const out = this.out(remote);
+    return out ? out.verify(local, id, key) : Promise.resolve(false);
   }
 
   bounce(stanza: Element, err: StanzaError): void {
@@ -151,7 +158,10 @@ export class S2S implements S2SInHost {
     this.ins.delete(s);
   }
 
+  private stopped = false;
+
   stop(): void {
+    this.stopped = true;
     this.server?.close();
     for (const s of this.ins) s.shutdown();
     for (const o of this.outs.values()) o.close();

@@ -43,8 +43,19 @@ export class S2SOut {
     private readonly host: S2SHost,
     readonly remote: string,
   ) {
-    void this.connect();
+    // from now until a local domain is valid (or the stream ends): bounded, whatever the peer sends
+    this.deadline = setTimeout(() => {
+      if (![...this.auth.values()].includes('valid') && this.state !== 'closed')
+        this.fail(new StanzaError('remote-server-timeout', `no stream to ${this.remote} in time`));
+    }, host.settings().connect_timeout * 3000);
+    this.deadline.unref();
+    this.connect().catch((err: unknown) => {
+      this.host.log.error({ err, remote }, 's2s: connecting failed');
+      this.fail(new StanzaError('remote-server-timeout', `could not connect to ${remote}`));
+    });
   }
+
+  private readonly deadline: NodeJS.Timeout;
 
   get closed(): boolean {
     return this.state === 'closed';
@@ -64,13 +75,27 @@ export class S2SOut {
     if (this.state === 'open' && !this.auth.has(fromDomain)) this.dialback(fromDomain);
   }
 
-  /** Ask the remote (authoritative) server whether it sent a dialback key (XEP-0220 step 2). */
+  /** Ask the remote (authoritative) server whether it sent a dialback key (XEP-0220 step 2); false after VERIFY_MS. */
   verify(from: string, id: string, key: string): Promise<boolean> {
     if (this.state === 'closed') return Promise.resolve(false);
+    const k = `${from} ${id}`;
+    if (this.verifies.size >= MAX_VERIFIES && !this.verifies.has(k)) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const xml = `<db:verify from='${from}' to='${this.remote}' id='${id}'>${key}</db:verify>`;
-      this.verifies.get(id)?.resolve(false);
-      this.verifies.set(id, { resolve, xml });
+      const xml = `<db:verify from='${esc(from)}' to='${esc(this.remote)}' id='${esc(id)}'>${esc(key)}</db:verify>`;
+      this.verifies.get(k)?.resolve(false);
+      const timer = setTimeout(() => {
+        if (this.verifies.get(k)?.xml !== xml) return;
+        this.verifies.delete(k);
+        resolve(false);
+      }, VERIFY_MS);
+      timer.unref();
+      this.verifies.set(k, {
+        resolve: (ok) => {
+          clearTimeout(timer);
+          resolve(ok);
+        },
+        xml,
+      });
       if (this.state === 'open') this.write(xml, false);
     });
   }
@@ -103,27 +128,29 @@ export class S2SOut {
   }
 
   private openStream(socket: net.Socket): void {
-    this.parser = new StreamParser(
+    // a parser goes quiet once replaced (what follows <proceed/> in the same read is not read)
+    const parser: StreamParser = new StreamParser(
       {
         onOpen: (_name, attrs) => {
+          if (this.parser !== parser) return;
           this.streamId = attrs.id ?? '';
           this.prefixes = dialbackPrefixes(attrs);
           if (!this.prefixes.size) this.prefixes.add('db');
         },
-        onElement: (el) => this.element(el),
-        onClose: () => this.close(),
-        onError: () => this.close('not-well-formed'),
+        onElement: (el) => this.parser === parser && this.element(el),
+        onClose: () => this.parser === parser && this.close(),
+        onError: () => this.parser === parser && this.close('not-well-formed'),
       },
       { maxStanzaSize: this.host.settings().max_stanza_size, framed: false },
     );
-    const parser = this.parser;
+    this.parser = parser;
     socket.removeAllListeners('data');
     socket.on('data', (b: Buffer) => {
       this.touch();
       parser.write(b);
     });
     socket.write(
-      `<?xml version='1.0'?><stream:stream xmlns='${NS_SERVER}' xmlns:stream='${NS_STREAM}' xmlns:db='${NS_DIALBACK}' from='${this.host.domain}' to='${this.remote}' version='1.0'>`,
+      `<?xml version='1.0'?><stream:stream xmlns='${NS_SERVER}' xmlns:stream='${NS_STREAM}' xmlns:db='${NS_DIALBACK}' from='${esc(this.host.domain)}' to='${esc(this.remote)}' version='1.0' xml:lang='en'>`,
     );
     this.touch();
   }
@@ -139,9 +166,12 @@ export class S2SOut {
     const db = dialbackName(el, this.prefixes);
     if (db === 'result') return this.dialbackAnswer(el);
     if (db === 'verify') {
-      const v = this.verifies.get(el.attrs.id ?? '');
+      // the answer to a question we asked on this stream: the remote about the key of one of our domains
+      if ((el.attrs.from ?? '').toLowerCase() !== this.remote) return;
+      const k = `${(el.attrs.to ?? '').toLowerCase()} ${el.attrs.id ?? ''}`;
+      const v = this.verifies.get(k);
       if (!v) return; // nothing asked (XEP-0220 §3.1: unsolicited answers are dropped)
-      this.verifies.delete(el.attrs.id!);
+      this.verifies.delete(k);
       v.resolve(el.attrs.type === 'valid');
     }
     // anything else on an outgoing stream is ignored (one direction per stream, RFC 6120 §4.5)
@@ -164,6 +194,7 @@ export class S2SOut {
   private startTls(): void {
     const raw = this.socket!;
     raw.removeAllListeners('data');
+    this.parser = undefined;
     const secure = tls.connect({
       socket: raw,
       servername: this.remote,
@@ -194,7 +225,7 @@ export class S2SOut {
   private dialback(domain: string): void {
     this.auth.set(domain, 'pending');
     const key = dialbackKey(this.host.settings().dialback_secret, this.remote, domain, this.streamId);
-    this.write(`<db:result from='${domain}' to='${this.remote}'>${key}</db:result>`, false);
+    this.write(`<db:result from='${esc(domain)}' to='${esc(this.remote)}'>${key}</db:result>`, false);
   }
 
   /** XEP-0220 step 4: valid sends what waited; anything else bounces it. */
@@ -219,6 +250,9 @@ export class S2SOut {
   private write(xml: string, stanza = true): void {
     if (!this.socket || this.state === 'closed') return;
     this.socket.write(xml);
+    // a peer that does not read does not make us hold its traffic without end
+    if (this.socket.writableLength > this.host.settings().outbound_buffer)
+      return this.fail(new StanzaError('remote-server-timeout', `${this.remote} does not read what is sent`));
     if (stanza) this.host.metrics.out(this.remote, xml.length);
     this.touch();
   }
@@ -248,6 +282,7 @@ export class S2SOut {
     this.state = 'closed';
     this.failure = err;
     clearTimeout(this.idle);
+    clearTimeout(this.deadline);
     this.socket?.destroy();
     for (const v of this.verifies.values()) v.resolve(false);
     this.verifies.clear();
@@ -275,6 +310,11 @@ function tryConnect(t: Target, timeoutMs: number): Promise<net.Socket | undefine
     });
   });
 }
+
+const esc = (s: string): string => s.replace(/[&<>'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+/** questions one outgoing stream may have waiting, and how long one waits */
+const MAX_VERIFIES = 1000;
+const VERIFY_MS = 30_000;
 
 /** A stanza in the server namespace: a client's 'jabber:client' declaration goes (RFC 6120 §4.8.3). */
 export function serializeForServer(stanza: Element): string {

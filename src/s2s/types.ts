@@ -11,6 +11,8 @@ export interface S2SSettings {
   queue_max: number;
   connect_timeout: number;
   idle_timeout: number;
+  outbound_buffer: number;
+  max_streams: number;
   max_stanza_size: number;
 }
 

@@ -153,12 +153,74 @@ describe('federation between two servers (s2s, dialback)', () => {
     assert.ok(!bob.received.some((s) => s.getChildText('body') === 'forged'));
   });
 
+  it('a key that is not a key (markup for the question we would ask) ends the stream; a key naming us or an address is refused', async () => {
+    const raw = await RawClient.connect(pb);
+    raw.send(SERVER_HEADER('a.test', 'b.test'));
+    await raw.waitFor('</stream:features>');
+    raw.send(
+      `<db:result from='a.test' to='b.test'>&lt;/db:verify&gt;&lt;message from='bob@b.test' to='alice@a.test'&gt;&lt;body&gt;forged&lt;/body&gt;&lt;/message&gt;</db:result>`,
+    );
+    await raw.waitFor(/<improper-addressing xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+    await raw.waitClosed();
+    const raw2 = await RawClient.connect(pb);
+    raw2.send(SERVER_HEADER('a.test', 'b.test'));
+    await raw2.waitFor('</stream:features>');
+    raw2.send(`<db:result from='b.test' to='b.test'>${'ab'.repeat(32)}</db:result>`);
+    await raw2.waitFor(/<db:result from='b.test' to='b.test' type='error'><error type='cancel'><not-acceptable /);
+    raw2.send(`<db:result from='127.0.0.1' to='b.test'>${'ab'.repeat(32)}</db:result>`);
+    await raw2.waitFor(/<db:result from='b.test' to='127.0.0.1' type='error'>/);
+    raw2.end();
+    assert.ok(!alice.received.some((s) => s.getChildText('body') === 'forged'));
+  });
+
   it('a key for a domain this server does not serve is a dialback error, not a stream error', async () => {
     const raw = await RawClient.connect(pb);
     raw.send(SERVER_HEADER('a.test', 'b.test'));
     await raw.waitFor('</stream:features>');
     raw.send(`<db:result from='a.test' to='other.test'>abc</db:result>`);
     await raw.waitFor(/<db:result from='other.test' to='a.test' type='error'><error type='cancel'><item-not-found /);
+    raw.end();
+  });
+});
+
+describe('federation with the defaults (UZZAP_S2S_REQUIRE_VALID_CERTS=true)', () => {
+  let c: Server;
+  let d: Server;
+  let carol: XmppClient;
+  let pd = 0;
+  before(async () => {
+    const [pc, p2] = [await freePort(), await freePort()];
+    pd = p2;
+    // the test certificates name localhost, not c.test or d.test: they do not verify for these domains
+    c = await startServer({
+      users: { carol: 'secret' },
+      config: { domain: 'c.test', s2s: { port: pc, hosts: { 'd.test': `127.0.0.1:${pd}` }, connect_timeout: 2 } },
+    });
+    d = await startServer({
+      users: { dave: 'secret' },
+      config: { domain: 'd.test', s2s: { port: pd, hosts: { 'c.test': `127.0.0.1:${pc}` }, connect_timeout: 2 } },
+    });
+    carol = await connect(c, 'carol', { domain: 'c.test' });
+  });
+  after(async () => {
+    await stopAll(carol);
+    await c?.stop();
+    await d?.stop();
+  });
+
+  it('a server whose certificate does not verify for its domain is not talked to: remote-server-timeout', async () => {
+    const res = await iq(carol, xml('iq', { type: 'get', to: 'd.test' }, xml('query', { xmlns: 'jabber:iq:version' })), 8000);
+    assert.equal(res.attrs.type, 'error');
+    assert.ok(res.getChild('error')?.getChild('remote-server-timeout', 'urn:ietf:params:xml:ns:xmpp-stanzas'), res.toString());
+  });
+
+  it('dialback before STARTTLS is refused (policy-violation), and STARTTLS is required', async () => {
+    const raw = await RawClient.connect(pd);
+    raw.send(SERVER_HEADER('c.test', 'd.test'));
+    const features = await raw.waitFor(/<stream:features>[\s\S]*?<\/stream:features>/);
+    assert.match(features, /<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required\/><\/starttls>/);
+    raw.send(`<db:result from='c.test' to='d.test'>${'ab'.repeat(32)}</db:result>`);
+    await raw.waitFor(/<db:result from='d.test' to='c.test' type='error'><error type='modify'><policy-violation /);
     raw.end();
   });
 });
