@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam|component|slowreader|cluster|failover> [options]` (see bench/README.md).
+// Benchmark runner: `node bench/run.mjs <conns|chat|login|presence|muc|resume|mam|component|slowreader|cluster|failover|s2s> [options]` (see bench/README.md).
 // Starts the target server pinned to CPU 0, runs the load generator in this
 // process pinned to CPU 1, prints one JSON object on stdout and a one-line
 // summary on stderr, then stops the server and removes its temp dir.
@@ -13,7 +13,7 @@ import { ComponentConn } from './lib/component-lite.mjs';
 import { startTarget } from './lib/targets.mjs';
 import { localAddresses, machineInfo } from './lib/proc.mjs';
 
-const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster', 'failover', 'pep', 'upload', 'reconnect'];
+const WORKLOADS = ['conns', 'chat', 'login', 'presence', 'muc', 'resume', 'mam', 'component', 'slowreader', 'cluster', 'failover', 'pep', 'upload', 'reconnect', 's2s'];
 const NOFILE = 200000; // wanted fd limit; capped at the hard limit (raising that needs CAP_SYS_RESOURCE)
 
 const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
@@ -43,7 +43,12 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --warmup-queries W      mam: untimed queries of each kind first (10)
   --page P                mam: page size, RSM <max/> (50)
   --contacts K            presence, pep: contacts per user, mutual (50); mam: contacts of u1 in the seeded archive (10)
-  --pairs P               chat: pairs (250)
+  --pairs P               chat: pairs (250); s2s: pairs across the two servers (200; --quick 20)
+  --pair A-B              s2s: the two federated servers, A and B of uzzap|prosody|ejabberd (uzzap-uzzap;
+                          e.g. uzzap-prosody, uzzap-ejabberd, prosody-ejabberd); s2s starts its own servers
+  --domains N             s2s: instead, one Uzzap and a fake peer serving d1..dN.test: a message to each, rounds
+                          of N new outgoing streams (streams/s, RSS, idle close); --rounds R (3), --wait S (60)
+  --dialback callback|trust  s2s --domains: the fake peer checks Uzzap's keys with <db:verify/> (callback) or not
   --mode echo|push        component: user -> component -> user round trips (echo, default) or component -> user only
   --component-domain D    component: the component's domain (bridge.localhost)
   --component-secret S    component: the shared secret (benchsecret)
@@ -94,6 +99,9 @@ function parse() {
       n: { type: 'string' },
       contacts: { type: 'string' },
       pairs: { type: 'string' },
+      pair: { type: 'string' },
+      domains: { type: 'string' },
+      dialback: { type: 'string' },
       shape: { type: 'string' },
       occupants: { type: 'string' },
       rooms: { type: 'string' },
@@ -188,6 +196,9 @@ async function main() {
   const cli = {
     n: num('n'),
     pairs: num('pairs'),
+    pair: v.pair,
+    domains: num('domains'),
+    dialback: v.dialback,
     duration: num('duration'),
     warmup: num('warmup'),
     window: num('window'),
@@ -234,6 +245,10 @@ async function main() {
   }
 
   if (v.host && !/^(127\.|localhost$|::1$)/.test(v.host)) throw new Error('only loopback targets are allowed');
+  if (wl.startTarget && process.argv.some((a) => a === '--target' || a.startsWith('--target='))) {
+    console.error(`${workload} starts its own servers: choose them with --pair (see --help)`);
+    process.exit(2);
+  }
   if (wl.targets && !wl.targets.includes(v.target)) {
     console.error(`${workload} runs only on --target ${wl.targets.join('|')}`);
     process.exit(2);
@@ -257,7 +272,9 @@ async function main() {
     process.exit(2);
   }
   const prepared = wl.prepare ? await wl.prepare({ uzzapEnv }, params) : undefined; // mam: seeds the archive
-  const target = await startTarget(v.target, {
+  // a workload that starts its own servers (s2s: two federated ones) gives the runner one target to report and stop
+  const startWith = wl.startTarget ? (_name, o) => wl.startTarget(params, o) : startTarget;
+  const target = await startWith(v.target, {
     users: wl.usersNeeded(params),
     contacts: wl.contactsNeeded?.(params) ?? 0,
     muc: Boolean(wl.needsMuc),

@@ -25,7 +25,7 @@ import { freePort, waitForPort } from './proc.mjs';
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const HOST = '127.0.0.1';
 const DOMAIN = 'localhost';
-const SCRAM_ITERATIONS = 4096;
+export const SCRAM_ITERATIONS = 4096;
 const MUC_DOMAIN = `conference.${DOMAIN}`;
 /** room size cap the MUC services are configured with (bench rooms stay well below it) */
 const MUC_MAX_USERS = 5000;
@@ -34,7 +34,7 @@ const SM_RESUME_TIMEOUT = 300;
 
 const log = (...a) => console.error('[bench]', ...a);
 
-function dpkgVersion(pkg) {
+export function dpkgVersion(pkg) {
   try {
     return execFileSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8' }).trim();
   } catch {
@@ -42,7 +42,7 @@ function dpkgVersion(pkg) {
   }
 }
 
-function tail(file, lines = 30) {
+export function tail(file, lines = 30) {
   try {
     return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
   } catch {
@@ -51,7 +51,7 @@ function tail(file, lines = 30) {
 }
 
 /** Spawn `cmd args` pinned to CPU 0 (unless pin=false), output to a file; returns the ChildProcess. */
-function spawnServer(cmd, args, { cwd, env, outFile, pin }) {
+export function spawnServer(cmd, args, { cwd, env, outFile, pin }) {
   const out = fs.openSync(outFile, 'a');
   const argv = pin ? ['taskset', '-c', '0', cmd, ...args] : [cmd, ...args];
   log(`starting: ${argv.join(' ')}`);
@@ -64,7 +64,7 @@ function spawnServer(cmd, args, { cwd, env, outFile, pin }) {
 }
 
 /** SIGTERM, wait up to `graceMs`, then SIGKILL. Only ever signals our own child's pid. */
-async function stopChild(child, graceMs = 15000) {
+export async function stopChild(child, graceMs = 15000) {
   graceMs ??= 15000;
   if (!child || child.exited) return;
   const done = new Promise((r) => child.once('exit', r));
@@ -80,11 +80,11 @@ async function stopChild(child, graceMs = 15000) {
   clearTimeout(t);
 }
 
-function makeTmp(name) {
+export function makeTmp(name) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `uzzap-bench-${name}-`));
 }
 
-function rmTmp(dir, keep) {
+export function rmTmp(dir, keep) {
   if (!dir) return;
   if (keep) log(`keeping ${dir}`);
   else fs.rmSync(dir, { recursive: true, force: true });
@@ -120,7 +120,7 @@ async function componentPort(o) {
 
 // ---------------------------------------------------------------- uzzap
 /** What was measured: HEAD, when dist/ was built, and how many src/*.ts files are newer than that build. */
-function uzzapBuild() {
+export function uzzapBuild() {
   const mtimes = (dir, ext) => {
     const out = [];
     for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true }))
@@ -300,7 +300,7 @@ async function uzzap(o) {
 }
 
 // ---------------------------------------------------------------- prosody
-function lua(s) {
+export function lua(s) {
   return JSON.stringify(s); // a JSON string literal is a valid Lua string literal for our paths
 }
 
@@ -424,7 +424,7 @@ ${o.muc ? prosodyMuc() : ''}${comp ? prosodyComponent(comp) : ''}`,
 }
 
 // ---------------------------------------------------------------- ejabberd
-function ejabberdErlLibs() {
+export function ejabberdErlLibs() {
   // Debian's ejabberdctl sets ERL_LIBS to where the ejabberd app lives.
   try {
     const m = /^ERL_LIBS='([^']+)'/m.exec(fs.readFileSync('/usr/sbin/ejabberdctl', 'utf8'));
@@ -630,7 +630,8 @@ function countSqlite(file, query) {
 }
 
 /** One hidden Erlang node registers all users over RPC with pre-computed SCRAM credentials. */
-async function ejabberdRegister(o, { tmp, env, node, dist }) {
+/** `domain`: the virtual host the users are made on (DOMAIN; the s2s workload's own hosts). */
+export async function ejabberdRegister(o, { tmp, env, node, dist, domain = DOMAIN }) {
   const t0 = Date.now();
   const c = scramCredentials(o.password, randomBytes(16), SCRAM_ITERATIONS);
   const b64 = (b) => b.toString('base64');
@@ -638,7 +639,7 @@ async function ejabberdRegister(o, { tmp, env, node, dist }) {
   fs.writeFileSync(
     termsFile,
     `{scram, <<"${b64(c.storedKey)}">>, <<"${b64(c.serverKey)}">>, <<"${b64(c.salt)}">>, sha, ${SCRAM_ITERATIONS}}.\n` +
-      `{users, <<"${DOMAIN}">>, <<"${o.userPrefix}">>, ${o.users}}.\n`,
+      `{users, <<"${domain}">>, <<"${o.userPrefix}">>, ${o.users}}.\n`,
   );
   const code = `
     [Scram, {users, Host, Prefix, N}] = case file:consult("${termsFile}") of {ok, T} -> T end,
@@ -659,7 +660,7 @@ async function ejabberdRegister(o, { tmp, env, node, dist }) {
      || K > 0, I <- lists:seq(1, N), D <- lists:seq(1, K div 2) ++ [-X || X <- lists:seq(1, K div 2)],
         J <- [Contact(I, D)], J =/= I],
     case Bad of [] -> halt(0); _ -> io:format(standard_error, "~p failures, first: ~p~n", [length(Bad), hd(Bad)]), halt(1) end.`;
-  const regNode = `uzzapbenchreg${process.pid}@localhost`;
+  const regNode = `uzzapbenchreg${process.pid}${randomBytes(3).toString('hex')}@localhost`;
   execFileSync('erl', ['-sname', regNode, ...dist, '-dist_listen', 'false', '-hidden', '-noinput', '-eval', code], {
     cwd: tmp,
     env,

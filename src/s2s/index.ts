@@ -106,7 +106,8 @@ export class S2S implements S2SInHost {
     try {
       this.port = await new Promise<number>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ port, host }, () => resolve((server.address() as net.AddressInfo).port));
+        // a burst of dialback callbacks (many remote domains at once) must not overflow the accept queue
+        server.listen({ port, host, backlog: 4096 }, () => resolve((server.address() as net.AddressInfo).port));
       });
       this.server = server;
     } catch (err) {
