@@ -265,3 +265,27 @@ export async function pool(total, concurrency, fn) {
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
 }
+
+/** Server-side TCP sockets on `port` still ESTABLISHED or CLOSE_WAIT, except those to `exceptPorts`. */
+export function serverSocketsOpen(port, exceptPorts = new Set()) {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let n = 0;
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length < 4) continue;
+      const [, local, remote, st] = c;
+      if (local.slice(local.lastIndexOf(':') + 1) !== hexPort) continue;
+      if (st !== '01' && st !== '08') continue; // ESTABLISHED, CLOSE_WAIT
+      if (exceptPorts.has(parseInt(remote.slice(remote.lastIndexOf(':') + 1), 16))) continue;
+      n++;
+    }
+  }
+  return n;
+}

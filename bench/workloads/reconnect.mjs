@@ -31,7 +31,6 @@
 //   sasl2-scram-resume           header / features, SASL2 SCRAM-SHA-1 (PBKDF2 every time) with
 //                                <resume/> inline: the mechanism's cost apart from the round trips
 import tls from 'node:tls';
-import fs from 'node:fs';
 import { createHmac, randomUUID } from 'node:crypto';
 import { StanzaSplitter, attr, xmlEscape } from '../lib/xmpp-lite.mjs';
 import { ScramClient } from '../lib/scram.mjs';
@@ -45,6 +44,7 @@ import {
   pool,
   processTree,
   round,
+  serverSocketsOpen,
   sleep,
   waitForPort,
 } from '../lib/proc.mjs';
@@ -94,28 +94,6 @@ class Refused extends Error {
     super(`${kind}: ${condition(stanza)}`);
     this.kind = kind; // 'sasl_failure' | 'sm_failed'
   }
-}
-
-/** Server-side TCP sockets on `port` in ESTABLISHED or CLOSE_WAIT (as in `resume`). */
-function serverSocketsOpen(port) {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  let n = 0;
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = fs.readFileSync(f, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const c = line.trim().split(/\s+/);
-      if (c.length < 4) continue;
-      const [, local, , st] = c;
-      if (local.slice(local.lastIndexOf(':') + 1) !== hexPort) continue;
-      if (st === '01' || st === '08') n++; // ESTABLISHED, CLOSE_WAIT
-    }
-  }
-  return n;
 }
 
 /**

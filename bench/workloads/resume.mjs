@@ -18,8 +18,7 @@
 // Receiving is string scanning only: '<body>' found with indexOf, the body
 // split on '|'.
 import { attr, SmFailed } from '../lib/xmpp-lite.mjs';
-import { countError, cpuMeter, cpuSeconds, percentile, pool, round, rssBytes, sleep } from '../lib/proc.mjs';
-import fs from 'node:fs';
+import { countError, cpuMeter, cpuSeconds, percentile, pool, round, rssBytes, serverSocketsOpen, sleep } from '../lib/proc.mjs';
 
 export const needsSm = true;
 export const defaults = { n: 1000, gapMessages: 5, concurrency: 100, wait: 5 };
@@ -44,30 +43,6 @@ const errorCondition = (s) => {
   const m = /<error[^>]*>\s*<([\w-]+)/.exec(s);
   return m ? m[1] : s.slice(0, 120);
 };
-
-/** Server-side TCP sockets on `port` still ESTABLISHED or CLOSE_WAIT, except those to `exceptPorts`. */
-function serverSocketsOpen(port, exceptPorts) {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  let n = 0;
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = fs.readFileSync(f, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const c = line.trim().split(/\s+/);
-      if (c.length < 4) continue;
-      const [, local, remote, st] = c;
-      if (local.slice(local.lastIndexOf(':') + 1) !== hexPort) continue;
-      if (st !== '01' && st !== '08') continue; // ESTABLISHED, CLOSE_WAIT
-      if (exceptPorts.has(parseInt(remote.slice(remote.lastIndexOf(':') + 1), 16))) continue;
-      n++;
-    }
-  }
-  return n;
-}
 
 export async function run(ctx, o) {
   const { target, newConn } = ctx;
