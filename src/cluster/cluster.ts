@@ -126,6 +126,8 @@ export class Cluster implements RemoteLink {
   private readonly outbox = new Map<string, string[]>();
   private outboxSize = 0;
   private flushing = false;
+  /** the XADDs of the flush under way (settles, never rejects) */
+  private inFlight: Promise<void> = Promise.resolve();
   private flushQueued = false;
   private lastInbox = '0-0';
   private lastEvents = '0-0';
@@ -469,6 +471,24 @@ export class Cluster implements RemoteLink {
     for (const [domain, node] of [...this.components]) if (node === n.name) this.applyComponent(domain, node, false);
     this.rooms.forgetNode(n.name);
     this.host.log.warn({ node: n.name, inc: n.inc, dropped }, 'cluster: node gone');
+    void this.takeBack(n.name).catch((err: unknown) => this.host.log.warn({ err, node: n.name }, 'cluster: taking back what was posted to a node that left failed'));
+  }
+
+  /**
+   * What this node posted to `node`'s inbox after that node read it for the last time
+   * (it stopped or died while this node still routed to it): routed again from here,
+   * once the posts still in flight have landed. The node's own clean stop and a dead
+   * node's sweeper recover what lay there before; whoever deletes an entry routes it.
+   */
+  private async takeBack(node: string): Promise<void> {
+    for (let i = 0; i < 3 && !this.stopped; i++) {
+      await this.inFlight;
+      if (!this.outbox.has(node)) break;
+      await this.flush();
+    }
+    if (this.stopped) return;
+    const n = await this.recoverInbox(node, undefined, this.name);
+    if (n) this.host.log.info({ node, rerouted: n }, 'cluster: routed again what was posted to a node that left');
   }
 
   /**
@@ -505,17 +525,22 @@ export class Cluster implements RemoteLink {
    * dropped. Between the last report and the death some may have been handled there
    * already: those come twice, under the same stanza-id (clients deduplicate on it).
    */
-  private async recoverInbox(node: string, until?: string): Promise<number> {
+  private async recoverInbox(node: string, until?: string, postedBy?: string): Promise<number> {
     const inbox = this.inboxKey(node);
     const from = (await this.redis.get(this.key(`read:${node}`))) ?? '0-0';
     let n = 0;
-    let start = `(${from}`;
+    let last = from;
     for (;;) {
       if (until === '0-0') break;
-      const entries = (await this.redis.xrange(inbox, start, until ?? '+', 'COUNT', 1000)) as [string, string[]][];
-      if (!entries.length) break;
-      for (const [id, fields] of entries) {
-        start = `(${id}`;
+      const page = (await this.redis.xrange(inbox, `(${last}`, until ?? '+', 'COUNT', 1000)) as [string, string[]][];
+      if (!page.length) break;
+      last = page[page.length - 1]![0];
+      const mine = postedBy === undefined ? page : page.filter(([, fields]) => fieldOf(fields, 'n') === postedBy);
+      // an entry is routed again by whoever deletes it: the sweeper of a dead node and the
+      // nodes taking back what they posted to it late may read the same entries
+      const claims = mine.length ? await this.redis.pipeline(mine.map(([id]) => ['xdel', inbox, id])).exec() : [];
+      for (const [i, [, fields]] of mine.entries()) {
+        if (claims?.[i]?.[1] !== 1) continue;
         let envs: Envelope[];
         try {
           envs = JSON.parse(fieldOf(fields, 'd')) as Envelope[];
@@ -533,8 +558,13 @@ export class Cluster implements RemoteLink {
         }
       }
     }
-    // a dead node's inbox goes; this node's own stays (it reads on from `until`)
-    if (until === undefined) await this.redis.del(inbox, this.key(`read:${node}`));
+    // a dead node's inbox goes up to what was read here (not a DEL: what the others
+    // post until they learn of the death stays, for them to take back); this node's own
+    // stays (it reads on from `until`)
+    if (until === undefined && postedBy === undefined) {
+      await this.redis.xtrim(inbox, 'MINID', nextStreamId(last));
+      await this.redis.del(this.key(`read:${node}`));
+    }
     return n;
   }
 
@@ -606,6 +636,8 @@ export class Cluster implements RemoteLink {
       case 'gone': {
         const p = this.peers.get(ev[1]);
         if (p && (ev[2] === '' || p.inc === ev[2])) this.nodeGone(p);
+        // (one this node never saw alive may still have been posted to: its sessions' entries)
+        else if (!p && ev[1] !== this.name) void this.takeBack(ev[1]).catch(() => undefined);
         return;
       }
       case 'own':
@@ -783,10 +815,16 @@ export class Cluster implements RemoteLink {
     const batch = [...this.outbox];
     this.outbox.clear();
     const p = this.redis.pipeline();
-    for (const [node, q] of batch) p.xadd(this.inboxKey(node), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'd', `[${q.join(',')}]`);
+    // 'n': who posted it (a node that left takes back what it posted there too late)
+    for (const [node, q] of batch) p.xadd(this.inboxKey(node), 'MAXLEN', '~', String(this.settings.inbox_max), '*', 'n', this.name, 'd', `[${q.join(',')}]`);
     let ok = false;
+    const exec = p.exec();
+    this.inFlight = exec.then(
+      () => undefined,
+      () => undefined,
+    );
     try {
-      const res = await p.exec();
+      const res = await exec;
       ok = !!res && res.every(([err]) => !err);
     } catch {
       ok = false;
@@ -1005,6 +1043,12 @@ export async function endUserSessions(redisUrl: string, prefix: string, bare: st
 }
 
 /** a field of a stream entry ([name, value, name, value, ...]) */
+/** The smallest stream id after `id` ('ms-seq'). */
+function nextStreamId(id: string): string {
+  const [ms, seq] = id.split('-');
+  return `${ms}-${Number(seq ?? 0) + 1}`;
+}
+
 function fieldOf(fields: string[], name: string): string {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
   return '';

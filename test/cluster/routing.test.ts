@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import type { Server } from '../../src/server.js';
 import { newStorageSlot, startServer, type StorageSlot } from '../helpers/server.js';
+import { rawSession } from '../helpers/raw.js';
 import { barrier, connect, expectNothing, expectStanza, iq, isMessage, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 
 const chat = (to: string, body: string, type = 'chat') => xml('message', { to, type }, xml('body', {}, body));
@@ -222,5 +223,28 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
     await c.stop();
     await until(() => a.sessions.get('carol@localhost', 'onc') === undefined, 'A forgot the session of the stopped node');
     await until(async () => !(await a.cluster!.nodes()).some((n) => n.name === c.nodeId), 'the node left');
+  });
+
+  it('what another node posts to a stopping node after its last read is routed again by that node (here: offline storage)', async () => {
+    const c = await startServer({ slot, users: { dora: 'secret' } });
+    const dora = await rawSession(c.ports.c2s, 'dora', 'secret', 'phone');
+    dora.send('<presence/>');
+    await knows(a, 'dora@localhost/phone');
+    await until(() => a.cluster!.isLive(c.nodeId), 'A sees C alive');
+    // c stops reading its inbox (how a clean stop begins); a does not know it yet
+    await c.cluster!.quiesce();
+    const posted = a.cluster!.counts.batches;
+    await alice.send(chat('dora@localhost/phone', 'while c stops'));
+    await until(() => a.cluster!.counts.batches > posted, 'A posted it to C');
+    dora.socket.destroy();
+    await c.stop();
+    // when A learns that C left, it takes back what lies unread in C's inbox from it
+    const again = await rawSession(a.ports.c2s, 'dora', 'secret', 'phone');
+    try {
+      again.send('<presence/>');
+      await again.waitFor('<body>while c stops</body>', 5000);
+    } finally {
+      again.socket.destroy();
+    }
   });
 });
