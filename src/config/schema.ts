@@ -101,6 +101,24 @@ export const DEFAULTS = {
     outbound_buffer: 16_777_216,
     /** outgoing streams at once (one per remote domain); a stanza for one more domain is bounced */
     max_streams: 10_000,
+    /** the port for direct TLS from other servers (XEP-0368, `_xmpps-server`; 0: none) */
+    tls_port: 5270,
+    /** CA certificates (PEM file) trusted for peers besides the system's; empty: the system's alone */
+    ca_file: '',
+    /** offer and use SASL EXTERNAL (XEP-0178) when the peer's certificate verifies; dialback otherwise */
+    sasl_external: true,
+    /** bytes per second one incoming stream may send (a burst of 4× is allowed); beyond it reading pauses */
+    rate: 1_048_576,
+    /** the largest stanza a remote server may send (bytes); larger ends its stream (policy-violation) */
+    max_stanza_size: 262_144,
+    /** refuse messages from remote users who are not in the recipient's roster (with a subscription either way) */
+    refuse_strangers: false,
+    /** remote domains never talked to (XEP-0133 "Edit Blacklist" adds to what the server stores) */
+    blacklist: [] as string[],
+    /** when not empty, the only remote domains talked to (XEP-0133 "Edit Whitelist" adds to what the server stores) */
+    whitelist: [] as string[],
+    /** remote domains with their own label in the per-domain metrics; the rest are counted under "other" */
+    metrics_domains: 100,
   },
   admins: [] as string[],
   registration: 'closed' as 'open' | 'closed',
@@ -238,6 +256,15 @@ export const ConfigSchema = z.strictObject({
     idle_timeout: positive,
     outbound_buffer: positive,
     max_streams: positive,
+    tls_port: port,
+    ca_file: z.string(),
+    sasl_external: z.boolean(),
+    rate: positive,
+    max_stanza_size: z.number().int().min(1024),
+    refuse_strangers: z.boolean(),
+    blacklist: z.array(domainName),
+    whitelist: z.array(domainName),
+    metrics_domains: z.number().int().min(0),
   }),
   admins: z.array(bareJid),
   registration: z.enum(['open', 'closed']),
