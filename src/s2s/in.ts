@@ -26,6 +26,8 @@ export interface S2SInHost extends S2SHost {
   serves(domain: string): boolean;
   /** ask `remote`'s authoritative server about a key (our outgoing stream to it) */
   verify(remote: string, local: string, id: string, key: string): Promise<boolean>;
+  /** may `domain` authenticate at all (s2s.blacklist / whitelist)? */
+  allowedPeer(domain: string): boolean;
   /** route an incoming stanza; a promise when routing waits on something (the stream paces itself on it) */
   route(stanza: Element, from: string, to: string): Promise<void> | void;
   closed(s: S2SIn): void;
@@ -138,6 +140,10 @@ export class S2SIn {
       return this.fail('improper-addressing', 'a dialback request names a domain and holds a key');
     if (this.host.serves(from) || /^[\d.]+$|:/.test(from))
       return answer('error', `<error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
+    if (!this.host.allowedPeer(from)) {
+      this.host.metrics.dialback('in', 'error');
+      return answer('error', `<error type='cancel'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
+    }
     if (this.host.settings().require_valid_certs && !this.transport.secure)
       return answer('error', `<error type='modify'><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
     const pair = `${from} ${to}`;

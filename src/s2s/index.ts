@@ -16,6 +16,7 @@ import { TcpTransport } from '../transport/tcp.js';
 import { S2SOut } from './out.js';
 import { S2SIn, type S2SInHost } from './in.js';
 import type { S2SSettings } from './types.js';
+import { S2SPolicy } from './policy.js';
 
 export class S2S implements S2SInHost {
   private readonly outs = new Map<string, S2SOut>();
@@ -25,8 +26,11 @@ export class S2S implements S2SInHost {
   private ownSecret = randomBytes(32).toString('hex');
   port = 0;
   readonly metrics;
+  /** who this server federates with (s2s.blacklist/whitelist, XEP-0133 lists, strangers) */
+  readonly policy: S2SPolicy;
 
   constructor(private readonly core: Core & { serves(domain: string): boolean }) {
+    this.policy = new S2SPolicy(core);
     const reg = core.metrics.registry;
     const outs = this.outs;
     const ins = this.ins;
@@ -117,6 +121,8 @@ export class S2S implements S2SInHost {
 
   /** A stanza for a remote domain, from one of ours (Router.remote). */
   send(stanza: Element, from: Jid, to: Jid): void {
+    if (!this.policy.allowed(to.domain))
+      return this.bounce(stanza, new StanzaError('not-allowed', `this server does not federate with ${to.domain}`));
     const out = this.out(to.domain);
     if (!out)
       return this.bounce(
@@ -138,8 +144,31 @@ export class S2S implements S2SInHost {
 
   /** A stanza that came in from another server (its addresses checked by the stream). */
   route(stanza: Element, from: string, to: string): Promise<void> | void {
-    const r = this.core.router.route(stanza, Jid.parse(from), Jid.parse(to));
+    const f = Jid.parse(from);
+    const t = Jid.parse(to);
+    // (a domain listed after its stream was made)
+    const refused = this.policy.allowed(f.domain) ? this.policy.refuses(stanza, f, t) : true;
+    if (refused === false) return this.deliver(stanza, f, t);
+    if (refused === true) return this.refuse(stanza);
+    return refused.then(
+      (r) => (r ? this.refuse(stanza) : this.deliver(stanza, f, t)),
+      (err: unknown) => this.core.log.error({ err }, 's2s: the policy check of an incoming stanza failed'),
+    );
+  }
+
+  private deliver(stanza: Element, from: Jid, to: Jid): Promise<void> | void {
+    const r = this.core.router.route(stanza, from, to);
     if (r) return r.catch((err: unknown) => this.core.log.error({ err }, 's2s: routing an incoming stanza failed'));
+  }
+
+  /** what the policy refuses is answered as if nobody were there (RFC 6121 §8.5.2.1.1) */
+  private refuse(stanza: Element): void {
+    this.bounce(stanza, new StanzaError('service-unavailable'));
+  }
+
+  /** may a stream from `domain` authenticate? (the policy's lists) */
+  allowedPeer(domain: string): boolean {
+    return this.policy.allowed(domain);
   }
 
   verify(remote: string, local: string, id: string, key: string): Promise<boolean> {
