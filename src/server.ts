@@ -150,6 +150,7 @@ export class Server implements Core, ModuleWiring {
     this.router.remote = (stanza, from, to) => this.s2s!.send(stanza, from, to);
     await this.s2s.listen(this.config.bind_address || undefined);
     this.ports.s2s = this.s2s.port;
+    this.ports.s2sTls = this.s2s.tlsPort;
     this.statistics.enable();
     // one timer for every stream's liveness checks and ack requests (4 passes a second),
     // and the server's own sampling (rates, storage and Redis latency, login times)

@@ -103,7 +103,9 @@ export async function generateCert(
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      // clientAuth too: a server presents the same certificate when it connects to
+      // another server (XEP-0178), and verifiers check the purpose
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: isIP(n) ? ('ip' as const) : ('dns' as const), value: n }))),
       // OpenSSL's strict mode (Python 3.13's default) requires both key identifiers
       await x509.SubjectKeyIdentifierExtension.create(server.keys.publicKey),

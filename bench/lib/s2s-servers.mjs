@@ -144,6 +144,7 @@ async function uzzap(o) {
     UZZAP_HTTP_PORT: o.metrics ? String(HTTP_PORT) : '0',
     UZZAP_COMPONENT_PORT: '0',
     UZZAP_S2S_PORT: String(S2S_PORT),
+    UZZAP_S2S_TLS_PORT: '0',
     UZZAP_S2S_HOSTS: hosts,
     UZZAP_S2S_REQUIRE_VALID_CERTS: 'false',
     UZZAP_DATA_DIR: path.join(tmp, 'data'),

@@ -178,6 +178,7 @@ async function uzzap(o) {
     UZZAP_HTTP_PORT: '0',
     UZZAP_COMPONENT_PORT: '0',
     UZZAP_S2S_PORT: '0',
+    UZZAP_S2S_TLS_PORT: '0',
     UZZAP_DATA_DIR: path.join(tmp, 'data'),
     UZZAP_C2S_REQUIRE_TLS: 'false',
     UZZAP_LOG_LEVEL: 'warn',

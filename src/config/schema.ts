@@ -52,11 +52,13 @@ export const DEFAULTS = {
   rate_limits: {
     c2s: { stanzas: 0, bytes: 1_048_576 },
     component: { stanzas: 0, bytes: 0 },
+    /** each incoming server-to-server stream (overrides and exemptions by remote domain) */
+    s2s: { stanzas: 0, bytes: 1_048_576 },
     /** seconds of traffic at the limit a session may send in one burst */
     burst: 2,
-    /** bare JIDs and component domains that are never limited */
+    /** bare JIDs, component domains and remote server domains that are never limited */
     exempt: [] as string[],
-    /** per account or component: { 'bot@example.com': { stanzas: 1000, bytes: 0 } } (uzzap.yaml only) */
+    /** per account, component or remote server domain: { 'bot@example.com': { stanzas: 1000, bytes: 0 } } (uzzap.yaml only) */
     overrides: {} as Record<string, { stanzas: number; bytes: number }>,
   },
   bind_address: '',
@@ -85,7 +87,7 @@ export const DEFAULTS = {
   s2s: {
     /** the port other servers connect to (0: no incoming federation) */
     port: 5269,
-    /** domain: host[:port] used in place of DNS (env: "example.org=10.0.0.5:5269,chat.example.net=host") */
+    /** domain: host[:port] used in place of DNS, xmpps://host[:port] for direct TLS (env: "example.org=10.0.0.5:5269,chat.example.net=xmpps://host:5270") */
     hosts: {} as Record<string, string>,
     /** peers must present certificates that verify (system CAs, RFC 6125 names); false: dialback alone authenticates them */
     require_valid_certs: true,
@@ -107,8 +109,6 @@ export const DEFAULTS = {
     ca_file: '',
     /** offer and use SASL EXTERNAL (XEP-0178) when the peer's certificate verifies; dialback otherwise */
     sasl_external: true,
-    /** bytes per second one incoming stream may send (a burst of 4× is allowed); beyond it reading pauses */
-    rate: 1_048_576,
     /** the largest stanza a remote server may send (bytes); larger ends its stream (policy-violation) */
     max_stanza_size: 262_144,
     /** refuse messages from remote users who are not in the recipient's roster (with a subscription either way) */
@@ -219,6 +219,7 @@ export const ConfigSchema = z.strictObject({
   rate_limits: z.strictObject({
     c2s: rate,
     component: rate,
+    s2s: rate,
     burst: z.number().positive(),
     exempt: z.array(z.string().min(1)),
     overrides: z.record(z.string().min(1), rate),
@@ -243,7 +244,7 @@ export const ConfigSchema = z.strictObject({
       domainName,
       z
         .string()
-        .regex(/^(\[[^\]]+\]|[^:\s]+)(:\d{1,5})?$/, 'must be host or host:port')
+        .regex(/^(xmpps:\/\/)?(\[[^\]]+\]|[^:\s/]+)(:\d{1,5})?$/, 'must be host, host:port or xmpps://host:port (direct TLS)')
         .refine(
           (v) => !/:(\d+)$/.test(v) || (Number(/:(\d+)$/.exec(v)![1]) >= 1 && Number(/:(\d+)$/.exec(v)![1]) <= 65535),
           'port 1-65535',
@@ -259,7 +260,6 @@ export const ConfigSchema = z.strictObject({
     tls_port: port,
     ca_file: z.string(),
     sasl_external: z.boolean(),
-    rate: positive,
     max_stanza_size: z.number().int().min(1024),
     refuse_strangers: z.boolean(),
     blacklist: z.array(domainName),

@@ -1,5 +1,8 @@
-// One incoming server-to-server stream (RFC 6120, XEP-0220): header for one of our
-// domains, STARTTLS, then dialback: a <db:result/> is checked with the sending
+// One incoming server-to-server stream (RFC 6120, XEP-0178, XEP-0220): header for one
+// of our domains, STARTTLS (or direct TLS, XEP-0368), then either SASL EXTERNAL, offered
+// when the peer's certificate verifies for the domain its header names (XEP-0178), or
+// dialback: a <db:result/> for a domain the peer's certificate verifies for is valid
+// at once (XEP-0344); any other is checked with the sending
 // domain's authoritative server over our outgoing stream to it (<db:verify/>). With
 // s2s.require_valid_certs (the default) that outgoing stream only talks to a server
 // whose certificate verifies for the domain (out.ts), so the answer comes from the
@@ -14,14 +17,19 @@ import { randomToken } from '../random.js';
 import type { StreamErrorCondition } from '../api/errors.js';
 import type { Transport } from '../transport/types.js';
 import type { TlsMaterial } from '../tls.js';
+import type { Config } from '../config/schema.js';
 import { checkHeader, streamErrorXml } from '../stream/header.js';
-import { NS_STREAM, NS_TLS } from '../stream/ns.js';
+import { NS_SASL, NS_STREAM, NS_TLS } from '../stream/ns.js';
+import { RateLimiter } from '../stream/rate.js';
+import { certifies } from './certs.js';
 import { dialbackKey, dialbackName, dialbackPrefixes, sameKey, NS_DIALBACK, NS_DIALBACK_FEATURE, NS_SERVER } from './dialback.js';
 import type { S2SHost } from './types.js';
 
 /** What an incoming stream needs besides the common host. */
 export interface S2SInHost extends S2SHost {
-  readonly tls: TlsMaterial;
+  /** our certificate for STARTTLS, asking for the peer's (trusting s2s.ca_file too) */
+  serverTls(): TlsMaterial;
+  rateLimits(): Config['rate_limits'];
   /** a domain this server answers for (its own and its services') */
   serves(domain: string): boolean;
   /** ask `remote`'s authoritative server about a key (our outgoing stream to it) */
@@ -37,14 +45,23 @@ export class S2SIn {
   private parser: StreamParser;
   private id = '';
   private prefixes = new Set<string>(['db']);
+  /** the domain the peer's header names (its 'from'), and ours it asked for */
   private peer = '';
+  private to = '';
   private open = true;
+  /** SASL EXTERNAL: offered on this stream / done (the peer then restarts the stream) */
+  private externalOffered = false;
+  private external = false;
+  /** reading paused for: stanzas in flight, the rate limit */
+  private readonly pausedFor = new Set<'flight' | 'rate'>();
+  /** stanzas read in the same chunk as the bytes that went over the rate: handled when it allows (at most a read's worth) */
+  private held: Element[] = [];
+  private readonly limiter: RateLimiter;
   /** "remote local" pairs validated on this stream */
   private readonly valid = new Set<string>();
   private readonly pending = new Set<string>();
   /** stanzas routed and not settled: past a bound, reading pauses (TCP backpressure, not memory) */
   private inFlight = 0;
-  private paused = false;
   /** a stream must authenticate a pair within AUTH_TIMEOUT_MS, or it goes */
   private readonly authTimer: NodeJS.Timeout;
 
@@ -53,15 +70,26 @@ export class S2SIn {
     private readonly transport: Transport,
   ) {
     this.parser = this.newParser();
+    this.limiter = new RateLimiter(() => this.host.rateLimits(), 's2s');
     this.authTimer = setTimeout(() => {
       if (!this.valid.size) this.fail('connection-timeout', 'no dialback in time');
     }, AUTH_TIMEOUT_MS);
     this.authTimer.unref();
     transport.setHandler({
-      data: (chunk) => this.parser.write(chunk),
+      data: (chunk) => {
+        this.host.metrics.inBytes(this.peer, chunk.length);
+        const wait = this.limiter.take(chunk.length, 0);
+        if (wait > 0) this.pauseFor('rate', wait);
+        this.parser.write(chunk);
+      },
       closed: () => this.end(),
       overflow: () => this.fail('policy-violation', 'you do not read what is sent'),
     });
+  }
+
+  /** has some (from, to) pair been authenticated on this stream? */
+  get authenticated(): boolean {
+    return this.valid.size > 0;
   }
 
   /** a parser whose callbacks go quiet once another replaced it (what follows <starttls/> in the same read is not read) */
@@ -94,19 +122,74 @@ export class S2SIn {
       reply(this.host.domain);
       return this.fail('host-unknown', `this server does not serve ${to}`);
     }
-    this.peer = attrs.from ?? '';
+    this.peer = (attrs.from ?? '').toLowerCase();
+    this.limiter.who = this.peer || undefined;
+    this.to = to;
     this.prefixes = dialbackPrefixes(attrs);
     if (!this.prefixes.size) this.prefixes.add('db');
     reply(to);
     const starttls = this.transport.secure
       ? ''
       : `<starttls xmlns='${NS_TLS}'>${this.host.settings().require_valid_certs ? '<required/>' : ''}</starttls>`;
-    this.transport.write(`<stream:features>${starttls}<dialback xmlns='${NS_DIALBACK_FEATURE}'><errors/></dialback></stream:features>`);
+    // XEP-0178: EXTERNAL only where the certificate already says the peer is who its header claims
+    this.externalOffered =
+      !this.external &&
+      this.host.settings().sasl_external &&
+      isDomain(this.peer) &&
+      this.host.allowedPeer(this.peer) &&
+      certifies(this.transport.tlsSocket, this.peer);
+    const sasl = this.externalOffered ? `<mechanisms xmlns='${NS_SASL}'><mechanism>EXTERNAL</mechanism></mechanisms>` : '';
+    this.transport.write(`<stream:features>${starttls}${sasl}<dialback xmlns='${NS_DIALBACK_FEATURE}'><errors/></dialback></stream:features>`);
+  }
+
+  /** RFC 6120 §6.4, XEP-0178: the peer authenticates as the domain its certificate names. */
+  private auth(el: Element): void {
+    const failure = (condition: string): void => {
+      this.host.metrics.external('in', 'failure');
+      this.transport.write(`<failure xmlns='${NS_SASL}'><${condition}/></failure>`);
+    };
+    if (!this.externalOffered || el.attrs.mechanism !== 'EXTERNAL') return failure('invalid-mechanism');
+    const text = el.getText().trim();
+    let authzid = '';
+    if (text && text !== '=') {
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return failure('incorrect-encoding');
+      authzid = Buffer.from(text, 'base64').toString('utf8').toLowerCase();
+    }
+    // the identity is the header's 'from'; an authorization identity, if any, must be the same
+    if (authzid && authzid !== this.peer) return failure('invalid-authzid');
+    if (!certifies(this.transport.tlsSocket, this.peer)) return failure('not-authorized');
+    this.external = true;
+    this.externalOffered = false;
+    this.valid.add(`${this.peer} ${this.to}`);
+    this.host.metrics.external('in', 'success');
+    this.transport.write(`<success xmlns='${NS_SASL}'/>`);
+    // the peer opens a new stream on the same connection (RFC 6120 §6.4.6)
+    this.parser = this.newParser();
+  }
+
+  private pauseFor(reason: 'flight' | 'rate', ms = 0): void {
+    if (reason === 'rate' && !this.pausedFor.has('rate')) this.host.metrics.rateLimited();
+    if (!this.pausedFor.size) this.transport.pause();
+    this.pausedFor.add(reason);
+    if (ms > 0) setTimeout(() => this.resumeFor(reason), ms).unref();
+  }
+
+  private resumeFor(reason: 'flight' | 'rate'): void {
+    if (!this.pausedFor.delete(reason)) return;
+    // what was read before the pause goes first, as long as the rate allows
+    while (this.held.length && !this.pausedFor.has('rate') && this.open) this.handle(this.held.shift()!);
+    if (!this.pausedFor.size && this.open) this.transport.resume();
   }
 
   private element(el: Element): void {
     if (!this.open) return;
+    if (this.pausedFor.has('rate') || this.held.length) return void this.held.push(el);
+    this.handle(el);
+  }
+
+  private handle(el: Element): void {
     if (el.name === 'starttls' && el.attrs.xmlns === NS_TLS) return this.startTls();
+    if (el.name === 'auth' && el.attrs.xmlns === NS_SASL) return this.auth(el);
     const db = dialbackName(el, this.prefixes);
     if (db === 'result') return void this.result(el);
     if (db === 'verify') return this.verify(el);
@@ -121,9 +204,13 @@ export class S2SIn {
     this.transport.writeNow(`<proceed xmlns='${NS_TLS}'/>`);
     this.parser = this.newParser();
     this.valid.clear(); // a new stream (RFC 6120 §5.4.3.3): nothing of the old one holds
-    this.transport.startTls(this.host.tls, (err) => {
-      if (err) this.transport.destroy();
-    });
+    this.transport.startTls(
+      this.host.serverTls(),
+      (err) => {
+        if (err) this.transport.destroy();
+      },
+      { requestCert: true },
+    );
   }
 
   /** XEP-0220 steps 1–4 on the receiving side. */
@@ -148,6 +235,12 @@ export class S2SIn {
       return answer('error', `<error type='modify'><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
     const pair = `${from} ${to}`;
     if (this.valid.has(pair) || this.pending.has(pair)) return;
+    // XEP-0344: a certificate that verifies for the sending domain is proof enough (no callback)
+    if (certifies(this.transport.tlsSocket, from)) {
+      this.valid.add(pair);
+      this.host.metrics.dialback('in', 'valid');
+      return answer('valid');
+    }
     if (this.pending.size >= MAX_PENDING)
       return answer('error', `<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
     this.pending.add(pair);
@@ -190,20 +283,16 @@ export class S2SIn {
       );
     }
     if (el.attrs.xmlns === NS_SERVER) delete el.attrs.xmlns;
-    this.host.metrics.in(from.domain, 0);
+    this.host.metrics.in(from.domain);
+    const wait = this.limiter.take(0, 1);
+    if (wait > 0) this.pauseFor('rate', wait);
     const r = this.host.route(el, from.full, to.full);
     if (!r) return;
     this.inFlight++;
-    if (this.inFlight >= MAX_IN_FLIGHT && !this.paused) {
-      this.paused = true;
-      this.transport.pause();
-    }
+    if (this.inFlight >= MAX_IN_FLIGHT) this.pauseFor('flight');
     void r.finally(() => {
       this.inFlight--;
-      if (this.paused && this.inFlight < MAX_IN_FLIGHT / 2) {
-        this.paused = false;
-        this.transport.resume();
-      }
+      if (this.inFlight < MAX_IN_FLIGHT / 2) this.resumeFor('flight');
     });
   }
 

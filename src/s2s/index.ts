@@ -6,6 +6,7 @@
 // Settings: s2s.* (docs/configuration.md); UZZAP_S2S_HOSTS maps domains to host:port
 // (RFC 6120 §3.2.3) for private networks and tests.
 import net from 'node:net';
+import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { Gauge, Counter } from 'prom-client';
 import type { Core } from '../core.js';
@@ -15,55 +16,92 @@ import { StanzaError } from '../api/errors.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { S2SOut } from './out.js';
 import { S2SIn, type S2SInHost } from './in.js';
-import type { S2SSettings } from './types.js';
+import type { S2SMetrics, S2SSettings } from './types.js';
 import { S2SPolicy } from './policy.js';
+import { PeerTrust } from './certs.js';
+import type { TlsMaterial } from '../tls.js';
 
 export class S2S implements S2SInHost {
   private readonly outs = new Map<string, S2SOut>();
   private readonly ins = new Set<S2SIn>();
   private server: net.Server | undefined;
+  private tlsServer: tls.Server | undefined;
+  private readonly trust: PeerTrust;
   /** the dialback secret when none is configured: the cluster's (in Redis), else this process's own */
   private ownSecret = randomBytes(32).toString('hex');
   port = 0;
-  readonly metrics;
+  /** the direct TLS port (XEP-0368), 0 when none */
+  tlsPort = 0;
+  readonly metrics: S2SMetrics;
   /** who this server federates with (s2s.blacklist/whitelist, XEP-0133 lists, strangers) */
   readonly policy: S2SPolicy;
 
   constructor(private readonly core: Core & { serves(domain: string): boolean }) {
     this.policy = new S2SPolicy(core);
+    this.trust = new PeerTrust(core.config.s2s.ca_file);
     const reg = core.metrics.registry;
     const outs = this.outs;
     const ins = this.ins;
     new Gauge({
       name: 'uzzap_s2s_streams',
-      help: 'server-to-server streams open, by direction',
-      labelNames: ['direction'],
+      help: 'server-to-server streams open, by direction and state (negotiating, authenticated)',
+      labelNames: ['direction', 'state'],
       registers: [reg],
       collect() {
-        this.set({ direction: 'out' }, outs.size);
-        this.set({ direction: 'in' }, ins.size);
+        let out = 0;
+        let inAuth = 0;
+        for (const o of outs.values()) if (o.authenticated) out++;
+        for (const i of ins) if (i.authenticated) inAuth++;
+        this.set({ direction: 'out', state: 'authenticated' }, out);
+        this.set({ direction: 'out', state: 'negotiating' }, outs.size - out);
+        this.set({ direction: 'in', state: 'authenticated' }, inAuth);
+        this.set({ direction: 'in', state: 'negotiating' }, ins.size - inAuth);
       },
     });
     const stanzas = new Counter({
       name: 'uzzap_s2s_stanzas_total',
-      help: 'stanzas sent to and received from other servers',
-      labelNames: ['direction'],
+      help: 'stanzas sent to and received from other servers, by remote domain (s2s.metrics_domains of them; the rest: other)',
+      labelNames: ['direction', 'domain'],
       registers: [reg],
     });
-    const bytes = new Counter({ name: 'uzzap_s2s_bytes_total', help: 'bytes of stanzas sent to other servers', registers: [reg] });
+    const bytes = new Counter({
+      name: 'uzzap_s2s_bytes_total',
+      help: 'bytes sent to (stanzas) and read from other servers, by remote domain',
+      labelNames: ['direction', 'domain'],
+      registers: [reg],
+    });
     const dialbacks = new Counter({
       name: 'uzzap_s2s_dialback_total',
       help: 'dialback results, by direction and result',
       labelNames: ['direction', 'result'],
       registers: [reg],
     });
+    const externals = new Counter({
+      name: 'uzzap_s2s_sasl_external_total',
+      help: 'SASL EXTERNAL (XEP-0178) authentications between servers, by direction and result',
+      labelNames: ['direction', 'result'],
+      registers: [reg],
+    });
+    // one label per remote domain for the first s2s.metrics_domains seen: a server that
+    // talks to thousands of domains does not make thousands of series
+    const labelled = new Set<string>();
+    const label = (domain: string): string => {
+      if (labelled.has(domain)) return domain;
+      if (!domain || labelled.size >= core.config.s2s.metrics_domains) return 'other';
+      labelled.add(domain);
+      return domain;
+    };
     this.metrics = {
-      out: (_remote: string, n: number) => {
-        stanzas.inc({ direction: 'out' });
-        bytes.inc(n);
+      out: (remote, n) => {
+        const domain = label(remote);
+        stanzas.inc({ direction: 'out', domain });
+        bytes.inc({ direction: 'out', domain }, n);
       },
-      in: () => stanzas.inc({ direction: 'in' }),
-      dialback: (direction: 'in' | 'out', result: 'valid' | 'invalid' | 'error') => dialbacks.inc({ direction, result }),
+      in: (remote) => stanzas.inc({ direction: 'in', domain: label(remote) }),
+      inBytes: (remote, n) => bytes.inc({ direction: 'in', domain: label(remote) }, n),
+      dialback: (direction, result) => dialbacks.inc({ direction, result }),
+      external: (direction, result) => externals.inc({ direction, result }),
+      rateLimited: () => core.metrics.rateLimited.inc({ stream: 's2s' }),
     };
   }
 
@@ -73,13 +111,21 @@ export class S2S implements S2SInHost {
   get log(): typeof this.core.log {
     return this.core.log;
   }
-  get tls(): Core['tls'] {
-    return this.core.tls;
+  get ca(): string[] | undefined {
+    return this.trust.ca;
+  }
+
+  serverTls(): TlsMaterial {
+    return this.trust.serverMaterial(this.core.tls);
+  }
+
+  rateLimits(): Core['config']['rate_limits'] {
+    return this.core.config.rate_limits;
   }
 
   settings(): S2SSettings {
     const c = this.core.config;
-    return { ...c.s2s, dialback_secret: c.s2s.dialback_secret || this.ownSecret, max_stanza_size: c.max_stanza_size };
+    return { ...c.s2s, dialback_secret: c.s2s.dialback_secret || this.ownSecret };
   }
 
   serves(domain: string): boolean {
@@ -101,21 +147,25 @@ export class S2S implements S2SInHost {
       });
       if (shared) this.ownSecret = shared;
     }
-    const port = this.core.config.s2s.port;
-    if (!port) return;
-    const server = net.createServer((socket) => {
-      const s = new S2SIn(this, new TcpTransport(socket, () => this.core.config.limits.outbound_buffer));
-      this.ins.add(s);
-    });
-    try {
-      this.port = await new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        // a burst of dialback callbacks (many remote domains at once) must not overflow the accept queue
-        server.listen({ port, host, backlog: 4096 }, () => resolve((server.address() as net.AddressInfo).port));
-      });
-      this.server = server;
-    } catch (err) {
-      this.core.log.error({ err, port }, 's2s: cannot listen; other servers cannot reach this node (UZZAP_S2S_PORT)');
+    const { port, tls_port } = this.core.config.s2s;
+    const accept = (socket: net.Socket): void => {
+      if (this.stopped) return void socket.destroy();
+      this.ins.add(new S2SIn(this, new TcpTransport(socket, () => this.core.config.limits.outbound_buffer)));
+    };
+    if (port) {
+      const server = net.createServer(accept);
+      this.port = await listenOn(server, port, host, this.core.log, 'UZZAP_S2S_PORT');
+      if (this.port) this.server = server;
+    }
+    if (tls_port) {
+      // XEP-0368: TLS from the first byte, ALPN "xmpp-server"; the peer's certificate asked for (XEP-0178)
+      const server = tls.createServer(
+        { ...this.core.tls.options, ca: this.trust.ca, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['xmpp-server'] },
+        accept,
+      );
+      server.on('tlsClientError', () => undefined);
+      this.tlsPort = await listenOn(server, tls_port, host, this.core.log, 'UZZAP_S2S_TLS_PORT');
+      if (this.tlsPort) this.tlsServer = server;
     }
   }
 
@@ -193,7 +243,22 @@ export class S2S implements S2SInHost {
   stop(): void {
     this.stopped = true;
     this.server?.close();
+    this.tlsServer?.close();
     for (const s of this.ins) s.shutdown();
     for (const o of this.outs.values()) o.close();
+  }
+}
+
+/** Listen on `port` (0 when it cannot: logged, the node runs on without it). */
+async function listenOn(server: net.Server, port: number, host: string | undefined, log: Core['log'], name: string): Promise<number> {
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      // a burst of dialback callbacks (many remote domains at once) must not overflow the accept queue
+      server.listen({ port, host, backlog: 4096 }, () => resolve((server.address() as net.AddressInfo).port));
+    });
+  } catch (err) {
+    log.error({ err, port }, `s2s: cannot listen; other servers cannot reach this node there (${name})`);
+    return 0;
   }
 }

@@ -1,7 +1,9 @@
-// One outgoing server-to-server stream to a remote domain (RFC 6120 §10.4, XEP-0220):
-// resolve (resolve.ts), connect, STARTTLS when offered (the certificate checked when
-// s2s.require_valid_certs), then dialback (<db:result/>) for each local domain that
-// sends (the server's and its services'), and stanzas once that domain is valid.
+// One outgoing server-to-server stream to a remote domain (RFC 6120 §10.4, XEP-0178,
+// XEP-0220): resolve (resolve.ts), connect, TLS (direct, XEP-0368, or STARTTLS when
+// offered; the certificate checked when s2s.require_valid_certs), then SASL EXTERNAL
+// for our own domain when the peer offers it (it does when our certificate verifies
+// there), else dialback (<db:result/>), and dialback for each other local domain that
+// sends (our services'); stanzas go once their domain is valid.
 // Until then they wait, bounded (s2s.queue_max); if the stream cannot be made they are
 // bounced: remote-server-not-found when the domain does not resolve, else
 // remote-server-timeout (RFC 6120 §8.3.3.16/17). The stream also carries <db:verify/>
@@ -11,7 +13,7 @@ import tls from 'node:tls';
 import type { Element } from '../xml/index.js';
 import { StreamParser } from '../xml/parser.js';
 import { StanzaError } from '../api/errors.js';
-import { NS_STREAM, NS_TLS } from '../stream/ns.js';
+import { NS_SASL, NS_STREAM, NS_TLS } from '../stream/ns.js';
 import { dialbackKey, dialbackName, dialbackPrefixes, NS_DIALBACK, NS_SERVER } from './dialback.js';
 import { NoSuchDomain, resolveServer, type Target } from './resolve.js';
 import type { S2SHost } from './types.js';
@@ -30,6 +32,8 @@ export class S2SOut {
   private streamId = '';
   private prefixes = new Set<string>(['db']);
   private secure = false;
+  /** SASL EXTERNAL for our domain: not tried, under way, done (the stream restarted), refused */
+  private external: 'no' | 'pending' | 'done' | 'failed' = 'no';
   /** local domains by dialback state on this stream */
   private readonly auth = new Map<string, 'pending' | 'valid'>();
   /** stanzas waiting for their local domain's dialback, or for the stream */
@@ -59,6 +63,12 @@ export class S2SOut {
 
   get closed(): boolean {
     return this.state === 'closed';
+  }
+
+  /** has some local domain been authenticated on this stream? */
+  get authenticated(): boolean {
+    for (const v of this.auth.values()) if (v === 'valid') return true;
+    return false;
   }
 
   /** Send a stanza from `from` (a local domain) now, or once that domain is authenticated. */
@@ -112,13 +122,19 @@ export class S2SOut {
     for (const t of targets) {
       const socket = await tryConnect(t, this.host.settings().connect_timeout * 1000);
       if ((this.state as State) === 'closed') return void socket?.destroy();
-      if (socket) return this.attach(socket);
+      if (!socket) continue;
+      if (!t.tls) return this.attach(socket);
+      // direct TLS (XEP-0368): the same checks as after STARTTLS; a failure tries the next target
+      const secure = await this.handshake(socket);
+      if ((this.state as State) === 'closed') return void secure?.destroy();
+      if (secure) return this.attach(secure);
     }
     this.fail(new StanzaError('remote-server-timeout', `could not connect to ${this.remote}`));
   }
 
   private attach(socket: net.Socket): void {
     this.socket = socket;
+    this.secure = socket instanceof tls.TLSSocket;
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -159,6 +175,7 @@ export class S2SOut {
     if (el.name === 'stream:features') return this.features(el);
     if (el.name === 'proceed' && el.attrs.xmlns === NS_TLS) return this.startTls();
     if (el.name === 'failure' && el.attrs.xmlns === NS_TLS) return this.close();
+    if (el.attrs.xmlns === NS_SASL && (el.name === 'success' || el.name === 'failure')) return this.externalAnswer(el.name === 'success');
     if (el.name === 'stream:error') {
       this.host.log.info({ remote: this.remote, error: el.getChildElements()[0]?.name }, 's2s: stream error from the remote');
       return this.close();
@@ -186,38 +203,95 @@ export class S2SOut {
     if (!this.secure && this.host.settings().require_valid_certs) {
       return this.fail(new StanzaError('remote-server-timeout', `${this.remote} offers no TLS`, 'cancel'));
     }
+    // XEP-0178: the peer offers EXTERNAL when our certificate verifies for our domain there
+    const mechanisms = f.getChild('mechanisms', NS_SASL)?.getChildren('mechanism').map((m) => m.getText().trim()) ?? [];
+    if (this.secure && this.external === 'no' && this.host.settings().sasl_external && mechanisms.includes('EXTERNAL')) {
+      this.external = 'pending';
+      // the authorization identity: our domain (what the header says, RFC 6120 §6.4.6 allows '=')
+      this.socket!.write(`<auth xmlns='${NS_SASL}' mechanism='EXTERNAL'>${Buffer.from(this.host.domain).toString('base64')}</auth>`);
+      return;
+    }
+    this.ready();
+  }
+
+  /** SASL EXTERNAL answered: success restarts the stream (RFC 6120 §6.4.6); a failure falls back to dialback. */
+  private externalAnswer(success: boolean): void {
+    if (this.external !== 'pending') return;
+    this.host.metrics.external('out', success ? 'success' : 'failure');
+    if (!success) {
+      this.external = 'failed';
+      this.host.log.info({ remote: this.remote }, 's2s: SASL EXTERNAL refused; dialback instead');
+      return this.ready();
+    }
+    this.external = 'done';
+    this.openStream(this.socket!);
+  }
+
+  /** The stream can carry dialback and, for authenticated domains, stanzas. */
+  private ready(): void {
     this.state = 'open';
+    if (this.external === 'done' && !this.auth.has(this.host.domain)) this.validated(this.host.domain);
     for (const v of this.verifies.values()) this.write(v.xml, false);
     for (const domain of this.waiting.keys()) if (!this.auth.has(domain)) this.dialback(domain);
+  }
+
+  /** `domain` may send on this stream now: what waited goes. */
+  private validated(domain: string): void {
+    this.auth.set(domain, 'valid');
+    const list = this.waiting.get(domain) ?? [];
+    this.waiting.delete(domain);
+    this.queued -= list.length;
+    for (const w of list) this.write(w.xml);
   }
 
   private startTls(): void {
     const raw = this.socket!;
     raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
     this.parser = undefined;
-    const secure = tls.connect({
-      socket: raw,
-      servername: this.remote,
-      ALPNProtocols: ['xmpp-server'],
-      rejectUnauthorized: false,
-      // our own certificate, for a peer that authenticates servers by it (XEP-0178)
-      ...this.host.clientCertificate(),
+    void this.handshake(raw).then((secure) => {
+      if (this.state === 'closed') return void secure?.destroy();
+      if (!secure) return this.fail(new StanzaError('remote-server-timeout', `TLS with ${this.remote} failed`, 'cancel'));
+      this.attach(secure);
     });
-    secure.on('error', () => undefined);
-    secure.once('secureConnect', () => {
-      if (this.host.settings().require_valid_certs) {
-        const bad = !secure.authorized || tls.checkServerIdentity(this.remote, secure.getPeerCertificate());
-        if (bad) {
-          this.host.log.info({ remote: this.remote, reason: secure.authorizationError ?? 'name' }, 's2s: certificate not valid');
-          return this.fail(new StanzaError('remote-server-timeout', `the certificate of ${this.remote} does not verify`, 'cancel'));
-        }
-      }
-      this.secure = true;
-      this.socket = secure;
-      secure.on('close', () => {
-        if (secure === this.socket) this.fail(new StanzaError('remote-server-timeout', `the stream to ${this.remote} ended`));
+  }
+
+  /**
+   * TLS as a client over `raw` (after <proceed/>, or from the first byte), presenting our
+   * certificate (XEP-0178); with s2s.require_valid_certs the peer's must verify for the
+   * remote domain (system CAs and s2s.ca_file, RFC 6125 name). undefined: failed (logged).
+   */
+  private handshake(raw: net.Socket): Promise<tls.TLSSocket | undefined> {
+    return new Promise((resolve) => {
+      const secure = tls.connect({
+        socket: raw,
+        servername: this.remote,
+        ALPNProtocols: ['xmpp-server'],
+        rejectUnauthorized: false,
+        ca: this.host.ca,
+        ...this.host.clientCertificate(),
       });
-      this.openStream(secure);
+      const timer = setTimeout(() => {
+        secure.destroy();
+        resolve(undefined);
+      }, this.host.settings().connect_timeout * 1000);
+      timer.unref();
+      secure.on('error', () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      });
+      secure.once('secureConnect', () => {
+        clearTimeout(timer);
+        if (this.host.settings().require_valid_certs) {
+          const bad = !secure.authorized || tls.checkServerIdentity(this.remote, secure.getPeerCertificate());
+          if (bad) {
+            this.host.log.info({ remote: this.remote, reason: secure.authorizationError ?? 'name' }, 's2s: certificate not valid');
+            secure.destroy();
+            return resolve(undefined);
+          }
+        }
+        resolve(secure);
+      });
     });
   }
 
@@ -232,15 +306,13 @@ export class S2SOut {
   private dialbackAnswer(el: Element): void {
     const domain = el.attrs.to ?? '';
     if (this.auth.get(domain) !== 'pending') return;
+    if (el.attrs.type === 'valid') {
+      this.host.metrics.dialback('out', 'valid');
+      return this.validated(domain);
+    }
     const list = this.waiting.get(domain) ?? [];
     this.waiting.delete(domain);
     this.queued -= list.length;
-    if (el.attrs.type === 'valid') {
-      this.auth.set(domain, 'valid');
-      this.host.metrics.dialback('out', 'valid');
-      for (const w of list) this.write(w.xml);
-      return;
-    }
     this.auth.delete(domain);
     this.host.metrics.dialback('out', el.attrs.type === 'invalid' ? 'invalid' : 'error');
     const err = new StanzaError('remote-server-timeout', `${this.remote} did not accept us (dialback ${el.attrs.type ?? 'answer'})`);

@@ -1,20 +1,11 @@
 import type { Logger } from 'pino';
 import type { Element } from '../xml/index.js';
 import type { StanzaError } from '../api/errors.js';
+import type { Config } from '../config/schema.js';
 import type { S2SOut } from './out.js';
 
-export interface S2SSettings {
-  port: number;
-  hosts: Record<string, string>;
-  require_valid_certs: boolean;
-  dialback_secret: string;
-  queue_max: number;
-  connect_timeout: number;
-  idle_timeout: number;
-  outbound_buffer: number;
-  max_streams: number;
-  max_stanza_size: number;
-}
+/** s2s.* (docs/configuration.md), the dialback secret filled in */
+export type S2SSettings = Config['s2s'];
 
 /** What the streams of s2s need from their manager (index.ts). */
 export interface S2SHost {
@@ -24,9 +15,20 @@ export interface S2SHost {
   bounce(stanza: Element, err: StanzaError): void;
   gone(out: S2SOut): void;
   clientCertificate(): { cert?: string | Buffer; key?: string | Buffer };
-  readonly metrics: {
-    out(remote: string, bytes: number): void;
-    in(remote: string, bytes: number): void;
-    dialback(direction: 'in' | 'out', result: 'valid' | 'invalid' | 'error'): void;
-  };
+  /** CAs trusted for peers (undefined: the system's) */
+  readonly ca: string[] | undefined;
+  readonly metrics: S2SMetrics;
+}
+
+export interface S2SMetrics {
+  /** a stanza of `bytes` sent to `remote` */
+  out(remote: string, bytes: number): void;
+  /** a stanza received from `remote` */
+  in(remote: string): void;
+  /** bytes read from a stream of `remote` ('' before its header) */
+  inBytes(remote: string, bytes: number): void;
+  dialback(direction: 'in' | 'out', result: 'valid' | 'invalid' | 'error'): void;
+  external(direction: 'in' | 'out', result: 'success' | 'failure'): void;
+  /** reading from an incoming stream paused for its rate limit */
+  rateLimited(): void;
 }

@@ -22,10 +22,12 @@ export interface Ports {
   component: number;
   /** server-to-server (federation); 0 when off */
   s2s: number;
+  /** server-to-server direct TLS (XEP-0368); 0 when off */
+  s2sTls: number;
 }
 
 export class Listeners {
-  readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0, https: 0, component: 0, s2s: 0 };
+  readonly ports: Ports = { c2s: 0, c2sTls: 0, http: 0, https: 0, component: 0, s2s: 0, s2sTls: 0 };
   private servers: (net.Server | http.Server | https.Server)[] = [];
   private readonly sockets = new Set<net.Socket>();
 

@@ -10,7 +10,7 @@ export interface Rate {
 }
 
 /** The rate that applies to a session or component: exempt (undefined), an override, or the default. */
-export function rateFor(cfg: Config['rate_limits'], kind: 'c2s' | 'component', who: string | undefined): Rate | undefined {
+export function rateFor(cfg: Config['rate_limits'], kind: 'c2s' | 'component' | 's2s', who: string | undefined): Rate | undefined {
   if (who !== undefined) {
     if (cfg.exempt.includes(who)) return undefined;
     const o = cfg.overrides[who];
@@ -28,10 +28,10 @@ export class RateLimiter {
 
   constructor(
     private readonly settings: () => Config['rate_limits'],
-    private readonly kind: 'c2s' | 'component',
+    private readonly kind: 'c2s' | 'component' | 's2s',
   ) {}
 
-  /** who the stream is now (bare JID or component domain); undefined before authentication */
+  /** who the stream is now (bare JID, component domain or remote server domain); undefined before authentication */
   who: string | undefined;
 
   private rate(): { rate: Rate | undefined; burst: number } {

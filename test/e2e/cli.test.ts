@@ -166,7 +166,7 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
     const port = await freePort();
     const proc = spawn(process.execPath, [BIN, 'start'], {
       cwd,
-      env: { ...env, UZZAP_C2S_PORT: String(port), UZZAP_C2S_TLS_PORT: '0', UZZAP_HTTP_PORT: '0', UZZAP_S2S_PORT: '0', UZZAP_ADMINS: 'root@localhost' },
+      env: { ...env, UZZAP_C2S_PORT: String(port), UZZAP_C2S_TLS_PORT: '0', UZZAP_HTTP_PORT: '0', UZZAP_S2S_PORT: '0', UZZAP_S2S_TLS_PORT: '0', UZZAP_ADMINS: 'root@localhost' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
@@ -205,6 +205,7 @@ describe('uzzap CLI and process lifecycle (e2e)', function () {
         UZZAP_HTTP_PORT: '0',
         UZZAP_COMPONENT_PORT: '0',
         UZZAP_S2S_PORT: '0',
+        UZZAP_S2S_TLS_PORT: '0',
       };
       delete sEnv.UZZAP_LOG_LEVEL;
       writeFileSync(join(cwd, 'uzzap.yaml'), 'log_level: info\n');

@@ -61,6 +61,7 @@ export class ProcessCluster {
       UZZAP_C2S_TLS_PORT: '0',
       UZZAP_COMPONENT_PORT: '0',
       UZZAP_S2S_PORT: '0',
+      UZZAP_S2S_TLS_PORT: '0',
       UZZAP_TLS_CERT: cert,
       UZZAP_TLS_KEY: key,
       UZZAP_LOG_LEVEL: 'info',

@@ -43,6 +43,11 @@ export class RawClient {
     });
   }
 
+  /** A probe over a socket made elsewhere (a server-to-server TLS connection with a client certificate). */
+  static over(socket: net.Socket | TLSSocket): RawClient {
+    return new RawClient(socket);
+  }
+
   send(s: string | Buffer): void {
     this.socket.write(s);
   }

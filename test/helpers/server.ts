@@ -80,7 +80,7 @@ export async function startServer(opts: StartOptions = {}): Promise<Server> {
     c2s: { port: 0, tls_port: 0 },
     http: { port: 0 },
     // no federation listener unless a test asks for one (5269 is shared by every test server)
-    s2s: { port: 0 },
+    s2s: { port: 0, tls_port: 0 },
     bind_address: '127.0.0.1',
     data_dir: slot.dataDir,
     postgres_url: slot.postgresUrl,

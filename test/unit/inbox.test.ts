@@ -53,6 +53,7 @@ const el = (id: string): Element => x('message', { id });
 const RATES = (stanzas: number, bytes: number, burst: number): Config['rate_limits'] => ({
   c2s: { stanzas, bytes },
   component: { stanzas: 0, bytes: 0 },
+  s2s: { stanzas: 0, bytes: 0 },
   burst,
   exempt: [],
   overrides: {},

@@ -1,6 +1,7 @@
 // XEP-0220 dialback keys (XEP-0185): the XEPs' own examples.
 import assert from 'node:assert/strict';
 import { dialbackKey, dialbackName, dialbackPrefixes } from '../../src/s2s/dialback.js';
+import { parseHostOverride } from '../../src/s2s/resolve.js';
 
 describe('dialback keys (XEP-0185, XEP-0220)', () => {
   it('match the XEPs’ examples', () => {
@@ -19,5 +20,17 @@ describe('dialback keys (XEP-0185, XEP-0220)', () => {
     assert.equal(dialbackName({ name: 'x:result', attrs: {} }, prefixes), undefined);
     assert.equal(dialbackName({ name: 'verify', attrs: { xmlns: 'jabber:server:dialback' } }, prefixes), 'verify');
     assert.equal(dialbackName({ name: 'message', attrs: {} }, prefixes), undefined);
+  });
+});
+
+describe('s2s.hosts entries (RFC 6120 §3.2.3, XEP-0368)', () => {
+  it('read host, host:port, [v6]:port and xmpps://host[:port] (direct TLS, 5270 by default)', () => {
+    assert.deepEqual(parseHostOverride('10.0.0.5'), { host: '10.0.0.5', port: 5269, tls: false });
+    assert.deepEqual(parseHostOverride('example.org:5299'), { host: 'example.org', port: 5299, tls: false });
+    assert.deepEqual(parseHostOverride('[::1]:5269'), { host: '::1', port: 5269, tls: false });
+    assert.deepEqual(parseHostOverride('xmpps://example.org'), { host: 'example.org', port: 5270, tls: true });
+    assert.deepEqual(parseHostOverride('xmpps://10.0.0.5:443'), { host: '10.0.0.5', port: 443, tls: true });
+    assert.equal(parseHostOverride('https://example.org'), undefined);
+    assert.equal(parseHostOverride('a:b:c'), undefined);
   });
 });

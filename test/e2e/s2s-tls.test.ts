@@ -1,0 +1,231 @@
+// Federation authenticated by certificates (XEP-0178 SASL EXTERNAL, RFC 6125 names)
+// and direct TLS between servers (XEP-0368): a.test and b.test hold certificates from
+// one CA that both trust through s2s.ca_file (as a private federation would: the tests'
+// CA, which the clients trust too), c.test one that names another domain. a.test reaches
+// b.test with STARTTLS, b.test reaches a.test on its direct TLS port (s2s.hosts:
+// xmpps://), and both authenticate their own domain with EXTERNAL, without dialback;
+// c.test falls back to dialback (a.test accepts unverified peers by dialback:
+// require_valid_certs false there; b.test keeps the default).
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Server } from '../../src/server.js';
+import { generateCert } from '../../src/tls.js';
+import { startServer, testCert } from '../helpers/server.js';
+import { connect, expectStanza, stopAll, xml, type XmppClient } from '../helpers/clients.js';
+import { RawClient } from '../helpers/raw.js';
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+const SERVER_HEADER = (from: string, to: string): string =>
+  `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='${from}' to='${to}' version='1.0'>`;
+
+async function metric(s: Server, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${s.ports.http}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+const body = (text: string) => (s: { is(n: string): boolean; getChildText(n: string): string | null }) =>
+  s.is('message') && s.getChildText('body') === text;
+
+describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS (XEP-0368)', function () {
+  this.timeout(20_000);
+  let shared = '';
+  let a: Server, b: Server, c: Server;
+  let alice: XmppClient, bob: XmppClient, carol: XmppClient;
+  let certB: { cert: string; key: string };
+
+  /** a TLS connection to a.test's direct TLS port presenting b.test's certificate, its header sent, the features read */
+  const probe = async (from: string): Promise<RawClient> => {
+    const s = tls.connect({
+      port: a.ports.s2sTls,
+      host: '127.0.0.1',
+      servername: 'a.test',
+      ALPNProtocols: ['xmpp-server'],
+      ca: readFileSync(join(shared, 'uzzap-local-ca.pem'), 'utf8'),
+      cert: readFileSync(certB.cert),
+      key: readFileSync(certB.key),
+    });
+    await new Promise<void>((resolve, reject) => {
+      s.once('secureConnect', () => resolve());
+      s.once('error', reject);
+    });
+    assert.equal(s.alpnProtocol, 'xmpp-server');
+    const r = RawClient.over(s);
+    r.send(SERVER_HEADER(from, 'a.test'));
+    await r.waitFor('</stream:features>');
+    return r;
+  };
+
+  before(async () => {
+    shared = dirname((await testCert()).ca);
+    const certA = await generateCert('a.test', shared);
+    certB = await generateCert('b.test', shared);
+    const certC = await generateCert('other.test', shared);
+    const [pa, paTls, pb, pc] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const ca_file = certA.ca;
+    a = await startServer({
+      users: { alice: 'secret' },
+      config: {
+        domain: 'a.test',
+        tls: { cert: certA.cert, key: certA.key },
+        // what b.test's streams may send: 8 KiB/s (16 KiB at once); stanzas up to 4 KiB
+        rate_limits: { overrides: { 'b.test': { stanzas: 0, bytes: 8192 } } },
+        max_stanza_size: 1_000_000,
+        s2s: {
+          port: pa,
+          tls_port: paTls,
+          ca_file,
+          require_valid_certs: false,
+          max_stanza_size: 4096,
+          hosts: { 'b.test': `127.0.0.1:${pb}`, 'c.test': `127.0.0.1:${pc}` },
+          connect_timeout: 2,
+        },
+      },
+    });
+    b = await startServer({
+      users: { bob: 'secret' },
+      config: {
+        domain: 'b.test',
+        tls: { cert: certB.cert, key: certB.key },
+        s2s: {
+          port: pb,
+          ca_file,
+          hosts: { 'a.test': `xmpps://127.0.0.1:${paTls}`, 'conference.a.test': `xmpps://127.0.0.1:${paTls}` },
+          connect_timeout: 2,
+        },
+      },
+    });
+    // c.test: a certificate for another name; dialback is what authenticates it
+    c = await startServer({
+      users: { carol: 'secret' },
+      config: {
+        domain: 'c.test',
+        tls: { cert: certC.cert, key: certC.key },
+        s2s: { port: pc, require_valid_certs: false, hosts: { 'a.test': `127.0.0.1:${pa}` }, connect_timeout: 2 },
+      },
+    });
+    alice = await connect(a, 'alice', { domain: 'a.test', resource: 'home' });
+    bob = await connect(b, 'bob', { domain: 'b.test', resource: 'work' });
+    carol = await connect(c, 'carol', { domain: 'c.test', resource: 'x' });
+  });
+  after(async () => {
+    await stopAll(alice, bob, carol);
+    await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
+  });
+
+  it('a.test → b.test over STARTTLS and b.test → a.test over direct TLS, each authenticated by SASL EXTERNAL, no dialback', async () => {
+    await alice.send(xml('message', { to: 'bob@b.test/work', type: 'chat' }, xml('body', {}, 'over starttls')));
+    const m = await expectStanza(bob, body('over starttls'), 5000);
+    assert.equal(m.attrs.from, 'alice@a.test/home');
+    await bob.send(xml('message', { to: 'alice@a.test/home', type: 'chat' }, xml('body', {}, 'over direct tls')));
+    await expectStanza(alice, body('over direct tls'), 5000);
+    // both ways: our side authenticated out, theirs accepted in, and dialback never ran
+    assert.equal(await metric(a, 'uzzap_s2s_sasl_external_total', 'direction="out",result="success"'), 1);
+    assert.equal(await metric(a, 'uzzap_s2s_sasl_external_total', 'direction="in",result="success"'), 1);
+    assert.equal(await metric(b, 'uzzap_s2s_sasl_external_total', 'direction="out",result="success"'), 1);
+    assert.equal(await metric(b, 'uzzap_s2s_sasl_external_total', 'direction="in",result="success"'), 1);
+    for (const s of [a, b])
+      for (const d of ['in', 'out']) assert.equal(await metric(s, 'uzzap_s2s_dialback_total', `direction="${d}",result="valid"`), 0);
+    assert.ok((await metric(a, 'uzzap_s2s_streams', 'direction="in",state="authenticated"')) >= 1);
+    assert.ok((await metric(a, 'uzzap_s2s_stanzas_total', 'direction="in",domain="b.test"')) >= 1);
+  });
+
+  it('a service domain (the rooms) is authenticated on the same stream by its certificate (XEP-0344: no callback)', async () => {
+    const MUC = 'http://jabber.org/protocol/muc';
+    await bob.send(xml('presence', { to: 'lounge@conference.a.test/bob' }, xml('x', { xmlns: MUC })));
+    await expectStanza(bob, (s) => s.is('presence') && s.attrs.from === 'lounge@conference.a.test/bob' && !s.attrs.type, 5000);
+    // conference.a.test → b.test went by dialback on a's stream, valid at once from a's certificate (*.a.test)
+    assert.equal(await metric(b, 'uzzap_s2s_dialback_total', 'direction="in",result="valid"'), 1);
+    assert.equal(await metric(a, 'uzzap_s2s_dialback_total', 'direction="out",result="valid"'), 1);
+  });
+
+  it('a server whose certificate does not verify is offered no EXTERNAL: dialback authenticates it', async () => {
+    await carol.send(xml('message', { to: 'alice@a.test/home', type: 'chat' }, xml('body', {}, 'by dialback')));
+    await expectStanza(alice, body('by dialback'), 8000);
+    assert.equal(await metric(c, 'uzzap_s2s_sasl_external_total', 'direction="out",result="success"'), 0);
+    assert.ok((await metric(a, 'uzzap_s2s_dialback_total', 'direction="in",result="valid"')) >= 1);
+  });
+
+  it('EXTERNAL: the identity is the certificate’s: another authorization identity, or a header naming another domain, is refused', async () => {
+    // b.test's certificate, a header saying d.test: no EXTERNAL, only dialback
+    const other = await probe('d.test');
+    assert.doesNotMatch(other.data, /EXTERNAL/);
+    other.socket.destroy();
+    const r = await probe('b.test');
+    try {
+      assert.match(r.data, /<mechanism>EXTERNAL<\/mechanism>/);
+      r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>${Buffer.from('d.test').toString('base64')}</auth>`);
+      await r.waitFor(/<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><invalid-authzid\/><\/failure>/);
+      r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>=</auth>`);
+      await r.waitFor(/<invalid-mechanism\/>/);
+      r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>`);
+      await r.waitFor(/<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'\/>/);
+      r.data = '';
+      r.send(SERVER_HEADER('b.test', 'a.test'));
+      await r.waitFor('</stream:features>');
+      assert.doesNotMatch(r.data, /EXTERNAL/);
+      r.send(`<message from='bob@b.test/probe' to='alice@a.test/home' type='chat'><body>after external</body></message>`);
+      const m = await expectStanza(alice, body('after external'), 5000);
+      assert.equal(m.attrs.from, 'bob@b.test/probe');
+      // and nothing else: a stanza from a domain the stream did not authenticate ends it
+      r.send(`<message from='eve@d.test' to='alice@a.test/home' type='chat'><body>forged</body></message>`);
+      await r.waitFor(/<invalid-from xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+    } finally {
+      r.socket.destroy();
+    }
+  });
+
+  /** a probe authenticated as b.test by EXTERNAL, its stream restarted */
+  const asB = async (): Promise<RawClient> => {
+    const r = await probe('b.test');
+    r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>`);
+    await r.waitFor('<success');
+    r.data = '';
+    r.send(SERVER_HEADER('b.test', 'a.test'));
+    await r.waitFor('</stream:features>');
+    return r;
+  };
+
+  it('an incoming stream is taken at its domain’s rate (rate_limits.s2s, overrides by domain): slower, nothing lost', async () => {
+    const r = await asB();
+    try {
+      const before = await metric(a, 'uzzap_rate_limited_total', 'stream="s2s"');
+      const pad = 'x'.repeat(1000);
+      const t0 = performance.now();
+      for (let i = 0; i < 40; i++)
+        r.send(`<message from='bob@b.test/rate' to='alice@a.test/home' type='chat' id='r${i}'><body>${i} ${pad}</body></message>`);
+      // ~43 KB at 8 KiB/s after a 16 KiB burst: about 3 s, every message delivered
+      const last = await expectStanza(alice, (s) => s.is('message') && s.getChildText('body')?.startsWith('39 ') === true, 10_000);
+      assert.ok(performance.now() - t0 > 2000, `taken in ${Math.round(performance.now() - t0)} ms`);
+      const ids = new Set([...alice.received, last].map((s) => s.attrs.id));
+      for (let i = 0; i < 40; i++) assert.ok(ids.has(`r${i}`), `r${i}`);
+      assert.ok((await metric(a, 'uzzap_rate_limited_total', 'stream="s2s"')) > before);
+    } finally {
+      r.socket.destroy();
+    }
+  });
+
+  it('a stanza over s2s.max_stanza_size ends the stream (policy-violation), not the server', async () => {
+    const r = await asB();
+    try {
+      r.send(`<message from='bob@b.test/big' to='alice@a.test/home' type='chat'><body>${'y'.repeat(5000)}</body></message>`);
+      await r.waitFor(/<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+      await r.waitFor('</stream:stream>');
+    } finally {
+      r.socket.destroy();
+    }
+    // b.test's own stream still carries messages
+    await bob.send(xml('message', { to: 'alice@a.test/home', type: 'chat' }, xml('body', {}, 'still here')));
+    await expectStanza(alice, body('still here'), 5000);
+  });
+});
