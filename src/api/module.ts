@@ -181,6 +181,12 @@ export interface Hooks {
   /** does `owner` (a local username) block `other`? true = blocked. Fails closed: a throwing handler means blocked. */
   'privacy/blocks': (owner: string, other: Jid) => HookResult;
   /**
+   * XEP-0191: a local user blocked `jid` (stored and pushed); `item` is the <item/> of
+   * their request as sent, so what rides in it (a XEP-0377 report) reaches whoever
+   * listens. The block IQ is answered after these handlers.
+   */
+  'blocking/blocked': (ev: { user: string; jid: string; item: Element; origin?: SessionRecord }) => HookResult;
+  /**
    * A top-level element of a client stream that is neither a stanza nor part of
    * the negotiation (SASL, binding, STARTTLS), once authenticated: XEP-0198's
    * <enable/>, <r/>, ..., XEP-0352's <active/>. true = handled; unclaimed ones
@@ -366,10 +372,28 @@ export interface AdminApi {
   statistic(name: string, read: () => number): void;
 }
 
+export type FederationList = 'blacklist' | 'whitelist';
+
+/**
+ * Who the server federates with, as admins edit it (XEP-0133 Edit Blacklist / Edit
+ * Whitelist): remote domains, each covering its subdomains. What admins store applies
+ * together with the configuration's lists (s2s.blacklist / s2s.whitelist).
+ */
+export interface FederationApi {
+  /** the domains admins stored in a list, sorted */
+  stored(list: FederationList): string[];
+  /** the configuration's domains of a list (s2s.blacklist / s2s.whitelist): not changed by `setStored` */
+  configured(list: FederationList): readonly string[];
+  /** replace what admins stored in a list (kept over restarts; every node of a cluster follows) */
+  setStored(list: FederationList, domains: readonly string[]): Promise<void>;
+}
+
 export interface ModuleMetrics {
   /** a gauge read at scrape time; names get the uzzap_ prefix */
   gauge(name: string, help: string, read: () => number): void;
   counter(name: string, help: string): { inc(n?: number): void };
+  /** a counter by labels; keep their values few (reasons, kinds: never JIDs) */
+  labelledCounter<L extends string>(name: string, help: string, labels: readonly L[]): { inc(values: Record<L, string>, n?: number): void };
   histogram(name: string, help: string, buckets: number[]): { observe(v: number): void };
 }
 
@@ -465,6 +489,8 @@ export interface ModuleContext<C = unknown> {
   readonly commands: Commands;
   /** operating the server: statistics, reload, live settings, sessions, admins */
   readonly admin: AdminApi;
+  /** the federation (s2s) lists admins edit */
+  readonly federation: FederationApi;
   readonly metrics: ModuleMetrics;
   /** Ask the 'privacy/blocks' hooks whether owner blocks other. */
   blocks(owner: string, other: Jid): boolean | Promise<boolean>;

@@ -13,6 +13,7 @@ import type { ServicePlacement,
   AdhocCommand,
   AdminApi,
   Commands,
+  FederationApi,
   DiscoNodeInfo,
   DiscoNodeResolver,
   ServiceHandler,
@@ -58,6 +59,8 @@ export interface ModuleHostDeps {
   fanout(stanza: Element, targets: readonly Jid[]): void;
   services: Map<string, ServiceHandler>;
   admin: Omit<AdminApi, 'statistic'>;
+  /** the federation lists admins edit (absent: no federation, e.g. unit tests) */
+  federation?: FederationApi;
   /** a module's figure for the statistics; returns its removal */
   addStatistic(name: string, read: () => number): Undo;
   metrics: Registry;
@@ -332,6 +335,7 @@ export class ModuleHost implements Disco, Commands {
       },
       commands: this,
       admin: { ...d.admin, statistic: (name, read) => rec(d.addStatistic(name, read)) },
+      federation: d.federation ?? NO_FEDERATION,
       metrics: {
         gauge: (name, help, read) => {
           const full = metricName(name);
@@ -350,6 +354,12 @@ export class ModuleHost implements Disco, Commands {
           const c = new Counter({ name: full, help, registers: [d.metrics] });
           rec(() => d.metrics.removeSingleMetric(full));
           return { inc: (n = 1) => c.inc(n) };
+        },
+        labelledCounter: (name, help, labels) => {
+          const full = metricName(name);
+          const c = new Counter({ name: full, help, labelNames: [...labels], registers: [d.metrics] });
+          rec(() => d.metrics.removeSingleMetric(full));
+          return { inc: (values, n = 1) => c.inc(values, n) };
         },
         histogram: (name, help, buckets) => {
           const full = metricName(name);
@@ -408,5 +418,10 @@ export class ModuleHost implements Disco, Commands {
     for (const name of [...this.loaded.keys()].reverse()) await this.unload(name);
   }
 }
+
+const noFederation = (): never => {
+  throw new Error('federation is not running on this server');
+};
+const NO_FEDERATION: FederationApi = { stored: noFederation, configured: noFederation, setStored: noFederation };
 
 const metricName = (name: string): string => (name.startsWith('uzzap_') ? name : `uzzap_${name}`);

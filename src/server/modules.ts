@@ -16,6 +16,7 @@ import { NS_SESSION } from '../stream/ns.js';
 import type { PendingWork } from './pending.js';
 import { VERSION } from './version.js';
 import type { Ports } from './listeners.js';
+import type { S2SPolicy } from '../s2s/policy.js';
 
 /** What modules reach of the server, besides the Core every stream sees. */
 export interface ModuleWiring extends Core {
@@ -30,9 +31,15 @@ export interface ModuleWiring extends Core {
   readonly background: PendingWork;
   /** the ports listened on (after start) */
   readonly ports: Ports;
+  /** federation, once started: its policy keeps the lists admins edit */
+  readonly s2s: { readonly policy: S2SPolicy } | undefined;
 }
 
 export function createModuleHost(s: ModuleWiring): ModuleHost {
+  const policy = (): S2SPolicy => {
+    if (!s.s2s) throw new Error('federation is not running on this server');
+    return s.s2s.policy;
+  };
   return new ModuleHost({
     host: s.config.domain,
     log: s.log,
@@ -73,6 +80,12 @@ export function createModuleHost(s: ModuleWiring): ModuleHost {
     },
     services: s.router.services,
     admin: s.admin,
+    // read at each call: federation starts after the modules are loaded
+    federation: {
+      stored: (list) => policy().storedList(list),
+      configured: (list) => s.config.s2s[list],
+      setStored: (list, domains) => policy().setStored(list, domains),
+    },
     addStatistic: (name: string, read: () => number) => s.addStatistic(name, read),
     metrics: s.metrics.registry,
   });
