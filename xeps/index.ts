@@ -11,6 +11,7 @@ import last from './0012-last/index.js';
 import register from './0077-register/index.js';
 import offline from './0160-offline/index.js';
 import blocking from './0191-blocking/index.js';
+import reporting from './0377-spam-reporting/index.js';
 import carbons from './0280-carbons/index.js';
 import muc from './0045-muc/index.js';
 import sm from './0198-sm/index.js';
@@ -50,6 +51,7 @@ export const MODULES: XepModule<never>[] = [
   version,
   offline,
   blocking,
+  reporting,
   ping,
   time,
   carbons,

@@ -145,6 +145,9 @@ const blocking: XepModule<z.infer<typeof Config>> = {
           jids.map((jid) => x('item', { jid })),
         ),
       );
+      // what rides in an item (a XEP-0377 report) is for whoever listens; the block stands either way
+      const els = req.payload.getChildren('item');
+      for (const [i, item] of els.entries()) await m.run('blocking/blocked', { user, jid: jids[i]!, item, origin: req.origin });
     });
 
     m.iq({ type: 'set', ns: NS, name: 'unblock', to: ['bare'] }, async (req) => {
