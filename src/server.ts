@@ -147,6 +147,15 @@ export class Server implements Core, ModuleWiring {
     );
     // federation: stanzas for other servers go out; other servers connect in (UZZAP_S2S_PORT)
     this.s2s = new S2S(this);
+    // in a cluster one node sends to each remote domain (src/cluster/s2s-owners.ts)
+    const cluster = this.cluster;
+    if (cluster)
+      this.s2s.placement = {
+        node: this.nodeId,
+        ownerOf: (domain) => cluster.s2s.ownerOf(domain),
+        forward: (node, xml, hop) => cluster.sendRemote(node, xml, hop),
+        released: (domain) => cluster.s2s.release(domain),
+      };
     this.router.remote = (stanza, from, to) => this.s2s!.send(stanza, from, to);
     await this.s2s.listen(this.config.bind_address || undefined);
     this.ports.s2s = this.s2s.port;
@@ -300,6 +309,10 @@ export class Server implements Core, ModuleWiring {
         if (kind !== 'takeover') return null;
         const p = payload as { previd: string; username: string; node: string };
         return this.lifecycle.handOver(String(p.previd), String(p.username), String(p.node));
+      },
+      s2sSend: (xml, hop) => {
+        if (this.s2s) this.s2s.fromCluster(xml, hop);
+        else this.log.warn('s2s: a stanza for another server came from the cluster before federation started; dropped');
       },
       figures: () => ({
         sessions: this.sessions.size,

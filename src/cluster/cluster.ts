@@ -35,6 +35,7 @@ import type { Router } from '../router/router.js';
 import { RemoteSession, type RemoteLink } from './remote.js';
 import { SmMirror } from './sm-mirror.js';
 import { Placements } from './placement.js';
+import { S2SOwners } from './s2s-owners.js';
 
 export interface ClusterSettings {
   heartbeat_ms: number;
@@ -70,6 +71,8 @@ export interface ClusterHost {
   sessionLeft(session: LocalSession): void;
   /** this node swept a dead node: its available sessions go unavailable to their contacts */
   announceUnavailable(sessions: LocalSession[]): void;
+  /** a stanza for a remote domain whose stream another node gave to this one (or recovered from a dead one's inbox) */
+  s2sSend(xml: string, hop: number): void;
 }
 
 /** How much earlier than its heartbeat key expires a node stops acting as the owner of its rooms. */
@@ -102,7 +105,8 @@ type Envelope =
   | ['c', string, string, string, string] // close a session: full, sid, condition, text
   | ['f', string, string, [string, string][], Kind] // a fan-out: head, rest, [full, sid] of each recipient, kind
   | ['q', string, string, string, unknown] // a request: id, reply-to node, kind, payload
-  | ['a', string, unknown]; // its answer: id, payload
+  | ['a', string, unknown] // its answer: id, payload
+  | ['o', string, number]; // a stanza for a remote domain, to the node holding its stream: xml, hop
 
 /** events every node reads (beside the registry's up/set/down) */
 type ClusterEvent =
@@ -160,6 +164,8 @@ export class Cluster implements RemoteLink {
   readonly sm: SmMirror | undefined;
   /** rooms: which node serves each, their snapshots, fencing, hand-over (placement.ts) */
   readonly rooms: Placements;
+  /** which node sends to each remote domain (federation: one stream per domain per cluster) */
+  readonly s2s: S2SOwners;
 
   constructor(
     readonly name: string,
@@ -169,6 +175,13 @@ export class Cluster implements RemoteLink {
   ) {
     this.redis = registry.redis;
     this.sm = settings.sm_copy ? new SmMirror(this.redis, registry.prefix, name, host.log) : undefined;
+    this.s2s = new S2SOwners({
+      name,
+      redis: this.redis,
+      key: (k) => this.key(k),
+      isLive: (node) => this.isLive(node),
+      leaseMs: () => this.settings.dead_after_ms,
+    });
     this.rooms = new Placements({
       name,
       redis: this.redis,
@@ -289,6 +302,7 @@ export class Cluster implements RemoteLink {
     await this.flush();
     await this.sm?.flush();
     await this.rooms.releaseAll().catch((err: unknown) => this.host.log.warn({ err }, 'cluster: releasing rooms failed'));
+    await this.s2s.releaseAll();
     // the others forget this node now, not when its heartbeat would have expired (a
     // client resuming elsewhere a moment later must not wait for an answer from here)
     await this.redis
@@ -389,6 +403,7 @@ export class Cluster implements RemoteLink {
       if (!known) this.graceUntil = Date.now() + this.settings.dead_after_ms;
       if (cutOff && known) this.host.log.warn({ unreachableMs: Math.round(gap) }, 'cluster: Redis is back after an outage');
       if (!known || cutOff || this.reassertDue) await this.reassert();
+      this.s2s.renew();
       await this.refreshPeers();
     } catch (err) {
       this.host.log.warn({ err }, 'cluster: heartbeat failed (Redis unreachable?)');
@@ -470,6 +485,7 @@ export class Cluster implements RemoteLink {
     if (lost.length) this.host.sessionsLost(lost);
     for (const [domain, node] of [...this.components]) if (node === n.name) this.applyComponent(domain, node, false);
     this.rooms.forgetNode(n.name);
+    this.s2s.forgetNode(n.name);
     this.host.log.warn({ node: n.name, inc: n.inc, dropped }, 'cluster: node gone');
     void this.takeBack(n.name).catch((err: unknown) => this.host.log.warn({ err, node: n.name }, 'cluster: taking back what was posted to a node that left failed'));
   }
@@ -554,6 +570,9 @@ export class Cluster implements RemoteLink {
           } else if (env[0] === 'r') {
             n++;
             this.reroute(env[1], env[2] + 1);
+          } else if (env[0] === 'o') {
+            n++;
+            this.host.s2sSend(env[1], env[2] + 1);
           }
         }
       }
@@ -788,6 +807,11 @@ export class Cluster implements RemoteLink {
     this.post(node, ['r', xml, hop]);
   }
 
+  /** A stanza for a remote domain, to the node that holds the stream to it (S2SOwners). */
+  sendRemote(node: string, xml: string, hop: number): void {
+    this.post(node, ['o', xml, hop]);
+  }
+
   private post(node: string, env: Envelope, xml?: string, kind?: Kind): void {
     if (this.outboxSize >= this.settings.outbox_max) {
       // Redis has been unreachable for a while: a message is not dropped but taken as
@@ -929,6 +953,9 @@ export class Cluster implements RemoteLink {
       }
       case 'r':
         this.reroute(env[1], env[2]);
+        return;
+      case 'o':
+        this.host.s2sSend(env[1], env[2]);
         return;
       case 'f': {
         // the same text for each, its own 'to' spliced in (as router/fanout.ts does locally);

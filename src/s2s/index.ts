@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { Gauge, Counter } from 'prom-client';
 import type { Core } from '../core.js';
 import type { Element } from '../xml/index.js';
-import { Jid } from '../jid.js';
+import { Jid, tryJid } from '../jid.js';
+import { parseXml } from '../xml/index.js';
 import { StanzaError } from '../api/errors.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { S2SOut } from './out.js';
@@ -35,6 +36,10 @@ export class S2S implements S2SInHost {
   readonly metrics: S2SMetrics;
   /** who this server federates with (s2s.blacklist/whitelist, XEP-0133 lists, strangers) */
   readonly policy: S2SPolicy;
+  /** in a cluster: which node sends to a remote domain (src/cluster/s2s-owners.ts) */
+  placement: S2SPlacement | undefined;
+  /** stanzas waiting while the node for their domain is being claimed, by domain (bounded by s2s.queue_max each) */
+  private readonly claiming = new Map<string, { stanza: Element; from: Jid; to: Jid }[]>();
 
   constructor(private readonly core: Core & { serves(domain: string): boolean }) {
     this.policy = new S2SPolicy(core);
@@ -169,10 +174,54 @@ export class S2S implements S2SInHost {
     }
   }
 
-  /** A stanza for a remote domain, from one of ours (Router.remote). */
-  send(stanza: Element, from: Jid, to: Jid): void {
+  /**
+   * A stanza for a remote domain, from one of ours (Router.remote): on this node's stream
+   * to that domain, or, in a cluster, to the node that holds it (`hop`: how often it was
+   * handed on already; past MAX_HOPS this node sends it itself).
+   */
+  send(stanza: Element, from: Jid, to: Jid, hop = 0): void {
     if (!this.policy.allowed(to.domain))
       return this.bounce(stanza, new StanzaError('not-allowed', `this server does not federate with ${to.domain}`));
+    const p = this.placement;
+    if (!p || hop >= MAX_HOPS) return this.sendHere(stanza, from, to);
+    const waiting = this.claiming.get(to.domain);
+    if (waiting) {
+      if (waiting.length >= this.core.config.s2s.queue_max)
+        return this.bounce(stanza, new StanzaError('resource-constraint', `too many stanzas wait for ${to.domain}`, 'wait'));
+      return void waiting.push({ stanza, from, to });
+    }
+    const owner = p.ownerOf(to.domain);
+    if (typeof owner === 'string') return this.dispatch(owner, stanza, from, to, hop);
+    // the claim takes a Redis round trip: later stanzas for the domain wait behind this one, in order
+    const list = [{ stanza, from, to }];
+    this.claiming.set(to.domain, list);
+    void owner.then((node) => {
+      this.claiming.delete(to.domain);
+      for (const w of list) this.dispatch(node, w.stanza, w.from, w.to, hop);
+    });
+  }
+
+  private dispatch(node: string, stanza: Element, from: Jid, to: Jid, hop: number): void {
+    if (node === this.placement!.node) return this.sendHere(stanza, from, to);
+    stanza.attrs.from = from.full;
+    stanza.attrs.to = to.full;
+    this.placement!.forward(node, stanza.toString(), hop + 1);
+  }
+
+  /** A stanza another node of the cluster handed to this one (it holds the domain's stream, or recovers a dead node's inbox). */
+  fromCluster(xml: string, hop: number): void {
+    let stanza: Element;
+    try {
+      stanza = parseXml(xml);
+    } catch {
+      return;
+    }
+    const from = tryJid(stanza.attrs.from);
+    const to = tryJid(stanza.attrs.to);
+    if (from && to) this.send(stanza, from, to, hop);
+  }
+
+  private sendHere(stanza: Element, from: Jid, to: Jid): void {
     const out = this.out(to.domain);
     if (!out)
       return this.bounce(
@@ -231,7 +280,9 @@ export class S2S implements S2SInHost {
   }
 
   gone(out: S2SOut): void {
-    if (this.outs.get(out.remote) === out) this.outs.delete(out.remote);
+    if (this.outs.get(out.remote) !== out) return;
+    this.outs.delete(out.remote);
+    this.placement?.released(out.remote);
   }
 
   closed(s: S2SIn): void {
@@ -262,3 +313,16 @@ async function listenOn(server: net.Server, port: number, host: string | undefin
     return 0;
   }
 }
+
+/** How a node of a cluster finds the node that sends to a remote domain (server.ts wires the cluster's). */
+export interface S2SPlacement {
+  /** this node's name */
+  readonly node: string;
+  ownerOf(domain: string): string | Promise<string>;
+  forward(node: string, xml: string, hop: number): void;
+  /** this node's stream to `domain` ended */
+  released(domain: string): void;
+}
+
+/** a stanza handed from node to node this often is sent by the node holding it (views differ for a moment after a death) */
+const MAX_HOPS = 2;
