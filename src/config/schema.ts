@@ -303,6 +303,9 @@ export const ConfigSchema = z.strictObject({
 /** Settings that a reload applies to the running server; the rest need a restart. */
 export const LIVE_KEYS = [
   'log_level',
+  's2s.refuse_strangers',
+  's2s.blacklist',
+  's2s.whitelist',
   'admins',
   'registration',
   'limits',
