@@ -52,8 +52,8 @@ export const DEFAULTS = {
   rate_limits: {
     c2s: { stanzas: 0, bytes: 1_048_576 },
     component: { stanzas: 0, bytes: 0 },
-    /** each incoming server-to-server stream (overrides and exemptions by remote domain) */
-    s2s: { stanzas: 0, bytes: 1_048_576 },
+    /** each incoming server-to-server stream (overrides and exemptions by remote domain): one stream carries a whole server's users */
+    s2s: { stanzas: 0, bytes: 16_777_216 },
     /** seconds of traffic at the limit a session may send in one burst */
     burst: 2,
     /** bare JIDs, component domains and remote server domains that are never limited */
