@@ -33,3 +33,7 @@ export function dialbackPrefixes(attrs: Record<string, string>): Set<string> {
   for (const [k, v] of Object.entries(attrs)) if (k.startsWith('xmlns:') && v === NS_DIALBACK) out.add(k.slice(6));
   return out;
 }
+
+/** XEP-0288 bidirectional streams: the receiving server's feature, the initiating server's request */
+export const NS_BIDI_FEATURE = 'urn:xmpp:features:bidi';
+export const NS_BIDI = 'urn:xmpp:bidi';

@@ -22,7 +22,7 @@ import { checkHeader, streamErrorXml } from '../stream/header.js';
 import { NS_SASL, NS_STREAM, NS_TLS } from '../stream/ns.js';
 import { RateLimiter } from '../stream/rate.js';
 import { certifies } from './certs.js';
-import { dialbackKey, dialbackName, dialbackPrefixes, sameKey, NS_DIALBACK, NS_DIALBACK_FEATURE, NS_SERVER } from './dialback.js';
+import { dialbackKey, dialbackName, dialbackPrefixes, sameKey, NS_BIDI, NS_BIDI_FEATURE, NS_DIALBACK, NS_DIALBACK_FEATURE, NS_SERVER } from './dialback.js';
 import type { S2SHost } from './types.js';
 
 /** What an incoming stream needs besides the common host. */
@@ -36,6 +36,8 @@ export interface S2SInHost extends S2SHost {
   verify(remote: string, local: string, id: string, key: string): Promise<boolean>;
   /** may `domain` authenticate at all (s2s.blacklist / whitelist)? */
   allowedPeer(domain: string): boolean;
+  /** a bidirectional stream (XEP-0288) authenticated `remote`: it can carry our stanzas to it */
+  bidiReady(s: S2SIn, remote: string): void;
   /** route an incoming stanza; a promise when routing waits on something (the stream paces itself on it) */
   route(stanza: Element, from: string, to: string): Promise<void> | void;
   closed(s: S2SIn): void;
@@ -49,6 +51,8 @@ export class S2SIn {
   private peer = '';
   private to = '';
   private open = true;
+  /** XEP-0288: the peer asked for a bidirectional stream (after TLS, if it used TLS) */
+  private bidi = false;
   /** SASL EXTERNAL: offered on this stream / done (the peer then restarts the stream) */
   private externalOffered = false;
   private external = false;
@@ -139,7 +143,9 @@ export class S2SIn {
       this.host.allowedPeer(this.peer) &&
       certifies(this.transport.tlsSocket, this.peer);
     const sasl = this.externalOffered ? `<mechanisms xmlns='${NS_SASL}'><mechanism>EXTERNAL</mechanism></mechanisms>` : '';
-    this.transport.write(`<stream:features>${starttls}${sasl}<dialback xmlns='${NS_DIALBACK_FEATURE}'><errors/></dialback></stream:features>`);
+    this.transport.write(
+      `<stream:features>${starttls}${sasl}<dialback xmlns='${NS_DIALBACK_FEATURE}'><errors/></dialback><bidi xmlns='${NS_BIDI_FEATURE}'/></stream:features>`,
+    );
   }
 
   /** RFC 6120 §6.4, XEP-0178: the peer authenticates as the domain its certificate names. */
@@ -160,7 +166,7 @@ export class S2SIn {
     if (!certifies(this.transport.tlsSocket, this.peer)) return failure('not-authorized');
     this.external = true;
     this.externalOffered = false;
-    this.valid.add(`${this.peer} ${this.to}`);
+    this.authenticatedPair(this.peer, this.to);
     this.host.metrics.external('in', 'success');
     this.transport.write(`<success xmlns='${NS_SASL}'/>`);
     // the peer opens a new stream on the same connection (RFC 6120 §6.4.6)
@@ -190,6 +196,11 @@ export class S2SIn {
   private handle(el: Element): void {
     if (el.name === 'starttls' && el.attrs.xmlns === NS_TLS) return this.startTls();
     if (el.name === 'auth' && el.attrs.xmlns === NS_SASL) return this.auth(el);
+    if (el.name === 'bidi' && el.attrs.xmlns === NS_BIDI) {
+      this.bidi = true;
+      for (const pair of this.valid) this.host.bidiReady(this, pair.slice(0, pair.indexOf(' ')));
+      return;
+    }
     const db = dialbackName(el, this.prefixes);
     if (db === 'result') return void this.result(el);
     if (db === 'verify') return this.verify(el);
@@ -204,6 +215,7 @@ export class S2SIn {
     this.transport.writeNow(`<proceed xmlns='${NS_TLS}'/>`);
     this.parser = this.newParser();
     this.valid.clear(); // a new stream (RFC 6120 §5.4.3.3): nothing of the old one holds
+    this.bidi = false;
     this.transport.startTls(
       this.host.serverTls(),
       (err) => {
@@ -237,7 +249,7 @@ export class S2SIn {
     if (this.valid.has(pair) || this.pending.has(pair)) return;
     // XEP-0344: a certificate that verifies for the sending domain is proof enough (no callback)
     if (certifies(this.transport.tlsSocket, from)) {
-      this.valid.add(pair);
+      this.authenticatedPair(from, to);
       this.host.metrics.dialback('in', 'valid');
       return answer('valid');
     }
@@ -252,8 +264,23 @@ export class S2SIn {
       answer('invalid');
       return this.fail('not-authorized', `${from} did not confirm the key`);
     }
-    this.valid.add(pair);
+    this.authenticatedPair(from, to);
     answer('valid');
+  }
+
+  private authenticatedPair(remote: string, local: string): void {
+    this.valid.add(`${remote} ${local}`);
+    if (this.bidi) this.host.bidiReady(this, remote);
+  }
+
+  /**
+   * XEP-0288: our stanza from `local` to `remote` over this stream, allowed for the
+   * inverse of a pair the peer authenticated; false when this stream cannot carry it.
+   */
+  sendBidi(xml: string, local: string, remote: string): boolean {
+    if (!this.open || !this.bidi || !this.valid.has(`${remote} ${local}`)) return false;
+    this.transport.write(xml);
+    return true;
   }
 
   /** XEP-0220 step 3: we are the authoritative server: was this key ours? */

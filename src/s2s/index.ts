@@ -15,7 +15,7 @@ import { Jid, tryJid } from '../jid.js';
 import { parseXml } from '../xml/index.js';
 import { StanzaError } from '../api/errors.js';
 import { TcpTransport } from '../transport/tcp.js';
-import { S2SOut } from './out.js';
+import { S2SOut, serializeForServer } from './out.js';
 import { S2SIn, type S2SInHost } from './in.js';
 import type { S2SMetrics, S2SSettings } from './types.js';
 import { S2SPolicy } from './policy.js';
@@ -25,6 +25,8 @@ import type { TlsMaterial } from '../tls.js';
 export class S2S implements S2SInHost {
   private readonly outs = new Map<string, S2SOut>();
   private readonly ins = new Set<S2SIn>();
+  /** incoming bidirectional streams (XEP-0288) by the remote domain they authenticated: they carry our stanzas back */
+  private readonly bidi = new Map<string, Set<S2SIn>>();
   private server: net.Server | undefined;
   private tlsServer: tls.Server | undefined;
   private readonly trust: PeerTrust;
@@ -222,6 +224,12 @@ export class S2S implements S2SInHost {
   }
 
   private sendHere(stanza: Element, from: Jid, to: Jid): void {
+    // the remote server's own bidirectional stream, when it authenticated this pair (XEP-0288)
+    const bidi = this.bidi.get(to.domain);
+    if (bidi) {
+      const xml = serializeForServer(stanza);
+      for (const s of bidi) if (s.sendBidi(xml, from.domain, to.domain)) return this.metrics.out(to.domain, xml.length);
+    }
     const out = this.out(to.domain);
     if (!out)
       return this.bounce(
@@ -287,6 +295,13 @@ export class S2S implements S2SInHost {
 
   closed(s: S2SIn): void {
     this.ins.delete(s);
+    for (const [remote, set] of this.bidi) if (set.delete(s) && !set.size) this.bidi.delete(remote);
+  }
+
+  bidiReady(s: S2SIn, remote: string): void {
+    let set = this.bidi.get(remote);
+    if (!set) this.bidi.set(remote, (set = new Set()));
+    set.add(s);
   }
 
   private stopped = false;

@@ -14,7 +14,8 @@ import type { Element } from '../xml/index.js';
 import { StreamParser } from '../xml/parser.js';
 import { StanzaError } from '../api/errors.js';
 import { NS_SASL, NS_STREAM, NS_TLS } from '../stream/ns.js';
-import { dialbackKey, dialbackName, dialbackPrefixes, NS_DIALBACK, NS_SERVER } from './dialback.js';
+import { tryJid } from '../jid.js';
+import { dialbackKey, dialbackName, dialbackPrefixes, NS_BIDI, NS_BIDI_FEATURE, NS_DIALBACK, NS_SERVER } from './dialback.js';
 import { NoSuchDomain, resolveServer, type Target } from './resolve.js';
 import type { S2SHost } from './types.js';
 
@@ -32,6 +33,8 @@ export class S2SOut {
   private streamId = '';
   private prefixes = new Set<string>(['db']);
   private secure = false;
+  /** XEP-0288: we asked for a bidirectional stream; the remote then sends its stanzas to us on it too */
+  private bidi = false;
   /** SASL EXTERNAL for our domain: not tried, under way, done (the stream restarted), refused */
   private external: 'no' | 'pending' | 'done' | 'failed' = 'no';
   /** local domains by dialback state on this stream */
@@ -191,8 +194,37 @@ export class S2SOut {
       this.verifies.delete(k);
       v.resolve(el.attrs.type === 'valid');
     }
+    if (this.bidi && (el.name === 'message' || el.name === 'presence' || el.name === 'iq')) return this.stanzaIn(el);
     // anything else on an outgoing stream is ignored (one direction per stream, RFC 6120 §4.5)
   }
+
+  /**
+   * A stanza the remote sends back on a bidirectional stream (XEP-0288): from the remote
+   * domain itself (the server we resolved and connected to, its certificate checked as
+   * s2s.require_valid_certs says), to a local domain authenticated on this stream. Its
+   * other domains would need their own proof (XEP-0288 §4), which is not asked here: they
+   * use their own streams.
+   */
+  private stanzaIn(el: Element): void {
+    const from = tryJid(el.attrs.from);
+    const to = tryJid(el.attrs.to);
+    if (!from || !to || from.domain !== this.remote || this.auth.get(to.domain) !== 'valid') {
+      this.host.log.info({ remote: this.remote, from: el.attrs.from, to: el.attrs.to }, 's2s: a stanza on our bidirectional stream for a pair it did not authenticate');
+      return this.close('invalid-from');
+    }
+    if (el.attrs.xmlns === NS_SERVER) delete el.attrs.xmlns;
+    this.touch();
+    this.host.metrics.in(from.domain);
+    const r = this.host.route(el, from.full, to.full);
+    if (!r) return;
+    // as on incoming streams: past MAX_IN_FLIGHT stanzas being routed, reading pauses
+    if (++this.inFlight === MAX_IN_FLIGHT) this.socket?.pause();
+    void r.finally(() => {
+      if (--this.inFlight === MAX_IN_FLIGHT / 2) this.socket?.resume();
+    });
+  }
+
+  private inFlight = 0;
 
   private features(f: Element): void {
     const starttls = f.getChild('starttls', NS_TLS);
@@ -202,6 +234,11 @@ export class S2SOut {
     }
     if (!this.secure && this.host.settings().require_valid_certs) {
       return this.fail(new StanzaError('remote-server-timeout', `${this.remote} offers no TLS`, 'cancel'));
+    }
+    // XEP-0288: asked for once TLS is done (or was not offered), before authenticating
+    if (!this.bidi && f.getChild('bidi', NS_BIDI_FEATURE)) {
+      this.bidi = true;
+      this.socket!.write(`<bidi xmlns='${NS_BIDI}'/>`);
     }
     // XEP-0178: the peer offers EXTERNAL when our certificate verifies for our domain there
     const mechanisms = f.getChild('mechanisms', NS_SASL)?.getChildren('mechanism').map((m) => m.getText().trim()) ?? [];
@@ -336,7 +373,7 @@ export class S2SOut {
   }
 
   /** End the stream: an idle one quietly; what still waits is bounced. */
-  close(condition?: 'not-well-formed'): void {
+  close(condition?: 'not-well-formed' | 'invalid-from'): void {
     if (this.state === 'closed') return;
     if (this.socket && !this.socket.destroyed) {
       this.socket.end(
@@ -387,6 +424,8 @@ const esc = (s: string): string => s.replace(/[&<>'"]/g, (c) => `&#${c.charCodeA
 /** questions one outgoing stream may have waiting, and how long one waits */
 const MAX_VERIFIES = 1000;
 const VERIFY_MS = 30_000;
+/** stanzas the remote sent back on a bidirectional stream being routed at once, before reading pauses */
+const MAX_IN_FLIGHT = 64;
 
 /** A stanza in the server namespace: a client's 'jabber:client' declaration goes (RFC 6120 §4.8.3). */
 export function serializeForServer(stanza: Element): string {

@@ -13,6 +13,8 @@ export interface S2SHost {
   readonly log: Logger;
   settings(): S2SSettings;
   bounce(stanza: Element, err: StanzaError): void;
+  /** route a stanza that came in from another server (its addresses checked by the stream) */
+  route(stanza: Element, from: string, to: string): Promise<void> | void;
   gone(out: S2SOut): void;
   clientCertificate(): { cert?: string | Buffer; key?: string | Buffer };
   /** CAs trusted for peers (undefined: the system's) */

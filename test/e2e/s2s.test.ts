@@ -16,6 +16,12 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+async function metric(s: Server, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${s.ports.http}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
 const SERVER_HEADER = (from: string, to: string): string =>
   `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='${from}' to='${to}' version='1.0'>`;
 
@@ -25,13 +31,19 @@ describe('federation between two servers (s2s, dialback)', () => {
   let alice: XmppClient;
   let bob: XmppClient;
   let pb = 0;
+  const fake = net.createServer();
   before(async () => {
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
+    const fakePort = (fake.address() as net.AddressInfo).port;
     const [pa, p2, dead] = [await freePort(), await freePort(), await freePort()];
     pb = p2;
     const s2s = (port: number, hosts: Record<string, string>) => ({ port, hosts, require_valid_certs: false, connect_timeout: 2 });
     a = await startServer({
       users: { alice: 'secret' },
-      config: { domain: 'a.test', s2s: s2s(pa, { 'b.test': `127.0.0.1:${pb}`, 'dead.test': `127.0.0.1:${dead}` }) },
+      config: {
+        domain: 'a.test',
+        s2s: s2s(pa, { 'b.test': `127.0.0.1:${pb}`, 'dead.test': `127.0.0.1:${dead}`, 'fake.test': `127.0.0.1:${fakePort}` }),
+      },
     });
     b = await startServer({
       users: { bob: 'secret' },
@@ -41,18 +53,58 @@ describe('federation between two servers (s2s, dialback)', () => {
     bob = await connect(b, 'bob', { domain: 'b.test', resource: 'work' });
   });
   after(async () => {
+    fake.close();
     await stopAll(alice, bob);
     await a?.stop();
     await b?.stop();
   });
 
-  it('a message goes to the other server and a reply comes back (dialback both ways)', async () => {
+  it('a message goes to the other server and a reply comes back on the same connection (dialback, XEP-0288 bidi)', async () => {
+    const streams = async (s: Server, direction: string): Promise<number> =>
+      metric(s, 'uzzap_s2s_streams', `direction="${direction}",state="authenticated"`);
+    const [bOut, aIn] = [await streams(b, 'out'), await streams(a, 'in')];
     await alice.send(xml('message', { to: 'bob@b.test/work', type: 'chat', id: 'm1' }, xml('body', {}, 'hello from a')));
     const m = await expectStanza(bob, (s) => s.is('message') && s.getChildText('body') === 'hello from a', 5000);
     assert.equal(m.attrs.from, 'alice@a.test/home');
     await bob.send(xml('message', { to: 'alice@a.test/home', type: 'chat' }, xml('body', {}, 'hello from b')));
     const r = await expectStanza(alice, (s) => s.is('message') && s.getChildText('body') === 'hello from b', 5000);
     assert.equal(r.attrs.from, 'bob@b.test/work');
+    // b.test answered over a.test's connection: it authenticated no stream of its own (the one it
+    // opened to check a.test's dialback key carries no stanzas)
+    assert.equal(await streams(b, 'out'), bOut);
+    assert.equal(await streams(a, 'in'), aIn);
+    assert.ok((await metric(b, 'uzzap_s2s_stanzas_total', 'direction="out",domain="a.test"')) >= 1);
+  });
+
+  it('on a stream we opened with bidi, the peer may send only from its own domain to a domain authenticated on it', async () => {
+    // fake.test: a raw server a.test connects to; it offers bidi, takes any dialback key, sends back
+    const got = new Promise<{ socket: net.Socket; data: () => string }>((resolve) => {
+      fake.once('connection', (socket: net.Socket) => {
+        let data = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (d: string) => {
+          data += d;
+          if (/<stream:stream[^>]*>/.test(d))
+            socket.write(
+              `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' id='fake1' from='fake.test' to='a.test' version='1.0'><stream:features><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback><bidi xmlns='urn:xmpp:features:bidi'/></stream:features>`,
+            );
+          if (d.includes('<db:result')) socket.write(`<db:result from='fake.test' to='a.test' type='valid'/>`);
+        });
+        resolve({ socket, data: () => data });
+      });
+    });
+    await alice.send(xml('message', { to: 'x@fake.test', type: 'chat' }, xml('body', {}, 'to fake')));
+    const peer = await got;
+    await until(() => peer.data().includes('to fake'), 'the message at fake.test', 5000);
+    assert.match(peer.data(), /<bidi xmlns='urn:xmpp:bidi'\/>/);
+    peer.socket.write(`<message from='x@fake.test/r' to='alice@a.test/home' type='chat'><body>from fake</body></message>`);
+    const m = await expectStanza(alice, (s) => s.is('message') && s.getChildText('body') === 'from fake', 5000);
+    assert.equal(m.attrs.from, 'x@fake.test/r');
+    // another domain on that stream: not proven by it, so the stream ends
+    peer.socket.write(`<message from='eve@other.test' to='alice@a.test/home' type='chat'><body>forged</body></message>`);
+    await until(() => peer.data().includes('<invalid-from'), 'invalid-from at fake.test', 5000);
+    assert.ok(!alice.received.some((s) => s.getChildText('body') === 'forged'));
+    peer.socket.destroy();
   });
 
   it('an IQ to the other server is answered (XEP-0092 version of b.test)', async () => {

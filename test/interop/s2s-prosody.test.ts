@@ -4,6 +4,8 @@
 // libunbound (lua-unbound); Uzzap finds Prosody through s2s.hosts (UZZAP_S2S_HOSTS).
 // Self-signed certificates, so both authenticate by dialback (XEP-0220) over STARTTLS.
 // A slixmpp user of Prosody and an @xmpp/client user of Uzzap chat and subscribe.
+// Prosody's mod_s2s_bidi is on: Prosody asks for a bidirectional stream (XEP-0288) and
+// Uzzap answers over it.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,7 +58,7 @@ s2s_ports = { 5269 }
 http_ports = { }; https_ports = { }
 c2s_direct_tls_ports = { }; s2s_direct_tls_ports = { }
 unbound = { hoststxt = "${dir}/hosts" }
-modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "presence" }
+modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "presence"; "s2s_bidi" }
 s2s_secure_auth = false
 s2s_require_encryption = true
 c2s_require_encryption = false
@@ -94,4 +96,12 @@ VirtualHost "beta.test"
   });
 
   itPasses(() => output, S2S_CHECKS);
+
+  it("Uzzap answered over Prosody's connection (XEP-0288): it authenticated no stream of its own", async () => {
+    const text = await (await fetch(`http://${UZZAP_IP}:${server.ports.http}/metrics`)).text();
+    const value = (line: string): number => Number(text.split('\n').find((l) => l.startsWith(line))?.split(' ').pop() ?? 0);
+    assert.ok(value('uzzap_s2s_stanzas_total{direction="out",domain="beta.test"}') >= 2, text);
+    assert.equal(value('uzzap_s2s_streams{direction="out",state="authenticated"}'), 0);
+    assert.equal(value('uzzap_s2s_streams{direction="in",state="authenticated"}'), 1);
+  });
 });
