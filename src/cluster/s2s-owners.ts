@@ -33,6 +33,9 @@ for _, k in ipairs(KEYS) do
 end
 return 0`;
 
+/** how long stanzas wait for a claim before this node sends them itself */
+const CLAIM_TIMEOUT_MS = 2000;
+
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export class S2SOwners {
@@ -55,20 +58,19 @@ export class S2SOwners {
   }
 
   private async claim(domain: string): Promise<string> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const node = (await this.link.redis.eval(
-        CLAIM,
-        1,
-        this.link.key(`s2so:${domain}`),
-        this.link.name,
-        String(this.link.leaseMs()),
-        this.link.key('alive:'),
-      )) as string;
+      const node = (await Promise.race([
+        this.link.redis.eval(CLAIM, 1, this.link.key(`s2so:${domain}`), this.link.name, String(this.link.leaseMs()), this.link.key('alive:')),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('claim timed out')), CLAIM_TIMEOUT_MS))),
+      ])) as string;
       this.owners.set(domain, node);
       return node;
     } catch {
-      // Redis out of reach: this node sends itself (two streams to one domain are allowed)
+      // Redis out of reach (or too slow): this node sends itself (two streams to one domain are allowed)
       return this.link.name;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
