@@ -173,13 +173,19 @@ export class PresenceService {
     return false;
   }
 
-  /** A probe from a local user: answered if the prober is subscribed to the contact (RFC 6121 §4.3). */
+  /** A probe from a local user or one of another server: answered if the prober is subscribed to the contact (RFC 6121 §4.3). */
   private async probe(ev: StanzaEvent): Promise<void> {
     const contact = ev.to.local;
     const prober = ev.from;
     const item = await this.roster.item(contact, prober.bare);
     if (prober.bare !== ev.to.bare && (!item || !hasFrom(item.subscription))) return;
     if (await this.cut(contact, prober.bare)) return;
+    if (prober.domain !== this.m.host) {
+      // a contact elsewhere (another server, a component): the answer is routed to the JID that probed (RFC 6121 §4.3.2)
+      for (const t of this.available(ev.to.bare))
+        if (t.presence) this.m.send(x('presence', { ...t.presence.attrs, from: t.jid.full, to: prober.full }, t.presence.children as Element[]));
+      return;
+    }
     const replyTo = this.m.sessions.of(prober.bare).filter((s) => s.jid.full === prober.full || prober.isBare());
     for (const t of this.available(ev.to.bare)) {
       if (!t.presence) continue;

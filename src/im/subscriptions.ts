@@ -1,5 +1,6 @@
 // RFC 6121 §3 presence subscriptions: both the user's side (outbound) and the
-// contact's side (inbound) run here, since both are local until s2s exists.
+// contact's side (inbound) run here; a contact elsewhere (another server, a component)
+// is sent the stanzas its side handles.
 // State changes follow RFC 6121 Appendix A (tables A.2-A.5); each one is a
 // read-modify-write of one roster item under that user's roster lock.
 import { x, Jid, type Element, type ModuleContext, type RosterItem, type SessionRecord, type Subscription } from '../api/index.js';
@@ -108,9 +109,7 @@ export class Subscriptions {
   async inbound(user: string, from: Jid, type: SubType, stanza: Element): Promise<void> {
     if (!(await this.m.storage.accounts.get(user))) {
       // no such account (RFC 6121 §8.5.1): a request is declined, the rest ignored
-      if (type === 'subscribe' && this.isLocalUser(from)) {
-        await this.inbound(from.local, Jid.parse(this.bare(user)), 'unsubscribed', x('presence', { type: 'unsubscribed' }));
-      }
+      if (type === 'subscribe') await this.reply(user, from, 'unsubscribed');
       return;
     }
     switch (type) {
@@ -195,10 +194,14 @@ export class Subscriptions {
     const hadPending = await this.m.storage.roster.removePending(user, item.jid);
     if (hasFrom(item.subscription) || hadPending) {
       this.sendUnavailableOf(user, item.jid);
-      if (this.isLocalUser(contact)) await this.inbound(contact.local, me, 'unsubscribed', x('presence', { type: 'unsubscribed' }));
+      await this.tell(contact, me, 'unsubscribed');
     }
-    if ((hasTo(item.subscription) || item.ask) && this.isLocalUser(contact)) {
-      await this.inbound(contact.local, me, 'unsubscribe', x('presence', { type: 'unsubscribe' }));
-    }
+    if (hasTo(item.subscription) || item.ask) await this.tell(contact, me, 'unsubscribe');
+  }
+
+  /** A cancellation from `me` to `contact`: handled here for a local user, sent on to a contact elsewhere. */
+  private async tell(contact: Jid, me: Jid, type: 'unsubscribe' | 'unsubscribed'): Promise<void> {
+    if (this.isLocalUser(contact)) await this.inbound(contact.local, me, type, x('presence', { type }));
+    else if (contact.domain !== this.m.host) this.m.send(x('presence', { type, from: me.bare, to: contact.bare }));
   }
 }
