@@ -84,9 +84,18 @@ export class Router {
   /** Route a stanza whose addresses are known (from a client, a module or a service). */
   route(stanza: Element, from: Jid, to: Jid, origin?: LocalSession): Pending {
     if (to.domain !== this.host) {
-      if (origin && stanza.name === 'presence' && SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? ''))
-        // a user's subscription stanza to a contact elsewhere: roster state first (RFC 6121 §3), which sends it on
-        return this.hooked('presence/bare', [{ stanza, from, to: to.toBare(), origin }], () => this.toService(stanza, from, to));
+      if (origin && stanza.name === 'presence') {
+        const type = stanza.attrs.type ?? '';
+        if (SUBSCRIPTION_TYPES.has(type))
+          // a user's subscription stanza to a contact elsewhere: roster state first (RFC 6121 §3), which sends it on
+          return this.hooked('presence/bare', [{ stanza, from, to: to.toBare(), origin }], () => this.toService(stanza, from, to));
+        if ((type === '' || type === 'unavailable') && !this.isLocal(to.domain))
+          // directed presence to an entity of another server (a contact, a room there): remembered
+          // by the IM module (RFC 6121 §4.6), so that it gets the user's unavailable at the end
+          return this.hooked(to.resource ? 'presence/full' : 'presence/bare', [{ stanza, from, to, origin }], () =>
+            this.toService(stanza, from, to),
+          );
+      }
       return this.toService(stanza, from, to);
     }
     if (to.local !== '' && this.hooks.has('route/user')) {
