@@ -114,6 +114,11 @@ export interface Hooks {
   'message/full': (ev: StanzaEvent) => HookResult;
   /** messages addressed to the server itself */
   'message/host': (ev: StanzaEvent) => HookResult;
+  /**
+   * presence to a local user's bare / full JID; also, with `origin` set, a local client's
+   * presence to another server's entity: a subscription stanza ('presence/bare'), or
+   * directed presence, available or unavailable (by the form of its 'to')
+   */
   'presence/bare': (ev: StanzaEvent) => HookResult;
   'presence/full': (ev: StanzaEvent) => HookResult;
   'presence/host': (ev: StanzaEvent) => HookResult;
@@ -154,6 +159,12 @@ export interface Hooks {
    * caps was verified, or it announced different caps).
    */
   'caps/known': (session: SessionRecord, features: ReadonlySet<string>) => HookResult;
+  /**
+   * XEP-0115 across servers: the features of `jid`, a resource of a contact on another server,
+   * are known (verified from its presence to local user `to`, a bare JID), or it sent its
+   * presence to one more local user once they were. Once per (resource, caps, local user).
+   */
+  'caps/remote': (jid: Jid, features: ReadonlySet<string>, to: string) => HookResult;
   /**
    * A presence from a local client, before it is routed (a broadcast, or directed to a
    * contact or a room): modules may add to it (XEP-0398's avatar hash). true = drop it.
@@ -576,6 +587,17 @@ export interface CapsView {
    * learned; undefined when there is nothing to read (no promise on the common path).
    */
   prefetch(sessions: readonly SessionRecord[]): Promise<void> | undefined;
+  /**
+   * The available resources of `bare`, a contact on another server, whose caps (from their
+   * presence to local users) are known and verified, as this node saw them.
+   */
+  remote(bare: string): readonly RemoteCapsResource[];
+}
+
+/** A resource of another server and the features its client announced (XEP-0115). */
+export interface RemoteCapsResource {
+  jid: Jid;
+  features: ReadonlySet<string>;
 }
 
 export interface PepItem {

@@ -9,8 +9,13 @@
 // dropped) and in storage (`entity_caps`), where the other nodes of a cluster find it.
 // An answer that does not verify, a hash function not known here, or caps without a
 // hash (the pre-1.4 format) are used for that one session, never cached.
+//
+// Contacts on other servers announce caps in the presence they send local users: the same
+// resolution (the question goes to the remote full JID over s2s), kept per remote resource
+// (./remote.ts), for PEP's notifications to them.
 import { x, z, type Element, type SessionRecord, type XepModule } from '../../src/api/index.js';
 import { knownHash, verify } from './ver.js';
+import { RemoteCaps, type Caps } from './remote.js';
 
 export const NS_CAPS = 'http://jabber.org/protocol/caps';
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
@@ -22,11 +27,8 @@ const Config = z.object({
   cache_size: z.number().int().positive().default(10_000),
 });
 
-interface Caps {
-  node: string;
-  ver: string;
-  hash: string | undefined;
-}
+/** resources of other servers whose caps are kept (each a JID, a string and the local users it reached) */
+const REMOTE_MAX = 100_000;
 
 /** What a session announced, and the features once known. */
 interface Announced {
@@ -50,11 +52,11 @@ const caps: XepModule<z.infer<typeof Config>> = {
   xeps: [{ n: 115, version: '1.6.0', status: 'complete', note: 'the server learns and verifies clients\' caps (for PEP)' }],
   setup(m) {
     const known = new Map<string, ReadonlySet<string>>();
-    /** sessions with a caps question waiting (one at a time each) */
-    const askingNow = new WeakSet<SessionRecord>();
+    /** full JIDs with a caps question waiting (one at a time each) */
+    const askingNow = new Set<string>();
     /** strings another node's sessions announce that storage did not have, until when not to look again */
     const absent = new Map<string, number>();
-    const asking = new Map<string, Promise<{ features?: ReadonlySet<string>; asked?: SessionRecord; own?: ReadonlySet<string> }>>();
+    const asking = new Map<string, Promise<{ features?: ReadonlySet<string>; asked?: string; own?: ReadonlySet<string> }>>();
     const verified = m.metrics.counter('caps_verified_total', 'XEP-0115 verification strings learned and verified');
     const rejected = m.metrics.counter('caps_rejected_total', 'XEP-0115 answers whose hash did not verify (not cached)');
     m.metrics.gauge('caps_cached', 'XEP-0115 verification strings cached in memory', () => known.size);
@@ -71,21 +73,22 @@ const caps: XepModule<z.infer<typeof Config>> = {
     };
 
     /**
-     * Ask a resource what its caps stand for; the features, and whether the hash verified.
-     * One question per session at a time: a client announcing ever new strings it never
-     * answers for cannot fill the server's table of waiting requests.
+     * Ask a resource (a full JID, here or on another server) what its caps stand for; the
+     * features, and whether the hash verified. One question per resource at a time: a client
+     * announcing ever new strings it never answers for cannot fill the server's table of
+     * waiting requests.
      */
-    const ask = async (s: SessionRecord, c: Caps): Promise<{ features: ReadonlySet<string>; ok: boolean } | undefined> => {
-      if (askingNow.has(s)) return undefined;
-      askingNow.add(s);
+    const ask = async (jid: string, c: Caps): Promise<{ features: ReadonlySet<string>; ok: boolean } | undefined> => {
+      if (askingNow.has(jid)) return undefined;
+      askingNow.add(jid);
       let res: Element;
       try {
-        res = await m.request(x('iq', { type: 'get', to: s.jid.full }, x('query', { xmlns: NS_DISCO_INFO, node: `${c.node}#${c.ver}` })));
+        res = await m.request(x('iq', { type: 'get', to: jid }, x('query', { xmlns: NS_DISCO_INFO, node: `${c.node}#${c.ver}` })));
       } catch (err) {
-        m.log.debug({ err, jid: s.jid.full }, 'caps: no disco#info answer');
+        m.log.debug({ err, jid }, 'caps: no disco#info answer');
         return undefined;
       } finally {
-        askingNow.delete(s);
+        askingNow.delete(jid);
       }
       const query = res.getChild('query', NS_DISCO_INFO);
       if (!query) return undefined;
@@ -102,10 +105,10 @@ const caps: XepModule<z.infer<typeof Config>> = {
 
     /**
      * The features behind a verifiable string: from memory, storage, or the resource asked
-     * (one question however many resources announce it at once). `asked` is the session
-     * that was asked: an answer that did not verify still describes that one session.
+     * (one question however many resources announce it at once). `asked` is the resource
+     * that was asked: an answer that did not verify still describes that one resource.
      */
-    const resolve = (s: SessionRecord, c: Caps, key: string): Promise<{ features?: ReadonlySet<string>; asked?: SessionRecord; own?: ReadonlySet<string> }> => {
+    const resolve = (jid: string, c: Caps, key: string): Promise<{ features?: ReadonlySet<string>; asked?: string; own?: ReadonlySet<string> }> => {
       let p = asking.get(key);
       if (p) return p;
       p = (async () => {
@@ -115,10 +118,10 @@ const caps: XepModule<z.infer<typeof Config>> = {
           remember(key, f);
           return { features: f };
         }
-        const answer = await ask(s, c);
+        const answer = await ask(jid, c);
         if (!answer?.ok) {
           if (answer) rejected.inc();
-          return { asked: s, own: answer?.features };
+          return { asked: jid, own: answer?.features };
         }
         verified.inc();
         remember(key, answer.features);
@@ -129,26 +132,55 @@ const caps: XepModule<z.infer<typeof Config>> = {
       return p;
     };
 
+    /** The features behind `c` as announced by `jid` (a full JID); undefined when it did not answer. */
+    const featuresOf = async (jid: string, c: Caps, key: string): Promise<ReadonlySet<string> | undefined> => {
+      // no hash (pre-1.4) or a hash function not known here: this resource only (§5.4)
+      if (!c.hash || !knownHash(c.hash)) return (await ask(jid, c))?.features;
+      const f = recall(key);
+      if (f) return f;
+      const r = await resolve(jid, c, key);
+      // an answer that did not verify is used for the resource that gave it only;
+      // another resource announcing the same string is asked for itself
+      return r.features ?? (r.asked === jid ? r.own : (await ask(jid, c))?.features);
+    };
+
     const learn = async (s: SessionRecord, c: Caps, entry: Announced): Promise<void> => {
-      let features: ReadonlySet<string> | undefined;
-      if (c.hash && knownHash(c.hash)) {
-        features = recall(entry.key);
-        if (!features) {
-          const r = await resolve(s, c, entry.key);
-          // an answer that did not verify is used for the session that gave it only;
-          // another session announcing the same string is asked for itself
-          features = r.features ?? (r.asked === s ? r.own : (await ask(s, c))?.features);
-        }
-      } else {
-        // no hash (pre-1.4) or a hash function not known here: this session only (§5.4)
-        features = (await ask(s, c))?.features;
-      }
+      const features = await featuresOf(s.jid.full, c, entry.key);
       if (!features || s.ext.get(ANNOUNCED) !== entry) return;
       entry.features = features;
       await m.run('caps/known', s, features);
     };
 
+    const remote = new RemoteCaps(
+      {
+        capsOf: (p) => capsOf(p),
+        keyOf,
+        featuresOf,
+        // any roster item: the presence that follows an approval may be handled before the approval is stored
+        isContact: async (to, contact) => !!(await m.use('roster')?.item(to.slice(0, to.indexOf('@')), contact)),
+        known: (jid, features, to) => {
+          const r = m.run('caps/remote', jid, features, to);
+          if (r instanceof Promise) r.catch((err: unknown) => m.log.warn({ err }, 'caps: a caps/remote hook failed'));
+        },
+        failed: (err) => m.log.warn({ err }, 'caps: learning a remote contact\'s caps failed'),
+      },
+      REMOTE_MAX,
+    );
+    m.metrics.gauge('caps_remote_resources', 'resources of other servers whose XEP-0115 caps are kept', () => remote.size);
+
+    // presence from a contact of another server to a local user (its broadcast, or a probe's answer)
+    m.hook(
+      'presence/bare',
+      (ev) => {
+        if (!ev.origin && ev.from.resource && ev.from.domain !== m.host && ev.to.domain === m.host && ev.to.local)
+          remote.presence(ev.from, ev.to.bare, ev.stanza);
+        return false;
+      },
+      200,
+    );
+
     m.provide('caps', {
+      remote: (bare) => remote.resources(bare),
       features(s) {
         const mine = s.ext.get(ANNOUNCED) as Announced | undefined;
         if (mine) return mine.features;

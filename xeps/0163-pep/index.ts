@@ -187,6 +187,7 @@ const pep: XepModule<z.infer<typeof Config>> = {
     );
 
     m.hook('caps/known', (s, features) => notifier.onInterests(s, features, (owner) => nodes.get(owner)));
+    m.hook('caps/remote', (jid, features, to) => notifier.onRemoteInterests({ jid, features }, to, (owner) => nodes.get(owner)));
     m.hook('roster/subscriber', async (user, contact, subscribed) => {
       const owner = `${user}@${m.host}`;
       if (subscribed) {

@@ -2,8 +2,10 @@
 // available resources of contacts subscribed to the owner's presence, each only if its
 // client asked for the node (`NODE+notify`, learned by XEP-0115), the access model
 // allows it, and the owner does not block the contact; plus explicit subscriptions.
-// Notifications come from the owner's bare JID (§4.3.1), one per resource, serialised once.
-import { x, Jid, dateTime, type Element, type ModuleContext, type SessionRecord } from '../../src/api/index.js';
+// Contacts on other servers too: their resources whose caps the presence they sent here
+// announced (xeps/0115-caps/remote.ts). Notifications come from the owner's bare JID
+// (§4.3.1), one per resource, serialised once.
+import { x, Jid, dateTime, type Element, type ModuleContext, type RemoteCapsResource, type SessionRecord } from '../../src/api/index.js';
 import type { PubSubNode, ServiceState } from '../0060-pubsub/nodes.js';
 import { parsePayload, type EventKind, type PubSubService } from '../0060-pubsub/service.js';
 import { randomBytes } from 'node:crypto';
@@ -82,16 +84,23 @@ export class PepNotifier {
       const whitelist = n.config.access_model === 'whitelist';
       const contacts = whitelist ? [...n.affiliations.keys()] : await roster.subscribers(ownerUser);
       for (const c of contacts) {
-        if (c === owner || !this.isLocal(c)) continue;
+        if (c === owner) continue;
+        // a contact of another server: its resources that asked, as their presence here said
+        const remote = this.isLocal(c) ? undefined : (caps?.remote(c).filter((r) => r.features.has(interest)) ?? []);
+        if (remote?.length === 0) continue;
         if (whitelist && !(await roster.item(ownerUser, c))) continue;
         const ok = this.allowed(owner, n, c);
         if (!(ok instanceof Promise ? await ok : ok)) continue;
-        const got = sessionsOf(c);
+        const got = remote ? [] : sessionsOf(c);
         const ss = got instanceof Promise ? await got : got;
-        if (!ss.length) continue;
+        if (!ss.length && !remote) continue;
         const blocked = this.m.blocks(ownerUser, Jid.parse(c));
         if (blocked instanceof Promise ? await blocked : blocked) continue;
-        consider(ss);
+        if (!remote) consider(ss);
+        else {
+          for (const r of remote) targets.push(r.jid);
+          reached.add(c);
+        }
       }
     }
     const message = x('message', { from: owner, type: n.config.notification_type, id: this.newId() }, event);
@@ -103,7 +112,8 @@ export class PepNotifier {
       // still allowed (access model, affiliation, not blocked)? A subscription does not outlive its right
       if (!(await this.pubsub().mayAccess(state, n, j))) continue;
       if (j.resource) {
-        if (this.m.sessions.has(j)) targets.push(j);
+        // a resource of another server cannot be checked from here: its server drops what it cannot deliver
+        if (!this.isLocal(j.bare) || this.m.sessions.has(j)) targets.push(j);
       } else this.m.send(x('message', { ...message.attrs, to: j.bare }, event));
     }
     if (targets.length) this.m.fanout(message, targets);
@@ -153,9 +163,33 @@ export class PepNotifier {
     }
   }
 
+  /**
+   * A resource of `to`'s contact on another server: its interests became known (XEP-0115,
+   * from its presence), or it sent its presence to `to` once they were. The newest item of
+   * each of `to`'s nodes it asked for, if the contact may see `to`'s presence (XEP-0163 §4.3.4).
+   */
+  async onRemoteInterests(r: RemoteCapsResource, to: string, nodes: (owner: string) => Promise<ServiceState>): Promise<void> {
+    if (!this.isLocal(to) || this.isLocal(r.jid.bare)) return;
+    const wanted: string[] = [];
+    for (const f of r.features) if (f.endsWith(NOTIFY)) wanted.push(f.slice(0, -NOTIFY.length));
+    if (!wanted.length) return;
+    const item = await this.m.use('roster')?.item(this.local(to), r.jid.bare);
+    if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) return;
+    const state = await nodes(to);
+    if (!state.nodes.size || (await this.m.blocks(this.local(to), r.jid))) return;
+    for (const name of wanted) {
+      const n = state.nodes.get(name);
+      if (!n?.last || n.config.send_last_published_item !== 'on_sub_and_presence') continue;
+      if (!(await this.allowed(to, n, r.jid.bare))) continue;
+      const msg = this.lastItem(n, to, r.jid.full);
+      if (msg) this.m.send(msg);
+    }
+  }
+
   /** `contact` was just allowed to see `owner`'s presence: the newest items it asked for (XEP-0060 §12.2). */
   async onSubscriber(state: ServiceState, contact: string): Promise<void> {
-    if (!this.isLocal(contact) || !state.nodes.size) return;
+    if (!state.nodes.size) return;
+    if (!this.isLocal(contact)) return this.remoteSubscriber(state, contact);
     const caps = this.m.use('caps');
     const sessions = this.m.sessions.of(contact).filter((s) => s.available);
     if (caps) await caps.prefetch(sessions);
@@ -165,6 +199,20 @@ export class PepNotifier {
         if (!caps?.features(s)?.has(n.name + NOTIFY)) continue;
         const msg = this.lastItem(n, state.service, s.jid.full);
         if (msg) this.m.deliver(msg, [s]);
+      }
+    }
+  }
+
+  /** onSubscriber for a contact of another server: its resources whose caps are known here. */
+  private async remoteSubscriber(state: ServiceState, contact: string): Promise<void> {
+    const resources = this.m.use('caps')?.remote(contact) ?? [];
+    if (!resources.length) return;
+    for (const n of state.nodes.values()) {
+      if (!n.last || n.config.send_last_published_item === 'never' || !(await this.allowed(state.service, n, contact))) continue;
+      for (const r of resources) {
+        if (!r.features.has(n.name + NOTIFY)) continue;
+        const msg = this.lastItem(n, state.service, r.jid.full);
+        if (msg) this.m.send(msg);
       }
     }
   }
