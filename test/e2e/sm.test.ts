@@ -450,6 +450,8 @@ describe('push notifications (XEP-0357)', function () {
   it('publishes a summary to the push service when the session is detached or inactive, not while active', async () => {
     const server = await startServer({ users: { ...USERS, pushsvc: 'secret' } });
     const app = await connect(server, 'pushsvc', { resource: 'app' });
+    // the app server accepts every notification (an error answer would disable the registration, XEP-0357 §7.1)
+    app.iqCallee.set('http://jabber.org/protocol/pubsub', 'pubsub', () => true);
     const bob = await connect(server, 'bob');
     const pushes = () => app.received.filter((s) => s.is('iq') && !!s.getChild('pubsub', 'http://jabber.org/protocol/pubsub'));
     try {

@@ -16,7 +16,11 @@ declare module '@xmpp/client' {
     stop(): Promise<unknown>;
     send(el: Element): Promise<void>;
     iqCaller: { request(el: Element, timeout?: number): Promise<Element> };
-    iqCallee: { get(ns: string, name: string, handler: (ctx: unknown) => Element | Promise<Element>): void };
+    iqCallee: {
+      get(ns: string, name: string, handler: (ctx: unknown) => Element | Promise<Element>): void;
+      /** the handler's answer: an element (the result's payload, or an <error/>), or true for an empty result */
+      set(ns: string, name: string, handler: (ctx: { stanza: Element }) => Element | boolean | Promise<Element | boolean>): void;
+    };
   }
   export function client(opts: Record<string, unknown>): Client;
 }

@@ -3,11 +3,22 @@
 // session that cannot show it (detached after a dropped connection, or inactive
 // per XEP-0352), the user's server publishes a summary notification there.
 // The body and sender are left out unless the settings allow them.
+//
+// The app server may be anywhere (a component here, an entity of another server). Its
+// answer comes back to the user's bare JID: an error disables that registration (§7.1),
+// unless it is transient (type 'wait', or our own server could not reach the app server's
+// now); a result, or no answer, changes nothing. The answer's id names the node, so any
+// node of a cluster can act on it.
 import { StanzaError, dataForm, parseXml, tryJid, x, z, type Element, type FormField, type XepModule } from '../../src/api/index.js';
 
 const NS = 'urn:xmpp:push:0';
 const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
+const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 const KIND = 'push';
+/** a publish's id: `push-<counter>.<node>` */
+const ID_PREFIX = 'push-';
+/** errors that say nothing about the registration: the app server's server was not reached now */
+const TRANSIENT = new Set(['remote-server-timeout', 'remote-server-not-found']);
 
 interface Settings {
   max_per_user: number;
@@ -48,6 +59,12 @@ const push: XepModule<Settings> = {
       return regs;
     };
     const key = (jid: string, node: string): string => JSON.stringify([jid, node]);
+    /** registrations changed: this node's cache and the other nodes' */
+    const changed = (user: string): void => {
+      cache.delete(user);
+      m.invalidate(KIND, user);
+    };
+    m.onInvalidate(KIND, (user) => void cache.delete(user));
 
     m.iq({ type: 'set', ns: NS, name: 'enable', to: ['bare'] }, async (req) => {
       if (!req.self) throw new StanzaError('forbidden', 'push is configured for your own account');
@@ -61,7 +78,7 @@ const push: XepModule<Settings> = {
       if (!regs.some((r) => r.jid === jid.full && r.node === node) && regs.length >= m.config.max_per_user)
         throw new StanzaError('resource-constraint', 'too many push registrations');
       await m.storage.userData.set(user, KIND, key(jid.full, node), form ? form.toString() : '');
-      cache.delete(user);
+      changed(user);
     });
 
     m.iq({ type: 'set', ns: NS, name: 'disable', to: ['bare'] }, async (req) => {
@@ -73,10 +90,38 @@ const push: XepModule<Settings> = {
       for (const r of await load(user)) {
         if (r.jid === jid.full && (node === undefined || r.node === node)) await m.storage.userData.remove(user, KIND, key(r.jid, r.node));
       }
-      cache.delete(user);
+      changed(user);
     });
 
     m.hook('user/deleted', (user) => void cache.delete(user));
+
+    /** The app server `from` answered a publish to `node` for `user` with an error. */
+    const refused = async (user: string, from: string, node: string, answer: Element): Promise<void> => {
+      const err = answer.getChild('error');
+      const condition =
+        err?.getChildElements().find((e) => e.attrs.xmlns === NS_STANZAS && e.name !== 'text')?.name ?? 'undefined-condition';
+      if (err?.attrs.type === 'wait' || TRANSIENT.has(condition)) return;
+      if (!(await load(user)).some((r) => r.jid === from && r.node === node)) return;
+      await m.storage.userData.remove(user, KIND, key(from, node));
+      changed(user);
+      m.log.info({ user, jid: from, node, condition }, 'push: the app server refused a notification; registration disabled');
+    };
+
+    // answers to publishes come to the user's bare JID (where nothing else takes IQ answers)
+    m.hook('route/user', (ev) => {
+      const s = ev.stanza;
+      if (s.name !== 'iq' || ev.origin || ev.to.resource) return false;
+      const id = s.attrs.id;
+      const type = s.attrs.type;
+      if ((type !== 'result' && type !== 'error') || typeof id !== 'string' || !id.startsWith(ID_PREFIX)) return false;
+      const dot = id.indexOf('.');
+      if (dot === -1) return false;
+      if (type === 'error')
+        refused(ev.to.local, ev.from.full, id.slice(dot + 1), s).catch((err: unknown) =>
+          m.log.warn({ err }, 'push: handling an error answer failed'),
+        );
+      return true;
+    });
 
     let ids = 0;
     m.hook('push/needed', async (session, _reason, xml, unseen) => {
@@ -102,7 +147,7 @@ const push: XepModule<Settings> = {
         m.send(
           x(
             'iq',
-            { type: 'set', from: session.jid.bare, to: r.jid, id: `push-${++ids}` },
+            { type: 'set', from: session.jid.bare, to: r.jid, id: `${ID_PREFIX}${(++ids).toString(36)}.${r.node}` },
             x(
               'pubsub',
               { xmlns: NS_PUBSUB },
