@@ -25,6 +25,8 @@ export interface CapsOptions {
   ver?: string;
   /** counts the server's disco#info questions */
   asked?: { n: number };
+  /** the account's domain (default localhost) */
+  domain?: string;
 }
 
 /**
@@ -34,7 +36,7 @@ export interface CapsOptions {
 export async function capsClient(server: Server, user: string, features: string[], opts: CapsOptions = {}): Promise<XmppClient> {
   const all = [...new Set([NS_INFO, NS_CAPS, ...features])];
   const ver = opts.ver ?? capsVer(all);
-  const c = await connect(server, user, { resource: opts.resource, presence: false });
+  const c = await connect(server, user, { resource: opts.resource, presence: false, domain: opts.domain });
   c.on('stanza', (s: Element) => {
     if (!s.is('iq') || s.attrs.type !== 'get') return;
     const q = s.getChild('query', NS_INFO);
