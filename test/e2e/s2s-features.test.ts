@@ -222,6 +222,10 @@ describe('federation: what works locally works with remote JIDs (issue 19)', fun
     );
     assert.equal(entered.getChild('x', USER)?.getChild('item')?.attrs.affiliation, 'member');
     await expectStanza(amy, (s) => s.is('presence') && s.attrs.from === `${ROOM}/bill` && !s.attrs.type, WAIT, 'amy sees bill');
+
+    // his connection ends: his server tells the room (directed presence, RFC 6121 §4.6), he leaves it
+    await bill.stop();
+    await expectStanza(amy, presenceFrom(`${ROOM}/bill`, 'unavailable'), WAIT, 'bill left');
   });
 
   it('PEP (XEP-0163) to remote contacts: the newest item when caps become known (asked over s2s), live notifications, the newest item on presence', async () => {
