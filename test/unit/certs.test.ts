@@ -17,6 +17,8 @@ import { startServer } from '../helpers/server.js';
 
 const DAY = 86400_000;
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+/** the same certificate authenticates the server when it connects to another one (XEP-0178) */
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 const spki = (keyFile: string): string => createPublicKey(readFileSync(keyFile)).export({ type: 'spki', format: 'der' }).toString('hex');
 const modeOf = (file: string): number => statSync(file).mode & 0o777;
@@ -115,7 +117,7 @@ describe('local CA and server certificate', () => {
     assert.ok(parsed.getExtension(x509.SubjectKeyIdentifierExtension), 'subjectKeyIdentifier (OpenSSL strict mode)');
   });
 
-  it('the server certificate is signed by the CA for the domain, its subdomains and loopback, ≤ 825 days, serverAuth', () => {
+  it('the server certificate is signed by the CA for the domain, its subdomains and loopback, ≤ 825 days, serverAuth and clientAuth', () => {
     assert.equal(cert.ca, false);
     assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), 'issued by the local CA');
     assert.equal(cert.subjectAltName, 'DNS:localhost, DNS:*.localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
@@ -123,7 +125,7 @@ describe('local CA and server certificate', () => {
     const days = (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / DAY;
     assert.ok(days <= 825 && days > 800, `${days} days`);
     assert.ok(Date.parse(cert.validFrom) < Date.now(), 'already valid');
-    assert.deepEqual(cert.keyUsage, [SERVER_AUTH]);
+    assert.deepEqual(cert.keyUsage, [SERVER_AUTH, CLIENT_AUTH]);
     const parsed = new x509.X509Certificate(readFileSync(files.cert, 'utf8'));
     const aki = parsed.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
     assert.equal(aki, new x509.X509Certificate(caPem.toString()).getExtension(x509.SubjectKeyIdentifierExtension)?.keyId, 'AKI = CA SKI');
