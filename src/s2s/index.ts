@@ -249,10 +249,29 @@ export class S2S implements S2SInHost {
     return out;
   }
 
-  /** A stanza that came in from another server (its addresses checked by the stream). */
+  /**
+   * A stanza that came in from another server (its addresses checked by the stream), in
+   * order per sender (RFC 6120 §10.1): while one from the same bare JID is still being
+   * routed (it waits on storage), the next waits behind it. The chains are as many as
+   * the stanzas in flight, which each stream bounds (64).
+   */
   route(stanza: Element, from: string, to: string): Promise<void> | void {
     const f = Jid.parse(from);
     const t = Jid.parse(to);
+    const key = f.bare;
+    const prev = this.chains.get(key);
+    const r = prev ? prev.then(() => this.routeNow(stanza, f, t)) : this.routeNow(stanza, f, t);
+    if (!r) return;
+    const p: Promise<void> = r.finally(() => {
+      if (this.chains.get(key) === p) this.chains.delete(key);
+    });
+    this.chains.set(key, p);
+    return p;
+  }
+
+  private readonly chains = new Map<string, Promise<void>>();
+
+  private routeNow(stanza: Element, f: Jid, t: Jid): Promise<void> | void {
     // (a domain listed after its stream was made)
     const refused = this.policy.allowed(f.domain) ? this.policy.refuses(stanza, f, t) : true;
     if (refused === false) return this.deliver(stanza, f, t);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Server } from '../../src/server.js';
 import { newStorageSlot, startServer } from '../helpers/server.js';
-import { connect, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
+import { connect, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -75,11 +75,19 @@ describe('cluster: federation (one stream per remote domain for the whole cluste
     const [p1, p2, pb] = [await freePort(), await freePort(), await freePort()];
     const s2s = (port: number, hosts: Record<string, string>) => ({ port, hosts, require_valid_certs: false, connect_timeout: 2 });
     const hostsOfA = { 'b.test': `127.0.0.1:${pb}` };
-    n1 = await startServer({ slot, users: { alice: 'secret', carol: 'secret' }, config: { domain: 'a.test', s2s: s2s(p1, hostsOfA) } });
-    n2 = await startServer({ slot, config: { domain: 'a.test', s2s: s2s(p2, hostsOfA) } });
+    const admins = ['boss@a.test'];
+    n1 = await startServer({
+      slot,
+      users: { alice: 'secret', carol: 'secret', boss: 'secret' },
+      config: { domain: 'a.test', admins, s2s: s2s(p1, hostsOfA) },
+    });
+    n2 = await startServer({ slot, config: { domain: 'a.test', admins, s2s: s2s(p2, hostsOfA) } });
     // b.test reaches a.test at n1, or at n2 when n1 does not answer
     front = await frontOf([p1, p2]);
-    b = await startServer({ users: { bob: 'secret' }, config: { domain: 'b.test', s2s: s2s(pb, { 'a.test': `127.0.0.1:${front.port}` }) } });
+    b = await startServer({
+      users: { bob: 'secret' },
+      config: { domain: 'b.test', s2s: s2s(pb, { 'a.test': `127.0.0.1:${front.port}` }) },
+    });
     alice = await connect(n1, 'alice', { domain: 'a.test', resource: 'one' });
     carol = await connect(n2, 'carol', { domain: 'a.test', resource: 'two' });
     bob = await connect(b, 'bob', { domain: 'b.test', resource: 'work' });
@@ -108,6 +116,40 @@ describe('cluster: federation (one stream per remote domain for the whole cluste
     await carol.send(chat('nobody@b.test', 'to nobody'));
     const err = await expectStanza(carol, (s) => s.is('message') && s.attrs.type === 'error' && s.attrs.from === 'nobody@b.test', 5000);
     assert.ok(err.getChild('error')?.getChild('service-unavailable'), err.toString());
+  });
+
+  it('an admin’s XEP-0133 blacklist edit on one node holds on the other at once (a cluster event)', async () => {
+    const boss = await connect(n1, 'boss', { domain: 'a.test', resource: 'admin' });
+    const NS = 'http://jabber.org/protocol/commands';
+    const edit = async (domains: string[]): Promise<void> => {
+      const step = (attrs: Record<string, string>, ...children: ReturnType<typeof xml>[]) =>
+        iq(
+          boss,
+          xml(
+            'iq',
+            { type: 'set', to: 'a.test' },
+            xml('command', { xmlns: NS, node: 'http://jabber.org/protocol/admin#edit-blacklist', ...attrs }, ...children),
+          ),
+        );
+      const first = await step({ action: 'execute' });
+      const sessionid = first.getChild('command', NS)!.attrs.sessionid as string;
+      const form = xml(
+        'x',
+        { xmlns: 'jabber:x:data', type: 'submit' },
+        xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, 'http://jabber.org/protocol/admin')),
+        xml('field', { var: 'blacklistjids' }, ...domains.map((d) => xml('value', {}, d))),
+      );
+      const done = await step({ action: 'complete', sessionid }, form);
+      assert.equal(done.getChild('command', NS)?.attrs.status, 'completed', done.toString());
+    };
+    try {
+      await edit(['spam.example']);
+      await until(() => !n2.s2s!.policy.allowed('spam.example'), 'n2 refuses spam.example');
+      await edit([]);
+      await until(() => n2.s2s!.policy.allowed('spam.example'), 'n2 allows spam.example again');
+    } finally {
+      await stopAll(boss);
+    }
   });
 
   it('when the node holding the stream stops, the other takes the domain', async () => {

@@ -1,12 +1,12 @@
 // Who a server federates with, as its admins decide (issue 19): XEP-0133 Edit Blacklist
 // and Edit Whitelist between two Uzzap servers on loopback (s2s.hosts, dialback), the
-// lists kept over a restart and followed by the other node of a cluster; refusing
+// lists kept over a restart (a cluster's other node following: test/cluster/s2s.test.ts); refusing
 // strangers' messages (s2s.refuse_strangers); XEP-0377 reports sent with a block.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Element } from '@xmpp/xml';
 import type { Server } from '../../src/server.js';
-import { BACKEND, newStorageSlot, startServer, type StorageSlot } from '../helpers/server.js';
+import { newStorageSlot, startServer, type StorageSlot } from '../helpers/server.js';
 import { connect, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 import { ADMIN, NS_COMMANDS, commandOf, errorCondition, fieldValues, notes, runCommand } from '../helpers/adhoc.js';
 import { capturingLogger } from '../helpers/mock-context.js';
@@ -186,21 +186,6 @@ describe('federation policy: XEP-0133 Edit Blacklist / Edit Whitelist between tw
     completed(await command(boss, 'a.test', ADMIN('edit-blacklist'), { blacklistjids: ['spam.example'] }));
     await alice.send(chat('bob@b.test/work', 'allowed after the restart'));
     await arrives(bob, 'allowed after the restart');
-  });
-
-  it('in a cluster, a change made on one node holds on the other (Postgres + Redis)', async function () {
-    if (BACKEND !== 'postgres') this.skip();
-    const a2 = await startServer({ slot, config: { domain: 'a.test', s2s: s2s(0, { 'b.test': `127.0.0.1:${pb}` }) } });
-    try {
-      await a2.s2s!.policy.ready;
-      assert.deepEqual(a2.s2s!.policy.storedList('blacklist'), ['spam.example']);
-      completed(await command(boss, 'a.test', ADMIN('edit-blacklist'), { blacklistjids: ['b.test'] }));
-      await until(() => !a2.s2s!.policy.allowed('b.test'), 'the other node refuses b.test');
-      completed(await command(boss, 'a.test', ADMIN('edit-blacklist'), { blacklistjids: [] }));
-      await until(() => a2.s2s!.policy.allowed('b.test'), 'the other node allows b.test again');
-    } finally {
-      await a2.stop();
-    }
   });
 });
 
