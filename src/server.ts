@@ -448,14 +448,17 @@ export class Server implements Core, ModuleWiring {
       () => this.log.warn({ afterMs: STOP_WORK_MS }, 'stopping without waiting longer for session and module work'),
     );
     this.statistics.disable();
-    // federation after the sessions' last words (unavailable presence to remote contacts,
-    // rooms' goodbyes): what is still waiting for a stream is bounced; none is made now
-    this.s2s?.stop();
     // 5. give sockets a moment to flush the shutdown error, then cut the rest
     await this.listeners.drain(3000);
     // the cluster stops reading; what reached this node's inbox since is routed again
-    // while the modules (offline storage) can still take it
+    // while the modules (offline storage) and federation (stanzas other nodes handed to
+    // this node's streams) can still take it
     if (this.cluster) await this.cluster.quiesce().catch((err: unknown) => this.log.warn({ err }, 'cluster: quiescing failed'));
+    // federation after the sessions' last words (unavailable presence to remote contacts,
+    // rooms' goodbyes) and after the cluster's last reading: what still waits for a
+    // stream is bounced; none is made now. (What other nodes post here after the last
+    // reading, they take back and send themselves when this node leaves.)
+    this.s2s?.stop();
     // 6. unload modules: each flushes what it writes behind (room changes, archive batches)
     this.router?.requests.close();
     if (this.modules) await this.modules.unloadAll();

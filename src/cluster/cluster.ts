@@ -809,6 +809,8 @@ export class Cluster implements RemoteLink {
 
   /** A stanza for a remote domain, to the node that holds the stream to it (S2SOwners). */
   sendRemote(node: string, xml: string, hop: number): void {
+    // Redis out of reach for long (the outbox full): this node sends it on a stream of its own
+    if (this.outboxSize >= this.settings.outbox_max) return this.host.s2sSend(xml, Number.MAX_SAFE_INTEGER);
     this.post(node, ['o', xml, hop]);
   }
 

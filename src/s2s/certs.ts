@@ -3,9 +3,16 @@
 // certificate verifies for a domain. Node checks the chain during the handshake and
 // the names with checkServerIdentity (DNS names of the subjectAltName, else the CN);
 // the XMPP-specific SRV-ID and XmppAddr forms are not read (Node does not decode them).
+// TLS renegotiation is off on every server-to-server connection: a peer could otherwise
+// complete a handshake with a certificate that verifies, then renegotiate with another
+// (XEP-0344 §Security); the certificate is also read from the current session only.
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:crypto';
 import tls from 'node:tls';
 import type { TlsMaterial } from '../tls.js';
+
+/** for every s2s TLS context, server and client side */
+export const S2S_SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION;
 
 export class PeerTrust {
   /** undefined: Node's bundled roots (the system's store) */
@@ -16,12 +23,11 @@ export class PeerTrust {
     this.ca = caFile ? [...tls.rootCertificates, readFileSync(caFile, 'utf8')] : undefined;
   }
 
-  /** Our certificate, asking the peer for its own and trusting these CAs (incoming STARTTLS). */
+  /** Our certificate, asking the peer for its own, trusting these CAs, no renegotiation (incoming streams). */
   serverMaterial(m: TlsMaterial): TlsMaterial {
-    if (!this.ca) return m;
     let out = this.contexts.get(m);
     if (!out) {
-      out = { ...m, context: tls.createSecureContext({ ...m.options, ca: this.ca }) };
+      out = { ...m, context: tls.createSecureContext({ ...m.options, ca: this.ca, secureOptions: S2S_SECURE_OPTIONS }) };
       this.contexts.set(m, out);
     }
     return out;
@@ -36,12 +42,16 @@ export function certifies(sock: tls.TLSSocket | undefined, domain: string): bool
   return chainVerified(sock) && tls.checkServerIdentity(domain, cert) === undefined;
 }
 
+/**
+ * The current session's verification result. `authorized` is set once, at the first
+ * handshake of a tls.Server socket, and never on a server-side TLSSocket made outside
+ * tls.Server (STARTTLS); Node's tls.Server reads the result from the handle
+ * (onServerSocketSecure in lib/_tls_wrap.js) and there is no public API for it, so it
+ * is read the same way. Checked by test/e2e/s2s-tls.test.ts: a Node that changes it
+ * fails there (nothing verifies, EXTERNAL is never offered).
+ */
 function chainVerified(sock: tls.TLSSocket): boolean {
-  if (sock.authorized) return true;
-  // A server-side TLSSocket made outside tls.Server (STARTTLS on a plain connection)
-  // never sets `authorized`: Node's tls.Server reads the handshake's result from the
-  // handle (onServerSocketSecure in lib/_tls_wrap.js), and there is no public API for
-  // it. Checked by test/e2e/s2s-tls.test.ts, so a Node that changes it fails there.
   const h = (sock as unknown as { _handle?: { verifyError?: () => unknown } })._handle;
-  return typeof h?.verifyError === 'function' && h.verifyError() === null;
+  if (typeof h?.verifyError === 'function') return h.verifyError() === null;
+  return sock.authorized;
 }

@@ -56,10 +56,18 @@ export class S2SIn {
   /** SASL EXTERNAL: offered on this stream / done (the peer then restarts the stream) */
   private externalOffered = false;
   private external = false;
+  /** EXTERNAL with no initial response: the empty challenge went, the <response/> is awaited (RFC 6120 §6.4.2) */
+  private challenged = false;
+  /** after <success/>, until the peer's new header: nothing of ours may go on this stream */
+  private restarting = false;
+  /** the first remote domain authenticated here: the rate limit's and the metrics' name for the stream */
+  private authDomain = '';
+  /** bumped by STARTTLS: a dialback check begun before it does not count after it (RFC 6120 §5.4.3.3) */
+  private generation = 0;
   /** reading paused for: stanzas in flight, the rate limit */
   private readonly pausedFor = new Set<'flight' | 'rate'>();
   /** stanzas read in the same chunk as the bytes that went over the rate: handled when it allows (at most a read's worth) */
-  private held: Element[] = [];
+  private held: (Element | 'close')[] = [];
   private readonly limiter: RateLimiter;
   /** "remote local" pairs validated on this stream */
   private readonly valid = new Set<string>();
@@ -81,7 +89,7 @@ export class S2SIn {
     this.authTimer.unref();
     transport.setHandler({
       data: (chunk) => {
-        this.host.metrics.inBytes(this.peer, chunk.length);
+        this.host.metrics.inBytes(this.authDomain, chunk.length);
         const wait = this.limiter.take(chunk.length, 0);
         if (wait > 0) this.pauseFor('rate', wait);
         this.parser.write(chunk);
@@ -102,7 +110,8 @@ export class S2SIn {
       {
         onOpen: (name, attrs) => this.parser === p && this.header(name, attrs),
         onElement: (el) => this.parser === p && this.element(el),
-        onClose: () => this.parser === p && this.closeStream(),
+        // (behind what waits for the rate limit, so that it is handled first)
+        onClose: () => this.parser === p && (this.held.length || this.pausedFor.has('rate') ? this.held.push('close') : this.closeStream()),
         onError: (condition, text) => this.parser === p && this.fail(condition, text),
       },
       { maxStanzaSize: this.host.settings().max_stanza_size, framed: false },
@@ -127,8 +136,8 @@ export class S2SIn {
       return this.fail('host-unknown', `this server does not serve ${to}`);
     }
     this.peer = (attrs.from ?? '').toLowerCase();
-    this.limiter.who = this.peer || undefined;
     this.to = to;
+    this.restarting = false;
     this.prefixes = dialbackPrefixes(attrs);
     if (!this.prefixes.size) this.prefixes.add('db');
     reply(to);
@@ -136,26 +145,40 @@ export class S2SIn {
       ? ''
       : `<starttls xmlns='${NS_TLS}'>${this.host.settings().require_valid_certs ? '<required/>' : ''}</starttls>`;
     // XEP-0178: EXTERNAL only where the certificate already says the peer is who its header claims
-    this.externalOffered =
-      !this.external &&
-      this.host.settings().sasl_external &&
-      isDomain(this.peer) &&
-      this.host.allowedPeer(this.peer) &&
-      certifies(this.transport.tlsSocket, this.peer);
+    this.externalOffered = !this.external && this.host.settings().sasl_external && this.mayBe(this.peer) && certifies(this.transport.tlsSocket, this.peer);
     const sasl = this.externalOffered ? `<mechanisms xmlns='${NS_SASL}'><mechanism>EXTERNAL</mechanism></mechanisms>` : '';
     this.transport.write(
       `<stream:features>${starttls}${sasl}<dialback xmlns='${NS_DIALBACK_FEATURE}'><errors/></dialback><bidi xmlns='${NS_BIDI_FEATURE}'/></stream:features>`,
     );
   }
 
-  /** RFC 6120 §6.4, XEP-0178: the peer authenticates as the domain its certificate names. */
+  /** a remote domain a peer may authenticate as: a domain name, not ours, not an address, allowed by the policy */
+  private mayBe(domain: string): boolean {
+    return isDomain(domain) && !this.host.serves(domain) && !/^[\d.]+$|:/.test(domain) && this.host.allowedPeer(domain);
+  }
+
+  /**
+   * RFC 6120 §6.4, XEP-0178: the peer authenticates as the domain its certificate names.
+   * A failure ends the stream (XEP-0178 §3); the peer may come back with dialback.
+   */
   private auth(el: Element): void {
     const failure = (condition: string): void => {
       this.host.metrics.external('in', 'failure');
+      this.externalOffered = false;
+      this.challenged = false;
       this.transport.write(`<failure xmlns='${NS_SASL}'><${condition}/></failure>`);
+      this.close();
     };
-    if (!this.externalOffered || el.attrs.mechanism !== 'EXTERNAL') return failure('invalid-mechanism');
+    if (el.name === 'response') {
+      if (!this.challenged) return this.fail('policy-violation', 'no SASL exchange is under way');
+      this.challenged = false;
+    } else if (!this.externalOffered || el.attrs.mechanism !== 'EXTERNAL') return failure('invalid-mechanism');
     const text = el.getText().trim();
+    // no initial response: an empty challenge, and the answer comes in <response/> (RFC 6120 §6.4.2)
+    if (el.name === 'auth' && text === '') {
+      this.challenged = true;
+      return this.transport.write(`<challenge xmlns='${NS_SASL}'/>`);
+    }
     let authzid = '';
     if (text && text !== '=') {
       if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return failure('incorrect-encoding');
@@ -163,14 +186,26 @@ export class S2SIn {
     }
     // the identity is the header's 'from'; an authorization identity, if any, must be the same
     if (authzid && authzid !== this.peer) return failure('invalid-authzid');
-    if (!certifies(this.transport.tlsSocket, this.peer)) return failure('not-authorized');
+    if (!this.mayBe(this.peer) || !certifies(this.transport.tlsSocket, this.peer)) return failure('not-authorized');
     this.external = true;
     this.externalOffered = false;
+    // nothing of ours between <success/> and the peer's new header (it resets its parser there)
+    this.restarting = true;
     this.authenticatedPair(this.peer, this.to);
     this.host.metrics.external('in', 'success');
     this.transport.write(`<success xmlns='${NS_SASL}'/>`);
-    // the peer opens a new stream on the same connection (RFC 6120 §6.4.6)
+    // the peer opens a new stream on the same connection (RFC 6120 §6.4.6); what it sent
+    // after <auth/> in the same read belonged to the old one
+    this.held = [];
     this.parser = this.newParser();
+  }
+
+  /** the stream ends, our side first (after a SASL failure) */
+  private close(): void {
+    if (!this.open) return;
+    this.transport.write('</stream:stream>');
+    this.end();
+    this.transport.end();
   }
 
   private pauseFor(reason: 'flight' | 'rate', ms = 0): void {
@@ -183,7 +218,11 @@ export class S2SIn {
   private resumeFor(reason: 'flight' | 'rate'): void {
     if (!this.pausedFor.delete(reason)) return;
     // what was read before the pause goes first, as long as the rate allows
-    while (this.held.length && !this.pausedFor.has('rate') && this.open) this.handle(this.held.shift()!);
+    while (this.held.length && !this.pausedFor.has('rate') && this.open) {
+      const next = this.held.shift()!;
+      if (next === 'close') this.closeStream();
+      else this.handle(next);
+    }
     if (!this.pausedFor.size && this.open) this.transport.resume();
   }
 
@@ -195,7 +234,11 @@ export class S2SIn {
 
   private handle(el: Element): void {
     if (el.name === 'starttls' && el.attrs.xmlns === NS_TLS) return this.startTls();
-    if (el.name === 'auth' && el.attrs.xmlns === NS_SASL) return this.auth(el);
+    if ((el.name === 'auth' || el.name === 'response') && el.attrs.xmlns === NS_SASL) return this.auth(el);
+    if (el.name === 'abort' && el.attrs.xmlns === NS_SASL && this.challenged) {
+      this.challenged = false;
+      return this.transport.write(`<failure xmlns='${NS_SASL}'><aborted/></failure>`);
+    }
     if (el.name === 'bidi' && el.attrs.xmlns === NS_BIDI) {
       this.bidi = true;
       for (const pair of this.valid) this.host.bidiReady(this, pair.slice(0, pair.indexOf(' ')));
@@ -214,8 +257,13 @@ export class S2SIn {
     if (this.transport.secure || !this.transport.canStartTls) return this.fail('policy-violation', 'TLS is already on');
     this.transport.writeNow(`<proceed xmlns='${NS_TLS}'/>`);
     this.parser = this.newParser();
-    this.valid.clear(); // a new stream (RFC 6120 §5.4.3.3): nothing of the old one holds
+    // a new stream (RFC 6120 §5.4.3.3): nothing of the old one holds, nor what was sent
+    // after <starttls/> in the clear, nor a dialback check begun before
+    this.valid.clear();
     this.bidi = false;
+    this.held = [];
+    this.pending.clear();
+    this.generation++;
     this.transport.startTls(
       this.host.serverTls(),
       (err) => {
@@ -256,9 +304,11 @@ export class S2SIn {
     if (this.pending.size >= MAX_PENDING)
       return answer('error', `<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
     this.pending.add(pair);
+    const generation = this.generation;
     const ok = await this.host.verify(from, to, this.id, key.toLowerCase());
+    // STARTTLS meanwhile: a check begun in the clear counts for nothing (the peer asks again)
+    if (!this.open || generation !== this.generation) return;
     this.pending.delete(pair);
-    if (!this.open) return;
     this.host.metrics.dialback('in', ok ? 'valid' : 'invalid');
     if (!ok) {
       answer('invalid');
@@ -270,6 +320,11 @@ export class S2SIn {
 
   private authenticatedPair(remote: string, local: string): void {
     this.valid.add(`${remote} ${local}`);
+    // the rate limit and the metrics name the stream by what it proved, not by what its header claims
+    if (!this.authDomain) {
+      this.authDomain = remote;
+      this.limiter.who = remote;
+    }
     if (this.bidi) this.host.bidiReady(this, remote);
   }
 
@@ -278,7 +333,7 @@ export class S2SIn {
    * inverse of a pair the peer authenticated; false when this stream cannot carry it.
    */
   sendBidi(xml: string, local: string, remote: string): boolean {
-    if (!this.open || !this.bidi || !this.valid.has(`${remote} ${local}`)) return false;
+    if (!this.open || !this.bidi || this.restarting || !this.valid.has(`${remote} ${local}`)) return false;
     this.transport.write(xml);
     return true;
   }

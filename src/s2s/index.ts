@@ -19,7 +19,7 @@ import { S2SOut, serializeForServer } from './out.js';
 import { S2SIn, type S2SInHost } from './in.js';
 import type { S2SMetrics, S2SSettings } from './types.js';
 import { S2SPolicy } from './policy.js';
-import { PeerTrust } from './certs.js';
+import { PeerTrust, S2S_SECURE_OPTIONS } from './certs.js';
 import type { TlsMaterial } from '../tls.js';
 
 export class S2S implements S2SInHost {
@@ -41,7 +41,7 @@ export class S2S implements S2SInHost {
   /** in a cluster: which node sends to a remote domain (src/cluster/s2s-owners.ts) */
   placement: S2SPlacement | undefined;
   /** stanzas waiting while the node for their domain is being claimed, by domain (bounded by s2s.queue_max each) */
-  private readonly claiming = new Map<string, { stanza: Element; from: Jid; to: Jid }[]>();
+  private readonly claiming = new Map<string, { stanza: Element; from: Jid; to: Jid; hop: number }[]>();
 
   constructor(private readonly core: Core & { serves(domain: string): boolean }) {
     this.policy = new S2SPolicy(core);
@@ -157,7 +157,7 @@ export class S2S implements S2SInHost {
     const { port, tls_port } = this.core.config.s2s;
     const accept = (socket: net.Socket): void => {
       if (this.stopped) return void socket.destroy();
-      this.ins.add(new S2SIn(this, new TcpTransport(socket, () => this.core.config.limits.outbound_buffer)));
+      this.ins.add(new S2SIn(this, new TcpTransport(socket, () => this.core.config.s2s.outbound_buffer)));
     };
     if (port) {
       const server = net.createServer(accept);
@@ -166,8 +166,17 @@ export class S2S implements S2SInHost {
     }
     if (tls_port) {
       // XEP-0368: TLS from the first byte, ALPN "xmpp-server"; the peer's certificate asked for (XEP-0178)
+      // (the context per connection: a reloaded certificate applies to the next one)
       const server = tls.createServer(
-        { ...this.core.tls.options, ca: this.trust.ca, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['xmpp-server'] },
+        {
+          ...this.core.tls.options,
+          ca: this.trust.ca,
+          secureOptions: S2S_SECURE_OPTIONS,
+          requestCert: true,
+          rejectUnauthorized: false,
+          ALPNProtocols: ['xmpp-server'],
+          SNICallback: (_name, cb) => cb(null, this.serverTls().context),
+        },
         accept,
       );
       server.on('tlsClientError', () => undefined);
@@ -185,26 +194,29 @@ export class S2S implements S2SInHost {
     if (!this.policy.allowed(to.domain))
       return this.bounce(stanza, new StanzaError('not-allowed', `this server does not federate with ${to.domain}`));
     const p = this.placement;
-    if (!p || hop >= MAX_HOPS) return this.sendHere(stanza, from, to);
+    // (a stopping node claims nothing: it has no streams any more)
+    if (!p || this.stopped) return this.sendHere(stanza, from, to);
+    // behind a claim in flight for the domain, whatever the hop count (order)
     const waiting = this.claiming.get(to.domain);
     if (waiting) {
       if (waiting.length >= this.core.config.s2s.queue_max)
         return this.bounce(stanza, new StanzaError('resource-constraint', `too many stanzas wait for ${to.domain}`, 'wait'));
-      return void waiting.push({ stanza, from, to });
+      return void waiting.push({ stanza, from, to, hop });
     }
+    if (hop >= MAX_HOPS) return this.sendHere(stanza, from, to);
     const owner = p.ownerOf(to.domain);
     if (typeof owner === 'string') return this.dispatch(owner, stanza, from, to, hop);
     // the claim takes a Redis round trip: later stanzas for the domain wait behind this one, in order
-    const list = [{ stanza, from, to }];
+    const list = [{ stanza, from, to, hop }];
     this.claiming.set(to.domain, list);
     void owner.then((node) => {
       this.claiming.delete(to.domain);
-      for (const w of list) this.dispatch(node, w.stanza, w.from, w.to, hop);
+      for (const w of list) this.dispatch(node, w.stanza, w.from, w.to, w.hop);
     });
   }
 
   private dispatch(node: string, stanza: Element, from: Jid, to: Jid, hop: number): void {
-    if (node === this.placement!.node) return this.sendHere(stanza, from, to);
+    if (node === this.placement!.node || hop >= MAX_HOPS) return this.sendHere(stanza, from, to);
     stanza.attrs.from = from.full;
     stanza.attrs.to = to.full;
     this.placement!.forward(node, stanza.toString(), hop + 1);
@@ -226,11 +238,14 @@ export class S2S implements S2SInHost {
   private sendHere(stanza: Element, from: Jid, to: Jid): void {
     // the remote server's own bidirectional stream, when it authenticated this pair (XEP-0288)
     const bidi = this.bidi.get(to.domain);
-    if (bidi) {
+    // (not past stanzas that wait on our own stream for the same sending domain)
+    if (bidi && !this.outs.get(to.domain)?.hasWaiting(from.domain)) {
       const xml = serializeForServer(stanza);
       for (const s of bidi) if (s.sendBidi(xml, from.domain, to.domain)) return this.metrics.out(to.domain, xml.length);
     }
     const out = this.out(to.domain);
+    // (a claim this node cannot serve goes, so that another node may)
+    if (!out) this.placement?.released(to.domain);
     if (!out)
       return this.bounce(
         stanza,
@@ -244,9 +259,35 @@ export class S2S implements S2SInHost {
     let out = this.outs.get(domain);
     if (out && !out.closed) return out;
     if (this.stopped || this.outs.size >= this.core.config.s2s.max_streams) return undefined;
-    out = new S2SOut(this, domain);
+    out = new S2SOut(this, domain, !this.noExternal(domain));
     this.outs.set(domain, out);
     return out;
+  }
+
+  /** remote domains that refused our SASL EXTERNAL lately: until when dialback alone is used with them */
+  private readonly externalRefusals = new Map<string, number>();
+
+  private noExternal(domain: string): boolean {
+    const until = this.externalRefusals.get(domain);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.externalRefusals.delete(domain);
+    return false;
+  }
+
+  externalRefused(remote: string): void {
+    // bounded like the streams themselves (the oldest refusal goes first)
+    if (this.externalRefusals.size >= this.core.config.s2s.max_streams) this.externalRefusals.delete(this.externalRefusals.keys().next().value!);
+    this.externalRefusals.delete(remote);
+    this.externalRefusals.set(remote, Date.now() + EXTERNAL_REFUSAL_MS);
+  }
+
+  requeue(remote: string, waiting: { from: string; stanza: Element }[]): void {
+    const out = this.out(remote);
+    for (const w of waiting) {
+      if (out) out.send(w.stanza, w.from);
+      else this.bounce(w.stanza, new StanzaError('remote-server-timeout', `no stream to ${remote} now`, 'wait'));
+    }
   }
 
   /**
@@ -358,5 +399,8 @@ export interface S2SPlacement {
   released(domain: string): void;
 }
 
+/** how long a remote domain that refused our SASL EXTERNAL gets dialback alone */
+const EXTERNAL_REFUSAL_MS = 10 * 60_000;
+
 /** a stanza handed from node to node this often is sent by the node holding it (views differ for a moment after a death) */
-const MAX_HOPS = 2;
+const MAX_HOPS = 3;

@@ -18,6 +18,7 @@ import { tryJid } from '../jid.js';
 import { dialbackKey, dialbackName, dialbackPrefixes, NS_BIDI, NS_BIDI_FEATURE, NS_DIALBACK, NS_SERVER } from './dialback.js';
 import { NoSuchDomain, resolveServer, type Target } from './resolve.js';
 import type { S2SHost } from './types.js';
+import { S2S_SECURE_OPTIONS } from './certs.js';
 
 type State = 'resolving' | 'connecting' | 'open' | 'closed';
 
@@ -49,6 +50,8 @@ export class S2SOut {
   constructor(
     private readonly host: S2SHost,
     readonly remote: string,
+    /** try SASL EXTERNAL when offered (false: the remote refused it lately, dialback only) */
+    private readonly tryExternal = true,
   ) {
     // from now until a local domain is valid (or the stream ends): bounded, whatever the peer sends
     this.deadline = setTimeout(() => {
@@ -121,6 +124,8 @@ export class S2SOut {
       const text = e instanceof NoSuchDomain ? e.message : `${this.remote} could not be resolved`;
       return this.fail(new StanzaError('remote-server-not-found', text));
     }
+    // the negotiation deadline (or a stop) may have ended this stream while DNS answered
+    if ((this.state as State) === 'closed') return;
     this.state = 'connecting';
     for (const t of targets) {
       const socket = await tryConnect(t, this.host.settings().connect_timeout * 1000);
@@ -184,7 +189,16 @@ export class S2SOut {
       return this.close();
     }
     const db = dialbackName(el, this.prefixes);
-    if (db === 'result') return this.dialbackAnswer(el);
+    if (db === 'result') {
+      // a request (no type) on our stream (XEP-0288 lets a peer multiplex): not taken here;
+      // the peer's domains reach us on streams it opens
+      if (!el.attrs.type)
+        return this.write(
+          `<db:result from='${esc((el.attrs.to ?? '').toLowerCase())}' to='${esc((el.attrs.from ?? '').toLowerCase())}' type='error'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></db:result>`,
+          false,
+        );
+      return this.dialbackAnswer(el);
+    }
     if (db === 'verify') {
       // the answer to a question we asked on this stream: the remote about the key of one of our domains
       if ((el.attrs.from ?? '').toLowerCase() !== this.remote) return;
@@ -242,7 +256,7 @@ export class S2SOut {
     }
     // XEP-0178: the peer offers EXTERNAL when our certificate verifies for our domain there
     const mechanisms = f.getChild('mechanisms', NS_SASL)?.getChildren('mechanism').map((m) => m.getText().trim()) ?? [];
-    if (this.secure && this.external === 'no' && this.host.settings().sasl_external && mechanisms.includes('EXTERNAL')) {
+    if (this.secure && this.external === 'no' && this.tryExternal && this.host.settings().sasl_external && mechanisms.includes('EXTERNAL')) {
       this.external = 'pending';
       // the authorization identity: our domain (what the header says, RFC 6120 §6.4.6 allows '=')
       this.socket!.write(`<auth xmlns='${NS_SASL}' mechanism='EXTERNAL'>${Buffer.from(this.host.domain).toString('base64')}</auth>`);
@@ -306,6 +320,7 @@ export class S2SOut {
         ALPNProtocols: ['xmpp-server'],
         rejectUnauthorized: false,
         ca: this.host.ca,
+        secureOptions: S2S_SECURE_OPTIONS,
         ...this.host.clientCertificate(),
       });
       const timer = setTimeout(() => {
@@ -375,30 +390,44 @@ export class S2SOut {
   /** End the stream: an idle one quietly; what still waits is bounced. */
   close(condition?: 'not-well-formed' | 'invalid-from'): void {
     if (this.state === 'closed') return;
-    if (this.socket && !this.socket.destroyed) {
-      this.socket.end(
+    const socket = this.socket;
+    const graceful = socket !== undefined && !socket.destroyed;
+    if (graceful) {
+      // our last words go out; the socket goes when the peer closes, or after 2 s
+      socket.end(
         condition
           ? `<stream:error><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`
           : '</stream:stream>',
       );
-      setTimeout(() => this.socket?.destroy(), 2000).unref();
+      setTimeout(() => socket.destroy(), 2000).unref();
     }
-    this.fail(new StanzaError('remote-server-timeout', `the stream to ${this.remote} ended`));
+    this.fail(new StanzaError('remote-server-timeout', `the stream to ${this.remote} ended`), !graceful);
   }
 
-  private fail(err: StanzaError): void {
+  /** stanzas waiting here for `domain`'s authentication (a later one must not overtake them on another stream) */
+  hasWaiting(domain: string): boolean {
+    return (this.waiting.get(domain)?.length ?? 0) > 0;
+  }
+
+  private fail(err: StanzaError, destroy = true): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.failure = err;
     clearTimeout(this.idle);
     clearTimeout(this.deadline);
-    this.socket?.destroy();
+    if (destroy) this.socket?.destroy();
     for (const v of this.verifies.values()) v.resolve(false);
     this.verifies.clear();
-    for (const list of this.waiting.values()) for (const w of list) this.host.bounce(w.stanza, err);
+    // refused EXTERNAL and then closed (as XEP-0178 has the receiving server do): what
+    // waits goes to a new stream that authenticates by dialback, once
+    const retry = this.external === 'failed' && !this.authenticated;
+    if (retry) this.host.externalRefused(this.remote);
+    const waiting = [...this.waiting].flatMap(([from, list]) => list.map((w) => ({ from, stanza: w.stanza })));
     this.waiting.clear();
     this.queued = 0;
     this.host.gone(this);
+    if (retry && waiting.length) this.host.requeue(this.remote, waiting);
+    else for (const w of waiting) this.host.bounce(w.stanza, err);
   }
 }
 

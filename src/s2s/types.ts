@@ -16,6 +16,10 @@ export interface S2SHost {
   /** route a stanza that came in from another server (its addresses checked by the stream) */
   route(stanza: Element, from: string, to: string): Promise<void> | void;
   gone(out: S2SOut): void;
+  /** `remote` refused our SASL EXTERNAL: dialback only with it for a while */
+  externalRefused(remote: string): void;
+  /** stanzas that waited on a stream that ended after EXTERNAL was refused: onto a new stream (dialback) */
+  requeue(remote: string, waiting: { from: string; stanza: Element }[]): void;
   clientCertificate(): { cert?: string | Buffer; key?: string | Buffer };
   /** CAs trusted for peers (undefined: the system's) */
   readonly ca: string[] | undefined;

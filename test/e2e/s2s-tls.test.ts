@@ -40,20 +40,23 @@ const body = (text: string) => (s: { is(n: string): boolean; getChildText(n: str
 describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS (XEP-0368)', function () {
   this.timeout(20_000);
   let shared = '';
+  let pa = 0;
   let a: Server, b: Server, c: Server;
   let alice: XmppClient, bob: XmppClient, carol: XmppClient;
+  let certA: { cert: string; key: string; ca: string };
   let certB: { cert: string; key: string };
 
-  /** a TLS connection to a.test's direct TLS port presenting b.test's certificate, its header sent, the features read */
-  const probe = async (from: string): Promise<RawClient> => {
+  /** a TLS connection to a.test's direct TLS port presenting b.test's certificate (or `as`), its header sent, the features read */
+  const probe = async (from: string, as: { cert: string; key: string } = certB, extra: tls.ConnectionOptions = {}): Promise<RawClient> => {
     const s = tls.connect({
       port: a.ports.s2sTls,
       host: '127.0.0.1',
       servername: 'a.test',
       ALPNProtocols: ['xmpp-server'],
       ca: readFileSync(join(shared, 'uzzap-local-ca.pem'), 'utf8'),
-      cert: readFileSync(certB.cert),
-      key: readFileSync(certB.key),
+      cert: readFileSync(as.cert),
+      key: readFileSync(as.key),
+      ...extra,
     });
     await new Promise<void>((resolve, reject) => {
       s.once('secureConnect', () => resolve());
@@ -68,10 +71,11 @@ describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS 
 
   before(async () => {
     shared = dirname((await testCert()).ca);
-    const certA = await generateCert('a.test', shared);
+    certA = await generateCert('a.test', shared);
     certB = await generateCert('b.test', shared);
     const certC = await generateCert('other.test', shared);
-    const [pa, paTls, pb, pc] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    let paTls: number, pb: number, pc: number;
+    [pa, paTls, pb, pc] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const ca_file = certA.ca;
     a = await startServer({
       users: { alice: 'secret' },
@@ -162,23 +166,37 @@ describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS 
     assert.ok((await metric(a, 'uzzap_s2s_dialback_total', 'direction="in",result="valid"')) >= 1);
   });
 
-  it('EXTERNAL: the identity is the certificate’s: another authorization identity, or a header naming another domain, is refused', async () => {
+  it('EXTERNAL: the identity is the certificate’s: another authorization identity, another mechanism, or a header naming another domain is refused', async () => {
+    const sasl = "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'";
     // b.test's certificate, a header saying d.test: no EXTERNAL, only dialback
     const other = await probe('d.test');
     assert.doesNotMatch(other.data, /EXTERNAL/);
     other.socket.destroy();
+    // each refusal ends the stream (XEP-0178): the peer may come back with dialback
+    for (const [auth, condition] of [
+      [`<auth ${sasl} mechanism='EXTERNAL'>${Buffer.from('d.test').toString('base64')}</auth>`, 'invalid-authzid'],
+      [`<auth ${sasl} mechanism='PLAIN'>=</auth>`, 'invalid-mechanism'],
+    ]) {
+      const r = await probe('b.test');
+      try {
+        r.send(auth!);
+        await r.waitFor(`<failure ${sasl}><${condition}/></failure>`);
+        await r.waitFor('</stream:stream>');
+      } finally {
+        r.socket.destroy();
+      }
+    }
     const r = await probe('b.test');
     try {
       assert.match(r.data, /<mechanism>EXTERNAL<\/mechanism>/);
       // dialback for a pair whose sender the certificate names: valid at once, no callback (XEP-0344)
       r.send(`<db:result from='b.test' to='conference.a.test'>${'ab'.repeat(32)}</db:result>`);
       await r.waitFor(/<db:result from='conference.a.test' to='b.test' type='valid'>/);
-      r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>${Buffer.from('d.test').toString('base64')}</auth>`);
-      await r.waitFor(/<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><invalid-authzid\/><\/failure>/);
-      r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>=</auth>`);
-      await r.waitFor(/<invalid-mechanism\/>/);
-      r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>`);
-      await r.waitFor(/<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'\/>/);
+      // no initial response: an empty challenge first (RFC 6120 §6.4.2)
+      r.send(`<auth ${sasl} mechanism='EXTERNAL'/>`);
+      await r.waitFor(`<challenge ${sasl}/>`);
+      r.send(`<response ${sasl}/>`);
+      await r.waitFor(`<success ${sasl}/>`);
       r.data = '';
       r.send(SERVER_HEADER('b.test', 'a.test'));
       await r.waitFor('</stream:features>');
@@ -191,6 +209,58 @@ describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS 
       await r.waitFor(/<invalid-from xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
     } finally {
       r.socket.destroy();
+    }
+  });
+
+  it('a certificate naming our own domain is no way in: no EXTERNAL as a.test, no dialback as a.test', async () => {
+    const r = await probe('a.test', certA);
+    try {
+      assert.doesNotMatch(r.data, /EXTERNAL/);
+      r.send(`<db:result from='a.test' to='a.test'>${'ab'.repeat(32)}</db:result>`);
+      await r.waitFor(/<db:result from='a.test' to='a.test' type='error'><error type='cancel'><not-acceptable /);
+    } finally {
+      r.socket.destroy();
+    }
+  });
+
+  it('TLS renegotiation is refused on server-to-server connections (direct TLS and STARTTLS): a certificate cannot change after the handshake', async () => {
+    const tls12 = { maxVersion: 'TLSv1.2' as const };
+    const renegotiate = (s: tls.TLSSocket): Promise<Error | null> =>
+      new Promise((resolve) => {
+        s.once('error', (err) => resolve(err));
+        s.once('close', () => resolve(new Error('closed')));
+        if (!s.renegotiate({ rejectUnauthorized: false }, (err) => resolve(err ?? null))) resolve(new Error('not started'));
+      });
+    const direct = await probe('b.test', certB, tls12);
+    try {
+      assert.notEqual(await renegotiate(direct.socket as tls.TLSSocket), null, 'renegotiation on the direct TLS port');
+    } finally {
+      direct.socket.destroy();
+    }
+    // STARTTLS on the plain port
+    const plain = await RawClient.connect(pa);
+    plain.send(SERVER_HEADER('b.test', 'a.test'));
+    await plain.waitFor('</stream:features>');
+    plain.send(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
+    await plain.waitFor('<proceed');
+    plain.socket.removeAllListeners('data');
+    const secure = tls.connect({
+      socket: plain.socket,
+      servername: 'a.test',
+      ca: readFileSync(join(shared, 'uzzap-local-ca.pem'), 'utf8'),
+      cert: readFileSync(certB.cert),
+      key: readFileSync(certB.key),
+      ...tls12,
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        secure.once('secureConnect', () => resolve());
+        secure.once('error', reject);
+      });
+      secure.write(SERVER_HEADER('b.test', 'a.test'));
+      assert.notEqual(await renegotiate(secure), null, 'renegotiation after STARTTLS');
+    } finally {
+      secure.destroy();
     }
   });
 
@@ -211,8 +281,11 @@ describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS 
       const before = await metric(a, 'uzzap_rate_limited_total', 'stream="s2s"');
       const pad = 'x'.repeat(1000);
       const t0 = performance.now();
+      // the stream's end comes in the same write: it waits behind what the rate holds back
+      let burst = '';
       for (let i = 0; i < 40; i++)
-        r.send(`<message from='bob@b.test/rate' to='alice@a.test/home' type='chat' id='r${i}'><body>${i} ${pad}</body></message>`);
+        burst += `<message from='bob@b.test/rate' to='alice@a.test/home' type='chat' id='r${i}'><body>${i} ${pad}</body></message>`;
+      r.send(burst + '</stream:stream>');
       // ~43 KB at 8 KiB/s after a 16 KiB burst: about 3 s, every message delivered
       const last = await expectStanza(alice, (s) => s.is('message') && s.getChildText('body')?.startsWith('39 ') === true, 10_000);
       assert.ok(performance.now() - t0 > 2000, `taken in ${Math.round(performance.now() - t0)} ms`);
