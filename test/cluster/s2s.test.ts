@@ -152,12 +152,40 @@ describe('cluster: federation (one stream per remote domain for the whole cluste
     }
   });
 
-  it('when the node holding the stream stops, the other takes the domain', async () => {
+  it('when the node holding the stream stops, the other takes the domain; what was sent meanwhile arrives, none bounced', async () => {
     await stopAll(alice);
-    await n1.stop();
+    // n1 holds b.test (it sent first); carol on n2 keeps writing while n1 stops
+    const bodies = new Set<string>();
+    const bounced: string[] = [];
+    const onStanza = (s: { is(n: string): boolean; attrs: Record<string, string>; getChildText(n: string): string | null }): void => {
+      if (s.is('message') && s.attrs.type === 'error') bounced.push(s.getChildText('body') ?? '');
+    };
+    carol.on('stanza', onStanza);
+    bob.on('stanza', (s: { is(n: string): boolean; getChildText(n: string): string | null }) => {
+      const t = s.is('message') ? s.getChildText('body') : null;
+      if (t?.startsWith('during ')) bodies.add(t);
+    });
+    // a client of n1 that never closes its end (a phone gone quiet): n1's stop waits for it
+    // a while, and n2 keeps handing n1 what it sends to b.test meanwhile
+    const quiet = net.connect({ port: n1.ports.c2s, host: '127.0.0.1', allowHalfOpen: true });
+    quiet.on('error', () => undefined);
+    await new Promise((r) => quiet.once('connect', r));
+    let stopped = false;
+    const stopping = n1.stop().then(() => (stopped = true));
+    let sent = 0;
+    while (!stopped) {
+      await carol.send(chat('bob@b.test/work', `during ${sent++}`));
+      await new Promise((r) => setImmediate(r));
+    }
+    await stopping;
+    quiet.destroy();
     await until(() => !n2.cluster!.isLive(n1.nodeId), 'n2 knows n1 left');
     await carol.send(chat('bob@b.test/work', 'after n1'));
     await expectStanza(bob, body('after n1'), 8000);
+    await until(() => bodies.size + bounced.length >= sent, `${sent} sent during the stop accounted for`, 10_000);
+    carol.removeListener('stanza', onStanza);
+    assert.deepEqual(bounced, []);
+    assert.equal(bodies.size, sent);
     assert.equal(await metric(n2, 'uzzap_s2s_streams', 'direction="out",state="authenticated"'), 1);
   });
 });
