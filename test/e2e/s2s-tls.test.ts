@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import type { Server } from '../../src/server.js';
 import { generateCert } from '../../src/tls.js';
 import { startServer, testCert } from '../helpers/server.js';
-import { connect, expectStanza, stopAll, xml, type XmppClient } from '../helpers/clients.js';
+import { connect, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 import { RawClient } from '../helpers/raw.js';
 
 async function freePort(): Promise<number> {
@@ -40,6 +40,9 @@ const body = (text: string) => (s: { is(n: string): boolean; getChildText(n: str
 describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS (XEP-0368)', function () {
   this.timeout(20_000);
   let shared = '';
+  /** strict.test: a raw server that offers EXTERNAL, refuses it and closes (XEP-0178), then takes dialback on the next connection */
+  const strict = net.createServer();
+  const strictLog: string[] = [];
   let pa = 0;
   let a: Server, b: Server, c: Server;
   let alice: XmppClient, bob: XmppClient, carol: XmppClient;
@@ -74,6 +77,8 @@ describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS 
     certA = await generateCert('a.test', shared);
     certB = await generateCert('b.test', shared);
     const certC = await generateCert('other.test', shared);
+    await new Promise<void>((r) => strict.listen(0, '127.0.0.1', () => r()));
+    const strictPort = (strict.address() as net.AddressInfo).port;
     let paTls: number, pb: number, pc: number;
     [pa, paTls, pb, pc] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const ca_file = certA.ca;
@@ -91,7 +96,7 @@ describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS 
           ca_file,
           require_valid_certs: false,
           max_stanza_size: 4096,
-          hosts: { 'b.test': `127.0.0.1:${pb}`, 'c.test': `127.0.0.1:${pc}` },
+          hosts: { 'b.test': `127.0.0.1:${pb}`, 'c.test': `127.0.0.1:${pc}`, 'strict.test': `127.0.0.1:${strictPort}` },
           connect_timeout: 2,
         },
       },
@@ -123,6 +128,7 @@ describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS 
     carol = await connect(c, 'carol', { domain: 'c.test', resource: 'x' });
   });
   after(async () => {
+    strict.close();
     await stopAll(alice, bob, carol);
     await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
   });
@@ -309,5 +315,40 @@ describe('federation with certificates: SASL EXTERNAL (XEP-0178) and direct TLS 
     // b.test's own stream still carries messages
     await bob.send(xml('message', { to: 'alice@a.test/home', type: 'chat' }, xml('body', {}, 'still here')));
     await expectStanza(alice, body('still here'), 5000);
+  });
+
+  it('a server that refuses our EXTERNAL and closes (XEP-0178) gets dialback on a new connection; what waited is delivered', async () => {
+    let connections = 0;
+    strict.on('connection', (raw: net.Socket) => {
+      const n = ++connections;
+      const header = `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' id='s${n}' from='strict.test' to='a.test' version='1.0'>`;
+      raw.setEncoding('utf8');
+      raw.once('data', () => raw.write(`${header}<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>`));
+      raw.on('data', (d: string) => {
+        if (!d.includes('<starttls')) return;
+        raw.removeAllListeners('data');
+        raw.write(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
+        const s = new tls.TLSSocket(raw, { isServer: true, cert: readFileSync(certB.cert), key: readFileSync(certB.key) });
+        s.setEncoding('utf8');
+        s.on('error', () => undefined);
+        s.on('data', (t: string) => {
+          strictLog.push(`${n}: ${t}`);
+          if (t.includes('<stream:stream'))
+            s.write(
+              `${header}<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>`,
+            );
+          if (t.includes('<auth')) s.end(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure></stream:stream>`);
+          if (t.includes('<db:result')) s.write(`<db:result from='strict.test' to='a.test' type='valid'/>`);
+        });
+      });
+    });
+    await alice.send(xml('message', { to: 'x@strict.test', type: 'chat' }, xml('body', {}, 'to a strict server')));
+    await until(() => strictLog.some((l) => l.includes('to a strict server')), 'the message at strict.test', 8000);
+    const log = strictLog.join('\n');
+    assert.match(log, /^1: .*<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>/m);
+    assert.equal(connections, 2);
+    assert.doesNotMatch(strictLog.filter((l) => l.startsWith('2:')).join(''), /<auth/);
+    assert.match(strictLog.filter((l) => l.startsWith('2:')).join(''), /<db:result from='a.test' to='strict.test'>/);
+    assert.ok(!alice.received.some((s) => s.attrs.type === 'error'));
   });
 });
