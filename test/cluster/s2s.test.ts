@@ -8,14 +8,7 @@ import net from 'node:net';
 import type { Server } from '../../src/server.js';
 import { newStorageSlot, startServer } from '../helpers/server.js';
 import { connect, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort, metricValue as metric } from '../helpers/federation.js';
 
 /**
  * One address for a.test in front of both nodes, as two SRV records would give: each
@@ -52,12 +45,6 @@ async function frontOf(ports: number[]): Promise<{ port: number; close(): void }
       for (const s of sockets) s.destroy();
     },
   };
-}
-
-async function metric(s: Server, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${s.ports.http}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
-  return line ? Number(line.split(' ').pop()) : 0;
 }
 
 const chat = (to: string, body: string) => xml('message', { to, type: 'chat' }, xml('body', {}, body));

@@ -3,21 +3,13 @@
 // lists kept over a restart (a cluster's other node following: test/cluster/s2s.test.ts); refusing
 // strangers' messages (s2s.refuse_strangers); XEP-0377 reports sent with a block.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import type { Element } from '@xmpp/xml';
 import type { Server } from '../../src/server.js';
 import { newStorageSlot, startServer, type StorageSlot } from '../helpers/server.js';
 import { connect, expectStanza, iq, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 import { ADMIN, NS_COMMANDS, commandOf, errorCondition, fieldValues, notes, runCommand } from '../helpers/adhoc.js';
 import { capturingLogger } from '../helpers/mock-context.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from '../helpers/federation.js';
 
 const s2s = (port: number, hosts: Record<string, string>) => ({ port, hosts, require_valid_certs: false, connect_timeout: 2 });
 

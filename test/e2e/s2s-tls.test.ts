@@ -16,23 +16,10 @@ import { generateCert } from '../../src/tls.js';
 import { startServer, testCert } from '../helpers/server.js';
 import { connect, expectStanza, stopAll, until, xml, type XmppClient } from '../helpers/clients.js';
 import { RawClient } from '../helpers/raw.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort, metricValue as metric } from '../helpers/federation.js';
 
 const SERVER_HEADER = (from: string, to: string): string =>
   `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='${from}' to='${to}' version='1.0'>`;
-
-async function metric(s: Server, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${s.ports.http}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
 
 const body = (text: string) => (s: { is(n: string): boolean; getChildText(n: string): string | null }) =>
   s.is('message') && s.getChildText('body') === text;

@@ -1,16 +1,17 @@
 // Two Uzzap servers federating on loopback: a.test and b.test, each the other's peer
 // through s2s.hosts (their rooms' domains too), dialback without verified certificates
 // (the test certificate names localhost), on free ports.
-import net from 'node:net';
 import type { Server } from '../../src/server.js';
 import { startServer } from './server.js';
+import { freePort } from './nodes.js';
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
+export { freePort };
+
+/** A counter or gauge of `s`'s /metrics with exactly these labels (`name{labels}`); 0 when absent. */
+export async function metricValue(s: Server, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${s.ports.http}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(' ').pop()) : 0;
 }
 
 export interface FederationOptions {
