@@ -23,7 +23,7 @@ import { NS_SASL, NS_STREAM, NS_TLS } from '../stream/ns.js';
 import { RateLimiter } from '../stream/rate.js';
 import { certifies } from './certs.js';
 import { dialbackKey, dialbackName, dialbackPrefixes, sameKey, NS_BIDI, NS_BIDI_FEATURE, NS_DIALBACK, NS_DIALBACK_FEATURE, NS_SERVER } from './dialback.js';
-import type { S2SHost } from './types.js';
+import type { S2SHost, VerifyResult } from './types.js';
 
 /** What an incoming stream needs besides the common host. */
 export interface S2SInHost extends S2SHost {
@@ -33,7 +33,7 @@ export interface S2SInHost extends S2SHost {
   /** a domain this server answers for (its own and its services') */
   serves(domain: string): boolean;
   /** ask `remote`'s authoritative server about a key (our outgoing stream to it) */
-  verify(remote: string, local: string, id: string, key: string): Promise<boolean>;
+  verify(remote: string, local: string, id: string, key: string): Promise<VerifyResult>;
   /** may `domain` authenticate at all (s2s.blacklist / whitelist)? */
   allowedPeer(domain: string): boolean;
   /** a bidirectional stream (XEP-0288) authenticated `remote`: it can carry our stanzas to it */
@@ -305,14 +305,20 @@ export class S2SIn {
       return answer('error', `<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
     this.pending.add(pair);
     const generation = this.generation;
-    const ok = await this.host.verify(from, to, this.id, key.toLowerCase());
+    const r = await this.host.verify(from, to, this.id, key.toLowerCase());
     // STARTTLS meanwhile: a check begun in the clear counts for nothing (the peer asks again)
     if (!this.open || generation !== this.generation) return;
     this.pending.delete(pair);
-    this.host.metrics.dialback('in', ok ? 'valid' : 'invalid');
-    if (!ok) {
+    this.host.metrics.dialback('in', r === 'valid' || r === 'invalid' ? r : 'error');
+    if (r === 'invalid') {
+      // the authoritative server denies it: a spoofing attempt; the stream goes (XEP-0220 §2.1.3)
       answer('invalid');
       return this.fail('not-authorized', `${from} did not confirm the key`);
+    }
+    if (r !== 'valid') {
+      // no answer from the authoritative server: a dialback error, the stream stays (XEP-0220 §2.4)
+      const [type, condition] = VERIFY_ERRORS[r];
+      return answer('error', `<error type='${type}'><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
     }
     this.authenticatedPair(from, to);
     answer('valid');
@@ -406,6 +412,14 @@ export class S2SIn {
     this.host.closed(this);
   }
 }
+
+/** the dialback error for each way the authoritative server's answer can fail to come (XEP-0220 §2.4) */
+const VERIFY_ERRORS: Record<Exclude<VerifyResult, 'valid' | 'invalid'>, [string, string]> = {
+  unreachable: ['cancel', 'remote-connection-failed'],
+  'not-found': ['cancel', 'remote-server-not-found'],
+  timeout: ['wait', 'remote-server-timeout'],
+  busy: ['wait', 'remote-server-timeout'],
+};
 
 /** an incoming stream that has authenticated nothing by then is closed */
 const AUTH_TIMEOUT_MS = 60_000;

@@ -17,7 +17,7 @@ import { StanzaError } from '../api/errors.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { S2SOut, serializeForServer } from './out.js';
 import { S2SIn, type S2SInHost } from './in.js';
-import type { S2SMetrics, S2SSettings } from './types.js';
+import type { S2SMetrics, S2SSettings, VerifyResult } from './types.js';
 import { S2SPolicy } from './policy.js';
 import { PeerTrust, S2S_SECURE_OPTIONS } from './certs.js';
 import type { TlsMaterial } from '../tls.js';
@@ -338,9 +338,9 @@ export class S2S implements S2SInHost {
     return this.policy.allowed(domain);
   }
 
-  verify(remote: string, local: string, id: string, key: string): Promise<boolean> {
+  verify(remote: string, local: string, id: string, key: string): Promise<VerifyResult> {
     const out = this.out(remote);
-    return out ? out.verify(local, id, key) : Promise.resolve(false);
+    return out ? out.verify(local, id, key) : Promise.resolve('unreachable');
   }
 
   bounce(stanza: Element, err: StanzaError): void {

@@ -17,7 +17,7 @@ import { NS_SASL, NS_STREAM, NS_TLS } from '../stream/ns.js';
 import { tryJid } from '../jid.js';
 import { dialbackKey, dialbackName, dialbackPrefixes, NS_BIDI, NS_BIDI_FEATURE, NS_DIALBACK, NS_SERVER } from './dialback.js';
 import { NoSuchDomain, resolveServer, type Target } from './resolve.js';
-import type { S2SHost } from './types.js';
+import type { S2SHost, VerifyResult } from './types.js';
 import { S2S_SECURE_OPTIONS } from './certs.js';
 
 type State = 'resolving' | 'connecting' | 'open' | 'closed';
@@ -43,7 +43,7 @@ export class S2SOut {
   /** stanzas waiting for their local domain's dialback, or for the stream */
   private readonly waiting = new Map<string, Waiting[]>();
   private queued = 0;
-  private readonly verifies = new Map<string, { resolve: (ok: boolean) => void; xml: string }>();
+  private readonly verifies = new Map<string, { resolve: (r: VerifyResult) => void; xml: string }>();
   private idle: NodeJS.Timeout | undefined;
   private failure: StanzaError | undefined;
 
@@ -91,24 +91,24 @@ export class S2SOut {
     if (this.state === 'open' && !this.auth.has(fromDomain)) this.dialback(fromDomain);
   }
 
-  /** Ask the remote (authoritative) server whether it sent a dialback key (XEP-0220 step 2); false after VERIFY_MS. */
-  verify(from: string, id: string, key: string): Promise<boolean> {
-    if (this.state === 'closed') return Promise.resolve(false);
+  /** Ask the remote (authoritative) server whether it sent a dialback key (XEP-0220 step 2); 'timeout' after VERIFY_MS. */
+  verify(from: string, id: string, key: string): Promise<VerifyResult> {
+    if (this.state === 'closed') return Promise.resolve(this.failedAs());
     const k = `${from} ${id}`;
-    if (this.verifies.size >= MAX_VERIFIES && !this.verifies.has(k)) return Promise.resolve(false);
+    if (this.verifies.size >= MAX_VERIFIES && !this.verifies.has(k)) return Promise.resolve('busy');
     return new Promise((resolve) => {
       const xml = `<db:verify from='${esc(from)}' to='${esc(this.remote)}' id='${esc(id)}'>${esc(key)}</db:verify>`;
-      this.verifies.get(k)?.resolve(false);
+      this.verifies.get(k)?.resolve('invalid');
       const timer = setTimeout(() => {
         if (this.verifies.get(k)?.xml !== xml) return;
         this.verifies.delete(k);
-        resolve(false);
+        resolve('timeout');
       }, VERIFY_MS);
       timer.unref();
       this.verifies.set(k, {
-        resolve: (ok) => {
+        resolve: (r) => {
           clearTimeout(timer);
-          resolve(ok);
+          resolve(r);
         },
         xml,
       });
@@ -206,7 +206,8 @@ export class S2SOut {
       const v = this.verifies.get(k);
       if (!v) return; // nothing asked (XEP-0220 §3.1: unsolicited answers are dropped)
       this.verifies.delete(k);
-      v.resolve(el.attrs.type === 'valid');
+      // an error answer: the server does not know that domain (XEP-0220 §2.4)
+      v.resolve(el.attrs.type === 'valid' ? 'valid' : el.attrs.type === 'error' ? 'not-found' : 'invalid');
     }
     if (this.bidi && (el.name === 'message' || el.name === 'presence' || el.name === 'iq')) return this.stanzaIn(el);
     // anything else on an outgoing stream is ignored (one direction per stream, RFC 6120 §4.5)
@@ -404,6 +405,11 @@ export class S2SOut {
     this.fail(new StanzaError('remote-server-timeout', `the stream to ${this.remote} ended`), !graceful);
   }
 
+  /** why questions on this stream went unanswered: its domain did not resolve, or it could not be made or broke */
+  private failedAs(): VerifyResult {
+    return this.failure?.condition === 'remote-server-not-found' ? 'not-found' : 'unreachable';
+  }
+
   /** stanzas waiting here for `domain`'s authentication (a later one must not overtake them on another stream) */
   hasWaiting(domain: string): boolean {
     return (this.waiting.get(domain)?.length ?? 0) > 0;
@@ -416,7 +422,7 @@ export class S2SOut {
     clearTimeout(this.idle);
     clearTimeout(this.deadline);
     if (destroy) this.socket?.destroy();
-    for (const v of this.verifies.values()) v.resolve(false);
+    for (const v of this.verifies.values()) v.resolve(this.failedAs());
     this.verifies.clear();
     // refused EXTERNAL and then closed (as XEP-0178 has the receiving server do): what
     // waits goes to a new stream that authenticates by dialback, once

@@ -4,6 +4,14 @@ import type { StanzaError } from '../api/errors.js';
 import type { Config } from '../config/schema.js';
 import type { S2SOut } from './out.js';
 
+/**
+ * What the authoritative server said of a dialback key (XEP-0220 step 3), or why it said
+ * nothing: unreachable (remote-connection-failed), not-found (it does not resolve, or
+ * answered with an error: remote-server-not-found), timeout (remote-server-timeout),
+ * busy (too many questions waiting).
+ */
+export type VerifyResult = 'valid' | 'invalid' | 'unreachable' | 'not-found' | 'timeout' | 'busy';
+
 /** s2s.* (docs/configuration.md), the dialback secret filled in */
 export type S2SSettings = Config['s2s'];
 

@@ -220,6 +220,25 @@ describe('federation between two servers (s2s, dialback)', () => {
     await raw.waitFor(/<db:result from='other.test' to='a.test' type='error'><error type='cancel'><item-not-found /);
     raw.end();
   });
+
+  it('a key whose authoritative server cannot be asked is a dialback error (XEP-0220 §2.4), not "invalid", and the stream stays', async () => {
+    // dead.test: a.test's s2s.hosts names a closed port; nowhere.invalid does not resolve
+    const raw = await RawClient.connect(a.ports.s2s);
+    try {
+      raw.send(SERVER_HEADER('dead.test', 'a.test'));
+      await raw.waitFor('</stream:features>');
+      raw.send(`<db:result from='dead.test' to='a.test'>${'ab'.repeat(32)}</db:result>`);
+      await raw.waitFor(/<db:result from='a.test' to='dead.test' type='error'><error type='cancel'><remote-connection-failed /, 8000);
+      raw.send(`<db:result from='nowhere.invalid' to='a.test'>${'cd'.repeat(32)}</db:result>`);
+      await raw.waitFor(
+        /<db:result from='a.test' to='nowhere.invalid' type='error'><error type='cancel'><remote-server-not-found /,
+        15_000,
+      );
+      assert.doesNotMatch(raw.data, /<stream:error>|type='invalid'/);
+    } finally {
+      raw.end();
+    }
+  });
 });
 
 describe('federation with the defaults (UZZAP_S2S_REQUIRE_VALID_CERTS=true)', () => {
