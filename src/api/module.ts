@@ -1,6 +1,9 @@
 // The module contract: everything an extension in xeps/ may use. Modules
 // declare what they provide; the core records each registration and undoes it
 // when the module is unloaded or the server reloads, so modules never unhook.
+// One file on purpose (~620 lines, nearly all types and their comments): a module
+// author reads the whole contract here; the stream and ad-hoc parts are already apart
+// (stream.ts, adhoc.ts).
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Element } from '../xml/index.js';

@@ -14,7 +14,7 @@
 //
 // Room placement (owners, snapshots, fencing, hand-over) is placement.ts; session
 // copies sm-mirror.ts; remote sessions remote.ts; workers workers.ts. What stays here
-// (~1,000 lines, on purpose): the membership, mirror, bus and inbox recovery share one
+// (~1,100 lines, on purpose): the membership, mirror, bus and inbox recovery share one
 // Redis connection and one event-stream reader, and their correctness rests on ordering
 // across them (a registry entry written before the first envelope from that session;
 // events applied before the inbox; a sweep's 'gone' before its entries go). The next
@@ -25,6 +25,7 @@ import type { Logger } from 'pino';
 import { randomToken } from '../random.js';
 import { tryJid } from '../jid.js';
 import { escapeXML, parseXml } from '../xml/index.js';
+import { parseAddressed } from '../xml/addressed.js';
 import { StanzaError, type StreamErrorCondition } from '../api/errors.js';
 import type { DeliveryMeta, ServiceHandler, ServicePlacement } from '../api/module.js';
 import type { RedisRegistry } from '../registry/redis.js';
@@ -1033,15 +1034,9 @@ export class Cluster implements RemoteLink {
 
   /** A message no session took: offline storage (or an error to its sender); an IQ request: an error. */
   private undeliverable(xml: string, kind: Kind): void {
-    let stanza;
-    try {
-      stanza = parseXml(xml);
-    } catch {
-      return;
-    }
-    const from = tryJid(stanza.attrs.from);
-    const to = tryJid(stanza.attrs.to);
-    if (!from || !to) return;
+    const s = parseAddressed(xml);
+    if (!s) return;
+    const { stanza, from, to } = s;
     const type = stanza.attrs.type ?? (kind === 'message' ? 'normal' : '');
     if (kind === 'iq') {
       if (type === 'get' || type === 'set') this.host.router.bounce(stanza, new StanzaError('service-unavailable'));

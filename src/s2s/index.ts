@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { Gauge, Counter } from 'prom-client';
 import type { Core } from '../core.js';
 import type { Element } from '../xml/index.js';
-import { Jid, tryJid } from '../jid.js';
-import { parseXml } from '../xml/index.js';
+import { Jid } from '../jid.js';
+import { parseAddressed } from '../xml/addressed.js';
 import { StanzaError } from '../api/errors.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { S2SOut, serializeForServer } from './out.js';
@@ -224,15 +224,8 @@ export class S2S implements S2SInHost {
 
   /** A stanza another node of the cluster handed to this one (it holds the domain's stream, or recovers a dead node's inbox). */
   fromCluster(xml: string, hop: number): void {
-    let stanza: Element;
-    try {
-      stanza = parseXml(xml);
-    } catch {
-      return;
-    }
-    const from = tryJid(stanza.attrs.from);
-    const to = tryJid(stanza.attrs.to);
-    if (from && to) this.send(stanza, from, to, hop);
+    const s = parseAddressed(xml);
+    if (s) this.send(s.stanza, s.from, s.to, hop);
   }
 
   private sendHere(stanza: Element, from: Jid, to: Jid): void {
