@@ -200,6 +200,7 @@ export class Server implements Core, ModuleWiring {
       sqliteBusyTimeout: c.storage.sqlite_busy_timeout,
       postgresPool: c.storage.postgres_pool,
       sqliteArchiveCacheMb: c.storage.sqlite_archive_cache_mb,
+      sqliteCheckpointMb: c.storage.sqlite_checkpoint_mb,
       archiveUrls: c.postgres_archive_urls,
       onError: (err, what) => this.log.error({ err }, `storage: ${what} failed`),
       archive: {

@@ -173,6 +173,8 @@ export const DEFAULTS = {
     postgres_pool: 10,
     /** MB of page cache for SQLite's archive writer (the newest index pages of every active archive) */
     sqlite_archive_cache_mb: 8,
+    /** MB of SQLite write-ahead log after which the archive writer checkpoints it (off the event loop) */
+    sqlite_checkpoint_mb: 64,
     /** message archive: rows per written batch */
     archive_batch_rows: 10_000,
     /** message archive: ms a row waits at most for its batch (what a crash can lose) */
@@ -291,6 +293,7 @@ export const ConfigSchema = z.strictObject({
     sqlite_busy_timeout: z.number().int().min(0),
     postgres_pool: positive,
     sqlite_archive_cache_mb: positive,
+    sqlite_checkpoint_mb: positive,
     archive_batch_rows: positive,
     archive_batch_ms: positive,
     archive_queue_rows: positive,

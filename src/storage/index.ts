@@ -21,6 +21,8 @@ export interface StorageOptions {
   postgresPool?: number;
   /** MB of page cache for SQLite's archive writer connection */
   sqliteArchiveCacheMb?: number;
+  /** SQLite: MB of write-ahead log the archive writer lets grow before it checkpoints */
+  sqliteCheckpointMb?: number;
   /** shard the archive over these Postgres servers (by owner) */
   archiveUrls?: string[];
   /** called when a background (batched) write fails */
@@ -87,7 +89,7 @@ class SqlStorage implements Storage {
 export async function openStorage(opts: StorageOptions): Promise<Storage & { sql: Sql }> {
   const sql = opts.postgresUrl
     ? await (await import('./sql/postgres.js')).openPostgres(opts.postgresUrl, opts.postgresPool ?? 10)
-    : new SqliteSql(opts.dataDir === ':memory:' ? ':memory:' : join(opts.dataDir, 'uzzap.sqlite'), opts.sqliteBusyTimeout ?? 5000, opts.sqliteArchiveCacheMb);
+    : new SqliteSql(opts.dataDir === ':memory:' ? ':memory:' : join(opts.dataDir, 'uzzap.sqlite'), opts.sqliteBusyTimeout ?? 5000, opts.sqliteArchiveCacheMb, opts.sqliteCheckpointMb);
   const shards: Sql[] = [];
   try {
     await migrate(sql);

@@ -114,4 +114,35 @@ describe('archive write queue (Segment)', () => {
       want.filter((r) => r.legacy !== null).map((r) => r.legacy),
     );
   });
+
+  it('keeps the two copies of a message (the same text, one row after the other) as one stanza\'s bytes, each row readable and replaceable alone', () => {
+    const seg = new Segment(1024);
+    const text = `<message id="m1"><body>${'né'.repeat(300)}</body></message>`;
+    const recipient: Queued = { owner: 'b@localhost', seq: 10, with: 'a@localhost', withFull: 'a@localhost/r', legacy: null, stanza: text, source: 'a@localhost/r' };
+    const sender: Queued = { owner: 'a@localhost', seq: 11, with: 'b@localhost', withFull: 'b@localhost', legacy: null, stanza: text, source: 'a@localhost/r' };
+    seg.push(recipient);
+    seg.push(sender);
+    assert.equal(seg.columns().bytes.length, Buffer.byteLength(text), 'the text is encoded once');
+    // another text after them is encoded again, and so is the first text once another came between
+    const other: Queued = { ...sender, seq: 12, stanza: '<message id="m2"><body>x</body></message>' };
+    seg.push(other);
+    seg.push({ ...recipient, seq: 13 });
+    assert.equal(seg.columns().bytes.length, 2 * Buffer.byteLength(text) + Buffer.byteLength(other.stanza));
+    assert.deepEqual(seg.rows(), [recipient, sender, other, { ...recipient, seq: 13 }]);
+    // the chunks of both owners carry the whole text
+    const values = chunkRows({ ...seg.columns(), span: 1e9, max: 256 });
+    const bodies = new Map<string, Entry[]>();
+    for (let i = 0; i < values.length; i += 6) bodies.set(String(values[i]), decodeChunk((values[i + 5] as Buffer).toString('utf8')));
+    assert.deepEqual(bodies.get('a@localhost')!.map((e) => e.stanza), [text, other.stanza]);
+    assert.deepEqual(bodies.get('b@localhost')!.map((e) => e.stanza), [text, text]);
+    // a moderation (XEP-0425) of the recipient's copy leaves the sender's as it was
+    assert.equal(seg.replace((o, q) => o === 'b@localhost' && q === 10, '<message>tombstone</message>'), true);
+    assert.equal(seg.rows()[0]!.stanza, '<message>tombstone</message>');
+    assert.equal(seg.rows()[1]!.stanza, text);
+    // a reset forgets the last text: the first row after it is encoded anew
+    seg.reset();
+    seg.push(sender);
+    assert.equal(seg.columns().bytes.length, Buffer.byteLength(text));
+    assert.deepEqual(seg.rows(), [sender]);
+  });
 });

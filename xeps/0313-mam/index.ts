@@ -155,17 +155,28 @@ const mam: XepModule<Settings> = {
       (ev) => {
         const { stanza, from, to } = ev;
         if (!archivable(stanza) || to.bare === from.bare) return false;
-        const add = (): false | Promise<false> => {
-          store.add({
-            owner: from.bare,
-            id: store.newId(from.bare),
-            ts: Date.now(),
-            with: to.bare,
-            withFull: to.full,
-            stanza: serialize(stanza),
-            source: from.full,
+        // Queued once the message was routed (a microtask later), not now: routing stamps
+        // the recipient's stanza-id and serialises the message for delivery and the
+        // recipient's copy, and the sender's copy then reuses that text (serialize()'s
+        // memo) and its bytes in the queue (archive-queue.ts) instead of serialising and
+        // encoding the message a second time. The text it keeps has the recipient's
+        // stanza-id, which a client ignores (XEP-0359 §4: only ids `by` its own account
+        // count). A query that comes later finds the row: it is queued before any I/O.
+        const add = (): false => {
+          const ts = Date.now();
+          queueMicrotask(() => {
+            store.add({
+              owner: from.bare,
+              id: store.newId(from.bare, ts),
+              ts,
+              with: to.bare,
+              withFull: to.full,
+              stanza: serialize(stanza),
+              source: from.full,
+            });
+            backpressure(from.full);
           });
-          return backpressure(from.full);
+          return false;
         };
         // a message the server will refuse (no such local user, blocked either way) is not archived
         const local = to.domain === m.host && to.local !== '';

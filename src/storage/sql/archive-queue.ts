@@ -53,6 +53,13 @@ export class Segment {
   /** rare: ids of an older build, and stanzas replaced (XEP-0425) while waiting */
   private legacy: Map<number, string> | undefined;
   private replaced: Map<number, string> | undefined;
+  /**
+   * The stanza of the row before. A one-to-one message is queued twice in a row (the
+   * recipient's copy, then the sender's) with the same text: the second row points at
+   * the first one's bytes instead of encoding the stanza again.
+   */
+  private lastStanza: string | undefined;
+  private lastSpan = 0;
 
   constructor(bytes = 64 * 1024) {
     this.bytes = Buffer.allocUnsafeSlow(bytes);
@@ -66,6 +73,7 @@ export class Segment {
     this.index = new Map();
     this.legacy = undefined;
     this.replaced = undefined;
+    this.lastStanza = undefined;
   }
 
   push(r: Queued): void {
@@ -78,6 +86,15 @@ export class Segment {
     this.refs[at + 2] = r.withFull === null ? NONE : this.intern(r.withFull);
     this.refs[at + 3] = r.source === undefined ? NONE : this.intern(r.source);
     if (r.legacy !== null) (this.legacy ??= new Map()).set(i, r.legacy);
+    this.units[i] = r.stanza.length;
+    if (r.stanza === this.lastStanza) {
+      // the same text as the row before (the other copy of a message): the same bytes
+      this.spans[i * 2] = this.spans[this.lastSpan * 2]!;
+      this.spans[i * 2 + 1] = this.spans[this.lastSpan * 2 + 1]!;
+      return;
+    }
+    this.lastStanza = r.stanza;
+    this.lastSpan = i;
     // three bytes per UTF-16 unit at most: the exact length is needed only near the end
     const room = this.bytes.length - this.used;
     if (r.stanza.length * 3 > room) {
@@ -88,7 +105,6 @@ export class Segment {
         this.bytes = next;
       }
     }
-    this.units[i] = r.stanza.length;
     this.spans[i * 2] = this.used;
     this.used += this.bytes.write(r.stanza, this.used, 'utf8');
     this.spans[i * 2 + 1] = this.used;

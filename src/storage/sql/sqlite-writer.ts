@@ -16,6 +16,24 @@ db.pragma('synchronous = NORMAL');
 // (one entry per chunk); storage.sqlite_archive_cache_mb (8 MB) holds them for thousands
 // of active owners.
 db.pragma('cache_size = -' + workerData.cacheKib);
+// Checkpoints. A batch dirties the newest index pages of every archive that got mail
+// (two per active owner) and each commit appends them all to the log again; with
+// SQLite's default (a checkpoint once the log holds 1,000 pages) every batch of the
+// chat bench was followed by a checkpoint that copied the same pages to the database
+// file and fsynced twice: 2,700 writes and 850 reads per batch, most of this thread's
+// time. Letting the log grow to storage.sqlite_checkpoint_mb (64 MB) copies each
+// page once per checkpoint, however many batches rewrote it. Measured: replaying the
+// chat bench's batches alone, 24 -> 16 µs per message on this thread; in the server
+// at 5,000 msgs/s, its system time from 0.37 to 0.23 s per 10 s, user 0.46 -> 0.50 (one run each)
+// (BENCHMARKS.md, "Issue 14, this session"). This connection
+// checkpoints for both (the main one stops: sqlite.ts), and every few seconds too, so
+// that the main connection's own writes are copied while the archive is quiet.
+db.pragma('wal_autocheckpoint = ' + workerData.checkpointPages);
+db.pragma('journal_size_limit = ' + workerData.checkpointPages * 4096);
+const idleCheckpoint = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+}, 5000);
+idleCheckpoint.unref();
 // Same priority as the event loop: once the archive queue is full the senders wait
 // for this thread (backpressure), so starving it (it ran at nice 5 before) only
 // made them wait longer: p99 497 -> 65 ms, max 880 -> 204 ms at the same
@@ -52,9 +70,13 @@ export class SqliteBatchWriter {
   private seq = 0;
   private readonly pending = new Map<number, { resolve: (n: number) => void; reject: (e: Error) => void }>();
 
-  constructor(file: string, busyTimeoutMs: number, cacheMb: number) {
+  constructor(file: string, busyTimeoutMs: number, cacheMb: number, checkpointMb = 64) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER, { eval: true, workerData: { file, busyTimeout: busyTimeoutMs, driver, cacheKib: cacheMb * 1024 } });
+    const checkpointPages = Math.max(100, Math.round((checkpointMb * 1024 * 1024) / 4096));
+    this.worker = new Worker(WORKER, {
+      eval: true,
+      workerData: { file, busyTimeout: busyTimeoutMs, driver, cacheKib: cacheMb * 1024, checkpointPages },
+    });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; changes?: number; error?: string }) => {
       const p = this.pending.get(m.id);

@@ -18,6 +18,8 @@ export class SqliteSql implements Sql {
     private readonly busyTimeoutMs: number,
     /** page cache of the archive writer's connection */
     private readonly writerCacheMb = 32,
+    /** write-ahead log the archive writer lets grow before it checkpoints (sqlite-writer.ts says why) */
+    private readonly checkpointMb = 64,
   ) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file, { timeout: busyTimeoutMs });
@@ -53,7 +55,13 @@ export class SqliteSql implements Sql {
 
   async execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
     if (this.file !== ':memory:') {
-      this.writer ??= new SqliteBatchWriter(this.file, this.busyTimeoutMs, this.writerCacheMb);
+      if (!this.writer) {
+        this.writer = new SqliteBatchWriter(this.file, this.busyTimeoutMs, this.writerCacheMb, this.checkpointMb);
+        // from now on the writer thread checkpoints, by size and on a timer: a commit of this
+        // connection must not copy the writer's log on the event loop (with the log this
+        // large, a roster write would stop the server for the whole checkpoint)
+        this.db.pragma('wal_autocheckpoint = 0');
+      }
       return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width);
     }
     if (this.busy) await this.idle();
