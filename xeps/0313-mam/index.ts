@@ -165,16 +165,21 @@ const mam: XepModule<Settings> = {
         const add = (): false => {
           const ts = Date.now();
           queueMicrotask(() => {
-            store.add({
-              owner: from.bare,
-              id: store.newId(from.bare, ts),
-              ts,
-              with: to.bare,
-              withFull: to.full,
-              stanza: serialize(stanza),
-              source: from.full,
-            });
-            backpressure(from.full);
+            // out of the hook bus, which would have caught and logged a throw: so do we
+            try {
+              store.add({
+                owner: from.bare,
+                id: store.newId(from.bare, ts),
+                ts,
+                with: to.bare,
+                withFull: to.full,
+                stanza: serialize(stanza),
+                source: from.full,
+              });
+              backpressure(from.full);
+            } catch (err) {
+              m.log.error({ err }, "archiving the sender's copy failed");
+            }
           });
           return false;
         };
