@@ -1,0 +1,49 @@
+// The SQLite archive writer's pattern without the server: batches of chunks (one per
+// owner, as the chat bench makes them: OWNERS owners, PER messages per chunk, one
+// transaction per batch) into a table shaped like mam_chunks (migration 8), and the
+// writing thread's CPU per message. Variants (V): base (both indexes), nowith (no
+// (owner, with_jid, ...) index), noseq (no (owner, first_seq, ...) index), wor (a
+// WITHOUT ROWID table). WAC=pages sets wal_autocheckpoint, PAGE the page size, SYNC
+// the synchronous mode, CACHE the page cache (KiB). Run each variant several times,
+// alternating: this machine's speed drifts.
+//
+//   V=base node bench/archive-writer-replay.cjs; WAC=16384 V=base node bench/archive-writer-replay.cjs
+const path = require('path');
+const os = require('os');
+const Database = require(path.join(__dirname, '..', 'node_modules', 'better-sqlite3'));
+const fs = require('fs');
+const V = process.env.V || 'base';
+const OWNERS = +(process.env.OWNERS || 500), PER = +(process.env.PER || 5), BATCHES = +(process.env.BATCHES || 120);
+const file = path.join(os.tmpdir(), 'uzzap-archive-replay-' + V + '-' + process.pid + '.sqlite');
+for (const s of ['', '-wal', '-shm']) try { fs.unlinkSync(file + s); } catch {}
+const db = new Database(file);
+if (process.env.PAGE) db.pragma('page_size = ' + process.env.PAGE);
+db.pragma('journal_mode = WAL'); db.pragma('synchronous = ' + (process.env.SYNC || 'NORMAL'));
+db.pragma('cache_size = -' + (process.env.CACHE || 8192)); if (process.env.WAC) db.pragma('wal_autocheckpoint = ' + process.env.WAC);
+const noWith = V === 'nowith', noSeq = V === 'noseq';
+if (V === 'wor') {
+  db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, first_seq BIGINT NOT NULL, with_jid TEXT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (owner, first_seq, with_jid)) WITHOUT ROWID;
+  CREATE UNIQUE INDEX mam_chunks_with ON mam_chunks (owner, with_jid, first_seq, last_seq, n);`);
+} else {
+  db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, with_jid TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL);`);
+  if (!noWith) db.exec(`CREATE UNIQUE INDEX mam_chunks_with ON mam_chunks (owner, with_jid, first_seq, last_seq, n);`);
+  if (!noSeq) db.exec(`CREATE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq, last_seq, n);`);
+}
+const st = db.prepare('INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body) VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT)) ON CONFLICT DO NOTHING');
+const stanza = Buffer.from('<message xmlns="jabber:client" to="u123@localhost/bench" from="u124@localhost/bench" type="chat" id="abcdefgh12345"><body>' + 'x'.repeat(100) + '</body><stanza-id xmlns="urn:xmpp:sid:0" by="u123@localhost" id="AbCdEfGhIjKlMnOp"/></message>');
+const body = Buffer.concat(Array.from({ length: PER }, () => stanza));
+let seq = 1e12;
+// warm: fill some history
+function batch() {
+  db.transaction(() => {
+    for (let o = 0; o < OWNERS; o++) { const f = seq; seq += PER; st.run([`u${o}@localhost`, `u${o ^ 1}@localhost`, f, seq - 1, PER, body]); }
+  })();
+}
+for (let i = 0; i < 60; i++) batch();
+const t0 = process.cpuUsage(), w0 = Date.now();
+for (let i = 0; i < BATCHES; i++) batch();
+const c = process.cpuUsage(t0);
+const msgs = BATCHES * OWNERS * PER / 2; // two rows per message
+console.log(V, process.env.PAGE || '', 'per msg µs: user', (c.user / msgs).toFixed(2), 'sys', (c.system / msgs).toFixed(2), 'wall', ((Date.now() - w0) * 1000 / msgs).toFixed(2), 'wal MB', (fs.statSync(file + '-wal').size / 1e6).toFixed(1));
+db.close();
+for (const s of ['', '-wal', '-shm']) try { fs.unlinkSync(file + s); } catch {}
