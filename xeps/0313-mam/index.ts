@@ -155,13 +155,15 @@ const mam: XepModule<Settings> = {
       (ev) => {
         const { stanza, from, to } = ev;
         if (!archivable(stanza) || to.bare === from.bare) return false;
-        // Queued once the message was routed (a microtask later), not now: routing stamps
-        // the recipient's stanza-id and serialises the message for delivery and the
-        // recipient's copy, and the sender's copy then reuses that text (serialize()'s
-        // memo) and its bytes in the queue (archive-queue.ts) instead of serialising and
-        // encoding the message a second time. The text it keeps has the recipient's
-        // stanza-id, which a client ignores (XEP-0359 §4: only ids `by` its own account
-        // count). A query that comes later finds the row: it is queued before any I/O.
+        // Queued a microtask later, not now. When routing is synchronous (a local recipient
+        // online, preferences and blocklists cached: the common case) it has by then
+        // stamped the recipient's stanza-id and serialised the message for delivery and the
+        // recipient's copy, and the sender's copy reuses that text (serialize()'s memo) and
+        // its bytes in the queue (archive-queue.ts) instead of serialising and encoding the
+        // message a second time; otherwise it keeps the text as it is at that moment. The
+        // recipient's stanza-id in it is ignored by clients (XEP-0359 §4: only ids `by`
+        // one's own account count). A query that comes later finds the row: it is queued
+        // before any I/O.
         const add = (): false => {
           const ts = Date.now();
           queueMicrotask(() => {
