@@ -28,9 +28,11 @@ db.pragma('cache_size = -' + workerData.cacheKib);
 // (BENCHMARKS.md, "Issue 14, this session"). This connection
 // checkpoints for both (the main one stops: sqlite.ts), and every few seconds too, so
 // that the main connection's own writes are copied while the archive is quiet.
-db.pragma('wal_autocheckpoint = ' + workerData.checkpointPages);
-db.pragma('journal_size_limit = ' + workerData.checkpointPages * 4096);
+const pageSize = db.pragma('page_size', { simple: true });
+db.pragma('wal_autocheckpoint = ' + Math.max(100, Math.round(workerData.checkpointBytes / pageSize)));
+db.pragma('journal_size_limit = ' + workerData.checkpointBytes);
 const idleCheckpoint = setInterval(() => {
+  // PASSIVE copies what no reader holds and never waits; one that fails is the next one's work
   try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
 }, 5000);
 idleCheckpoint.unref();
@@ -72,10 +74,9 @@ export class SqliteBatchWriter {
 
   constructor(file: string, busyTimeoutMs: number, cacheMb: number, checkpointMb = 64) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const checkpointPages = Math.max(100, Math.round((checkpointMb * 1024 * 1024) / 4096));
     this.worker = new Worker(WORKER, {
       eval: true,
-      workerData: { file, busyTimeout: busyTimeoutMs, driver, cacheKib: cacheMb * 1024, checkpointPages },
+      workerData: { file, busyTimeout: busyTimeoutMs, driver, cacheKib: cacheMb * 1024, checkpointBytes: checkpointMb * 1024 * 1024 },
     });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; changes?: number; error?: string }) => {
