@@ -24,6 +24,14 @@ const noWith = V === 'nowith', noSeq = V === 'noseq';
 if (V === 'wor') {
   db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, first_seq BIGINT NOT NULL, with_jid TEXT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (owner, first_seq, with_jid)) WITHOUT ROWID;
   CREATE UNIQUE INDEX mam_chunks_with ON mam_chunks (owner, with_jid, first_seq, last_seq, n);`);
+} else if (V === 'day' || V === 'seqw') {
+  db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, with_jid TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL);
+  CREATE UNIQUE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq, with_jid, last_seq, n);`);
+  if (V === 'day') db.exec(`CREATE TABLE mam_with_days (owner TEXT NOT NULL, with_jid TEXT NOT NULL, day BIGINT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (owner, with_jid, day)) WITHOUT ROWID;
+  CREATE TRIGGER mam_with_days_insert AFTER INSERT ON mam_chunks BEGIN
+    INSERT INTO mam_with_days (owner, with_jid, day, n) VALUES (new.owner, new.with_jid, new.first_seq / 353894400000, new.n)
+      ON CONFLICT (owner, with_jid, day) DO UPDATE SET n = n + excluded.n;
+  END;`);
 } else {
   db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, with_jid TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL);`);
   if (!noWith) db.exec(`CREATE UNIQUE INDEX mam_chunks_with ON mam_chunks (owner, with_jid, first_seq, last_seq, n);`);

@@ -3,10 +3,13 @@
 // so that chunks hold one to hundreds of messages and cross each other in time, then
 // random queries (with, start/end, after/before, ids, max, direction, count limits),
 // a moderation rewrite inside a chunk, and purges across chunks: every answer must be
-// the model's.
+// the model's. The messages span weeks with gaps of days and start just before a UTC
+// midnight (so chunks cross days): `with` pages and counts read days (mam_with_days,
+// migration 11), whose counts must stay those of the chunks.
 import assert from 'node:assert/strict';
 import { openStorage, type Storage } from '../../src/storage/index.js';
 import type { ArchiveQuery } from '../../src/storage/types.js';
+import type { Sql } from '../../src/storage/sql/sql.js';
 import { BACKEND, newStorageSlot } from '../helpers/server.js';
 
 interface Msg {
@@ -29,23 +32,26 @@ function rng(seed: number): () => number {
 }
 
 describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`, () => {
-  let s: Storage;
+  let s: Storage & { sql: Sql };
   const owner = 'ann@localhost';
   const contacts = ['bob@localhost', 'cat@localhost', 'dan@localhost'];
   const model: Msg[] = [];
-  const base = Date.UTC(2026, 0, 1);
+  // 1.5 s before a UTC midnight: the first batches' chunks cross it
+  const base = Date.UTC(2026, 0, 1) - 1500;
+  let span = 0;
   const rand = rng(42);
   const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)]!;
 
   before(async () => {
     const slot = await newStorageSlot();
     s = await openStorage({ postgresUrl: slot.postgresUrl || undefined, dataDir: slot.dataDir });
-    // 1,200 messages over ~40 s of archive time; batches of 1..300 rows
+    // 1,200 messages over weeks of archive time (~40 s of traffic with ~12 gaps of up to
+    // 3 days); batches of 1..300 rows
     let ts = base;
     let sinceFlush = 0;
     let batch = 1 + Math.floor(rand() * 300);
     for (let n = 0; n < 1200; n++) {
-      ts += Math.floor(rand() * 70);
+      ts += Math.floor(rand() * 70) + (rand() < 0.01 && n > 100 ? Math.floor(rand() * 3 * 86_400_000) : 0);
       const w = pick(contacts);
       const full = `${w}/${pick(['phone', 'desk'])}`;
       const id = s.archive.newId(owner, ts);
@@ -59,8 +65,38 @@ describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' 
       }
     }
     await s.archive.flush();
+    span = ts - base;
   });
   after(() => s.close());
+
+  /** mam_with_days as the chunks say it should be (migration 11's day of first_seq) */
+  async function daysMatchChunks(): Promise<void> {
+    const day = 86_400_000 * 4096;
+    const want = new Map<string, number>();
+    for (const r of await s.sql.query<{ owner: string; with_jid: string; first_seq: number | string; n: number | string }>(
+      'SELECT owner, with_jid, first_seq, n FROM mam_chunks',
+    )) {
+      const k = `${r.owner} ${r.with_jid} ${Math.floor(Number(r.first_seq) / day)}`;
+      want.set(k, (want.get(k) ?? 0) + Number(r.n));
+    }
+    const got = new Map<string, number>();
+    for (const r of await s.sql.query<{ owner: string; with_jid: string; day: number | string; n: number | string }>(
+      'SELECT owner, with_jid, day, n FROM mam_with_days',
+    ))
+      got.set(`${r.owner} ${r.with_jid} ${Number(r.day)}`, Number(r.n));
+    assert.deepEqual([...got].sort(), [...want].sort());
+  }
+
+  it('spreads the messages over many days, with chunks across midnight', async () => {
+    const days = await s.sql.query<{ day: number | string }>('SELECT DISTINCT day FROM mam_with_days WHERE owner = $1', [owner]);
+    assert.ok(days.length >= 8, `${days.length} days`);
+    const [across] = await s.sql.query<{ c: number | string }>(
+      'SELECT count(*) AS c FROM mam_chunks WHERE owner = $1 AND first_seq < $2 AND last_seq >= $2',
+      [owner, (Date.UTC(2026, 0, 1) - Date.UTC(2000, 0, 1)) * 4096],
+    );
+    assert.ok(Number(across!.c) >= 1, 'a chunk crosses the first midnight');
+    await daysMatchChunks();
+  });
 
   /** what the archive must answer, from the model */
   function expected(q: ArchiveQuery): { ids: string[]; complete: boolean; count: number | undefined } {
@@ -83,8 +119,8 @@ describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' 
     for (let i = 0; i < 300; i++) {
       const q: ArchiveQuery = { owner, max: pick([0, 1, 5, 20, 50]), fromEnd: rand() < 0.5 };
       if (rand() < 0.4) q.with = rand() < 0.5 ? pick(contacts) : `${pick(contacts)}/${pick(['phone', 'desk'])}`;
-      if (rand() < 0.3) q.start = base + Math.floor(rand() * 40_000);
-      if (rand() < 0.3) q.end = (q.start ?? base) + Math.floor(rand() * 20_000);
+      if (rand() < 0.3) q.start = base + Math.floor(rand() * span);
+      if (rand() < 0.3) q.end = (q.start ?? base) + Math.floor(rand() * (rand() < 0.5 ? 20_000 : span / 2));
       if (rand() < 0.3) q.after = pick(model).id;
       if (rand() < 0.3) q.before = pick(model).id;
       if (rand() < 0.1) q.ids = [pick(model).id, pick(model).id, pick(model).id];
@@ -154,6 +190,39 @@ describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' 
       model.map((m) => m.id),
     );
     assert.equal(all.count, model.length);
+    await daysMatchChunks();
     assert.equal(await s.archive.deleteAll(owner), model.length);
+    await daysMatchChunks();
+  });
+
+  it('moves a chunk to its next day when a purge keeps only its messages after midnight', async () => {
+    const who = 'eve@localhost';
+    const midnight = Date.UTC(2030, 0, 1); // later than any id made so far: seqs at their exact times
+    const ids: string[] = [];
+    // one batch: 10 messages with bob from 500 ms before midnight to 400 ms after (one chunk)
+    for (let i = 0; i < 10; i++) {
+      const ts = midnight - 500 + i * 100;
+      const id = s.archive.newId(who, ts);
+      ids.push(id);
+      s.archive.add({ owner: who, id, ts, with: 'bob@localhost', stanza: `<message><body>${i}</body></message>` });
+    }
+    await s.archive.flush();
+    const q = { owner: who, with: 'bob@localhost', max: 50, fromEnd: false };
+    assert.equal((await s.archive.query(q)).count, 10);
+    assert.equal(await s.archive.purge(midnight, who), 5);
+    await daysMatchChunks();
+    const after = await s.archive.query(q);
+    assert.deepEqual(
+      after.items.map((m) => m.id),
+      ids.slice(5),
+    );
+    assert.equal(after.count, 5);
+    // a count that starts and ends on whole days, and one from the middle of the kept messages
+    assert.equal((await s.archive.query({ ...q, start: midnight - 86_400_000, end: midnight + 2 * 86_400_000 })).count, 5);
+    assert.equal((await s.archive.query({ ...q, start: midnight + 200 })).count, 3);
+    // the chunk now starts at midnight itself, the first seq of the day after the whole days counted
+    // (the two days before: the range ends a CHUNK_SPAN, 2 s, after midnight)
+    assert.equal((await s.archive.query({ ...q, start: midnight - 2 * 86_400_000, end: midnight + 2500 })).count, 5);
+    assert.equal((await s.archive.query({ ...q, fromEnd: true, max: 2, end: midnight + 250 })).items.map((m) => m.id).join(), ids.slice(6, 8).join());
   });
 });

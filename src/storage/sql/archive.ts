@@ -7,15 +7,18 @@
 // queued, senders wait (pressure()): nothing is ever dropped.
 //
 // Messages are stored in chunks (archive-chunks.ts): the messages of one batch
-// that one owner exchanged with one contact are one row, keyed by (owner, with_jid,
-// first_seq). seq is the archive time with a counter and the archive id is seq
+// that one owner exchanged with one contact are one row, keyed by (owner, first_seq,
+// with_jid). seq is the archive time with a counter and the archive id is seq
 // under a keyed permutation (archive-ids.ts), so there is no index on ids nor on
 // time: pages, start/end filters and lookups by id are keyset range reads on
-// (owner, first_seq) or (owner, with_jid, first_seq), and a page costs the same at
-// a thousand or a million messages.
+// (owner, first_seq), and a page costs the same at a thousand or a million messages.
+// There is no index per contact (it was ~40% of the writer's work, migration 11):
+// triggers keep mam_with_days, per owner, contact and UTC day how many messages,
+// and a `with` page or count reads through it (archive-read.ts).
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
 import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
+import { MAX_SEQ, MIN_SEQ, collect, count as countMessages, type ChunkRow } from './archive-read.js';
 import { CHUNK_MAX, CHUNK_SPAN, chunkRows, decodeChunk, encodeChunk, type Columns, type Entry } from './archive-chunks.js';
 import { Segment, type Queued } from './archive-queue.js';
 import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
@@ -56,26 +59,12 @@ export interface ArchiveEvents {
   pressure(on: boolean, queued: number): void;
 }
 
-/** A chunk as read back. */
-interface ChunkRow {
-  with_jid: string;
-  first_seq: number | string;
-  last_seq: number | string;
-  n: number | string;
-  body: string | null;
-}
-
 /** A promise with its resolve exposed. */
 function settle(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
 }
-
-/** chunks read per round trip while a page is collected */
-const SCAN_PAGE = 64;
-const MIN_SEQ = Number.MIN_SAFE_INTEGER;
-const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 export class SqlArchiveStore implements ArchiveStore {
   /** rows waiting, off the heap (archive-queue.ts): the last segment is the one filling, each holds one batch at most */
@@ -365,7 +354,10 @@ export class SqlArchiveStore implements ArchiveStore {
 
   /** The seq of a message under an id of an older build (mam_legacy). */
   private async legacySeq(owner: string, id: string): Promise<number | undefined> {
-    const [row] = await this.sql.query<{ seq: number | string }>('SELECT seq FROM mam_legacy WHERE owner = $1 AND legacy_id = $2', [owner, id]);
+    const [row] = await this.sql.query<{ seq: number | string }>('SELECT seq FROM mam_legacy WHERE owner = $1 AND legacy_id = $2', [
+      owner,
+      id,
+    ]);
     return row ? Number(row.seq) : undefined;
   }
 
@@ -394,95 +386,6 @@ export class SqlArchiveStore implements ArchiveStore {
     return undefined;
   }
 
-  /**
-   * The first `want` messages in [lo, hi] that pass `keep`, in seq order (descending
-   * when `desc`), read chunk by chunk in first_seq order. A chunk holds seqs from its
-   * first_seq to at most first_seq + CHUNK_SPAN, so the scan stops once no later chunk
-   * can hold a message before the `want`-th found.
-   */
-  private async collect(
-    owner: string,
-    withJid: string | undefined,
-    lo: number,
-    hi: number,
-    desc: boolean,
-    keep: (e: Entry) => boolean,
-    want: number,
-  ): Promise<{ withJid: string; entry: Entry }[]> {
-    const found: { withJid: string; entry: Entry }[] = [];
-    if (want <= 0 || lo > hi) return found;
-    const order = (a: { entry: Entry }, b: { entry: Entry }): number => (desc ? b.entry.seq - a.entry.seq : a.entry.seq - b.entry.seq);
-    const withClause = withJid === undefined ? '' : ' AND with_jid = $5';
-    const text = desc
-      ? `SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq < $2 AND first_seq >= $3 AND last_seq >= $4${withClause}
-         ORDER BY first_seq DESC LIMIT ${SCAN_PAGE}`
-      : `SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4${withClause}
-         ORDER BY first_seq ASC LIMIT ${SCAN_PAGE}`;
-    // the keyset cursor: exclusive
-    let cursor = desc ? hi + 1 : Math.max(lo - CHUNK_SPAN, MIN_SEQ) - 1;
-    for (;;) {
-      const params: unknown[] = desc ? [owner, cursor, Math.max(lo - CHUNK_SPAN, MIN_SEQ), lo] : [owner, cursor, hi, lo];
-      if (withJid !== undefined) params.push(withJid);
-      const rows = await this.sql.query<ChunkRow>(text, params);
-      for (const row of rows) {
-        const first = Number(row.first_seq);
-        if (found.length >= want) {
-          const kth = found[want - 1]!.entry.seq;
-          if (desc ? first + CHUNK_SPAN < kth : first > kth) return found;
-        }
-        for (const entry of decodeChunk(row.body!))
-          if (entry.seq >= lo && entry.seq <= hi && keep(entry)) found.push({ withJid: row.with_jid, entry });
-        if (found.length >= want) {
-          found.sort(order);
-          found.length = want;
-        }
-      }
-      if (rows.length < SCAN_PAGE) break;
-      cursor = Number(rows.at(-1)!.first_seq);
-    }
-    found.sort(order);
-    return found;
-  }
-
-  /**
-   * How many messages of [lo, hi] pass the filter, counting up to `limit` (undefined
-   * beyond it). Without a per-message filter, whole chunks are summed in SQL and only
-   * the chunks across the range's ends are read.
-   */
-  private async count(
-    owner: string,
-    withJid: string | undefined,
-    lo: number,
-    hi: number,
-    perMessage: ((e: Entry) => boolean) | undefined,
-    limit: number | undefined,
-  ): Promise<number | undefined> {
-    if (lo > hi) return 0;
-    if (perMessage) {
-      const n = (await this.collect(owner, withJid, lo, hi, false, perMessage, limit === undefined ? MAX_SEQ : limit + 1)).length;
-      return limit !== undefined && n > limit ? undefined : n;
-    }
-    const withClause = withJid === undefined ? '' : ' AND with_jid = $4';
-    const params: unknown[] = [owner, lo, hi];
-    if (withJid !== undefined) params.push(withJid);
-    // chunks wholly inside [lo, hi]
-    const inner = `SELECT n FROM mam_chunks WHERE owner = $1 AND first_seq >= $2 AND last_seq <= $3${withClause}`;
-    const [c] = await this.sql.query<{ s: number | string | null }>(
-      limit === undefined ? `SELECT sum(n) AS s FROM (${inner}) AS whole` : `SELECT sum(n) AS s FROM (${inner} LIMIT ${limit + 1}) AS whole`,
-      params,
-    );
-    let n = Number(c?.s ?? 0);
-    if (limit !== undefined && n > limit) return undefined;
-    // chunks across an end of the range: read, and count their messages inside it
-    const edges = await this.sql.query<ChunkRow>(
-      `SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq <= $3 AND last_seq >= $2
-         AND ((first_seq < $2 AND first_seq >= $2 - ${CHUNK_SPAN}) OR (last_seq > $3 AND first_seq > $3 - ${CHUNK_SPAN}))${withClause}`,
-      params,
-    );
-    for (const row of edges) for (const e of decodeChunk(row.body!)) if (e.seq >= lo && e.seq <= hi) n++;
-    return limit !== undefined && n > limit ? undefined : n;
-  }
-
   async query(q: ArchiveQuery): Promise<{ items: ArchivedMessage[]; complete: boolean; count: number | undefined }> {
     await this.flush();
     const full = q.with?.includes('/') ? q.with : undefined;
@@ -497,18 +400,20 @@ export class SqlArchiveStore implements ArchiveStore {
       for (const id of q.ids) only.add(await this.seqOf(q.owner, id));
     }
     const perMessage =
-      full !== undefined || only !== undefined ? (e: Entry) => (full === undefined || e.full === full) && (!only || only.has(e.seq)) : undefined;
+      full !== undefined || only !== undefined
+        ? (e: Entry) => (full === undefined || e.full === full) && (!only || only.has(e.seq))
+        : undefined;
     const keep = perMessage ?? (() => true);
     let lo = flo;
     let hi = fhi;
     if (q.after !== undefined) lo = Math.max(lo, (await this.seqOf(q.owner, q.after)) + 1);
     if (q.before !== undefined) hi = Math.min(hi, (await this.seqOf(q.owner, q.before)) - 1);
-    const rows = q.max > 0 ? await this.collect(q.owner, withJid, lo, hi, q.fromEnd, keep, q.max + 1) : [];
+    const rows = q.max > 0 ? await collect(this.sql, q.owner, withJid, lo, hi, q.fromEnd, keep, q.max + 1) : [];
     const complete = rows.length <= q.max;
     const page = rows.slice(0, q.max);
     if (q.fromEnd) page.reverse();
     // counting a million messages costs: count up to the limit, and say nothing beyond it
-    const count = await this.count(q.owner, withJid, flo, fhi, perMessage, q.countLimit);
+    const count = await countMessages(this.sql, q.owner, withJid, flo, fhi, perMessage, q.countLimit);
     return {
       items: page.map((r) => this.toMessage(r.withJid, r.entry)),
       complete: q.max === 0 ? count === 0 : complete,
@@ -519,7 +424,7 @@ export class SqlArchiveStore implements ArchiveStore {
   async bounds(owner: string): Promise<{ first?: ArchivedMessage; last?: ArchivedMessage }> {
     await this.flush();
     const one = async (desc: boolean): Promise<ArchivedMessage | undefined> => {
-      const [r] = await this.collect(owner, undefined, MIN_SEQ, MAX_SEQ, desc, () => true, 1);
+      const [r] = await collect(this.sql, owner, undefined, MIN_SEQ, MAX_SEQ, desc, () => true, 1);
       return r ? this.toMessage(r.withJid, r.entry) : undefined;
     };
     return { first: await one(false), last: await one(true) };

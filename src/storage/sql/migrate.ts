@@ -13,8 +13,9 @@ export async function migrate(sql: Sql, migrations: readonly Migration[] = MIGRA
     for (const m of migrations) {
       if (done.has(m.version)) continue;
       const pg = tx.dialect === 'postgres';
+      const text = m.dialect ? `${m.sql}\n${pg ? m.dialect.postgres : m.dialect.sqlite}` : m.sql;
       await tx.script(
-        m.sql
+        text
           .replace(/\{\{serial\}\}/g, pg ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT')
           .replace(/\{\{json_array\}\}/g, pg ? 'json_build_array' : 'json_array'),
       );
