@@ -14,7 +14,7 @@
 // the same parameters reuse the data.
 import { openUzzapStorage } from './uzzap-seed.mjs';
 
-const FORMAT = 3; // bump when the generated rows change
+const FORMAT = 4; // bump when the generated rows change (4: mam_with_days, migration 11)
 const CHUNK = 500_000;
 const BODY = 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore';
 const log = (...a) => console.error('[bench]', ...a);
@@ -56,7 +56,7 @@ export async function seedArchive(url, o) {
       }
       log(`mam: seeded archive changed (${s.rows} rows, ${c.n} for ${owner}): seeding again`);
     }
-    await sql.script("DELETE FROM bench_mam_seed; TRUNCATE mam_chunks");
+    await sql.script("DELETE FROM bench_mam_seed; TRUNCATE mam_chunks, mam_with_days");
     // secondary indexes: drop for the load, rebuild from their definitions
     const defs = await sql.query(
       `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'mam_chunks'

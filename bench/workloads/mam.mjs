@@ -14,7 +14,7 @@
 // Latency = IQ sent -> IQ result received (every <result/> message comes before
 // it). The <fin/> carries an RSM <count/>: the server sums the chunks' counts
 // over the query's filter for every page, so afterwards the page and count SQL
-// (same text as src/storage/sql/archive.ts) are timed straight on Postgres
+// (same text as src/storage/sql/archive-read.ts) are timed straight on Postgres
 // and EXPLAIN ANALYZEd, to show which part grows with the archive.
 import { attr } from '../lib/xmpp-lite.mjs';
 import { contactJid, seedArchive } from '../lib/mam-seed.mjs';
@@ -75,9 +75,12 @@ function sqlFor(kind, o, arg) {
         count: sum(),
       };
     case 'with':
+      // the contact's days (mam_with_days), then the scan over the first run of days (the seed's
+      // contacts have messages every day: one run); the count is a sum of whole days
       return {
-        page: [`${COLS} WHERE owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4 AND with_jid = $5 ORDER BY first_seq ASC LIMIT 64`, [OWNER, MIN - CHUNK_SPAN - 1, MAX, MIN, arg.with]],
-        count: sum(arg.with),
+        lookup: [`SELECT day FROM mam_with_days WHERE owner = $1 AND with_jid = $2 AND day >= $3 AND day <= $4 ORDER BY day ASC LIMIT 256`, [OWNER, arg.with, -1e6, 1e6]],
+        page: [`${COLS} WHERE owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4 AND with_jid = $5 ORDER BY first_seq ASC LIMIT 64`, [OWNER, -1, MAX, MIN, arg.with]],
+        count: ['SELECT sum(n) AS s FROM mam_with_days WHERE owner = $1 AND with_jid = $2 AND day >= $3 AND day <= $4', [OWNER, arg.with, 0, 1e6]],
       };
   }
 }

@@ -294,18 +294,31 @@ export class SqlArchiveStore implements ArchiveStore {
   private insertChunks(batch: Segment): Promise<void> {
     const input: Columns = { ...batch.columns(), span: CHUNK_SPAN, max: CHUNK_MAX };
     if (this.sql.dialect === 'postgres') {
-      // one statement text whatever the batch size: six arrays, unnested (prepared once by the server)
+      // One statement text whatever the batch size: five arrays unnested, and the bodies as
+      // one bytea parameter (chunkRows writes them one after another in one buffer) cut by
+      // offsets. pg sends a Buffer as it is (binary), where a text[] of the bodies made it
+      // escape every quote of every stanza into one large string: 80-90 ms of the event
+      // loop per 10,000 rows of 1 KB (bench/pg-archive-params.cjs), against ~1 ms this way.
+      // Postgres cuts and checks the UTF-8 (convert_from), on its own core.
       const values = chunkRows(input);
-      const cols: unknown[][] = [[], [], [], [], [], []];
-      for (let i = 0; i < values.length; i++) cols[i % 6]!.push(i % 6 === 5 ? (values[i] as Buffer).toString('utf8') : values[i]);
-      if (cols[0]!.length === 0) return Promise.resolve();
+      if (values.length === 0) return Promise.resolve();
+      const cols: unknown[][] = [[], [], [], [], [], [], []];
+      const first = values[5] as Buffer;
+      const last = values.at(-1) as Buffer;
+      for (let i = 0; i < values.length; i += 6) {
+        for (let k = 0; k < 5; k++) cols[k]!.push(values[i + k]);
+        const body = values[i + 5] as Buffer;
+        cols[5]!.push(body.byteOffset - first.byteOffset);
+        cols[6]!.push(body.byteLength);
+      }
+      const all = Buffer.from(first.buffer, first.byteOffset, last.byteOffset + last.byteLength - first.byteOffset);
       return this.sql
         .exec(
           `INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body)
-         SELECT o, w, f, l, n, b FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::text[])
-           AS r(o, w, f, l, n, b)
+         SELECT o, w, f, l, n, convert_from(substring($8::bytea FROM b + 1 FOR len), 'UTF8')
+           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::int[], $7::int[]) AS r(o, w, f, l, n, b, len)
          ON CONFLICT DO NOTHING`,
-          cols,
+          [...cols, all],
         )
         .then(() => undefined);
     }
