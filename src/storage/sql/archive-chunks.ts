@@ -88,6 +88,11 @@ export interface Columns {
   max: number;
 }
 
+/** The buffers a batch's columns own (Segment.columns() makes them for this): moved, not copied, to the writer thread. */
+export function transfer(c: Columns): ArrayBuffer[] {
+  return [c.seqs.buffer, c.refs.buffer, c.spans.buffer, c.units.buffer, c.bytes.buffer] as ArrayBuffer[];
+}
+
 /**
  * A batch's chunks as flat statement values, six per chunk: owner, with_jid, first_seq,
  * last_seq, n and the body as UTF-8 bytes (encodeChunk's text, byte for byte; a view
@@ -139,7 +144,14 @@ export function chunkRows(c: Columns): unknown[] {
         else at += src.copy(out, at, c.spans[i * 2]!, c.spans[i * 2 + 1]!);
       }
       const first = rows[start]!;
-      values.push(c.strings[c.refs[first * REFS]!], c.strings[c.refs[first * REFS + 1]!], c.seqs[first], c.seqs[rows[k - 1]!], k - start, out.subarray(from, at));
+      values.push(
+        c.strings[c.refs[first * REFS]!],
+        c.strings[c.refs[first * REFS + 1]!],
+        c.seqs[first],
+        c.seqs[rows[k - 1]!],
+        k - start,
+        out.subarray(from, at),
+      );
       start = k;
     }
   }

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
 import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
 import { MAX_SEQ, MIN_SEQ, collect, count as countMessages, type ChunkRow } from './archive-read.js';
-import { CHUNK_MAX, CHUNK_SPAN, chunkRows, decodeChunk, encodeChunk, type Columns, type Entry } from './archive-chunks.js';
+import { CHUNK_MAX, CHUNK_SPAN, chunkRows, decodeChunk, encodeChunk, transfer, type Columns, type Entry } from './archive-chunks.js';
 import { Segment, type Queued } from './archive-queue.js';
 import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
 
@@ -332,6 +332,7 @@ export class SqlArchiveStore implements ArchiveStore {
         chunkRows,
         input,
         6,
+        transfer(input),
       )
       .then(() => undefined);
   }

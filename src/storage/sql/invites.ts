@@ -58,18 +58,18 @@ export class SqlInviteStore implements InviteStore {
   }
 
   async reserved(username: string, now = Date.now()): Promise<boolean> {
-    const rows = await this.sql.query<{ id: string }>('SELECT id FROM invites WHERE username = $1 AND uses > 0 AND expires_at > $2 LIMIT 1', [
-      username,
-      now,
-    ]);
+    const rows = await this.sql.query<{ id: string }>(
+      'SELECT id FROM invites WHERE username = $1 AND uses > 0 AND expires_at > $2 LIMIT 1',
+      [username, now],
+    );
     return rows.length > 0;
   }
 
   async list(inviter: string, now = Date.now()): Promise<StoredInvite[]> {
-    const rows = await this.sql.query<Row>(
-      `SELECT ${COLUMNS} FROM invites WHERE inviter = $1 AND expires_at > $2 ORDER BY created_at`,
-      [inviter, now],
-    );
+    const rows = await this.sql.query<Row>(`SELECT ${COLUMNS} FROM invites WHERE inviter = $1 AND expires_at > $2 ORDER BY created_at`, [
+      inviter,
+      now,
+    ]);
     return rows.map(invite);
   }
 

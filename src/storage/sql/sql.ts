@@ -14,8 +14,9 @@ export interface Sql {
    * SQLite's writer thread runs `build` itself, compiled from its source text, so `build`
    * must use nothing but its input and the globals, and `input` must survive a structured
    * clone (typed arrays travel as copies of their buffers, in one piece: no per-row
-   * objects for either thread to collect).
+   * objects for either thread to collect). Buffers in `transfer` are moved to that
+   * thread instead of copied: the caller must not use them afterwards.
    */
-  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number>;
+  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number, transfer?: ArrayBuffer[]): Promise<number>;
   close(): Promise<void>;
 }

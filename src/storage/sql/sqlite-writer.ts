@@ -96,11 +96,11 @@ export class SqliteBatchWriter {
    * `text` (? placeholders) run for each `width` values of `build(input)`, all in one
    * transaction, `build` run on the writer thread: see Sql.execBuilt.
    */
-  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
+  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number, transfer: ArrayBuffer[] = []): Promise<number> {
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, text, build: build.toString(), input, width });
+      this.worker.postMessage({ id, text, build: build.toString(), input, width }, transfer);
     });
   }
 

@@ -53,7 +53,7 @@ export class SqliteSql implements Sql {
     this.db.exec(text);
   }
 
-  async execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
+  async execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number, transfer: ArrayBuffer[] = []): Promise<number> {
     if (this.file !== ':memory:') {
       if (!this.writer) {
         this.writer = new SqliteBatchWriter(this.file, this.busyTimeoutMs, this.writerCacheMb, this.checkpointMb);
@@ -62,7 +62,7 @@ export class SqliteSql implements Sql {
         // large, a roster write would stop the server for the whole checkpoint)
         this.db.pragma('wal_autocheckpoint = 0');
       }
-      return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width);
+      return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width, transfer);
     }
     if (this.busy) await this.idle();
     // one prepared statement, one transaction: SQLite's fast path for bulk inserts
