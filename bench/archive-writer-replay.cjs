@@ -38,7 +38,7 @@ if (V === 'wor') {
   if (!noSeq) db.exec(`CREATE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq, last_seq, n);`);
 }
 const st = db.prepare('INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body) VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT)) ON CONFLICT DO NOTHING');
-const stanza = Buffer.from('<message xmlns="jabber:client" to="u123@localhost/bench" from="u124@localhost/bench" type="chat" id="abcdefgh12345"><body>' + 'x'.repeat(100) + '</body><stanza-id xmlns="urn:xmpp:sid:0" by="u123@localhost" id="AbCdEfGhIjKlMnOp"/></message>');
+const stanza = Buffer.from('<message xmlns="jabber:client" to="u123@localhost/bench" from="u124@localhost/bench" type="chat" id="abcdefgh12345"><body>' + 'x'.repeat(+(process.env.BODY || 100)) + '</body><stanza-id xmlns="urn:xmpp:sid:0" by="u123@localhost" id="AbCdEfGhIjKlMnOp"/></message>');
 const body = Buffer.concat(Array.from({ length: PER }, () => stanza));
 let seq = 1e12;
 // warm: fill some history
