@@ -1,7 +1,8 @@
 // Numbered schema migrations, applied in order at start (and by `uzzap migrate`).
 // SQL here is portable between SQLite and Postgres: TEXT, BIGINT, ON CONFLICT.
-// The one dialect difference, an auto-increment key, is written {{serial}}; what
-// cannot be portable (triggers) goes in `dialect`, run after `sql`.
+// Dialect differences: an auto-increment key is written {{serial}}, SQLite's WITHOUT
+// ROWID {{without_rowid}}; what cannot be portable (triggers) goes in `dialect`, run
+// after `sql`.
 export interface Migration {
   version: number;
   name: string;
@@ -248,18 +249,18 @@ export const MIGRATIONS: Migration[] = [
       DROP INDEX mam_chunks_with;
       DROP INDEX mam_chunks_seq;
       CREATE UNIQUE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq, with_jid, last_seq, n);
-    `,
-    dialect: {
-      sqlite: `
       CREATE TABLE mam_with_days (
         owner TEXT NOT NULL,
         with_jid TEXT NOT NULL,
         day BIGINT NOT NULL,
         n INTEGER NOT NULL,
         PRIMARY KEY (owner, with_jid, day)
-      ) WITHOUT ROWID;
+      ) {{without_rowid}};
       INSERT INTO mam_with_days (owner, with_jid, day, n)
         SELECT owner, with_jid, ${dayOf('first_seq')}, sum(n) FROM mam_chunks GROUP BY 1, 2, 3;
+    `,
+    dialect: {
+      sqlite: `
       CREATE TRIGGER mam_with_days_insert AFTER INSERT ON mam_chunks BEGIN
         INSERT INTO mam_with_days (owner, with_jid, day, n) VALUES (new.owner, new.with_jid, ${dayOf('new.first_seq')}, new.n)
           ON CONFLICT (owner, with_jid, day) DO UPDATE SET n = n + excluded.n;
@@ -278,15 +279,6 @@ export const MIGRATIONS: Migration[] = [
       // statement triggers over transition tables: one grouped upsert per batch, in key
       // order so that two writers (two nodes) take the rows' locks in the same order
       postgres: `
-      CREATE TABLE mam_with_days (
-        owner TEXT NOT NULL,
-        with_jid TEXT NOT NULL,
-        day BIGINT NOT NULL,
-        n INTEGER NOT NULL,
-        PRIMARY KEY (owner, with_jid, day)
-      );
-      INSERT INTO mam_with_days (owner, with_jid, day, n)
-        SELECT owner, with_jid, ${dayOf('first_seq')}, sum(n) FROM mam_chunks GROUP BY 1, 2, 3;
       CREATE FUNCTION mam_with_days_add() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         INSERT INTO mam_with_days (owner, with_jid, day, n)

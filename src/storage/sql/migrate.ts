@@ -17,7 +17,8 @@ export async function migrate(sql: Sql, migrations: readonly Migration[] = MIGRA
       await tx.script(
         text
           .replace(/\{\{serial\}\}/g, pg ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT')
-          .replace(/\{\{json_array\}\}/g, pg ? 'json_build_array' : 'json_array'),
+          .replace(/\{\{json_array\}\}/g, pg ? 'json_build_array' : 'json_array')
+          .replace(/\{\{without_rowid\}\}/g, pg ? '' : 'WITHOUT ROWID'),
       );
       await tx.exec('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
       applied.push(m.version);
