@@ -2,7 +2,7 @@
 // owner, as the chat bench makes them: OWNERS owners, PER messages per chunk, one
 // transaction per batch) into a table shaped like mam_chunks (migration 8), and the
 // writing thread's CPU per message. Variants (V): base (both indexes), nowith (no
-// (owner, with_jid, ...) index), noseq (no (owner, first_seq, ...) index), wor (a
+// (owner, with_jid, ...) index), noseq (no (owner, first_seq, ...) index), none (no index), wor (a
 // WITHOUT ROWID table). WAC=pages sets wal_autocheckpoint, PAGE the page size, SYNC
 // the synchronous mode, CACHE the page cache (KiB). Run each variant several times,
 // alternating: this machine's speed drifts.
@@ -20,7 +20,7 @@ const db = new Database(file);
 if (process.env.PAGE) db.pragma('page_size = ' + process.env.PAGE);
 db.pragma('journal_mode = WAL'); db.pragma('synchronous = ' + (process.env.SYNC || 'NORMAL'));
 db.pragma('cache_size = -' + (process.env.CACHE || 8192)); if (process.env.WAC) db.pragma('wal_autocheckpoint = ' + process.env.WAC);
-const noWith = V === 'nowith', noSeq = V === 'noseq';
+const noWith = V === 'nowith' || V === 'none', noSeq = V === 'noseq' || V === 'none';
 if (V === 'wor') {
   db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, first_seq BIGINT NOT NULL, with_jid TEXT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (owner, first_seq, with_jid)) WITHOUT ROWID;
   CREATE UNIQUE INDEX mam_chunks_with ON mam_chunks (owner, with_jid, first_seq, last_seq, n);`);
