@@ -165,10 +165,9 @@ export async function count(
   if (withJid !== undefined) {
     // whole days [dA, dB] from mam_with_days: every chunk whose first_seq is in them lies
     // inside [lo, hi] (dB ends CHUNK_SPAN before hi); the chunks before and after, read
-    const start = Math.max(lo, 0);
-    const dA = dayOf(start) * DAY === start ? dayOf(start) : dayOf(start) + 1;
-    const x = hi - CHUNK_SPAN;
-    const dB = (dayOf(x) + 1) * DAY - 1 <= x ? dayOf(x) : dayOf(x) - 1;
+    // dA: the first day starting at or after max(lo, 0); dB: the last ending by hi - CHUNK_SPAN
+    const dA = -dayOf(-Math.max(lo, 0)); // a ceiling
+    const dB = dayOf(hi - CHUNK_SPAN + 1) - 1;
     if (dA <= dB) {
       const [d] = await sql.query<{ s: number | string | null }>(
         'SELECT sum(n) AS s FROM mam_with_days WHERE owner = $1 AND with_jid = $2 AND day >= $3 AND day <= $4',
