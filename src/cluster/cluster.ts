@@ -476,6 +476,12 @@ export class Cluster implements RemoteLink {
   private nodeGone(n: NodeInfo): void {
     this.peers.delete(n.name);
     this.dead.add(`${n.name}:${n.inc}`);
+    // sessions that moved away from it (a drain) go where they are now, not with it
+    for (const full of [...this.moving.keys()]) {
+      const j = tryJid(full);
+      const cur = j && (this.host.sessions.getRemote(j.bare, j.resource) as unknown as RemoteSession | undefined);
+      if (!cur || cur.node === n.name) this.moved(full);
+    }
     const lost: LocalSession[] = [];
     for (const s of [...this.host.sessions.remote()])
       if ((s as unknown as RemoteSession).node === n.name && (s as unknown as RemoteSession).inc === n.inc) {
@@ -622,16 +628,81 @@ export class Cluster implements RemoteLink {
 
   // ---- the session mirror ----
 
-  private applyEntry(e: RegistryEntry): void {
+  /** how long a moved session's stand-in waits for its new node's entry (then it goes) */
+  static readonly STAND_IN_MS = 30_000;
+
+  /**
+   * A session of this node moved to node `e.node` (a resume there, or a drain): until that
+   * node's entry arrives on the events stream, a stand-in routes to it. Without one, what
+   * this node routes to the JID in between (its own users' messages, and the other nodes'
+   * sent here by their older view) would find no session and go to offline storage.
+   */
+  standIn(e: RegistryEntry): void {
+    const j = tryJid(e.full);
+    const inc = this.peers.get(e.node)?.inc;
+    if (!j || inc === undefined) return;
+    const s = new RemoteSession(this, { ...e, inc });
+    this.host.sessions.putRemote(s);
+    // the entry never came (the move failed there): the stand-in goes
+    setTimeout(() => this.host.sessions.dropRemote(j.bare, j.resource, (x) => x === s), Cluster.STAND_IN_MS).unref();
+  }
+
+  /**
+   * Sessions that moved between two other nodes, until the old one has sent on what this
+   * node posted it: full JID -> the new entry, and what this node routed to the session
+   * meanwhile (held here, counted in the outbox's bound, posted to the new node after).
+   */
+  private readonly moving = new Map<string, { e: RegistryEntry; held: [string, Kind, readonly LocalSession[] | undefined, DeliveryMeta | undefined][] }>();
+
+  private applyEntry(e: RegistryEntry, settled = false): void {
     if (e.node === this.name || this.dead.has(`${e.node}:${e.inc}`)) return;
     const j = tryJid(e.full);
     if (!j) return;
     const cur = this.host.sessions.getRemote(j.bare, j.resource) as unknown as RemoteSession | undefined;
+    const pending = this.moving.get(e.full);
+    if (pending && !settled) {
+      pending.e = e;
+      return;
+    }
     if (cur && cur.key === e.sid) {
       const was = cur.available;
       cur.update(e);
       if (was && !cur.available) this.host.sessionLeft(cur as unknown as LocalSession);
-    } else this.host.sessions.putRemote(new RemoteSession(this, e));
+      return;
+    }
+    // the session moved from one node to another (a resume or a drain there): what this
+    // node posted to the old one is sent on from there, so what it routes to the session
+    // now waits here until the old node has answered a fence (it handled all of it), then
+    // goes to the new one: a sender here sees its messages arrive in order
+    if (!settled && cur && cur.node !== e.node && this.peers.get(cur.node)?.inc === cur.inc) {
+      this.moving.set(e.full, { e, held: [] });
+      void this.fence(cur.node).then(() => this.moved(e.full));
+      return;
+    }
+    this.host.sessions.putRemote(new RemoteSession(this, e));
+  }
+
+  /** A move's fence answered (or its old node went): the new entry applies, what waited goes there. */
+  private moved(full: string): void {
+    const m = this.moving.get(full);
+    if (!m) return;
+    this.moving.delete(full);
+    this.applyEntry(m.e, true);
+    this.outboxSize -= m.held.length;
+    const j = tryJid(full)!;
+    for (const [xml, kind, peers, meta] of m.held) {
+      const now = this.host.sessions.get(j.bare, j.resource);
+      if (now) now.sendSerialized(xml, kind, peers, meta);
+      else if (kind !== 'presence') this.undeliverable(xml, kind);
+    }
+  }
+
+  /** Resolves once `node` has handled everything this node posted to it before (or after 2 s). */
+  fence(node: string): Promise<void> {
+    return this.request(node, 'fence', null, 2000).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   private applyEvent(ev: ClusterEvent): void {
@@ -644,7 +715,14 @@ export class Cluster implements RemoteLink {
         const j = tryJid(ev[1]);
         if (!j) return;
         const s = this.host.sessions.getRemote(j.bare, j.resource);
-        if (s && s.key === ev[2]) {
+        // the session ended where it moved before this node switched to it: the old mirror goes
+        const moved = this.moving.get(ev[1]);
+        if (moved?.e.sid === ev[2]) {
+          this.moving.delete(ev[1]);
+          this.outboxSize -= moved.held.length;
+          for (const [xml, kind] of moved.held) this.undeliverable(xml, kind);
+        }
+        if (s && (s.key === ev[2] || moved?.e.sid === ev[2])) {
           this.host.sessions.dropRemote(j.bare, j.resource, (x) => x === s);
           this.host.sessionLeft(s);
         }
@@ -717,6 +795,13 @@ export class Cluster implements RemoteLink {
   // ---- the bus ----
 
   toSession(s: RemoteSession, xml: string, kind: Kind, peers?: readonly LocalSession[], meta?: DeliveryMeta): void {
+    // moving to another node: waits for the move's fence (applyEntry)
+    const m = this.moving.size ? this.moving.get(s.jid.full) : undefined;
+    if (m && this.outboxSize < this.settings.outbox_max) {
+      m.held.push([xml, kind, peers, meta]);
+      this.outboxSize++;
+      return;
+    }
     // its node was declared dead (not swept yet): nobody reads that inbox
     if (this.dead.has(`${s.node}:${s.inc}`)) {
       if (kind !== 'presence') this.undeliverable(xml, kind);
@@ -890,7 +975,8 @@ export class Cluster implements RemoteLink {
             const data = fieldOf(fields, 'd');
             if (stream === inbox) {
               this.lastInbox = id;
-              this.onInbox(data);
+              const waiting = this.onInbox(data);
+              if (waiting) await waiting;
             } else {
               this.lastEvents = id;
               // this node's own events (its sessions' entries) are not read back
@@ -920,25 +1006,38 @@ export class Cluster implements RemoteLink {
     }
   }
 
-  private onInbox(data: string): void {
+  /** An inbox entry's envelopes, in order; a promise when it had an answer (see below). */
+  private onInbox(data: string): Promise<void> | undefined {
     let envs: Envelope[];
     try {
       envs = JSON.parse(data) as Envelope[];
     } catch (err) {
       this.host.log.error({ err }, 'cluster: bad inbox entry');
-      return;
+      return undefined;
     }
-    for (const env of envs) {
+    return this.handleFrom(envs, 0);
+  }
+
+  private handleFrom(envs: Envelope[], from: number): Promise<void> | undefined {
+    for (let i = from; i < envs.length; i++) {
+      const env = envs[i]!;
       this.counts.received++;
+      let answered = false;
       try {
-        this.handle(env);
+        answered = this.handle(env) === true;
       } catch (err) {
         this.host.log.error({ err, env: JSON.stringify(env).slice(0, 500) }, 'cluster: handling an envelope failed');
       }
+      // an answer's waiter runs before the next envelope: a session taken over from
+      // another node is bound here before the stanzas that node sent on after its answer
+      // (they would find no session, or the mirror of the old one, and go round or offline)
+      if (answered) return new Promise<void>((r) => setImmediate(r)).then(() => this.handleFrom(envs, i + 1));
     }
+    return undefined;
   }
 
-  private handle(env: Envelope): void {
+  /** true: it was an answer to a request of this node's (its waiter runs before the next envelope) */
+  private handle(env: Envelope): true | undefined {
     const sessions = this.host.sessions;
     switch (env[0]) {
       case 's': {
@@ -947,7 +1046,10 @@ export class Cluster implements RemoteLink {
         const s = j && sessions.getLocal(j.bare, j.resource);
         if (s && s.key === sid) {
           const peers = peerFulls ? peerFulls.map((f) => tryJid(f)).flatMap((p) => (p ? [sessions.get(p.bare, p.resource)!].filter(Boolean) : [])) : undefined;
-          s.sendSerialized(xml, kind, peers, copy ? { copy: true } : undefined);
+          const meta = copy ? { copy: true } : undefined;
+          // sent on by another node (routed before the session moved here): session.ts
+          if (hop && s.sendForwarded) s.sendForwarded(xml, kind, peers, meta);
+          else s.sendSerialized(xml, kind, peers, meta);
           return;
         }
         // the session went (or moved) meanwhile
@@ -973,15 +1075,24 @@ export class Cluster implements RemoteLink {
       }
       case 'q': {
         const [, id, replyTo, kind, payload] = env;
-        void Promise.resolve()
-          .then(() => (kind === 'serve' ? this.rooms.serve(payload as string[]) : this.host.answer(kind, payload)))
-          .then(
-            (answer) => this.post(replyTo, ['a', id, answer ?? null]),
-            (err: unknown) => {
-              this.host.log.error({ err, kind }, 'cluster: answering a request failed');
-              this.post(replyTo, ['a', id, null]);
-            },
-          );
+        const failed = (err: unknown): void => {
+          this.host.log.error({ err, kind }, 'cluster: answering a request failed');
+          this.post(replyTo, ['a', id, null]);
+        };
+        // a synchronous answer goes out at once: a session handed over ('takeover') leaves
+        // this node's table and its answer is posted in the same turn, so nothing this node
+        // routes to the session afterwards (through its stand-in) reaches the asking node
+        // before the answer does
+        let answer: unknown;
+        try {
+          // 'fence': answered once everything posted here before it was handled (Cluster.fence)
+          answer = kind === 'fence' ? null : kind === 'serve' ? this.rooms.serve(payload as string[]) : this.host.answer(kind, payload);
+        } catch (err) {
+          failed(err);
+          return;
+        }
+        if (answer instanceof Promise) answer.then((a: unknown) => this.post(replyTo, ['a', id, a ?? null]), failed);
+        else this.post(replyTo, ['a', id, answer ?? null]);
         return;
       }
       case 'a': {
@@ -990,7 +1101,7 @@ export class Cluster implements RemoteLink {
         this.pending.delete(env[1]);
         clearTimeout(p.timer);
         p.resolve(env[2]);
-        return;
+        return true;
       }
       case 'c': {
         const j = tryJid(env[1]);
@@ -1013,9 +1124,10 @@ export class Cluster implements RemoteLink {
     const j = tryJid(full);
     const now = j && this.host.sessions.get(j.bare, j.resource);
     if (now && hop <= MAX_HOPS) {
-      if (!(now instanceof RemoteSession)) return now.sendSerialized(xml, kind);
+      // routed before the session moved here: before what reached it here since (session.ts)
+      if (!(now instanceof RemoteSession)) return now.sendForwarded ? now.sendForwarded(xml, kind) : now.sendSerialized(xml, kind);
       // on to the node it moved to, counting the hop (two stale views never bounce it forever)
-      if (!this.dead.has(`${now.node}:${now.inc}`)) return this.post(now.node, ['s', full, now.key, xml, kind, 0, 0, hop], xml, kind);
+      if (hop < MAX_HOPS && !this.dead.has(`${now.node}:${now.inc}`)) return this.post(now.node, ['s', full, now.key, xml, kind, 0, 0, hop + 1], xml, kind);
     }
     this.undeliverable(xml, kind);
   }

@@ -223,8 +223,29 @@ export class SessionManager implements SessionEnv {
     }
     if (!r) return {};
     if (r.moved && hops < 3 && r.moved !== this.core.nodeId) return this.fetch(r.moved, previd, username, hops + 1);
-    if (r.state) return this.adopt(r.state);
+    if (r.state) return this.settle(this.adopt(r.state), node);
     return r.h === undefined ? {} : { h: r.h };
+  }
+
+  /**
+   * A session just taken over from `from`: what this node routed there before (its users'
+   * messages, posted while the session was still there) comes back, sent on by `from`'s
+   * stand-in, after what reaches it here directly. So the session waits, detached (its
+   * stream takes it after this), until `from` has handled everything this node posted to
+   * it (one fence, a Redis round trip each way): what it sent on is in this node's inbox
+   * ahead of the answer, and goes into the queue before what arrived here meanwhile.
+   * The other nodes keep their senders' order by a fence of their own (cluster.ts `applyEntry`).
+   */
+  private async settle(s: Session, from: string): Promise<Session> {
+    const cluster = this.core.cluster!;
+    const start = s.sm!.queue.length;
+    s.settleAt = start;
+    await cluster.fence(from);
+    const forwarded = (s.settleAt ?? start) - start;
+    s.settleAt = undefined;
+    // the Redis copy has the queue in arrival order: written again in the order it has now
+    if (forwarded && s.sm?.resumable) cluster.sm?.started(s, this.record(s));
+    return s;
   }
 
   /**
@@ -291,6 +312,8 @@ export class SessionManager implements SessionEnv {
     this.resumable.delete(sm.id);
     this.core.cluster?.sm?.ended(sm.id);
     this.core.sessions.remove(s);
+    // until `to`'s own entry arrives, what is routed here to the JID goes there
+    this.core.cluster?.standIn({ ...this.entry(s), node: to });
     this.core.metrics.sessions.set(this.core.sessions.size);
     this.tombstones.set(sm.id, { h: sm.inH, user: s.jid.local, movedTo: to });
     if (this.tombstones.size > MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value!);

@@ -71,6 +71,12 @@ export class Session implements LocalSession, StreamSession {
   readonly flags: SessionFlags = { carbons: false, roster: false, blocklist: false };
   /** messages with a body since the client could last see them (push notifications count these) */
   unseen = 0;
+  /**
+   * Just moved here from another node (a resume there, in a cluster) and not settled:
+   * stanzas routed before the move and sent on here go into the queue at this index,
+   * before what arrived here directly since (src/session/manager.ts, `fetch`).
+   */
+  settleAt: number | undefined;
   /** held while inactive: the latest per key of the hold policy (csi module), in order of arrival */
   private held: Map<string, { xml: string; kind: Kind }> | undefined;
   private hold: HoldPolicy | undefined;
@@ -125,6 +131,25 @@ export class Session implements LocalSession, StreamSession {
       }
     }
     this.transmit(xml, kind, peers, meta?.copy);
+  }
+
+  /**
+   * A stanza routed to this session before it moved here, sent on by another node: while
+   * the session settles it goes before what reached it here directly (order per sender).
+   * The Redis copy of the queue is written again when it settles.
+   */
+  sendForwarded(xml: string, kind: Kind, peers?: readonly LocalSession[], meta?: DeliveryMeta): void {
+    const sm = this.sm;
+    if (this.settleAt === undefined || !sm || this.owner) return this.sendSerialized(xml, kind, peers, meta);
+    const entry: Unacked = { xml, kind, at: Date.now() };
+    if (peers) entry.peers = peers;
+    if (meta?.copy) entry.copy = true;
+    sm.queue.splice(this.settleAt++, 0, entry);
+    if (sm.queue.length > this.env.sm().max_queue) return this.env.queueOverflow(this);
+    if (kind === 'message' && hasBody(xml)) {
+      this.unseen++;
+      this.env.away(this, 'detached', xml);
+    }
   }
 
   private transmit(xml: string, kind: Kind, peers?: readonly LocalSession[], copy?: boolean): void {

@@ -14,4 +14,6 @@ export interface LocalSession extends SessionRecord {
    */
   sendSerialized(xml: string, kind: 'message' | 'presence' | 'iq', peers?: readonly LocalSession[], meta?: DeliveryMeta): void;
   close(condition?: StreamErrorCondition, text?: string): void;
+  /** a stanza another node of the cluster sent on (routed before the session moved here): src/session/session.ts */
+  sendForwarded?(xml: string, kind: 'message' | 'presence' | 'iq', peers?: readonly LocalSession[], meta?: DeliveryMeta): void;
 }

@@ -104,4 +104,59 @@ describe('cluster: stream management resumes on another node (three nodes, Postg
       await stopAll(carol);
     }
   });
+
+  it('messages sent without a pause while the session moves from node to node all arrive, once and in order', async () => {
+    // senders on two nodes (A and C) never stop while alice's session moves B, C, A, B,
+    // C, A: each time the node that had it routes on to the node that took it (its own
+    // users' messages, and the others' sent by their older view) until that node's entry
+    // reaches it; nothing may go to offline storage or come twice
+    const carol = await connect(a, 'carol', { resource: 'pump' });
+    try {
+      let link = await rawSession(a.ports.c2s, 'alice', 'secret', 'race');
+      raws.push(link);
+      link.send('<presence/>');
+      link.send(`<enable ${SM} resume='true'/>`);
+      const id = /id=['"]([^'"]+)['"]/.exec(await link.waitFor(/<enabled[^>]*\/>/))![1]!;
+      await until(() => c.sessions.get('alice@localhost', 'race')?.available === true, 'C knows alice');
+      let stop = false;
+      const sent = { a: 0, c: 0 };
+      const pump = async (client: XmppClient, tag: 'a' | 'c'): Promise<void> => {
+        while (!stop) {
+          await client.send(xml('message', { to: 'alice@localhost/race', type: 'chat' }, xml('body', {}, `${tag} ${++sent[tag]}`)));
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      const pumps = Promise.all([pump(carol, 'a'), pump(bob, 'c')]);
+      let data = '';
+      let h = 0;
+      for (const [name, to] of [['B', b], ['C', c], ['A', a], ['B', b], ['C', c], ['A', a]] as const) {
+        const before = sent.a + sent.c;
+        await until(() => sent.a + sent.c >= before + 20, 'the senders going');
+        // what this link got whole so far, acknowledged on resume (h counts stanzas handled)
+        data += link.data;
+        h += link.data.split('</message>').length - 1;
+        link.socket.destroy();
+        await until(() => link.closed, 'socket gone');
+        link = await authenticated(to.ports.c2s, 'alice', 'secret');
+        raws.push(link);
+        link.data = '';
+        link.send(`<resume ${SM} previd='${id}' h='${h}'/>`);
+        await link.waitFor(/<resumed [^>]*\/>/, 5000);
+        assert.equal(to.sessions.getLocal('alice@localhost', 'race')?.detached, false, `on ${name}`);
+      }
+      stop = true;
+      await pumps;
+      await link.waitFor(`<body>a ${sent.a}</body>`, 10_000);
+      await link.waitFor(`<body>c ${sent.c}</body>`, 10_000);
+      data += link.data;
+      const got = bodies(data);
+      for (const tag of ['a', 'c'] as const) {
+        const mine = got.filter((g) => g.startsWith(`${tag} `)).map((g) => Number(g.slice(2)));
+        assert.deepEqual(mine, Array.from({ length: sent[tag] }, (_, i) => i + 1), `from ${tag}: every message once, in order`);
+      }
+      assert.equal(await a.storage.offline.count('alice'), 0, 'nothing went to offline storage');
+    } finally {
+      await stopAll(carol);
+    }
+  });
 });
