@@ -659,15 +659,16 @@ export class Cluster implements RemoteLink {
     const j = tryJid(e.full);
     if (!j) return;
     const cur = this.host.sessions.getRemote(j.bare, j.resource) as unknown as RemoteSession | undefined;
-    const pending = this.moving.get(e.full);
-    if (pending && !settled) {
-      pending.e = e;
-      return;
-    }
     if (cur && cur.key === e.sid) {
       const was = cur.available;
       cur.update(e);
       if (was && !cur.available) this.host.sessionLeft(cur as unknown as LocalSession);
+      return;
+    }
+    // a later entry of a session on its way (waiting for the fence): the newest applies then
+    const pending = this.moving.get(e.full);
+    if (pending && !settled) {
+      pending.e = e;
       return;
     }
     // the session moved from one node to another (a resume or a drain there): what this
