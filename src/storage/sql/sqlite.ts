@@ -23,6 +23,11 @@ export class SqliteSql implements Sql {
   ) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file, { timeout: busyTimeoutMs });
+    // 8 KiB pages for a new database (an existing one keeps its size: changing it takes a
+    // VACUUM): the archive writer's batches touch one index leaf per owner, and with
+    // twice the entries per leaf they split half as often. Measured
+    // (bench/archive-writer-replay.cjs, V=day): 9.5 -> 7.9 µs of the writer per message.
+    this.db.pragma('page_size = 8192');
     // WAL lets the CLI write while a server runs on the same file.
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
