@@ -80,6 +80,8 @@ export interface SessionRecord {
 export interface SessionDirectory {
   /** a user's bound resources (bare JID), on every node of a cluster */
   of(bare: string): SessionRecord[];
+  /** has the user any bound resource, on any node (no list made: per message) */
+  online(bare: string): boolean;
   /** a user's resources bound on this node (what a per-node cache may follow) */
   here(bare: string): SessionRecord[];
   /** is this full JID a bound session? */

@@ -66,6 +66,11 @@ export class SessionTable<S extends TableEntry> {
     return this.byBare.get(bare)?.get(resource) ?? (this.nRemote ? this.remoteByBare.get(bare)?.get(resource) : undefined);
   }
 
+  /** Whether a user has a session on any node. */
+  online(bare: string): boolean {
+    return this.byBare.has(bare) || (this.nRemote > 0 && this.remoteByBare.has(bare));
+  }
+
   /** A user's sessions on every node (no generator on the hot path: one node, or no remote resource). */
   resources(bare: string): Iterable<S> {
     const local = this.byBare.get(bare);

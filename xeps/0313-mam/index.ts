@@ -97,7 +97,7 @@ const mam: XepModule<Settings> = {
 
     /** Whether a local user exists: online users do; others are looked up (the offline path is slow anyway). */
     const exists = async (bare: string, local: string): Promise<boolean> =>
-      m.sessions.of(bare).length > 0 || (await m.storage.accounts.get(local)) !== undefined;
+      m.sessions.online(bare) || (await m.storage.accounts.get(local)) !== undefined;
 
     /**
      * When the database falls behind (or one sender has too many rows queued), that
@@ -141,7 +141,7 @@ const mam: XepModule<Settings> = {
         return backpressure(from.full);
       };
       const p = prefsCache.get(to.local);
-      const yes = p && m.sessions.of(to.bare).length > 0 ? decide(p, from) : undefined;
+      const yes = p && m.sessions.online(to.bare) ? decide(p, from) : undefined;
       if (yes !== undefined) return yes ? add() : false;
       return (async () => ((await exists(to.bare, to.local)) && (await wants(to.local, from)) ? add() : false))();
     };
@@ -194,12 +194,12 @@ const mam: XepModule<Settings> = {
           yes !== undefined &&
           !(blocked[0] instanceof Promise) &&
           !(blocked[1] instanceof Promise) &&
-          (!local || m.sessions.of(to.bare).length > 0)
+          (!local || m.sessions.online(to.bare))
         )
           return yes && !blocked[0] && !blocked[1] ? add() : false;
         return (async () => {
           if ((await blocked[0]) || (await blocked[1])) return false;
-          if (local && m.sessions.of(to.bare).length === 0 && !(await m.storage.accounts.get(to.local))) return false;
+          if (local && !m.sessions.online(to.bare) && !(await m.storage.accounts.get(to.local))) return false;
           return (await wants(from.local, to)) ? add() : false;
         })();
       },
