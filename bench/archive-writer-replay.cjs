@@ -4,7 +4,8 @@
 // writing thread's CPU per message. Variants (V): base (both indexes), nowith (no
 // (owner, with_jid, ...) index), noseq (no (owner, first_seq, ...) index), none (no index), wor (a
 // WITHOUT ROWID table). WAC=pages sets wal_autocheckpoint, PAGE the page size, SYNC
-// the synchronous mode, CACHE the page cache (KiB). Run each variant several times,
+// the synchronous mode, CACHE the page cache (KiB), AGED (V=day) a days table as a long-lived
+// archive has it (see below). Run each variant several times,
 // alternating: this machine's speed drifts.
 //
 //   V=base node bench/archive-writer-replay.cjs; WAC=16384 V=base node bench/archive-writer-replay.cjs
@@ -24,6 +25,15 @@ const noWith = V === 'nowith' || V === 'none', noSeq = V === 'noseq' || V === 'n
 if (V === 'wor') {
   db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, first_seq BIGINT NOT NULL, with_jid TEXT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (owner, first_seq, with_jid)) WITHOUT ROWID;
   CREATE UNIQUE INDEX mam_chunks_with ON mam_chunks (owner, with_jid, first_seq, last_seq, n);`);
+} else if (V === 'delta') {
+  // the days table fed through an append-only delta table folded in every FOLD batches
+  db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, with_jid TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL);
+  CREATE UNIQUE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq, with_jid, last_seq, n);
+  CREATE TABLE mam_with_days (owner TEXT NOT NULL, with_jid TEXT NOT NULL, day BIGINT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (owner, with_jid, day)) WITHOUT ROWID;
+  CREATE TABLE mam_day_delta (owner TEXT NOT NULL, with_jid TEXT NOT NULL, day BIGINT NOT NULL, n INTEGER NOT NULL);
+  CREATE TRIGGER mam_with_days_insert AFTER INSERT ON mam_chunks BEGIN
+    INSERT INTO mam_day_delta (owner, with_jid, day, n) VALUES (new.owner, new.with_jid, new.first_seq / 353894400000, new.n);
+  END;`);
 } else if (V === 'day' || V === 'seqw') {
   db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, with_jid TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL);
   CREATE UNIQUE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq, with_jid, last_seq, n);`);
@@ -42,10 +52,30 @@ const stanza = Buffer.from('<message xmlns="jabber:client" to="u123@localhost/be
 const body = Buffer.concat(Array.from({ length: PER }, () => stanza));
 let seq = 1e12;
 // warm: fill some history
+const FOLD = +(process.env.FOLD || 40);
+let batches = 0;
+const fold = V === 'delta' && db.prepare(`INSERT INTO mam_with_days (owner, with_jid, day, n) SELECT owner, with_jid, day, sum(n) FROM mam_day_delta WHERE true GROUP BY owner, with_jid, day ORDER BY owner, with_jid, day
+  ON CONFLICT (owner, with_jid, day) DO UPDATE SET n = mam_with_days.n + excluded.n`);
+const clear = V === 'delta' && db.prepare('DELETE FROM mam_day_delta');
 function batch() {
   db.transaction(() => {
     for (let o = 0; o < OWNERS; o++) { const f = seq; seq += PER; st.run([`u${o}@localhost`, `u${o ^ 1}@localhost`, f, seq - 1, PER, body]); }
+    if (fold && ++batches % FOLD === 0) { fold.run(); clear.run(); }
   })();
+}
+// AGED=D (V=day): the days table as an archive D days old makes it, each owner with
+// CONTACTS contacts (the replayed one among them) talked to on each of those days: the
+// rows a batch updates (today's, per owner and contact) lie apart, as in a long-lived
+// database, not in the few pages a fresh one packs them into
+if (process.env.AGED && (V === 'day' || V === 'delta')) {
+  const D = +process.env.AGED, C = +(process.env.CONTACTS || 20), today = Math.floor(seq / 353894400000);
+  const ins = db.prepare('INSERT INTO mam_with_days (owner, with_jid, day, n) VALUES (?, ?, ?, 1)');
+  db.transaction(() => {
+    for (let o = 0; o < OWNERS; o++)
+      for (let c = 0; c < C; c++)
+        for (let d = 1; d <= D; d++) ins.run(`u${o}@localhost`, c === 0 ? `u${o ^ 1}@localhost` : `c${c}-${o}@localhost`, today - d);
+  })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
 }
 for (let i = 0; i < 60; i++) batch();
 const t0 = process.cpuUsage(), w0 = Date.now();

@@ -208,6 +208,7 @@ export class Server implements Core, ModuleWiring {
         batch_ms: c.storage.archive_batch_ms,
         queue_rows: c.storage.archive_queue_rows,
         source_rows: c.storage.archive_source_rows,
+        fold_ms: c.storage.sqlite_archive_fold_ms,
       },
       onArchiveBatch: (seconds, rows) => {
         this.metrics.archiveBatch.observe(seconds);

@@ -175,6 +175,8 @@ export const DEFAULTS = {
     sqlite_archive_cache_mb: 8,
     /** MB of SQLite write-ahead log after which the archive writer checkpoints it (off the event loop) */
     sqlite_checkpoint_mb: 64,
+    /** ms between the archive writer's folds of the day counts' changes (SQLite; what a `with` query also reads) */
+    sqlite_archive_fold_ms: 5000,
     /** message archive: rows per written batch */
     archive_batch_rows: 10_000,
     /** message archive: ms a row waits at most for its batch (what a crash can lose) */
@@ -294,6 +296,7 @@ export const ConfigSchema = z.strictObject({
     postgres_pool: positive,
     sqlite_archive_cache_mb: positive,
     sqlite_checkpoint_mb: positive,
+    sqlite_archive_fold_ms: positive,
     archive_batch_rows: positive,
     archive_batch_ms: positive,
     archive_queue_rows: positive,

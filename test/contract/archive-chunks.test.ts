@@ -5,9 +5,13 @@
 // a moderation rewrite inside a chunk, and purges across chunks: every answer must be
 // the model's. The messages span weeks with gaps of days and start just before a UTC
 // midnight (so chunks cross days): `with` pages and counts read days (mam_with_days,
-// migration 11), whose counts must stay those of the chunks.
+// migration 11), whose counts must stay those of the chunks. On SQLite the day counts'
+// changes wait in mam_day_delta until the writer folds them in (migration 12): the model
+// runs with them never folded (reads add both tables), and a store that folds with
+// every batch must leave mam_with_days alone exact.
 import assert from 'node:assert/strict';
 import { openStorage, type Storage } from '../../src/storage/index.js';
+import { ARCHIVE_DEFAULTS } from '../../src/storage/sql/archive.js';
 import type { ArchiveQuery } from '../../src/storage/types.js';
 import type { Sql } from '../../src/storage/sql/sql.js';
 import { BACKEND, newStorageSlot } from '../helpers/server.js';
@@ -31,6 +35,29 @@ function rng(seed: number): () => number {
   };
 }
 
+/** the day counts as reads see them: on SQLite mam_with_days plus the changes not folded yet */
+const EFFECTIVE_DAYS =
+  BACKEND === 'postgres'
+    ? 'SELECT owner, with_jid, day, n FROM mam_with_days'
+    : `SELECT owner, with_jid, day, sum(n) AS n FROM (SELECT owner, with_jid, day, n FROM mam_with_days
+        UNION ALL SELECT owner, with_jid, day, n FROM mam_day_delta) GROUP BY owner, with_jid, day HAVING sum(n) <> 0`;
+
+/** each owner's, contact's and day's message count, by the chunks (migration 11's day of first_seq) and by `daysQuery` */
+async function dayCounts(sql: Sql, daysQuery: string): Promise<{ want: string[]; got: string[] }> {
+  const day = 86_400_000 * 4096;
+  const want = new Map<string, number>();
+  for (const r of await sql.query<{ owner: string; with_jid: string; first_seq: number | string; n: number | string }>(
+    'SELECT owner, with_jid, first_seq, n FROM mam_chunks',
+  )) {
+    const k = `${r.owner} ${r.with_jid} ${Math.floor(Number(r.first_seq) / day)}`;
+    want.set(k, (want.get(k) ?? 0) + Number(r.n));
+  }
+  const got = new Map<string, number>();
+  for (const r of await sql.query<{ owner: string; with_jid: string; day: number | string; n: number | string }>(daysQuery))
+    got.set(`${r.owner} ${r.with_jid} ${Number(r.day)}`, Number(r.n));
+  return { want: [...want].map(String).sort(), got: [...got].map(String).sort() };
+}
+
 describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`, () => {
   let s: Storage & { sql: Sql };
   const owner = 'ann@localhost';
@@ -44,7 +71,12 @@ describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' 
 
   before(async () => {
     const slot = await newStorageSlot();
-    s = await openStorage({ postgresUrl: slot.postgresUrl || undefined, dataDir: slot.dataDir });
+    // (SQLite: never folded, so every read adds the changes table)
+    s = await openStorage({
+      postgresUrl: slot.postgresUrl || undefined,
+      dataDir: slot.dataDir,
+      archive: { ...ARCHIVE_DEFAULTS, fold_ms: 1e12 },
+    });
     // 1,200 messages over weeks of archive time (~40 s of traffic with ~12 gaps of up to
     // 3 days); batches of 1..300 rows
     let ts = base;
@@ -69,26 +101,14 @@ describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' 
   });
   after(() => s.close());
 
-  /** mam_with_days as the chunks say it should be (migration 11's day of first_seq) */
+  /** the day counts as reads see them are the chunks' */
   async function daysMatchChunks(): Promise<void> {
-    const day = 86_400_000 * 4096;
-    const want = new Map<string, number>();
-    for (const r of await s.sql.query<{ owner: string; with_jid: string; first_seq: number | string; n: number | string }>(
-      'SELECT owner, with_jid, first_seq, n FROM mam_chunks',
-    )) {
-      const k = `${r.owner} ${r.with_jid} ${Math.floor(Number(r.first_seq) / day)}`;
-      want.set(k, (want.get(k) ?? 0) + Number(r.n));
-    }
-    const got = new Map<string, number>();
-    for (const r of await s.sql.query<{ owner: string; with_jid: string; day: number | string; n: number | string }>(
-      'SELECT owner, with_jid, day, n FROM mam_with_days',
-    ))
-      got.set(`${r.owner} ${r.with_jid} ${Number(r.day)}`, Number(r.n));
-    assert.deepEqual([...got].sort(), [...want].sort());
+    const { want, got } = await dayCounts(s.sql, EFFECTIVE_DAYS);
+    assert.deepEqual(got, want);
   }
 
   it('spreads the messages over many days, with chunks across midnight', async () => {
-    const days = await s.sql.query<{ day: number | string }>('SELECT DISTINCT day FROM mam_with_days WHERE owner = $1', [owner]);
+    const days = await s.sql.query<{ day: number | string }>(`SELECT DISTINCT day FROM (${EFFECTIVE_DAYS}) AS d WHERE owner = $1`, [owner]);
     assert.ok(days.length >= 8, `${days.length} days`);
     const [across] = await s.sql.query<{ c: number | string }>(
       'SELECT count(*) AS c FROM mam_chunks WHERE owner = $1 AND first_seq < $2 AND last_seq >= $2',
@@ -273,9 +293,49 @@ describe(`archive written by two nodes at once (${BACKEND === 'postgres' ? 'Post
         assert.equal(got.items.length, want, `${owner} with ${w}: page`);
         assert.equal(got.count, want, `${owner} with ${w}: count`);
       }
-    const [days] = await a.sql.query<{ s: number | string }>('SELECT sum(n) AS s FROM mam_with_days');
+    const [days] = await a.sql.query<{ s: number | string }>(`SELECT sum(n) AS s FROM (${EFFECTIVE_DAYS}) AS d`);
     const [chunks] = await a.sql.query<{ s: number | string }>('SELECT sum(n) AS s FROM mam_chunks');
     assert.equal(Number(days!.s), owners.length * contacts.length * want);
     assert.equal(Number(chunks!.s), owners.length * contacts.length * want);
+  });
+});
+
+describe(`archive day counts folded with every batch (${BACKEND === 'postgres' ? 'Postgres' : 'SQLite'})`, () => {
+  // fold_ms 1: every batch folds the changes so far (SQLite; Postgres has no changes table)
+  let s: Storage & { sql: Sql };
+  before(async () => {
+    const slot = await newStorageSlot();
+    s = await openStorage({
+      postgresUrl: slot.postgresUrl || undefined,
+      dataDir: slot.dataDir,
+      archive: { ...ARCHIVE_DEFAULTS, fold_ms: 1 },
+    });
+  });
+  after(() => s.close());
+
+  it('leaves mam_with_days alone exact after writes, a purge and a delete, and the changes table empty', async () => {
+    const base = Date.UTC(2026, 2, 1) - 2000;
+    const add = (owner: string, w: string, ts: number): void =>
+      s.archive.add({ owner, id: s.archive.newId(owner, ts), ts, with: w, stanza: `<message><body>${ts}</body></message>` });
+    for (let i = 0; i < 300; i++)
+      add(i % 2 ? 'ann@localhost' : 'bea@localhost', ['x@localhost', 'y@localhost'][i % 3 ? 0 : 1]!, base + i * 20);
+    await s.archive.flush();
+    // a purge across midnight and a whole archive deleted: their changes wait for the next batch
+    await s.archive.purge(base + 3000);
+    await s.archive.deleteAll('bea@localhost');
+    const before = await dayCounts(s.sql, EFFECTIVE_DAYS);
+    assert.deepEqual(before.got, before.want, 'as reads see them, before the fold');
+    add('ann@localhost', 'x@localhost', base + 10_000);
+    await s.archive.flush();
+    const after = await dayCounts(s.sql, 'SELECT owner, with_jid, day, n FROM mam_with_days');
+    assert.deepEqual(after.got, after.want, 'mam_with_days alone');
+    assert.ok(after.want.length >= 2, after.want.join());
+    if (BACKEND !== 'postgres') {
+      const [left] = await s.sql.query<{ c: number | string }>('SELECT count(*) AS c FROM mam_day_delta');
+      assert.equal(Number(left!.c), 0);
+    }
+    const page = await s.archive.query({ owner: 'ann@localhost', with: 'x@localhost', max: 1000, fromEnd: false });
+    assert.equal(page.count, page.items.length);
+    assert.equal(page.items.at(-1)?.ts, base + 10_000);
   });
 });

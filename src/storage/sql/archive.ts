@@ -14,13 +14,16 @@
 // (owner, first_seq), and a page costs the same at a thousand or a million messages.
 // There is no index per contact (it was ~40% of the writer's work, migration 11):
 // triggers keep mam_with_days, per owner, contact and UTC day how many messages,
-// and a `with` page or count reads through it (archive-read.ts).
+// and a `with` page or count reads through it (archive-read.ts). On SQLite the
+// triggers append the changes to mam_day_delta, folded in with a batch every
+// fold_ms (migration 12, insertChunks).
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
 import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
 import { MAX_SEQ, MIN_SEQ, collect, count as countMessages, type ChunkRow } from './archive-read.js';
 import { CHUNK_MAX, CHUNK_SPAN, chunkRows, decodeChunk, encodeChunk, transfer, type Columns, type Entry } from './archive-chunks.js';
 import { Segment, type Queued } from './archive-queue.js';
+import { FOLD_DAYS_SQLITE } from '../migrations/index.js';
 import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
 
 // Big batches are what makes the archive cheap: every row costs an insert into the
@@ -45,9 +48,14 @@ export interface ArchiveLimits {
    * are written, so one flood slows its sender, not everyone (the queue_rows wait is for all)
    */
   source_rows: number;
+  /**
+   * SQLite: ms between folds of mam_day_delta into mam_with_days (migration 12), done with
+   * the next batch: what a `with` query reads from the delta table besides the days
+   */
+  fold_ms: number;
 }
 
-export const ARCHIVE_DEFAULTS: ArchiveLimits = { batch_rows: 10_000, batch_ms: 250, queue_rows: 30_000, source_rows: 1_000 };
+export const ARCHIVE_DEFAULTS: ArchiveLimits = { batch_rows: 10_000, batch_ms: 250, queue_rows: 30_000, source_rows: 1_000, fold_ms: 5000 };
 
 /** What the store tells its owner (logs, metrics). */
 export interface ArchiveEvents {
@@ -79,6 +87,8 @@ export class SqlArchiveStore implements ArchiveStore {
   private timer: NodeJS.Timeout | undefined;
   /** rows ever queued / written: a flush waits until `written` reaches `queued` as it was */
   private added = 0;
+  /** when the day counts' changes were last folded (SQLite: insertChunks) */
+  private foldedAt = performance.now();
   private written = 0;
   private readonly flushes: { upTo: number; done: () => void }[] = [];
   /** the one writer loop is running */
@@ -326,6 +336,11 @@ export class SqlArchiveStore implements ArchiveStore {
     // statement runs for each in one transaction. The body comes as UTF-8 bytes and is
     // stored as the same text (CAST of a BLOB to TEXT keeps its bytes). A chunk already
     // there (a batch retried after an ambiguous failure) is skipped.
+    // Every fold_ms the batch also folds the day counts' changes (migration 12), in its
+    // transaction: one grouped upsert instead of one per chunk into scattered pages.
+    const now = performance.now();
+    const fold = now - this.foldedAt >= this.limits.fold_ms;
+    if (fold) this.foldedAt = now;
     return this.sql
       .execBuilt(
         'INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body) VALUES ($1, $2, $3, $4, $5, CAST($6 AS TEXT)) ON CONFLICT DO NOTHING',
@@ -333,6 +348,7 @@ export class SqlArchiveStore implements ArchiveStore {
         input,
         6,
         transfer(input),
+        fold ? FOLD_DAYS_SQLITE : [],
       )
       .then(() => undefined);
   }

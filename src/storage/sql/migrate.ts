@@ -14,12 +14,13 @@ export async function migrate(sql: Sql, migrations: readonly Migration[] = MIGRA
       if (done.has(m.version)) continue;
       const pg = tx.dialect === 'postgres';
       const text = m.dialect ? `${m.sql}\n${pg ? m.dialect.postgres : m.dialect.sqlite}` : m.sql;
-      await tx.script(
-        text
-          .replace(/\{\{serial\}\}/g, pg ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT')
-          .replace(/\{\{json_array\}\}/g, pg ? 'json_build_array' : 'json_array')
-          .replace(/\{\{without_rowid\}\}/g, pg ? '' : 'WITHOUT ROWID'),
-      );
+      if (text.trim())
+        await tx.script(
+          text
+            .replace(/\{\{serial\}\}/g, pg ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT')
+            .replace(/\{\{json_array\}\}/g, pg ? 'json_build_array' : 'json_array')
+            .replace(/\{\{without_rowid\}\}/g, pg ? '' : 'WITHOUT ROWID'),
+        );
       await tx.exec('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
       applied.push(m.version);
     }

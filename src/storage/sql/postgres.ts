@@ -20,11 +20,19 @@ class PgSql implements Sql {
   async script(text: string): Promise<void> {
     await this.q.query(text);
   }
-  async execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number): Promise<number> {
+  async execBuilt<I>(
+    text: string,
+    build: (input: I) => unknown[],
+    input: I,
+    width: number,
+    _transfer?: ArrayBuffer[],
+    after: readonly string[] = [],
+  ): Promise<number> {
     const values = build(input);
     return this.transaction(async (tx) => {
       let n = 0;
       for (let i = 0; i < values.length; i += width) n += await tx.exec(text, values.slice(i, i + width));
+      for (const a of after) await tx.exec(a);
       return n;
     });
   }

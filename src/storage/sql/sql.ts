@@ -15,8 +15,16 @@ export interface Sql {
    * must use nothing but its input and the globals, and `input` must survive a structured
    * clone (typed arrays travel as copies of their buffers, in one piece: no per-row
    * objects for either thread to collect). Buffers in `transfer` are moved to that
-   * thread instead of copied: the caller must not use them afterwards.
+   * thread instead of copied: the caller must not use them afterwards. `after`:
+   * statements without parameters run once after the rows, in the same transaction.
    */
-  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number, transfer?: ArrayBuffer[]): Promise<number>;
+  execBuilt<I>(
+    text: string,
+    build: (input: I) => unknown[],
+    input: I,
+    width: number,
+    transfer?: ArrayBuffer[],
+    after?: readonly string[],
+  ): Promise<number>;
   close(): Promise<void>;
 }

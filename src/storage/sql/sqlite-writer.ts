@@ -45,7 +45,7 @@ const stmts = new Map();
 // run the TypeScript sources) wraps inner functions in __name(fn, "name"); a no-op here.
 globalThis.__name = (fn) => fn;
 const builders = new Map();
-parentPort.on('message', ({ id, text, width, build, input }) => {
+parentPort.on('message', ({ id, text, width, build, input, after }) => {
   try {
     let fn = builders.get(build);
     if (!fn) builders.set(build, (fn = (0, eval)('(' + build + ')')));
@@ -58,6 +58,11 @@ parentPort.on('message', ({ id, text, width, build, input }) => {
       for (let i = 0; i < values.length; i += width) {
         for (let j = 0; j < width; j++) row[j] = typeof values[i + j] === 'boolean' ? +values[i + j] : values[i + j];
         changes += st.run(row).changes;
+      }
+      for (const a of after) {
+        let s = stmts.get(a);
+        if (!s) stmts.set(a, (s = db.prepare(a)));
+        s.run();
       }
     })();
     parentPort.postMessage({ id, changes });
@@ -96,11 +101,18 @@ export class SqliteBatchWriter {
    * `text` (? placeholders) run for each `width` values of `build(input)`, all in one
    * transaction, `build` run on the writer thread: see Sql.execBuilt.
    */
-  execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number, transfer: ArrayBuffer[] = []): Promise<number> {
+  execBuilt<I>(
+    text: string,
+    build: (input: I) => unknown[],
+    input: I,
+    width: number,
+    transfer: ArrayBuffer[] = [],
+    after: readonly string[] = [],
+  ): Promise<number> {
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, text, build: build.toString(), input, width }, transfer);
+      this.worker.postMessage({ id, text, build: build.toString(), input, width, after }, transfer);
     });
   }
 

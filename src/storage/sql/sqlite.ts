@@ -58,7 +58,14 @@ export class SqliteSql implements Sql {
     this.db.exec(text);
   }
 
-  async execBuilt<I>(text: string, build: (input: I) => unknown[], input: I, width: number, transfer: ArrayBuffer[] = []): Promise<number> {
+  async execBuilt<I>(
+    text: string,
+    build: (input: I) => unknown[],
+    input: I,
+    width: number,
+    transfer: ArrayBuffer[] = [],
+    after: readonly string[] = [],
+  ): Promise<number> {
     if (this.file !== ':memory:') {
       if (!this.writer) {
         this.writer = new SqliteBatchWriter(this.file, this.busyTimeoutMs, this.writerCacheMb, this.checkpointMb);
@@ -67,7 +74,7 @@ export class SqliteSql implements Sql {
         // large, a roster write would stop the server for the whole checkpoint)
         this.db.pragma('wal_autocheckpoint = 0');
       }
-      return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width, transfer);
+      return this.writer.execBuilt(text.replace(/\$\d+/g, '?'), build, input, width, transfer, after);
     }
     if (this.busy) await this.idle();
     // one prepared statement, one transaction: SQLite's fast path for bulk inserts
@@ -76,6 +83,7 @@ export class SqliteSql implements Sql {
     let n = 0;
     this.db.transaction(() => {
       for (let i = 0; i < values.length; i += width) n += st.run(named(values.slice(i, i + width))).changes;
+      for (const a of after) this.prepare(a).run();
     })();
     return n;
   }
@@ -93,11 +101,19 @@ export class SqliteSql implements Sql {
       query: async <R>(text: string, params: unknown[] = []) => this.prepare(text).all(named(params)) as R[],
       exec: async (text: string, params: unknown[] = []) => this.prepare(text).run(named(params)).changes,
       script: async (text: string) => void this.db.exec(text),
-      execBuilt: async <I>(text: string, build: (input: I) => unknown[], input: I, width: number) => {
+      execBuilt: async <I>(
+        text: string,
+        build: (input: I) => unknown[],
+        input: I,
+        width: number,
+        _transfer?: ArrayBuffer[],
+        after: readonly string[] = [],
+      ) => {
         const values = build(input);
         const st = this.prepare(text);
         let n = 0;
         for (let i = 0; i < values.length; i += width) n += st.run(named(values.slice(i, i + width))).changes;
+        for (const a of after) this.prepare(a).run();
         return n;
       },
       transaction: <R>(inner: (t: Sql) => Promise<R>) => inner(tx),
