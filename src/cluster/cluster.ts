@@ -14,10 +14,11 @@
 //
 // Room placement (owners, snapshots, fencing, hand-over) is placement.ts; session
 // copies sm-mirror.ts; remote sessions remote.ts; workers workers.ts. What stays here
-// (~1,100 lines, on purpose): the membership, mirror, bus and inbox recovery share one
+// (~1,200 lines, on purpose): the membership, mirror, bus and inbox recovery share one
 // Redis connection and one event-stream reader, and their correctness rests on ordering
 // across them (a registry entry written before the first envelope from that session;
-// events applied before the inbox; a sweep's 'gone' before its entries go). The next
+// events applied before the inbox; a sweep's 'gone' before its entries go; a moved
+// session's stand-in, answer and fences, which order the bus around a move). The next
 // split: inbox recovery and the request/answer channel into their own classes.
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
