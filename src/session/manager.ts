@@ -39,6 +39,8 @@ export interface MovedSession {
    * the new node does.
    */
   ext?: [key: string, kind: 'set' | 'val', value: unknown][];
+  /** the node it leaves (a drain): the new one holds it until that node has sent on what it routed there before */
+  from?: string;
 }
 
 /** A session's plain-data module state, for another node (MovedSession.ext). */
@@ -372,7 +374,7 @@ export class SessionManager implements SessionEnv {
         // nothing more is queued to the session here (it left the routing table)
         const states = list.map((s) => {
           const owner = s.owner;
-          const st = this.moveOut(s, node);
+          const st: MovedSession = { ...this.moveOut(s, node), from: this.core.nodeId };
           owner?.close('system-shutdown', 'this node is stopping: resume on another node of the cluster');
           return st;
         });
@@ -401,7 +403,13 @@ export class SessionManager implements SessionEnv {
 
   /** Sessions a draining node handed over (drain there): bound here, detached, waiting for their clients. */
   receive(states: MovedSession[]): number {
-    for (const m of states) this.detach(this.adopt(m), 'its node stopped (drain)');
+    for (const m of states) {
+      const s = this.adopt(m);
+      this.detach(s, 'its node stopped (drain)');
+      // as after a takeover (settle), without waiting: the client resumes later, and a
+      // stream that takes the session meanwhile gets the rest in arrival order
+      if (m.from && this.core.cluster) void this.settle(s, m.from);
+    }
     return states.length;
   }
 
