@@ -71,7 +71,7 @@ describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' 
 
   before(async () => {
     const slot = await newStorageSlot();
-    // (SQLite: never folded, so every read adds the changes table)
+    // (SQLite: batches never fold, so every read adds the changes table until a purge folds them)
     s = await openStorage({
       postgresUrl: slot.postgresUrl || undefined,
       dataDir: slot.dataDir,

@@ -518,6 +518,7 @@ export class SqlArchiveStore implements ArchiveStore {
         ]);
       }
       await tx.exec(`DELETE FROM mam_legacy WHERE seq < $1${scope}`, params);
+      await foldDays(tx);
       return n;
     });
   }
@@ -528,7 +529,17 @@ export class SqlArchiveStore implements ArchiveStore {
       const [c] = await tx.query<{ s: number | string | null }>('SELECT sum(n) AS s FROM mam_chunks WHERE owner = $1', [owner]);
       await tx.exec('DELETE FROM mam_chunks WHERE owner = $1', [owner]);
       await tx.exec('DELETE FROM mam_legacy WHERE owner = $1', [owner]);
+      await foldDays(tx);
       return Number(c?.s ?? 0);
     });
   }
+}
+
+/**
+ * SQLite: a purge or a deleted archive leaves a change per chunk it removed; folded at
+ * once, in its transaction, so that `with` queries do not read them until the next batch
+ * (a quiet server may write none for a long time).
+ */
+async function foldDays(tx: Sql): Promise<void> {
+  if (tx.dialect === 'sqlite') for (const f of FOLD_DAYS_SQLITE) await tx.exec(f);
 }
