@@ -139,26 +139,19 @@ export class Session implements LocalSession, StreamSession {
    * The Redis copy of the queue is written again when it settles.
    */
   sendForwarded(xml: string, kind: Kind, peers?: readonly LocalSession[], meta?: DeliveryMeta): void {
-    const sm = this.sm;
-    if (this.settleAt === undefined || !sm || this.owner) return this.sendSerialized(xml, kind, peers, meta);
-    const entry: Unacked = { xml, kind, at: Date.now() };
-    if (peers) entry.peers = peers;
-    if (meta?.copy) entry.copy = true;
-    sm.queue.splice(this.settleAt++, 0, entry);
-    if (sm.queue.length > this.env.sm().max_queue) return this.env.queueOverflow(this);
-    if (kind === 'message' && hasBody(xml)) {
-      this.unseen++;
-      this.env.away(this, 'detached', xml);
-    }
+    if (this.settleAt === undefined || !this.sm || this.owner) return this.sendSerialized(xml, kind, peers, meta);
+    this.transmit(xml, kind, peers, meta?.copy, this.settleAt++);
   }
 
-  private transmit(xml: string, kind: Kind, peers?: readonly LocalSession[], copy?: boolean): void {
+  /** queued (at `at`, else at the end) and, with a stream, written */
+  private transmit(xml: string, kind: Kind, peers?: readonly LocalSession[], copy?: boolean, at?: number): void {
     const sm = this.sm;
     if (sm) {
       const entry: Unacked = { xml, kind, at: Date.now() };
       if (peers) entry.peers = peers;
       if (copy) entry.copy = true;
-      sm.queue.push(entry);
+      if (at === undefined) sm.queue.push(entry);
+      else sm.queue.splice(at, 0, entry);
       if (sm.queue.length > this.env.sm().max_queue) return this.env.queueOverflow(this);
       if (sm.resumable) this.env.smChanged?.(this, entry);
     }
