@@ -3,7 +3,9 @@
 // transaction per batch) into a table shaped like mam_chunks (migration 8), and the
 // writing thread's CPU per message. Variants (V): base (both indexes), nowith (no
 // (owner, with_jid, ...) index), noseq (no (owner, first_seq, ...) index), none (no index), wor (a
-// WITHOUT ROWID table). WAC=pages sets wal_autocheckpoint, PAGE the page size, SYNC
+// WITHOUT ROWID table), day (migration 11), delta (migration 12), lsm (migration 13: the
+// keys apart, new ones merged every FOLD batches). WARM sets the batches written before
+// the measured ones (60): an archive of WARM × OWNERS chunks. WAC=pages sets wal_autocheckpoint, PAGE the page size, SYNC
 // the synchronous mode, CACHE the page cache (KiB), AGED (V=day) a days table as a long-lived
 // archive has it (see below). Run each variant several times,
 // alternating: this machine's speed drifts.
@@ -34,6 +36,24 @@ if (V === 'wor') {
   CREATE TRIGGER mam_with_days_insert AFTER INSERT ON mam_chunks BEGIN
     INSERT INTO mam_day_delta (owner, with_jid, day, n) VALUES (new.owner, new.with_jid, new.first_seq / 353894400000, new.n);
   END;`);
+} else if (V === 'lsm') {
+  // the chunks' keys written apart from their rows: a batch appends them to an unindexed
+  // table; every FOLD batches they are merged into the keys' index in key order (each
+  // owner's newest leaf written once per fold instead of once per batch)
+  db.exec(`CREATE TABLE mam_chunks (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, with_jid TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL);
+  CREATE TABLE mam_keys (owner TEXT NOT NULL, first_seq BIGINT NOT NULL, with_jid TEXT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (owner, first_seq, with_jid)) WITHOUT ROWID;
+  CREATE TABLE mam_with_days (owner TEXT NOT NULL, with_jid TEXT NOT NULL, day BIGINT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (owner, with_jid, day)) WITHOUT ROWID;
+  CREATE TABLE mam_day_delta (owner TEXT NOT NULL, with_jid TEXT NOT NULL, day BIGINT NOT NULL, n INTEGER NOT NULL);
+  CREATE TABLE mam_keys_recent (owner TEXT NOT NULL, first_seq BIGINT NOT NULL, with_jid TEXT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, id INTEGER NOT NULL);
+  CREATE INDEX mam_keys_recent_owner ON mam_keys_recent (owner, first_seq);
+  CREATE TRIGGER mam_chunks_guard BEFORE INSERT ON mam_chunks
+    WHEN EXISTS (SELECT 1 FROM mam_keys WHERE owner = new.owner AND first_seq = new.first_seq AND with_jid = new.with_jid)
+      OR EXISTS (SELECT 1 FROM mam_keys_recent WHERE owner = new.owner AND first_seq = new.first_seq AND with_jid = new.with_jid)
+  BEGIN SELECT RAISE(IGNORE); END;
+  CREATE TRIGGER mam_with_days_insert AFTER INSERT ON mam_chunks BEGIN
+    INSERT INTO mam_day_delta (owner, with_jid, day, n) VALUES (new.owner, new.with_jid, new.first_seq / 353894400000, new.n);
+    INSERT INTO mam_keys_recent (owner, first_seq, with_jid, last_seq, n, id) VALUES (new.owner, new.first_seq, new.with_jid, new.last_seq, new.n, new.id);
+  END;`);
 } else if (V === 'day' || V === 'seqw') {
   db.exec(`CREATE TABLE mam_chunks (owner TEXT NOT NULL, with_jid TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL);
   CREATE UNIQUE INDEX mam_chunks_seq ON mam_chunks (owner, first_seq, with_jid, last_seq, n);`);
@@ -54,20 +74,27 @@ let seq = 1e12;
 // warm: fill some history
 const FOLD = +(process.env.FOLD || 40);
 let batches = 0;
-const fold = V === 'delta' && db.prepare(`INSERT INTO mam_with_days (owner, with_jid, day, n) SELECT owner, with_jid, day, sum(n) FROM mam_day_delta WHERE true GROUP BY owner, with_jid, day ORDER BY owner, with_jid, day
+const foldKeys = V === 'lsm' && [
+  db.prepare(`INSERT INTO mam_keys (owner, first_seq, with_jid, last_seq, n, id) SELECT owner, first_seq, with_jid, last_seq, n, id FROM mam_keys_recent WHERE true ORDER BY owner, first_seq, with_jid`),
+  db.prepare('DELETE FROM mam_keys_recent'),
+];
+const fold = (V === 'delta' || V === 'lsm') && db.prepare(`INSERT INTO mam_with_days (owner, with_jid, day, n) SELECT owner, with_jid, day, sum(n) FROM mam_day_delta WHERE true GROUP BY owner, with_jid, day ORDER BY owner, with_jid, day
   ON CONFLICT (owner, with_jid, day) DO UPDATE SET n = mam_with_days.n + excluded.n`);
-const clear = V === 'delta' && db.prepare('DELETE FROM mam_day_delta');
+const clear = (V === 'delta' || V === 'lsm') && db.prepare('DELETE FROM mam_day_delta');
 function batch() {
   db.transaction(() => {
     for (let o = 0; o < OWNERS; o++) { const f = seq; seq += PER; st.run([`u${o}@localhost`, `u${o ^ 1}@localhost`, f, seq - 1, PER, body]); }
-    if (fold && ++batches % FOLD === 0) { fold.run(); clear.run(); }
+    if (fold && ++batches % FOLD === 0) {
+      fold.run(); clear.run();
+      if (foldKeys) for (const f of foldKeys) f.run();
+    }
   })();
 }
 // AGED=D (V=day): the days table as an archive D days old makes it, each owner with
 // CONTACTS contacts (the replayed one among them) talked to on each of those days: the
 // rows a batch updates (today's, per owner and contact) lie apart, as in a long-lived
 // database, not in the few pages a fresh one packs them into
-if (process.env.AGED && (V === 'day' || V === 'delta')) {
+if (process.env.AGED && (V === 'day' || V === 'delta' || V === 'lsm')) {
   const D = +process.env.AGED, C = +(process.env.CONTACTS || 20), today = Math.floor(seq / 353894400000);
   const ins = db.prepare('INSERT INTO mam_with_days (owner, with_jid, day, n) VALUES (?, ?, ?, 1)');
   db.transaction(() => {
@@ -77,7 +104,7 @@ if (process.env.AGED && (V === 'day' || V === 'delta')) {
   })();
   db.pragma('wal_checkpoint(TRUNCATE)');
 }
-for (let i = 0; i < 60; i++) batch();
+for (let i = 0; i < +(process.env.WARM || 60); i++) batch();
 const t0 = process.cpuUsage(), w0 = Date.now();
 for (let i = 0; i < BATCHES; i++) batch();
 const c = process.cpuUsage(t0);

@@ -8,7 +8,10 @@
 // migration 11), whose counts must stay those of the chunks. On SQLite the day counts'
 // changes wait in mam_day_delta until the writer folds them in (migration 12): the model
 // runs with them never folded (reads add both tables), and a store that folds with
-// every batch must leave mam_with_days alone exact.
+// every batch must leave mam_with_days alone exact. SQLite finds the chunks through
+// their keys (migration 13), the new ones in mam_chunk_keys_new until a fold merges them
+// into mam_chunk_keys: the model's archive has half its keys in each (a purge of nothing
+// folds midway), and the keys must stay the chunks' after every change.
 import assert from 'node:assert/strict';
 import { openStorage, type Storage } from '../../src/storage/index.js';
 import { ARCHIVE_DEFAULTS } from '../../src/storage/sql/archive.js';
@@ -41,6 +44,17 @@ const EFFECTIVE_DAYS =
     ? 'SELECT owner, with_jid, day, n FROM mam_with_days'
     : `SELECT owner, with_jid, day, sum(n) AS n FROM (SELECT owner, with_jid, day, n FROM mam_with_days
         UNION ALL SELECT owner, with_jid, day, n FROM mam_day_delta) GROUP BY owner, with_jid, day HAVING sum(n) <> 0`;
+
+/** SQLite: the chunks' keys, merged and new, are exactly the chunks' (migration 13) */
+async function keysMatchChunks(sql: Sql): Promise<void> {
+  if (BACKEND === 'postgres') return;
+  const cols = 'owner, first_seq, with_jid, last_seq, n';
+  const rows = async (text: string): Promise<string[]> =>
+    (await sql.query<Record<string, unknown>>(text)).map((r) => Object.values(r).map(String).join(' ')).sort();
+  const chunks = await rows(`SELECT ${cols}, id FROM mam_chunks`);
+  const keys = await rows(`SELECT ${cols}, chunk FROM mam_chunk_keys UNION ALL SELECT ${cols}, chunk FROM mam_chunk_keys_new`);
+  assert.deepEqual(keys, chunks, 'the keys are the chunks');
+}
 
 /** each owner's, contact's and day's message count, by the chunks (migration 11's day of first_seq) and by `daysQuery` */
 async function dayCounts(sql: Sql, daysQuery: string): Promise<{ want: string[]; got: string[] }> {
@@ -95,9 +109,19 @@ describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' 
         sinceFlush = 0;
         batch = 1 + Math.floor(rand() * 300);
       }
+      // a purge of nothing folds what is written so far (SQLite): the later chunks' keys stay new
+      if (n === 600) {
+        await s.archive.flush();
+        assert.equal(await s.archive.purge(base - 86_400_000), 0);
+      }
     }
     await s.archive.flush();
     span = ts - base;
+    if (BACKEND !== 'postgres') {
+      const [merged] = await s.sql.query<{ c: number | string }>('SELECT count(*) AS c FROM mam_chunk_keys WHERE owner = $1', [owner]);
+      const [fresh] = await s.sql.query<{ c: number | string }>('SELECT count(*) AS c FROM mam_chunk_keys_new WHERE owner = $1', [owner]);
+      assert.ok(Number(merged!.c) > 0 && Number(fresh!.c) > 0, `keys merged ${merged!.c}, new ${fresh!.c}`);
+    }
   });
   after(() => s.close());
 
@@ -105,6 +129,7 @@ describe(`archive chunks against a model (${BACKEND === 'postgres' ? 'Postgres' 
   async function daysMatchChunks(): Promise<void> {
     const { want, got } = await dayCounts(s.sql, EFFECTIVE_DAYS);
     assert.deepEqual(got, want);
+    await keysMatchChunks(s.sql);
   }
 
   it('spreads the messages over many days, with chunks across midnight', async () => {
@@ -330,12 +355,31 @@ describe(`archive day counts folded with every batch (${BACKEND === 'postgres' ?
     const after = await dayCounts(s.sql, 'SELECT owner, with_jid, day, n FROM mam_with_days');
     assert.deepEqual(after.got, after.want, 'mam_with_days alone');
     assert.ok(after.want.length >= 2, after.want.join());
+    await keysMatchChunks(s.sql);
     if (BACKEND !== 'postgres') {
-      const [left] = await s.sql.query<{ c: number | string }>('SELECT count(*) AS c FROM mam_day_delta');
-      assert.equal(Number(left!.c), 0);
+      for (const t of ['mam_day_delta', 'mam_chunk_keys_new']) {
+        const [left] = await s.sql.query<{ c: number | string }>(`SELECT count(*) AS c FROM ${t}`);
+        assert.equal(Number(left!.c), 0, t);
+      }
     }
     const page = await s.archive.query({ owner: 'ann@localhost', with: 'x@localhost', max: 1000, fromEnd: false });
     assert.equal(page.count, page.items.length);
     assert.equal(page.items.at(-1)?.ts, base + 10_000);
+  });
+
+  it('writes a chunk written again (a batch retried after an ambiguous failure) once, its key new or merged', async () => {
+    // the insert the writer runs for each chunk, twice, then again after a fold
+    const insert = (): Promise<number> =>
+      s.sql.exec(
+        'INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
+        ['dup@localhost', 'x@localhost', 1000, 1005, 2, '[]'],
+      );
+    assert.equal(await insert(), 1);
+    assert.equal(await insert(), 0, 'again while its key is new');
+    await s.archive.purge(0); // folds (SQLite)
+    assert.equal(await insert(), 0, 'again once its key is merged');
+    const [c] = await s.sql.query<{ c: number | string }>("SELECT count(*) AS c FROM mam_chunks WHERE owner = 'dup@localhost'");
+    assert.equal(Number(c!.c), 1);
+    await keysMatchChunks(s.sql);
   });
 });

@@ -7,6 +7,8 @@
 // days at the range's ends. So a contact's page reads the owner's chunks of the days
 // it talked with that contact: cheap for a phone's archive, more for an owner of
 // thousands of chunks a day asking for a contact it rarely talks to.
+// On SQLite the chunks are found through their keys (migration 13): mam_chunk_keys and
+// the keys of the last few seconds' chunks, mam_chunk_keys_new, read as one (chunkSql).
 import type { Sql } from './sql.js';
 import { PER_MS } from './archive-ids.js';
 import { CHUNK_SPAN, decodeChunk, type Entry } from './archive-chunks.js';
@@ -18,6 +20,38 @@ export interface ChunkRow {
   last_seq: number | string;
   n: number | string;
   body: string | null;
+  /** SQLite: the chunk's id (mam_chunks has no index but its id) */
+  id?: number | string;
+}
+
+/**
+ * The SQL of a read of chunks by `where` (conditions on owner, first_seq, with_jid,
+ * last_seq and n with $-numbered parameters). `rows`: the chunks (with `owner` when
+ * asked, and on SQLite their id); `n`: their message counts; `id`: their ids (SQLite).
+ * Postgres reads mam_chunks by its index. SQLite reads the merged keys and the new ones
+ * as one (a compound SELECT: with an order and a limit, a merge of two index scans that
+ * stops at the limit), then the chunks by id.
+ */
+export function chunkSql(
+  dialect: Sql['dialect'],
+  what: 'rows' | 'n' | 'id',
+  where: string,
+  opts: { owner?: boolean; order?: 'ASC' | 'DESC'; limit?: number; lock?: boolean } = {},
+): string {
+  const order = opts.order ? ` ORDER BY first_seq ${opts.order}` : '';
+  const limit = opts.limit !== undefined ? ` LIMIT ${opts.limit}` : '';
+  const owner = opts.owner ? 'owner, ' : '';
+  if (dialect === 'postgres') {
+    if (what === 'id') throw new Error('chunk ids are SQLite only');
+    const cols = what === 'n' ? 'n' : `${owner}with_jid, first_seq, last_seq, n, body`;
+    return `SELECT ${cols} FROM mam_chunks WHERE ${where}${order}${limit}${opts.lock ? ' FOR UPDATE' : ''}`;
+  }
+  const keys = (cols: string): string =>
+    `SELECT ${cols} FROM mam_chunk_keys WHERE ${where} UNION ALL SELECT ${cols} FROM mam_chunk_keys_new WHERE ${where}${order}${limit}`;
+  if (what === 'n') return keys('n');
+  if (what === 'id') return keys('chunk');
+  return `SELECT ${owner ? 'k.owner, ' : ''}k.with_jid, k.first_seq, k.last_seq, k.n, k.chunk AS id, c.body
+    FROM (${keys('owner, with_jid, first_seq, last_seq, n, chunk')}) AS k JOIN mam_chunks AS c ON c.id = k.chunk${order ? ` ORDER BY k.first_seq ${opts.order}` : ''}`;
 }
 
 /** chunks read per round trip while a page is collected */
@@ -121,10 +155,8 @@ async function scan(
 ): Promise<boolean> {
   const withClause = withJid === undefined ? '' : ' AND with_jid = $5';
   const text = desc
-    ? `SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq < $2 AND first_seq >= $3 AND last_seq >= $4${withClause}
-         ORDER BY first_seq DESC LIMIT ${SCAN_PAGE}`
-    : `SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4${withClause}
-         ORDER BY first_seq ASC LIMIT ${SCAN_PAGE}`;
+    ? chunkSql(sql.dialect, 'rows', `owner = $1 AND first_seq < $2 AND first_seq >= $3 AND last_seq >= $4${withClause}`, { order: 'DESC', limit: SCAN_PAGE })
+    : chunkSql(sql.dialect, 'rows', `owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4${withClause}`, { order: 'ASC', limit: SCAN_PAGE });
   // the keyset cursor: exclusive
   let cursor = desc ? rHi + 1 : rLo - 1;
   for (;;) {
@@ -193,17 +225,20 @@ export async function count(
   const params: unknown[] = [owner, lo, hi];
   if (withJid !== undefined) params.push(withJid);
   // chunks wholly inside [lo, hi]
-  const inner = `SELECT n FROM mam_chunks WHERE owner = $1 AND first_seq >= $2 AND last_seq <= $3${withClause}`;
-  const [c] = await sql.query<{ s: number | string | null }>(
-    limit === undefined ? `SELECT sum(n) AS s FROM (${inner}) AS whole` : `SELECT sum(n) AS s FROM (${inner} LIMIT ${limit + 1}) AS whole`,
-    params,
-  );
+  const inner = chunkSql(sql.dialect, 'n', `owner = $1 AND first_seq >= $2 AND last_seq <= $3${withClause}`, {
+    limit: limit === undefined ? undefined : limit + 1,
+  });
+  const [c] = await sql.query<{ s: number | string | null }>(`SELECT sum(n) AS s FROM (${inner}) AS whole`, params);
   let n = Number(c?.s ?? 0);
   if (limit !== undefined && n > limit) return undefined;
   // chunks across an end of the range: read, and count their messages inside it
   const edges = await sql.query<ChunkRow>(
-    `SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq <= $3 AND last_seq >= $2
+    chunkSql(
+      sql.dialect,
+      'rows',
+      `owner = $1 AND first_seq <= $3 AND last_seq >= $2
          AND ((first_seq < $2 AND first_seq >= $2 - ${CHUNK_SPAN}) OR (last_seq > $3 AND first_seq > $3 - ${CHUNK_SPAN}))${withClause}`,
+    ),
     params,
   );
   for (const row of edges) for (const e of decodeChunk(row.body!)) if (e.seq >= lo && e.seq <= hi) n++;
@@ -214,15 +249,13 @@ export async function count(
 async function countChunks(sql: Sql, owner: string, withJid: string, fLo: number, fHi: number, lo: number, hi: number): Promise<number> {
   if (fLo > fHi) return 0;
   const params = [owner, withJid, fLo, fHi, lo, hi];
+  const inDays = 'owner = $1 AND first_seq >= $3 AND first_seq <= $4 AND with_jid = $2';
   const [c] = await sql.query<{ s: number | string | null }>(
-    'SELECT sum(n) AS s FROM mam_chunks WHERE owner = $1 AND first_seq >= $3 AND first_seq <= $4 AND with_jid = $2 AND first_seq >= $5 AND last_seq <= $6',
+    `SELECT sum(n) AS s FROM (${chunkSql(sql.dialect, 'n', `${inDays} AND first_seq >= $5 AND last_seq <= $6`)}) AS whole`,
     params,
   );
   let n = Number(c?.s ?? 0);
-  const across = await sql.query<ChunkRow>(
-    'SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq >= $3 AND first_seq <= $4 AND with_jid = $2 AND (first_seq < $5 OR last_seq > $6)',
-    params,
-  );
+  const across = await sql.query<ChunkRow>(chunkSql(sql.dialect, 'rows', `${inDays} AND (first_seq < $5 OR last_seq > $6)`), params);
   for (const row of across) for (const e of decodeChunk(row.body!)) if (e.seq >= lo && e.seq <= hi) n++;
   return n;
 }

@@ -15,15 +15,16 @@
 // There is no index per contact (it was ~40% of the writer's work, migration 11):
 // triggers keep mam_with_days, per owner, contact and UTC day how many messages,
 // and a `with` page or count reads through it (archive-read.ts). On SQLite the
-// triggers append the changes to mam_day_delta, folded in with a batch every
-// fold_ms (migration 12, insertChunks).
+// triggers append the changes to mam_day_delta, and the chunks' keys to
+// mam_chunk_keys_new (mam_chunks itself has no index), both folded in with a batch
+// every fold_ms (migrations 12 and 13, insertChunks).
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
 import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
-import { MAX_SEQ, MIN_SEQ, collect, count as countMessages, type ChunkRow } from './archive-read.js';
+import { MAX_SEQ, MIN_SEQ, chunkSql, collect, count as countMessages, type ChunkRow } from './archive-read.js';
 import { CHUNK_MAX, CHUNK_SPAN, chunkRows, decodeChunk, encodeChunk, transfer, type Columns, type Entry } from './archive-chunks.js';
 import { Segment, type Queued } from './archive-queue.js';
-import { FOLD_DAYS_SQLITE } from '../migrations/index.js';
+import { FOLD_SQLITE } from '../migrations/index.js';
 import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
 
 // Big batches are what makes the archive cheap: every row costs an insert into the
@@ -49,8 +50,9 @@ export interface ArchiveLimits {
    */
   source_rows: number;
   /**
-   * SQLite: ms between folds of mam_day_delta into mam_with_days (migration 12), done with
-   * the next batch: what a `with` query reads from the delta table besides the days
+   * SQLite: ms between folds of mam_day_delta into mam_with_days (migration 12) and of
+   * mam_chunk_keys_new into mam_chunk_keys (migration 13), done with the next batch: what
+   * a query reads from the small tables besides the large ones
    */
   fold_ms: number;
 }
@@ -336,8 +338,9 @@ export class SqlArchiveStore implements ArchiveStore {
     // statement runs for each in one transaction. The body comes as UTF-8 bytes and is
     // stored as the same text (CAST of a BLOB to TEXT keeps its bytes). A chunk already
     // there (a batch retried after an ambiguous failure) is skipped.
-    // Every fold_ms the batch also folds the day counts' changes (migration 12), in its
-    // transaction: one grouped upsert instead of one per chunk into scattered pages.
+    // Every fold_ms the batch also merges the new chunks' keys into the key index
+    // (migration 13) and folds the day counts' changes (migration 12), in its transaction:
+    // each owner's pages written once per fold instead of once per batch.
     const now = performance.now();
     const fold = now - this.foldedAt >= this.limits.fold_ms;
     if (fold) this.foldedAt = now;
@@ -348,7 +351,7 @@ export class SqlArchiveStore implements ArchiveStore {
         input,
         6,
         transfer(input),
-        fold ? FOLD_DAYS_SQLITE : [],
+        fold ? FOLD_SQLITE : [],
       )
       .then(() => undefined);
   }
@@ -402,12 +405,11 @@ export class SqlArchiveStore implements ArchiveStore {
     match: (e: Entry) => boolean,
     lock = false,
   ): Promise<{ row: ChunkRow; entries: Entry[]; at: number } | undefined> {
-    const rows = await sql.query<ChunkRow>(
-      `SELECT with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE owner = $1 AND first_seq <= $2 AND first_seq >= $3 AND last_seq >= $2${
-        lock && sql.dialect === 'postgres' ? ' FOR UPDATE' : ''
-      }`,
-      [owner, seq, seq - CHUNK_SPAN],
-    );
+    const rows = await sql.query<ChunkRow>(chunkSql(sql.dialect, 'rows', 'owner = $1 AND first_seq <= $2 AND first_seq >= $3 AND last_seq >= $2', { lock }), [
+      owner,
+      seq,
+      seq - CHUNK_SPAN,
+    ]);
     for (const row of rows) {
       const entries = decodeChunk(row.body!);
       const at = entries.findIndex(match);
@@ -479,12 +481,15 @@ export class SqlArchiveStore implements ArchiveStore {
       const hit = await this.find(tx, owner, at, (x) => x.seq === at && (seq !== undefined ? x.legacy === null : x.legacy === id), true);
       if (!hit) return false;
       hit.entries[hit.at]!.stanza = stanza;
-      await tx.exec('UPDATE mam_chunks SET body = $1 WHERE owner = $2 AND with_jid = $3 AND first_seq = $4', [
-        encodeChunk(hit.entries),
-        owner,
-        hit.row.with_jid,
-        hit.row.first_seq,
-      ]);
+      const body = encodeChunk(hit.entries);
+      if (hit.row.id !== undefined) await tx.exec('UPDATE mam_chunks SET body = $1 WHERE id = $2', [body, hit.row.id]);
+      else
+        await tx.exec('UPDATE mam_chunks SET body = $1 WHERE owner = $2 AND with_jid = $3 AND first_seq = $4', [
+          body,
+          owner,
+          hit.row.with_jid,
+          hit.row.first_seq,
+        ]);
       return true;
     });
   }
@@ -496,29 +501,31 @@ export class SqlArchiveStore implements ArchiveStore {
     const params: unknown[] = owner === undefined ? [cut] : [cut, owner];
     return this.sql.transaction(async (tx) => {
       // whole chunks before the cut
-      const [c] = await tx.query<{ s: number | string | null }>(`SELECT sum(n) AS s FROM mam_chunks WHERE last_seq < $1${scope}`, params);
+      const before = `last_seq < $1${scope}`;
+      const [c] = await tx.query<{ s: number | string | null }>(`SELECT sum(n) AS s FROM (${chunkSql(tx.dialect, 'n', before)}) AS whole`, params);
       let n = Number(c?.s ?? 0);
-      await tx.exec(`DELETE FROM mam_chunks WHERE last_seq < $1${scope}`, params);
-      // chunks across the cut keep their later messages
-      const across = await tx.query<ChunkRow & { owner: string }>(
-        `SELECT owner, with_jid, first_seq, last_seq, n, body FROM mam_chunks WHERE first_seq < $1 AND last_seq >= $1${scope}`,
+      await tx.exec(
+        tx.dialect === 'sqlite' ? `DELETE FROM mam_chunks WHERE id IN (${chunkSql(tx.dialect, 'id', before)})` : `DELETE FROM mam_chunks WHERE ${before}`,
         params,
       );
+      // chunks across the cut keep their later messages
+      const across = await tx.query<ChunkRow & { owner: string }>(chunkSql(tx.dialect, 'rows', `first_seq < $1 AND last_seq >= $1${scope}`, { owner: true }), params);
       for (const row of across) {
         const entries = decodeChunk(row.body!);
         const kept = entries.filter((e) => e.seq >= cut);
         n += entries.length - kept.length;
-        await tx.exec('UPDATE mam_chunks SET first_seq = $1, n = $2, body = $3 WHERE owner = $4 AND with_jid = $5 AND first_seq = $6', [
-          kept[0]!.seq,
-          kept.length,
-          encodeChunk(kept),
-          row.owner,
-          row.with_jid,
-          row.first_seq,
-        ]);
+        const set = [kept[0]!.seq, kept.length, encodeChunk(kept)];
+        if (row.id !== undefined) await tx.exec('UPDATE mam_chunks SET first_seq = $1, n = $2, body = $3 WHERE id = $4', [...set, row.id]);
+        else
+          await tx.exec('UPDATE mam_chunks SET first_seq = $1, n = $2, body = $3 WHERE owner = $4 AND with_jid = $5 AND first_seq = $6', [
+            ...set,
+            row.owner,
+            row.with_jid,
+            row.first_seq,
+          ]);
       }
       await tx.exec(`DELETE FROM mam_legacy WHERE seq < $1${scope}`, params);
-      await foldDays(tx);
+      await fold(tx);
       return n;
     });
   }
@@ -526,10 +533,13 @@ export class SqlArchiveStore implements ArchiveStore {
   async deleteAll(owner: string): Promise<number> {
     await this.flush();
     return this.sql.transaction(async (tx) => {
-      const [c] = await tx.query<{ s: number | string | null }>('SELECT sum(n) AS s FROM mam_chunks WHERE owner = $1', [owner]);
-      await tx.exec('DELETE FROM mam_chunks WHERE owner = $1', [owner]);
+      const [c] = await tx.query<{ s: number | string | null }>(`SELECT sum(n) AS s FROM (${chunkSql(tx.dialect, 'n', 'owner = $1')}) AS whole`, [owner]);
+      await tx.exec(
+        tx.dialect === 'sqlite' ? `DELETE FROM mam_chunks WHERE id IN (${chunkSql(tx.dialect, 'id', 'owner = $1')})` : 'DELETE FROM mam_chunks WHERE owner = $1',
+        [owner],
+      );
       await tx.exec('DELETE FROM mam_legacy WHERE owner = $1', [owner]);
-      await foldDays(tx);
+      await fold(tx);
       return Number(c?.s ?? 0);
     });
   }
@@ -538,8 +548,8 @@ export class SqlArchiveStore implements ArchiveStore {
 /**
  * SQLite: a purge or a deleted archive leaves a change per chunk it removed; folded at
  * once, in its transaction, so that `with` queries do not read them until the next batch
- * (a quiet server may write none for a long time).
+ * (a quiet server may write none for a long time); the new keys are merged with them.
  */
-async function foldDays(tx: Sql): Promise<void> {
-  if (tx.dialect === 'sqlite') for (const f of FOLD_DAYS_SQLITE) await tx.exec(f);
+async function fold(tx: Sql): Promise<void> {
+  if (tx.dialect === 'sqlite') for (const f of FOLD_SQLITE) await tx.exec(f);
 }
