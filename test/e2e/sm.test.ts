@@ -356,12 +356,28 @@ describe('liveness and slow consumers', function () {
     const slow = await rawSession(server.ports.c2s, 'alice', 'secret', 'sleepy');
     const carol = await connect(server, 'carol');
     const dave = await connect(server, 'dave');
+    let deadlineTimer: NodeJS.Timeout | undefined;
     try {
       slow.socket.pause(); // TCP zero window: the client stops reading
       global.gc?.();
       const rss0 = process.memoryUsage().rss;
       const body = 'x'.repeat(1000);
       const latencies: number[] = [];
+      let sent = 0;
+      // should it stall (it once took over 60 s in CI), say where rather than time out blind
+      const deadline = new Promise<never>((_, reject) => {
+        deadlineTimer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `stalled: ${sent} of 20,000 sent, ${latencies.length} of 100 pings answered, the sender's socket ` +
+                  (sender.socket.destroyed ? 'closed' : `open with ${sender.socket.writableLength} B unsent`),
+              ),
+            ),
+          50_000,
+        );
+      });
+      deadline.catch(() => undefined);
       const pingPong = (async () => {
         for (let i = 0; i < 100; i++) {
           const t = performance.now();
@@ -372,20 +388,27 @@ describe('liveness and slow consumers', function () {
           dave.received.length = 0;
         }
       })();
+      pingPong.catch(() => undefined); // awaited below
       let peak = rss0;
       const slowCloses = async (): Promise<number> => (await server.metrics.slowConsumers.get()).values[0]?.value ?? 0;
       for (let i = 0; i < 20_000; i++) {
         // paced by TCP like a real sender, so this process's own buffers stay small
-        if (!sender.socket.write(`<message to='alice@localhost/sleepy' type='chat'><body>${i} ${body}</body></message>`))
-          await new Promise((r) => sender.socket.once('drain', r));
+        if (!sender.socket.write(`<message to='alice@localhost/sleepy' type='chat'><body>${i} ${body}</body></message>`)) {
+          const drained = new Promise<void>((resolve, reject) => {
+            sender.socket.once('drain', resolve);
+            sender.socket.once('close', () => reject(new Error(`the server closed the sender's stream after ${i} messages`)));
+          });
+          await Promise.race([drained, deadline]);
+        }
+        sent = i + 1;
         if (i % 500 === 0) {
           sender.data = ''; // the bounces once alice's stream is gone and her offline store is full
           await new Promise((r) => setImmediate(r));
           peak = Math.max(peak, process.memoryUsage().rss);
         }
       }
-      await pingPong;
-      await until(async () => (await slowCloses()) === 1, 'the slow consumer was closed', 20_000);
+      await Promise.race([pingPong, deadline]);
+      await Promise.race([until(async () => (await slowCloses()) === 1, 'the slow consumer was closed', 20_000), deadline]);
       peak = Math.max(peak, process.memoryUsage().rss);
       latencies.sort((a, b) => a - b);
       const p99 = latencies[Math.floor(latencies.length * 0.99) - 1]!;
@@ -395,6 +418,7 @@ describe('liveness and slow consumers', function () {
       const growth = (peak - rss0) / 1048576;
       assert.ok(growth < 48, `RSS grew ${growth.toFixed(1)} MiB while 20 MB were sent to a client that does not read`);
     } finally {
+      clearTimeout(deadlineTimer);
       sender.socket.destroy();
       slow.socket.destroy();
       await stopAll(carol, dave);
