@@ -19,9 +19,25 @@ const V = process.env.V || 'base';
 const OWNERS = +(process.env.OWNERS || 500), PER = +(process.env.PER || 5), BATCHES = +(process.env.BATCHES || 120);
 const file = path.join(os.tmpdir(), 'uzzap-archive-replay-' + V + '-' + process.pid + '.sqlite');
 for (const s of ['', '-wal', '-shm']) try { fs.unlinkSync(file + s); } catch {}
+// V=real: the schema the server makes (dist/'s migrations; SRC=another checkout's), its
+// insert and its fold (FOLD_SQLITE, or migration 12's FOLD_DAYS_SQLITE in older builds)
+let realFold = [];
+if (V === 'real') {
+  const src = process.env.SRC || path.join(__dirname, '..');
+  const code = `
+    const { SqliteSql } = await import(${JSON.stringify(path.join(src, 'dist/src/storage/sql/sqlite.js'))});
+    const { migrate } = await import(${JSON.stringify(path.join(src, 'dist/src/storage/sql/migrate.js'))});
+    const m = await import(${JSON.stringify(path.join(src, 'dist/src/storage/migrations/index.js'))});
+    const sql = new SqliteSql(${JSON.stringify(file)}, 5000);
+    await migrate(sql);
+    await sql.close();
+    console.log(JSON.stringify(m.FOLD_SQLITE ?? m.FOLD_DAYS_SQLITE ?? []));`;
+  realFold = JSON.parse(require('child_process').execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' }));
+}
 const db = new Database(file);
 if (process.env.PAGE) db.pragma('page_size = ' + process.env.PAGE);
 db.pragma('journal_mode = WAL'); db.pragma('synchronous = ' + (process.env.SYNC || 'NORMAL'));
+if (process.env.TEMP) db.pragma('temp_store = ' + process.env.TEMP);
 db.pragma('cache_size = -' + (process.env.CACHE || 8192)); if (process.env.WAC) db.pragma('wal_autocheckpoint = ' + process.env.WAC);
 const noWith = V === 'nowith' || V === 'none', noSeq = V === 'noseq' || V === 'none';
 if (V === 'wor') {
@@ -36,6 +52,9 @@ if (V === 'wor') {
   CREATE TRIGGER mam_with_days_insert AFTER INSERT ON mam_chunks BEGIN
     INSERT INTO mam_day_delta (owner, with_jid, day, n) VALUES (new.owner, new.with_jid, new.first_seq / 353894400000, new.n);
   END;`);
+} else if (V === 'real') {
+  // made above; DROP=name,... drops triggers or indexes of it (to see what each costs)
+  for (const d of (process.env.DROP || '').split(',').filter(Boolean)) db.exec(`DROP ${d.startsWith('mam_chunk_keys_new_') ? 'INDEX' : 'TRIGGER'} ${d}`);
 } else if (V === 'lsm') {
   // the chunks' keys written apart from their rows: a batch appends them to an unindexed
   // table; every FOLD batches they are merged into the keys' index in key order (each
@@ -84,6 +103,7 @@ const clear = (V === 'delta' || V === 'lsm') && db.prepare('DELETE FROM mam_day_
 function batch() {
   db.transaction(() => {
     for (let o = 0; o < OWNERS; o++) { const f = seq; seq += PER; st.run([`u${o}@localhost`, `u${o ^ 1}@localhost`, f, seq - 1, PER, body]); }
+    if (V === 'real' && ++batches % FOLD === 0) for (const f of realFold) db.prepare(f).run();
     if (fold && ++batches % FOLD === 0) {
       fold.run(); clear.run();
       if (foldKeys) for (const f of foldKeys) f.run();
@@ -105,10 +125,13 @@ if (process.env.AGED && (V === 'day' || V === 'delta' || V === 'lsm')) {
   db.pragma('wal_checkpoint(TRUNCATE)');
 }
 for (let i = 0; i < +(process.env.WARM || 60); i++) batch();
+const io = () => Object.fromEntries(fs.readFileSync('/proc/self/io', 'utf8').trim().split('\n').map((l) => l.split(': ')).map(([k, v]) => [k, +v]));
+const io0 = io();
 const t0 = process.cpuUsage(), w0 = Date.now();
 for (let i = 0; i < BATCHES; i++) batch();
 const c = process.cpuUsage(t0);
 const msgs = BATCHES * OWNERS * PER / 2; // two rows per message
-console.log(V, process.env.PAGE || '', 'per msg µs: user', (c.user / msgs).toFixed(2), 'sys', (c.system / msgs).toFixed(2), 'wall', ((Date.now() - w0) * 1000 / msgs).toFixed(2), 'wal MB', (fs.statSync(file + '-wal').size / 1e6).toFixed(1));
+console.log(V, process.env.PAGE || '', 'per msg µs: user', (c.user / msgs).toFixed(2), 'sys', (c.system / msgs).toFixed(2), 'wall', ((Date.now() - w0) * 1000 / msgs).toFixed(2), 'wal MB', (fs.statSync(file + '-wal').size / 1e6).toFixed(1), 'written KB/msg', ((io().wchar - io0.wchar) / 1024 / msgs).toFixed(2), 'writes/msg', ((io().syscw - io0.syscw) / msgs).toFixed(2));
+if (process.env.SHOW) for (const t of ['mam_chunks', 'mam_chunk_keys', 'mam_chunk_keys_new', 'mam_chunks_seq', 'mam_chunk_keys_new_seq', 'mam_day_delta', 'mam_with_days']) { try { console.log(' ', t, 'pages', db.prepare('SELECT count(*) AS p FROM dbstat WHERE name = ?').get(t).p); } catch {} }
 db.close();
 for (const s of ['', '-wal', '-shm']) try { fs.unlinkSync(file + s); } catch {}
