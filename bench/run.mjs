@@ -36,7 +36,8 @@ const USAGE = `usage: npm run bench -- <${WORKLOADS.join('|')}> [options]
   --delay MS              reconnect: the proxy's delay each way (50: +100 ms round-trip time)
   --mb M                  upload: MiB of the one file uploaded and downloaded (1024; --quick 100)
   --rounds R              pep: publish rounds, each measured (2): round 1 creates the nodes, later ones update them;
-                          reconnect: measured rounds, each path reconnecting every session once (5)
+                          reconnect: measured rounds, each path reconnecting every session once (5);
+                          slowreader: episodes on the same server, each with a new slow client (1)
   --size M                mam: archived messages of the queried user u1 (100000; e.g. 1000000)
   --total T               mam: rows in the whole archive table, all owners (10 x size up to 100000, 5 x size above)
   --queries Q             mam: timed queries per kind (200)
