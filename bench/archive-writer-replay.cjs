@@ -20,8 +20,9 @@ const OWNERS = +(process.env.OWNERS || 500), PER = +(process.env.PER || 5), BATC
 const file = path.join(os.tmpdir(), 'uzzap-archive-replay-' + V + '-' + process.pid + '.sqlite');
 for (const s of ['', '-wal', '-shm']) try { fs.unlinkSync(file + s); } catch {}
 // V=real: the schema the server makes (dist/'s migrations; SRC=another checkout's), its
-// insert and its fold (FOLD_SQLITE, or migration 12's FOLD_DAYS_SQLITE in older builds)
-let realFold = [];
+// insert, what follows it (AFTER_INSERT_SQLITE) and its fold (FOLD_SQLITE, or migration
+// 12's FOLD_DAYS_SQLITE in older builds)
+let realFold = [], realAfter = [];
 if (V === 'real') {
   const src = process.env.SRC || path.join(__dirname, '..');
   const code = `
@@ -31,8 +32,8 @@ if (V === 'real') {
     const sql = new SqliteSql(${JSON.stringify(file)}, 5000);
     await migrate(sql);
     await sql.close();
-    console.log(JSON.stringify(m.FOLD_SQLITE ?? m.FOLD_DAYS_SQLITE ?? []));`;
-  realFold = JSON.parse(require('child_process').execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' }));
+    console.log(JSON.stringify([m.AFTER_INSERT_SQLITE ?? [], m.FOLD_SQLITE ?? m.FOLD_DAYS_SQLITE ?? []]));`;
+  [realAfter, realFold] = JSON.parse(require('child_process').execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' }));
 }
 const db = new Database(file);
 if (process.env.PAGE) db.pragma('page_size = ' + process.env.PAGE);
@@ -55,6 +56,15 @@ if (V === 'wor') {
 } else if (V === 'real') {
   // made above; DROP=name,... drops triggers or indexes of it (to see what each costs)
   for (const d of (process.env.DROP || '').split(',').filter(Boolean)) db.exec(`DROP ${d.startsWith('mam_chunk_keys_new_') ? 'INDEX' : 'TRIGGER'} ${d}`);
+} else if (V === 'lsm2') {
+  // migration 13's tables without row triggers: the batch's keys and day changes copied
+  // from its rows by two statements after them, one guard probe per batch
+  db.exec(`CREATE TABLE mam_chunks (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, with_jid TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL);
+  CREATE TABLE mam_keys (owner TEXT NOT NULL, first_seq BIGINT NOT NULL, with_jid TEXT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (owner, first_seq, with_jid, last_seq, n)) WITHOUT ROWID;
+  CREATE TABLE mam_with_days (owner TEXT NOT NULL, with_jid TEXT NOT NULL, day BIGINT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (owner, with_jid, day)) WITHOUT ROWID;
+  CREATE TABLE mam_day_delta (owner TEXT NOT NULL, with_jid TEXT NOT NULL, day BIGINT NOT NULL, n INTEGER NOT NULL);
+  CREATE TABLE mam_keys_recent (owner TEXT NOT NULL, first_seq BIGINT NOT NULL, with_jid TEXT NOT NULL, last_seq BIGINT NOT NULL, n INTEGER NOT NULL, id INTEGER NOT NULL);
+  CREATE INDEX mam_keys_recent_owner ON mam_keys_recent (owner, first_seq);`);
 } else if (V === 'lsm') {
   // the chunks' keys written apart from their rows: a batch appends them to an unindexed
   // table; every FOLD batches they are merged into the keys' index in key order (each
@@ -93,16 +103,29 @@ let seq = 1e12;
 // warm: fill some history
 const FOLD = +(process.env.FOLD || 40);
 let batches = 0;
-const foldKeys = V === 'lsm' && [
+const lsm2 = V === 'lsm2' && {
+  max: db.prepare('SELECT coalesce(max(id), 0) AS m FROM mam_chunks'),
+  guard: db.prepare('SELECT 1 FROM mam_keys WHERE owner = ? AND first_seq = ? UNION ALL SELECT 1 FROM mam_keys_recent WHERE owner = ? AND first_seq = ?'),
+  keys: db.prepare('INSERT INTO mam_keys_recent (owner, first_seq, with_jid, last_seq, n, id) SELECT owner, first_seq, with_jid, last_seq, n, id FROM mam_chunks WHERE id > ?'),
+  days: db.prepare('INSERT INTO mam_day_delta (owner, with_jid, day, n) SELECT owner, with_jid, first_seq / 353894400000, n FROM mam_chunks WHERE id > ?'),
+};
+const foldKeys = (V === 'lsm' || V === 'lsm2') && [
   db.prepare(`INSERT INTO mam_keys (owner, first_seq, with_jid, last_seq, n, id) SELECT owner, first_seq, with_jid, last_seq, n, id FROM mam_keys_recent WHERE true ORDER BY owner, first_seq, with_jid`),
   db.prepare('DELETE FROM mam_keys_recent'),
 ];
-const fold = (V === 'delta' || V === 'lsm') && db.prepare(`INSERT INTO mam_with_days (owner, with_jid, day, n) SELECT owner, with_jid, day, sum(n) FROM mam_day_delta WHERE true GROUP BY owner, with_jid, day ORDER BY owner, with_jid, day
+const fold = (V === 'delta' || V === 'lsm' || V === 'lsm2') && db.prepare(`INSERT INTO mam_with_days (owner, with_jid, day, n) SELECT owner, with_jid, day, sum(n) FROM mam_day_delta WHERE true GROUP BY owner, with_jid, day ORDER BY owner, with_jid, day
   ON CONFLICT (owner, with_jid, day) DO UPDATE SET n = mam_with_days.n + excluded.n`);
-const clear = (V === 'delta' || V === 'lsm') && db.prepare('DELETE FROM mam_day_delta');
+const clear = (V === 'delta' || V === 'lsm' || V === 'lsm2') && db.prepare('DELETE FROM mam_day_delta');
 function batch() {
   db.transaction(() => {
+    let before = 0;
+    if (lsm2) {
+      before = lsm2.max.get().m;
+      if (lsm2.guard.get(`u0@localhost`, seq, `u0@localhost`, seq)) return;
+    }
     for (let o = 0; o < OWNERS; o++) { const f = seq; seq += PER; st.run([`u${o}@localhost`, `u${o ^ 1}@localhost`, f, seq - 1, PER, body]); }
+    if (lsm2) { lsm2.keys.run(before); lsm2.days.run(before); }
+    if (V === 'real') for (const f of realAfter) db.prepare(f).run();
     if (V === 'real' && ++batches % FOLD === 0) for (const f of realFold) db.prepare(f).run();
     if (fold && ++batches % FOLD === 0) {
       fold.run(); clear.run();
@@ -114,7 +137,7 @@ function batch() {
 // CONTACTS contacts (the replayed one among them) talked to on each of those days: the
 // rows a batch updates (today's, per owner and contact) lie apart, as in a long-lived
 // database, not in the few pages a fresh one packs them into
-if (process.env.AGED && (V === 'day' || V === 'delta' || V === 'lsm')) {
+if (process.env.AGED && (V === 'day' || V === 'delta' || V === 'lsm' || V === 'lsm2')) {
   const D = +process.env.AGED, C = +(process.env.CONTACTS || 20), today = Math.floor(seq / 353894400000);
   const ins = db.prepare('INSERT INTO mam_with_days (owner, with_jid, day, n) VALUES (?, ?, ?, 1)');
   db.transaction(() => {

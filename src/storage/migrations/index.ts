@@ -365,19 +365,24 @@ export const MIGRATIONS: Migration[] = [
     // wrote, so its pages stay the same few), and the writer merges them into
     // mam_chunk_keys in key order every storage.sqlite_archive_fold_ms with the day counts
     // (FOLD_SQLITE below), writing each owner's leaf once per merge instead of once per
-    // batch. Reads take both (archive-read.ts) and fetch the chunks by id. Measured
-    // (bench/archive-writer-replay.cjs V=real: this schema and the server's settings, 500
-    // owners, three messages per chunk): with 500,000 chunks before, 14.8/12.7 -> 10.2/8.7
-    // µs of the writer per message and 9.2 -> 2.7 KB written; on a fresh database (the
-    // 20 s chat bench) the one index is still small and it is neutral (BENCHMARKS.md).
-    // mam_chunks is rebuilt with an id of its own: a rowid alone may change in a VACUUM.
-    // A chunk already keyed (a batch retried after an ambiguous failure) is not written
-    // again (the guard trigger), as the unique index did. Postgres is unchanged.
+    // batch. Reads take both (archive-read.ts) and fetch the chunks by id.
+    // No row trigger on insert: a batch's keys and day changes are copied from its new
+    // rows by two statements after them (AFTER_INSERT_SQLITE below; ids above
+    // mam_chunk_mark), where triggers ran a sub-program and kept a statement journal per
+    // chunk (half of the writer's user time). Updates and deletes (purges, moderation:
+    // rare) keep their triggers.
+    // Measured (bench/archive-writer-replay.cjs V=real: this schema and the server's
+    // settings, 500 owners, three messages per chunk): see BENCHMARKS.md.
+    // mam_chunks is rebuilt with an id of its own (a rowid alone may change in a VACUUM),
+    // AUTOINCREMENT: an id is never given again, so every row above the mark is new.
+    // The unique index made a retried batch no second write; SQLite never retries a batch
+    // that was written (its transaction runs in one synchronous call: it commits, or it
+    // throws and rolls back), and a fold skips a key already merged. Postgres is unchanged.
     sql: '',
     dialect: {
       sqlite: `
       CREATE TABLE mam_chunks_13 (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         owner TEXT NOT NULL,
         with_jid TEXT NOT NULL,
         first_seq BIGINT NOT NULL,
@@ -409,16 +414,9 @@ export const MIGRATIONS: Migration[] = [
         chunk INTEGER NOT NULL
       );
       CREATE INDEX mam_chunk_keys_new_seq ON mam_chunk_keys_new (owner, first_seq);
-      CREATE TRIGGER mam_chunks_guard BEFORE INSERT ON mam_chunks
-        WHEN EXISTS (SELECT 1 FROM mam_chunk_keys WHERE owner = new.owner AND first_seq = new.first_seq AND with_jid = new.with_jid AND last_seq = new.last_seq AND n = new.n)
-          OR EXISTS (SELECT 1 FROM mam_chunk_keys_new WHERE owner = new.owner AND first_seq = new.first_seq AND with_jid = new.with_jid AND last_seq = new.last_seq AND n = new.n)
-      BEGIN
-        SELECT RAISE(IGNORE);
-      END;
-      CREATE TRIGGER mam_chunks_insert AFTER INSERT ON mam_chunks BEGIN
-        INSERT INTO mam_chunk_keys_new (owner, first_seq, with_jid, last_seq, n, chunk) VALUES (new.owner, new.first_seq, new.with_jid, new.last_seq, new.n, new.id);
-        INSERT INTO mam_day_delta (owner, with_jid, day, n) VALUES (new.owner, new.with_jid, ${dayOf('new.first_seq')}, new.n);
-      END;
+      -- the highest id whose key and day change are written
+      CREATE TABLE mam_chunk_mark (id INTEGER NOT NULL);
+      INSERT INTO mam_chunk_mark (id) SELECT coalesce(max(id), 0) FROM mam_chunks;
       CREATE TRIGGER mam_chunks_delete AFTER DELETE ON mam_chunks BEGIN
         DELETE FROM mam_chunk_keys WHERE owner = old.owner AND first_seq = old.first_seq AND with_jid = old.with_jid AND last_seq = old.last_seq AND n = old.n;
         DELETE FROM mam_chunk_keys_new WHERE owner = old.owner AND first_seq = old.first_seq AND chunk = old.id;
@@ -436,6 +434,19 @@ export const MIGRATIONS: Migration[] = [
       postgres: '',
     },
   },
+];
+
+/**
+ * SQLite (migration 13), after rows are inserted into mam_chunks, in their transaction:
+ * their keys to mam_chunk_keys_new and their day counts' changes to mam_day_delta, the
+ * rows above the mark, then the mark moved past them.
+ */
+export const AFTER_INSERT_SQLITE = [
+  `INSERT INTO mam_chunk_keys_new (owner, first_seq, with_jid, last_seq, n, chunk)
+     SELECT owner, first_seq, with_jid, last_seq, n, id FROM mam_chunks WHERE id > (SELECT id FROM mam_chunk_mark)`,
+  `INSERT INTO mam_day_delta (owner, with_jid, day, n)
+     SELECT owner, with_jid, ${dayOf('first_seq')}, n FROM mam_chunks WHERE id > (SELECT id FROM mam_chunk_mark)`,
+  `UPDATE mam_chunk_mark SET id = max(id, (SELECT coalesce(max(id), 0) FROM mam_chunks))`,
 ];
 
 /**

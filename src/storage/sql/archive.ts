@@ -24,7 +24,7 @@ import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
 import { MAX_SEQ, MIN_SEQ, chunkSql, collect, count as countMessages, type ChunkRow } from './archive-read.js';
 import { CHUNK_MAX, CHUNK_SPAN, chunkRows, decodeChunk, encodeChunk, transfer, type Columns, type Entry } from './archive-chunks.js';
 import { Segment, type Queued } from './archive-queue.js';
-import { FOLD_SQLITE } from '../migrations/index.js';
+import { AFTER_INSERT_SQLITE, FOLD_SQLITE } from '../migrations/index.js';
 import { ArchiveIdNotFound, type ArchiveQuery, type ArchiveRow, type ArchiveStore, type ArchivedMessage } from '../types.js';
 
 // Big batches are what makes the archive cheap: every row costs an insert into the
@@ -83,7 +83,7 @@ export class SqlArchiveStore implements ArchiveStore {
   private waiting = 0;
   /** a written segment, kept to be filled again */
   private spare: Segment | undefined;
-  /** a batch whose write failed: retried alone and unchanged, so its chunks are the same (ON CONFLICT DO NOTHING) */
+  /** a batch whose write failed: retried alone and unchanged, so its chunks are the same (Postgres: ON CONFLICT DO NOTHING after an ambiguous failure; SQLite rolls a failed batch back whole) */
   private retry: Segment | undefined;
   private ids: ArchiveIds | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -336,11 +336,11 @@ export class SqlArchiveStore implements ArchiveStore {
     }
     // SQLite: the chunks are made on the writer thread, then one prepared single-row
     // statement runs for each in one transaction. The body comes as UTF-8 bytes and is
-    // stored as the same text (CAST of a BLOB to TEXT keeps its bytes). A chunk already
-    // there (a batch retried after an ambiguous failure) is skipped.
-    // Every fold_ms the batch also merges the new chunks' keys into the key index
-    // (migration 13) and folds the day counts' changes (migration 12), in its transaction:
-    // each owner's pages written once per fold instead of once per batch.
+    // stored as the same text (CAST of a BLOB to TEXT keeps its bytes). Then the batch's
+    // keys and day changes are copied from its rows (migration 13: no row triggers), and
+    // every fold_ms the batch also merges the new keys into the key index and folds the
+    // day counts' changes (migrations 12, 13), in its transaction: each owner's pages
+    // written once per fold instead of once per batch.
     const now = performance.now();
     const fold = now - this.foldedAt >= this.limits.fold_ms;
     if (fold) this.foldedAt = now;
@@ -351,7 +351,7 @@ export class SqlArchiveStore implements ArchiveStore {
         input,
         6,
         transfer(input),
-        fold ? FOLD_SQLITE : [],
+        fold ? [...AFTER_INSERT_SQLITE, ...FOLD_SQLITE] : AFTER_INSERT_SQLITE,
       )
       .then(() => undefined);
   }
@@ -370,6 +370,7 @@ export class SqlArchiveStore implements ArchiveStore {
         'INSERT INTO mam_chunks (owner, with_jid, first_seq, last_seq, n, body) VALUES ($1, $2, $3, $3, 1, $4) ON CONFLICT DO NOTHING',
         [r.owner, r.with, r.seq, encodeChunk([entry])],
       );
+      if (tx.dialect === 'sqlite') for (const a of AFTER_INSERT_SQLITE) await tx.exec(a);
     });
   }
 
