@@ -14,10 +14,10 @@
 // (owner, first_seq), and a page costs the same at a thousand or a million messages.
 // There is no index per contact (it was ~40% of the writer's work, migration 11):
 // triggers keep mam_with_days, per owner, contact and UTC day how many messages,
-// and a `with` page or count reads through it (archive-read.ts). On SQLite the
-// triggers append the changes to mam_day_delta, and the chunks' keys to
-// mam_chunk_keys_new (mam_chunks itself has no index), both folded in with a batch
-// every fold_ms (migrations 12 and 13, insertChunks).
+// and a `with` page or count reads through it (archive-read.ts). On SQLite each batch
+// appends its changes to mam_day_delta and its chunks' keys to mam_chunk_keys_new
+// (mam_chunks itself has no index), both folded in with a batch every fold_ms
+// (migrations 12 and 13, insertChunks).
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
 import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
