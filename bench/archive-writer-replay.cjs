@@ -3,9 +3,13 @@
 // transaction per batch) into a table shaped like mam_chunks (migration 8), and the
 // writing thread's CPU per message. Variants (V): base (both indexes), nowith (no
 // (owner, with_jid, ...) index), noseq (no (owner, first_seq, ...) index), none (no index), wor (a
-// WITHOUT ROWID table), day (migration 11), delta (migration 12), lsm (migration 13: the
-// keys apart, new ones merged every FOLD batches). WARM sets the batches written before
-// the measured ones (60): an archive of WARM × OWNERS chunks. WAC=pages sets wal_autocheckpoint, PAGE the page size, SYNC
+// WITHOUT ROWID table), day (migration 11), delta (migration 12), lsm (the keys apart, new
+// ones merged every FOLD batches, kept by row triggers), lsm2 (the same copied by statements
+// after the batch, as migration 13 does), real (the server's own schema and statements: see
+// below; DROP= drops some of its triggers or indexes, to see what each costs). WARM sets the
+// batches written before the measured ones (60): an archive of WARM × OWNERS chunks. TEMP=2
+// keeps SQLite's temporary data in memory (as the server's writer does). Prints CPU, wall,
+// and bytes and write calls per message (/proc/self/io); SHOW=1 each table's pages. WAC=pages sets wal_autocheckpoint, PAGE the page size, SYNC
 // the synchronous mode, CACHE the page cache (KiB), AGED (V=day) a days table as a long-lived
 // archive has it (see below). Run each variant several times,
 // alternating: this machine's speed drifts.
