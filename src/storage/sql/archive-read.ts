@@ -27,31 +27,40 @@ export interface ChunkRow {
 /**
  * The SQL of a read of chunks by `where` (conditions on owner, first_seq, with_jid,
  * last_seq and n with $-numbered parameters). `rows`: the chunks (with `owner` when
- * asked, and on SQLite their id); `n`: their message counts; `id`: their ids (SQLite).
+ * asked, and on SQLite their id); `n`: their message counts; `sum`: the sum of those
+ * (as `s`); `delete`: a DELETE of those chunks.
  * Postgres reads mam_chunks by its index. SQLite reads the merged keys and the new ones
  * as one (a compound SELECT: with an order and a limit, a merge of two index scans that
  * stops at the limit), then the chunks by id.
  */
 export function chunkSql(
   dialect: Sql['dialect'],
-  what: 'rows' | 'n' | 'id',
+  what: 'rows' | 'n' | 'sum' | 'delete',
   where: string,
   opts: { owner?: boolean; order?: 'ASC' | 'DESC'; limit?: number; lock?: boolean } = {},
 ): string {
   const order = opts.order ? ` ORDER BY first_seq ${opts.order}` : '';
   const limit = opts.limit !== undefined ? ` LIMIT ${opts.limit}` : '';
   const owner = opts.owner ? 'owner, ' : '';
+  if (what === 'sum') return `SELECT sum(n) AS s FROM (${chunkSql(dialect, 'n', where, opts)}) AS whole`;
   if (dialect === 'postgres') {
-    if (what === 'id') throw new Error('chunk ids are SQLite only');
+    if (what === 'delete') return `DELETE FROM mam_chunks WHERE ${where}`;
     const cols = what === 'n' ? 'n' : `${owner}with_jid, first_seq, last_seq, n, body`;
     return `SELECT ${cols} FROM mam_chunks WHERE ${where}${order}${limit}${opts.lock ? ' FOR UPDATE' : ''}`;
   }
   const keys = (cols: string): string =>
     `SELECT ${cols} FROM mam_chunk_keys WHERE ${where} UNION ALL SELECT ${cols} FROM mam_chunk_keys_new WHERE ${where}${order}${limit}`;
   if (what === 'n') return keys('n');
-  if (what === 'id') return keys('chunk');
+  if (what === 'delete') return `DELETE FROM mam_chunks WHERE id IN (${keys('chunk')})`;
   return `SELECT ${owner ? 'k.owner, ' : ''}k.with_jid, k.first_seq, k.last_seq, k.n, k.chunk AS id, c.body
     FROM (${keys('owner, with_jid, first_seq, last_seq, n, chunk')}) AS k JOIN mam_chunks AS c ON c.id = k.chunk${order ? ` ORDER BY k.first_seq ${opts.order}` : ''}`;
+}
+
+/** The WHERE clause naming one chunk read back (by its id on SQLite, where mam_chunks has no other index), its parameters numbered from `at`. */
+export function oneChunk(row: ChunkRow, owner: string, at: number): [string, unknown[]] {
+  return row.id !== undefined
+    ? [`id = $${at}`, [row.id]]
+    : [`owner = $${at} AND with_jid = $${at + 1} AND first_seq = $${at + 2}`, [owner, row.with_jid, row.first_seq]];
 }
 
 /** chunks read per round trip while a page is collected */
@@ -155,8 +164,14 @@ async function scan(
 ): Promise<boolean> {
   const withClause = withJid === undefined ? '' : ' AND with_jid = $5';
   const text = desc
-    ? chunkSql(sql.dialect, 'rows', `owner = $1 AND first_seq < $2 AND first_seq >= $3 AND last_seq >= $4${withClause}`, { order: 'DESC', limit: SCAN_PAGE })
-    : chunkSql(sql.dialect, 'rows', `owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4${withClause}`, { order: 'ASC', limit: SCAN_PAGE });
+    ? chunkSql(sql.dialect, 'rows', `owner = $1 AND first_seq < $2 AND first_seq >= $3 AND last_seq >= $4${withClause}`, {
+        order: 'DESC',
+        limit: SCAN_PAGE,
+      })
+    : chunkSql(sql.dialect, 'rows', `owner = $1 AND first_seq > $2 AND first_seq <= $3 AND last_seq >= $4${withClause}`, {
+        order: 'ASC',
+        limit: SCAN_PAGE,
+      });
   // the keyset cursor: exclusive
   let cursor = desc ? rHi + 1 : rLo - 1;
   for (;;) {
@@ -225,10 +240,12 @@ export async function count(
   const params: unknown[] = [owner, lo, hi];
   if (withJid !== undefined) params.push(withJid);
   // chunks wholly inside [lo, hi]
-  const inner = chunkSql(sql.dialect, 'n', `owner = $1 AND first_seq >= $2 AND last_seq <= $3${withClause}`, {
-    limit: limit === undefined ? undefined : limit + 1,
-  });
-  const [c] = await sql.query<{ s: number | string | null }>(`SELECT sum(n) AS s FROM (${inner}) AS whole`, params);
+  const [c] = await sql.query<{ s: number | string | null }>(
+    chunkSql(sql.dialect, 'sum', `owner = $1 AND first_seq >= $2 AND last_seq <= $3${withClause}`, {
+      limit: limit === undefined ? undefined : limit + 1,
+    }),
+    params,
+  );
   let n = Number(c?.s ?? 0);
   if (limit !== undefined && n > limit) return undefined;
   // chunks across an end of the range: read, and count their messages inside it
@@ -251,7 +268,7 @@ async function countChunks(sql: Sql, owner: string, withJid: string, fLo: number
   const params = [owner, withJid, fLo, fHi, lo, hi];
   const inDays = 'owner = $1 AND first_seq >= $3 AND first_seq <= $4 AND with_jid = $2';
   const [c] = await sql.query<{ s: number | string | null }>(
-    `SELECT sum(n) AS s FROM (${chunkSql(sql.dialect, 'n', `${inDays} AND first_seq >= $5 AND last_seq <= $6`)}) AS whole`,
+    chunkSql(sql.dialect, 'sum', `${inDays} AND first_seq >= $5 AND last_seq <= $6`),
     params,
   );
   let n = Number(c?.s ?? 0);

@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './sql.js';
 import { ArchiveIds, seqTime, timeSeq } from './archive-ids.js';
-import { MAX_SEQ, MIN_SEQ, chunkSql, collect, count as countMessages, type ChunkRow } from './archive-read.js';
+import { MAX_SEQ, MIN_SEQ, chunkSql, collect, count as countMessages, oneChunk, type ChunkRow } from './archive-read.js';
 import { CHUNK_MAX, CHUNK_SPAN, chunkRows, decodeChunk, encodeChunk, transfer, type Columns, type Entry } from './archive-chunks.js';
 import { Segment, type Queued } from './archive-queue.js';
 import { AFTER_INSERT_SQLITE, FOLD_SQLITE } from '../migrations/index.js';
@@ -406,11 +406,10 @@ export class SqlArchiveStore implements ArchiveStore {
     match: (e: Entry) => boolean,
     lock = false,
   ): Promise<{ row: ChunkRow; entries: Entry[]; at: number } | undefined> {
-    const rows = await sql.query<ChunkRow>(chunkSql(sql.dialect, 'rows', 'owner = $1 AND first_seq <= $2 AND first_seq >= $3 AND last_seq >= $2', { lock }), [
-      owner,
-      seq,
-      seq - CHUNK_SPAN,
-    ]);
+    const rows = await sql.query<ChunkRow>(
+      chunkSql(sql.dialect, 'rows', 'owner = $1 AND first_seq <= $2 AND first_seq >= $3 AND last_seq >= $2', { lock }),
+      [owner, seq, seq - CHUNK_SPAN],
+    );
     for (const row of rows) {
       const entries = decodeChunk(row.body!);
       const at = entries.findIndex(match);
@@ -482,15 +481,8 @@ export class SqlArchiveStore implements ArchiveStore {
       const hit = await this.find(tx, owner, at, (x) => x.seq === at && (seq !== undefined ? x.legacy === null : x.legacy === id), true);
       if (!hit) return false;
       hit.entries[hit.at]!.stanza = stanza;
-      const body = encodeChunk(hit.entries);
-      if (hit.row.id !== undefined) await tx.exec('UPDATE mam_chunks SET body = $1 WHERE id = $2', [body, hit.row.id]);
-      else
-        await tx.exec('UPDATE mam_chunks SET body = $1 WHERE owner = $2 AND with_jid = $3 AND first_seq = $4', [
-          body,
-          owner,
-          hit.row.with_jid,
-          hit.row.first_seq,
-        ]);
+      const [which, key] = oneChunk(hit.row, owner, 2);
+      await tx.exec(`UPDATE mam_chunks SET body = $1 WHERE ${which}`, [encodeChunk(hit.entries), ...key]);
       return true;
     });
   }
@@ -503,27 +495,25 @@ export class SqlArchiveStore implements ArchiveStore {
     return this.sql.transaction(async (tx) => {
       // whole chunks before the cut
       const before = `last_seq < $1${scope}`;
-      const [c] = await tx.query<{ s: number | string | null }>(`SELECT sum(n) AS s FROM (${chunkSql(tx.dialect, 'n', before)}) AS whole`, params);
+      const [c] = await tx.query<{ s: number | string | null }>(chunkSql(tx.dialect, 'sum', before), params);
       let n = Number(c?.s ?? 0);
-      await tx.exec(
-        tx.dialect === 'sqlite' ? `DELETE FROM mam_chunks WHERE id IN (${chunkSql(tx.dialect, 'id', before)})` : `DELETE FROM mam_chunks WHERE ${before}`,
+      await tx.exec(chunkSql(tx.dialect, 'delete', before), params);
+      // chunks across the cut keep their later messages
+      const across = await tx.query<ChunkRow & { owner: string }>(
+        chunkSql(tx.dialect, 'rows', `first_seq < $1 AND last_seq >= $1${scope}`, { owner: true }),
         params,
       );
-      // chunks across the cut keep their later messages
-      const across = await tx.query<ChunkRow & { owner: string }>(chunkSql(tx.dialect, 'rows', `first_seq < $1 AND last_seq >= $1${scope}`, { owner: true }), params);
       for (const row of across) {
         const entries = decodeChunk(row.body!);
         const kept = entries.filter((e) => e.seq >= cut);
         n += entries.length - kept.length;
-        const set = [kept[0]!.seq, kept.length, encodeChunk(kept)];
-        if (row.id !== undefined) await tx.exec('UPDATE mam_chunks SET first_seq = $1, n = $2, body = $3 WHERE id = $4', [...set, row.id]);
-        else
-          await tx.exec('UPDATE mam_chunks SET first_seq = $1, n = $2, body = $3 WHERE owner = $4 AND with_jid = $5 AND first_seq = $6', [
-            ...set,
-            row.owner,
-            row.with_jid,
-            row.first_seq,
-          ]);
+        const [which, key] = oneChunk(row, row.owner, 4);
+        await tx.exec(`UPDATE mam_chunks SET first_seq = $1, n = $2, body = $3 WHERE ${which}`, [
+          kept[0]!.seq,
+          kept.length,
+          encodeChunk(kept),
+          ...key,
+        ]);
       }
       await tx.exec(`DELETE FROM mam_legacy WHERE seq < $1${scope}`, params);
       await fold(tx);
@@ -534,11 +524,8 @@ export class SqlArchiveStore implements ArchiveStore {
   async deleteAll(owner: string): Promise<number> {
     await this.flush();
     return this.sql.transaction(async (tx) => {
-      const [c] = await tx.query<{ s: number | string | null }>(`SELECT sum(n) AS s FROM (${chunkSql(tx.dialect, 'n', 'owner = $1')}) AS whole`, [owner]);
-      await tx.exec(
-        tx.dialect === 'sqlite' ? `DELETE FROM mam_chunks WHERE id IN (${chunkSql(tx.dialect, 'id', 'owner = $1')})` : 'DELETE FROM mam_chunks WHERE owner = $1',
-        [owner],
-      );
+      const [c] = await tx.query<{ s: number | string | null }>(chunkSql(tx.dialect, 'sum', 'owner = $1'), [owner]);
+      await tx.exec(chunkSql(tx.dialect, 'delete', 'owner = $1'), [owner]);
       await tx.exec('DELETE FROM mam_legacy WHERE owner = $1', [owner]);
       await fold(tx);
       return Number(c?.s ?? 0);
