@@ -181,6 +181,40 @@ describe('login (e2e)', () => {
     assert.match(text, /nodejs_eventloop_lag_seconds/);
     assert.match(text, /uzzap_routing_seconds_bucket/);
   });
+
+  it('counts stanzas and routing times exactly in /metrics, across reads', async () => {
+    const scrape = async (): Promise<{ inMsg: number; outMsg: number; routed: number; buckets: number[]; inf: number }> => {
+      const text = await (await fetch(`http://127.0.0.1:${server.ports.http}/metrics`)).text();
+      const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0);
+      const buckets = [...text.matchAll(/^uzzap_routing_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)];
+      return {
+        inMsg: num(/^uzzap_stanzas_in_total\{kind="message"\} (\d+)$/m),
+        outMsg: num(/^uzzap_stanzas_out_total\{kind="message"\} (\d+)$/m),
+        routed: num(/^uzzap_routing_seconds_count (\d+)$/m),
+        buckets: buckets.filter((m) => m[1] !== '+Inf').map((m) => Number(m[2])),
+        inf: Number(buckets.find((m) => m[1] === '+Inf')?.[2] ?? -1),
+      };
+    };
+    const a = await connect(server, 'alice', { resource: 'count' });
+    const b = await connect(server, 'bob', { resource: 'count' });
+    const before = await scrape();
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5; i++) await a.send(xml('message', { to: 'bob@localhost/count', type: 'chat' }, xml('body', {}, `m${round}.${i}`)));
+      await expectStanza(b, (s) => s.getChildText('body') === `m${round}.4`);
+    }
+    const after = await scrape();
+    await stopAll(a, b);
+    assert.equal(after.inMsg - before.inMsg, 10);
+    assert.equal(after.outMsg - before.outMsg, 10);
+    assert.ok(after.routed - before.routed >= 10, `routed ${before.routed} -> ${after.routed}`);
+    // cumulative buckets, the last one (+Inf) equal to the count
+    assert.equal(after.inf, after.routed);
+    for (let i = 1; i < after.buckets.length; i++) assert.ok(after.buckets[i]! >= after.buckets[i - 1]!, `bucket ${i}`);
+    assert.ok(after.buckets[after.buckets.length - 1]! <= after.inf);
+    // each of those took less than the largest bound (1 s) to route
+    const last = (b: number[]): number => b[b.length - 1] ?? 0;
+    assert.ok(last(after.buckets) - last(before.buckets) >= 10, `le=1 ${last(before.buckets)} -> ${last(after.buckets)}`);
+  });
 });
 
 describe('authentication failure throttling (e2e)', () => {
