@@ -72,11 +72,21 @@ export function prepDomain(s: string): string {
     if (ascii === null) throw new JidError('invalid domainpart');
     d = tr46.toUnicode(ascii, { useSTD3ASCIIRules: true }).domain;
   }
-  if (d.split('.').some((label) => label === '' || label.length > 63)) {
-    throw new JidError('invalid domain label');
-  }
+  if (!labelsFit(d)) throw new JidError('invalid domain label');
   if (byteLen(d) > MAX_PART) throw new JidError('domainpart longer than 1023 bytes');
   return d;
+}
+
+/** every dot-separated label of d is 1..63 characters (a loop: split() allocated per stanza) */
+function labelsFit(d: string): boolean {
+  let start = 0;
+  for (;;) {
+    const dot = d.indexOf('.', start);
+    const end = dot === -1 ? d.length : dot;
+    if (end === start || end - start > 63) return false;
+    if (dot === -1) return true;
+    start = dot + 1;
+  }
 }
 
 export class Jid {

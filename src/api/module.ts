@@ -82,6 +82,8 @@ export interface SessionDirectory {
   of(bare: string): SessionRecord[];
   /** has the user any bound resource, on any node (no list made: per message) */
   online(bare: string): boolean;
+  /** how many resources the user has bound, on every node (no list made: per message) */
+  count(bare: string): number;
   /** a user's resources bound on this node (what a per-node cache may follow) */
   here(bare: string): SessionRecord[];
   /** is this full JID a bound session? */

@@ -17,6 +17,7 @@ export function sessionDirectory(table: SessionTable<LocalSession>, changed: (s:
   return {
     of: (bare) => [...table.resources(bare)],
     online: (bare) => table.online(bare),
+    count: (bare) => table.countOf(bare),
     here: (bare) => [...table.localResources(bare)],
     has: (j) => table.get(j.bare, j.resource) !== undefined,
     all: () => [...table.all()],

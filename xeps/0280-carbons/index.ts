@@ -68,8 +68,9 @@ const carbons: XepModule = {
     m.hook(
       'message/sent',
       (ev) => {
-        // a message to one's own account reaches the other resources anyway
-        if (!ev.origin || ev.to.bare === ev.from.bare || !eligible(ev.stanza)) return false;
+        // a message to one's own account reaches the other resources anyway; a user with
+        // one resource has none to copy to (most messages: asked first, it is cheapest)
+        if (!ev.origin || m.sessions.count(ev.from.bare) < 2 || ev.to.bare === ev.from.bare || !eligible(ev.stanza)) return false;
         for (const s of others(ev.from.bare, (t) => t === ev.origin)) m.deliver(carbon('sent', ev.from.bare, s, ev.stanza), [s], COPY);
         return false;
       },
@@ -78,7 +79,7 @@ const carbons: XepModule = {
 
     // received: carbon-enabled resources that did not get the message get a copy
     m.hook('message/delivered', (ev, targets) => {
-      if (ev.to.bare === ev.from.bare || !eligible(ev.stanza)) return false;
+      if (m.sessions.count(ev.to.bare) <= targets.length || ev.to.bare === ev.from.bare || !eligible(ev.stanza)) return false;
       for (const s of others(ev.to.bare, (t) => targets.includes(t))) m.deliver(carbon('received', ev.to.bare, s, ev.stanza), [s], COPY);
       return false;
     });
