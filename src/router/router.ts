@@ -43,23 +43,27 @@ export class Router {
 
   private readonly fan: Fanout;
 
-  /** A stanza from a bound local client; 'from' has been stamped with its full JID. */
-  fromClient(stanza: Element, from: Jid, origin: LocalSession): Pending {
+  /**
+   * A stanza from a bound local client; 'from' has been stamped with its full JID.
+   * `to` is its 'to' attribute parsed, when the stream had it at hand (c2s.ts keeps the
+   * last one per stream: a chat goes to the same address stanza after stanza).
+   */
+  fromClient(stanza: Element, from: Jid, origin: LocalSession, to?: Jid): Pending {
     if (stanza.name === 'presence' && this.hooks.has('presence/sent'))
-      return this.hooked('presence/sent', [{ stanza, from, to: tryJid(stanza.attrs.to) ?? from.toBare(), origin }], () =>
-        this.fromClientRouted(stanza, from, origin),
+      return this.hooked('presence/sent', [{ stanza, from, to: to ?? tryJid(stanza.attrs.to) ?? from.toBare(), origin }], () =>
+        this.fromClientRouted(stanza, from, origin, to),
       );
-    return this.fromClientRouted(stanza, from, origin);
+    return this.fromClientRouted(stanza, from, origin, to);
   }
 
-  private fromClientRouted(stanza: Element, from: Jid, origin: LocalSession): Pending {
+  private fromClientRouted(stanza: Element, from: Jid, origin: LocalSession, parsed: Jid | undefined): Pending {
     const toAttr = stanza.attrs.to;
     if (toAttr === undefined || toAttr === '') {
       if (stanza.name === 'presence') return this.broadcastPresence(stanza, from, origin);
       // RFC 6120 §10.3.3: no 'to' means the user's own account.
       return this.route(stanza, from, from.toBare(), origin);
     }
-    const to = tryJid(toAttr);
+    const to = parsed ?? tryJid(toAttr);
     if (!to) {
       // the error cannot come from an address that is not a JID (clients fail to parse
       // it: slixmpp drops its connection): it comes from the nearest valid one

@@ -393,8 +393,27 @@ export class C2SStream implements SessionOwner, NonzaOwner, LivenessOwner {
       const bad = trackBroadcast(session, el, this.core, this.log);
       if (bad) return this.core.router.bounce(el, bad);
     }
-    return this.core.router.fromClient(el, session.jid, session);
+    return this.core.router.fromClient(el, session.jid, session, this.parsedTo(el.attrs.to));
   }
+
+  /**
+   * The 'to' address parsed, the stream's last one reused: a chat sends stanza after
+   * stanza to one address, and one Jid (its strings hashed once) serves every map lookup
+   * on the way (sessions, blocklists, archive). undefined: absent or malformed (the
+   * router answers that).
+   */
+  private parsedTo(attr: string | undefined): Jid | undefined {
+    if (attr === undefined) return undefined;
+    if (attr === this.lastToAttr) return this.lastTo;
+    const jid = tryJid(attr);
+    if (jid) {
+      this.lastToAttr = attr;
+      this.lastTo = jid;
+    }
+    return jid;
+  }
+  private lastToAttr: string | undefined;
+  private lastTo: Jid | undefined;
 
   writeStanza(xml: string, kind: Kind): void {
     if (this.phase === 'closed') return;

@@ -31,6 +31,24 @@ describe('routing (e2e)', () => {
     await expectNothing(bob2, isMessage('hello pc'), { after: [alice] });
   });
 
+  it('one stream alternating addresses (the parsed address it reuses): each stanza goes where its own to says', async () => {
+    const seq: [string, string][] = [
+      ['bob@localhost/pc', 'alt 1'],
+      ['bob@localhost/pc', 'alt 2'],
+      ['bob@localhost/tablet', 'alt 3'],
+      ['bob@localhost/pc', 'alt 4'],
+      ['BOB@localhost/tablet', 'alt 5'],
+    ];
+    for (const [to, body] of seq) await alice.send(chat(to, body));
+    await alice.send(chat('a@b@c', 'malformed'));
+    await alice.send(chat('bob@localhost/pc', 'alt 6'));
+    for (const body of ['alt 1', 'alt 2', 'alt 4', 'alt 6']) await expectStanza(bob, isMessage(body));
+    for (const body of ['alt 3', 'alt 5']) await expectStanza(bob2, isMessage(body));
+    await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error' && !!s.getChild('error')?.getChild('jid-malformed'));
+    await expectNothing(bob2, (s) => ['alt 1', 'alt 2', 'alt 4', 'alt 6'].includes(s.getChildText('body') ?? ''), { after: [alice] });
+    await expectNothing(bob, (s) => ['alt 3', 'alt 5'].includes(s.getChildText('body') ?? ''), { after: [alice] });
+  });
+
   it('a message to the bare JID goes to every resource of the highest priority', async () => {
     await alice.send(chat('bob@localhost', 'to both'));
     await expectStanza(bob, isMessage('to both'));
