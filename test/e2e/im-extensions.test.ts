@@ -57,6 +57,28 @@ describe('offline messages (XEP-0160)', () => {
     await server.stop();
   });
 
+  it('a full queue refuses every message of a flood, and takes messages again as soon as they were delivered', async () => {
+    const server = await startServer({ users: { alice: 'secret', bob: 'secret' }, config: { modules: { offline: { max_per_user: 2 } } } });
+    const alice = await connect(server, 'alice');
+    for (let i = 1; i <= 40; i++) await alice.send(chat('bob@localhost', `f${i}`));
+    for (let i = 3; i <= 40; i++) {
+      const err = await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error' && s.getChildText('body') === `f${i}`);
+      assert.ok(err.getChild('error')?.getChild('service-unavailable'), `f${i}`);
+    }
+    assert.equal(await server.storage.offline.count('bob'), 2);
+    // bob comes online: the two are delivered, and the queue has room again at once
+    const bob = await connect(server, 'bob');
+    await expectStanza(bob, isMessage('f1'));
+    await expectStanza(bob, isMessage('f2'));
+    await stopAll(bob);
+    await until(async () => (await server.storage.offline.count('bob')) === 0 && server.sessions.size === 1, 'bob gone, his queue empty');
+    await alice.send(chat('bob@localhost', 'after'));
+    await until(async () => (await server.storage.offline.count('bob')) === 1, 'the new message stored');
+    await expectNothing(alice, (s) => s.is('message') && s.attrs.type === 'error' && s.getChildText('body') === 'after', { after: [alice] });
+    await stopAll(alice);
+    await server.stop();
+  });
+
   it('keeps messages while only negative-priority resources are online, delivers on a non-negative one', async () => {
     const server = await startServer({ users: { alice: 'secret', bob: 'secret' } });
     const bobHidden = await connect(server, 'bob', { resource: 'hidden', presence: false });

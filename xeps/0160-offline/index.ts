@@ -14,6 +14,8 @@ const Config = z.object({
 });
 
 const NS_HINTS = 'urn:xmpp:hints';
+/** how long a user's offline queue found full is taken to be full without asking storage again */
+const FULL_RECHECK_MS = 5000;
 const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
 
 /**
@@ -59,19 +61,45 @@ const offline: XepModule<z.infer<typeof Config>> = {
       () => waiting?.size ?? -1,
     );
 
+    // Users whose queue storage found full, and until when that is believed without
+    // asking it again. A flood to an offline user (or a slow reader's queue moved here)
+    // made every one of thousands of messages a storage transaction on the event loop
+    // (count, refuse) and held up everyone else's stanzas (bench: slowreader). Forgotten
+    // when the user's messages are delivered (here, or on another node: 'flushed'), and
+    // after FULL_RECHECK_MS in any case; bounded like `waiting` (track_users).
+    const full = new Map<string, number>();
+    m.onInvalidate('flushed', (user) => void full.delete(user));
+    const knownFull = (user: string): boolean => {
+      const until = full.get(user);
+      if (until === undefined) return false;
+      if (until > Date.now()) return true;
+      full.delete(user);
+      return false;
+    };
+
     m.hook('message/undelivered', async (ev) => {
       const type = ev.stanza.attrs.type ?? 'normal';
       if (type !== 'chat' && type !== 'normal') return false;
-      if (!(await m.storage.accounts.get(ev.to.local))) return false; // no such user: service-unavailable
+      const user = ev.to.local;
+      // a user known to exist (their queue is full) whose queue is full: refused at once
+      if (knownFull(user)) {
+        refusedTotal.inc();
+        return false;
+      }
+      if (!(await m.storage.accounts.get(user))) return false; // no such user: service-unavailable
       if (!storable(ev.stanza)) return true; // chat states and the like are dropped quietly
       const copy = x('message', { ...ev.stanza.attrs }, ev.stanza.children as Element[]);
       copy.children.push(x('delay', { xmlns: 'urn:xmpp:delay', from: m.host, stamp: dateTime() }, 'Offline Storage'));
-      const stored = await m.storage.offline.push(ev.to.local, copy.toString(), m.config.max_per_user);
+      const stored = await m.storage.offline.push(user, copy.toString(), m.config.max_per_user);
       if (stored) {
-        note(ev.to.local);
-        m.invalidate('stored', ev.to.local);
+        note(user);
+        m.invalidate('stored', user);
         storedTotal.inc();
-      } else refusedTotal.inc();
+      } else {
+        refusedTotal.inc();
+        if (full.size >= m.config.track_users) full.clear();
+        full.set(user, Date.now() + FULL_RECHECK_MS);
+      }
       return stored;
     });
 
@@ -91,6 +119,9 @@ const offline: XepModule<z.infer<typeof Config>> = {
           user,
           stored.map((r) => r.id),
         );
+        // room again: here and on the other nodes
+        full.delete(user);
+        m.invalidate('flushed', user);
       })();
       flushing.set(user, run);
       try {
