@@ -95,9 +95,17 @@ const mam: XepModule<Settings> = {
       return decide(p, other) ?? (await m.storage.roster.getItem(user, other.bare)) !== undefined;
     };
 
-    /** Whether a local user exists: online users do; others are looked up (the offline path is slow anyway). */
+    /**
+     * A local user known to exist without a lookup: online, or with preferences cached.
+     * Preferences are loaded only for existing accounts (at login, for a sender, after
+     * `exists`) and dropped with the account (here and, by 'prefs', on the other nodes):
+     * a flood to an offline user made every message one or two account lookups on the
+     * event loop (bench slowreader).
+     */
+    const known = (j: Jid): boolean => m.sessions.online(j.bare) || prefsCache.has(j.local);
+    /** Whether a local user exists: known, or looked up. */
     const exists = async (bare: string, local: string): Promise<boolean> =>
-      m.sessions.online(bare) || (await m.storage.accounts.get(local)) !== undefined;
+      m.sessions.online(bare) || prefsCache.has(local) || (await m.storage.accounts.get(local)) !== undefined;
 
     /**
      * When the database falls behind (or one sender has too many rows queued), that
@@ -140,8 +148,9 @@ const mam: XepModule<Settings> = {
         });
         return backpressure(from.full);
       };
+      // cached preferences are an account's (see `known`): no lookup, online or not
       const p = prefsCache.get(to.local);
-      const yes = p && m.sessions.online(to.bare) ? decide(p, from) : undefined;
+      const yes = p ? decide(p, from) : undefined;
       if (yes !== undefined) return yes ? add() : false;
       return (async () => ((await exists(to.bare, to.local)) && (await wants(to.local, from)) ? add() : false))();
     };
@@ -194,12 +203,12 @@ const mam: XepModule<Settings> = {
           yes !== undefined &&
           !(blocked[0] instanceof Promise) &&
           !(blocked[1] instanceof Promise) &&
-          (!local || m.sessions.online(to.bare))
+          (!local || known(to))
         )
           return yes && !blocked[0] && !blocked[1] ? add() : false;
         return (async () => {
           if ((await blocked[0]) || (await blocked[1])) return false;
-          if (local && !m.sessions.online(to.bare) && !(await m.storage.accounts.get(to.local))) return false;
+          if (local && !known(to) && !(await m.storage.accounts.get(to.local))) return false;
           return (await wants(from.local, to)) ? add() : false;
         })();
       },
