@@ -12,7 +12,16 @@ describe('archive ids (src/storage/sql/archive-ids.ts)', () => {
       const id = ids.encode(seq);
       assert.match(id, /^[0-9a-hjkmnp-tv-z]{13}$/);
       assert.equal(ids.decode(id), seq, `seq ${seq} via ${id}`);
+      // another instance with the key (no memory of the ids it made: another node, a restart)
+      assert.equal(new ArchiveIds(KEY).decode(id), seq, `seq ${seq} via ${id}, decoded afresh`);
     }
+  });
+
+  it('decodes the ids it made most recently, and older ones, each to its own seq', () => {
+    const ids = new ArchiveIds(KEY);
+    const made = [10, 20, 30, 40].map((seq) => [seq, ids.encode(seq)] as const);
+    for (const [seq, id] of [...made].reverse()) assert.equal(ids.decode(id), seq, id);
+    assert.equal(ids.decode(made[3]![1].slice(0, 12) + (made[3]![1].endsWith('0') ? '1' : '0')) === 40, false);
   });
 
   it('counts up within a millisecond and keeps the time: seq order is time order', () => {

@@ -24,6 +24,7 @@ const ROUNDS = 6;
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 /** digit value by char code (-1: not a digit); ids are decoded per archived message */
 const DIGIT = new Int8Array(128).fill(-1);
+const ALPHABET_CODES = Uint16Array.from(ALPHABET, (c) => c.charCodeAt(0));
 for (let i = 0; i < ALPHABET.length; i++) DIGIT[ALPHABET.charCodeAt(i)] = i;
 const ID_LENGTH = 13;
 
@@ -94,20 +95,34 @@ export class ArchiveIds {
       r = t;
     }
     // 64 bits as 13 base-32 digits, most significant first
-    let out = '';
+    const codes = this.codes;
     let hi = l;
     let lo = r;
-    for (let d = 0; d < ID_LENGTH; d++) {
-      out = ALPHABET[lo & 31]! + out;
+    for (let d = ID_LENGTH - 1; d >= 0; d--) {
+      codes[d] = ALPHABET_CODES[lo & 31]!;
       lo = ((lo >>> 5) | ((hi & 31) << 27)) >>> 0;
       hi >>>= 5;
     }
-    return out;
+    const id = String.fromCharCode.apply(null, codes as unknown as number[]);
+    this.recent[this.recentAt] = id;
+    this.recentSeq[this.recentAt] = seq;
+    this.recentAt ^= 1;
+    return id;
   }
+  private readonly codes = new Uint16Array(ID_LENGTH);
+  /**
+   * The last two ids made and their seqs: an id is made for a message's stanza-id (or the
+   * sender's copy) and decoded again when the row is queued, a few steps later
+   */
+  private readonly recent = ['', ''];
+  private readonly recentSeq = [0, 0];
+  private recentAt = 0;
 
   /** The sequence number of an id this key made, or undefined (another format: a legacy or foreign id). */
   decode(id: string): number | undefined {
     if (id.length !== ID_LENGTH) return undefined;
+    if (id === this.recent[0]) return this.recentSeq[0];
+    if (id === this.recent[1]) return this.recentSeq[1];
     let hi = 0;
     let lo = 0;
     for (let i = 0; i < ID_LENGTH; i++) {
