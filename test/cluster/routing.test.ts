@@ -248,3 +248,36 @@ describe('cluster: routing across nodes (two nodes, Postgres + Redis)', function
     }
   });
 });
+
+describe('cluster: a full offline queue (two nodes, Postgres + Redis)', function () {
+  this.timeout(20_000);
+  let a: Server, b: Server;
+  before(async () => {
+    const slot = await newStorageSlot();
+    const config = { modules: { offline: { max_per_user: 2 } } };
+    a = await startServer({ slot, users: { alice: 'secret', dave: 'secret' }, config });
+    b = await startServer({ slot, config });
+  });
+  after(() => Promise.all([a?.stop(), b?.stop()]));
+
+  it('refused on one node while full; flushed on the other, the first node stores again at once', async () => {
+    const alice = await connect(a, 'alice', { resource: 'phone' });
+    try {
+      for (const body of ['q1', 'q2', 'q3', 'q4']) await alice.send(chat('dave@localhost', body));
+      for (const body of ['q3', 'q4'])
+        await expectStanza(alice, (s) => s.is('message') && s.attrs.type === 'error' && s.getChildText('body') === body && !!s.getChild('error')?.getChild('service-unavailable'));
+      // dave logs in on B: B delivers the two and tells A the queue has room again
+      const dave = await connect(b, 'dave', { resource: 'pc' });
+      await expectStanza(dave, isMessage('q1'));
+      await expectStanza(dave, isMessage('q2'));
+      await stopAll(dave);
+      await until(async () => (await a.storage.offline.count('dave')) === 0 && a.sessions.get('dave@localhost', 'pc') === undefined, 'dave gone, queue empty');
+      // well within the 5 s a node takes a full queue to stay full without asking storage
+      await alice.send(chat('dave@localhost', 'q5'));
+      await until(async () => (await a.storage.offline.count('dave')) === 1, 'q5 stored', 2000);
+      await expectNothing(alice, (s) => s.is('message') && s.attrs.type === 'error' && s.getChildText('body') === 'q5', { after: [alice] });
+    } finally {
+      await stopAll(alice);
+    }
+  });
+});
