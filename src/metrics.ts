@@ -47,7 +47,9 @@ function moveCounts(counter: Counter<'kind'>, pending: StanzaCounts): void {
  * and walks per-bucket objects on every call: with the per-stanza counters that was 3.5%
  * of the event loop in the chat bench's CPU profile (docs: BENCHMARKS.md, issue 14).
  */
-export class PerStanzaHistogram {
+type Sample = { labels: Record<string, string | number>; value: number; metricName: string };
+
+class PerStanzaHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   private counts: Float64Array;
@@ -83,8 +85,8 @@ export class PerStanzaHistogram {
   }
 
   /** prom-client's shape: cumulative buckets (le), +Inf, _sum, _count */
-  get(): { name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] } {
-    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+  get(): { name: string; help: string; type: string; aggregator: string; values: Sample[] } {
+    const values: Sample[] = [];
     let acc = 0;
     this.buckets.forEach((le, i) => {
       acc += this.counts[i]!;

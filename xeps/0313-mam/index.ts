@@ -104,8 +104,7 @@ const mam: XepModule<Settings> = {
      */
     const known = (j: Jid): boolean => m.sessions.online(j.bare) || prefsCache.has(j.local);
     /** Whether a local user exists: known, or looked up. */
-    const exists = async (bare: string, local: string): Promise<boolean> =>
-      m.sessions.online(bare) || prefsCache.has(local) || (await m.storage.accounts.get(local)) !== undefined;
+    const exists = async (j: Jid): Promise<boolean> => known(j) || (await m.storage.accounts.get(j.local)) !== undefined;
 
     /**
      * When the database falls behind (or one sender has too many rows queued), that
@@ -152,7 +151,7 @@ const mam: XepModule<Settings> = {
       const p = prefsCache.get(to.local);
       const yes = p ? decide(p, from) : undefined;
       if (yes !== undefined) return yes ? add() : false;
-      return (async () => ((await exists(to.bare, to.local)) && (await wants(to.local, from)) ? add() : false))();
+      return (async () => ((await exists(to)) && (await wants(to.local, from)) ? add() : false))();
     };
     // after the stanza-id is stamped (priority 10,000), before delivery or offline storage
     m.hook('message/bare', archiveIncoming, 9000);
@@ -208,7 +207,7 @@ const mam: XepModule<Settings> = {
           return yes && !blocked[0] && !blocked[1] ? add() : false;
         return (async () => {
           if ((await blocked[0]) || (await blocked[1])) return false;
-          if (local && !known(to) && !(await m.storage.accounts.get(to.local))) return false;
+          if (local && !(await exists(to))) return false;
           return (await wants(from.local, to)) ? add() : false;
         })();
       },
